@@ -1,0 +1,237 @@
+//! Stored values and the per-key entry (value, TTL, access clock).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Seconds-resolution LRU clock (updated by the server's cron), stamped on
+/// keys when accessed; OBJECT IDLETIME and LRU eviction read it.
+static LRU_CLOCK: AtomicU32 = AtomicU32::new(0);
+
+/// Advances the LRU clock (seconds since some fixed origin).
+pub fn set_lru_clock(seconds: u32) {
+    LRU_CLOCK.store(seconds, Ordering::Relaxed);
+}
+
+pub fn lru_clock() -> u32 {
+    LRU_CLOCK.load(Ordering::Relaxed)
+}
+
+/// Strings longer than this are "raw" rather than "embstr" (Redis's threshold).
+pub const EMBSTR_MAX: usize = 44;
+
+/// A string value with Redis's three encodings (visible in OBJECT ENCODING).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StrValue {
+    /// A decimal integer that round-trips exactly ("int").
+    Int(i64),
+    /// A short string written whole ("embstr").
+    Emb(Box<[u8]>),
+    /// A string modified in place or long ("raw"); grows geometrically on APPEND.
+    Raw(Box<Vec<u8>>),
+}
+
+/// Parses `s` as an i64 only if its canonical decimal form is exactly `s`
+/// (Redis's `string2ll` rules: no '+', no leading zeros, no spaces).
+pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        let d = (c - b'0') as i64;
+        v = if neg {
+            v.checked_mul(10)?.checked_sub(d)?
+        } else {
+            v.checked_mul(10)?.checked_add(d)?
+        };
+    }
+    Some(v)
+}
+
+impl StrValue {
+    /// Stores bytes with the encoding Redis would pick for a fresh SET.
+    pub fn from_bytes(b: &[u8]) -> Self {
+        if let Some(i) = parse_canonical_i64(b) {
+            return StrValue::Int(i);
+        }
+        if b.len() <= EMBSTR_MAX {
+            StrValue::Emb(b.into())
+        } else {
+            StrValue::Raw(Box::new(b.to_vec()))
+        }
+    }
+
+    pub fn from_vec(v: Vec<u8>) -> Self {
+        if v.len() <= EMBSTR_MAX || parse_canonical_i64(&v).is_some() {
+            Self::from_bytes(&v)
+        } else {
+            StrValue::Raw(Box::new(v))
+        }
+    }
+
+    /// The value's bytes; integers are formatted into `buf`.
+    pub fn bytes<'a>(&'a self, buf: &'a mut itoa_buf::Buf) -> &'a [u8] {
+        match self {
+            StrValue::Int(i) => buf.format(*i),
+            StrValue::Emb(b) => b,
+            StrValue::Raw(v) => v,
+        }
+    }
+
+    /// The value as an owned byte vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut buf = itoa_buf::Buf::default();
+        self.bytes(&mut buf).to_vec()
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            StrValue::Int(i) => {
+                let mut buf = itoa_buf::Buf::default();
+                buf.format(*i).len()
+            }
+            StrValue::Emb(b) => b.len(),
+            StrValue::Raw(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes for in-place modification (converts to "raw", like Redis).
+    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+        if !matches!(self, StrValue::Raw(_)) {
+            *self = StrValue::Raw(Box::new(self.to_vec()));
+        }
+        match self {
+            StrValue::Raw(v) => v,
+            _ => unreachable!("converted to raw above"),
+        }
+    }
+
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            StrValue::Int(_) => "int",
+            StrValue::Emb(_) => "embstr",
+            StrValue::Raw(_) => "raw",
+        }
+    }
+}
+
+/// Formatting scratch space for integer-encoded strings.
+pub mod itoa_buf {
+    /// Holds the decimal text of an integer value.
+    #[derive(Default)]
+    pub struct Buf {
+        bytes: [u8; 20],
+    }
+
+    impl Buf {
+        pub fn format(&mut self, mut v: i64) -> &[u8] {
+            let neg = v < 0;
+            let mut i = self.bytes.len();
+            loop {
+                i -= 1;
+                let d = (v % 10).unsigned_abs() as u8;
+                self.bytes[i] = b'0' + d;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            if neg {
+                i -= 1;
+                self.bytes[i] = b'-';
+            }
+            &self.bytes[i..]
+        }
+    }
+}
+
+/// A stored value. Collection types join as their issues land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Str(StrValue),
+}
+
+impl Value {
+    /// The name TYPE prints.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+
+    /// The name OBJECT ENCODING prints.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding(),
+        }
+    }
+}
+
+/// One key's entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in ms since the epoch; 0 = persistent. Changed only
+    /// through [`crate::Locked::set_expire`], which keeps TTL counts right.
+    pub(crate) expire_at: u64,
+    /// LRU clock of the last access (seconds).
+    lru: u32,
+}
+
+impl Entry {
+    pub fn new(value: Value, expire_at: u64) -> Self {
+        Entry {
+            value,
+            expire_at,
+            lru: lru_clock(),
+        }
+    }
+
+    /// Absolute expiry (ms since the epoch), if any.
+    pub fn expire_at(&self) -> Option<u64> {
+        (self.expire_at != 0).then_some(self.expire_at)
+    }
+
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now_ms
+    }
+
+    pub fn touch(&mut self) {
+        self.lru = lru_clock();
+    }
+
+    /// Seconds since the last access.
+    pub fn idle_seconds(&self) -> u64 {
+        lru_clock().wrapping_sub(self.lru) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings() {
+        assert_eq!(StrValue::from_bytes(b"123").encoding(), "int");
+        assert_eq!(StrValue::from_bytes(b"0123").encoding(), "embstr");
+        assert_eq!(StrValue::from_bytes(b"-0").encoding(), "embstr");
+        assert_eq!(StrValue::from_bytes(&[b'a'; 44]).encoding(), "embstr");
+        assert_eq!(StrValue::from_bytes(&[b'a'; 45]).encoding(), "raw");
+        assert_eq!(StrValue::from_bytes(b"-9223372036854775808").to_vec(), b"-9223372036854775808");
+        assert_eq!(StrValue::from_bytes(b"9223372036854775808").encoding(), "embstr");
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
+    }
+}

@@ -1,0 +1,180 @@
+//! Reply encoding for RESP2 and RESP3.
+//!
+//! Handlers write RESP3-typed replies (maps, sets, doubles, nulls, booleans);
+//! for RESP2 clients the writer downgrades them as Redis does.
+
+use crate::double::format_double;
+
+/// The protocol a client speaks (chosen with HELLO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    #[default]
+    Resp2,
+    Resp3,
+}
+
+/// Appends encoded replies to an output buffer.
+pub struct ReplyWriter<'a> {
+    pub out: &'a mut Vec<u8>,
+    pub proto: Protocol,
+}
+
+impl<'a> ReplyWriter<'a> {
+    pub fn new(out: &'a mut Vec<u8>, proto: Protocol) -> Self {
+        ReplyWriter { out, proto }
+    }
+
+    pub fn is_resp3(&self) -> bool {
+        self.proto == Protocol::Resp3
+    }
+
+    fn header(&mut self, prefix: u8, n: usize) {
+        self.out.push(prefix);
+        let mut b = itoa::Buffer::new();
+        self.out.extend_from_slice(b.format(n).as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    pub fn ok(&mut self) {
+        self.out.extend_from_slice(b"+OK\r\n");
+    }
+
+    pub fn simple(&mut self, s: &str) {
+        self.out.push(b'+');
+        self.out.extend_from_slice(s.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// An error reply; `msg` starts with its code (`ERR ...`, `WRONGTYPE ...`).
+    /// Newlines would break the protocol, so they become spaces (as Redis does).
+    pub fn error(&mut self, msg: &str) {
+        self.out.push(b'-');
+        self.out
+            .extend(msg.bytes().map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    pub fn int(&mut self, v: i64) {
+        self.out.push(b':');
+        let mut b = itoa::Buffer::new();
+        self.out.extend_from_slice(b.format(v).as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    pub fn bulk(&mut self, v: &[u8]) {
+        self.header(b'$', v.len());
+        self.out.extend_from_slice(v);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    pub fn bulk_str(&mut self, v: &str) {
+        self.bulk(v.as_bytes());
+    }
+
+    /// A bulk string of a decimal integer.
+    pub fn bulk_int(&mut self, v: i64) {
+        let mut b = itoa::Buffer::new();
+        self.bulk(b.format(v).as_bytes());
+    }
+
+    /// The null bulk string (RESP3: `_`).
+    pub fn null(&mut self) {
+        match self.proto {
+            Protocol::Resp2 => self.out.extend_from_slice(b"$-1\r\n"),
+            Protocol::Resp3 => self.out.extend_from_slice(b"_\r\n"),
+        }
+    }
+
+    /// The null array (RESP3: `_`).
+    pub fn null_array(&mut self) {
+        match self.proto {
+            Protocol::Resp2 => self.out.extend_from_slice(b"*-1\r\n"),
+            Protocol::Resp3 => self.out.extend_from_slice(b"_\r\n"),
+        }
+    }
+
+    pub fn array(&mut self, n: usize) {
+        self.header(b'*', n);
+    }
+
+    /// A map of `n` pairs (RESP2: flat array of 2n).
+    pub fn map(&mut self, n: usize) {
+        match self.proto {
+            Protocol::Resp2 => self.header(b'*', n * 2),
+            Protocol::Resp3 => self.header(b'%', n),
+        }
+    }
+
+    /// A set (RESP2: array).
+    pub fn set(&mut self, n: usize) {
+        match self.proto {
+            Protocol::Resp2 => self.header(b'*', n),
+            Protocol::Resp3 => self.header(b'~', n),
+        }
+    }
+
+    /// A push message header (RESP2: array).
+    pub fn push(&mut self, n: usize) {
+        match self.proto {
+            Protocol::Resp2 => self.header(b'*', n),
+            Protocol::Resp3 => self.header(b'>', n),
+        }
+    }
+
+    pub fn double(&mut self, v: f64) {
+        let s = format_double(v);
+        match self.proto {
+            Protocol::Resp2 => self.bulk(s.as_bytes()),
+            Protocol::Resp3 => {
+                self.out.push(b',');
+                self.out.extend_from_slice(s.as_bytes());
+                self.out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+
+    pub fn bool(&mut self, v: bool) {
+        match self.proto {
+            Protocol::Resp2 => self.int(v as i64),
+            Protocol::Resp3 => self.out.extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" }),
+        }
+    }
+
+    /// A verbatim string (RESP3 `=`, with a 3-letter format such as `txt`); RESP2: bulk.
+    pub fn verbatim(&mut self, format: &str, v: &[u8]) {
+        match self.proto {
+            Protocol::Resp2 => self.bulk(v),
+            Protocol::Resp3 => {
+                self.header(b'=', v.len() + 4);
+                self.out.extend_from_slice(format.as_bytes());
+                self.out.push(b':');
+                self.out.extend_from_slice(v);
+                self.out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(proto: Protocol, f: impl FnOnce(&mut ReplyWriter)) -> String {
+        let mut v = Vec::new();
+        f(&mut ReplyWriter::new(&mut v, proto));
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn downgrades() {
+        assert_eq!(enc(Protocol::Resp2, |w| w.null()), "$-1\r\n");
+        assert_eq!(enc(Protocol::Resp3, |w| w.null()), "_\r\n");
+        assert_eq!(enc(Protocol::Resp2, |w| w.map(2)), "*4\r\n");
+        assert_eq!(enc(Protocol::Resp3, |w| w.map(2)), "%2\r\n");
+        assert_eq!(enc(Protocol::Resp2, |w| w.double(1.5)), "$3\r\n1.5\r\n");
+        assert_eq!(enc(Protocol::Resp3, |w| w.double(1.5)), ",1.5\r\n");
+        assert_eq!(enc(Protocol::Resp2, |w| w.bool(true)), ":1\r\n");
+        assert_eq!(enc(Protocol::Resp3, |w| w.verbatim("txt", b"hi")), "=6\r\ntxt:hi\r\n");
+        assert_eq!(enc(Protocol::Resp2, |w| w.error("ERR a\r\nb")), "-ERR a  b\r\n");
+    }
+}
