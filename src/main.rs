@@ -1,1 +1,145 @@
-fn main() {}
+//! The `ferrocache` binary: `ferrocache server [options]` runs a Redis-engine node.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use engine::Config;
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "ferrocache",
+    version,
+    about = "Self-hosted in-memory cache service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Redis-engine cache node.
+    Server(ServerArgs),
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// redis.conf-style configuration file (`key value` lines, `include`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// TCP port (0 picks a free one).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Addresses to listen on (space separated).
+    #[arg(long)]
+    bind: Option<String>,
+    /// Worker threads (default: number of cores).
+    #[arg(long)]
+    threads: Option<u32>,
+    /// Number of databases.
+    #[arg(long)]
+    databases: Option<u32>,
+    /// Password of the default user.
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// Maximum number of connected clients.
+    #[arg(long)]
+    maxclients: Option<u32>,
+    /// Any other configuration parameter, Redis style: `--name value`.
+    #[arg(
+        allow_hyphen_values = true,
+        trailing_var_arg = true,
+        value_name = "--PARAM VALUE"
+    )]
+    params: Vec<String>,
+}
+
+fn load_config(args: &ServerArgs) -> Result<Config, String> {
+    let mut config = Config::new();
+    if let Some(path) = &args.config {
+        config.load_file(path).map_err(|e| e.to_string())?;
+    }
+    let set = |name: &str, value: String| {
+        config
+            .set_startup(name, &value)
+            .map_err(|e| format!("invalid value for --{name} '{value}': {e}"))
+    };
+    if let Some(v) = args.port {
+        set("port", v.to_string())?;
+    }
+    if let Some(v) = &args.bind {
+        set("bind", v.clone())?;
+    }
+    if let Some(v) = args.threads {
+        set("io-threads", v.to_string())?;
+    }
+    if let Some(v) = args.databases {
+        set("databases", v.to_string())?;
+    }
+    if let Some(v) = &args.requirepass {
+        set("requirepass", v.clone())?;
+    }
+    if let Some(v) = args.maxclients {
+        set("maxclients", v.to_string())?;
+    }
+    let mut rest = args.params.iter().peekable();
+    while let Some(flag) = rest.next() {
+        let Some(name) = flag.strip_prefix("--") else {
+            return Err(format!(
+                "unexpected argument '{flag}': options look like --name value"
+            ));
+        };
+        // Like redis-server, a value runs until the next --option (`--save 900 1`).
+        let mut words: Vec<&str> = Vec::new();
+        while let Some(w) = rest.next_if(|w| !w.starts_with("--")) {
+            words.push(w);
+        }
+        let value = words.join(" ");
+        engine::config::find_param(name).ok_or_else(|| format!("unknown option --{name}"))?;
+        set(name, value)?;
+    }
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => {
+            let config = match load_config(&args) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match server::start(config) {
+                Ok(node) => {
+                    for a in &node.addrs {
+                        tracing::info!(
+                            "Ferrocache {} ready to accept connections on {a}",
+                            env!("CARGO_PKG_VERSION")
+                        );
+                    }
+                    node.wait();
+                    tracing::info!("Ferrocache is now ready to exit, bye bye...");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ferrocache: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

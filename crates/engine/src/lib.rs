@@ -1,1 +1,383 @@
+//! Command execution for the Redis engine.
+//!
+//! A connection hands a parsed command to [`execute`]; it is looked up in the
+//! command table (from the `commands` crate), checked (arity, auth, pause) and
+//! run by its handler. Handlers live in one module per command family
+//! (`string.rs`, `generic.rs`, ...); each receives a [`Ctx`] with the shared
+//! [`Server`], the client's state and a RESP2/RESP3-aware reply writer, and
+//! never touches a socket, so `run(&["SET","k","v"])` tests work in-process.
 
+pub mod args;
+pub mod client;
+pub mod config;
+mod connection;
+mod dispatch;
+pub mod error;
+mod generic;
+mod info;
+mod introspection;
+mod server;
+mod string;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+pub use client::{Client, ClientRegistry, ClientShared, ReplyMode};
+pub use config::Config;
+pub use dispatch::{execute, lookup, CommandEntry, Handler, Outcome};
+pub use error::{CmdError, CmdResult};
+use keyspace::Keyspace;
+use resp::ReplyWriter;
+
+/// The version of Redis whose behaviour we match (reported as `redis_version`).
+pub const REDIS_VERSION: &str = "7.2.4";
+/// Our own version.
+pub const FERROCACHE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Server-wide counters for INFO stats.
+#[derive(Default)]
+pub struct Stats {
+    pub commands_processed: AtomicU64,
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub error_replies: AtomicU64,
+    pub unexpected_error_replies: AtomicU64,
+    pub total_reads: AtomicU64,
+    pub total_writes: AtomicU64,
+    pub client_query_buffer_limit_disconnections: AtomicU64,
+    pub lazyfree_pending: AtomicU64,
+    pub lazyfreed_objects: AtomicU64,
+}
+
+/// One SLOWLOG entry.
+#[derive(Clone, Debug)]
+pub struct SlowEntry {
+    pub id: u64,
+    pub time: u64,
+    pub duration_us: u64,
+    pub args: Vec<Vec<u8>>,
+    pub addr: String,
+    pub name: Vec<u8>,
+}
+
+/// The slow log (newest first).
+#[derive(Default)]
+pub struct SlowLog {
+    pub entries: std::collections::VecDeque<SlowEntry>,
+    pub next_id: u64,
+}
+
+/// CLIENT PAUSE state.
+#[derive(Default)]
+pub struct PauseState {
+    /// 0 = not paused; otherwise ms since the epoch when the pause ends.
+    pub until_ms: AtomicU64,
+    /// True: only writes are paused (CLIENT PAUSE ... WRITE).
+    pub write_only: AtomicBool,
+    pub unpaused: tokio::sync::Notify,
+}
+
+impl PauseState {
+    /// Does a command with these flags have to wait? Returns the ms to wait.
+    pub fn wait_ms(&self, spec: &commands::CommandSpec, now_ms: u64) -> Option<u64> {
+        let until = self.until_ms.load(Ordering::Acquire);
+        if until == 0 || until <= now_ms {
+            return None;
+        }
+        use commands::flag;
+        let is_write = spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0
+            || matches!(
+                spec.name,
+                "eval" | "evalsha" | "publish" | "spublish" | "pfcount"
+            );
+        if self.write_only.load(Ordering::Acquire) && !is_write {
+            return None;
+        }
+        Some(until - now_ms)
+    }
+
+    pub fn is_paused(&self, now_ms: u64) -> bool {
+        let until = self.until_ms.load(Ordering::Acquire);
+        until != 0 && until > now_ms
+    }
+}
+
+/// A MONITOR subscriber: receives formatted lines.
+pub struct Monitor {
+    pub client_id: u64,
+    pub tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+}
+
+/// The shared state of one Redis-engine node.
+pub struct Server {
+    pub keyspace: Keyspace,
+    pub config: Config,
+    pub clients: ClientRegistry,
+    pub stats: Stats,
+    pub slowlog: Mutex<SlowLog>,
+    pub errorstats: Mutex<std::collections::BTreeMap<String, u64>>,
+    pub pause: PauseState,
+    pub monitors: Mutex<Vec<Monitor>>,
+    pub monitor_count: AtomicUsize,
+    pub started: Instant,
+    pub start_time_ms: u64,
+    pub lastsave: AtomicU64,
+    pub active_expire_enabled: AtomicBool,
+    pub shutdown: AtomicBool,
+    pub shutdown_notify: tokio::sync::Notify,
+    pub run_id: String,
+    pub tcp_port: AtomicUsize,
+    pub executable: String,
+    pub worker_threads: usize,
+    pub(crate) commands: dispatch::CommandTable,
+    /// Allocator bytes at startup (INFO used_memory_startup) and the peak seen.
+    pub startup_memory: AtomicU64,
+    memory_peak: AtomicU64,
+    samples: Mutex<Samples>,
+}
+
+/// Rolling samples of counters for INFO's instantaneous_* fields.
+#[derive(Default)]
+struct Samples {
+    /// (ms, commands, input bytes, output bytes), newest last, at most 16.
+    points: std::collections::VecDeque<(u64, u64, u64, u64)>,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Arc<Server> {
+        let databases = config.get_i64("databases").max(1) as usize;
+        let threads = config.get_i64("io-threads");
+        let run_id: String = (0..40)
+            .map(|_| {
+                let n = rand::random::<u8>() % 16;
+                char::from_digit(n as u32, 16).unwrap_or('0')
+            })
+            .collect();
+        let port = config.get_i64("port") as usize;
+        Arc::new(Server {
+            keyspace: Keyspace::new(databases),
+            config,
+            clients: ClientRegistry::default(),
+            stats: Stats::default(),
+            slowlog: Mutex::new(SlowLog::default()),
+            errorstats: Mutex::new(Default::default()),
+            pause: PauseState::default(),
+            monitors: Mutex::new(Vec::new()),
+            monitor_count: AtomicUsize::new(0),
+            started: Instant::now(),
+            start_time_ms: now_ms(),
+            lastsave: AtomicU64::new(now_ms() / 1000),
+            active_expire_enabled: AtomicBool::new(true),
+            shutdown: AtomicBool::new(false),
+            shutdown_notify: tokio::sync::Notify::new(),
+            run_id,
+            tcp_port: AtomicUsize::new(port),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            worker_threads: threads.max(1) as usize,
+            commands: dispatch::CommandTable::build(),
+            startup_memory: AtomicU64::new(info::allocator_stats().0),
+            memory_peak: AtomicU64::new(0),
+            samples: Mutex::new(Samples::default()),
+        })
+    }
+
+    /// Records `allocated` as a candidate peak; returns the peak.
+    pub(crate) fn note_memory_peak(&self, allocated: u64) -> u64 {
+        self.memory_peak
+            .fetch_max(allocated, Ordering::Relaxed)
+            .max(allocated)
+    }
+
+    /// (ops/sec, input kbps, output kbps) over the recent samples.
+    pub(crate) fn instantaneous(&self) -> (u64, f64, f64) {
+        let s = self.samples.lock();
+        match (s.points.front(), s.points.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                let secs = (b.0 - a.0) as f64 / 1000.0;
+                (
+                    ((b.1 - a.1) as f64 / secs) as u64,
+                    (b.2 - a.2) as f64 / secs / 1024.0,
+                    (b.3 - a.3) as f64 / secs / 1024.0,
+                )
+            }
+            _ => (0, 0.0, 0.0),
+        }
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset_stats(&self) {
+        let st = &self.stats;
+        for a in [
+            &st.commands_processed,
+            &st.connections_received,
+            &st.rejected_connections,
+            &st.net_input_bytes,
+            &st.net_output_bytes,
+            &st.error_replies,
+            &st.unexpected_error_replies,
+            &st.total_reads,
+            &st.total_writes,
+            &st.client_query_buffer_limit_disconnections,
+            &st.lazyfreed_objects,
+        ] {
+            a.store(0, Ordering::Relaxed);
+        }
+        let ks = &self.keyspace.stats;
+        for a in [
+            &ks.expired_keys,
+            &ks.keyspace_hits,
+            &ks.keyspace_misses,
+            &ks.expire_cycle_cpu_us,
+        ] {
+            a.store(0, Ordering::Relaxed);
+        }
+        for e in &self.commands.entries {
+            e.stats.calls.store(0, Ordering::Relaxed);
+            e.stats.usec.store(0, Ordering::Relaxed);
+            e.stats.rejected.store(0, Ordering::Relaxed);
+            e.stats.failed.store(0, Ordering::Relaxed);
+        }
+        self.errorstats.lock().clear();
+        self.memory_peak.store(0, Ordering::Relaxed);
+        self.samples.lock().points.clear();
+    }
+
+    /// Asks the node to shut down (SHUTDOWN, signals).
+    pub fn request_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        self.shutdown_notify.notify_waiters();
+    }
+
+    /// Periodic work (called `hz` times a second): LRU clock, active expiry.
+    pub fn cron(&self) {
+        keyspace::set_lru_clock((self.started.elapsed().as_secs() & 0xffff_ffff) as u32);
+        let now = now_ms();
+        {
+            let st = &self.stats;
+            let mut s = self.samples.lock();
+            s.points.push_back((
+                now,
+                st.commands_processed.load(Ordering::Relaxed),
+                st.net_input_bytes.load(Ordering::Relaxed),
+                st.net_output_bytes.load(Ordering::Relaxed),
+            ));
+            while s.points.len() > 16 {
+                s.points.pop_front();
+            }
+        }
+        if self.active_expire_enabled.load(Ordering::Relaxed) && !self.pause.is_paused(now) {
+            let hz = self.config.hot.hz.load(Ordering::Relaxed).max(1);
+            let effort = self.config.hot.active_expire_effort.load(Ordering::Relaxed);
+            // Redis spends up to 25% of a core on active expiry (more with effort).
+            let pct = 25 + 2 * effort.saturating_sub(1);
+            let budget = std::time::Duration::from_micros(1_000_000 / hz * pct / 100);
+            let t = Instant::now();
+            self.keyspace.active_expire(now, budget);
+            self.keyspace
+                .stats
+                .expire_cycle_cpu_us
+                .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Records an error reply in INFO errorstats.
+    pub fn count_error(&self, err: &str) {
+        let code = err.split(' ').next().unwrap_or("ERR").to_string();
+        self.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+        *self.errorstats.lock().entry(code).or_insert(0) += 1;
+    }
+}
+
+/// In-process test helpers: a server and `run(&["SET","k","v"])`.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    pub fn server() -> Arc<Server> {
+        Server::new(Config::new())
+    }
+
+    /// A client session keeping its state (db, protocol) across commands.
+    pub struct Session {
+        server: Arc<Server>,
+        client: Client,
+    }
+
+    impl Session {
+        pub fn new(server: &Arc<Server>) -> Self {
+            let id = server.clients.next_id();
+            let shared = Arc::new(ClientShared::new(
+                id,
+                "127.0.0.1:1".into(),
+                "127.0.0.1:6379".into(),
+                0,
+                now_ms(),
+            ));
+            Session {
+                server: server.clone(),
+                client: Client::new(shared, true),
+            }
+        }
+
+        pub fn run(&mut self, args: &[&str]) -> String {
+            let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            let mut out = Vec::new();
+            execute(&self.server, &mut self.client, &args, &mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    }
+
+    /// Runs one command on a fresh client (db 0, RESP2).
+    pub fn run(server: &Arc<Server>, args: &[&str]) -> String {
+        Session::new(server).run(args)
+    }
+}
+
+/// Everything a handler may use.
+pub struct Ctx<'a> {
+    pub server: &'a Arc<Server>,
+    pub client: &'a mut Client,
+    pub out: ReplyWriter<'a>,
+    /// The command's clock, fixed for its whole execution (ms since the epoch).
+    pub now_ms: u64,
+    pub spec: &'static commands::CommandSpec,
+}
+
+impl<'a> Ctx<'a> {
+    /// Locks the shards of `keys` for this command.
+    pub fn lock<'k, I>(&self, keys: I) -> keyspace::Locked<'a>
+    where
+        I: IntoIterator<Item = &'k [u8]>,
+    {
+        let mut l = self.server.keyspace.lock(keys, self.now_ms);
+        l.touch = !self.client.no_touch;
+        l
+    }
+
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+}

@@ -19,7 +19,9 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
 pub use slot::{crc16, key_slot, SLOTS};
-pub use value::{Entry, StrValue, Value};
+pub use value::{
+    itoa_buf, lru_clock, parse_canonical_i64, set_lfu, set_lru_clock, Entry, StrValue, Value,
+};
 
 /// Number of lock shards (a power of two, well above any thread count).
 pub const SHARDS: usize = 256;

@@ -1,6 +1,6 @@
 //! Stored values and the per-key entry (value, TTL, access clock).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// Seconds-resolution LRU clock (updated by the server's cron), stamped on
 /// keys when accessed; OBJECT IDLETIME and LRU eviction read it.
@@ -13,6 +13,59 @@ pub fn set_lru_clock(seconds: u32) {
 
 pub fn lru_clock() -> u32 {
     LRU_CLOCK.load(Ordering::Relaxed)
+}
+
+/// True when an LFU maxmemory policy is active: entries then keep Redis's
+/// LFU data (16-bit minutes of last decrement, 8-bit log counter) instead of
+/// the LRU clock.
+static LFU_MODE: AtomicBool = AtomicBool::new(false);
+static LFU_LOG_FACTOR: AtomicU32 = AtomicU32::new(10);
+static LFU_DECAY_TIME: AtomicU32 = AtomicU32::new(1);
+const LFU_INIT_VAL: u32 = 5;
+
+/// Applies the LFU settings (maxmemory-policy, lfu-log-factor, lfu-decay-time).
+pub fn set_lfu(enabled: bool, log_factor: u32, decay_time: u32) {
+    LFU_MODE.store(enabled, Ordering::Relaxed);
+    LFU_LOG_FACTOR.store(log_factor, Ordering::Relaxed);
+    LFU_DECAY_TIME.store(decay_time, Ordering::Relaxed);
+}
+
+fn lfu_minutes() -> u32 {
+    (lru_clock() / 60) & 0xffff
+}
+
+fn lfu_initial() -> u32 {
+    (lfu_minutes() << 8) | LFU_INIT_VAL
+}
+
+/// Redis's LFUDecrAndReturn: the counter decayed by the minutes elapsed.
+fn lfu_decayed(data: u32) -> u32 {
+    let last = data >> 8;
+    let counter = data & 0xff;
+    let now = lfu_minutes();
+    let elapsed = if now >= last {
+        now - last
+    } else {
+        65535 - last + now
+    };
+    let decay = LFU_DECAY_TIME.load(Ordering::Relaxed);
+    let periods = if decay > 0 { elapsed / decay } else { 0 };
+    counter.saturating_sub(periods)
+}
+
+/// Redis's LFULogIncr: harder to increment the higher the counter.
+fn lfu_incr(counter: u32) -> u32 {
+    if counter == 255 {
+        return 255;
+    }
+    let r: f64 = rand::random();
+    let base = counter.saturating_sub(LFU_INIT_VAL) as f64;
+    let p = 1.0 / (base * LFU_LOG_FACTOR.load(Ordering::Relaxed) as f64 + 1.0);
+    if r < p {
+        counter + 1
+    } else {
+        counter
+    }
 }
 
 /// Strings longer than this are "raw" rather than "embstr" (Redis's threshold).
@@ -158,8 +211,10 @@ pub mod itoa_buf {
     }
 }
 
-/// A stored value. Collection types join as their issues land.
+/// A stored value. Collection types join as their issues land; handlers in
+/// other crates must treat unknown variants as WRONGTYPE.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Value {
     Str(StrValue),
 }
@@ -187,7 +242,7 @@ pub struct Entry {
     /// Absolute expiry in ms since the epoch; 0 = persistent. Changed only
     /// through [`crate::Locked::set_expire`], which keeps TTL counts right.
     pub(crate) expire_at: u64,
-    /// LRU clock of the last access (seconds).
+    /// LRU clock of the last access (seconds), or LFU data in LFU mode.
     lru: u32,
 }
 
@@ -196,7 +251,11 @@ impl Entry {
         Entry {
             value,
             expire_at,
-            lru: lru_clock(),
+            lru: if LFU_MODE.load(Ordering::Relaxed) {
+                lfu_initial()
+            } else {
+                lru_clock()
+            },
         }
     }
 
@@ -210,7 +269,16 @@ impl Entry {
     }
 
     pub fn touch(&mut self) {
-        self.lru = lru_clock();
+        self.lru = if LFU_MODE.load(Ordering::Relaxed) {
+            (lfu_minutes() << 8) | lfu_incr(lfu_decayed(self.lru))
+        } else {
+            lru_clock()
+        };
+    }
+
+    /// The LFU access counter (meaningful in LFU mode).
+    pub fn lfu_counter(&self) -> u32 {
+        lfu_decayed(self.lru)
     }
 
     /// Seconds since the last access.
@@ -230,8 +298,14 @@ mod tests {
         assert_eq!(StrValue::from_bytes(b"-0").encoding(), "embstr");
         assert_eq!(StrValue::from_bytes(&[b'a'; 44]).encoding(), "embstr");
         assert_eq!(StrValue::from_bytes(&[b'a'; 45]).encoding(), "raw");
-        assert_eq!(StrValue::from_bytes(b"-9223372036854775808").to_vec(), b"-9223372036854775808");
-        assert_eq!(StrValue::from_bytes(b"9223372036854775808").encoding(), "embstr");
+        assert_eq!(
+            StrValue::from_bytes(b"-9223372036854775808").to_vec(),
+            b"-9223372036854775808"
+        );
+        assert_eq!(
+            StrValue::from_bytes(b"9223372036854775808").encoding(),
+            "embstr"
+        );
         assert_eq!(std::mem::size_of::<Entry>(), 40);
     }
 }

@@ -382,7 +382,12 @@ mod tests {
         assert_eq!(p, Parsed::Command { consumed: 25 });
         assert_eq!(
             a,
-            vec![b"set".to_vec(), b"k".to_vec(), b"aA\n".to_vec(), b"it's".to_vec()]
+            vec![
+                b"set".to_vec(),
+                b"k".to_vec(),
+                b"aA\n".to_vec(),
+                b"it's".to_vec()
+            ]
         );
         let (p, a) = parse(b"\r\n").unwrap();
         assert_eq!(p, Parsed::Command { consumed: 2 });

@@ -49,8 +49,10 @@ impl<'a> ReplyWriter<'a> {
     /// Newlines would break the protocol, so they become spaces (as Redis does).
     pub fn error(&mut self, msg: &str) {
         self.out.push(b'-');
-        self.out
-            .extend(msg.bytes().map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+        self.out.extend(
+            msg.bytes()
+                .map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+        );
         self.out.extend_from_slice(b"\r\n");
     }
 
@@ -136,7 +138,9 @@ impl<'a> ReplyWriter<'a> {
     pub fn bool(&mut self, v: bool) {
         match self.proto {
             Protocol::Resp2 => self.int(v as i64),
-            Protocol::Resp3 => self.out.extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" }),
+            Protocol::Resp3 => self
+                .out
+                .extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" }),
         }
     }
 
@@ -174,7 +178,13 @@ mod tests {
         assert_eq!(enc(Protocol::Resp2, |w| w.double(1.5)), "$3\r\n1.5\r\n");
         assert_eq!(enc(Protocol::Resp3, |w| w.double(1.5)), ",1.5\r\n");
         assert_eq!(enc(Protocol::Resp2, |w| w.bool(true)), ":1\r\n");
-        assert_eq!(enc(Protocol::Resp3, |w| w.verbatim("txt", b"hi")), "=6\r\ntxt:hi\r\n");
-        assert_eq!(enc(Protocol::Resp2, |w| w.error("ERR a\r\nb")), "-ERR a  b\r\n");
+        assert_eq!(
+            enc(Protocol::Resp3, |w| w.verbatim("txt", b"hi")),
+            "=6\r\ntxt:hi\r\n"
+        );
+        assert_eq!(
+            enc(Protocol::Resp2, |w| w.error("ERR a\r\nb")),
+            "-ERR a  b\r\n"
+        );
     }
 }

@@ -1,1 +1,217 @@
+//! A Redis-engine node's I/O: listeners, N worker threads each running its
+//! own event loop, and the connection loop that reads requests, hands every
+//! complete command of the buffer to the engine, and writes all replies back
+//! in one write.
+//!
+//! ```text
+//!   acceptor thread ──round robin──▶ worker 1 (current-thread runtime): conns…
+//!                                  ▶ worker N: conns…
+//!   each conn: read ▶ parse all ▶ engine::execute each ▶ one write
+//!   cron thread: hz × per second: LRU clock, active expiry, INFO samples
+//! ```
 
+mod conn;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{Config, Server};
+use tokio::net::TcpListener;
+
+/// A running node (for tests and the binary).
+pub struct Node {
+    pub server: Arc<Server>,
+    pub addrs: Vec<SocketAddr>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Node {
+    /// Blocks until the node has shut down (SHUTDOWN, SIGTERM, SIGINT).
+    pub fn wait(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Errors starting a node.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Starts a node with `config`: binds, spawns workers, acceptor and cron.
+pub fn start(config: Config) -> Result<Node, StartError> {
+    let mut threads_n = config.get_i64("io-threads");
+    if threads_n <= 0 {
+        threads_n = std::thread::available_parallelism()
+            .map(|n| n.get() as i64)
+            .unwrap_or(1);
+        config
+            .set_startup("io-threads", &threads_n.to_string())
+            .map_err(StartError)?;
+    }
+    let port = config.get_i64("port") as u16;
+    let binds: Vec<String> = config
+        .get("bind")
+        .split_whitespace()
+        .map(|s| s.trim_start_matches('-').to_string())
+        .collect();
+    let server = Server::new(config);
+
+    // Bind synchronously so errors surface before we report success.
+    let mut std_listeners = Vec::new();
+    for b in &binds {
+        let addr: SocketAddr = if b.contains(':') {
+            format!("[{b}]:{port}")
+        } else {
+            format!("{b}:{port}")
+        }
+        .parse()
+        .map_err(|e| StartError(format!("invalid bind address '{b}': {e}")))?;
+        let l = std::net::TcpListener::bind(addr)
+            .map_err(|e| StartError(format!("could not bind {addr}: {e}")))?;
+        l.set_nonblocking(true)
+            .map_err(|e| StartError(format!("listener setup failed: {e}")))?;
+        std_listeners.push(l);
+    }
+    let addrs: Vec<SocketAddr> = std_listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    if let Some(a) = addrs.first() {
+        server.tcp_port.store(a.port() as usize, Ordering::Relaxed);
+    }
+
+    let mut threads = Vec::new();
+    let mut workers = Vec::new();
+    for i in 0..threads_n {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StartError(format!("runtime: {e}")))?;
+        workers.push(rt.handle().clone());
+        let srv = server.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || {
+                    rt.block_on(async {
+                        while !srv.shutdown.load(Ordering::Acquire) {
+                            let notified = srv.shutdown_notify.notified();
+                            if srv.shutdown.load(Ordering::Acquire) {
+                                break;
+                            }
+                            notified.await;
+                        }
+                        // Let connections see the shutdown and close.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    });
+                })
+                .map_err(|e| StartError(format!("thread: {e}")))?,
+        );
+    }
+
+    let acceptor_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StartError(format!("runtime: {e}")))?;
+    let srv = server.clone();
+    threads.push(
+        std::thread::Builder::new()
+            .name("acceptor".into())
+            .spawn(move || acceptor_rt.block_on(accept_loop(srv, std_listeners, workers)))
+            .map_err(|e| StartError(format!("thread: {e}")))?,
+    );
+
+    let srv = server.clone();
+    threads.push(
+        std::thread::Builder::new()
+            .name("cron".into())
+            .spawn(move || {
+                while !srv.shutdown.load(Ordering::Acquire) {
+                    srv.cron();
+                    let hz = srv.config.hot.hz.load(Ordering::Relaxed).max(1);
+                    std::thread::sleep(Duration::from_millis(1000 / hz));
+                }
+            })
+            .map_err(|e| StartError(format!("thread: {e}")))?,
+    );
+
+    Ok(Node {
+        server,
+        addrs,
+        threads,
+    })
+}
+
+async fn accept_loop(
+    server: Arc<Server>,
+    listeners: Vec<std::net::TcpListener>,
+    workers: Vec<tokio::runtime::Handle>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    for l in listeners {
+        let Ok(l) = TcpListener::from_std(l) else {
+            continue;
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match l.accept().await {
+                    Ok(conn) => {
+                        if tx.send(conn).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut next = 0usize;
+    let srv = server.clone();
+    let signals = async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
+            _ = int.recv() => tracing::info!("received SIGINT, shutting down"),
+        }
+        srv.request_shutdown();
+    };
+    tokio::pin!(signals);
+    loop {
+        if server.shutdown.load(Ordering::Acquire) {
+            break;
+        }
+        let shutdown = server.shutdown_notify.notified();
+        tokio::select! {
+            conn = rx.recv() => {
+                let Some((stream, peer)) = conn else { break };
+                let worker = &workers[next % workers.len()];
+                next = next.wrapping_add(1);
+                conn::spawn(server.clone(), worker, stream, peer);
+            }
+            _ = shutdown => break,
+            _ = &mut signals => {}
+        }
+    }
+}

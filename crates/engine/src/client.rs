@@ -1,0 +1,171 @@
+//! Client (connection) state: the part only the connection uses, and the
+//! part other connections see through CLIENT LIST / KILL / PAUSE.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use parking_lot::Mutex;
+use resp::Protocol;
+
+/// CLIENT REPLY mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    SkipNext,
+}
+
+/// Client names and library info, set rarely.
+#[derive(Debug, Default, Clone)]
+pub struct ClientNames {
+    pub name: Option<Vec<u8>>,
+    pub lib_name: Option<Vec<u8>>,
+    pub lib_ver: Option<Vec<u8>>,
+}
+
+/// What other connections may read or change about a client.
+pub struct ClientShared {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub created_ms: u64,
+    pub names: Mutex<ClientNames>,
+    pub db: AtomicUsize,
+    pub last_interaction_ms: AtomicU64,
+    /// Name of the last command ("client|list"), for CLIENT LIST's `cmd=`.
+    pub last_cmd: Mutex<&'static str>,
+    pub resp3: AtomicBool,
+    pub monitor: AtomicBool,
+    pub no_evict: AtomicBool,
+    pub no_touch: AtomicBool,
+    /// Bytes waiting in the query buffer / output buffer (for CLIENT LIST and INFO).
+    pub qbuf: AtomicUsize,
+    pub omem: AtomicUsize,
+    /// Total memory of the connection's buffers.
+    pub tot_mem: AtomicUsize,
+    /// Set by CLIENT KILL; the connection closes at its next wake-up.
+    pub killed: AtomicBool,
+    /// Blocked in a blocking command since this time (ms); 0 = not blocked.
+    pub blocked_since: AtomicI64,
+    /// Wakes the connection (kill, unblock, monitor output).
+    pub wake: tokio::sync::Notify,
+    /// CLIENT UNBLOCK request: 1 = timeout, 2 = error.
+    pub unblock: AtomicUsize,
+}
+
+impl ClientShared {
+    pub fn new(id: u64, addr: String, laddr: String, fd: i32, now_ms: u64) -> Self {
+        ClientShared {
+            id,
+            addr,
+            laddr,
+            fd,
+            created_ms: now_ms,
+            names: Mutex::new(ClientNames::default()),
+            db: AtomicUsize::new(0),
+            last_interaction_ms: AtomicU64::new(now_ms),
+            last_cmd: Mutex::new("NULL"),
+            resp3: AtomicBool::new(false),
+            monitor: AtomicBool::new(false),
+            no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
+            qbuf: AtomicUsize::new(0),
+            omem: AtomicUsize::new(0),
+            tot_mem: AtomicUsize::new(0),
+            killed: AtomicBool::new(false),
+            blocked_since: AtomicI64::new(0),
+            wake: tokio::sync::Notify::new(),
+            unblock: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+}
+
+/// Per-connection state, owned by the connection task.
+pub struct Client {
+    pub shared: Arc<ClientShared>,
+    pub db: usize,
+    pub proto: Protocol,
+    pub authenticated: bool,
+    pub reply: ReplyMode,
+    /// Close the connection once the replies so far are written (QUIT, protocol errors).
+    pub close_after_reply: bool,
+    /// Set by MONITOR: the connection then only streams monitor output.
+    pub monitor: bool,
+    pub no_touch: bool,
+}
+
+impl Client {
+    pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> Self {
+        Client {
+            shared,
+            db: 0,
+            proto: Protocol::Resp2,
+            authenticated,
+            reply: ReplyMode::On,
+            close_after_reply: false,
+            monitor: false,
+            no_touch: false,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    pub fn set_db(&mut self, db: usize) {
+        self.db = db;
+        self.shared.db.store(db, Ordering::Relaxed);
+    }
+}
+
+/// Every connected client, by id.
+#[derive(Default)]
+pub struct ClientRegistry {
+    clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
+    next_id: AtomicU64,
+}
+
+impl ClientRegistry {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn register(&self, c: Arc<ClientShared>) {
+        self.clients.lock().insert(c.id, c);
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of all clients, sorted by id.
+    pub fn all(&self) -> Vec<Arc<ClientShared>> {
+        let mut v: Vec<_> = self.clients.lock().values().cloned().collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientShared>> {
+        self.clients.lock().get(&id).cloned()
+    }
+}

@@ -1,0 +1,792 @@
+//! Server configuration: every parameter with its type, default and bounds,
+//! redis.conf-style file parsing (units, quotes, `include`), CONFIG GET (globs),
+//! atomic multi-parameter CONFIG SET and CONFIG REWRITE.
+//!
+//! Values are kept as their canonical text (what CONFIG GET prints). A few
+//! that the hot path reads are mirrored into atomics ([`Hot`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use keyspace::glob::glob_match;
+use parking_lot::RwLock;
+
+/// How a parameter's value is checked and printed.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Bool,
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// A byte count with units (`1gb`, `100mb`, `1k`); printed as a plain number.
+    Memory {
+        min: i64,
+        max: i64,
+    },
+    Enum(&'static [&'static str]),
+    Str,
+    /// A string checked by a custom function.
+    Special(fn(&str) -> Result<String, String>),
+}
+
+/// One configuration parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub alias: Option<&'static str>,
+    pub kind: Kind,
+    pub default: &'static str,
+    pub mutable: bool,
+}
+
+const fn p(name: &'static str, kind: Kind, default: &'static str) -> Param {
+    Param {
+        name,
+        alias: None,
+        kind,
+        default,
+        mutable: true,
+    }
+}
+
+const fn fixed(name: &'static str, kind: Kind, default: &'static str) -> Param {
+    Param {
+        name,
+        alias: None,
+        kind,
+        default,
+        mutable: false,
+    }
+}
+
+const fn aka(mut param: Param, alias: &'static str) -> Param {
+    param.alias = Some(alias);
+    param
+}
+
+const BOOL: Kind = Kind::Bool;
+const fn int(min: i64, max: i64) -> Kind {
+    Kind::Int { min, max }
+}
+const fn mem(min: i64, max: i64) -> Kind {
+    Kind::Memory { min, max }
+}
+const INT_MAX: i64 = i32::MAX as i64;
+const LONG_MAX: i64 = i64::MAX;
+
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
+/// Every parameter Ferrocache knows. Parameters whose feature has not landed
+/// yet are listed in docs/compatibility.md: they are validated and stored so
+/// configurations and clients that set them keep working.
+pub static PARAMS: &[Param] = &[
+    fixed("port", int(0, 65535), "6379"),
+    fixed("bind", Kind::Str, "127.0.0.1"),
+    fixed("io-threads", int(1, 128), "0"),
+    fixed("databases", int(1, INT_MAX), "16"),
+    fixed("daemonize", BOOL, "no"),
+    fixed("unixsocket", Kind::Str, ""),
+    fixed("pidfile", Kind::Str, ""),
+    fixed("logfile", Kind::Str, ""),
+    fixed(
+        "supervised",
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+        "no",
+    ),
+    fixed("cluster-enabled", BOOL, "no"),
+    fixed("tcp-backlog", int(0, INT_MAX), "511"),
+    p("requirepass", Kind::Str, ""),
+    p("maxclients", int(1, u32::MAX as i64), "10000"),
+    p("timeout", int(0, INT_MAX), "0"),
+    p("tcp-keepalive", int(0, INT_MAX), "300"),
+    p("protected-mode", BOOL, "yes"),
+    p(
+        "proto-max-bulk-len",
+        mem(1024 * 1024, LONG_MAX),
+        "536870912",
+    ),
+    p(
+        "client-query-buffer-limit",
+        mem(1024 * 1024, LONG_MAX),
+        "1073741824",
+    ),
+    p("hz", int(0, INT_MAX), "10"),
+    p("dynamic-hz", BOOL, "yes"),
+    p("active-expire-effort", int(1, 10), "1"),
+    p("slowlog-log-slower-than", int(-1, LONG_MAX), "10000"),
+    p("slowlog-max-len", int(0, LONG_MAX), "128"),
+    p("latency-monitor-threshold", int(0, LONG_MAX), "0"),
+    p(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        "notice",
+    ),
+    p(
+        "enable-debug-command",
+        Kind::Enum(&["no", "yes", "local"]),
+        "local",
+    ),
+    p("lazyfree-lazy-user-flush", BOOL, "no"),
+    p("lazyfree-lazy-user-del", BOOL, "no"),
+    p("lazyfree-lazy-server-del", BOOL, "no"),
+    p("lazyfree-lazy-expire", BOOL, "no"),
+    p("lazyfree-lazy-eviction", BOOL, "no"),
+    p("maxmemory", mem(0, LONG_MAX), "0"),
+    p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
+    p("maxmemory-samples", int(1, 64), "5"),
+    p("maxmemory-eviction-tenacity", int(0, 100), "10"),
+    p("lfu-log-factor", int(0, INT_MAX), "10"),
+    p("lfu-decay-time", int(0, INT_MAX), "1"),
+    p("dir", Kind::Str, "."),
+    p("dbfilename", Kind::Str, "dump.rdb"),
+    p("save", Kind::Special(check_save), ""),
+    p("appendonly", BOOL, "no"),
+    p(
+        "appendfsync",
+        Kind::Enum(&["always", "everysec", "no"]),
+        "everysec",
+    ),
+    fixed("appendfilename", Kind::Str, "appendonly.aof"),
+    fixed("appenddirname", Kind::Str, "appendonlydir"),
+    p("rdbcompression", BOOL, "yes"),
+    p("rdbchecksum", BOOL, "yes"),
+    p("stop-writes-on-bgsave-error", BOOL, "yes"),
+    p("notify-keyspace-events", Kind::Special(check_notify), ""),
+    aka(
+        p("hash-max-listpack-entries", int(0, LONG_MAX), "512"),
+        "hash-max-ziplist-entries",
+    ),
+    aka(
+        p("hash-max-listpack-value", int(0, LONG_MAX), "64"),
+        "hash-max-ziplist-value",
+    ),
+    aka(
+        p(
+            "list-max-listpack-size",
+            int(i32::MIN as i64, INT_MAX),
+            "-2",
+        ),
+        "list-max-ziplist-size",
+    ),
+    p("list-compress-depth", int(0, INT_MAX), "0"),
+    p("set-max-intset-entries", int(0, LONG_MAX), "512"),
+    p("set-max-listpack-entries", int(0, LONG_MAX), "128"),
+    p("set-max-listpack-value", int(0, LONG_MAX), "64"),
+    aka(
+        p("zset-max-listpack-entries", int(0, LONG_MAX), "128"),
+        "zset-max-ziplist-entries",
+    ),
+    aka(
+        p("zset-max-listpack-value", int(0, LONG_MAX), "64"),
+        "zset-max-ziplist-value",
+    ),
+    p("hll-sparse-max-bytes", mem(0, LONG_MAX), "3000"),
+    p("stream-node-max-bytes", mem(0, LONG_MAX), "4096"),
+    p("stream-node-max-entries", int(0, LONG_MAX), "100"),
+    aka(
+        p("busy-reply-threshold", int(0, LONG_MAX), "5000"),
+        "lua-time-limit",
+    ),
+    p(
+        "client-output-buffer-limit",
+        Kind::Special(check_obuf),
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
+    p("tracking-table-max-keys", int(0, LONG_MAX), "1000000"),
+    p("acllog-max-len", int(0, LONG_MAX), "128"),
+    p("activerehashing", BOOL, "yes"),
+    p("activedefrag", BOOL, "no"),
+    p("latency-tracking", BOOL, "yes"),
+    p("replica-read-only", BOOL, "yes"),
+    p("repl-backlog-size", mem(1, LONG_MAX), "1048576"),
+    p("min-replicas-to-write", int(0, INT_MAX), "0"),
+    p("min-replicas-max-lag", int(0, INT_MAX), "10"),
+    p("replica-serve-stale-data", BOOL, "yes"),
+    p("repl-diskless-sync", BOOL, "yes"),
+    p("repl-diskless-sync-delay", int(0, INT_MAX), "5"),
+    p("masterauth", Kind::Str, ""),
+    p("masteruser", Kind::Str, ""),
+    p("replicaof", Kind::Str, ""),
+    p("aof-use-rdb-preamble", BOOL, "yes"),
+    p("auto-aof-rewrite-percentage", int(0, INT_MAX), "100"),
+    p("auto-aof-rewrite-min-size", mem(0, LONG_MAX), "67108864"),
+    p("shutdown-timeout", int(0, INT_MAX), "10"),
+    p("maxmemory-clients", Kind::Str, "0"),
+    p(
+        "sanitize-dump-payload",
+        Kind::Enum(&["no", "yes", "clients"]),
+        "no",
+    ),
+];
+
+/// Looks a parameter up by name or alias (case-insensitive).
+pub fn find_param(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| {
+        p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+fn check_save(v: &str) -> Result<String, String> {
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    if parts.len() % 2 != 0 || parts.iter().any(|x| x.parse::<u64>().is_err()) {
+        return Err("Invalid save parameters".into());
+    }
+    Ok(parts.join(" "))
+}
+
+fn check_notify(v: &str) -> Result<String, String> {
+    // Canonical order as Redis prints it (keyspaceEventsFlagsToString).
+    let mut flags = std::collections::BTreeSet::new();
+    for c in v.chars() {
+        if !"Ag$lshzxeKEtmdn".contains(c) {
+            return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into());
+        }
+        flags.insert(c);
+    }
+    let has = |c| flags.contains(&c);
+    let mut out = String::new();
+    let all = ['g', '$', 'l', 's', 'h', 'z', 'x', 'e', 't'];
+    if has('A') || all.iter().all(|c| has(*c)) {
+        out.push('A');
+    } else {
+        for c in all {
+            if has(c) {
+                out.push(c);
+            }
+        }
+    }
+    for c in ['K', 'E', 'm', 'd', 'n'] {
+        if has(c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+fn check_obuf(v: &str) -> Result<String, String> {
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    if parts.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut classes: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
+    let current = [
+        ("normal", [0, 0, 0]),
+        ("slave", [268435456, 67108864, 60]),
+        ("pubsub", [33554432, 8388608, 60]),
+    ];
+    for (c, l) in current {
+        classes.insert(c, l);
+    }
+    for chunk in parts.chunks(4) {
+        let class = match chunk[0].to_ascii_lowercase().as_str() {
+            "normal" => "normal",
+            "slave" | "replica" => "slave",
+            "pubsub" => "pubsub",
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let hard = parse_memory(chunk[1])
+            .ok_or("Error in hard, soft or soft_seconds setting in buffer limit configuration.")?;
+        let soft = parse_memory(chunk[2])
+            .ok_or("Error in hard, soft or soft_seconds setting in buffer limit configuration.")?;
+        let secs: i64 = chunk[3].parse().map_err(|_| {
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+        })?;
+        if hard < 0 || soft < 0 || secs < 0 {
+            return Err(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.".into(),
+            );
+        }
+        classes.insert(class, [hard as u64, soft as u64, secs as u64]);
+    }
+    let order = ["normal", "slave", "pubsub"];
+    Ok(order
+        .iter()
+        .map(|c| {
+            let l = classes[c];
+            format!("{c} {} {} {}", l[0], l[1], l[2])
+        })
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Parses a memory value with Redis's units: `k`=1000, `kb`=1024, `m`, `mb`, `g`, `gb`.
+pub fn parse_memory(s: &str) -> Option<i64> {
+    let lower = s.to_ascii_lowercase();
+    let units: [(&str, i64); 6] = [
+        ("kb", 1024),
+        ("mb", 1024 * 1024),
+        ("gb", 1024 * 1024 * 1024),
+        ("k", 1000),
+        ("m", 1000 * 1000),
+        ("g", 1000 * 1000 * 1000),
+    ];
+    for (suffix, mul) in units {
+        if let Some(num) = lower.strip_suffix(suffix) {
+            let n: i64 = crate::args::parse_i64(num.as_bytes())?;
+            return n.checked_mul(mul);
+        }
+    }
+    crate::args::parse_i64(lower.as_bytes())
+}
+
+/// Checks a value for a parameter; returns its canonical text or the reason.
+pub fn validate(param: &Param, value: &str) -> Result<String, String> {
+    match param.kind {
+        Kind::Bool => match value.to_ascii_lowercase().as_str() {
+            "yes" => Ok("yes".into()),
+            "no" => Ok("no".into()),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int { min, max } => {
+            let v = crate::args::parse_i64(value.as_bytes())
+                .ok_or("argument couldn't be parsed into an integer")?;
+            if v < min || v > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(v.to_string())
+        }
+        Kind::Memory { min, max } => {
+            let v = parse_memory(value).ok_or("argument must be a memory value")?;
+            if v < min || v > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(v.to_string())
+        }
+        Kind::Enum(options) => options
+            .iter()
+            .find(|o| o.eq_ignore_ascii_case(value))
+            .map(|o| o.to_string())
+            .ok_or_else(|| {
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    options.join(", ")
+                )
+            }),
+        Kind::Str => Ok(value.to_string()),
+        Kind::Special(check) => check(value),
+    }
+}
+
+/// Values the command path reads on every request, mirrored from the text values.
+#[derive(Default)]
+pub struct Hot {
+    pub maxclients: AtomicU64,
+    pub proto_max_bulk_len: AtomicI64,
+    pub client_query_buffer_limit: AtomicU64,
+    pub slowlog_slower_than: AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    pub timeout_secs: AtomicU64,
+    pub hz: AtomicU64,
+    pub active_expire_effort: AtomicU64,
+    pub has_requirepass: AtomicBool,
+    pub lazy_user_del: AtomicBool,
+    pub lazy_user_flush: AtomicBool,
+}
+
+/// The live configuration.
+pub struct Config {
+    values: RwLock<BTreeMap<&'static str, String>>,
+    /// The file the server was started with (CONFIG REWRITE writes it back).
+    pub file: Option<PathBuf>,
+    pub hot: Hot,
+}
+
+/// A configuration file error, located.
+#[derive(Debug)]
+pub struct FileError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub text: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "*** FATAL CONFIG FILE ERROR ***\nReading the configuration file {}, at line {}\n>>> '{}'\n{}",
+            self.file.display(),
+            self.line,
+            self.text,
+            self.reason
+        )
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Config {
+    pub fn new() -> Self {
+        let values = PARAMS
+            .iter()
+            .map(|p| (p.name, p.default.to_string()))
+            .collect();
+        let c = Config {
+            values: RwLock::new(values),
+            file: None,
+            hot: Hot::default(),
+        };
+        c.refresh_hot();
+        c
+    }
+
+    pub fn get(&self, name: &str) -> String {
+        let key = find_param(name).map(|p| p.name).unwrap_or(name);
+        self.values.read().get(key).cloned().unwrap_or_default()
+    }
+
+    pub fn get_i64(&self, name: &str) -> i64 {
+        self.get(name).parse().unwrap_or(0)
+    }
+
+    pub fn get_bool(&self, name: &str) -> bool {
+        self.get(name) == "yes"
+    }
+
+    /// Sets a value at startup (file or command line), also immutable ones.
+    pub fn set_startup(&self, name: &str, value: &str) -> Result<(), String> {
+        let param = find_param(name).ok_or("Bad directive or wrong number of arguments")?;
+        let v = validate(param, value)?;
+        self.values.write().insert(param.name, v);
+        self.refresh_hot();
+        Ok(())
+    }
+
+    /// CONFIG SET of several parameters: all are validated first and applied
+    /// together, or none is.
+    pub fn set_many(&self, pairs: &[(&str, &str)]) -> Result<(), String> {
+        let mut staged: Vec<(&'static str, String)> = Vec::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            let Some(param) = find_param(name) else {
+                return Err(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ));
+            };
+            let fail = |why: &str| {
+                format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+            };
+            if staged.iter().any(|(n, _)| *n == param.name) {
+                return Err(fail("duplicate parameter"));
+            }
+            if !param.mutable {
+                return Err(fail("can't set immutable config"));
+            }
+            let v = validate(param, value).map_err(|e| fail(&e))?;
+            staged.push((param.name, v));
+        }
+        {
+            let mut values = self.values.write();
+            for (n, v) in staged {
+                values.insert(n, v);
+            }
+        }
+        self.refresh_hot();
+        Ok(())
+    }
+
+    /// (name, value) of every parameter (aliases included) matching `pattern`.
+    pub fn get_matching(&self, pattern: &[u8], out: &mut Vec<(String, String)>) {
+        let values = self.values.read();
+        let has_glob = pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+        for param in PARAMS {
+            let names = std::iter::once(param.name).chain(param.alias);
+            for name in names {
+                let hit = if has_glob {
+                    glob_match(pattern, name.as_bytes(), true)
+                } else {
+                    pattern.eq_ignore_ascii_case(name.as_bytes())
+                };
+                if hit && !out.iter().any(|(n, _)| n == name) {
+                    out.push((name.to_string(), values[param.name].clone()));
+                }
+            }
+        }
+    }
+
+    fn refresh_hot(&self) {
+        let h = &self.hot;
+        let v = |n: &str| self.get_i64(n);
+        h.maxclients
+            .store(v("maxclients") as u64, Ordering::Relaxed);
+        h.proto_max_bulk_len
+            .store(v("proto-max-bulk-len"), Ordering::Relaxed);
+        h.client_query_buffer_limit
+            .store(v("client-query-buffer-limit") as u64, Ordering::Relaxed);
+        h.slowlog_slower_than
+            .store(v("slowlog-log-slower-than"), Ordering::Relaxed);
+        h.slowlog_max_len
+            .store(v("slowlog-max-len") as u64, Ordering::Relaxed);
+        h.timeout_secs.store(v("timeout") as u64, Ordering::Relaxed);
+        h.hz.store(v("hz").clamp(1, 500) as u64, Ordering::Relaxed);
+        h.active_expire_effort
+            .store(v("active-expire-effort") as u64, Ordering::Relaxed);
+        h.has_requirepass
+            .store(!self.get("requirepass").is_empty(), Ordering::Relaxed);
+        h.lazy_user_del
+            .store(self.get_bool("lazyfree-lazy-user-del"), Ordering::Relaxed);
+        h.lazy_user_flush
+            .store(self.get_bool("lazyfree-lazy-user-flush"), Ordering::Relaxed);
+        keyspace::set_lfu(
+            self.get("maxmemory-policy").contains("lfu"),
+            v("lfu-log-factor") as u32,
+            v("lfu-decay-time") as u32,
+        );
+    }
+
+    /// Reads a redis.conf-style file (and the files it includes) into this config.
+    pub fn load_file(&mut self, path: &Path) -> Result<(), FileError> {
+        self.file = Some(path.to_path_buf());
+        self.load_file_inner(path, 0)
+    }
+
+    fn load_file_inner(&self, path: &Path, depth: usize) -> Result<(), FileError> {
+        let err = |line: usize, text: &str, reason: String| FileError {
+            file: path.to_path_buf(),
+            line,
+            text: text.to_string(),
+            reason,
+        };
+        if depth > 16 {
+            return Err(err(0, "", "Too many nested includes".into()));
+        }
+        let content = std::fs::read_to_string(path)
+            .map_err(|e| err(0, "", format!("Fatal error, can't open config file: {e}")))?;
+        for (i, raw) in content.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some(words) = resp::split_inline_args(line.as_bytes()) else {
+                return Err(err(
+                    i + 1,
+                    line,
+                    "Unbalanced quotes in configuration line".into(),
+                ));
+            };
+            let words: Vec<String> = words
+                .into_iter()
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .collect();
+            let Some((name, rest)) = words.split_first() else {
+                continue;
+            };
+            if name.eq_ignore_ascii_case("include") {
+                let [inc] = rest else {
+                    return Err(err(
+                        i + 1,
+                        line,
+                        "Bad directive or wrong number of arguments".into(),
+                    ));
+                };
+                self.load_file_inner(Path::new(inc), depth + 1)?;
+                continue;
+            }
+            let Some(param) = find_param(name) else {
+                return Err(err(
+                    i + 1,
+                    line,
+                    "Bad directive or wrong number of arguments".into(),
+                ));
+            };
+            // Multi-word values (save, client-output-buffer-limit, bind) join with spaces;
+            // repeated `save` lines accumulate as in Redis.
+            let mut value = rest.join(" ");
+            if param.name == "save" && !value.is_empty() {
+                let prev = self.get("save");
+                if !prev.is_empty() {
+                    value = format!("{prev} {value}");
+                }
+            }
+            if rest.is_empty() && !matches!(param.kind, Kind::Str | Kind::Special(_)) {
+                return Err(err(
+                    i + 1,
+                    line,
+                    "Bad directive or wrong number of arguments".into(),
+                ));
+            }
+            self.set_startup(param.name, &value).map_err(|e| {
+                err(
+                    i + 1,
+                    line,
+                    format!("Invalid argument for '{}': {e}", param.name),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// CONFIG REWRITE: rewrites the config file, keeping its comments and
+    /// order, replacing changed parameters in place and appending new ones.
+    pub fn rewrite(&self) -> Result<(), String> {
+        let Some(path) = &self.file else {
+            return Err("ERR The server is running without a config file".into());
+        };
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let values = self.values.read();
+        let mut written = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        let format_line = |name: &str, value: &str| -> String {
+            if value.is_empty() {
+                format!("{name} \"\"")
+            } else if matches!(name, "save" | "client-output-buffer-limit" | "bind") {
+                value
+                    .to_string()
+                    .split(' ')
+                    .fold(name.to_string(), |acc, w| acc + " " + w)
+            } else {
+                format!("{name} {}", quote_if_needed(value))
+            }
+        };
+        for raw in old.lines() {
+            let line = raw.trim();
+            let first = line.split_whitespace().next().unwrap_or("");
+            if line.starts_with('#') || first.is_empty() || first.eq_ignore_ascii_case("include") {
+                out.push(raw.to_string());
+                continue;
+            }
+            match find_param(first) {
+                Some(param) => {
+                    if written.insert(param.name) {
+                        out.push(format_line(param.name, &values[param.name]));
+                    }
+                }
+                None => out.push(raw.to_string()),
+            }
+        }
+        let mut appended = false;
+        for param in PARAMS {
+            if written.contains(param.name) || values[param.name] == param.default {
+                continue;
+            }
+            if !appended {
+                out.push("# Generated by CONFIG REWRITE".into());
+                appended = true;
+            }
+            out.push(format_line(param.name, &values[param.name]));
+        }
+        let tmp = path.with_extension("rewrite.tmp");
+        std::fs::write(&tmp, out.join("\n") + "\n")
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("ERR Rewriting config file: {e}"))
+    }
+}
+
+fn quote_if_needed(v: &str) -> String {
+    if v.bytes()
+        .any(|c| c.is_ascii_whitespace() || c == b'"' || c == b'\'' || c < 0x20)
+    {
+        let mut s = String::from("\"");
+        for c in v.chars() {
+            match c {
+                '"' => s.push_str("\\\""),
+                '\\' => s.push_str("\\\\"),
+                '\n' => s.push_str("\\n"),
+                '\r' => s.push_str("\\r"),
+                '\t' => s.push_str("\\t"),
+                c => s.push(c),
+            }
+        }
+        s.push('"');
+        s
+    } else {
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("1gb"), Some(1 << 30));
+        assert_eq!(parse_memory("1GB"), Some(1 << 30));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("x"), None);
+    }
+
+    #[test]
+    fn set_many_is_atomic() {
+        let c = Config::new();
+        let err = c
+            .set_many(&[("maxmemory", "1gb"), ("hz", "x")])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer"
+        );
+        assert_eq!(c.get("maxmemory"), "0");
+        c.set_many(&[("maxmemory", "1gb"), ("hz", "20")]).unwrap();
+        assert_eq!(c.get("maxmemory"), "1073741824");
+        assert_eq!(
+            c.set_many(&[("hz", "1"), ("hz", "2")]).unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'hz') - duplicate parameter"
+        );
+    }
+
+    #[test]
+    fn notify_canonical() {
+        assert_eq!(check_notify("KEA").unwrap(), "AKE");
+        assert_eq!(check_notify("Kx").unwrap(), "xK");
+        assert!(check_notify("Z").is_err());
+    }
+
+    #[test]
+    fn file_with_include_and_rewrite() {
+        let dir = std::env::temp_dir().join(format!("fc-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let inc = dir.join("inc.conf");
+        std::fs::write(&inc, "maxmemory 2mb\n").unwrap();
+        let main = dir.join("main.conf");
+        std::fs::write(
+            &main,
+            format!(
+                "# comment\nhz 15\ninclude {}\nrequirepass \"a b\"\n",
+                inc.display()
+            ),
+        )
+        .unwrap();
+        let mut c = Config::new();
+        c.load_file(&main).unwrap();
+        assert_eq!(c.get("maxmemory"), "2097152");
+        assert_eq!(c.get("requirepass"), "a b");
+        c.set_many(&[("hz", "33"), ("slowlog-max-len", "5")])
+            .unwrap();
+        c.rewrite().unwrap();
+        let text = std::fs::read_to_string(&main).unwrap();
+        assert!(text.contains("# comment\nhz 33\n"), "{text}");
+        assert!(text.contains("slowlog-max-len 5"), "{text}");
+        let mut again = Config::new();
+        again.load_file(&main).unwrap();
+        assert_eq!(again.get("hz"), "33");
+        assert_eq!(again.get("requirepass"), "a b");
+
+        std::fs::write(&main, "hz 10\nfoo bar\n").unwrap();
+        let e = Config::new().load_file(&main).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.to_string().contains("foo bar"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,385 @@
+//! Command lookup and execution: table lookup (no allocation), arity, auth
+//! and pause checks, the handler call, and what every command records
+//! afterwards (INFO commandstats/errorstats, SLOWLOG, MONITOR).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use commands::{flag, CommandSpec};
+use hashbrown::HashMap;
+use resp::ReplyWriter;
+
+use crate::client::{Client, ReplyMode};
+use crate::{Ctx, Server};
+
+/// A command handler: parsed arguments (name included) in, reply out through `ctx`.
+pub type Handler = fn(&mut Ctx, &[&[u8]]) -> crate::CmdResult;
+
+/// Per-command counters (INFO commandstats).
+#[derive(Default)]
+pub struct CmdStats {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// One table entry: the spec, its handler (containers have none) and counters.
+pub struct CommandEntry {
+    pub spec: &'static CommandSpec,
+    pub handler: Option<Handler>,
+    pub stats: CmdStats,
+}
+
+/// The executable command table: the `commands` crate's data joined with the
+/// handlers of the family modules.
+pub struct CommandTable {
+    pub entries: Vec<CommandEntry>,
+    by_name: HashMap<&'static str, usize>,
+}
+
+/// Every family module's handlers, by full command name.
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 5] {
+    [
+        crate::string::HANDLERS,
+        crate::generic::HANDLERS,
+        crate::connection::HANDLERS,
+        crate::server::HANDLERS,
+        crate::introspection::HANDLERS,
+    ]
+}
+
+impl CommandTable {
+    pub fn build() -> Self {
+        let mut handlers: HashMap<&'static str, Handler> = HashMap::new();
+        for list in handler_lists() {
+            for (name, h) in list.iter() {
+                handlers.insert(name, *h);
+            }
+        }
+        let mut entries = Vec::new();
+        let mut by_name = HashMap::new();
+        for spec in commands::all() {
+            by_name.insert(spec.name, entries.len());
+            entries.push(CommandEntry {
+                spec,
+                handler: handlers.get(spec.name).copied(),
+                stats: CmdStats::default(),
+            });
+        }
+        CommandTable { entries, by_name }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&CommandEntry> {
+        self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+}
+
+/// Lower-cases `name` into `buf` without allocating; None if too long.
+fn lower<'b>(name: &[u8], buf: &'b mut [u8; 64]) -> Option<&'b str> {
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    std::str::from_utf8(&buf[..name.len()]).ok()
+}
+
+/// Why a command line does not resolve to a runnable command.
+pub enum LookupError {
+    Unknown,
+    UnknownSub(&'static CommandSpec),
+    Arity(&'static CommandSpec),
+}
+
+/// Resolves a command line to its table entry (subcommands included) and checks arity.
+pub fn lookup<'t>(server: &'t Server, args: &[&[u8]]) -> Result<&'t CommandEntry, LookupError> {
+    let mut buf = [0u8; 64];
+    let name = lower(args[0], &mut buf).ok_or(LookupError::Unknown)?;
+    let entry = server.commands.get(name).ok_or(LookupError::Unknown)?;
+    if entry.spec.subcommands.is_empty() {
+        if !entry.spec.arity_ok(args.len()) {
+            return Err(LookupError::Arity(entry.spec));
+        }
+        return Ok(entry);
+    }
+    if args.len() < 2 {
+        // A container runs by itself only when its arity allows (COMMAND).
+        if entry.handler.is_some() && entry.spec.arity_ok(1) {
+            return Ok(entry);
+        }
+        return Err(LookupError::Arity(entry.spec));
+    }
+    let mut full = [0u8; 64];
+    let sub = args[1];
+    let clen = entry.spec.name.len();
+    if clen + 1 + sub.len() > full.len() {
+        return Err(LookupError::UnknownSub(entry.spec));
+    }
+    full[..clen].copy_from_slice(entry.spec.name.as_bytes());
+    full[clen] = b'|';
+    full[clen + 1..clen + 1 + sub.len()].copy_from_slice(sub);
+    let mut buf2 = [0u8; 64];
+    let full_name = lower(&full[..clen + 1 + sub.len()], &mut buf2)
+        .ok_or(LookupError::UnknownSub(entry.spec))?;
+    let sub_entry = server
+        .commands
+        .get(full_name)
+        .ok_or(LookupError::UnknownSub(entry.spec))?;
+    if !sub_entry.spec.arity_ok(args.len()) {
+        return Err(LookupError::Arity(sub_entry.spec));
+    }
+    Ok(sub_entry)
+}
+
+/// What the connection must do after [`execute`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// The command is held by CLIENT PAUSE: retry after waiting (ms).
+    Paused(u64),
+}
+
+/// Executes one command line, appending its reply to `out`.
+pub fn execute(
+    server: &Arc<Server>,
+    client: &mut Client,
+    args: &[&[u8]],
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let now_ms = crate::now_ms();
+    let entry = match lookup(server, args) {
+        Ok(e) => e,
+        Err(e) => {
+            let msg = match e {
+                LookupError::Unknown => unknown_command(args),
+                LookupError::UnknownSub(spec) => format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    trunc(args[1], 128),
+                    spec.name.to_ascii_uppercase()
+                ),
+                LookupError::Arity(spec) => {
+                    if let Some(en) = server.commands.get(spec.name) {
+                        en.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                    format!("ERR wrong number of arguments for '{}' command", spec.name)
+                }
+            };
+            reject(server, client, out, &msg);
+            return Outcome::Done;
+        }
+    };
+    let spec = entry.spec;
+    if !client.authenticated && !spec.has_flag(flag::NO_AUTH) {
+        entry.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        reject(server, client, out, "NOAUTH Authentication required.");
+        return Outcome::Done;
+    }
+    if let Some(ms) = server.pause.wait_ms(spec, now_ms) {
+        return Outcome::Paused(ms);
+    }
+    let Some(handler) = entry.handler else {
+        // Only containers lack handlers, and lookup() never returns one.
+        reject(server, client, out, &unknown_command(args));
+        return Outcome::Done;
+    };
+
+    if server.monitor_count.load(Ordering::Relaxed) > 0
+        && !spec.has_flag(flag::SKIP_MONITOR)
+        && !spec.has_flag(flag::ADMIN)
+    {
+        feed_monitors(server, client, args);
+    }
+
+    *client.shared.last_cmd.lock() = spec.name;
+
+    // CLIENT REPLY OFF/SKIP: the reply is produced and then dropped.
+    let skip_before = match client.reply {
+        ReplyMode::On => false,
+        ReplyMode::Off => true,
+        ReplyMode::SkipNext => {
+            client.reply = ReplyMode::On;
+            true
+        }
+    };
+    let reply_start = out.len();
+    let proto = client.proto;
+    let start = Instant::now();
+    let result = {
+        let mut ctx = Ctx {
+            server,
+            client: &mut *client,
+            out: ReplyWriter::new(out, proto),
+            now_ms,
+            spec,
+        };
+        let r = handler(&mut ctx, args);
+        if let Err(e) = &r {
+            ctx.out.error(&e.0);
+        }
+        r
+    };
+    let usec = start.elapsed().as_micros() as u64;
+    // CLIENT REPLY OFF and SKIP do not answer either.
+    if skip_before || client.reply != ReplyMode::On {
+        out.truncate(reply_start);
+    }
+
+    entry.stats.calls.fetch_add(1, Ordering::Relaxed);
+    entry.stats.usec.fetch_add(usec, Ordering::Relaxed);
+    server
+        .stats
+        .commands_processed
+        .fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = result {
+        entry.stats.failed.fetch_add(1, Ordering::Relaxed);
+        server.count_error(&e.0);
+    }
+    client
+        .shared
+        .last_interaction_ms
+        .store(now_ms, Ordering::Relaxed);
+
+    let threshold = server
+        .config
+        .hot
+        .slowlog_slower_than
+        .load(Ordering::Relaxed);
+    if threshold >= 0 && usec >= threshold as u64 && !spec.has_flag(flag::SKIP_SLOWLOG) {
+        slowlog_push(server, client, args, usec);
+    }
+    Outcome::Done
+}
+
+fn reject(server: &Server, client: &mut Client, out: &mut Vec<u8>, msg: &str) {
+    server.count_error(msg);
+    match client.reply {
+        ReplyMode::On => ReplyWriter::new(out, client.proto).error(msg),
+        ReplyMode::SkipNext => client.reply = ReplyMode::On,
+        ReplyMode::Off => {}
+    }
+}
+
+fn trunc(a: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&a[..a.len().min(max)]).into_owned()
+}
+
+/// Redis's unknown-command error, with the first arguments quoted.
+fn unknown_command(args: &[&[u8]]) -> String {
+    let mut list = String::new();
+    for a in &args[1..] {
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        list.push('\'');
+        list.push_str(&trunc(a, room));
+        list.push_str("' ");
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        trunc(args[0], 128),
+        list
+    )
+}
+
+/// Appends `a` quoted the way Redis's `sdscatrepr` does.
+pub fn repr(out: &mut Vec<u8>, a: &[u8]) {
+    out.push(b'"');
+    for &c in a {
+        match c {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            7 => out.extend_from_slice(b"\\a"),
+            8 => out.extend_from_slice(b"\\b"),
+            c if c.is_ascii_graphic() || c == b' ' => out.push(c),
+            c => out.extend_from_slice(format!("\\x{c:02x}").as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
+fn feed_monitors(server: &Server, client: &Client, args: &[&[u8]]) {
+    let us = crate::now_us();
+    let mut line = format!(
+        "+{}.{:06} [{} {}]",
+        us / 1_000_000,
+        us % 1_000_000,
+        client.db,
+        client.shared.addr
+    )
+    .into_bytes();
+    let redact = args[0].eq_ignore_ascii_case(b"auth") || args[0].eq_ignore_ascii_case(b"hello");
+    for (i, a) in args.iter().enumerate() {
+        line.push(b' ');
+        if redact && i > 0 {
+            repr(&mut line, b"(redacted)");
+        } else {
+            repr(&mut line, a);
+        }
+    }
+    line.extend_from_slice(b"\r\n");
+    let mut monitors = server.monitors.lock();
+    monitors.retain(|m| m.client_id == client.id() || m.tx.send(line.clone()).is_ok());
+    server
+        .monitor_count
+        .store(monitors.len(), Ordering::Relaxed);
+}
+
+fn slowlog_push(server: &Server, client: &Client, args: &[&[u8]], usec: u64) {
+    const MAX_ARGC: usize = 32;
+    const MAX_STRING: usize = 128;
+    let mut logged: Vec<Vec<u8>> = Vec::new();
+    let n = args.len().min(MAX_ARGC);
+    for (i, a) in args.iter().take(n).enumerate() {
+        if i == MAX_ARGC - 1 && args.len() > MAX_ARGC {
+            logged.push(format!("... ({} more arguments)", args.len() - MAX_ARGC + 1).into_bytes());
+        } else if a.len() > MAX_STRING {
+            let mut v = a[..MAX_STRING].to_vec();
+            v.extend_from_slice(format!("... ({} more bytes)", a.len() - MAX_STRING).as_bytes());
+            logged.push(v);
+        } else {
+            logged.push(a.to_vec());
+        }
+    }
+    let max_len = server.config.hot.slowlog_max_len.load(Ordering::Relaxed) as usize;
+    let mut log = server.slowlog.lock();
+    let id = log.next_id;
+    log.next_id += 1;
+    log.entries.push_front(crate::SlowEntry {
+        id,
+        time: crate::now_ms() / 1000,
+        duration_us: usec,
+        args: logged,
+        addr: client.shared.addr.clone(),
+        name: client.shared.names.lock().name.clone().unwrap_or_default(),
+    });
+    log.entries.truncate(max_len);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_table_entry_has_a_handler_and_vice_versa() {
+        let table = super::CommandTable::build();
+        for e in &table.entries {
+            // Containers dispatch to their subcommands; only those that
+            // also run without one (COMMAND) have a handler of their own.
+            let runs_itself = e.spec.subcommands.is_empty() || e.spec.arity_ok(1);
+            assert_eq!(e.handler.is_some(), runs_itself, "{}", e.spec.name);
+        }
+        for list in super::handler_lists() {
+            for (name, _) in list.iter() {
+                assert!(
+                    table.get(name).is_some(),
+                    "handler {name} has no table entry"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! INFO: every section with real numbers from the running node.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use crate::args::text;
+use crate::error::CmdResult;
+use crate::{Ctx, Server};
+
+/// Sections INFO prints by default, and with "all" (commandstats and
+/// latencystats only with "everything" or by name).
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+pub(crate) fn info(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let mut wanted: Vec<String> = Vec::new();
+    for arg in &a[1..] {
+        let s = text(arg).to_ascii_lowercase();
+        match s.as_str() {
+            "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "all" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "everything" => {
+                wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+                wanted.push("commandstats".into());
+                wanted.push("latencystats".into());
+            }
+            _ => wanted.push(s),
+        }
+    }
+    if a.len() == 1 {
+        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    let text = render(ctx.server, &wanted);
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / (1024.0 * 1024.0))
+    } else if b < 1024.0f64.powi(4) {
+        format!("{:.2}G", b / 1024.0f64.powi(3))
+    } else {
+        format!("{:.2}T", b / 1024.0f64.powi(4))
+    }
+}
+
+/// Allocator statistics (jemalloc): allocated, active, resident.
+pub(crate) fn allocator_stats() -> (u64, u64, u64) {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    (
+        stats::allocated::read().unwrap_or(0) as u64,
+        stats::active::read().unwrap_or(0) as u64,
+        stats::resident::read().unwrap_or(0) as u64,
+    )
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+fn total_system_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// (user, system) CPU seconds of this process.
+pub(crate) fn cpu_times() -> (f64, f64) {
+    // SAFETY: getrusage only writes into the zeroed struct we pass it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF is valid and `ru` is a valid, writable rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    if rc != 0 {
+        return (0.0, 0.0);
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(ru.ru_utime), t(ru.ru_stime))
+}
+
+fn render(server: &Server, wanted: &[String]) -> String {
+    let mut out = String::new();
+    let mut seen = std::collections::HashSet::new();
+    for section in wanted {
+        if !seen.insert(section.clone()) {
+            continue;
+        }
+        let before = out.len();
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let start = out.len();
+        write_section(server, section, &mut out);
+        if out.len() == start {
+            out.truncate(before);
+        }
+    }
+    out
+}
+
+fn write_section(s: &Server, section: &str, o: &mut String) {
+    let uptime = s.started.elapsed().as_secs();
+    let st = &s.stats;
+    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    match section {
+        "server" => {
+            let _ = write!(
+                o,
+                "# Server\r\nredis_version:{}\r\nferrocache_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:{}\r\n",
+                crate::REDIS_VERSION,
+                crate::FERROCACHE_VERSION,
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                std::process::id(),
+                s.run_id,
+                s.tcp_port.load(Ordering::Relaxed),
+                crate::now_us(),
+                uptime,
+                uptime / 86400,
+                s.config.hot.hz.load(Ordering::Relaxed),
+                s.config.get("hz"),
+                keyspace::lru_clock() & 0xff_ffff,
+                s.executable,
+                s.config
+                    .file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                (s.worker_threads > 1) as u8,
+            );
+        }
+        "clients" => {
+            let clients = s.clients.all();
+            let blocked = clients
+                .iter()
+                .filter(|c| c.blocked_since.load(Ordering::Relaxed) != 0)
+                .count();
+            let max_in = clients
+                .iter()
+                .map(|c| c.qbuf.load(Ordering::Relaxed))
+                .max()
+                .unwrap_or(0);
+            let max_out = clients
+                .iter()
+                .map(|c| c.omem.load(Ordering::Relaxed))
+                .max()
+                .unwrap_or(0);
+            let _ = write!(
+                o,
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
+                clients.len(),
+                s.config.hot.maxclients.load(Ordering::Relaxed),
+                max_in,
+                max_out,
+                blocked,
+                blocked,
+            );
+        }
+        "memory" => {
+            let (allocated, active, resident) = allocator_stats();
+            let rss = rss_bytes();
+            let peak = s.note_memory_peak(allocated);
+            let maxmemory = s.config.get_i64("maxmemory").max(0) as u64;
+            let sysmem = total_system_memory();
+            let startup = s.startup_memory.load(Ordering::Relaxed);
+            let dataset = allocated.saturating_sub(startup);
+            let _ = write!(
+                o,
+                "# Memory\r\nused_memory:{allocated}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{startup}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{allocated}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\ntotal_system_memory:{sysmem}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:{:.2}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc-5.3.0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
+                human(allocated),
+                human(rss),
+                human(peak),
+                if peak > 0 { allocated as f64 * 100.0 / peak as f64 } else { 0.0 },
+                if allocated > 0 { dataset as f64 * 100.0 / allocated as f64 } else { 0.0 },
+                human(sysmem),
+                human(maxmemory),
+                s.config.get("maxmemory-policy"),
+                if allocated > 0 { active as f64 / allocated as f64 } else { 0.0 },
+                if allocated > 0 { rss as f64 / allocated as f64 } else { 0.0 },
+                ld(&st.lazyfree_pending),
+                ld(&st.lazyfreed_objects),
+            );
+        }
+        "persistence" => {
+            let _ = write!(
+                o,
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_last_write_status:ok\r\n",
+                s.lastsave.load(Ordering::Relaxed)
+            );
+        }
+        "stats" => {
+            let ks = &s.keyspace.stats;
+            let (ops, in_kbps, out_kbps) = s.instantaneous();
+            let _ = write!(
+                o,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
+                ld(&st.connections_received),
+                ld(&st.commands_processed),
+                ops,
+                ld(&st.net_input_bytes),
+                ld(&st.net_output_bytes),
+                in_kbps,
+                out_kbps,
+                ld(&st.rejected_connections),
+                ld(&ks.expired_keys),
+                ld(&ks.expire_cycle_cpu_us) / 1000,
+                ld(&ks.keyspace_hits),
+                ld(&ks.keyspace_misses),
+                ld(&st.unexpected_error_replies),
+                ld(&st.error_replies),
+                ld(&st.total_reads),
+                ld(&st.total_writes),
+                ld(&st.client_query_buffer_limit_disconnections),
+            );
+        }
+        "replication" => {
+            let _ = write!(
+                o,
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                s.run_id,
+                s.config.get("repl-backlog-size"),
+            );
+        }
+        "cpu" => {
+            let (user, sys) = cpu_times();
+            let _ = write!(
+                o,
+                "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n"
+            );
+        }
+        "modules" => o.push_str("# Modules\r\n"),
+        "cluster" => o.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "errorstats" => {
+            o.push_str("# Errorstats\r\n");
+            for (code, n) in s.errorstats.lock().iter() {
+                let _ = write!(o, "errorstat_{code}:count={n}\r\n");
+            }
+        }
+        "commandstats" => {
+            o.push_str("# Commandstats\r\n");
+            for e in &s.commands.entries {
+                let calls = e.stats.calls.load(Ordering::Relaxed);
+                let rejected = e.stats.rejected.load(Ordering::Relaxed);
+                let failed = e.stats.failed.load(Ordering::Relaxed);
+                if calls == 0 && rejected == 0 && failed == 0 {
+                    continue;
+                }
+                let usec = e.stats.usec.load(Ordering::Relaxed);
+                let per = if calls > 0 {
+                    usec as f64 / calls as f64
+                } else {
+                    0.0
+                };
+                let _ = write!(
+                    o,
+                    "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
+                    e.spec.name
+                );
+            }
+        }
+        "latencystats" => o.push_str("# Latencystats\r\n"),
+        "keyspace" => {
+            o.push_str("# Keyspace\r\n");
+            for (db, (keys, expires)) in s.keyspace.db_counts().into_iter().enumerate() {
+                if keys > 0 {
+                    let _ = write!(o, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+                }
+            }
+        }
+        _ => {}
+    }
+}

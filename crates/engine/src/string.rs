@@ -1,0 +1,760 @@
+//! String commands: SET and friends, counters, ranges, LCS.
+
+use keyspace::{itoa_buf, Entry, Locked, StrValue, Value};
+
+use crate::args::{self, eq, int};
+use crate::error::{invalid_expire, CmdError, CmdResult, NOT_INTEGER, OVERFLOW, SYNTAX, WRONGTYPE};
+use crate::{Ctx, Handler};
+
+pub(crate) const HANDLERS: &[(&str, Handler)] = &[
+    ("set", set),
+    ("get", get),
+    ("getex", getex),
+    ("getdel", getdel),
+    ("getset", getset),
+    ("setnx", setnx),
+    ("setex", setex),
+    ("psetex", psetex),
+    ("mset", mset),
+    ("msetnx", msetnx),
+    ("mget", mget),
+    ("append", append),
+    ("strlen", strlen),
+    ("incr", incr),
+    ("decr", decr),
+    ("incrby", incrby),
+    ("decrby", decrby),
+    ("incrbyfloat", incrbyfloat),
+    ("getrange", getrange),
+    ("substr", getrange),
+    ("setrange", setrange),
+    ("lcs", lcs),
+];
+
+/// The string value of an entry, or WRONGTYPE.
+pub(crate) fn as_str(e: &Entry) -> Result<&StrValue, CmdError> {
+    match &e.value {
+        Value::Str(s) => Ok(s),
+        #[allow(unreachable_patterns)]
+        _ => Err(WRONGTYPE),
+    }
+}
+
+fn as_str_mut(e: &mut Entry) -> Result<&mut StrValue, CmdError> {
+    match &mut e.value {
+        Value::Str(s) => Ok(s),
+        #[allow(unreachable_patterns)]
+        _ => Err(WRONGTYPE),
+    }
+}
+
+/// Reads a string key: Ok(None) if missing, WRONGTYPE if another type.
+fn read_str(l: &mut Locked, db: usize, key: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
+    match l.get(db, key) {
+        None => Ok(None),
+        Some(e) => Ok(Some(as_str(e)?.to_vec())),
+    }
+}
+
+fn reply_str(ctx: &mut Ctx, s: &StrValue) {
+    let mut buf = itoa_buf::Buf::default();
+    ctx.out.bulk(s.bytes(&mut buf));
+}
+
+/// Rejects strings longer than `proto-max-bulk-len` (Redis's checkStringLength).
+fn check_len(ctx: &Ctx, len: u64) -> CmdResult {
+    let max = ctx
+        .server
+        .config
+        .hot
+        .proto_max_bulk_len
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if len > max as u64 {
+        return Err(CmdError::new(
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        ));
+    }
+    Ok(())
+}
+
+/// Expiry options shared by SET and GETEX.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ttl {
+    Unchanged,
+    Keep,
+    Persist,
+    /// Absolute ms since the epoch.
+    At(u64),
+}
+
+/// Converts an EX/PX/EXAT/PXAT argument into an absolute time, with Redis's checks.
+fn expire_at(
+    ctx: &Ctx,
+    arg: &[u8],
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &str,
+) -> Result<u64, CmdError> {
+    let v = int(arg)?;
+    if v <= 0 || (unit_ms == 1000 && v > i64::MAX / 1000) {
+        return Err(invalid_expire(cmd));
+    }
+    let mut when = v * unit_ms;
+    if !absolute {
+        if when > i64::MAX - ctx.now_ms as i64 {
+            return Err(invalid_expire(cmd));
+        }
+        when += ctx.now_ms as i64;
+    }
+    Ok(when as u64)
+}
+
+/// Stores a string honouring a TTL choice; a TTL already in the past deletes the key.
+fn store(l: &mut Locked, db: usize, key: &[u8], value: StrValue, ttl: Ttl) {
+    match ttl {
+        Ttl::At(at) if at <= l.now_ms() => {
+            l.remove(db, key);
+        }
+        Ttl::At(at) => l.set(db, key, Value::Str(value), at),
+        Ttl::Keep => l.set_keep_ttl(db, key, Value::Str(value)),
+        Ttl::Unchanged | Ttl::Persist => l.set(db, key, Value::Str(value), 0),
+    }
+}
+
+fn set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let (key, val) = (a[1], a[2]);
+    let (mut nx, mut xx, mut get) = (false, false, false);
+    let mut ttl = Ttl::Unchanged;
+    let mut i = 3;
+    while i < a.len() {
+        let opt = a[i];
+        let next = a.get(i + 1);
+        let timed = |t: Ttl| t != Ttl::Unchanged;
+        if eq(opt, "nx") && !xx {
+            nx = true;
+        } else if eq(opt, "xx") && !nx {
+            xx = true;
+        } else if eq(opt, "get") {
+            get = true;
+        } else if eq(opt, "keepttl") && !timed(ttl) {
+            ttl = Ttl::Keep;
+        } else if let (Some(v), false) = (next, timed(ttl)) {
+            let (unit, abs) = if eq(opt, "ex") {
+                (1000, false)
+            } else if eq(opt, "px") {
+                (1, false)
+            } else if eq(opt, "exat") {
+                (1000, true)
+            } else if eq(opt, "pxat") {
+                (1, true)
+            } else {
+                return Err(SYNTAX);
+            };
+            ttl = Ttl::At(expire_at(ctx, v, unit, abs, "set")?);
+            i += 1;
+        } else {
+            return Err(SYNTAX);
+        }
+        i += 1;
+    }
+    let db = ctx.db();
+    let mut l = ctx.lock([key]);
+    let old = if get {
+        read_str(&mut l, db, key)?
+    } else {
+        None
+    };
+    let exists = if get {
+        old.is_some()
+    } else {
+        l.exists(db, key)
+    };
+    if (nx && exists) || (xx && !exists) {
+        drop(l);
+        match old {
+            Some(v) => ctx.out.bulk(&v),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    }
+    store(&mut l, db, key, StrValue::from_bytes(val), ttl);
+    drop(l);
+    if get {
+        match old {
+            Some(v) => ctx.out.bulk(&v),
+            None => ctx.out.null(),
+        }
+    } else {
+        ctx.out.ok();
+    }
+    Ok(())
+}
+
+fn get(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let mut l = ctx.lock([a[1]]);
+    match l.get(db, a[1]) {
+        None => ctx.out.null(),
+        Some(e) => reply_str(ctx, as_str(e)?),
+    }
+    Ok(())
+}
+
+fn getex(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let key = a[1];
+    let mut ttl = Ttl::Unchanged;
+    let mut i = 2;
+    while i < a.len() {
+        let opt = a[i];
+        if eq(opt, "persist") && ttl == Ttl::Unchanged {
+            ttl = Ttl::Persist;
+        } else if let (Some(v), Ttl::Unchanged) = (a.get(i + 1), ttl) {
+            let (unit, abs) = if eq(opt, "ex") {
+                (1000, false)
+            } else if eq(opt, "px") {
+                (1, false)
+            } else if eq(opt, "exat") {
+                (1000, true)
+            } else if eq(opt, "pxat") {
+                (1, true)
+            } else {
+                return Err(SYNTAX);
+            };
+            ttl = Ttl::At(expire_at(ctx, v, unit, abs, "getex")?);
+            i += 1;
+        } else {
+            return Err(SYNTAX);
+        }
+        i += 1;
+    }
+    let db = ctx.db();
+    let mut l = ctx.lock([key]);
+    let Some(v) = read_str(&mut l, db, key)? else {
+        drop(l);
+        ctx.out.null();
+        return Ok(());
+    };
+    match ttl {
+        Ttl::At(at) if at <= l.now_ms() => {
+            l.remove(db, key);
+        }
+        Ttl::At(at) => {
+            l.set_expire(db, key, at);
+        }
+        Ttl::Persist => {
+            l.set_expire(db, key, 0);
+        }
+        Ttl::Unchanged | Ttl::Keep => {}
+    }
+    drop(l);
+    ctx.out.bulk(&v);
+    Ok(())
+}
+
+fn getdel(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let mut l = ctx.lock([a[1]]);
+    let v = read_str(&mut l, db, a[1])?;
+    if v.is_some() {
+        l.remove(db, a[1]);
+    }
+    drop(l);
+    match v {
+        Some(v) => ctx.out.bulk(&v),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+fn getset(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let mut l = ctx.lock([a[1]]);
+    let old = read_str(&mut l, db, a[1])?;
+    l.set(db, a[1], Value::Str(StrValue::from_bytes(a[2])), 0);
+    drop(l);
+    match old {
+        Some(v) => ctx.out.bulk(&v),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+fn setnx(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let mut l = ctx.lock([a[1]]);
+    let created = !l.exists(db, a[1]);
+    if created {
+        l.set(db, a[1], Value::Str(StrValue::from_bytes(a[2])), 0);
+    }
+    drop(l);
+    ctx.out.int(created as i64);
+    Ok(())
+}
+
+fn setex_generic(ctx: &mut Ctx, a: &[&[u8]], unit: i64, name: &str) -> CmdResult {
+    let at = expire_at(ctx, a[2], unit, false, name)?;
+    let db = ctx.db();
+    let mut l = ctx.lock([a[1]]);
+    store(&mut l, db, a[1], StrValue::from_bytes(a[3]), Ttl::At(at));
+    drop(l);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn setex(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    setex_generic(ctx, a, 1000, "setex")
+}
+
+fn psetex(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    setex_generic(ctx, a, 1, "psetex")
+}
+
+fn mset_pairs<'x>(
+    ctx: &Ctx,
+    a: &'x [&'x [u8]],
+) -> Result<std::slice::Chunks<'x, &'x [u8]>, CmdError> {
+    if a.len() % 2 != 1 {
+        return Err(crate::error::wrong_args(ctx.spec.name));
+    }
+    Ok(a[1..].chunks(2))
+}
+
+fn mset(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let pairs = mset_pairs(ctx, a)?;
+    let db = ctx.db();
+    let mut l = ctx.lock(a[1..].iter().step_by(2).copied());
+    for kv in pairs {
+        l.set(db, kv[0], Value::Str(StrValue::from_bytes(kv[1])), 0);
+    }
+    drop(l);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn msetnx(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let pairs = mset_pairs(ctx, a)?;
+    let db = ctx.db();
+    let mut l = ctx.lock(a[1..].iter().step_by(2).copied());
+    let any_exists = a[1..].iter().step_by(2).any(|k| l.exists(db, k));
+    if !any_exists {
+        for kv in pairs {
+            l.set(db, kv[0], Value::Str(StrValue::from_bytes(kv[1])), 0);
+        }
+    }
+    drop(l);
+    ctx.out.int(!any_exists as i64);
+    Ok(())
+}
+
+fn mget(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let keys = &a[1..];
+    let mut l = ctx.lock(keys.iter().copied());
+    // Read everything under the locks (atomic snapshot), reply afterwards.
+    let vals: Vec<Option<Vec<u8>>> = keys
+        .iter()
+        .map(|k| {
+            l.get(db, k)
+                .and_then(|e| as_str(e).ok().map(|s| s.to_vec()))
+        })
+        .collect();
+    drop(l);
+    ctx.out.array(vals.len());
+    for v in vals {
+        match v {
+            Some(v) => ctx.out.bulk(&v),
+            None => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+fn append(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let mut l = ctx.lock([a[1]]);
+    let len = match l.get_mut(db, a[1]) {
+        Some(e) => {
+            let s = as_str_mut(e)?;
+            let cur = s.len();
+            check_len(ctx, (cur + a[2].len()) as u64)?;
+            let raw = s.make_raw();
+            raw.extend_from_slice(a[2]);
+            raw.len()
+        }
+        None => {
+            l.set(db, a[1], Value::Str(StrValue::from_bytes(a[2])), 0);
+            a[2].len()
+        }
+    };
+    drop(l);
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+fn strlen(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let mut l = ctx.lock([a[1]]);
+    let n = match l.get(db, a[1]) {
+        Some(e) => as_str(e)?.len(),
+        None => 0,
+    };
+    drop(l);
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
+    let db = ctx.db();
+    let mut l = ctx.lock([key]);
+    let cur = match l.get_mut(db, key) {
+        Some(e) => match as_str(e)? {
+            StrValue::Int(i) => *i,
+            other => args::parse_i64(&other.to_vec()).ok_or(NOT_INTEGER)?,
+        },
+        None => 0,
+    };
+    let new = cur.checked_add(by).ok_or(OVERFLOW)?;
+    match l.get_mut(db, key) {
+        Some(e) => e.value = Value::Str(StrValue::Int(new)),
+        None => l.set(db, key, Value::Str(StrValue::Int(new)), 0),
+    }
+    drop(l);
+    ctx.out.int(new);
+    Ok(())
+}
+
+fn incr(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    incr_generic(ctx, a[1], 1)
+}
+
+fn decr(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    incr_generic(ctx, a[1], -1)
+}
+
+fn incrby(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    incr_generic(ctx, a[1], int(a[2])?)
+}
+
+fn decrby(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let by = int(a[2])?;
+    if by == i64::MIN {
+        return Err(CmdError::new("ERR decrement would overflow"));
+    }
+    incr_generic(ctx, a[1], -by)
+}
+
+fn incrbyfloat(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let by = args::float(a[2])?;
+    let db = ctx.db();
+    let mut l = ctx.lock([a[1]]);
+    let cur = match l.get_mut(db, a[1]) {
+        Some(e) => {
+            let v = as_str(e)?.to_vec();
+            args::parse_f64(&v).ok_or(crate::error::NOT_FLOAT)?
+        }
+        None => 0.0,
+    };
+    let new = cur + by;
+    if !new.is_finite() {
+        return Err(CmdError::new("ERR increment would produce NaN or Infinity"));
+    }
+    let text = resp::format_long_double(new);
+    let value = Value::Str(StrValue::from_bytes(text.as_bytes()));
+    match l.get_mut(db, a[1]) {
+        Some(e) => e.value = value,
+        None => l.set(db, a[1], value, 0),
+    }
+    drop(l);
+    ctx.out.bulk(text.as_bytes());
+    Ok(())
+}
+
+fn getrange(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let (mut start, mut end) = (int(a[2])?, int(a[3])?);
+    let db = ctx.db();
+    let mut l = ctx.lock([a[1]]);
+    let v = match l.get(db, a[1]) {
+        Some(e) => as_str(e)?.to_vec(),
+        None => Vec::new(),
+    };
+    drop(l);
+    let len = v.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        ctx.out.bulk(b"");
+        return Ok(());
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if start > end || len == 0 {
+        ctx.out.bulk(b"");
+    } else {
+        ctx.out.bulk(&v[start as usize..=end as usize]);
+    }
+    Ok(())
+}
+
+fn setrange(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let offset = int(a[2])?;
+    if offset < 0 {
+        return Err(CmdError::new("ERR offset is out of range"));
+    }
+    let val = a[3];
+    let db = ctx.db();
+    let mut l = ctx.lock([a[1]]);
+    let len = match l.get_mut(db, a[1]) {
+        Some(e) => {
+            let s = as_str_mut(e)?;
+            if val.is_empty() {
+                s.len()
+            } else {
+                check_len(ctx, offset as u64 + val.len() as u64)?;
+                let raw = s.make_raw();
+                let end = offset as usize + val.len();
+                if raw.len() < end {
+                    raw.resize(end, 0);
+                }
+                raw[offset as usize..end].copy_from_slice(val);
+                raw.len()
+            }
+        }
+        None => {
+            if val.is_empty() {
+                0
+            } else {
+                check_len(ctx, offset as u64 + val.len() as u64)?;
+                let mut raw = vec![0u8; offset as usize + val.len()];
+                raw[offset as usize..].copy_from_slice(val);
+                let n = raw.len();
+                l.set(db, a[1], Value::Str(StrValue::Raw(Box::new(raw))), 0);
+                n
+            }
+        }
+    };
+    drop(l);
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+fn lcs(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let (mut want_len, mut want_idx, mut with_match_len) = (false, false, false);
+    let mut min_match_len: i64 = 0;
+    let mut i = 3;
+    while i < a.len() {
+        if eq(a[i], "idx") {
+            want_idx = true;
+        } else if eq(a[i], "len") {
+            want_len = true;
+        } else if eq(a[i], "withmatchlen") {
+            with_match_len = true;
+        } else if eq(a[i], "minmatchlen") && i + 1 < a.len() {
+            min_match_len = int(a[i + 1])?.max(0);
+            i += 1;
+        } else {
+            return Err(SYNTAX);
+        }
+        i += 1;
+    }
+    let db = ctx.db();
+    let mut l = ctx.lock([a[1], a[2]]);
+    let mut read = |k: &[u8]| -> Result<Vec<u8>, CmdError> {
+        match l.get(db, k) {
+            None => Ok(Vec::new()),
+            Some(e) => as_str(e)
+                .map(|s| s.to_vec())
+                .map_err(|_| CmdError::new("ERR The specified keys must contain string values")),
+        }
+    };
+    let x = read(a[1])?;
+    let y = read(a[2])?;
+    drop(l);
+    if want_len && want_idx {
+        return Err(CmdError::new(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    let cells = (x.len() as u64 + 1) * (y.len() as u64 + 1);
+    if cells.saturating_mul(4)
+        > ctx
+            .server
+            .config
+            .hot
+            .proto_max_bulk_len
+            .load(std::sync::atomic::Ordering::Relaxed) as u64
+    {
+        return Err(CmdError::new(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    // Dynamic programming table as Redis builds it: dp[i][j] = LCS of x[..i], y[..j].
+    let w = y.len() + 1;
+    let mut dp = vec![0u32; (x.len() + 1) * w];
+    for i in 1..=x.len() {
+        for j in 1..=y.len() {
+            dp[i * w + j] = if x[i - 1] == y[j - 1] {
+                dp[(i - 1) * w + (j - 1)] + 1
+            } else {
+                dp[(i - 1) * w + j].max(dp[i * w + j - 1])
+            };
+        }
+    }
+    let total = dp[x.len() * w + y.len()] as usize;
+    // Walk back collecting the LCS string and the matching ranges, exactly as
+    // Redis does (including when a range too short for MINMATCHLEN keeps growing).
+    let mut result = vec![0u8; total];
+    let mut idx = total;
+    let mut matches: Vec<((usize, usize), (usize, usize), usize)> = Vec::new();
+    let (alen, mut i, mut j) = (x.len(), x.len(), y.len());
+    let (mut ar_start, mut ar_end, mut br_start, mut br_end) = (alen, 0, 0, 0);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if x[i - 1] == y[j - 1] {
+            result[idx - 1] = x[i - 1];
+            if ar_start == alen {
+                (ar_start, ar_end, br_start, br_end) = (i - 1, i - 1, j - 1, j - 1);
+            } else if ar_start == i && br_start == j {
+                ar_start -= 1;
+                br_start -= 1;
+            } else {
+                emit = true;
+            }
+            if ar_start == 0 || br_start == 0 {
+                emit = true;
+            }
+            idx -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if dp[(i - 1) * w + j] > dp[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            if ar_start != alen {
+                emit = true;
+            }
+        }
+        let match_len = ar_end.wrapping_sub(ar_start).wrapping_add(1);
+        if emit && (min_match_len == 0 || match_len as i64 >= min_match_len) {
+            matches.push(((ar_start, ar_end), (br_start, br_end), match_len));
+            ar_start = alen;
+        }
+    }
+    if want_idx {
+        ctx.out.map(2);
+        ctx.out.bulk_str("matches");
+        ctx.out.array(matches.len());
+        for (ar, br, len) in &matches {
+            ctx.out.array(if with_match_len { 3 } else { 2 });
+            ctx.out.array(2);
+            ctx.out.int(ar.0 as i64);
+            ctx.out.int(ar.1 as i64);
+            ctx.out.array(2);
+            ctx.out.int(br.0 as i64);
+            ctx.out.int(br.1 as i64);
+            if with_match_len {
+                ctx.out.int(*len as i64);
+            }
+        }
+        ctx.out.bulk_str("len");
+        ctx.out.int(total as i64);
+    } else if want_len {
+        ctx.out.int(total as i64);
+    } else {
+        ctx.out.bulk(&result);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::run;
+
+    #[test]
+    fn set_get_options() {
+        let s = crate::test_support::server();
+        assert_eq!(run(&s, &["SET", "k", "v"]), "+OK\r\n");
+        assert_eq!(run(&s, &["GET", "k"]), "$1\r\nv\r\n");
+        assert_eq!(run(&s, &["SET", "k", "w", "NX"]), "$-1\r\n");
+        assert_eq!(run(&s, &["SET", "k", "w", "XX", "GET"]), "$1\r\nv\r\n");
+        assert_eq!(
+            run(&s, &["SET", "k", "w", "NX", "XX"]),
+            "-ERR syntax error\r\n"
+        );
+        assert_eq!(
+            run(&s, &["SET", "k", "w", "EX", "0"]),
+            "-ERR invalid expire time in 'set' command\r\n"
+        );
+        assert_eq!(
+            run(&s, &["SET", "k", "w", "EX", "x"]),
+            "-ERR value is not an integer or out of range\r\n"
+        );
+        assert_eq!(
+            run(&s, &["SET", "k", "w", "EX", "10", "PX", "5"]),
+            "-ERR syntax error\r\n"
+        );
+        assert_eq!(
+            run(&s, &["SET", "k", "w", "EX", "10", "KEEPTTL"]),
+            "-ERR syntax error\r\n"
+        );
+        assert_eq!(run(&s, &["GET", "missing"]), "$-1\r\n");
+    }
+
+    #[test]
+    fn counters() {
+        let s = crate::test_support::server();
+        assert_eq!(run(&s, &["INCR", "n"]), ":1\r\n");
+        assert_eq!(run(&s, &["INCRBY", "n", "41"]), ":42\r\n");
+        assert_eq!(run(&s, &["DECRBY", "n", "2"]), ":40\r\n");
+        assert_eq!(run(&s, &["SET", "n", "9223372036854775807"]), "+OK\r\n");
+        assert_eq!(
+            run(&s, &["INCR", "n"]),
+            "-ERR increment or decrement would overflow\r\n"
+        );
+        assert_eq!(run(&s, &["SET", "f", "10.5"]), "+OK\r\n");
+        assert_eq!(run(&s, &["INCRBYFLOAT", "f", "0.1"]), "$4\r\n10.6\r\n");
+        assert_eq!(run(&s, &["INCRBYFLOAT", "f", "5.0e3"]), "$6\r\n5010.6\r\n");
+        assert_eq!(run(&s, &["SET", "s", " 1"]), "+OK\r\n");
+        assert_eq!(
+            run(&s, &["INCR", "s"]),
+            "-ERR value is not an integer or out of range\r\n"
+        );
+    }
+
+    #[test]
+    fn ranges_and_append() {
+        let s = crate::test_support::server();
+        assert_eq!(run(&s, &["APPEND", "a", "Hello"]), ":5\r\n");
+        assert_eq!(run(&s, &["APPEND", "a", " World"]), ":11\r\n");
+        assert_eq!(run(&s, &["GETRANGE", "a", "0", "4"]), "$5\r\nHello\r\n");
+        assert_eq!(run(&s, &["GETRANGE", "a", "-5", "-1"]), "$5\r\nWorld\r\n");
+        assert_eq!(run(&s, &["GETRANGE", "a", "5", "3"]), "$0\r\n\r\n");
+        assert_eq!(run(&s, &["SETRANGE", "b", "3", "x"]), ":4\r\n");
+        assert_eq!(run(&s, &["GET", "b"]), "$4\r\n\0\0\0x\r\n");
+        assert_eq!(run(&s, &["STRLEN", "a"]), ":11\r\n");
+    }
+
+    #[test]
+    fn lcs_matches_redis() {
+        let s = crate::test_support::server();
+        run(&s, &["MSET", "key1", "ohmytext", "key2", "mynewtext"]);
+        assert_eq!(run(&s, &["LCS", "key1", "key2"]), "$6\r\nmytext\r\n");
+        assert_eq!(run(&s, &["LCS", "key1", "key2", "LEN"]), ":6\r\n");
+        assert_eq!(
+            run(&s, &["LCS", "key1", "key2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"]),
+            "*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n"
+        );
+        assert_eq!(
+            run(&s, &["LCS", "key1", "key2", "IDX"]),
+            "*4\r\n$7\r\nmatches\r\n*2\r\n*2\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n*2\r\n*2\r\n:2\r\n:3\r\n*2\r\n:0\r\n:1\r\n$3\r\nlen\r\n:6\r\n"
+        );
+    }
+}

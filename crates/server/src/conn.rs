@@ -1,0 +1,257 @@
+//! The connection loop: read, parse every complete command in the buffer,
+//! execute them in order, write all replies in one write.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{Client, ClientShared, Outcome, Server};
+use resp::{parse_command, Limits, Parsed};
+use smallvec::SmallVec;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Hands an accepted connection to a worker thread's runtime.
+pub(crate) fn spawn(
+    server: Arc<Server>,
+    worker: &tokio::runtime::Handle,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    // Move the socket to the worker's reactor.
+    let Ok(std_stream) = stream.into_std() else {
+        return;
+    };
+    worker.spawn(async move {
+        let Ok(stream) = TcpStream::from_std(std_stream) else {
+            return;
+        };
+        serve(server, stream, peer).await;
+    });
+}
+
+fn configure(stream: &TcpStream, keepalive_secs: u64) {
+    let _ = stream.set_nodelay(true);
+    if keepalive_secs > 0 {
+        let sock = socket2::SockRef::from(stream);
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(keepalive_secs))
+            .with_interval(Duration::from_secs((keepalive_secs / 3).max(1)));
+        let _ = sock.set_tcp_keepalive(&ka);
+    }
+}
+
+async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
+    let stats = &server.stats;
+    stats.connections_received.fetch_add(1, Ordering::Relaxed);
+    let maxclients = server.config.hot.maxclients.load(Ordering::Relaxed) as usize;
+    if server.clients.len() >= maxclients {
+        stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    configure(&stream, server.config.get_i64("tcp-keepalive") as u64);
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let fd = {
+        use std::os::fd::AsRawFd;
+        stream.as_raw_fd()
+    };
+    let id = server.clients.next_id();
+    let shared = Arc::new(ClientShared::new(
+        id,
+        peer.to_string(),
+        local,
+        fd,
+        engine::now_ms(),
+    ));
+    server.clients.register(shared.clone());
+    let needs_auth = server.config.hot.has_requirepass.load(Ordering::Relaxed);
+    let mut client = Client::new(shared.clone(), !needs_auth);
+    let _ = run_loop(&server, &mut client, &mut stream).await;
+    if client.monitor {
+        let mut m = server.monitors.lock();
+        m.retain(|x| x.client_id != id);
+        server.monitor_count.store(m.len(), Ordering::Relaxed);
+    }
+    server.clients.unregister(id);
+}
+
+async fn run_loop(
+    server: &Arc<Server>,
+    client: &mut Client,
+    stream: &mut TcpStream,
+) -> std::io::Result<()> {
+    let shared = client.shared.clone();
+    let mut inbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut ranges: Vec<Range<usize>> = Vec::new();
+    let mut inline: Vec<Vec<u8>> = Vec::new();
+    let mut monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>> = None;
+    // Parse position hint: total buffer size needed before reparsing a big argument.
+    let mut wait_for = 0usize;
+    loop {
+        if inbuf.capacity() - inbuf.len() < READ_CHUNK {
+            inbuf.reserve(READ_CHUNK.max(wait_for.saturating_sub(inbuf.len())));
+        }
+        let timeout_secs = server.config.hot.timeout_secs.load(Ordering::Relaxed);
+        let idle_deadline = async {
+            if timeout_secs == 0 || client.monitor {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(Duration::from_secs(timeout_secs)).await;
+        };
+        let monitor_line = async {
+            match monitor_rx.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let n = tokio::select! {
+            biased;
+            r = stream.read_buf(&mut inbuf) => r?,
+            _ = shared.wake.notified() => {
+                if shared.is_killed() { return Ok(()); }
+                continue;
+            }
+            _ = server.shutdown_notify.notified() => return Ok(()),
+            line = monitor_line => {
+                if let Some(line) = line {
+                    stream.write_all(&line).await?;
+                }
+                continue;
+            }
+            _ = idle_deadline => return Ok(()),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        if shared.is_killed() || server.shutdown.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        server
+            .stats
+            .net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        server.stats.total_reads.fetch_add(1, Ordering::Relaxed);
+        if inbuf.len() < wait_for {
+            continue;
+        }
+        wait_for = 0;
+
+        let limits = Limits {
+            max_bulk_len: server.config.hot.proto_max_bulk_len.load(Ordering::Relaxed),
+            authenticated: client.authenticated,
+        };
+        let mut pos = 0;
+        let mut close = false;
+        while pos < inbuf.len() {
+            match parse_command(&inbuf[pos..], &limits, &mut ranges, &mut inline) {
+                Ok(Parsed::Command { consumed }) => {
+                    // Arguments point into the input buffer (no copies).
+                    let mut args: SmallVec<[&[u8]; 16]> = SmallVec::new();
+                    if inline.is_empty() {
+                        let base = pos;
+                        args.extend(ranges.iter().map(|r| &inbuf[base + r.start..base + r.end]));
+                    } else {
+                        args.extend(inline.iter().map(|v| v.as_slice()));
+                    }
+                    pos += consumed;
+                    if args.is_empty() {
+                        continue;
+                    }
+                    loop {
+                        match engine::execute(server, client, &args, &mut out) {
+                            Outcome::Done => break,
+                            Outcome::Paused(ms) => {
+                                // Flush what we have, then wait for the pause to end.
+                                if !out.is_empty() {
+                                    stream.write_all(&out).await?;
+                                    out.clear();
+                                }
+                                let wait = Duration::from_millis(ms.min(100));
+                                let _ =
+                                    tokio::time::timeout(wait, server.pause.unpaused.notified())
+                                        .await;
+                            }
+                        }
+                    }
+                    if client.monitor && monitor_rx.is_none() {
+                        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                        let mut m = server.monitors.lock();
+                        m.push(engine::Monitor {
+                            client_id: client.id(),
+                            tx,
+                        });
+                        server.monitor_count.store(m.len(), Ordering::Relaxed);
+                        monitor_rx = Some(rx);
+                    }
+                    if client.close_after_reply {
+                        close = true;
+                        break;
+                    }
+                }
+                Ok(Parsed::Incomplete { hint }) => {
+                    // A big argument is still arriving: wait for all of it
+                    // before parsing again (no quadratic reparsing or copying).
+                    wait_for = if hint > 0 { pos + hint } else { 0 };
+                    break;
+                }
+                Err(e) => {
+                    // Like Redis: reply with the error, then close.
+                    resp::ReplyWriter::new(&mut out, client.proto).error(&e.0);
+                    server.count_error(&e.0);
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if pos > 0 {
+            inbuf.drain(..pos);
+            if wait_for > 0 {
+                wait_for -= pos;
+            }
+        }
+        let limit = server
+            .config
+            .hot
+            .client_query_buffer_limit
+            .load(Ordering::Relaxed);
+        if !close && inbuf.len() as u64 > limit {
+            server
+                .stats
+                .client_query_buffer_limit_disconnections
+                .fetch_add(1, Ordering::Relaxed);
+            close = true;
+        }
+        shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            server
+                .stats
+                .net_output_bytes
+                .fetch_add(out.len() as u64, Ordering::Relaxed);
+            server.stats.total_writes.fetch_add(1, Ordering::Relaxed);
+            if out.capacity() > 1024 * 1024 {
+                out = Vec::with_capacity(READ_CHUNK);
+            } else {
+                out.clear();
+            }
+        }
+        if close {
+            let _ = stream.shutdown().await;
+            return Ok(());
+        }
+        if inbuf.is_empty() && inbuf.capacity() > 1024 * 1024 {
+            inbuf = Vec::with_capacity(READ_CHUNK);
+        }
+    }
+}
