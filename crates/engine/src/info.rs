@@ -7,8 +7,7 @@ use crate::args::text;
 use crate::error::CmdResult;
 use crate::{Ctx, Server};
 
-/// Sections INFO prints by default, and with "all" (commandstats and
-/// latencystats only with "everything" or by name).
+/// Sections INFO prints by default; "all" adds commandstats and latencystats.
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -29,8 +28,8 @@ pub(crate) fn info(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         let s = text(arg).to_ascii_lowercase();
         match s.as_str() {
             "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
-            "all" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
-            "everything" => {
+            // No modules: "all" and "everything" are the same.
+            "all" | "everything" => {
                 wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
                 wanted.push("commandstats".into());
                 wanted.push("latencystats".into());

@@ -607,8 +607,7 @@ fn lcs(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
     }
     let total = dp[x.len() * w + y.len()] as usize;
-    // Walk back collecting the LCS string and the matching ranges, exactly as
-    // Redis does (including when a range too short for MINMATCHLEN keeps growing).
+    // Walk back collecting the LCS string and the matching ranges, exactly as Redis does.
     let mut result = vec![0u8; total];
     let mut idx = total;
     let mut matches: Vec<((usize, usize), (usize, usize), usize)> = Vec::new();
@@ -643,8 +642,10 @@ fn lcs(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             }
         }
         let match_len = ar_end.wrapping_sub(ar_start).wrapping_add(1);
-        if emit && (min_match_len == 0 || match_len as i64 >= min_match_len) {
-            matches.push(((ar_start, ar_end), (br_start, br_end), match_len));
+        if emit {
+            if min_match_len == 0 || match_len as i64 >= min_match_len {
+                matches.push(((ar_start, ar_end), (br_start, br_end), match_len));
+            }
             ar_start = alen;
         }
     }

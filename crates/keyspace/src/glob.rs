@@ -3,9 +3,8 @@
 
 /// Does `s` match `pattern`? `nocase` folds ASCII case.
 pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
-    // Redis bounds recursion on `*` (nesting); we use the iterative
-    // backtracking form, which has no depth to exhaust.
-    matches(pattern, s, nocase, 0)
+    let mut skip_longer = false;
+    matches(pattern, s, nocase, 0, &mut skip_longer)
 }
 
 fn eq(a: u8, b: u8, nocase: bool) -> bool {
@@ -16,7 +15,11 @@ fn eq(a: u8, b: u8, nocase: bool) -> bool {
     }
 }
 
-fn matches(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32) -> bool {
+/// `skip_longer`: set once the rest of the pattern after some `*` matched
+/// nowhere in the remaining string; then no earlier `*` can match longer
+/// either (Redis's fix against exponential backtracking).
+fn matches(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32, skip_longer: &mut bool) -> bool {
+    // Bounds the recursion on nested `*` (stack safety for hostile patterns).
     if depth > 1000 {
         return false;
     }
@@ -30,11 +33,15 @@ fn matches(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32) -> bool {
                     return true;
                 }
                 while !s.is_empty() {
-                    if matches(&p[1..], s, nocase, depth + 1) {
+                    if matches(&p[1..], s, nocase, depth + 1, skip_longer) {
                         return true;
+                    }
+                    if *skip_longer {
+                        return false;
                     }
                     s = &s[1..];
                 }
+                *skip_longer = true;
                 return false;
             }
             b'?' => {
@@ -144,5 +151,12 @@ mod tests {
         assert!(!glob_match(b"a*b", b"acd", false));
         assert!(glob_match(b"MAXMEM*", b"maxmemory", true));
         assert!(!glob_match(b"a?", b"a", false));
+    }
+
+    #[test]
+    fn no_exponential_backtracking() {
+        let pattern = b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b";
+        let s = vec![b'a'; 100];
+        assert!(!glob_match(pattern, &s, false));
     }
 }
