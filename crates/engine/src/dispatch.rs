@@ -2,9 +2,10 @@
 //! and pause checks, the handler call, and what every command records
 //! afterwards (INFO commandstats/errorstats, SLOWLOG, MONITOR).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use keyspace::counter::Counters;
 use std::sync::Arc;
-use std::time::Instant;
 
 use commands::{flag, CommandSpec};
 use hashbrown::HashMap;
@@ -16,14 +17,12 @@ use crate::{Ctx, Server};
 /// A command handler: parsed arguments (name included) in, reply out through `ctx`.
 pub type Handler = fn(&mut Ctx, &[&[u8]]) -> crate::CmdResult;
 
-/// Per-command counters (INFO commandstats).
-#[derive(Default)]
-pub struct CmdStats {
-    pub calls: AtomicU64,
-    pub usec: AtomicU64,
-    pub rejected: AtomicU64,
-    pub failed: AtomicU64,
-}
+/// Per-command counters (INFO commandstats), indexed by the `CALLS`... constants.
+pub type CmdStats = Counters<4>;
+pub const CALLS: usize = 0;
+pub const USEC: usize = 1;
+pub const REJECTED: usize = 2;
+pub const FAILED: usize = 3;
 
 /// One table entry: the spec, its handler (containers have none) and counters.
 pub struct CommandEntry {
@@ -149,7 +148,9 @@ pub fn execute(
     args: &[&[u8]],
     out: &mut Vec<u8>,
 ) -> Outcome {
-    let now_ms = crate::now_ms();
+    // One clock read serves the command's time and the start of its duration.
+    let start_us = crate::now_us();
+    let now_ms = start_us / 1000;
     let entry = match lookup(server, args) {
         Ok(e) => e,
         Err(e) => {
@@ -162,7 +163,7 @@ pub fn execute(
                 ),
                 LookupError::Arity(spec) => {
                     if let Some(en) = server.commands.get(spec.name) {
-                        en.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                        en.stats.add(REJECTED, 1);
                     }
                     format!("ERR wrong number of arguments for '{}' command", spec.name)
                 }
@@ -173,7 +174,7 @@ pub fn execute(
     };
     let spec = entry.spec;
     if !client.authenticated && !spec.has_flag(flag::NO_AUTH) {
-        entry.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        entry.stats.add(REJECTED, 1);
         reject(server, client, out, "NOAUTH Authentication required.");
         return Outcome::Done;
     }
@@ -206,7 +207,6 @@ pub fn execute(
     };
     let reply_start = out.len();
     let proto = client.proto;
-    let start = Instant::now();
     let result = {
         let mut ctx = Ctx {
             server,
@@ -221,20 +221,17 @@ pub fn execute(
         }
         r
     };
-    let usec = start.elapsed().as_micros() as u64;
+    let usec = crate::now_us().saturating_sub(start_us);
     // CLIENT REPLY OFF and SKIP do not answer either.
     if skip_before || client.reply != ReplyMode::On {
         out.truncate(reply_start);
     }
 
-    entry.stats.calls.fetch_add(1, Ordering::Relaxed);
-    entry.stats.usec.fetch_add(usec, Ordering::Relaxed);
-    server
-        .stats
-        .commands_processed
-        .fetch_add(1, Ordering::Relaxed);
+    entry.stats.add(CALLS, 1);
+    entry.stats.add(USEC, usec);
+    server.stats.commands_processed.incr();
     if let Err(e) = result {
-        entry.stats.failed.fetch_add(1, Ordering::Relaxed);
+        entry.stats.add(FAILED, 1);
         server.count_error(&e.0);
     }
     client

@@ -135,7 +135,6 @@ fn render(server: &Server, wanted: &[String]) -> String {
 fn write_section(s: &Server, section: &str, o: &mut String) {
     let uptime = s.started.elapsed().as_secs();
     let st = &s.stats;
-    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     match section {
         "server" => {
             let _ = write!(
@@ -211,8 +210,8 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
                 s.config.get("maxmemory-policy"),
                 if allocated > 0 { active as f64 / allocated as f64 } else { 0.0 },
                 if allocated > 0 { rss as f64 / allocated as f64 } else { 0.0 },
-                ld(&st.lazyfree_pending),
-                ld(&st.lazyfreed_objects),
+                st.lazyfree_pending.load(Ordering::Relaxed),
+                st.lazyfreed_objects.get(),
             );
         }
         "persistence" => {
@@ -228,23 +227,23 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
             let _ = write!(
                 o,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
-                ld(&st.connections_received),
-                ld(&st.commands_processed),
+                st.connections_received.get(),
+                st.commands_processed.get(),
                 ops,
-                ld(&st.net_input_bytes),
-                ld(&st.net_output_bytes),
+                st.net_input_bytes.get(),
+                st.net_output_bytes.get(),
                 in_kbps,
                 out_kbps,
-                ld(&st.rejected_connections),
-                ld(&ks.expired_keys),
-                ld(&ks.expire_cycle_cpu_us) / 1000,
-                ld(&ks.keyspace_hits),
-                ld(&ks.keyspace_misses),
-                ld(&st.unexpected_error_replies),
-                ld(&st.error_replies),
-                ld(&st.total_reads),
-                ld(&st.total_writes),
-                ld(&st.client_query_buffer_limit_disconnections),
+                st.rejected_connections.get(),
+                ks.expired_keys.get(),
+                ks.expire_cycle_cpu_us.get() / 1000,
+                ks.keyspace_hits.get(),
+                ks.keyspace_misses.get(),
+                st.unexpected_error_replies.get(),
+                st.error_replies.get(),
+                st.total_reads.get(),
+                st.total_writes.get(),
+                st.client_query_buffer_limit_disconnections.get(),
             );
         }
         "replication" => {
@@ -272,14 +271,15 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
         }
         "commandstats" => {
             o.push_str("# Commandstats\r\n");
+            use crate::dispatch::{CALLS, FAILED, REJECTED, USEC};
             for e in &s.commands.entries {
-                let calls = e.stats.calls.load(Ordering::Relaxed);
-                let rejected = e.stats.rejected.load(Ordering::Relaxed);
-                let failed = e.stats.failed.load(Ordering::Relaxed);
+                let calls = e.stats.get(CALLS);
+                let rejected = e.stats.get(REJECTED);
+                let failed = e.stats.get(FAILED);
                 if calls == 0 && rejected == 0 && failed == 0 {
                     continue;
                 }
-                let usec = e.stats.usec.load(Ordering::Relaxed);
+                let usec = e.stats.get(USEC);
                 let per = if calls > 0 {
                     usec as f64 / calls as f64
                 } else {

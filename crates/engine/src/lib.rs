@@ -29,6 +29,7 @@ pub use client::{Client, ClientRegistry, ClientShared, ReplyMode};
 pub use config::Config;
 pub use dispatch::{execute, lookup, CommandEntry, Handler, Outcome};
 pub use error::{CmdError, CmdResult};
+use keyspace::counter::Counter;
 use keyspace::Keyspace;
 use resp::ReplyWriter;
 
@@ -53,21 +54,21 @@ pub fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-/// Server-wide counters for INFO stats.
+/// Server-wide counters for INFO stats (striped: bumped from every worker).
 #[derive(Default)]
 pub struct Stats {
-    pub commands_processed: AtomicU64,
-    pub connections_received: AtomicU64,
-    pub rejected_connections: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
-    pub error_replies: AtomicU64,
-    pub unexpected_error_replies: AtomicU64,
-    pub total_reads: AtomicU64,
-    pub total_writes: AtomicU64,
-    pub client_query_buffer_limit_disconnections: AtomicU64,
+    pub commands_processed: Counter,
+    pub connections_received: Counter,
+    pub rejected_connections: Counter,
+    pub net_input_bytes: Counter,
+    pub net_output_bytes: Counter,
+    pub error_replies: Counter,
+    pub unexpected_error_replies: Counter,
+    pub total_reads: Counter,
+    pub total_writes: Counter,
+    pub client_query_buffer_limit_disconnections: Counter,
     pub lazyfree_pending: AtomicU64,
-    pub lazyfreed_objects: AtomicU64,
+    pub lazyfreed_objects: Counter,
 }
 
 /// One SLOWLOG entry.
@@ -230,7 +231,8 @@ impl Server {
     /// CONFIG RESETSTAT.
     pub fn reset_stats(&self) {
         let st = &self.stats;
-        for a in [
+        let ks = &self.keyspace.stats;
+        for c in [
             &st.commands_processed,
             &st.connections_received,
             &st.rejected_connections,
@@ -242,23 +244,15 @@ impl Server {
             &st.total_writes,
             &st.client_query_buffer_limit_disconnections,
             &st.lazyfreed_objects,
-        ] {
-            a.store(0, Ordering::Relaxed);
-        }
-        let ks = &self.keyspace.stats;
-        for a in [
             &ks.expired_keys,
             &ks.keyspace_hits,
             &ks.keyspace_misses,
             &ks.expire_cycle_cpu_us,
         ] {
-            a.store(0, Ordering::Relaxed);
+            c.reset();
         }
         for e in &self.commands.entries {
-            e.stats.calls.store(0, Ordering::Relaxed);
-            e.stats.usec.store(0, Ordering::Relaxed);
-            e.stats.rejected.store(0, Ordering::Relaxed);
-            e.stats.failed.store(0, Ordering::Relaxed);
+            e.stats.reset();
         }
         self.errorstats.lock().clear();
         self.memory_peak.store(0, Ordering::Relaxed);
@@ -280,9 +274,9 @@ impl Server {
             let mut s = self.samples.lock();
             s.points.push_back((
                 now,
-                st.commands_processed.load(Ordering::Relaxed),
-                st.net_input_bytes.load(Ordering::Relaxed),
-                st.net_output_bytes.load(Ordering::Relaxed),
+                st.commands_processed.get(),
+                st.net_input_bytes.get(),
+                st.net_output_bytes.get(),
             ));
             while s.points.len() > 16 {
                 s.points.pop_front();
@@ -299,14 +293,14 @@ impl Server {
             self.keyspace
                 .stats
                 .expire_cycle_cpu_us
-                .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+                .add(t.elapsed().as_micros() as u64);
         }
     }
 
     /// Records an error reply in INFO errorstats.
     pub fn count_error(&self, err: &str) {
         let code = err.split(' ').next().unwrap_or("ERR").to_string();
-        self.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+        self.stats.error_replies.incr();
         *self.errorstats.lock().entry(code).or_insert(0) += 1;
     }
 }

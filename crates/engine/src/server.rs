@@ -68,10 +68,7 @@ fn flush(ctx: &mut Ctx, a: &[&[u8]], db: Option<usize>) -> CmdResult {
                 .stats
                 .lazyfree_pending
                 .fetch_sub(n as u64, Ordering::Relaxed);
-            server
-                .stats
-                .lazyfreed_objects
-                .fetch_add(n as u64, Ordering::Relaxed);
+            server.stats.lazyfreed_objects.add(n as u64);
         });
     } else {
         drop(freed);

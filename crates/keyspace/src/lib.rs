@@ -8,12 +8,14 @@
 //! [`Keyspace::lock`] / [`Keyspace::lock_all`], which take them in ascending
 //! order, so no two commands can deadlock.
 
+pub mod counter;
 pub mod glob;
 mod slot;
 mod value;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use counter::Counter;
 
+use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
@@ -94,11 +96,10 @@ impl Shard {
 /// Keyspace-wide counters.
 #[derive(Default)]
 pub struct KeyspaceStats {
-    pub expired_keys: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
-    pub expired_stale_perc_x100: AtomicU64,
-    pub expire_cycle_cpu_us: AtomicU64,
+    pub expired_keys: Counter,
+    pub keyspace_hits: Counter,
+    pub keyspace_misses: Counter,
+    pub expire_cycle_cpu_us: Counter,
 }
 
 /// All databases.
@@ -365,18 +366,9 @@ impl Keyspace {
                 }
             }
         }
-        self.stats
-            .expired_keys
-            .fetch_add(removed as u64, Ordering::Relaxed);
+        self.stats.expired_keys.add(removed as u64);
         removed
     }
-}
-
-/// The result of a lookup that may have found an expired key.
-enum Lookup {
-    Missing,
-    Expired,
-    Live,
 }
 
 /// Shard locks held by one command. All key access goes through it.
@@ -406,23 +398,23 @@ impl<'a> Locked<'a> {
         &mut self.guards[i].1.dbs[db]
     }
 
-    fn lookup(&mut self, db: usize, key: &[u8]) -> Lookup {
+    /// Finds a live key with one probe, reclaiming it if it has expired.
+    fn find(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now_ms;
+        let ks = self.ks;
         let pos = key_pos(key);
         let sdb = self.shard_db(db, pos.shard);
-        let Some(t) = sdb.slots.get_mut(pos.local) else {
-            return Lookup::Missing;
-        };
-        match t.get(key) {
-            None => Lookup::Missing,
-            Some(e) if e.is_expired(now) => {
-                let had_ttl = e.expire_at != 0;
-                t.remove(key);
+        let t = sdb.slots.get_mut(pos.local)?;
+        match t.entry_ref(key) {
+            EntryRef::Vacant(_) => None,
+            EntryRef::Occupied(o) if o.get().is_expired(now) => {
+                let e = o.remove();
                 sdb.keys -= 1;
-                sdb.volatile -= had_ttl as usize;
-                Lookup::Expired
+                sdb.volatile -= (e.expire_at != 0) as usize;
+                ks.stats.expired_keys.incr();
+                None
             }
-            Some(_) => Lookup::Live,
+            EntryRef::Occupied(o) => Some(o.into_mut()),
         }
     }
 
@@ -432,11 +424,11 @@ impl<'a> Locked<'a> {
         let found = self.get_mut(db, key);
         match found {
             Some(e) => {
-                stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
+                stats.keyspace_hits.incr();
                 Some(e)
             }
             None => {
-                stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+                stats.keyspace_misses.incr();
                 None
             }
         }
@@ -444,17 +436,8 @@ impl<'a> Locked<'a> {
 
     /// Looks a key up for writing (lazily expiring it); no hit/miss counting.
     pub fn get_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        if let Lookup::Expired = self.lookup(db, key) {
-            self.ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
         let touch = self.touch;
-        let pos = key_pos(key);
-        let e = self
-            .shard_db(db, pos.shard)
-            .slots
-            .get_mut(pos.local)?
-            .get_mut(key)?;
+        let e = self.find(db, key)?;
         if touch {
             e.touch();
         }
@@ -463,14 +446,7 @@ impl<'a> Locked<'a> {
 
     /// Does a live key exist (no access-time update, no stats)?
     pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
-        match self.lookup(db, key) {
-            Lookup::Live => true,
-            Lookup::Expired => {
-                self.ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-            Lookup::Missing => false,
-        }
+        self.find(db, key).is_some()
     }
 
     /// Stores a value, replacing any previous one; `expire_at_ms` 0 = no TTL.
@@ -513,7 +489,7 @@ impl<'a> Locked<'a> {
         sdb.keys -= 1;
         sdb.volatile -= (e.expire_at != 0) as usize;
         if e.is_expired(now) {
-            self.ks.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+            self.ks.stats.expired_keys.incr();
             return None;
         }
         Some(e)
@@ -521,17 +497,14 @@ impl<'a> Locked<'a> {
 
     /// Sets (or with 0 clears) the TTL of a live key. Returns false if absent.
     pub fn set_expire(&mut self, db: usize, key: &[u8], expire_at_ms: u64) -> bool {
-        if !self.exists(db, key) {
-            return false;
-        }
-        let pos = key_pos(key);
-        let sdb = self.shard_db(db, pos.shard);
-        let Some(e) = sdb.slots.get_mut(pos.local).and_then(|t| t.get_mut(key)) else {
+        let Some(e) = self.find(db, key) else {
             return false;
         };
         let was = e.expire_at != 0;
         e.expire_at = expire_at_ms;
         let now = expire_at_ms != 0;
+        let pos = key_pos(key);
+        let sdb = self.shard_db(db, pos.shard);
         sdb.volatile = sdb.volatile + now as usize - was as usize;
         true
     }

@@ -47,10 +47,10 @@ fn configure(stream: &TcpStream, keepalive_secs: u64) {
 
 async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
     let stats = &server.stats;
-    stats.connections_received.fetch_add(1, Ordering::Relaxed);
+    stats.connections_received.incr();
     let maxclients = server.config.hot.maxclients.load(Ordering::Relaxed) as usize;
     if server.clients.len() >= maxclients {
-        stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        stats.rejected_connections.incr();
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
@@ -137,11 +137,8 @@ async fn run_loop(
         if shared.is_killed() || server.shutdown.load(Ordering::Acquire) {
             return Ok(());
         }
-        server
-            .stats
-            .net_input_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
-        server.stats.total_reads.fetch_add(1, Ordering::Relaxed);
+        server.stats.net_input_bytes.add(n as u64);
+        server.stats.total_reads.incr();
         if inbuf.len() < wait_for {
             continue;
         }
@@ -226,20 +223,14 @@ async fn run_loop(
             .client_query_buffer_limit
             .load(Ordering::Relaxed);
         if !close && inbuf.len() as u64 > limit {
-            server
-                .stats
-                .client_query_buffer_limit_disconnections
-                .fetch_add(1, Ordering::Relaxed);
+            server.stats.client_query_buffer_limit_disconnections.incr();
             close = true;
         }
         shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
         if !out.is_empty() {
             stream.write_all(&out).await?;
-            server
-                .stats
-                .net_output_bytes
-                .fetch_add(out.len() as u64, Ordering::Relaxed);
-            server.stats.total_writes.fetch_add(1, Ordering::Relaxed);
+            server.stats.net_output_bytes.add(out.len() as u64);
+            server.stats.total_writes.incr();
             if out.capacity() > 1024 * 1024 {
                 out = Vec::with_capacity(READ_CHUNK);
             } else {
