@@ -239,7 +239,7 @@ pub fn find_param(name: &str) -> Option<&'static Param> {
 
 fn check_save(v: &str) -> Result<String, String> {
     let parts: Vec<&str> = v.split_whitespace().collect();
-    if parts.len() % 2 != 0 || parts.iter().any(|x| x.parse::<u64>().is_err()) {
+    if !parts.len().is_multiple_of(2) || parts.iter().any(|x| x.parse::<u64>().is_err()) {
         return Err("Invalid save parameters".into());
     }
     Ok(parts.join(" "))
@@ -276,7 +276,7 @@ fn check_notify(v: &str) -> Result<String, String> {
 
 fn check_obuf(v: &str) -> Result<String, String> {
     let parts: Vec<&str> = v.split_whitespace().collect();
-    if parts.len() % 4 != 0 {
+    if !parts.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut classes: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
@@ -651,7 +651,6 @@ impl Config {
                 format!("{name} \"\"")
             } else if matches!(name, "save" | "client-output-buffer-limit" | "bind") {
                 value
-                    .to_string()
                     .split(' ')
                     .fold(name.to_string(), |acc, w| acc + " " + w)
             } else {

@@ -366,7 +366,7 @@ fn expire_generic(ctx: &mut Ctx, a: &[&[u8]], unit_ms: i64, absolute: bool) -> C
     let mut when = int(a[2])?;
     let name = ctx.spec.name;
     if unit_ms == 1000 {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return Err(invalid_expire(name));
         }
         when *= 1000;

@@ -336,8 +336,9 @@ fn command_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Key positions for COMMAND GETKEYS[ANDFLAGS], with Redis's errors.
-fn getkeys(ctx: &Ctx, a: &[&[u8]]) -> Result<(Vec<(usize, u32)>, Vec<Vec<u8>>), CmdError> {
+/// The keys of a command line with their key-spec flags (COMMAND GETKEYS[ANDFLAGS]),
+/// with Redis's errors.
+fn getkeys<'x>(ctx: &Ctx, a: &[&'x [u8]]) -> Result<Vec<(&'x [u8], u32)>, CmdError> {
     let line: Vec<&[u8]> = a[2..].to_vec();
     let entry = crate::dispatch::lookup(ctx.server, &line).map_err(|e| match e {
         crate::dispatch::LookupError::Arity(_) => {
@@ -349,12 +350,10 @@ fn getkeys(ctx: &Ctx, a: &[&[u8]]) -> Result<(Vec<(usize, u32)>, Vec<Vec<u8>>), 
     if keys.is_empty() {
         return Err(CmdError::new("ERR The command has no key arguments"));
     }
-    let vals = keys.iter().map(|(i, _)| line[*i].to_vec()).collect();
-    let keys = keys
+    Ok(keys
         .into_iter()
-        .map(|(i, f)| (i, resolve_variable_flags(entry.spec, &line, f)))
-        .collect();
-    Ok((keys, vals))
+        .map(|(i, f)| (line[i], resolve_variable_flags(entry.spec, &line, f)))
+        .collect())
 }
 
 /// Commands whose key flags depend on their arguments (Redis's `*GetKeys`
@@ -372,21 +371,21 @@ fn resolve_variable_flags(spec: &CommandSpec, line: &[&[u8]], flags: u32) -> u32
 }
 
 fn command_getkeys(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let (_, vals) = getkeys(ctx, a)?;
-    ctx.out.array(vals.len());
-    for v in vals {
-        ctx.out.bulk(&v);
+    let keys = getkeys(ctx, a)?;
+    ctx.out.array(keys.len());
+    for (key, _) in keys {
+        ctx.out.bulk(key);
     }
     Ok(())
 }
 
 fn command_getkeysandflags(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let (keys, vals) = getkeys(ctx, a)?;
-    ctx.out.array(vals.len());
-    for ((_, flags), v) in keys.iter().zip(vals) {
+    let keys = getkeys(ctx, a)?;
+    ctx.out.array(keys.len());
+    for (key, flags) in keys {
         ctx.out.array(2);
-        ctx.out.bulk(&v);
-        names_of_bits(&mut ctx.out, *flags, &KEY_FLAG_NAMES, "");
+        ctx.out.bulk(key);
+        names_of_bits(&mut ctx.out, flags, &KEY_FLAG_NAMES, "");
     }
     Ok(())
 }

@@ -325,7 +325,7 @@ fn config_get(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 }
 
 fn config_set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         return Err(crate::error::wrong_args("config|set"));
     }
     let owned: Vec<(String, String)> = a[2..]

@@ -610,7 +610,9 @@ fn lcs(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     // Walk back collecting the LCS string and the matching ranges, exactly as Redis does.
     let mut result = vec![0u8; total];
     let mut idx = total;
-    let mut matches: Vec<((usize, usize), (usize, usize), usize)> = Vec::new();
+    // (range in the first string, range in the second, length) per match.
+    type Match = ((usize, usize), (usize, usize), usize);
+    let mut matches: Vec<Match> = Vec::new();
     let (alen, mut i, mut j) = (x.len(), x.len(), y.len());
     let (mut ar_start, mut ar_end, mut br_start, mut br_end) = (alen, 0, 0, 0);
     while i > 0 && j > 0 {

@@ -8,19 +8,21 @@
 //! [`Keyspace::lock`] / [`Keyspace::lock_all`], which take them in ascending
 //! order, so no two commands can deadlock.
 
+mod bytes;
 pub mod counter;
 pub mod glob;
 mod slot;
+mod table;
 mod value;
 
 use counter::Counter;
 
-use hashbrown::hash_map::EntryRef;
-use hashbrown::HashMap;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
+pub use bytes::CompactBytes;
 pub use slot::{crc16, key_slot, SLOTS};
+pub use table::Table;
 pub use value::{
     itoa_buf, lru_clock, parse_canonical_i64, set_lfu, set_lru_clock, Entry, StrValue, Value,
 };
@@ -29,8 +31,6 @@ pub use value::{
 pub const SHARDS: usize = 256;
 /// Hash slots per shard.
 pub const SLOTS_PER_SHARD: usize = SLOTS / SHARDS;
-
-type Table = HashMap<Box<[u8]>, Entry>;
 
 /// The shard that holds a slot.
 #[inline]
@@ -247,9 +247,9 @@ impl Keyspace {
             } else {
                 while slot < (shard_idx + 1) * SLOTS_PER_SHARD {
                     if let Some(t) = sdb.table(slot % SLOTS_PER_SHARD) {
-                        for (k, e) in t.iter() {
-                            if !e.is_expired(now_ms) && visit(k, e) {
-                                out.push(k.to_vec());
+                        for e in t.iter() {
+                            if !e.is_expired(now_ms) && visit(e.key(), e) {
+                                out.push(e.key().to_vec());
                             }
                         }
                     }
@@ -278,9 +278,9 @@ impl Keyspace {
         for s in self.shards.iter() {
             let s = s.lock();
             for t in &s.dbs[db].slots {
-                for (k, e) in t.iter() {
-                    if !e.is_expired(now_ms) && keep(k) {
-                        out.push(k.to_vec());
+                for e in t.iter() {
+                    if !e.is_expired(now_ms) && keep(e.key()) {
+                        out.push(e.key().to_vec());
                     }
                 }
             }
@@ -317,9 +317,9 @@ impl Keyspace {
             let mut n = rng.gen_range(0..sdb.keys);
             for t in &sdb.slots {
                 if n < t.len() {
-                    if let Some((k, e)) = t.iter().nth(n) {
+                    if let Some(e) = t.iter().nth(n) {
                         if !e.is_expired(now_ms) {
-                            return Some(k.to_vec());
+                            return Some(e.key().to_vec());
                         }
                     }
                     break;
@@ -351,7 +351,7 @@ impl Keyspace {
                     let t = &mut sdb.slots[local];
                     let before = t.len();
                     let mut gone_volatile = 0;
-                    t.retain(|_, e| {
+                    t.retain(|e| {
                         let expired = e.is_expired(now_ms);
                         gone_volatile += expired as usize;
                         !expired
@@ -405,16 +405,14 @@ impl<'a> Locked<'a> {
         let pos = key_pos(key);
         let sdb = self.shard_db(db, pos.shard);
         let t = sdb.slots.get_mut(pos.local)?;
-        match t.entry_ref(key) {
-            EntryRef::Vacant(_) => None,
-            EntryRef::Occupied(o) if o.get().is_expired(now) => {
-                let e = o.remove();
+        match t.find_live(key, |e| e.is_expired(now))? {
+            Ok(e) => Some(e),
+            Err(expired) => {
                 sdb.keys -= 1;
-                sdb.volatile -= (e.expire_at != 0) as usize;
+                sdb.volatile -= (expired.expire_at != 0) as usize;
                 ks.stats.expired_keys.incr();
                 None
             }
-            EntryRef::Occupied(o) => Some(o.into_mut()),
         }
     }
 
@@ -453,15 +451,9 @@ impl<'a> Locked<'a> {
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) {
         let pos = key_pos(key);
         let sdb = self.shard_db(db, pos.shard);
-        let entry = Entry::new(value, expire_at_ms);
-        let t = sdb.table_mut(pos.local);
-        let old = match t.get_mut(key) {
-            Some(slot) => Some(std::mem::replace(slot, entry)),
-            None => {
-                t.insert(key.into(), entry);
-                None
-            }
-        };
+        let old = sdb
+            .table_mut(pos.local)
+            .insert(Entry::new(key, value, expire_at_ms));
         match old {
             Some(o) => sdb.volatile -= (o.expire_at != 0) as usize,
             None => sdb.keys += 1,
@@ -481,7 +473,7 @@ impl<'a> Locked<'a> {
     }
 
     /// Removes a key, returning its entry if it was live.
-    pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+    pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Box<Entry>> {
         let now = self.now_ms;
         let pos = key_pos(key);
         let sdb = self.shard_db(db, pos.shard);

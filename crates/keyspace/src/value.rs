@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use crate::bytes::CompactBytes;
+
 /// Seconds-resolution LRU clock (updated by the server's cron), stamped on
 /// keys when accessed; OBJECT IDLETIME and LRU eviction read it.
 static LRU_CLOCK: AtomicU32 = AtomicU32::new(0);
@@ -49,7 +51,7 @@ fn lfu_decayed(data: u32) -> u32 {
         65535 - last + now
     };
     let decay = LFU_DECAY_TIME.load(Ordering::Relaxed);
-    let periods = if decay > 0 { elapsed / decay } else { 0 };
+    let periods = elapsed.checked_div(decay).unwrap_or(0);
     counter.saturating_sub(periods)
 }
 
@@ -76,8 +78,8 @@ pub const EMBSTR_MAX: usize = 44;
 pub enum StrValue {
     /// A decimal integer that round-trips exactly ("int").
     Int(i64),
-    /// A short string written whole ("embstr").
-    Emb(Box<[u8]>),
+    /// A short string written whole ("embstr"); inline when very short.
+    Emb(CompactBytes),
     /// A string modified in place or long ("raw"); grows geometrically on APPEND.
     Raw(Box<Vec<u8>>),
 }
@@ -117,7 +119,7 @@ impl StrValue {
             return StrValue::Int(i);
         }
         if b.len() <= EMBSTR_MAX {
-            StrValue::Emb(b.into())
+            StrValue::Emb(CompactBytes::new(b))
         } else {
             StrValue::Raw(Box::new(b.to_vec()))
         }
@@ -238,6 +240,7 @@ impl Value {
 /// One key's entry.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    key: CompactBytes,
     pub value: Value,
     /// Absolute expiry in ms since the epoch; 0 = persistent. Changed only
     /// through [`crate::Locked::set_expire`], which keeps TTL counts right.
@@ -247,8 +250,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(value: Value, expire_at: u64) -> Self {
+    pub fn new(key: &[u8], value: Value, expire_at: u64) -> Self {
         Entry {
+            key: CompactBytes::new(key),
             value,
             expire_at,
             lru: if LFU_MODE.load(Ordering::Relaxed) {
@@ -257,6 +261,10 @@ impl Entry {
                 lru_clock()
             },
         }
+    }
+
+    pub fn key(&self) -> &[u8] {
+        &self.key
     }
 
     /// Absolute expiry (ms since the epoch), if any.
@@ -306,6 +314,7 @@ mod tests {
             StrValue::from_bytes(b"9223372036854775808").encoding(),
             "embstr"
         );
-        assert_eq!(std::mem::size_of::<Entry>(), 40);
+        assert_eq!(std::mem::size_of::<StrValue>(), 24);
+        assert_eq!(std::mem::size_of::<Entry>(), 64);
     }
 }

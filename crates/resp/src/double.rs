@@ -26,7 +26,7 @@ pub fn format_double(v: f64) -> String {
     if neg {
         out.push('-');
     }
-    if exp < -4 || exp >= P {
+    if !(-4..P).contains(&exp) {
         out.push_str(&digits[..1]);
         let frac = digits[1..].trim_end_matches('0');
         if !frac.is_empty() {

@@ -1,0 +1,92 @@
+//! One hash slot's keys: a hash table of boxed entries. A table slot is one
+//! pointer (8 bytes), so the table's spare capacity costs little; the entry
+//! (key inline when short, value, TTL, access data) is one allocation.
+
+use std::hash::BuildHasher;
+use std::sync::LazyLock;
+
+use hashbrown::hash_table::Entry as TableEntry;
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use crate::value::Entry;
+
+/// One process-wide random hash seed (tables are per slot: no per-table state).
+static HASHER: LazyLock<DefaultHashBuilder> = LazyLock::new(DefaultHashBuilder::default);
+
+#[inline]
+fn hash(key: &[u8]) -> u64 {
+    HASHER.hash_one(key)
+}
+
+/// The keys of one slot of one database.
+#[derive(Default)]
+pub struct Table {
+    inner: HashTable<Box<Entry>>,
+}
+
+impl Table {
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.inner.find(hash(key), |e| e.key() == key).map(|b| &**b)
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.inner
+            .find_mut(hash(key), |e| e.key() == key)
+            .map(|b| &mut **b)
+    }
+
+    /// Finds `key` with one probe; if `expired(entry)` it is removed and
+    /// returned as `Err`, otherwise a reference is returned.
+    pub fn find_live(
+        &mut self,
+        key: &[u8],
+        expired: impl FnOnce(&Entry) -> bool,
+    ) -> Option<Result<&mut Entry, Box<Entry>>> {
+        match self
+            .inner
+            .entry(hash(key), |e| e.key() == key, |e| hash(e.key()))
+        {
+            TableEntry::Vacant(_) => None,
+            TableEntry::Occupied(o) if expired(o.get()) => Some(Err(o.remove().0)),
+            TableEntry::Occupied(o) => Some(Ok(&mut **o.into_mut())),
+        }
+    }
+
+    /// Inserts or replaces; returns the previous entry.
+    pub fn insert(&mut self, entry: Entry) -> Option<Box<Entry>> {
+        let h = hash(entry.key());
+        match self
+            .inner
+            .entry(h, |e| e.key() == entry.key(), |e| hash(e.key()))
+        {
+            TableEntry::Occupied(mut o) => Some(std::mem::replace(o.get_mut(), Box::new(entry))),
+            TableEntry::Vacant(v) => {
+                v.insert(Box::new(entry));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Box<Entry>> {
+        match self.inner.find_entry(hash(key), |e| e.key() == key) {
+            Ok(o) => Some(o.remove().0),
+            Err(_) => None,
+        }
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        self.inner.retain(|e| keep(e));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.inner.iter().map(|b| &**b)
+    }
+}

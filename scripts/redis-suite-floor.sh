@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the Redis test suite (../shared/tools/redis-suite.sh) against a fresh
+# Ferrocache and fails if any unit file passes fewer tests than the floor in
+# docs/compatibility.md (rows like "| unit/keyspace | 41 | 53 |").
+# Skipped (with a note) when the shared tools are not present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${1:-target/release/ferrocache}"
+SUITE="${REDIS_SUITE:-../shared/tools/redis-suite.sh}"
+if [ ! -x "$SUITE" ]; then
+  echo "redis-suite floor: $SUITE not present, skipping"
+  exit 0
+fi
+floor=$(awk -F'|' '/^\| unit\// {gsub(/ /,"",$2); gsub(/ /,"",$3); print $2"\t"$3}' docs/compatibility.md)
+files=$(printf '%s\n' "$floor" | cut -f1 | paste -sd, -)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" server --port "$port" >/tmp/ferrocache-suite.log 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+out=$(mktemp)
+"$SUITE" --files "$files" 127.0.0.1 "$port" | tee "$out" || true
+fail=0
+while IFS=$'\t' read -r unit min; do
+  got=$(awk -v u="$unit" '$1==u && $2=="passed" {print $3}' "$out")
+  got=${got:-0}
+  if [ "$got" -lt "$min" ]; then
+    echo "FLOOR BROKEN: $unit passed $got < $min"
+    fail=1
+  fi
+done <<< "$floor"
+[ $fail = 0 ] && echo "redis-suite floor: all unit files at or above their floor"
+exit $fail

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian packages) and runs every test:
+# formatting, lints, unit/in-process/end-to-end/differential tests, and the
+# Redis project's own test suite against the release binary, checked against
+# the pass-count floor recorded in docs/compatibility.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for bin in redis-server redis-cli redis-benchmark tclsh; do
+  command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing test dependencies (redis-server redis-tools tcl)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools tcl >/dev/null
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
+echo "== Redis test suite (external mode) against the release binary"
+cargo build --release
+scripts/redis-suite-floor.sh target/release/ferrocache
