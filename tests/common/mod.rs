@@ -138,17 +138,27 @@ impl Raw {
 
     /// Reads exactly one complete RESP reply (any type, nested), raw bytes.
     pub fn read_reply(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.read_value(&mut out);
-        out
+        self.try_read_reply().expect("read reply")
     }
 
-    fn read_line(&mut self, out: &mut Vec<u8>) -> Vec<u8> {
+    /// Like [`Raw::read_reply`], but an error (timeout, closed connection)
+    /// is returned instead of panicking.
+    pub fn try_read_reply(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_value(&mut out)?;
+        Ok(out)
+    }
+
+    fn read_line(&mut self, out: &mut Vec<u8>) -> std::io::Result<Vec<u8>> {
         let mut line = Vec::new();
         let mut b = [0u8; 1];
         loop {
-            let n = self.stream.read(&mut b).expect("read");
-            assert!(n == 1, "connection closed while reading a reply");
+            if self.stream.read(&mut b)? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed while reading a reply",
+                ));
+            }
             line.push(b[0]);
             if line.ends_with(b"\r\n") {
                 break;
@@ -156,11 +166,11 @@ impl Raw {
         }
         out.extend_from_slice(&line);
         line.truncate(line.len() - 2);
-        line
+        Ok(line)
     }
 
-    fn read_value(&mut self, out: &mut Vec<u8>) {
-        let line = self.read_line(out);
+    fn read_value(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let line = self.read_line(out)?;
         let n: i64 = std::str::from_utf8(&line[1..])
             .ok()
             .and_then(|s| s.parse().ok())
@@ -168,21 +178,22 @@ impl Raw {
         match line[0] {
             b'$' | b'=' | b'!' if n >= 0 => {
                 let mut body = vec![0u8; n as usize + 2];
-                self.stream.read_exact(&mut body).expect("read bulk");
+                self.stream.read_exact(&mut body)?;
                 out.extend_from_slice(&body);
             }
             b'*' | b'~' | b'>' if n > 0 => {
                 for _ in 0..n {
-                    self.read_value(out);
+                    self.read_value(out)?;
                 }
             }
-            b'%' if n > 0 => {
+            b'%' | b'|' if n > 0 => {
                 for _ in 0..2 * n {
-                    self.read_value(out);
+                    self.read_value(out)?;
                 }
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// True once the server has closed the connection (reads EOF).
@@ -201,4 +212,183 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
         v.extend_from_slice(b"\r\n");
     }
     v
+}
+
+// ---------------------------------------------------------------------------
+// Helpers added for the end-to-end suites (protocol, resp3, concurrency,
+// expiry, config, clients). Existing helpers above are unchanged.
+
+impl Proc {
+    /// A `redis` crate client speaking RESP3 (`?protocol=resp3`: HELLO 3 on connect).
+    pub fn client_resp3(&self) -> redis::Connection {
+        redis::Client::open(format!("{}?protocol=resp3", self.url()))
+            .expect("client")
+            .get_connection()
+            .expect("connect")
+    }
+
+    /// Polls until the process exits (or `timeout` passes: None).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The `ferrocache` binary, for tests that manage the process themselves.
+pub fn ferrocache_command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+}
+
+/// Runs `ferrocache server <args>` expecting it to fail at startup: returns
+/// its exit status and stderr. Panics if it is still running after 20 s.
+pub fn ferrocache_startup_failure(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut child = ferrocache_command()
+        .arg("server")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ferrocache");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ferrocache {args:?} kept running; expected a startup failure");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, reader.join().expect("stderr reader"))
+}
+
+/// A fresh scratch directory under the system temp dir (removed on drop).
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "ferrocache-test-{tag}-{}-{n}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Raw {
+    /// Sends a command given as strings and reads its reply.
+    pub fn call(&mut self, args: &[&str]) -> Vec<u8> {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        self.cmd(&a);
+        self.read_reply()
+    }
+
+    /// Reads everything until the peer closes the connection. Panics if the
+    /// connection is still open after the read timeout (10 s by default).
+    pub fn read_until_eof(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+                Err(e) => panic!(
+                    "connection still open ({e}); read so far: {:?}",
+                    String::from_utf8_lossy(&out)
+                ),
+            }
+        }
+    }
+
+    /// Reads whatever arrives within `wait` (the connection staying open).
+    /// Used to check that nothing (more) is sent: never blocks past `wait`.
+    pub fn read_for(&mut self, wait: Duration) -> Vec<u8> {
+        let old = self.stream.read_timeout().ok().flatten();
+        self.stream.set_read_timeout(Some(wait)).expect("timeout");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            match self.stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        self.stream.set_read_timeout(old).expect("timeout");
+        out
+    }
+
+    /// Reads one `\r\n`-terminated line (without the terminator).
+    pub fn read_text_line(&mut self) -> String {
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        loop {
+            let n = self.stream.read(&mut b).expect("read");
+            assert!(n == 1, "connection closed while reading a line");
+            line.push(b[0]);
+            if line.ends_with(b"\r\n") {
+                line.truncate(line.len() - 2);
+                return String::from_utf8_lossy(&line).into_owned();
+            }
+        }
+    }
+}
+
+/// A text rendering of raw reply bytes for assertion messages.
+pub fn show(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(400)]).into_owned()
+}
+
+/// The value of `field` in an INFO reply text (`field:value` lines).
+pub fn info_field(info: &str, field: &str) -> Option<String> {
+    info.lines().find_map(|l| {
+        l.strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// Polls `check` every 20 ms until it returns true; panics with `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

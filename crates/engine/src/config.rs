@@ -121,7 +121,7 @@ pub static PARAMS: &[Param] = &[
         mem(1024 * 1024, LONG_MAX),
         "1073741824",
     ),
-    p("hz", int(0, INT_MAX), "10"),
+    p("hz", Kind::Special(check_hz), "10"),
     p("dynamic-hz", BOOL, "yes"),
     p("active-expire-effort", int(1, 10), "1"),
     p("slowlog-log-slower-than", int(-1, LONG_MAX), "10000"),
@@ -245,6 +245,15 @@ fn check_save(v: &str) -> Result<String, String> {
     Ok(parts.join(" "))
 }
 
+/// An integer 0..=INT_MAX, kept within 1..=500 as Redis's `updateHZ` does
+/// (CONFIG GET then shows the clamped value).
+fn check_hz(v: &str) -> Result<String, String> {
+    let n: i64 = validate(&p("hz", int(0, INT_MAX), "10"), v)?
+        .parse()
+        .unwrap_or(10);
+    Ok(n.clamp(1, 500).to_string())
+}
+
 fn check_notify(v: &str) -> Result<String, String> {
     // Canonical order as Redis prints it (keyspaceEventsFlagsToString).
     let mut flags = std::collections::BTreeSet::new();
@@ -254,19 +263,24 @@ fn check_notify(v: &str) -> Result<String, String> {
         }
         flags.insert(c);
     }
+    // 'A' stands for all classes but 'n' (new keys); 'n' is printed only
+    // when not all of them are set (Redis 7.0 loses it after 'A').
+    let all = ['g', '$', 'l', 's', 'h', 'z', 'x', 'e', 't', 'd'];
+    if flags.contains(&'A') {
+        flags.extend(all);
+    }
     let has = |c| flags.contains(&c);
     let mut out = String::new();
-    let all = ['g', '$', 'l', 's', 'h', 'z', 'x', 'e', 't'];
-    if has('A') || all.iter().all(|c| has(*c)) {
+    if all.iter().all(|c| has(*c)) {
         out.push('A');
     } else {
-        for c in all {
+        for c in all.into_iter().chain(['n']) {
             if has(c) {
                 out.push(c);
             }
         }
     }
-    for c in ['K', 'E', 'm', 'd', 'n'] {
+    for c in ['K', 'E', 'm'] {
         if has(c) {
             out.push(c);
         }
@@ -322,24 +336,25 @@ fn check_obuf(v: &str) -> Result<String, String> {
         .join(" "))
 }
 
-/// Parses a memory value with Redis's units: `k`=1000, `kb`=1024, `m`, `mb`, `g`, `gb`.
+/// Parses a memory value like Redis's `memtoull`: digits and an optional unit,
+/// `b`=1, `k`=1000, `kb`=1024, `m`, `mb`, `g`, `gb` (case-insensitive). No sign.
 pub fn parse_memory(s: &str) -> Option<i64> {
-    let lower = s.to_ascii_lowercase();
-    let units: [(&str, i64); 6] = [
-        ("kb", 1024),
-        ("mb", 1024 * 1024),
-        ("gb", 1024 * 1024 * 1024),
-        ("k", 1000),
-        ("m", 1000 * 1000),
-        ("g", 1000 * 1000 * 1000),
-    ];
-    for (suffix, mul) in units {
-        if let Some(num) = lower.strip_suffix(suffix) {
-            let n: i64 = crate::args::parse_i64(num.as_bytes())?;
-            return n.checked_mul(mul);
-        }
+    // No digits at all reads as 0 ("" or "gb"), as strtoull does in memtoull.
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let mul: i64 = match s[digits..].to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    if digits == 0 {
+        return Some(0);
     }
-    crate::args::parse_i64(lower.as_bytes())
+    s[..digits].parse::<i64>().ok()?.checked_mul(mul)
 }
 
 /// Checks a value for a parameter; returns its canonical text or the reason.
@@ -419,6 +434,10 @@ pub struct FileError {
 
 impl std::fmt::Display for FileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            // Not about a line (the file itself cannot be read): the reason names it.
+            return f.write_str(&self.reason);
+        }
         write!(
             f,
             "*** FATAL CONFIG FILE ERROR ***\nReading the configuration file {}, at line {}\n>>> '{}'\n{}",
@@ -506,18 +525,27 @@ impl Config {
     }
 
     /// (name, value) of every parameter (aliases included) matching `pattern`.
+    /// Like Redis, an exact (non-glob) name is reported as the client spelled
+    /// it, and names already in `out` are not repeated (case-insensitively).
     pub fn get_matching(&self, pattern: &[u8], out: &mut Vec<(String, String)>) {
         let values = self.values.read();
+        let seen = |out: &[(String, String)], name: &str| {
+            out.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
         let has_glob = pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+        if !has_glob {
+            let name = String::from_utf8_lossy(pattern).into_owned();
+            if let Some(param) = find_param(&name) {
+                if !seen(out, &name) {
+                    out.push((name, values[param.name].clone()));
+                }
+            }
+            return;
+        }
         for param in PARAMS {
             let names = std::iter::once(param.name).chain(param.alias);
             for name in names {
-                let hit = if has_glob {
-                    glob_match(pattern, name.as_bytes(), true)
-                } else {
-                    pattern.eq_ignore_ascii_case(name.as_bytes())
-                };
-                if hit && !out.iter().any(|(n, _)| n == name) {
+                if glob_match(pattern, name.as_bytes(), true) && !seen(out, name) {
                     out.push((name.to_string(), values[param.name].clone()));
                 }
             }
@@ -568,10 +596,28 @@ impl Config {
             reason,
         };
         if depth > 16 {
-            return Err(err(0, "", "Too many nested includes".into()));
+            return Err(err(
+                0,
+                "",
+                format!(
+                    "Fatal error, too many nested includes at config file '{}'",
+                    path.display()
+                ),
+            ));
         }
-        let content = std::fs::read_to_string(path)
-            .map_err(|e| err(0, "", format!("Fatal error, can't open config file: {e}")))?;
+        let content = std::fs::read_to_string(path).map_err(|e| {
+            // Like Redis: "Fatal error, can't open config file '<file>': <strerror>".
+            let why = e.to_string();
+            let why = why.split(" (os error").next().unwrap_or_default();
+            err(
+                0,
+                "",
+                format!(
+                    "Fatal error, can't open config file '{}': {why}",
+                    path.display()
+                ),
+            )
+        })?;
         for (i, raw) in content.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -618,12 +664,14 @@ impl Config {
                     value = format!("{prev} {value}");
                 }
             }
-            if rest.is_empty() && !matches!(param.kind, Kind::Str | Kind::Special(_)) {
-                return Err(err(
-                    i + 1,
-                    line,
-                    "Bad directive or wrong number of arguments".into(),
-                ));
+            // Like Redis, a single-value parameter takes exactly one argument
+            // (`""` for an empty value); only multi-argument ones take more.
+            let multi_arg = matches!(
+                param.name,
+                "save" | "client-output-buffer-limit" | "bind" | "replicaof"
+            );
+            if !multi_arg && rest.len() != 1 {
+                return Err(err(i + 1, line, "wrong number of arguments".into()));
             }
             self.set_startup(param.name, &value).map_err(|e| {
                 err(
@@ -724,6 +772,13 @@ mod tests {
         assert_eq!(parse_memory("1k"), Some(1000));
         assert_eq!(parse_memory("100"), Some(100));
         assert_eq!(parse_memory("x"), None);
+        assert_eq!(parse_memory("7b"), Some(7));
+        assert_eq!(parse_memory("010mb"), Some(10 << 20));
+        assert_eq!(parse_memory("-1"), None);
+        assert_eq!(parse_memory("1 gb"), None);
+        assert_eq!(parse_memory("gb"), Some(0));
+        assert_eq!(parse_memory(""), Some(0));
+        assert_eq!(parse_memory("99999999999gb"), None);
     }
 
     #[test]

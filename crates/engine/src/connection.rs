@@ -131,16 +131,22 @@ fn hello(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             Protocol::Resp2
         });
     }
-    let mut creds: Option<(&[u8], &[u8])> = None;
-    let mut name: Option<&[u8]> = None;
+    // Like Redis, options take effect one by one: a later error leaves an
+    // earlier AUTH or SETNAME done.
     let mut i = 2;
     while i < a.len() {
         let left = a.len() - i - 1;
         if eq(a[i], "auth") && left >= 2 {
-            creds = Some((a[i + 1], a[i + 2]));
+            check_auth(ctx, a[i + 1], a[i + 2])?;
             i += 3;
         } else if eq(a[i], "setname") && left >= 1 {
-            name = Some(a[i + 1]);
+            let n = a[i + 1];
+            if !valid_name(n) {
+                return Err(CmdError::new(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                ));
+            }
+            ctx.client.shared.names.lock().name = (!n.is_empty()).then(|| n.to_vec());
             i += 2;
         } else {
             return Err(CmdError::new(format!(
@@ -149,21 +155,10 @@ fn hello(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             )));
         }
     }
-    if let Some((user, pass)) = creds {
-        check_auth(ctx, user, pass)?;
-    }
     if !ctx.client.authenticated {
         return Err(CmdError::new(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         ));
-    }
-    if let Some(n) = name {
-        if !valid_name(n) {
-            return Err(CmdError::new(
-                "ERR Client names cannot contain spaces, newlines or special characters.",
-            ));
-        }
-        ctx.client.shared.names.lock().name = (!n.is_empty()).then(|| n.to_vec());
     }
     if let Some(p) = proto {
         ctx.client.proto = p;
@@ -337,10 +332,12 @@ fn client_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         } else if eq(a[i], "id") && i + 1 < a.len() {
             let mut v = ids.take().unwrap_or_default();
             for arg in &a[i + 1..] {
+                // Any integer is accepted; ids below 1 just match nobody.
                 let id = crate::args::parse_i64(arg)
-                    .filter(|id| *id > 0)
                     .ok_or_else(|| CmdError::new("ERR Invalid client ID"))?;
-                v.push(id as u64);
+                if id > 0 {
+                    v.push(id as u64);
+                }
             }
             ids = Some(v);
             i = a.len();
@@ -402,6 +399,10 @@ fn client_kill(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         } else if eq(a[i], "laddr") {
             laddr = Some(text(v));
         } else if eq(a[i], "user") {
+            // Only the default user exists until ACLs land.
+            if v != b"default" {
+                return Err(CmdError::new(format!("ERR No such user '{}'", text(v))));
+            }
             user = Some(text(v));
         } else if eq(a[i], "type") {
             let t = text(v).to_ascii_lowercase();
@@ -453,17 +454,23 @@ fn client_kill(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 }
 
 fn client_pause(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let timeout = crate::args::parse_i64(a[2])
-        .filter(|t| *t >= 0)
-        .ok_or_else(|| CmdError::new("ERR timeout is not an integer or out of range"))?;
+    // Redis checks the argument count, then the mode, then the timeout.
+    if a.len() > 4 {
+        return Err(CmdError::new(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            text(a[1])
+        )));
+    }
     let write_only = match a.get(3) {
         None => false,
         Some(m) if eq(m, "write") => true,
         Some(m) if eq(m, "all") => false,
         Some(_) => return Err(CmdError::new("ERR CLIENT PAUSE mode must be WRITE or ALL")),
     };
-    if a.len() > 4 {
-        return Err(SYNTAX);
+    let timeout = crate::args::parse_i64(a[2])
+        .ok_or_else(|| CmdError::new("ERR timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(CmdError::new("ERR timeout is negative"));
     }
     let until = ctx.now_ms.saturating_add(timeout as u64);
     let p = &ctx.server.pause;
@@ -497,7 +504,12 @@ fn client_reply(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     } else if eq(a[2], "off") {
         ReplyMode::Off
     } else if eq(a[2], "skip") {
-        ReplyMode::SkipNext
+        // Like Redis, SKIP does nothing while replies are OFF.
+        if ctx.client.reply == ReplyMode::Off {
+            ReplyMode::Off
+        } else {
+            ReplyMode::SkipNext
+        }
     } else {
         return Err(SYNTAX);
     };
@@ -531,7 +543,13 @@ fn client_no_touch(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 }
 
 fn client_unblock(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let id = int(a[2])?;
+    // Redis checks the argument count, then the reason, then the id.
+    if a.len() > 4 {
+        return Err(CmdError::new(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            text(a[1])
+        )));
+    }
     let reason = match a.get(3) {
         None => 1,
         Some(r) if eq(r, "timeout") => 1,
@@ -542,6 +560,7 @@ fn client_unblock(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             ))
         }
     };
+    let id = int(a[2])?;
     let target = (id > 0)
         .then(|| ctx.server.clients.get(id as u64))
         .flatten();

@@ -97,6 +97,10 @@ pub enum LookupError {
 pub fn lookup<'t>(server: &'t Server, args: &[&[u8]]) -> Result<&'t CommandEntry, LookupError> {
     let mut buf = [0u8; 64];
     let name = lower(args[0], &mut buf).ok_or(LookupError::Unknown)?;
+    // "container|sub" is how subcommands are named, never how they are typed.
+    if name.contains('|') {
+        return Err(LookupError::Unknown);
+    }
     let entry = server.commands.get(name).ok_or(LookupError::Unknown)?;
     if entry.spec.subcommands.is_empty() {
         if !entry.spec.arity_ok(args.len()) {
@@ -222,8 +226,12 @@ pub fn execute(
         r
     };
     let usec = crate::now_us().saturating_sub(start_us);
-    // CLIENT REPLY OFF and SKIP do not answer either.
-    if skip_before || client.reply != ReplyMode::On {
+    // CLIENT REPLY OFF and SKIP do not answer either; a successful CLIENT
+    // REPLY ON or RESET always does (Redis clears the flags before replying).
+    let reply_on = matches!(spec.name, "client|reply" | "reset")
+        && result.is_ok()
+        && client.reply == ReplyMode::On;
+    if !reply_on && (skip_before || client.reply != ReplyMode::On) {
         out.truncate(reply_start);
     }
 

@@ -108,9 +108,12 @@ fn renamenx(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 /// Parses a DB index argument as Redis does for SELECT/MOVE/COPY.
 pub(crate) fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, CmdError> {
-    let v = crate::args::parse_i64(arg)
-        .filter(|v| *v >= i32::MIN as i64 && *v <= i32::MAX as i64)
-        .ok_or(crate::error::NOT_INTEGER)?;
+    let v = crate::args::int(arg)?;
+    if v < i32::MIN as i64 || v > i32::MAX as i64 {
+        return Err(CmdError::new(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        ));
+    }
     if v < 0 || v as usize >= ctx.server.keyspace.databases() {
         return Err(DB_INDEX);
     }
@@ -196,11 +199,26 @@ fn keys(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// A SCAN cursor as Redis reads it with `strtoul`: an optional sign (a
+/// negative value wraps around), decimal digits, nothing else; "" is 0.
+fn scan_cursor(s: &[u8]) -> Option<u64> {
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if s.is_empty() {
+        return Some(0);
+    }
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
 fn scan(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let cursor: u64 = std::str::from_utf8(a[1])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| CmdError::new("ERR invalid cursor"))?;
+    let cursor = scan_cursor(a[1]).ok_or_else(|| CmdError::new("ERR invalid cursor"))?;
     let mut count = 10usize;
     let mut pattern: Option<&[u8]> = None;
     let mut type_filter: Option<String> = None;
@@ -273,23 +291,53 @@ fn object_encoding(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     with_object(ctx, a[2], |ctx, e| ctx.out.bulk_str(e.value.encoding()))
 }
 
+// Like Redis, a missing key replies null before the policy is checked.
 fn object_freq(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    if !is_lfu(ctx) {
+    let lfu = is_lfu(ctx);
+    let mut refused = false;
+    with_object(ctx, a[2], |ctx, e| {
+        if lfu {
+            ctx.out.int(e.lfu_counter() as i64)
+        } else {
+            refused = true
+        }
+    })?;
+    if refused {
         return Err(CmdError::new("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    with_object(ctx, a[2], |ctx, e| ctx.out.int(e.lfu_counter() as i64))
+    Ok(())
 }
 
 fn object_idletime(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    if is_lfu(ctx) {
-        return Err(CmdError::new("ERR An LRU maxmemory policy is not selected, access time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+    let lfu = is_lfu(ctx);
+    let mut refused = false;
+    with_object(ctx, a[2], |ctx, e| {
+        if lfu {
+            refused = true
+        } else {
+            ctx.out.int(e.idle_seconds() as i64)
+        }
+    })?;
+    if refused {
+        return Err(CmdError::new("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    with_object(ctx, a[2], |ctx, e| ctx.out.int(e.idle_seconds() as i64))
+    Ok(())
 }
 
 fn object_refcount(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    // Values are never shared between keys here, so every count is 1.
-    with_object(ctx, a[2], |ctx, _| ctx.out.int(1))
+    // Values are never shared between keys here, except that Redis reports
+    // its shared small integers (0..9999, unless maxmemory with an LRU/LFU
+    // policy forbids sharing) with the refcount INT_MAX.
+    let sharing = ctx.server.config.get_i64("maxmemory") == 0
+        || !(is_lfu(ctx) || ctx.server.config.get("maxmemory-policy").contains("lru"));
+    with_object(ctx, a[2], |ctx, e| {
+        let shared = matches!(&e.value, keyspace::Value::Str(keyspace::StrValue::Int(i)) if (0..10_000).contains(i));
+        ctx.out.int(if shared && sharing {
+            i32::MAX as i64
+        } else {
+            1
+        })
+    })
 }
 
 /// Replies with a HELP text the way Redis's addReplyHelp formats it.
@@ -447,7 +495,8 @@ fn pttl(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     ttl_generic(ctx, a, |at, now| at.saturating_sub(now) as i64)
 }
 fn expiretime(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    ttl_generic(ctx, a, |at, _| (at / 1000) as i64)
+    // Rounded to the nearest second, as Redis does.
+    ttl_generic(ctx, a, |at, _| (at.saturating_add(500) / 1000) as i64)
 }
 fn pexpiretime(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     ttl_generic(ctx, a, |at, _| at as i64)

@@ -112,13 +112,31 @@ pub(crate) fn cpu_times() -> (f64, f64) {
     (t(ru.ru_utime), t(ru.ru_stime))
 }
 
+/// Every section, in the order Redis prints them whatever order they were asked in.
+const SECTION_ORDER: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
+
 fn render(server: &Server, wanted: &[String]) -> String {
     let mut out = String::new();
-    let mut seen = std::collections::HashSet::new();
-    for section in wanted {
-        if !seen.insert(section.clone()) {
-            continue;
-        }
+    let asked = |name: &str| {
+        wanted
+            .iter()
+            .any(|w| w == name || (name == "modules" && w == "module_list"))
+    };
+    for section in SECTION_ORDER.iter().filter(|s| asked(s)) {
         let before = out.len();
         if !out.is_empty() {
             out.push_str("\r\n");

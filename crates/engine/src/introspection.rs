@@ -137,7 +137,12 @@ fn info_reply(out: &mut ReplyWriter, c: &CommandSpec) {
     for ks in c.key_specs {
         key_spec_reply(out, ks);
     }
-    out.array(c.subcommands.len());
+    // Redis: an empty set without subcommands, else an array.
+    if c.subcommands.is_empty() {
+        out.set(0);
+    } else {
+        out.array(c.subcommands.len());
+    }
     for s in c.subcommands {
         info_reply(out, s);
     }
@@ -195,7 +200,11 @@ fn arg_reply(out: &mut ReplyWriter, a: &Arg) {
 
 /// One COMMAND DOCS value (the map of a command's documentation).
 fn docs_reply(out: &mut ReplyWriter, c: &CommandSpec) {
-    let n = 4
+    // Like Redis, absent texts (empty here) are left out.
+    let n = 1
+        + !c.summary.is_empty() as usize
+        + !c.since.is_empty() as usize
+        + !c.complexity.is_empty() as usize
         + (c.doc_flags != 0) as usize
         + c.deprecated_since.is_some() as usize
         + c.replaced_by.is_some() as usize
@@ -203,14 +212,18 @@ fn docs_reply(out: &mut ReplyWriter, c: &CommandSpec) {
         + (!c.arguments.is_empty()) as usize
         + (!c.subcommands.is_empty()) as usize;
     out.map(n);
-    out.bulk_str("summary");
-    out.bulk_str(c.summary);
-    out.bulk_str("since");
-    out.bulk_str(c.since);
+    for (k, v) in [("summary", c.summary), ("since", c.since)] {
+        if !v.is_empty() {
+            out.bulk_str(k);
+            out.bulk_str(v);
+        }
+    }
     out.bulk_str("group");
     out.bulk_str(c.group.name());
-    out.bulk_str("complexity");
-    out.bulk_str(c.complexity);
+    if !c.complexity.is_empty() {
+        out.bulk_str("complexity");
+        out.bulk_str(c.complexity);
+    }
     if c.doc_flags != 0 {
         out.bulk_str("doc_flags");
         // Bit order of commands::doc_flag.
@@ -226,7 +239,7 @@ fn docs_reply(out: &mut ReplyWriter, c: &CommandSpec) {
     }
     if !c.history.is_empty() {
         out.bulk_str("history");
-        out.array(c.history.len());
+        out.set(c.history.len());
         for (v, d) in c.history {
             out.array(2);
             out.bulk_str(v);
@@ -277,7 +290,8 @@ fn command_info(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     for name in &a[2..] {
         match find_by_name(name) {
             Some(c) => info_reply(&mut ctx.out, c),
-            None => ctx.out.null_array(),
+            // A plain null, as Redis's addReplyNull ($-1 in RESP2).
+            None => ctx.out.null(),
         }
     }
     Ok(())
@@ -340,19 +354,31 @@ fn command_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 /// with Redis's errors.
 fn getkeys<'x>(ctx: &Ctx, a: &[&'x [u8]]) -> Result<Vec<(&'x [u8], u32)>, CmdError> {
     let line: Vec<&[u8]> = a[2..].to_vec();
-    let entry = crate::dispatch::lookup(ctx.server, &line).map_err(|e| match e {
-        crate::dispatch::LookupError::Arity(_) => {
-            CmdError::new("ERR Invalid number of arguments specified for command")
-        }
-        _ => CmdError::new("ERR Invalid command specified"),
-    })?;
-    let keys = key_positions(entry.spec, &line).map_err(|e| CmdError::new(e.message()))?;
-    if keys.is_empty() {
+    let (spec, arity_ok) = match crate::dispatch::lookup(ctx.server, &line) {
+        Ok(e) => (e.spec, true),
+        Err(crate::dispatch::LookupError::Arity(spec)) => (spec, false),
+        Err(_) => return Err(CmdError::new("ERR Invalid command specified")),
+    };
+    // Redis's order: the command, whether it has keys at all, then the arity.
+    if !spec
+        .key_specs
+        .iter()
+        .any(|k| k.flags & key_flag::NOT_KEY == 0)
+    {
         return Err(CmdError::new("ERR The command has no key arguments"));
+    }
+    if !arity_ok {
+        return Err(CmdError::new(
+            "ERR Invalid number of arguments specified for command",
+        ));
+    }
+    let keys = key_positions(spec, &line).map_err(|e| CmdError::new(e.message()))?;
+    if keys.is_empty() && !spec.has_flag(commands::flag::NO_MANDATORY_KEYS) {
+        return Err(CmdError::new("ERR Invalid arguments specified for command"));
     }
     Ok(keys
         .into_iter()
-        .map(|(i, f)| (line[i], resolve_variable_flags(entry.spec, &line, f)))
+        .map(|(i, f)| (line[i], resolve_variable_flags(spec, &line, f)))
         .collect())
 }
 

@@ -16,6 +16,7 @@ pub mod error;
 mod generic;
 mod info;
 mod introspection;
+mod longdouble;
 mod server;
 mod string;
 #[cfg(test)]

@@ -120,20 +120,25 @@ fn lastsave(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 }
 
 fn shutdown(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let (mut abort, mut other) = (false, false);
+    let (mut abort, mut other, mut save, mut nosave) = (false, false, false, false);
     for opt in &a[1..] {
         if eq(opt, "abort") {
             abort = true;
-        } else if eq(opt, "nosave") || eq(opt, "save") || eq(opt, "now") || eq(opt, "force") {
+        } else if eq(opt, "nosave") {
+            nosave = true;
+        } else if eq(opt, "save") {
+            save = true;
+        } else if eq(opt, "now") || eq(opt, "force") {
             other = true;
         } else {
             return Err(SYNTAX);
         }
     }
+    // Illegal combinations, as in Redis: ABORT with anything, SAVE with NOSAVE.
+    if (abort && (other || save || nosave)) || (save && nosave) {
+        return Err(SYNTAX);
+    }
     if abort {
-        if other {
-            return Err(SYNTAX);
-        }
         return Err(CmdError::new("ERR No shutdown in progress."));
     }
     // Nothing is persisted yet, so every flavour shuts down at once. Like
@@ -244,6 +249,12 @@ fn lolwut(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 }
 
 fn slowlog_get(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    if a.len() > 3 {
+        return Err(CmdError::new(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
+            text(a[1])
+        )));
+    }
     let count = match a.get(2) {
         None => 10,
         Some(v) => {
@@ -325,8 +336,9 @@ fn config_get(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 }
 
 fn config_set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    // Redis: an odd number of arguments (a name without a value) is a syntax error.
     if !a.len().is_multiple_of(2) {
-        return Err(crate::error::wrong_args("config|set"));
+        return Err(SYNTAX);
     }
     let owned: Vec<(String, String)> = a[2..]
         .chunks(2)

@@ -121,42 +121,68 @@ fn store(l: &mut Locked, db: usize, key: &[u8], value: StrValue, ttl: Ttl) {
     }
 }
 
-fn set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let (key, val) = (a[1], a[2]);
-    let (mut nx, mut xx, mut get) = (false, false, false);
-    let mut ttl = Ttl::Unchanged;
-    let mut i = 3;
+/// The options of SET (from argument 3) or GETEX (from argument 2), read
+/// like Redis's `parseExtendedStringArgumentsOrReply`: an option may repeat
+/// (the last expire wins), mixing expire kinds is a syntax error, and the
+/// expire value is checked only later.
+#[derive(Default)]
+struct ExtOpts<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    /// (value, unit in ms, absolute) of EX, PX, EXAT or PXAT.
+    expire: Option<(&'a [u8], i64, bool)>,
+}
+
+fn parse_ext_opts<'a>(a: &[&'a [u8]], is_set: bool) -> Result<ExtOpts<'a>, CmdError> {
+    const KINDS: [(&str, i64, bool); 4] = [
+        ("ex", 1000, false),
+        ("px", 1, false),
+        ("exat", 1000, true),
+        ("pxat", 1, true),
+    ];
+    let mut o = ExtOpts::default();
+    let mut kind: Option<usize> = None;
+    let mut i = if is_set { 3 } else { 2 };
     while i < a.len() {
         let opt = a[i];
-        let next = a.get(i + 1);
-        let timed = |t: Ttl| t != Ttl::Unchanged;
-        if eq(opt, "nx") && !xx {
-            nx = true;
-        } else if eq(opt, "xx") && !nx {
-            xx = true;
-        } else if eq(opt, "get") {
-            get = true;
-        } else if eq(opt, "keepttl") && !timed(ttl) {
-            ttl = Ttl::Keep;
-        } else if let (Some(v), false) = (next, timed(ttl)) {
-            let (unit, abs) = if eq(opt, "ex") {
-                (1000, false)
-            } else if eq(opt, "px") {
-                (1, false)
-            } else if eq(opt, "exat") {
-                (1000, true)
-            } else if eq(opt, "pxat") {
-                (1, true)
-            } else {
+        let this_kind = KINDS.iter().position(|(name, ..)| eq(opt, name));
+        if is_set && eq(opt, "nx") && !o.xx {
+            o.nx = true;
+        } else if is_set && eq(opt, "xx") && !o.nx {
+            o.xx = true;
+        } else if is_set && eq(opt, "get") {
+            o.get = true;
+        } else if is_set && eq(opt, "keepttl") && kind.is_none() {
+            o.keepttl = true;
+        } else if !is_set && eq(opt, "persist") && kind.is_none() {
+            o.persist = true;
+        } else if let (Some(k), Some(v)) = (this_kind, a.get(i + 1)) {
+            if o.keepttl || o.persist || kind.is_some_and(|c| c != k) {
                 return Err(SYNTAX);
-            };
-            ttl = Ttl::At(expire_at(ctx, v, unit, abs, "set")?);
+            }
+            kind = Some(k);
+            o.expire = Some((v, KINDS[k].1, KINDS[k].2));
             i += 1;
         } else {
             return Err(SYNTAX);
         }
         i += 1;
     }
+    Ok(o)
+}
+
+fn set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let (key, val) = (a[1], a[2]);
+    let o = parse_ext_opts(a, true)?;
+    let (nx, xx, get) = (o.nx, o.xx, o.get);
+    let ttl = match o.expire {
+        Some((v, unit, abs)) => Ttl::At(expire_at(ctx, v, unit, abs, "set")?),
+        None if o.keepttl => Ttl::Keep,
+        None => Ttl::Unchanged,
+    };
     let db = ctx.db();
     let mut l = ctx.lock([key]);
     let old = if get {
@@ -202,37 +228,19 @@ fn get(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 fn getex(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let key = a[1];
-    let mut ttl = Ttl::Unchanged;
-    let mut i = 2;
-    while i < a.len() {
-        let opt = a[i];
-        if eq(opt, "persist") && ttl == Ttl::Unchanged {
-            ttl = Ttl::Persist;
-        } else if let (Some(v), Ttl::Unchanged) = (a.get(i + 1), ttl) {
-            let (unit, abs) = if eq(opt, "ex") {
-                (1000, false)
-            } else if eq(opt, "px") {
-                (1, false)
-            } else if eq(opt, "exat") {
-                (1000, true)
-            } else if eq(opt, "pxat") {
-                (1, true)
-            } else {
-                return Err(SYNTAX);
-            };
-            ttl = Ttl::At(expire_at(ctx, v, unit, abs, "getex")?);
-            i += 1;
-        } else {
-            return Err(SYNTAX);
-        }
-        i += 1;
-    }
+    let o = parse_ext_opts(a, false)?;
     let db = ctx.db();
     let mut l = ctx.lock([key]);
     let Some(v) = read_str(&mut l, db, key)? else {
         drop(l);
         ctx.out.null();
         return Ok(());
+    };
+    // Like Redis, the expire value is checked only once the key is found.
+    let ttl = match o.expire {
+        Some((t, unit, abs)) => Ttl::At(expire_at(ctx, t, unit, abs, "getex")?),
+        None if o.persist => Ttl::Persist,
+        None => Ttl::Unchanged,
     };
     match ttl {
         Ttl::At(at) if at <= l.now_ms() => {
@@ -443,23 +451,31 @@ fn decrby(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     incr_generic(ctx, a[1], -by)
 }
 
+/// Redis's longest "embstr" string.
+const EMBSTR_MAX: usize = 44;
+
 fn incrbyfloat(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let by = args::float(a[2])?;
+    use crate::longdouble::{format_human, parse, LongDouble};
     let db = ctx.db();
     let mut l = ctx.lock([a[1]]);
-    let cur = match l.get_mut(db, a[1]) {
-        Some(e) => {
-            let v = as_str(e)?.to_vec();
-            args::parse_f64(&v).ok_or(crate::error::NOT_FLOAT)?
-        }
-        None => 0.0,
+    // Like Redis: the type, then the stored value, then the increment; the
+    // arithmetic is C long double's (see longdouble.rs).
+    let cur = match l.get(db, a[1]) {
+        Some(e) => parse(&as_str(e)?.to_vec()).ok_or(crate::error::NOT_FLOAT)?,
+        None => LongDouble::Zero { neg: false },
     };
-    let new = cur + by;
-    if !new.is_finite() {
-        return Err(CmdError::new("ERR increment would produce NaN or Infinity"));
-    }
-    let text = resp::format_long_double(new);
-    let value = Value::Str(StrValue::from_bytes(text.as_bytes()));
+    let by = parse(a[2]).ok_or(crate::error::NOT_FLOAT)?;
+    let new = cur
+        .add(by)
+        .filter(LongDouble::is_finite)
+        .ok_or_else(|| CmdError::new("ERR increment would produce NaN or Infinity"))?;
+    let text = format_human(new);
+    // The result is stored as a string (never int-encoded), as Redis does.
+    let value = Value::Str(if text.len() <= EMBSTR_MAX {
+        StrValue::Emb(keyspace::CompactBytes::new(text.as_bytes()))
+    } else {
+        StrValue::Raw(Box::new(text.clone().into_bytes()))
+    });
     match l.get_mut(db, a[1]) {
         Some(e) => e.value = value,
         None => l.set(db, a[1], value, 0),
@@ -724,7 +740,11 @@ mod tests {
         );
         assert_eq!(run(&s, &["SET", "f", "10.5"]), "+OK\r\n");
         assert_eq!(run(&s, &["INCRBYFLOAT", "f", "0.1"]), "$4\r\n10.6\r\n");
-        assert_eq!(run(&s, &["INCRBYFLOAT", "f", "5.0e3"]), "$6\r\n5010.6\r\n");
+        // Redis computes in x87 long double: 10.6 + 5000 is not exactly 5010.6.
+        assert_eq!(
+            run(&s, &["INCRBYFLOAT", "f", "5.0e3"]),
+            "$22\r\n5010.60000000000000009\r\n"
+        );
         assert_eq!(run(&s, &["SET", "s", " 1"]), "+OK\r\n");
         assert_eq!(
             run(&s, &["INCR", "s"]),
