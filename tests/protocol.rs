@@ -223,7 +223,7 @@ fn inline_garbage_is_an_unknown_command_and_the_connection_stays_open() {
 
 /// An unknown command made of non-UTF-8 bytes: Redis echoes the raw bytes.
 #[test]
-#[ignore = "bug in crates/engine/src/dispatch.rs: unknown_command()/trunc() use from_utf8_lossy, so non-UTF-8 bytes become U+FFFD in the error text"]
+
 fn unknown_binary_command_is_echoed_verbatim() {
     let ferro = start_ferrocache(&[]);
     let redis = start_redis();
@@ -238,7 +238,7 @@ fn unknown_binary_command_is_echoed_verbatim() {
 
 /// `expected '$', got '<byte>'`: Redis prints the raw byte.
 #[test]
-#[ignore = "bug in crates/resp/src/parse.rs: `buf[pos] as char` is formatted as a char, so a byte >= 0x80 is sent UTF-8 encoded (two bytes) instead of raw"]
+
 fn expected_dollar_with_a_binary_byte() {
     let ferro = start_ferrocache(&[]);
     let redis = start_redis();
@@ -453,7 +453,7 @@ fn redis_closes_a_slow_big_bulk_over_the_query_buffer_limit() {
 }
 
 #[test]
-#[ignore = "bug in crates/server/src/conn.rs: while a big bulk is arriving (inbuf.len() < wait_for) the loop `continue`s before the client-query-buffer-limit check, so the limit is never enforced for a big argument"]
+
 fn slow_big_bulk_over_the_query_buffer_limit_is_closed() {
     let node = start_ferrocache(&["--client-query-buffer-limit", "1mb"]);
     assert!(slow_big_bulk_is_cut_off(&node), "connection not closed");

@@ -160,16 +160,20 @@ pub fn execute(
         Err(e) => {
             let msg = match e {
                 LookupError::Unknown => unknown_command(args),
-                LookupError::UnknownSub(spec) => format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    trunc(args[1], 128),
-                    spec.name.to_ascii_uppercase()
-                ),
+                LookupError::UnknownSub(spec) => {
+                    let mut m = b"ERR unknown subcommand '".to_vec();
+                    m.extend_from_slice(trunc(args[1], 128));
+                    m.extend_from_slice(
+                        format!("'. Try {} HELP.", spec.name.to_ascii_uppercase()).as_bytes(),
+                    );
+                    m
+                }
                 LookupError::Arity(spec) => {
                     if let Some(en) = server.commands.get(spec.name) {
                         en.stats.add(REJECTED, 1);
                     }
                     format!("ERR wrong number of arguments for '{}' command", spec.name)
+                        .into_bytes()
                 }
             };
             reject(server, client, out, &msg);
@@ -179,7 +183,7 @@ pub fn execute(
     let spec = entry.spec;
     if !client.authenticated && !spec.has_flag(flag::NO_AUTH) {
         entry.stats.add(REJECTED, 1);
-        reject(server, client, out, "NOAUTH Authentication required.");
+        reject(server, client, out, b"NOAUTH Authentication required.");
         return Outcome::Done;
     }
     if let Some(ms) = server.pause.wait_ms(spec, now_ms) {
@@ -190,13 +194,6 @@ pub fn execute(
         reject(server, client, out, &unknown_command(args));
         return Outcome::Done;
     };
-
-    if server.monitor_count.load(Ordering::Relaxed) > 0
-        && !spec.has_flag(flag::SKIP_MONITOR)
-        && !spec.has_flag(flag::ADMIN)
-    {
-        feed_monitors(server, client, args);
-    }
 
     *client.shared.last_cmd.lock() = spec.name;
 
@@ -240,7 +237,14 @@ pub fn execute(
     server.stats.commands_processed.incr();
     if let Err(e) = result {
         entry.stats.add(FAILED, 1);
-        server.count_error(&e.0);
+        server.count_error(e.0.as_bytes());
+    }
+    // Like Redis, monitors see a command after it ran (SELECT shows the new db).
+    if server.monitor_count.load(Ordering::Relaxed) > 0
+        && !spec.has_flag(flag::SKIP_MONITOR)
+        && !spec.has_flag(flag::ADMIN)
+    {
+        feed_monitors(server, client, args);
     }
     client
         .shared
@@ -258,36 +262,36 @@ pub fn execute(
     Outcome::Done
 }
 
-fn reject(server: &Server, client: &mut Client, out: &mut Vec<u8>, msg: &str) {
+fn reject(server: &Server, client: &mut Client, out: &mut Vec<u8>, msg: &[u8]) {
     server.count_error(msg);
     match client.reply {
-        ReplyMode::On => ReplyWriter::new(out, client.proto).error(msg),
+        ReplyMode::On => ReplyWriter::new(out, client.proto).error_bytes(msg),
         ReplyMode::SkipNext => client.reply = ReplyMode::On,
         ReplyMode::Off => {}
     }
 }
 
-fn trunc(a: &[u8], max: usize) -> String {
-    String::from_utf8_lossy(&a[..a.len().min(max)]).into_owned()
+fn trunc(a: &[u8], max: usize) -> &[u8] {
+    &a[..a.len().min(max)]
 }
 
-/// Redis's unknown-command error, with the first arguments quoted.
-fn unknown_command(args: &[&[u8]]) -> String {
-    let mut list = String::new();
+/// Redis's unknown-command error, with the first arguments quoted (raw bytes, as Redis echoes them).
+fn unknown_command(args: &[&[u8]]) -> Vec<u8> {
+    let mut list = Vec::new();
     for a in &args[1..] {
         if list.len() >= 128 {
             break;
         }
         let room = 128 - list.len();
-        list.push('\'');
-        list.push_str(&trunc(a, room));
-        list.push_str("' ");
+        list.push(b'\'');
+        list.extend_from_slice(trunc(a, room));
+        list.extend_from_slice(b"' ");
     }
-    format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        trunc(args[0], 128),
-        list
-    )
+    let mut m = b"ERR unknown command '".to_vec();
+    m.extend_from_slice(trunc(args[0], 128));
+    m.extend_from_slice(b"', with args beginning with: ");
+    m.extend_from_slice(&list);
+    m
 }
 
 /// Appends `a` quoted the way Redis's `sdscatrepr` does.
@@ -319,13 +323,20 @@ fn feed_monitors(server: &Server, client: &Client, args: &[&[u8]]) {
         client.shared.addr
     )
     .into_bytes();
-    let redact = args[0].eq_ignore_ascii_case(b"auth") || args[0].eq_ignore_ascii_case(b"hello");
+    // Credentials never reach monitors: every AUTH argument, HELLO's AUTH user and password.
+    let is_auth = args[0].eq_ignore_ascii_case(b"auth");
+    let is_hello = args[0].eq_ignore_ascii_case(b"hello");
+    let mut hidden = 0u8;
     for (i, a) in args.iter().enumerate() {
         line.push(b' ');
-        if redact && i > 0 {
+        if (is_auth && i > 0) || hidden > 0 {
+            hidden = hidden.saturating_sub(1);
             repr(&mut line, b"(redacted)");
         } else {
             repr(&mut line, a);
+            if is_hello && i >= 2 && a.eq_ignore_ascii_case(b"auth") {
+                hidden = 2;
+            }
         }
     }
     line.extend_from_slice(b"\r\n");

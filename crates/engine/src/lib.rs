@@ -301,8 +301,9 @@ impl Server {
     }
 
     /// Records an error reply in INFO errorstats.
-    pub fn count_error(&self, err: &str) {
-        let code = err.split(' ').next().unwrap_or("ERR").to_string();
+    pub fn count_error(&self, err: &[u8]) {
+        let code = err.split(|&c| c == b' ').next().unwrap_or(b"ERR");
+        let code = String::from_utf8_lossy(code).into_owned();
         self.stats.error_replies.incr();
         *self.errorstats.lock().entry(code).or_insert(0) += 1;
     }

@@ -31,9 +31,10 @@ impl Default for Limits {
     }
 }
 
-/// A protocol error: the message to send (without `-`/CRLF); the connection closes after it.
+/// A protocol error: the message to send (without `-`/CRLF; raw bytes, since
+/// Redis echoes the offending byte); the connection closes after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(pub String);
+pub struct ParseError(pub Vec<u8>);
 
 /// The outcome of parsing at the start of a buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,7 +49,7 @@ pub enum Parsed {
 }
 
 fn protocol_error(msg: &str) -> ParseError {
-    ParseError(format!("ERR Protocol error: {msg}"))
+    ParseError(format!("ERR Protocol error: {msg}").into_bytes())
 }
 
 /// Parses one request at the start of `buf`, pushing argument ranges into `args`
@@ -150,10 +151,10 @@ fn parse_multibulk(
             return Ok(Parsed::Incomplete { hint: 0 });
         }
         if buf[pos] != b'$' {
-            let got = buf[pos] as char;
-            return Err(ParseError(format!(
-                "ERR Protocol error: expected '$', got '{got}'"
-            )));
+            let mut msg = b"ERR Protocol error: expected '$', got '".to_vec();
+            msg.push(buf[pos]);
+            msg.push(b'\'');
+            return Err(ParseError(msg));
         }
         let Some(end) = header_line(buf, pos, "too big bulk count string")? else {
             return Ok(Parsed::Incomplete { hint: 0 });
@@ -326,6 +327,10 @@ mod tests {
         Ok((p, vals))
     }
 
+    fn err(buf: &[u8]) -> String {
+        String::from_utf8_lossy(&parse(buf).unwrap_err().0).into_owned()
+    }
+
     #[test]
     fn multibulk() {
         let (p, a) = parse(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1").unwrap();
@@ -346,34 +351,31 @@ mod tests {
     #[test]
     fn errors_match_redis() {
         assert_eq!(
-            parse(b"*3000000000\r\n").unwrap_err().0,
+            err(b"*3000000000\r\n"),
             "ERR Protocol error: invalid multibulk length"
         );
         assert_eq!(
-            parse(b"*x\r\n").unwrap_err().0,
+            err(b"*x\r\n"),
             "ERR Protocol error: invalid multibulk length"
         );
         assert_eq!(
-            parse(b"*1\r\nfoo\r\n").unwrap_err().0,
+            err(b"*1\r\nfoo\r\n"),
             "ERR Protocol error: expected '$', got 'f'"
         );
         assert_eq!(
-            parse(b"*1\r\n$x\r\n").unwrap_err().0,
+            err(b"*1\r\n$x\r\n"),
             "ERR Protocol error: invalid bulk length"
         );
         assert_eq!(
-            parse(b"*1\r\n$600000000\r\n").unwrap_err().0,
+            err(b"*1\r\n$600000000\r\n"),
             "ERR Protocol error: invalid bulk length"
         );
         assert_eq!(
-            parse(b"set \"a b\"x\r\n").unwrap_err().0,
+            err(b"set \"a b\"x\r\n"),
             "ERR Protocol error: unbalanced quotes in request"
         );
         let long = vec![b'a'; 70 * 1024];
-        assert_eq!(
-            parse(&long).unwrap_err().0,
-            "ERR Protocol error: too big inline request"
-        );
+        assert_eq!(err(&long), "ERR Protocol error: too big inline request");
     }
 
     #[test]

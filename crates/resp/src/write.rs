@@ -48,10 +48,15 @@ impl<'a> ReplyWriter<'a> {
     /// An error reply; `msg` starts with its code (`ERR ...`, `WRONGTYPE ...`).
     /// Newlines would break the protocol, so they become spaces (as Redis does).
     pub fn error(&mut self, msg: &str) {
+        self.error_bytes(msg.as_bytes());
+    }
+
+    /// An error reply whose text may hold any bytes (Redis echoes raw input in some errors).
+    pub fn error_bytes(&mut self, msg: &[u8]) {
         self.out.push(b'-');
         self.out.extend(
-            msg.bytes()
-                .map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+            msg.iter()
+                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
         );
         self.out.extend_from_slice(b"\r\n");
     }

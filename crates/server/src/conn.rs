@@ -18,6 +18,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Hands an accepted connection to a worker thread's runtime.
 pub(crate) fn spawn(
     server: Arc<Server>,
+    id: u64,
     worker: &tokio::runtime::Handle,
     stream: TcpStream,
     peer: SocketAddr,
@@ -30,7 +31,7 @@ pub(crate) fn spawn(
         let Ok(stream) = TcpStream::from_std(std_stream) else {
             return;
         };
-        serve(server, stream, peer).await;
+        serve(server, id, stream, peer).await;
     });
 }
 
@@ -45,7 +46,7 @@ fn configure(stream: &TcpStream, keepalive_secs: u64) {
     }
 }
 
-async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
+async fn serve(server: Arc<Server>, id: u64, mut stream: TcpStream, peer: SocketAddr) {
     let stats = &server.stats;
     stats.connections_received.incr();
     let maxclients = server.config.hot.maxclients.load(Ordering::Relaxed) as usize;
@@ -65,7 +66,6 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
         use std::os::fd::AsRawFd;
         stream.as_raw_fd()
     };
-    let id = server.clients.next_id();
     let shared = Arc::new(ClientShared::new(
         id,
         peer.to_string(),
@@ -139,6 +139,16 @@ async fn run_loop(
         }
         server.stats.net_input_bytes.add(n as u64);
         server.stats.total_reads.incr();
+        let limit = server
+            .config
+            .hot
+            .client_query_buffer_limit
+            .load(Ordering::Relaxed);
+        if inbuf.len() as u64 > limit {
+            // Like Redis: a client whose query buffer outgrows the limit is closed.
+            server.stats.client_query_buffer_limit_disconnections.incr();
+            return Ok(());
+        }
         if inbuf.len() < wait_for {
             continue;
         }
@@ -204,7 +214,7 @@ async fn run_loop(
                 }
                 Err(e) => {
                     // Like Redis: reply with the error, then close.
-                    resp::ReplyWriter::new(&mut out, client.proto).error(&e.0);
+                    resp::ReplyWriter::new(&mut out, client.proto).error_bytes(&e.0);
                     server.count_error(&e.0);
                     close = true;
                     break;
@@ -216,15 +226,6 @@ async fn run_loop(
             if wait_for > 0 {
                 wait_for -= pos;
             }
-        }
-        let limit = server
-            .config
-            .hot
-            .client_query_buffer_limit
-            .load(Ordering::Relaxed);
-        if !close && inbuf.len() as u64 > limit {
-            server.stats.client_query_buffer_limit_disconnections.incr();
-            close = true;
         }
         shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
         if !out.is_empty() {

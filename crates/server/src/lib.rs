@@ -208,7 +208,9 @@ async fn accept_loop(
                 let Some((stream, peer)) = conn else { break };
                 let worker = &workers[next % workers.len()];
                 next = next.wrapping_add(1);
-                conn::spawn(server.clone(), worker, stream, peer);
+                // Ids are given in accept order, as Redis does.
+                let id = server.clients.next_id();
+                conn::spawn(server.clone(), id, worker, stream, peer);
             }
             _ = shutdown => break,
             _ = &mut signals => {}
