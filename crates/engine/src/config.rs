@@ -91,8 +91,8 @@ const POLICIES: &[&str] = &[
 /// yet are listed in docs/compatibility.md: they are validated and stored so
 /// configurations and clients that set them keep working.
 pub static PARAMS: &[Param] = &[
-    fixed("port", int(0, 65535), "6379"),
-    fixed("bind", Kind::Str, "127.0.0.1"),
+    p("port", int(0, 65535), "6379"),
+    p("bind", Kind::Str, "127.0.0.1"),
     fixed("io-threads", int(1, 128), "0"),
     fixed("databases", int(1, INT_MAX), "16"),
     fixed("daemonize", BOOL, "no"),
@@ -217,12 +217,16 @@ pub static PARAMS: &[Param] = &[
     p("repl-diskless-sync-delay", int(0, INT_MAX), "5"),
     p("masterauth", Kind::Str, ""),
     p("masteruser", Kind::Str, ""),
-    p("replicaof", Kind::Str, ""),
+    aka(p("replicaof", Kind::Str, ""), "slaveof"),
     p("aof-use-rdb-preamble", BOOL, "yes"),
     p("auto-aof-rewrite-percentage", int(0, INT_MAX), "100"),
     p("auto-aof-rewrite-min-size", mem(0, LONG_MAX), "67108864"),
     p("shutdown-timeout", int(0, INT_MAX), "10"),
-    p("maxmemory-clients", Kind::Str, "0"),
+    p(
+        "maxmemory-clients",
+        Kind::Special(check_memory_or_percent),
+        "0",
+    ),
     p(
         "sanitize-dump-payload",
         Kind::Enum(&["no", "yes", "clients"]),
@@ -235,6 +239,23 @@ pub fn find_param(name: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| {
         p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
     })
+}
+
+/// A memory value or a percentage of maxmemory (`maxmemory-clients`).
+fn check_memory_or_percent(v: &str) -> Result<String, String> {
+    if let Some(pct) = v.strip_suffix('%') {
+        let n = crate::args::parse_i64(pct.as_bytes())
+            .filter(|n| *n >= 0)
+            .ok_or("argument must be a memory or percent value")?;
+        if n > 100 {
+            return Err("percentage argument must be less or equal to 100".into());
+        }
+        return Ok(format!("{n}%"));
+    }
+    parse_memory(v)
+        .filter(|n| *n >= 0)
+        .map(|n| n.to_string())
+        .ok_or_else(|| "argument must be a memory or percent value".into())
 }
 
 fn check_save(v: &str) -> Result<String, String> {
@@ -421,7 +442,14 @@ pub struct Config {
     /// The file the server was started with (CONFIG REWRITE writes it back).
     pub file: Option<PathBuf>,
     pub hot: Hot,
+    /// Applies changes that reach outside the configuration (listening on a
+    /// new port): installed by the server, called by CONFIG SET.
+    apply_hook: RwLock<Option<ApplyHook>>,
 }
+
+/// Applies one changed parameter (name, new value) outside the configuration;
+/// an error makes CONFIG SET roll every parameter of the call back.
+pub type ApplyHook = Box<dyn Fn(&Config, &str, &str) -> Result<(), String> + Send + Sync>;
 
 /// A configuration file error, located.
 #[derive(Debug)]
@@ -465,6 +493,7 @@ impl Config {
             values: RwLock::new(values),
             file: None,
             hot: Hot::default(),
+            apply_hook: RwLock::new(None),
         };
         c.refresh_hot();
         c
@@ -514,14 +543,43 @@ impl Config {
             let v = validate(param, value).map_err(|e| fail(&e))?;
             staged.push((param.name, v));
         }
-        {
+        let old: Vec<String> = {
             let mut values = self.values.write();
-            for (n, v) in staged {
-                values.insert(n, v);
+            staged
+                .iter()
+                .map(|(n, v)| values.insert(n, v.clone()).unwrap_or_default())
+                .collect()
+        };
+        let hook = self.apply_hook.read();
+        if let Some(hook) = hook.as_ref() {
+            for (i, (name, value)) in staged.iter().enumerate() {
+                if *value == old[i] {
+                    continue;
+                }
+                if let Err(why) = hook(self, name, value) {
+                    // Roll back: restore every value, undo what was applied.
+                    let mut values = self.values.write();
+                    for (j, (n, _)) in staged.iter().enumerate() {
+                        values.insert(n, old[j].clone());
+                    }
+                    drop(values);
+                    for (j, (n, _)) in staged.iter().enumerate().take(i) {
+                        let _ = hook(self, n, &old[j]);
+                    }
+                    return Err(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
+                        pairs[i].0
+                    ));
+                }
             }
         }
+        drop(hook);
         self.refresh_hot();
         Ok(())
+    }
+
+    pub fn set_apply_hook(&self, hook: ApplyHook) {
+        *self.apply_hook.write() = Some(hook);
     }
 
     /// (name, value) of every parameter (aliases included) matching `pattern`.

@@ -46,23 +46,30 @@ fn del(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn exists(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+/// Counts live keys; only TOUCH updates their access time (Redis: EXISTS is NOTOUCH).
+fn count_existing(ctx: &mut Ctx, a: &[&[u8]], touch: bool) -> CmdResult {
     let db = ctx.db();
     let keys = &a[1..];
     let mut l = ctx.lock(keys.iter().copied());
+    l.touch &= touch;
     let n = keys.iter().filter(|k| l.get(db, k).is_some()).count();
     drop(l);
     ctx.out.int(n as i64);
     Ok(())
 }
 
+fn exists(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    count_existing(ctx, a, false)
+}
+
 fn touch(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    exists(ctx, a)
+    count_existing(ctx, a, true)
 }
 
 fn type_(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let mut l = ctx.lock([a[1]]);
+    l.touch = false;
     let t = l
         .get(db, a[1])
         .map(|e| e.value.type_name())

@@ -171,6 +171,8 @@ async fn run_loop(
                     } else {
                         args.extend(inline.iter().map(|v| v.as_slice()));
                     }
+                    // CLIENT LIST's qbuf counts the running command, as in Redis.
+                    shared.qbuf.store(inbuf.len() - pos, Ordering::Relaxed);
                     pos += consumed;
                     if args.is_empty() {
                         continue;
@@ -179,15 +181,20 @@ async fn run_loop(
                         match engine::execute(server, client, &args, &mut out) {
                             Outcome::Done => break,
                             Outcome::Paused(ms) => {
-                                // Flush what we have, then wait for the pause to end.
+                                // Flush what we have, then wait for the pause to end;
+                                // meanwhile the client counts as blocked (INFO blocked_clients).
                                 if !out.is_empty() {
                                     stream.write_all(&out).await?;
                                     out.clear();
                                 }
+                                shared
+                                    .blocked_since
+                                    .store(engine::now_ms() as i64, Ordering::Relaxed);
                                 let wait = Duration::from_millis(ms.min(100));
                                 let _ =
                                     tokio::time::timeout(wait, server.pause.unpaused.notified())
                                         .await;
+                                shared.blocked_since.store(0, Ordering::Relaxed);
                             }
                         }
                     }

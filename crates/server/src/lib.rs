@@ -58,29 +58,11 @@ pub fn start(config: Config) -> Result<Node, StartError> {
             .map_err(StartError)?;
     }
     let port = config.get_i64("port") as u16;
-    let binds: Vec<String> = config
-        .get("bind")
-        .split_whitespace()
-        .map(|s| s.trim_start_matches('-').to_string())
-        .collect();
+    let binds = bind_list(&config.get("bind"));
     let server = Server::new(config);
 
     // Bind synchronously so errors surface before we report success.
-    let mut std_listeners = Vec::new();
-    for b in &binds {
-        let addr: SocketAddr = if b.contains(':') {
-            format!("[{b}]:{port}")
-        } else {
-            format!("{b}:{port}")
-        }
-        .parse()
-        .map_err(|e| StartError(format!("invalid bind address '{b}': {e}")))?;
-        let l = std::net::TcpListener::bind(addr)
-            .map_err(|e| StartError(format!("could not bind {addr}: {e}")))?;
-        l.set_nonblocking(true)
-            .map_err(|e| StartError(format!("listener setup failed: {e}")))?;
-        std_listeners.push(l);
-    }
+    let std_listeners = bind_all(&binds, port).map_err(StartError)?;
     let addrs: Vec<SocketAddr> = std_listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -88,6 +70,31 @@ pub fn start(config: Config) -> Result<Node, StartError> {
     if let Some(a) = addrs.first() {
         server.tcp_port.store(a.port() as usize, Ordering::Relaxed);
     }
+
+    // CONFIG SET port/bind: listen on the new addresses first, and only then
+    // hand them to the acceptor (which drops the old ones); a failure leaves
+    // everything as it was.
+    let (rebind_tx, rebind_rx) = tokio::sync::mpsc::unbounded_channel();
+    let weak = Arc::downgrade(&server);
+    server
+        .config
+        .set_apply_hook(Box::new(move |cfg, name, _value| {
+            if name != "port" && name != "bind" {
+                return Ok(());
+            }
+            let port = cfg.get_i64("port") as u16;
+            let binds = bind_list(&cfg.get("bind"));
+            let listeners = bind_all(&binds, port)
+                .map_err(|e| format!("Unable to listen on this port: {e}"))?;
+            if let (Some(srv), Some(a)) = (weak.upgrade(), listeners.first()) {
+                if let Ok(addr) = a.local_addr() {
+                    srv.tcp_port.store(addr.port() as usize, Ordering::Relaxed);
+                }
+            }
+            rebind_tx
+                .send(listeners)
+                .map_err(|_| "the acceptor is gone".to_string())
+        }));
 
     let mut threads = Vec::new();
     let mut workers = Vec::new();
@@ -126,7 +133,9 @@ pub fn start(config: Config) -> Result<Node, StartError> {
     threads.push(
         std::thread::Builder::new()
             .name("acceptor".into())
-            .spawn(move || acceptor_rt.block_on(accept_loop(srv, std_listeners, workers)))
+            .spawn(move || {
+                acceptor_rt.block_on(accept_loop(srv, std_listeners, rebind_rx, workers))
+            })
             .map_err(|e| StartError(format!("thread: {e}")))?,
     );
 
@@ -151,35 +160,80 @@ pub fn start(config: Config) -> Result<Node, StartError> {
     })
 }
 
-async fn accept_loop(
-    server: Arc<Server>,
+/// The addresses of a `bind` value ("127.0.0.1 -::1": a leading '-' marks an
+/// optional address in Redis; we bind it like the others).
+fn bind_list(bind: &str) -> Vec<String> {
+    bind.split_whitespace()
+        .map(|s| s.trim_start_matches('-').to_string())
+        .collect()
+}
+
+/// Binds every address on `port` (all or nothing).
+fn bind_all(binds: &[String], port: u16) -> Result<Vec<std::net::TcpListener>, String> {
+    let mut out = Vec::new();
+    for b in binds {
+        let text = if b.contains(':') {
+            format!("[{b}]:{port}")
+        } else {
+            format!("{b}:{port}")
+        };
+        let addr: SocketAddr = text
+            .parse()
+            .map_err(|e| format!("invalid bind address '{b}': {e}"))?;
+        let l =
+            std::net::TcpListener::bind(addr).map_err(|e| format!("could not bind {addr}: {e}"))?;
+        l.set_nonblocking(true)
+            .map_err(|e| format!("listener setup failed: {e}"))?;
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// Accepts on `listeners` until the generation changes (a rebind), handing
+/// connections to `tx`.
+fn spawn_listeners(
     listeners: Vec<std::net::TcpListener>,
-    workers: Vec<tokio::runtime::Handle>,
+    tx: &tokio::sync::mpsc::Sender<(tokio::net::TcpStream, SocketAddr)>,
+    generation: &tokio::sync::watch::Sender<u64>,
 ) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     for l in listeners {
         let Ok(l) = TcpListener::from_std(l) else {
             continue;
         };
         let tx = tx.clone();
+        let mut gen_rx = generation.subscribe();
+        gen_rx.mark_unchanged();
         tokio::spawn(async move {
             loop {
-                match l.accept().await {
-                    Ok(conn) => {
-                        if tx.send(conn).await.is_err() {
-                            break;
+                tokio::select! {
+                    r = l.accept() => match r {
+                        Ok(conn) => {
+                            if tx.send(conn).await.is_err() {
+                                break;
+                            }
                         }
-                    }
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+                        Err(e) => {
+                            // EMFILE and friends: back off instead of spinning.
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    },
+                    _ = gen_rx.changed() => break,
                 }
             }
         });
     }
-    drop(tx);
+}
+
+async fn accept_loop(
+    server: Arc<Server>,
+    listeners: Vec<std::net::TcpListener>,
+    mut rebind: tokio::sync::mpsc::UnboundedReceiver<Vec<std::net::TcpListener>>,
+    workers: Vec<tokio::runtime::Handle>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let (generation, _) = tokio::sync::watch::channel(0u64);
+    spawn_listeners(listeners, &tx, &generation);
     let mut next = 0usize;
     let srv = server.clone();
     let signals = async move {
@@ -214,6 +268,10 @@ async fn accept_loop(
             }
             _ = shutdown => break,
             _ = &mut signals => {}
+            Some(new) = rebind.recv() => {
+                generation.send_modify(|g| *g += 1);
+                spawn_listeners(new, &tx, &generation);
+            }
         }
     }
 }
