@@ -434,6 +434,32 @@ pub struct Hot {
     pub has_requirepass: AtomicBool,
     pub lazy_user_del: AtomicBool,
     pub lazy_user_flush: AtomicBool,
+    /// Encoding conversion thresholds (the `*-max-listpack-*` family).
+    pub list_max_listpack_size: AtomicI64,
+    pub hash_max_listpack_entries: AtomicU64,
+    pub hash_max_listpack_value: AtomicU64,
+    pub set_max_intset_entries: AtomicU64,
+    pub set_max_listpack_entries: AtomicU64,
+    pub set_max_listpack_value: AtomicU64,
+    pub zset_max_listpack_entries: AtomicU64,
+    pub zset_max_listpack_value: AtomicU64,
+}
+
+impl Hot {
+    /// The current encoding thresholds, for collection writes.
+    pub fn limits(&self) -> types::Limits {
+        let u = |a: &AtomicU64| a.load(Ordering::Relaxed) as usize;
+        types::Limits {
+            list_max_listpack_size: self.list_max_listpack_size.load(Ordering::Relaxed),
+            hash_max_listpack_entries: u(&self.hash_max_listpack_entries),
+            hash_max_listpack_value: u(&self.hash_max_listpack_value),
+            set_max_intset_entries: u(&self.set_max_intset_entries),
+            set_max_listpack_entries: u(&self.set_max_listpack_entries),
+            set_max_listpack_value: u(&self.set_max_listpack_value),
+            zset_max_listpack_entries: u(&self.zset_max_listpack_entries),
+            zset_max_listpack_value: u(&self.zset_max_listpack_value),
+        }
+    }
 }
 
 /// The live configuration.
@@ -633,6 +659,19 @@ impl Config {
             .store(self.get_bool("lazyfree-lazy-user-del"), Ordering::Relaxed);
         h.lazy_user_flush
             .store(self.get_bool("lazyfree-lazy-user-flush"), Ordering::Relaxed);
+        h.list_max_listpack_size
+            .store(v("list-max-listpack-size"), Ordering::Relaxed);
+        for (atomic, name) in [
+            (&h.hash_max_listpack_entries, "hash-max-listpack-entries"),
+            (&h.hash_max_listpack_value, "hash-max-listpack-value"),
+            (&h.set_max_intset_entries, "set-max-intset-entries"),
+            (&h.set_max_listpack_entries, "set-max-listpack-entries"),
+            (&h.set_max_listpack_value, "set-max-listpack-value"),
+            (&h.zset_max_listpack_entries, "zset-max-listpack-entries"),
+            (&h.zset_max_listpack_value, "zset-max-listpack-value"),
+        ] {
+            atomic.store(v(name).max(0) as u64, Ordering::Relaxed);
+        }
         keyspace::set_lfu(
             self.get("maxmemory-policy").contains("lfu"),
             v("lfu-log-factor") as u32,

@@ -39,9 +39,15 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 5] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 11] {
     [
         crate::string::HANDLERS,
+        crate::bitmap::HANDLERS,
+        crate::list::HANDLERS,
+        crate::hash::HANDLERS,
+        crate::set::HANDLERS,
+        crate::zset::HANDLERS,
+        crate::sort::HANDLERS,
         crate::generic::HANDLERS,
         crate::connection::HANDLERS,
         crate::server::HANDLERS,

@@ -8,19 +8,26 @@
 //! never touches a socket, so `run(&["SET","k","v"])` tests work in-process.
 
 pub mod args;
+mod bitmap;
 pub mod client;
+mod collections;
 pub mod config;
 mod connection;
 mod dispatch;
 pub mod error;
 mod generic;
+mod hash;
 mod info;
 mod introspection;
+mod list;
 mod longdouble;
 mod server;
+mod set;
+mod sort;
 mod string;
 #[cfg(test)]
 mod test_support;
+mod zset;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -215,10 +215,14 @@ pub mod itoa_buf {
 
 /// A stored value. Collection types join as their issues land; handlers in
 /// other crates must treat unknown variants as WRONGTYPE.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Value {
     Str(StrValue),
+    List(Box<types::List>),
+    Hash(Box<types::Hash>),
+    Set(Box<types::Set>),
+    ZSet(Box<types::ZSet>),
 }
 
 impl Value {
@@ -226,6 +230,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -233,6 +241,21 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::List(v) => v.encoding(),
+            Value::Hash(v) => v.encoding(),
+            Value::Set(v) => v.encoding(),
+            Value::ZSet(v) => v.encoding(),
+        }
+    }
+
+    /// A collection with no elements (the key must then disappear, as in Redis).
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::List(v) => v.is_empty(),
+            Value::Hash(v) => v.is_empty(),
+            Value::Set(v) => v.is_empty(),
+            Value::ZSet(v) => v.is_empty(),
         }
     }
 }

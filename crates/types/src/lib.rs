@@ -12,9 +12,50 @@
 
 #![forbid(unsafe_code)]
 
+pub mod hash;
 pub mod intset;
+pub mod list;
 pub mod listpack;
+pub mod set;
 pub mod zset;
+pub mod zset_value;
+
+pub use hash::Hash;
+pub use list::List;
+pub use set::Set;
+pub use zset_value::ZSet;
+
+/// Where small encodings convert to big ones: Redis's `*-max-listpack-*`,
+/// `set-max-intset-entries` and `list-max-listpack-size` parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `list-max-listpack-size`: > 0 entries per node, < 0 a byte size class
+    /// (-1 = 4 KB ... -5 = 64 KB).
+    pub list_max_listpack_size: i64,
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    pub set_max_listpack_entries: usize,
+    pub set_max_listpack_value: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+}
+
+impl Default for Limits {
+    /// Redis 7.2's defaults.
+    fn default() -> Self {
+        Limits {
+            list_max_listpack_size: -2,
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            set_max_listpack_entries: 128,
+            set_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+        }
+    }
+}
 
 /// The capacity to allocate for a buffer that must hold `needed` bytes:
 /// `needed` rounded up to an allocator-style size class (multiples of 8 up

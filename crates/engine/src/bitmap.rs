@@ -1,0 +1,5 @@
+//! Bitmap commands on strings (SETBIT, GETBIT).
+
+use crate::Handler;
+
+pub(crate) const HANDLERS: &[(&str, Handler)] = &[];

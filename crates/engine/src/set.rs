@@ -1,0 +1,5 @@
+//! Set commands (SADD ... SSCAN).
+
+use crate::Handler;
+
+pub(crate) const HANDLERS: &[(&str, Handler)] = &[];

@@ -1,0 +1,5 @@
+//! SORT and SORT_RO.
+
+use crate::Handler;
+
+pub(crate) const HANDLERS: &[(&str, Handler)] = &[];
