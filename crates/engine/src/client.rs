@@ -104,6 +104,25 @@ pub struct Client {
     /// Set by MONITOR: the connection then only streams monitor output.
     pub monitor: bool,
     pub no_touch: bool,
+    /// Set by a blocking command that found nothing: the connection waits
+    /// for the keys, then runs the command again.
+    pub blocked: Option<Blocked>,
+    /// True while a woken blocked command runs again: if it must block again
+    /// it keeps its place at the head of the queues.
+    pub block_retry: bool,
+}
+
+/// What a blocked client waits for.
+pub struct Blocked {
+    pub db: usize,
+    pub keys: Vec<Vec<u8>>,
+    /// Absolute deadline (ms since the epoch); None = forever.
+    pub deadline_ms: Option<u64>,
+    /// The reply on timeout: a null array (BLPOP...) or a null bulk (BLMOVE...).
+    pub timeout_null_array: bool,
+    pub waiter: Arc<keyspace::Waiter>,
+    /// Set by the waiter's wake-up (a key it waits on was written).
+    pub woken: Arc<AtomicBool>,
 }
 
 impl Client {
@@ -117,6 +136,8 @@ impl Client {
             close_after_reply: false,
             monitor: false,
             no_touch: false,
+            blocked: None,
+            block_retry: false,
         }
     }
 

@@ -340,4 +340,55 @@ impl<'a> Ctx<'a> {
     pub fn db(&self) -> usize {
         self.client.db
     }
+
+    /// Blocks the client on `keys` (a blocking command found nothing). Must be
+    /// called while `locked` still holds the keys' shards, so a concurrent
+    /// write cannot slip between the check and the registration.
+    pub(crate) fn block(
+        &mut self,
+        _locked: &keyspace::Locked,
+        keys: &[&[u8]],
+        timeout_ms: u64,
+        timeout_null_array: bool,
+    ) {
+        let woken = Arc::new(AtomicBool::new(false));
+        let flag = woken.clone();
+        let shared = self.client.shared.clone();
+        let waiter = keyspace::Waiter::new(
+            self.client.id(),
+            Box::new(move || {
+                flag.store(true, Ordering::Release);
+                shared.wake.notify_one();
+            }),
+        );
+        let db = self.client.db;
+        self.server
+            .keyspace
+            .ready
+            .register(db, keys, &waiter, self.client.block_retry);
+        self.client.blocked = Some(client::Blocked {
+            db,
+            keys: keys.iter().map(|k| k.to_vec()).collect(),
+            deadline_ms: (timeout_ms > 0).then(|| self.now_ms + timeout_ms),
+            timeout_null_array,
+            waiter,
+            woken,
+        });
+    }
+}
+
+/// Parses a blocking command's timeout (seconds, fractions allowed) into ms;
+/// 0 means forever.
+pub(crate) fn parse_timeout(arg: &[u8]) -> Result<u64, CmdError> {
+    let secs = args::parse_f64(arg)
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| CmdError::new("ERR timeout is not a float or out of range"))?;
+    if secs < 0.0 {
+        return Err(CmdError::new("ERR timeout is negative"));
+    }
+    let ms = (secs * 1000.0).ceil();
+    if ms > i64::MAX as f64 / 2.0 {
+        return Err(CmdError::new("ERR timeout is out of range"));
+    }
+    Ok(ms as u64)
 }

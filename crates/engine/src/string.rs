@@ -40,7 +40,7 @@ pub(crate) fn as_str(e: &Entry) -> Result<&StrValue, CmdError> {
     }
 }
 
-fn as_str_mut(e: &mut Entry) -> Result<&mut StrValue, CmdError> {
+pub(crate) fn as_str_mut(e: &mut Entry) -> Result<&mut StrValue, CmdError> {
     match &mut e.value {
         Value::Str(s) => Ok(s),
         #[allow(unreachable_patterns)]

@@ -11,6 +11,7 @@
 mod bytes;
 pub mod counter;
 pub mod glob;
+mod ready;
 mod slot;
 mod table;
 mod value;
@@ -22,6 +23,7 @@ use smallvec::SmallVec;
 
 pub use bytes::CompactBytes;
 pub use slot::{crc16, key_slot, SLOTS};
+pub use ready::{Readiness, Waiter};
 pub use table::Table;
 pub use value::{
     itoa_buf, lru_clock, parse_canonical_i64, set_lfu, set_lru_clock, Entry, StrValue, Value,
@@ -107,6 +109,8 @@ pub struct Keyspace {
     shards: Box<[Mutex<Shard>]>,
     databases: usize,
     pub stats: KeyspaceStats,
+    /// Clients blocked on keys, woken when a command writes the key.
+    pub ready: Readiness,
 }
 
 /// Where a key lives: its shard and its slot's index within the shard.
@@ -138,6 +142,7 @@ impl Keyspace {
             shards,
             databases,
             stats: KeyspaceStats::default(),
+            ready: Readiness::default(),
         }
     }
 
@@ -166,6 +171,7 @@ impl Keyspace {
             now_ms,
             ks: self,
             touch: true,
+            written: SmallVec::new(),
         }
     }
 
@@ -378,6 +384,19 @@ pub struct Locked<'a> {
     ks: &'a Keyspace,
     /// Update the access time of keys read (CLIENT NO-TOUCH turns it off).
     pub touch: bool,
+    /// Keys written while clients are blocked: their waiters are woken when
+    /// the locks are released.
+    written: SmallVec<[(usize, Box<[u8]>); 2]>,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // Still under the shard locks: a waiter registering under them
+        // either saw the write or is queued before we signal.
+        for (db, key) in &self.written {
+            self.ks.ready.signal(*db, key);
+        }
+    }
 }
 
 impl<'a> Locked<'a> {
@@ -419,7 +438,7 @@ impl<'a> Locked<'a> {
     /// Reads a key (lazily expiring it). Counts hits/misses like Redis's lookupKeyRead.
     pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         let stats = &self.ks.stats;
-        let found = self.get_mut(db, key);
+        let found = self.get_entry(db, key);
         match found {
             Some(e) => {
                 stats.keyspace_hits.incr();
@@ -433,7 +452,20 @@ impl<'a> Locked<'a> {
     }
 
     /// Looks a key up for writing (lazily expiring it); no hit/miss counting.
+    /// Clients blocked on the key are woken afterwards.
     pub fn get_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.note_write(db, key);
+        self.get_entry(db, key)
+    }
+
+    /// Records a write to `key` for blocked clients (only while any exist).
+    fn note_write(&mut self, db: usize, key: &[u8]) {
+        if self.ks.ready.any() && !self.written.iter().any(|(d, k)| *d == db && **k == *key) {
+            self.written.push((db, key.into()));
+        }
+    }
+
+    fn get_entry(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         let touch = self.touch;
         let e = self.find(db, key)?;
         if touch {
@@ -449,6 +481,7 @@ impl<'a> Locked<'a> {
 
     /// Stores a value, replacing any previous one; `expire_at_ms` 0 = no TTL.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) {
+        self.note_write(db, key);
         let pos = key_pos(key);
         let sdb = self.shard_db(db, pos.shard);
         let old = sdb

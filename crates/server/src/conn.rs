@@ -96,40 +96,50 @@ async fn run_loop(
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut inline: Vec<Vec<u8>> = Vec::new();
     let mut monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>> = None;
+    // Bytes that arrived while a blocking command waited (see wait_blocked).
+    let mut stash: Vec<u8> = Vec::new();
+    let mut stashed = 0usize;
     // Parse position hint: total buffer size needed before reparsing a big argument.
     let mut wait_for = 0usize;
     loop {
         if inbuf.capacity() - inbuf.len() < READ_CHUNK {
             inbuf.reserve(READ_CHUNK.max(wait_for.saturating_sub(inbuf.len())));
         }
-        let timeout_secs = server.config.hot.timeout_secs.load(Ordering::Relaxed);
-        let idle_deadline = async {
-            if timeout_secs == 0 || client.monitor {
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep(Duration::from_secs(timeout_secs)).await;
-        };
-        let monitor_line = async {
-            match monitor_rx.as_mut() {
-                Some(rx) => rx.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        let n = tokio::select! {
-            biased;
-            r = stream.read_buf(&mut inbuf) => r?,
-            _ = shared.wake.notified() => {
-                if shared.is_killed() { return Ok(()); }
-                continue;
-            }
-            _ = server.shutdown_notify.notified() => return Ok(()),
-            line = monitor_line => {
-                if let Some(line) = line {
-                    stream.write_all(&line).await?;
+        // Commands stashed while blocked are already in the buffer: run them
+        // before waiting for more input.
+        let n = if stashed > 0 {
+            std::mem::take(&mut stashed)
+        } else {
+            let timeout_secs = server.config.hot.timeout_secs.load(Ordering::Relaxed);
+            let monitoring = client.monitor;
+            let idle_deadline = async {
+                if timeout_secs == 0 || monitoring {
+                    std::future::pending::<()>().await;
                 }
-                continue;
+                tokio::time::sleep(Duration::from_secs(timeout_secs)).await;
+            };
+            let monitor_line = async {
+                match monitor_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                r = stream.read_buf(&mut inbuf) => r?,
+                _ = shared.wake.notified() => {
+                    if shared.is_killed() { return Ok(()); }
+                    continue;
+                }
+                _ = server.shutdown_notify.notified() => return Ok(()),
+                line = monitor_line => {
+                    if let Some(line) = line {
+                        stream.write_all(&line).await?;
+                    }
+                    continue;
+                }
+                _ = idle_deadline => return Ok(()),
             }
-            _ = idle_deadline => return Ok(()),
         };
         if n == 0 {
             return Ok(());
@@ -198,6 +208,16 @@ async fn run_loop(
                             }
                         }
                     }
+                    if client.blocked.is_some() {
+                        if !out.is_empty() {
+                            stream.write_all(&out).await?;
+                            out.clear();
+                        }
+                        if !wait_blocked(server, client, &args, &mut out, stream, &mut stash).await
+                        {
+                            return Ok(());
+                        }
+                    }
                     if client.monitor && monitor_rx.is_none() {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                         let mut m = server.monitors.lock();
@@ -234,6 +254,10 @@ async fn run_loop(
                 wait_for -= pos;
             }
         }
+        if !stash.is_empty() {
+            stashed = stash.len();
+            inbuf.append(&mut stash);
+        }
         shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
         if !out.is_empty() {
             stream.write_all(&out).await?;
@@ -253,4 +277,87 @@ async fn run_loop(
             inbuf = Vec::with_capacity(READ_CHUNK);
         }
     }
+}
+
+/// Waits while a blocking command is parked on its keys: until a key it waits
+/// for is written (then the command runs again, and may park again), its
+/// timeout, CLIENT UNBLOCK, or the connection's end. Returns false when the
+/// connection must close.
+async fn wait_blocked(
+    server: &Arc<Server>,
+    client: &mut Client,
+    args: &[&[u8]],
+    out: &mut Vec<u8>,
+    stream: &mut TcpStream,
+    stash: &mut Vec<u8>,
+) -> bool {
+    let shared = client.shared.clone();
+    let Some(mut blocked) = client.blocked.take() else {
+        return true;
+    };
+    let deadline = blocked.deadline_ms;
+    shared
+        .blocked_since
+        .store(engine::now_ms() as i64, Ordering::Relaxed);
+    let ready = &server.keyspace.ready;
+    let keep_open = loop {
+        let timeout = async {
+            match deadline {
+                Some(d) => {
+                    let left = d.saturating_sub(engine::now_ms());
+                    tokio::time::sleep(Duration::from_millis(left)).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let timed_out = tokio::select! {
+            _ = shared.wake.notified() => false,
+            // Keep reading so a client that goes away is noticed; what it
+            // sends meanwhile runs after the blocking command completes.
+            r = stream.read_buf(stash) => {
+                if matches!(r, Ok(0) | Err(_)) {
+                    ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
+                    break false;
+                }
+                false
+            }
+            _ = timeout => true,
+            _ = server.shutdown_notify.notified() => {
+                ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
+                break false;
+            }
+        };
+        if shared.is_killed() {
+            ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
+            break false;
+        }
+        let unblock = shared.unblock.swap(0, Ordering::AcqRel);
+        if timed_out || unblock != 0 {
+            ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
+            let mut w = resp::ReplyWriter::new(out, client.proto);
+            if unblock == 2 {
+                w.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+            } else if blocked.timeout_null_array {
+                w.null_array();
+            } else {
+                w.null();
+            }
+            break true;
+        }
+        if blocked.woken.load(Ordering::Acquire) {
+            ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
+            client.block_retry = true;
+            engine::execute(server, client, args, out);
+            client.block_retry = false;
+            match client.blocked.take() {
+                None => break true,
+                Some(mut again) => {
+                    again.deadline_ms = deadline;
+                    blocked = again;
+                }
+            }
+        }
+    };
+    shared.blocked_since.store(0, Ordering::Relaxed);
+    keep_open
 }

@@ -1,0 +1,128 @@
+//! Clients blocked on keys (BLPOP, BZPOPMIN, ...): a FIFO queue of waiters
+//! per key, and the wake-up of the first waiter when a command writes the key.
+//!
+//! Waiters register while their command still holds the key's shard lock and
+//! writers signal before releasing theirs, so no wake-up can be lost. A woken
+//! client re-runs its command; if that pops from the key, the pop is itself a
+//! write and wakes the next waiter, so a push that makes several clients
+//! ready serves them one after another in FIFO order.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use parking_lot::Mutex;
+
+/// One blocked client.
+pub struct Waiter {
+    pub client_id: u64,
+    wake: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Waiter {
+    pub fn new(client_id: u64, wake: Box<dyn Fn() + Send + Sync>) -> Arc<Waiter> {
+        Arc::new(Waiter { client_id, wake })
+    }
+}
+
+/// All waiters, by (database, key).
+#[derive(Default)]
+pub struct Readiness {
+    queues: Mutex<HashMap<(usize, Box<[u8]>), VecDeque<Arc<Waiter>>>>,
+    /// Registrations alive; writers skip all bookkeeping while it is 0.
+    registered: AtomicUsize,
+}
+
+impl Readiness {
+    /// Is anybody blocked on any key?
+    #[inline]
+    pub fn any(&self) -> bool {
+        self.registered.load(Ordering::Acquire) > 0
+    }
+
+    /// Queues `w` on every key; `front` keeps the place of a client that was
+    /// woken but found nothing (someone else got there first).
+    pub fn register(&self, db: usize, keys: &[&[u8]], w: &Arc<Waiter>, front: bool) {
+        let mut q = self.queues.lock();
+        for k in keys {
+            let queue = q.entry((db, (*k).into())).or_default();
+            if queue.iter().any(|x| Arc::ptr_eq(x, w)) {
+                continue;
+            }
+            if front {
+                queue.push_front(w.clone());
+            } else {
+                queue.push_back(w.clone());
+            }
+            self.registered.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Removes `w` from the queues of `keys`.
+    pub fn unregister(&self, db: usize, keys: &[Vec<u8>], w: &Arc<Waiter>) {
+        let mut q = self.queues.lock();
+        for k in keys {
+            let key = (db, k.as_slice().into());
+            if let Some(queue) = q.get_mut(&key) {
+                let before = queue.len();
+                queue.retain(|x| !Arc::ptr_eq(x, w));
+                self.registered
+                    .fetch_sub(before - queue.len(), Ordering::AcqRel);
+                if queue.is_empty() {
+                    q.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// A command wrote `key`: wake the first client waiting for it.
+    pub fn signal(&self, db: usize, key: &[u8]) {
+        let q = self.queues.lock();
+        if let Some(w) = q.get(&(db, key.into())).and_then(|queue| queue.front()) {
+            (w.wake)();
+        }
+    }
+
+    /// Number of clients blocked on `key` (tests, introspection).
+    pub fn waiting_on(&self, db: usize, key: &[u8]) -> usize {
+        self.queues
+            .lock()
+            .get(&(db, key.into()))
+            .map_or(0, |q| q.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn fifo_and_front() {
+        let r = Readiness::default();
+        let hits = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let mk = |i: usize| {
+            let h = hits.clone();
+            Waiter::new(i as u64, Box::new(move || {
+                h[i].fetch_add(1, Ordering::SeqCst);
+            }))
+        };
+        let (a, b) = (mk(0), mk(1));
+        r.register(0, &[b"k"], &a, false);
+        r.register(0, &[b"k"], &b, false);
+        assert!(r.any());
+        r.signal(0, b"k");
+        assert_eq!(hits[0].load(Ordering::SeqCst), 1);
+        r.unregister(0, &[b"k".to_vec()], &a);
+        r.signal(0, b"k");
+        assert_eq!(hits[1].load(Ordering::SeqCst), 1);
+        r.register(0, &[b"k"], &a, true);
+        r.signal(0, b"k");
+        assert_eq!(hits[0].load(Ordering::SeqCst), 2);
+        r.unregister(0, &[b"k".to_vec()], &a);
+        r.unregister(0, &[b"k".to_vec()], &b);
+        assert!(!r.any());
+        assert_eq!(r.waiting_on(0, b"k"), 0);
+    }
+}
