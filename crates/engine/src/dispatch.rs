@@ -39,9 +39,10 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 11] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 12] {
     [
         crate::string::HANDLERS,
+        crate::blocking::HANDLERS,
         crate::bitmap::HANDLERS,
         crate::list::HANDLERS,
         crate::hash::HANDLERS,

@@ -9,6 +9,7 @@
 
 pub mod args;
 mod bitmap;
+mod blocking;
 pub mod client;
 mod collections;
 pub mod config;

@@ -22,8 +22,8 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
 pub use bytes::CompactBytes;
-pub use slot::{crc16, key_slot, SLOTS};
 pub use ready::{Readiness, Waiter};
+pub use slot::{crc16, key_slot, SLOTS};
 pub use table::Table;
 pub use value::{
     itoa_buf, lru_clock, parse_canonical_i64, set_lfu, set_lru_clock, Entry, StrValue, Value,
@@ -454,7 +454,11 @@ impl<'a> Locked<'a> {
     /// Looks a key up for writing (lazily expiring it); no hit/miss counting.
     /// Clients blocked on the key are woken afterwards.
     pub fn get_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        self.note_write(db, key);
+        // Only an existing key can have been changed; a blocked client's
+        // retry that finds nothing must not wake itself.
+        if self.ks.ready.any() && self.find(db, key).is_some() {
+            self.note_write(db, key);
+        }
         self.get_entry(db, key)
     }
 

@@ -104,9 +104,12 @@ mod tests {
         let hits = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         let mk = |i: usize| {
             let h = hits.clone();
-            Waiter::new(i as u64, Box::new(move || {
-                h[i].fetch_add(1, Ordering::SeqCst);
-            }))
+            Waiter::new(
+                i as u64,
+                Box::new(move || {
+                    h[i].fetch_add(1, Ordering::SeqCst);
+                }),
+            )
         };
         let (a, b) = (mk(0), mk(1));
         r.register(0, &[b"k"], &a, false);

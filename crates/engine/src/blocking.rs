@@ -1,0 +1,110 @@
+//! Blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN,
+//! BZPOPMAX, BZMPOP. Each first tries its non-blocking core (in `list.rs` /
+//! `zset.rs`) under the keys' shard locks; if nothing can be served it parks
+//! the client on the keys before releasing the locks (`Ctx::block`), and the
+//! connection runs the command again when one of the keys is written.
+
+use types::list::End;
+
+use crate::error::CmdResult;
+use crate::zset::PopStyle;
+use crate::{list, parse_timeout, zset, Ctx, Handler};
+
+pub(crate) const HANDLERS: &[(&str, Handler)] = &[
+    ("blpop", blpop),
+    ("brpop", brpop),
+    ("blmove", blmove),
+    ("brpoplpush", brpoplpush),
+    ("blmpop", blmpop),
+    ("bzpopmin", bzpopmin),
+    ("bzpopmax", bzpopmax),
+    ("bzmpop", bzmpop),
+];
+
+fn bpop(ctx: &mut Ctx, a: &[&[u8]], end: End) -> CmdResult {
+    let timeout = parse_timeout(a[a.len() - 1])?;
+    let keys = &a[1..a.len() - 1];
+    let (db, fill) = (ctx.db(), list::fill(ctx));
+    let mut l = ctx.lock(keys.iter().copied());
+    if !list::try_pop(&mut ctx.out, &mut l, db, keys, end, fill)? {
+        ctx.block(&l, keys, timeout, true);
+    }
+    Ok(())
+}
+
+fn blpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    bpop(ctx, a, End::Head)
+}
+
+fn brpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    bpop(ctx, a, End::Tail)
+}
+
+fn bmove(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End, timeout_arg: &[u8]) -> CmdResult {
+    let timeout = parse_timeout(timeout_arg)?;
+    let (db, fill) = (ctx.db(), list::fill(ctx));
+    let mut l = ctx.lock([src, dst]);
+    if !list::try_move(&mut ctx.out, &mut l, db, src, dst, from, to, fill)? {
+        ctx.block(&l, &[src], timeout, false);
+    }
+    Ok(())
+}
+
+fn blmove(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let from = list::parse_end(a[3])?;
+    let to = list::parse_end(a[4])?;
+    bmove(ctx, a[1], a[2], from, to, a[5])
+}
+
+fn brpoplpush(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    bmove(ctx, a[1], a[2], End::Tail, End::Head, a[3])
+}
+
+fn blmpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let timeout = parse_timeout(a[1])?;
+    let m = list::parse_mpop(a, 2)?;
+    let (db, fill) = (ctx.db(), list::fill(ctx));
+    let mut l = ctx.lock(m.keys.iter().copied());
+    if !list::try_mpop(&mut ctx.out, &mut l, db, m.keys, m.end, m.count, fill)? {
+        ctx.block(&l, m.keys, timeout, true);
+    }
+    Ok(())
+}
+
+fn bzpop(ctx: &mut Ctx, a: &[&[u8]], max: bool) -> CmdResult {
+    let timeout = parse_timeout(a[a.len() - 1])?;
+    let keys = &a[1..a.len() - 1];
+    let style = PopStyle {
+        emit_key: true,
+        nested: false,
+    };
+    let db = ctx.db();
+    let mut l = ctx.lock(keys.iter().copied());
+    if zset::try_pop(&mut ctx.out, &mut l, db, keys, max, None, style)?.is_none() {
+        ctx.block(&l, keys, timeout, true);
+    }
+    Ok(())
+}
+
+fn bzpopmin(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    bzpop(ctx, a, false)
+}
+
+fn bzpopmax(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    bzpop(ctx, a, true)
+}
+
+fn bzmpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let timeout = parse_timeout(a[1])?;
+    let (keys, max, count) = zset::parse_mpop(a, 2)?;
+    let style = PopStyle {
+        emit_key: true,
+        nested: true,
+    };
+    let db = ctx.db();
+    let mut l = ctx.lock(keys.iter().copied());
+    if zset::try_pop(&mut ctx.out, &mut l, db, keys, max, Some(count), style)?.is_none() {
+        ctx.block(&l, keys, timeout, true);
+    }
+    Ok(())
+}
