@@ -13,7 +13,8 @@ src/table.rs. A container keeps only the subcommands listed in commands.txt.
 
 Commands that the server does not know (Redis 7.2 additions when run against
 7.0.15) are taken from EXTRA_COMMANDS below, transcribed from Redis 7.2's
-src/commands/*.json files.
+src/commands/*.json files; 7.2 changes to commands the server does know (such
+as ZRANK's WITHSCORE) are applied from COMMAND_OVERRIDES.
 
 Only the Python 3 standard library is used. If `rustfmt` is on PATH the output
 is run through it (disable with --no-rustfmt).
@@ -211,6 +212,50 @@ EXTRA_COMMANDS = {
         },
     },
 }
+
+# Changes Redis 7.2 made to commands that 7.0.15 already knows, applied to
+# the server's COMMAND INFO / COMMAND DOCS facts before conversion. Each entry
+# may set "arity", append "history" entries and append "arguments" (argument
+# maps shaped like COMMAND DOCS replies).
+# ---------------------------------------------------------------------------
+
+# The optional WITHSCORE of ZRANK / ZREVRANK (src/commands/zrank.json and
+# zrevrank.json in Redis 7.2).
+_WITHSCORE_7_2 = {
+    "arity": -3,
+    "history": [["7.2.0", "Added the optional `WITHSCORE` argument."]],
+    "arguments": [
+        {"name": "withscore", "type": "pure-token", "token": "WITHSCORE", "flags": ["optional"]}
+    ],
+}
+
+COMMAND_OVERRIDES = {
+    "zrank": _WITHSCORE_7_2,
+    "zrevrank": _WITHSCORE_7_2,
+}
+
+
+def apply_override(name, info, docs):
+    """Returns copies of (info, docs) with COMMAND_OVERRIDES[name] applied."""
+    o = COMMAND_OVERRIDES.get(name)
+    if o is None:
+        return info, docs
+    check_keys(o, ("arity", "history", "arguments"), name + " override")
+    info = list(info)
+    docs = dict(docs)
+    if "arity" in o:
+        info[1] = o["arity"]
+    if "history" in o:
+        docs["history"] = list(docs.get("history", [])) + [list(h) for h in o["history"]]
+    if "arguments" in o:
+        have = {a["name"] for a in docs.get("arguments", [])}
+        for a in o["arguments"]:
+            if a["name"] in have:
+                problem("%s: override argument %r already known to the server" % (name, a["name"]))
+        docs["arguments"] = list(docs.get("arguments", [])) + [dict(a) for a in o["arguments"]]
+    print("note: %s amended from COMMAND_OVERRIDES (Redis 7.2)" % name, file=sys.stderr)
+    return info, docs
+
 
 # ---------------------------------------------------------------------------
 # Name mappings (mirroring src/spec.rs; checked against it at start-up)
@@ -701,7 +746,8 @@ def render(commands, server_version):
     w.line(0, "//     python3 crates/commands/gen/gen_table.py --host 127.0.0.1 --port 7411")
     w.line(0, "// The command list is crates/commands/gen/commands.txt; commands newer than")
     w.line(0, "// the server (client|setinfo, client|no-touch from Redis 7.2) come from")
-    w.line(0, "// EXTRA_COMMANDS in the script.")
+    w.line(0, "// EXTRA_COMMANDS in the script; 7.2 changes to known commands (zrank and")
+    w.line(0, "// zrevrank WITHSCORE) from COMMAND_OVERRIDES.")
     w.line(0, "")
     w.line(0, "use crate::spec::*;")
     w.line(0, "")
@@ -772,11 +818,14 @@ def main():
         if name not in docs:
             problem("%s: no COMMAND DOCS entry" % name)
             continue
-        cmd = conv_command(info, docs[name], wanted.get(name, set()))
+        info, doc = apply_override(name, info, docs[name])
+        cmd = conv_command(info, doc, wanted.get(name, set()))
         got = {s["name"] for s in cmd["subcommands"]}
         for missing in sorted(wanted.get(name, set()) - got):
             problem("%s: subcommand not produced" % missing)
         commands.append(cmd)
+    for name in sorted(set(COMMAND_OVERRIDES) - set(tops)):
+        problem("%s: in COMMAND_OVERRIDES but not in the command list" % name)
     commands.sort(key=lambda c: c["name"])
 
     if problems:

@@ -7,7 +7,8 @@
 //     python3 crates/commands/gen/gen_table.py --host 127.0.0.1 --port 7411
 // The command list is crates/commands/gen/commands.txt; commands newer than
 // the server (client|setinfo, client|no-touch from Redis 7.2) come from
-// EXTRA_COMMANDS in the script.
+// EXTRA_COMMANDS in the script; 7.2 changes to known commands (zrank and
+// zrevrank WITHSCORE) from COMMAND_OVERRIDES.
 
 use crate::spec::*;
 
@@ -11238,7 +11239,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "zrank",
-        arity: 3,
+        arity: -3,
         flags: flag::READONLY | flag::FAST,
         acl_categories: acl::READ | acl::SORTEDSET | acl::FAST,
         first_key: 1,
@@ -11262,7 +11263,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         doc_flags: 0,
         deprecated_since: None,
         replaced_by: None,
-        history: &[],
+        history: &[("7.2.0", "Added the optional `WITHSCORE` argument.")],
         arguments: &[
             Arg {
                 name: "key",
@@ -11284,6 +11285,18 @@ pub static COMMANDS: &[CommandSpec] = &[
                 summary: None,
                 since: None,
                 flags: 0,
+                deprecated_since: None,
+                display_text: None,
+                arguments: &[],
+            },
+            Arg {
+                name: "withscore",
+                kind: ArgType::PureToken,
+                key_spec_index: -1,
+                token: Some("WITHSCORE"),
+                summary: None,
+                since: None,
+                flags: arg_flag::OPTIONAL,
                 deprecated_since: None,
                 display_text: None,
                 arguments: &[],
@@ -11848,7 +11861,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "zrevrank",
-        arity: 3,
+        arity: -3,
         flags: flag::READONLY | flag::FAST,
         acl_categories: acl::READ | acl::SORTEDSET | acl::FAST,
         first_key: 1,
@@ -11872,7 +11885,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         doc_flags: 0,
         deprecated_since: None,
         replaced_by: None,
-        history: &[],
+        history: &[("7.2.0", "Added the optional `WITHSCORE` argument.")],
         arguments: &[
             Arg {
                 name: "key",
@@ -11894,6 +11907,18 @@ pub static COMMANDS: &[CommandSpec] = &[
                 summary: None,
                 since: None,
                 flags: 0,
+                deprecated_since: None,
+                display_text: None,
+                arguments: &[],
+            },
+            Arg {
+                name: "withscore",
+                kind: ArgType::PureToken,
+                key_spec_index: -1,
+                token: Some("WITHSCORE"),
+                summary: None,
+                since: None,
+                flags: arg_flag::OPTIONAL,
                 deprecated_since: None,
                 display_text: None,
                 arguments: &[],
