@@ -32,7 +32,10 @@ fn wait_blocked(c: &mut Raw, n: usize) {
         if info.contains(&format!("blocked_clients:{n}\r\n")) {
             return;
         }
-        assert!(Instant::now() < deadline, "never reached {n} blocked clients: {info}");
+        assert!(
+            Instant::now() < deadline,
+            "never reached {n} blocked clients: {info}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -62,7 +65,10 @@ fn waiters_are_served_in_fifo_order() {
         wait_blocked(&mut admin, i + 1);
     }
     // One push of five elements makes all five ready: served in the order they blocked.
-    assert_eq!(call(&mut admin, &["LPUSH", "fifo", "a", "b", "c", "d", "e"]), ":5\r\n");
+    assert_eq!(
+        call(&mut admin, &["LPUSH", "fifo", "a", "b", "c", "d", "e"]),
+        ":5\r\n"
+    );
     let got: Vec<String> = waiters
         .iter_mut()
         .map(|w| String::from_utf8_lossy(&w.read_reply()).into_owned())
@@ -81,7 +87,10 @@ fn timeouts_and_client_unblock() {
     let start = Instant::now();
     assert_eq!(call(&mut c, &["BLPOP", "none", "0.2"]), "*-1\r\n");
     assert!(start.elapsed() >= Duration::from_millis(190));
-    assert_eq!(call(&mut c, &["BLMOVE", "none", "dst", "LEFT", "RIGHT", "0.05"]), "$-1\r\n");
+    assert_eq!(
+        call(&mut c, &["BLMOVE", "none", "dst", "LEFT", "RIGHT", "0.05"]),
+        "$-1\r\n"
+    );
     assert_eq!(
         call(&mut c, &["BLPOP", "k", "-1"]),
         "-ERR timeout is negative\r\n"
@@ -100,7 +109,10 @@ fn timeouts_and_client_unblock() {
     assert_eq!(String::from_utf8_lossy(&c.read_reply()), "*-1\r\n");
     send(&mut c, &["BLPOP", "k", "0"]);
     wait_blocked(&mut admin, 1);
-    assert_eq!(call(&mut admin, &["CLIENT", "UNBLOCK", &id, "ERROR"]), ":1\r\n");
+    assert_eq!(
+        call(&mut admin, &["CLIENT", "UNBLOCK", &id, "ERROR"]),
+        ":1\r\n"
+    );
     assert_eq!(
         String::from_utf8_lossy(&c.read_reply()),
         "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"

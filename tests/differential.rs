@@ -26,7 +26,9 @@ use commands::{arg_flag, Arg, ArgType, CommandSpec, FLAG_NAMES};
 use common::{Proc, Raw};
 
 /// Commands Ferrocache has (from Redis 7.2) that redis-server 7.0 lacks.
-const NOT_IN_REDIS_70: &[&str] = &["client|setinfo", "client|no-touch"];
+/// Commands whose 7.2 form cannot be compared with redis-server 7.0: new in
+/// 7.2, or changed (ZRANK/ZREVRANK gained WITHSCORE).
+const NOT_IN_REDIS_70: &[&str] = &["client|setinfo", "client|no-touch", "zrank", "zrevrank"];
 
 type Line<'a> = &'a [&'a str];
 

@@ -118,7 +118,8 @@ fn redis_7_2_client_subcommands_present() {
 fn key_spec_indexes_are_in_range() {
     fn walk(c: &CommandSpec, args: &[Arg]) {
         for a in args {
-            if a.kind == ArgType::Key {
+            // SORT's BY/GET patterns name keys too (Redis gives them key specs).
+            if a.kind == ArgType::Key || (a.kind == ArgType::Pattern && a.key_spec_index >= 0) {
                 assert!(
                     (a.key_spec_index as usize) < c.key_specs.len(),
                     "{}",

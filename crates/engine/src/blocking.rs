@@ -40,7 +40,14 @@ fn brpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     bpop(ctx, a, End::Tail)
 }
 
-fn bmove(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End, timeout_arg: &[u8]) -> CmdResult {
+fn bmove(
+    ctx: &mut Ctx,
+    src: &[u8],
+    dst: &[u8],
+    from: End,
+    to: End,
+    timeout_arg: &[u8],
+) -> CmdResult {
     let timeout = parse_timeout(timeout_arg)?;
     let (db, fill) = (ctx.db(), list::fill(ctx));
     let mut l = ctx.lock([src, dst]);

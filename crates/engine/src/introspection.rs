@@ -149,7 +149,8 @@ fn info_reply(out: &mut ReplyWriter, c: &CommandSpec) {
 }
 
 fn arg_reply(out: &mut ReplyWriter, a: &Arg) {
-    let is_key = a.kind == commands::ArgType::Key;
+    // Key arguments, and SORT's BY/GET patterns, carry their key spec.
+    let is_key = a.key_spec_index >= 0;
     let n = 2
         + is_key as usize
         + a.token.is_some() as usize
@@ -372,7 +373,11 @@ fn getkeys<'x>(ctx: &Ctx, a: &[&'x [u8]]) -> Result<Vec<(&'x [u8], u32)>, CmdErr
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let keys = key_positions(spec, &line).map_err(|e| CmdError::new(e.message()))?;
+    let keys = if spec.name == "sort" {
+        sort_key_positions(&line)
+    } else {
+        key_positions(spec, &line).map_err(|e| CmdError::new(e.message()))?
+    };
     if keys.is_empty() && !spec.has_flag(commands::flag::NO_MANDATORY_KEYS) {
         return Err(CmdError::new("ERR Invalid arguments specified for command"));
     }
@@ -380,6 +385,29 @@ fn getkeys<'x>(ctx: &Ctx, a: &[&'x [u8]]) -> Result<Vec<(&'x [u8], u32)>, CmdErr
         .into_iter()
         .map(|(i, f)| (line[i], resolve_variable_flags(spec, &line, f)))
         .collect())
+}
+
+/// SORT's keys (Redis's `sortGetKeys`): the sorted key, and the last STORE
+/// target; LIMIT's two arguments and BY/GET patterns are skipped.
+fn sort_key_positions(line: &[&[u8]]) -> Vec<(usize, u32)> {
+    let mut keys = vec![(1, key_flag::RO | key_flag::ACCESS)];
+    let mut store = None;
+    let mut i = 2;
+    while i < line.len() {
+        if eq(line[i], "limit") {
+            i += 2;
+        } else if eq(line[i], "get") || eq(line[i], "by") {
+            i += 1;
+        } else if eq(line[i], "store") && i + 1 < line.len() {
+            store = Some(i + 1);
+            i += 1;
+        }
+        i += 1;
+    }
+    if let Some(s) = store {
+        keys.push((s, key_flag::OW | key_flag::UPDATE));
+    }
+    keys
 }
 
 /// Commands whose key flags depend on their arguments (Redis's `*GetKeys`

@@ -26,10 +26,13 @@ impl Waiter {
     }
 }
 
+/// The waiters of each (database, key), first come first served.
+type Queues = HashMap<(usize, Box<[u8]>), VecDeque<Arc<Waiter>>>;
+
 /// All waiters, by (database, key).
 #[derive(Default)]
 pub struct Readiness {
-    queues: Mutex<HashMap<(usize, Box<[u8]>), VecDeque<Arc<Waiter>>>>,
+    queues: Mutex<Queues>,
     /// Registrations alive; writers skip all bookkeeping while it is 0.
     registered: AtomicUsize,
 }
