@@ -28,7 +28,41 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
     ("config|resetstat", config_resetstat),
     ("config|rewrite", config_rewrite),
     ("config|help", config_help),
+    ("memory|usage", memory_usage),
+    ("memory|help", memory_help),
 ];
+
+fn memory_usage(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    // SAMPLES only bounds Redis's estimate of nested values; ours is exact.
+    match a.len() {
+        3 => {}
+        5 if eq(a[3], "samples") => {
+            crate::args::int(a[4])?;
+        }
+        _ => return Err(SYNTAX),
+    }
+    let db = ctx.db();
+    let mut l = ctx.server.keyspace.lock([a[2]], ctx.now_ms);
+    l.touch = false;
+    let usage = l.get_mut(db, a[2]).map(|e| e.mem_usage());
+    drop(l);
+    match usage {
+        Some(n) => ctx.out.int(n as i64),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+fn memory_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    help(
+        ctx,
+        &[
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ],
+    )
+}
 
 fn dbsize(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     let n = ctx.server.keyspace.dbsize(ctx.db());

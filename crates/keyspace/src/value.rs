@@ -248,6 +248,21 @@ impl Value {
         }
     }
 
+    /// Heap bytes the value uses beyond its entry (MEMORY USAGE).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        match self {
+            Value::Str(StrValue::Int(_)) => 0,
+            Value::Str(StrValue::Emb(CompactBytes::Inline { .. })) => 0,
+            Value::Str(StrValue::Emb(CompactBytes::Heap(b))) => b.len(),
+            Value::Str(StrValue::Raw(v)) => size_of::<Vec<u8>>() + v.capacity(),
+            Value::List(v) => size_of::<types::List>() + v.mem_bytes(),
+            Value::Hash(v) => size_of::<types::Hash>() + v.mem_bytes(),
+            Value::Set(v) => size_of::<types::Set>() + v.mem_bytes(),
+            Value::ZSet(v) => size_of::<types::ZSet>() + v.mem_bytes(),
+        }
+    }
+
     /// A collection with no elements (the key must then disappear, as in Redis).
     pub fn is_empty_collection(&self) -> bool {
         match self {
@@ -288,6 +303,16 @@ impl Entry {
 
     pub fn key(&self) -> &[u8] {
         &self.key
+    }
+
+    /// Bytes this key costs: its entry, a table slot, a long key's heap copy
+    /// and the value (MEMORY USAGE).
+    pub fn mem_usage(&self) -> usize {
+        let key_heap = match &self.key {
+            CompactBytes::Heap(b) => b.len(),
+            CompactBytes::Inline { .. } => 0,
+        };
+        std::mem::size_of::<Entry>() + 8 + key_heap + self.value.heap_bytes()
     }
 
     /// Absolute expiry (ms since the epoch), if any.
