@@ -274,6 +274,11 @@ impl Server {
     pub fn request_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
         self.shutdown_notify.notify_waiters();
+        // Connections wait on their own wake-up only (no shared notifier on
+        // the request path): close them one by one.
+        for c in self.clients.all() {
+            c.kill();
+        }
     }
 
     /// Periodic work (called `hz` times a second): LRU clock, active expiry.

@@ -99,6 +99,8 @@ async fn run_loop(
     // Bytes that arrived while a blocking command waited (see wait_blocked).
     let mut stash: Vec<u8> = Vec::new();
     let mut stashed = 0usize;
+    let wake = shared.wake.notified();
+    tokio::pin!(wake);
     // Parse position hint: total buffer size needed before reparsing a big argument.
     let mut wait_for = 0usize;
     loop {
@@ -127,11 +129,13 @@ async fn run_loop(
             tokio::select! {
                 biased;
                 r = stream.read_buf(&mut inbuf) => r?,
-                _ = shared.wake.notified() => {
+                _ = &mut wake => {
+                    // Registered once and kept across reads (re-armed only
+                    // after it fires): no waiter-list churn per request.
+                    wake.set(shared.wake.notified());
                     if shared.is_killed() { return Ok(()); }
                     continue;
                 }
-                _ = server.shutdown_notify.notified() => return Ok(()),
                 line = monitor_line => {
                     if let Some(line) = line {
                         stream.write_all(&line).await?;
@@ -213,7 +217,17 @@ async fn run_loop(
                             stream.write_all(&out).await?;
                             out.clear();
                         }
-                        if !wait_blocked(server, client, &args, &mut out, stream, &mut stash).await
+                        if !wait_blocked(
+                            server,
+                            client,
+                            &args,
+                            &mut out,
+                            stream,
+                            &mut stash,
+                            &shared,
+                            wake.as_mut(),
+                        )
+                        .await
                         {
                             return Ok(());
                         }
@@ -283,15 +297,17 @@ async fn run_loop(
 /// for is written (then the command runs again, and may park again), its
 /// timeout, CLIENT UNBLOCK, or the connection's end. Returns false when the
 /// connection must close.
-async fn wait_blocked(
+#[allow(clippy::too_many_arguments)]
+async fn wait_blocked<'w>(
     server: &Arc<Server>,
     client: &mut Client,
     args: &[&[u8]],
     out: &mut Vec<u8>,
     stream: &mut TcpStream,
     stash: &mut Vec<u8>,
+    shared: &'w Arc<ClientShared>,
+    mut wake: std::pin::Pin<&mut tokio::sync::futures::Notified<'w>>,
 ) -> bool {
-    let shared = client.shared.clone();
     let Some(mut blocked) = client.blocked.take() else {
         return true;
     };
@@ -311,7 +327,10 @@ async fn wait_blocked(
             }
         };
         let timed_out = tokio::select! {
-            _ = shared.wake.notified() => false,
+            _ = &mut wake => {
+                wake.set(shared.wake.notified());
+                false
+            }
             // Keep reading so a client that goes away is noticed; what it
             // sends meanwhile runs after the blocking command completes.
             r = stream.read_buf(stash) => {

@@ -28,10 +28,27 @@ pub struct Node {
 }
 
 impl Node {
-    /// Blocks until the node has shut down (SHUTDOWN, SIGTERM, SIGINT).
+    /// Blocks until the node has shut down (SHUTDOWN, SIGTERM, SIGINT). Once
+    /// shutdown is requested, threads get `shutdown-timeout` seconds to
+    /// finish; a thread stuck in a long command does not keep the process
+    /// alive past that.
     pub fn wait(self) {
+        while !self.server.shutdown.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let grace =
+            Duration::from_secs(self.server.config.get_i64("shutdown-timeout").max(1) as u64);
+        let deadline = std::time::Instant::now() + grace;
         for t in self.threads {
-            let _ = t.join();
+            while !t.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                tracing::warn!("threads still busy after {grace:?}: exiting anyway");
+                return;
+            }
         }
     }
 }
