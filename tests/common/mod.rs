@@ -2,6 +2,8 @@
 //! tests, a real `redis-server`) on ephemeral loopback ports.
 #![allow(dead_code)]
 
+pub mod diff;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

@@ -237,7 +237,6 @@ fn debug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             let info = l.get_mut(db, a[2]).map(|e| {
                 let len = match &e.value {
                     keyspace::Value::Str(s) => s.len(),
-                    #[allow(unreachable_patterns)]
                     _ => 0,
                 };
                 format!(

@@ -35,7 +35,6 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
 pub(crate) fn as_str(e: &Entry) -> Result<&StrValue, CmdError> {
     match &e.value {
         Value::Str(s) => Ok(s),
-        #[allow(unreachable_patterns)]
         _ => Err(WRONGTYPE),
     }
 }
@@ -43,7 +42,6 @@ pub(crate) fn as_str(e: &Entry) -> Result<&StrValue, CmdError> {
 pub(crate) fn as_str_mut(e: &mut Entry) -> Result<&mut StrValue, CmdError> {
     match &mut e.value {
         Value::Str(s) => Ok(s),
-        #[allow(unreachable_patterns)]
         _ => Err(WRONGTYPE),
     }
 }
