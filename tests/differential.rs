@@ -20,6 +20,8 @@
 
 mod common;
 
+use common::diff::{sorted, Node};
+
 use std::time::Duration;
 
 use commands::{arg_flag, Arg, ArgType, CommandSpec, FLAG_NAMES};
@@ -281,89 +283,6 @@ fn show_result(r: &std::io::Result<Vec<u8>>) -> String {
 // A small RESP reader, for the few replies that need normalizing
 // ---------------------------------------------------------------------------
 
-/// One parsed RESP value: its header line, bulk body and nested values.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Node {
-    head: Vec<u8>,
-    body: Vec<u8>,
-    kids: Vec<Node>,
-}
-
-impl Node {
-    fn parse(buf: &[u8]) -> Node {
-        let mut pos = 0;
-        let n = Node::parse_at(buf, &mut pos);
-        assert_eq!(pos, buf.len(), "trailing bytes after a reply");
-        n
-    }
-
-    fn parse_at(buf: &[u8], pos: &mut usize) -> Node {
-        let end = *pos
-            + buf[*pos..]
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .expect("CRLF");
-        let head = buf[*pos..end + 2].to_vec();
-        *pos = end + 2;
-        let n: i64 = std::str::from_utf8(&head[1..head.len() - 2])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let mut node = Node {
-            head,
-            body: Vec::new(),
-            kids: Vec::new(),
-        };
-        let count = match node.head[0] {
-            b'$' | b'=' | b'!' if n >= 0 => {
-                node.body = buf[*pos..*pos + n as usize + 2].to_vec();
-                *pos += n as usize + 2;
-                0
-            }
-            b'*' | b'~' | b'>' if n > 0 => n,
-            b'%' | b'|' if n > 0 => 2 * n,
-            _ => 0,
-        };
-        for _ in 0..count {
-            node.kids.push(Node::parse_at(buf, pos));
-        }
-        node
-    }
-
-    fn bytes(&self) -> Vec<u8> {
-        let mut out = self.head.clone();
-        out.extend_from_slice(&self.body);
-        for k in &self.kids {
-            out.extend(k.bytes());
-        }
-        out
-    }
-
-    /// The text of a simple string, bulk string or integer.
-    fn text(&self) -> String {
-        let raw = if self.head[0] == b'$' {
-            &self.body[..self.body.len() - 2]
-        } else {
-            &self.head[1..self.head.len() - 2]
-        };
-        String::from_utf8_lossy(raw).into_owned()
-    }
-
-    fn int(&self) -> i64 {
-        self.text().parse().expect("integer reply")
-    }
-}
-
-/// The reply with its top-level elements sorted (errors pass through).
-fn sorted(reply: &[u8]) -> Vec<u8> {
-    if !matches!(reply.first(), Some(b'*' | b'~')) {
-        return reply.to_vec();
-    }
-    let mut n = Node::parse(reply);
-    n.kids.sort_by_key(Node::bytes);
-    n.bytes()
-}
-
 /// A COMMAND INFO or COMMAND DOCS reply with the subcommand lists of its
 /// containers sorted (Redis prints them in hash-table order) and reduced to
 /// the subcommands both servers have (we implement fewer CLIENT ones).
@@ -404,7 +323,7 @@ fn common_subcommands(reply: &[u8]) -> Vec<u8> {
     if !matches!(reply.first(), Some(b'*' | b'%')) {
         return reply.to_vec();
     }
-    let mut top = Node::parse(reply);
+    let mut top = Node::parse_exact(reply);
     // DOCS: a map (flat in RESP2) of names to docs; INFO: an array of entries.
     let is_docs = top.head[0] == b'%'
         || top
@@ -428,7 +347,7 @@ fn close_clock(r: &[u8], f: &[u8]) -> bool {
     if r[0] != b':' || f[0] != b':' {
         return r == f;
     }
-    let (a, b) = (Node::parse(r).int(), Node::parse(f).int());
+    let (a, b) = (Node::parse_exact(r).int(), Node::parse_exact(f).int());
     if a < 0 || b < 0 {
         return a == b;
     }
@@ -2174,7 +2093,7 @@ fn command_table_matches_redis_command_info() {
     let mut args: Vec<&[u8]> = vec![b"COMMAND", b"INFO"];
     args.extend(specs.iter().map(|s| s.name.as_bytes()));
     r.cmd(&args);
-    let reply = Node::parse(&r.read_reply());
+    let reply = Node::parse_exact(&r.read_reply());
     assert_eq!(reply.kids.len(), specs.len());
     let mut problems = Vec::new();
     for (spec, info) in specs.iter().zip(&reply.kids) {

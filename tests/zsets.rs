@@ -14,6 +14,8 @@
 
 mod common;
 
+use common::diff::{sorted, Node};
+
 use std::time::Duration;
 
 use common::{Proc, Raw};
@@ -202,82 +204,6 @@ fn first_line(reply: &[u8]) -> &[u8] {
         .position(|w| w == b"\r\n")
         .unwrap_or(reply.len());
     &reply[..end]
-}
-
-/// One parsed RESP value: header line, bulk body, nested values.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Node {
-    head: Vec<u8>,
-    body: Vec<u8>,
-    kids: Vec<Node>,
-}
-
-impl Node {
-    fn parse(buf: &[u8]) -> Node {
-        let mut pos = 0;
-        Node::parse_at(buf, &mut pos)
-    }
-
-    fn parse_at(buf: &[u8], pos: &mut usize) -> Node {
-        let end = *pos
-            + buf[*pos..]
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .expect("CRLF");
-        let head = buf[*pos..end + 2].to_vec();
-        *pos = end + 2;
-        let n: i64 = std::str::from_utf8(&head[1..head.len() - 2])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let mut node = Node {
-            head,
-            body: Vec::new(),
-            kids: Vec::new(),
-        };
-        let count = match node.head[0] {
-            b'$' | b'=' | b'!' if n >= 0 => {
-                node.body = buf[*pos..*pos + n as usize + 2].to_vec();
-                *pos += n as usize + 2;
-                0
-            }
-            b'*' | b'~' | b'>' if n > 0 => n,
-            b'%' | b'|' if n > 0 => 2 * n,
-            _ => 0,
-        };
-        for _ in 0..count {
-            node.kids.push(Node::parse_at(buf, pos));
-        }
-        node
-    }
-
-    fn bytes(&self) -> Vec<u8> {
-        let mut out = self.head.clone();
-        out.extend_from_slice(&self.body);
-        for k in &self.kids {
-            out.extend(k.bytes());
-        }
-        out
-    }
-
-    /// The text of a bulk string, simple string, double or integer.
-    fn text(&self) -> String {
-        let raw = if self.head[0] == b'$' {
-            &self.body[..self.body.len() - 2]
-        } else {
-            &self.head[1..self.head.len() - 2]
-        };
-        String::from_utf8_lossy(raw).into_owned()
-    }
-}
-
-fn sorted(reply: &[u8]) -> Vec<u8> {
-    if !matches!(reply.first(), Some(b'*' | b'~')) {
-        return reply.to_vec();
-    }
-    let mut n = Node::parse(reply);
-    n.kids.sort_by_key(Node::bytes);
-    n.bytes()
 }
 
 fn check_both(name: &'static str, lines: &[Line]) {

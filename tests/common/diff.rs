@@ -219,12 +219,35 @@ impl Node {
     /// The text of a bulk string (without CRLF) or of a simple line.
     pub fn text(&self) -> String {
         let raw = if self.head[0] == b'$' {
-            &self.body[..self.body.len() - 2]
+            &self.body[..self.body.len().saturating_sub(2)]
         } else {
             &self.head[1..self.head.len() - 2]
         };
         String::from_utf8_lossy(raw).into_owned()
     }
+
+    pub fn int(&self) -> i64 {
+        self.text().parse().expect("integer reply")
+    }
+
+    /// Parses a buffer holding exactly one reply.
+    pub fn parse_exact(buf: &[u8]) -> Node {
+        let mut pos = 0;
+        let n = Node::parse_at(buf, &mut pos);
+        assert_eq!(pos, buf.len(), "trailing bytes after a reply");
+        n
+    }
+}
+
+/// An array or set reply with its elements sorted (for replies whose order
+/// legitimately differs between servers); other replies unchanged.
+pub fn sorted(reply: &[u8]) -> Vec<u8> {
+    if !matches!(reply.first(), Some(b'*' | b'~')) {
+        return reply.to_vec();
+    }
+    let mut n = Node::parse(reply);
+    n.kids.sort_by_key(Node::bytes);
+    n.bytes()
 }
 
 /// Applies `f` to a parsed reply (errors and simple replies pass through).
