@@ -51,3 +51,50 @@ pub fn eq(a: &[u8], kw: &str) -> bool {
 pub fn text(a: &[u8]) -> String {
     String::from_utf8_lossy(a).into_owned()
 }
+
+/// A SCAN cursor as Redis reads it with `strtoul`: an optional sign (a
+/// negative value wraps around), decimal digits, nothing else; "" is 0.
+pub fn scan_cursor(s: &[u8]) -> Result<u64, CmdError> {
+    let invalid = || CmdError::new("ERR invalid cursor");
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if s.is_empty() {
+        return Ok(0);
+    }
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let v: u64 = std::str::from_utf8(digits)
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(invalid)?;
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+/// The COUNT and MATCH options of HSCAN/SSCAN/ZSCAN: (count, pattern), where
+/// `MATCH *` means no filtering.
+pub fn scan_options<'a>(opts: &[&'a [u8]]) -> Result<(usize, Option<&'a [u8]>), CmdError> {
+    let (mut count, mut pattern) = (10usize, None);
+    let mut i = 0;
+    while i < opts.len() {
+        let Some(v) = opts.get(i + 1) else {
+            return Err(crate::error::SYNTAX);
+        };
+        if eq(opts[i], "count") {
+            let c = int(v)?;
+            if c < 1 {
+                return Err(crate::error::SYNTAX);
+            }
+            count = c as usize;
+        } else if eq(opts[i], "match") {
+            pattern = (*v != b"*").then_some(*v);
+        } else {
+            return Err(crate::error::SYNTAX);
+        }
+        i += 2;
+    }
+    Ok((count, pattern))
+}

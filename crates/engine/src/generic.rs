@@ -206,26 +206,8 @@ fn keys(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// A SCAN cursor as Redis reads it with `strtoul`: an optional sign (a
-/// negative value wraps around), decimal digits, nothing else; "" is 0.
-fn scan_cursor(s: &[u8]) -> Option<u64> {
-    let (neg, digits) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if s.is_empty() {
-        return Some(0);
-    }
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
 fn scan(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let cursor = scan_cursor(a[1]).ok_or_else(|| CmdError::new("ERR invalid cursor"))?;
+    let cursor = crate::args::scan_cursor(a[1])?;
     let mut count = 10usize;
     let mut pattern: Option<&[u8]> = None;
     let mut type_filter: Option<String> = None;

@@ -9,7 +9,7 @@ use rand::Rng;
 
 use crate::args::{eq, int};
 use crate::collections::{self, read, remove_if_empty, write, write_or_create};
-use crate::error::{wrong_args, CmdError, CmdResult, NOT_INTEGER, OVERFLOW, SYNTAX};
+use crate::error::{wrong_args, CmdError, CmdResult, OVERFLOW, SYNTAX};
 use crate::{Ctx, Handler};
 
 pub(crate) const HANDLERS: &[(&str, Handler)] = &[
@@ -338,26 +338,8 @@ fn hrandfield(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// A SCAN cursor as Redis reads it with `strtoul`: an optional sign (a
-/// negative value wraps around), decimal digits, nothing else; "" is 0.
-fn scan_cursor(s: &[u8]) -> Option<u64> {
-    let (neg, digits) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if s.is_empty() {
-        return Some(0);
-    }
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
 fn hscan(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let cursor = scan_cursor(a[2]).ok_or_else(|| CmdError::new("ERR invalid cursor"))?;
+    let cursor = crate::args::scan_cursor(a[2])?;
     let db = ctx.db();
     let mut l = ctx.lock([a[1]]);
     let Some(h) = read(&mut l, db, a[1], collections::hash)? else {
@@ -367,25 +349,7 @@ fn hscan(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     // Like Redis, options are only parsed once the key is known to exist.
-    let mut count = 10usize;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < a.len() {
-        let more = i + 1 < a.len();
-        if eq(a[i], "count") && more {
-            let c = int(a[i + 1]).map_err(|_| NOT_INTEGER)?;
-            if c < 1 {
-                return Err(SYNTAX);
-            }
-            count = c as usize;
-        } else if eq(a[i], "match") && more {
-            // "*" matches everything: the same as no pattern.
-            pattern = Some(a[i + 1]).filter(|p| *p != b"*");
-        } else {
-            return Err(SYNTAX);
-        }
-        i += 2;
-    }
+    let (count, pattern) = crate::args::scan_options(&a[3..])?;
     let mut found = Vec::new();
     let next = h.scan(cursor, count, |(k, v)| {
         if pattern.is_none_or(|p| glob_match(p, &k, false)) {

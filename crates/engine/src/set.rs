@@ -466,51 +466,8 @@ fn sdiffstore(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     union_diff(ctx, &a[2..], Some(a[1]), true)
 }
 
-/// A SCAN cursor as Redis reads it with `strtoul`: an optional sign (a
-/// negative value wraps around), decimal digits, nothing else; "" is 0.
-fn scan_cursor(s: &[u8]) -> Option<u64> {
-    let (neg, digits) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if s.is_empty() {
-        return Some(0);
-    }
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
-/// SSCAN's COUNT and MATCH options.
-fn scan_options<'a>(opts: &[&'a [u8]]) -> Result<(usize, Option<&'a [u8]>), CmdError> {
-    let (mut count, mut pattern) = (10usize, None);
-    let mut i = 0;
-    while i < opts.len() {
-        let Some(v) = opts.get(i + 1) else {
-            return Err(SYNTAX);
-        };
-        if eq(opts[i], "count") {
-            let c = parse_i64(v).ok_or(NOT_INTEGER)?;
-            if c < 1 {
-                return Err(SYNTAX);
-            }
-            count = c as usize;
-        } else if eq(opts[i], "match") {
-            // MATCH * matches everything: no filtering.
-            pattern = (*v != b"*").then_some(*v);
-        } else {
-            return Err(SYNTAX);
-        }
-        i += 2;
-    }
-    Ok((count, pattern))
-}
-
 fn sscan(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let cursor = scan_cursor(a[2]).ok_or_else(|| CmdError::new("ERR invalid cursor"))?;
+    let cursor = crate::args::scan_cursor(a[2])?;
     let db = ctx.db();
     let mut l = ctx.lock([a[1]]);
     let Some(s) = read(&mut l, db, a[1], collections::set)? else {
@@ -521,7 +478,7 @@ fn sscan(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     // Redis parses the options only once the key is found.
-    let (count, pattern) = scan_options(&a[3..])?;
+    let (count, pattern) = crate::args::scan_options(&a[3..])?;
     let mut found: Vec<Vec<u8>> = Vec::new();
     // COUNT bounds the members visited; MATCH filters them afterwards.
     let next = s.scan(cursor, count, |m| {

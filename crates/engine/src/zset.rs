@@ -1471,28 +1471,10 @@ fn emit_member(out: &mut ReplyWriter, m: &[u8], s: f64, withscores: bool) {
 // ZSCAN
 // ---------------------------------------------------------------------------
 
-/// A SCAN cursor as Redis reads it with `strtoul`: no leading space, an
-/// optional sign (a negative value wraps around), decimal digits; "" is 0.
-fn scan_cursor(s: &[u8]) -> Option<u64> {
-    let (neg, digits) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if s.is_empty() {
-        return Some(0);
-    }
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]. The cursor is the one of
 /// [`ZSet::scan`] (see there for the guarantee).
 fn zscan(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let cursor = scan_cursor(a[2]).ok_or_else(|| CmdError::new("ERR invalid cursor"))?;
+    let cursor = crate::args::scan_cursor(a[2])?;
     let db = ctx.db();
     let mut l = ctx.lock([a[1]]);
     let Some(z) = collections::read(&mut l, db, a[1], collections::zset)? else {
@@ -1503,24 +1485,7 @@ fn zscan(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     // Like Redis, the options are read once the key is known to exist.
-    let mut count = 10usize;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < a.len() {
-        let more = a.len() - i >= 2;
-        if eq(a[i], "count") && more {
-            let c = int(a[i + 1])?;
-            if c < 1 {
-                return Err(SYNTAX);
-            }
-            count = usize::try_from(c).unwrap_or(usize::MAX);
-        } else if eq(a[i], "match") && more {
-            pattern = Some(a[i + 1]).filter(|p| *p != &b"*"[..]);
-        } else {
-            return Err(SYNTAX);
-        }
-        i += 2;
-    }
+    let (count, pattern) = crate::args::scan_options(&a[3..])?;
     let (next, items) = z.scan(cursor, count);
     let items: Vec<(&[u8], f64)> = items
         .into_iter()
