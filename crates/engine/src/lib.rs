@@ -26,6 +26,7 @@ mod server;
 mod set;
 mod sort;
 mod string;
+mod strtod;
 #[cfg(test)]
 mod test_support;
 mod zset;
