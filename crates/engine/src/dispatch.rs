@@ -232,11 +232,13 @@ pub fn execute(
     let usec = crate::now_us().saturating_sub(start_us);
     // CLIENT REPLY OFF and SKIP do not answer either; a successful CLIENT
     // REPLY ON or RESET always does (Redis clears the flags before replying).
-    let reply_on = matches!(spec.name, "client|reply" | "reset")
-        && result.is_ok()
-        && client.reply == ReplyMode::On;
-    if !reply_on && (skip_before || client.reply != ReplyMode::On) {
-        out.truncate(reply_start);
+    if skip_before || client.reply != ReplyMode::On {
+        let turned_on = client.reply == ReplyMode::On
+            && result.is_ok()
+            && matches!(spec.name, "client|reply" | "reset");
+        if !turned_on {
+            out.truncate(reply_start);
+        }
     }
 
     entry.stats.add(CALLS, 1);
