@@ -1,28 +1,62 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: Ferrocache vs the real redis-server, same machine, same run.
 
-Each workload runs with redis-benchmark (Debian's redis-tools) against both
-servers in interleaved rounds (A B, B A, ...); we report the median throughput
-ratio (ferrocache / redis), p99 latencies, and server CPU time per request
-(from /proc, user+system of the server process) as an efficiency ratio
-(redis CPU per request / ferrocache CPU per request; > 1 = we are cheaper).
-The memory test loads N keys (16-byte keys, 32-byte values) and reports RSS
-growth per key.
+Throughput. Each workload runs with redis-benchmark (Debian's redis-tools)
+against both servers in interleaved rounds (A B, B A, ...); we report the
+median throughput ratio (ferrocache / redis), p99 latencies, and server CPU
+time per request (from /proc, user+system of the server process) as an
+efficiency ratio (redis CPU per request / ferrocache CPU per request; > 1 =
+we are cheaper). The last line is the geometric mean of the throughput
+ratios (overall, and per group).
 
-Usage: bench/compare.py [--rounds 3] [--quick] [--keys 1000000] [--binary target/release/ferrocache]
+A workload is either a redis-benchmark built-in test (`-t set`) or a custom
+command line given as trailing arguments; redis-benchmark replaces every
+`__rand_int__` in it with its own random 12-digit number below `-r` (100000).
+Groups (`--group`):
+  strings      SET/GET at several sizes, connection counts and pipelines.
+               No setup: GET reads the keys the SET workloads wrote.
+  collections  at 50 connections, unpipelined and -P 16: LPUSH, LPOP, SADD,
+               HSET, ZADD (built-in tests: keys mylist, myset, myhash and
+               myzset, members element:__rand_int__), `ZADD zs:__rand_int__
+               __rand_int__ m:__rand_int__` (many small sorted sets, random
+               scores) and `ZRANGE zrange:key 0 9 WITHSCORES` (a 1000-member
+               sorted set). Before every run, untimed and on each server, the
+               database is flushed and refilled as the workload needs: LPOP
+               gets a list longer than its request count (it never pops an
+               empty list), ZRANGE gets its 1000-member sorted set.
+
+Memory (`--mem`, RSS growth of a fresh server of each kind; data loaded with
+pipelined RESP over one socket):
+  strings  N keys (--keys, 16-byte keys, 32-byte values), bytes per key
+  hashes   100,000 hashes of 10 fields f0..f9, values 8-16 bytes, bytes per hash
+  zset     one sorted set of 1,000,000 members member:<i> with random double
+           scores, total bytes and bytes per member
+Counts are multiplied by --mem-scale (default 1; 0.2 with --quick). By default
+the memory tests follow --group and are skipped with --only or --no-mem.
+
+Usage: bench/compare.py [--rounds 3] [--quick] [--group strings|collections|all]
+                        [--only SUBSTRING] [--mem strings,hashes,zset | --no-mem]
+                        [--mem-scale 1.0] [--keys 1000000] [--binary target/release/ferrocache]
+Examples: bench/compare.py --quick --rounds 1 --group collections
+          bench/compare.py --only P16 --no-mem
+          bench/compare.py --group collections --mem hashes,zset --mem-scale 0.1
 Only 127.0.0.1 is used. Needs: redis-server, redis-benchmark (apt: redis-server redis-tools).
 """
 import argparse
 import csv
 import io
+import itertools
 import os
+import random
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from typing import Callable, NamedTuple, Optional
 
 HOST = "127.0.0.1"
+RANDOM_KEYS = 100_000  # redis-benchmark -r
 
 
 def free_port():
@@ -56,6 +90,11 @@ def start(kind, binary):
     return p, port
 
 
+def stop(p):
+    p.terminate()
+    p.wait()
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -71,110 +110,251 @@ def rss_bytes(pid):
     return 0
 
 
-def run_bench(port, pid, test, clients, pipeline, size, requests):
-    cmd = ["redis-benchmark", "-h", HOST, "-p", str(port), "-t", test, "-c", str(clients),
-           "-P", str(pipeline), "-d", str(size), "-n", str(requests), "-r", "100000",
-           "--threads", "1", "--csv"]
-    c0 = cpu_seconds(pid)
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
-    c1 = cpu_seconds(pid)
-    rows = list(csv.reader(io.StringIO(out)))
-    header, data = rows[0], rows[1]
-    row = dict(zip(header, data))
-    rps = float(row["rps"])
-    return rps, float(row["p99_latency_ms"]), (c1 - c0) / requests * 1e6
+# --- raw RESP loading ---------------------------------------------------------
+
+def encode(cmd):
+    """One command (a sequence of str/bytes/int/float arguments) as a RESP array."""
+    parts = [b"*%d\r\n" % len(cmd)]
+    for a in cmd:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(parts)
+
+
+def send_commands(port, commands, batch=100):
+    """Send commands pipelined, `batch` at a time, reading all replies of a batch before
+    the next one. Every reply must be a single line (status or integer: +OK, :10, ...),
+    so a batch is complete when we have seen one '\\n' per command; error replies abort."""
+    commands = iter(commands)
+    with socket.create_connection((HOST, port)) as s:
+        while True:
+            chunk = list(itertools.islice(commands, batch))
+            if not chunk:
+                return
+            s.sendall(b"".join(encode(c) for c in chunk))
+            got = b""
+            while got.count(b"\n") < len(chunk):
+                data = s.recv(1 << 20)
+                if not data:
+                    raise SystemExit(f"port {port}: connection closed while loading")
+                got += data
+            for line in got.split(b"\r\n"):
+                if line.startswith(b"-"):
+                    raise SystemExit(f"port {port}: {chunk[0][0]} failed: {line.decode()}")
+
+
+def string_commands(n, vlen=32):
+    val = b"v" * vlen
+    return (("SET", b"key:%012d" % i, val) for i in range(n))
+
+
+def hash_commands(n, fields=10):
+    rng = random.Random(1)
+    for i in range(n):
+        args = ["HSET", b"hash:%08d" % i]
+        for j in range(fields):
+            args += [b"f%d" % j, (b"%016x" % rng.getrandbits(64))[:rng.randint(8, 16)]]
+        yield args
+
+
+def zset_commands(key, n, per_command=100):
+    rng = random.Random(2)
+    for start in range(0, n, per_command):
+        args = ["ZADD", key]
+        for i in range(start, min(n, start + per_command)):
+            args += [repr(rng.uniform(-1e6, 1e6)), b"member:%d" % i]
+        yield args
+
+
+def list_commands(key, n, vlen=32, per_command=1000):
+    val = b"v" * vlen
+    for start in range(0, n, per_command):
+        yield ["LPUSH", key] + [val] * min(per_command, n - start)
+
+
+# --- throughput ---------------------------------------------------------------
+
+class Workload(NamedTuple):
+    name: str
+    group: str
+    bench: tuple  # ("-t", test) for a built-in test, or a custom command line
+    clients: int
+    pipeline: int
+    requests: int  # full run; --quick takes a quarter
+    size: int = 32  # -d, value size of the built-in tests
+    # untimed, before every run on each server: None = nothing (strings), else the
+    # database is flushed and setup(requests, workload) gives the commands to load
+    setup: Optional[Callable] = None
+
+
+def nothing(n, w):
+    return ()
+
+
+def fill_list(n, w):
+    # LPOP must never find the list empty; the pipeline can overshoot -n a little
+    return list_commands("mylist", n + w.clients * w.pipeline, w.size)
+
+
+def zrange_set(n, w):
+    return zset_commands("zrange:key", 1000)
+
+
+def strings(name, test, clients, pipeline, size, requests):
+    return Workload(name, "strings", ("-t", test), clients, pipeline, requests, size)
+
+
+def collection(name, bench, setup=nothing):
+    """The same collection workload at 50 connections, unpipelined and with -P 16."""
+    return [Workload(f"{name} c50", "collections", bench, 50, 1, 400_000, setup=setup),
+            Workload(f"{name} c50 P16", "collections", bench, 50, 16, 2_000_000, setup=setup)]
 
 
 WORKLOADS = [
-    # name, test, clients, pipeline, value size, requests (full run)
-    ("SET 32B c50", "set", 50, 1, 32, 400_000),
-    ("GET 32B c50", "get", 50, 1, 32, 400_000),
-    ("SET 32B c200", "set", 200, 1, 32, 400_000),
-    ("GET 32B c200", "get", 200, 1, 32, 400_000),
-    ("SET 32B c50 P16", "set", 50, 16, 32, 3_000_000),
-    ("GET 32B c50 P16", "get", 50, 16, 32, 3_000_000),
-    ("SET 32B c1 P32", "set", 1, 32, 32, 2_000_000),
-    ("GET 32B c1 P32", "get", 1, 32, 32, 2_000_000),
-    ("SET 1KiB c50", "set", 50, 1, 1024, 300_000),
-    ("GET 1KiB c50", "get", 50, 1, 1024, 300_000),
-    ("SET 100KiB c10", "set", 10, 1, 102400, 20_000),
-    ("GET 100KiB c10", "get", 10, 1, 102400, 20_000),
+    strings("SET 32B c50", "set", 50, 1, 32, 400_000),
+    strings("GET 32B c50", "get", 50, 1, 32, 400_000),
+    strings("SET 32B c200", "set", 200, 1, 32, 400_000),
+    strings("GET 32B c200", "get", 200, 1, 32, 400_000),
+    strings("SET 32B c50 P16", "set", 50, 16, 32, 3_000_000),
+    strings("GET 32B c50 P16", "get", 50, 16, 32, 3_000_000),
+    strings("SET 32B c1 P32", "set", 1, 32, 32, 2_000_000),
+    strings("GET 32B c1 P32", "get", 1, 32, 32, 2_000_000),
+    strings("SET 1KiB c50", "set", 50, 1, 1024, 300_000),
+    strings("GET 1KiB c50", "get", 50, 1, 1024, 300_000),
+    strings("SET 100KiB c10", "set", 10, 1, 102400, 20_000),
+    strings("GET 100KiB c10", "get", 10, 1, 102400, 20_000),
+    *collection("LPUSH", ("-t", "lpush")),
+    *collection("LPOP", ("-t", "lpop"), fill_list),
+    *collection("SADD", ("-t", "sadd")),
+    *collection("HSET", ("-t", "hset")),
+    *collection("ZADD", ("-t", "zadd")),
+    *collection("ZADD rand keys", ("ZADD", "zs:__rand_int__", "__rand_int__", "m:__rand_int__")),
+    *collection("ZRANGE 0 9 WS", ("ZRANGE", "zrange:key", "0", "9", "WITHSCORES"), zrange_set),
 ]
 
 
-def load_keys(port, n, vlen=32):
-    s = socket.create_connection((HOST, port))
-    val = b"v" * vlen
-    batch = 1000
-    for start in range(0, n, batch):
-        end = min(n, start + batch)
-        payload = b"".join(
-            b"*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$%d\r\n%s\r\n" % (i, vlen, val)
-            for i in range(start, end))
-        s.sendall(payload)
-        need = (end - start) * 5
-        got = b""
-        while len(got) < need:
-            got += s.recv(1 << 20)
-    s.close()
+def run_bench(port, pid, w, requests):
+    cmd = ["redis-benchmark", "-h", HOST, "-p", str(port), "-c", str(w.clients),
+           "-P", str(w.pipeline), "-d", str(w.size), "-n", str(requests),
+           "-r", str(RANDOM_KEYS), "--threads", "1", "--csv", *w.bench]
+    c0 = cpu_seconds(pid)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    c1 = cpu_seconds(pid)
+    rows = list(csv.reader(io.StringIO(res.stdout)))
+    if len(rows) < 2 or "rps" not in rows[0]:
+        raise SystemExit(f"{w.name}: redis-benchmark failed: {res.stdout} {res.stderr}")
+    row = dict(zip(rows[0], rows[1]))
+    return float(row["rps"]), float(row["p99_latency_ms"]), (c1 - c0) / requests * 1e6
 
 
-def memory_test(kind, binary, n):
+def throughput(workloads, binary, rounds, scale):
+    """Runs the workloads; returns (name, group, ratio) per workload."""
+    servers = {k: start(k, binary) for k in ("redis", "ferrocache")}
+    results = []
+    try:
+        for w in workloads:
+            n = max(1000, int(w.requests * scale))
+            per = {"redis": [], "ferrocache": []}
+            for r in range(rounds):
+                order = ("redis", "ferrocache") if r % 2 == 0 else ("ferrocache", "redis")
+                for k in order:
+                    p, port = servers[k]
+                    if w.setup:
+                        send_commands(port, itertools.chain([("FLUSHALL",)], w.setup(n, w)))
+                    per[k].append(run_bench(port, p.pid, w, n))
+            ratios = [f[0] / r[0] for f, r in zip(per["ferrocache"], per["redis"])]
+            med = lambda xs, i: statistics.median(x[i] for x in xs)
+            row = (w.name, med(per["redis"], 0), med(per["ferrocache"], 0), statistics.median(ratios),
+                   med(per["redis"], 1), med(per["ferrocache"], 1),
+                   med(per["redis"], 2) / max(med(per["ferrocache"], 2), 1e-9))
+            results.append((w.name, w.group, row[3]))
+            print("%-22s redis %10.0f/s  ferrocache %10.0f/s  ratio %.2fx  p99 %.3f / %.3f ms  eff %.2f"
+                  % row, flush=True)
+    finally:
+        for p, _ in servers.values():
+            stop(p)
+    return results
+
+
+# --- memory -------------------------------------------------------------------
+
+def rss_growth(kind, binary, commands):
+    """RSS growth of a fresh server of `kind` after loading `commands`."""
     p, port = start(kind, binary)
     try:
         time.sleep(0.5)
         before = rss_bytes(p.pid)
-        load_keys(port, n)
+        send_commands(port, commands)
         time.sleep(1.0)
-        after = rss_bytes(p.pid)
-        return (after - before) / n
+        return rss_bytes(p.pid) - before
     finally:
-        p.terminate()
-        p.wait()
+        stop(p)
+
+
+def memory_test(binary, label, unit, n, make_commands):
+    """Loads the same data into a fresh redis and a fresh ferrocache; prints RSS growth."""
+    rm = rss_growth("redis", binary, make_commands())
+    fm = rss_growth("ferrocache", binary, make_commands())
+    print(f"memory {label}: redis {rm / n:.1f} B/{unit} ({rm / 2**20:.1f} MiB), "
+          f"ferrocache {fm / n:.1f} B/{unit} ({fm / 2**20:.1f} MiB), ratio {fm / rm:.2f}", flush=True)
+
+
+def memory_tests(binary, which, scale, keys):
+    if "strings" in which:
+        n = max(1, int(keys * scale))
+        memory_test(binary, f"strings ({n} keys, 16 B keys, 32 B values)", "key", n,
+                    lambda: string_commands(n))
+    if "hashes" in which:
+        n = max(1, int(100_000 * scale))
+        memory_test(binary, f"hashes ({n} hashes x 10 fields, 8-16 B values)", "hash", n,
+                    lambda: hash_commands(n))
+    if "zset" in which:
+        n = max(1, int(1_000_000 * scale))
+        memory_test(binary, f"zset (one sorted set, {n} members, random scores)", "member", n,
+                    lambda: zset_commands("zset", n))
+
+
+MEM_TESTS = ("strings", "hashes", "zset")
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="fewer requests, fewer keys")
-    ap.add_argument("--keys", type=int, default=1_000_000)
+    ap.add_argument("--quick", action="store_true", help="a quarter of the requests, --mem-scale 0.2")
+    ap.add_argument("--group", choices=("strings", "collections", "all"), default="all")
+    ap.add_argument("--only", default="", help="substring filter on workload names (no memory tests)")
+    ap.add_argument("--mem", help="memory tests to run, comma-separated: strings,hashes,zset "
+                                  "(default: those of --group; none with --only)")
+    ap.add_argument("--no-mem", action="store_true", help="skip the memory tests")
+    ap.add_argument("--mem-scale", type=float, help="multiply memory-test counts (default 1, 0.2 with --quick)")
+    ap.add_argument("--keys", type=int, default=1_000_000, help="keys of the strings memory test")
     ap.add_argument("--binary", default="target/release/ferrocache")
-    ap.add_argument("--only", default="", help="substring filter on workload names")
     args = ap.parse_args()
     scale = 0.25 if args.quick else 1.0
-    keys = min(args.keys, 200_000) if args.quick else args.keys
+    mem_scale = args.mem_scale if args.mem_scale is not None else (0.2 if args.quick else 1.0)
+    if args.no_mem:
+        mem = []
+    elif args.mem is not None:
+        mem = [m for m in args.mem.split(",") if m]
+        if any(m not in MEM_TESTS for m in mem):
+            ap.error(f"--mem: choose from {','.join(MEM_TESTS)}")
+    elif args.only:
+        mem = []
+    else:
+        mem = {"strings": ["strings"], "collections": ["hashes", "zset"], "all": list(MEM_TESTS)}[args.group]
 
-    print(f"# machine: {os.cpu_count()} cpus; {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2]}")
-    servers = {k: start(k, args.binary) for k in ("redis", "ferrocache")}
-    results = []
-    try:
-        for name, test, clients, pipeline, size, requests in WORKLOADS:
-            if args.only and args.only not in name:
-                continue
-            n = max(1000, int(requests * scale))
-            per = {"redis": [], "ferrocache": []}
-            for r in range(args.rounds):
-                order = ("redis", "ferrocache") if r % 2 == 0 else ("ferrocache", "redis")
-                for k in order:
-                    p, port = servers[k]
-                    per[k].append(run_bench(port, p.pid, test, clients, pipeline, size, n))
-            ratios = [f[0] / r[0] for f, r in zip(per["ferrocache"], per["redis"])]
-            med = lambda xs, i: statistics.median(x[i] for x in xs)
-            row = (name, med(per["redis"], 0), med(per["ferrocache"], 0), statistics.median(ratios),
-                   med(per["redis"], 1), med(per["ferrocache"], 1),
-                   med(per["redis"], 2) / max(med(per["ferrocache"], 2), 1e-9))
-            results.append(row)
-            print("%-18s redis %10.0f/s  ferrocache %10.0f/s  ratio %.2fx  p99 %.3f / %.3f ms  eff %.2f" % row, flush=True)
-    finally:
-        for p, _ in servers.values():
-            p.terminate()
-            p.wait()
-    geo = statistics.geometric_mean([r[3] for r in results]) if results else 0
-    print(f"GEOMEAN throughput ratio: {geo:.2f}x")
-    if not args.only:
-        rm = memory_test("redis", args.binary, keys)
-        fm = memory_test("ferrocache", args.binary, keys)
-        print(f"memory per key ({keys} keys, 16 B keys, 32 B values): redis {rm:.1f} B, ferrocache {fm:.1f} B, ratio {fm / rm:.2f}")
+    workloads = [w for w in WORKLOADS
+                 if args.group in ("all", w.group) and args.only in w.name]
+    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+    print(f"# machine: {os.cpu_count()} cpus; {version}")
+    results = throughput(workloads, args.binary, args.rounds, scale) if workloads else []
+    if mem:
+        memory_tests(args.binary, mem, mem_scale, args.keys)
+    if results:
+        geo = lambda rs: statistics.geometric_mean([r[2] for r in rs])
+        groups = [(g, [r for r in results if r[1] == g]) for g in ("strings", "collections")]
+        detail = ", ".join(f"{g} {geo(rs):.2f}x" for g, rs in groups if rs)
+        print(f"GEOMEAN throughput ratio: {geo(results):.2f}x ({detail})")
 
 
 if __name__ == "__main__":

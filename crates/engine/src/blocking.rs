@@ -6,7 +6,7 @@
 
 use types::list::End;
 
-use crate::error::CmdResult;
+use crate::error::{CmdError, CmdResult, WRONGTYPE};
 use crate::zset::PopStyle;
 use crate::{list, parse_timeout, zset, Ctx, Handler};
 
@@ -21,12 +21,25 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
     ("bzmpop", bzmpop),
 ];
 
+/// A woken client whose key now holds another type keeps waiting: Redis
+/// serves blocked clients only from keys of the type they wait for.
+fn keep_waiting_on_wrong_type<T: Default>(
+    ctx: &Ctx,
+    r: Result<T, CmdError>,
+) -> Result<T, CmdError> {
+    match r {
+        Err(e) if ctx.client.block_retry && e == WRONGTYPE => Ok(T::default()),
+        r => r,
+    }
+}
+
 fn bpop(ctx: &mut Ctx, a: &[&[u8]], end: End) -> CmdResult {
     let timeout = parse_timeout(a[a.len() - 1])?;
     let keys = &a[1..a.len() - 1];
     let (db, fill) = (ctx.db(), list::fill(ctx));
     let mut l = ctx.lock(keys.iter().copied());
-    if !list::try_pop(&mut ctx.out, &mut l, db, keys, end, fill)? {
+    let served = list::try_pop(&mut ctx.out, &mut l, db, keys, end, fill);
+    if !keep_waiting_on_wrong_type(ctx, served)? {
         ctx.block(&l, keys, timeout, true);
     }
     Ok(())
@@ -51,7 +64,12 @@ fn bmove(
     let timeout = parse_timeout(timeout_arg)?;
     let (db, fill) = (ctx.db(), list::fill(ctx));
     let mut l = ctx.lock([src, dst]);
-    if !list::try_move(&mut ctx.out, &mut l, db, src, dst, from, to, fill)? {
+    // Only a source of the wrong type keeps a woken client waiting; a
+    // destination of the wrong type is the client's error.
+    let src_wrong_type = ctx.client.block_retry
+        && l.get(db, src)
+            .is_some_and(|e| crate::collections::list(&mut e.value).is_none());
+    if src_wrong_type || !list::try_move(&mut ctx.out, &mut l, db, src, dst, from, to, fill)? {
         ctx.block(&l, &[src], timeout, false);
     }
     Ok(())
@@ -72,7 +90,8 @@ fn blmpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let m = list::parse_mpop(a, 2)?;
     let (db, fill) = (ctx.db(), list::fill(ctx));
     let mut l = ctx.lock(m.keys.iter().copied());
-    if !list::try_mpop(&mut ctx.out, &mut l, db, m.keys, m.end, m.count, fill)? {
+    let served = list::try_mpop(&mut ctx.out, &mut l, db, m.keys, m.end, m.count, fill);
+    if !keep_waiting_on_wrong_type(ctx, served)? {
         ctx.block(&l, m.keys, timeout, true);
     }
     Ok(())
@@ -87,7 +106,8 @@ fn bzpop(ctx: &mut Ctx, a: &[&[u8]], max: bool) -> CmdResult {
     };
     let db = ctx.db();
     let mut l = ctx.lock(keys.iter().copied());
-    if zset::try_pop(&mut ctx.out, &mut l, db, keys, max, None, style)?.is_none() {
+    let served = zset::try_pop(&mut ctx.out, &mut l, db, keys, max, None, style);
+    if keep_waiting_on_wrong_type(ctx, served)?.is_none() {
         ctx.block(&l, keys, timeout, true);
     }
     Ok(())
@@ -110,7 +130,8 @@ fn bzmpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     };
     let db = ctx.db();
     let mut l = ctx.lock(keys.iter().copied());
-    if zset::try_pop(&mut ctx.out, &mut l, db, keys, max, Some(count), style)?.is_none() {
+    let served = zset::try_pop(&mut ctx.out, &mut l, db, keys, max, Some(count), style);
+    if keep_waiting_on_wrong_type(ctx, served)?.is_none() {
         ctx.block(&l, keys, timeout, true);
     }
     Ok(())

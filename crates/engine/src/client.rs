@@ -54,6 +54,8 @@ pub struct ClientShared {
     pub wake: tokio::sync::Notify,
     /// CLIENT UNBLOCK request: 1 = timeout, 2 = error.
     pub unblock: AtomicUsize,
+    /// Commands queued in MULTI (CLIENT LIST's `multi=`); -1 outside MULTI.
+    pub multi: AtomicI64,
 }
 
 impl ClientShared {
@@ -79,6 +81,7 @@ impl ClientShared {
             blocked_since: AtomicI64::new(0),
             wake: tokio::sync::Notify::new(),
             unblock: AtomicUsize::new(0),
+            multi: AtomicI64::new(-1),
         }
     }
 
@@ -110,6 +113,15 @@ pub struct Client {
     /// True while a woken blocked command runs again: if it must block again
     /// it keeps its place at the head of the queues.
     pub block_retry: bool,
+    /// Commands queued since MULTI; None outside a transaction.
+    pub multi: Option<crate::multi::Queued>,
+    /// Keys this client WATCHes, by database.
+    pub watched: Vec<(usize, Box<[u8]>)>,
+    /// Set when a watched key changes (or a db holding one is flushed).
+    pub watch_dirty: Arc<AtomicBool>,
+    /// True while EXEC runs the queued commands (blocking commands then
+    /// answer at once instead of blocking).
+    pub in_exec: bool,
 }
 
 /// What a blocked client waits for.
@@ -138,6 +150,10 @@ impl Client {
             no_touch: false,
             blocked: None,
             block_retry: false,
+            multi: None,
+            watched: Vec::new(),
+            watch_dirty: Arc::new(AtomicBool::new(false)),
+            in_exec: false,
         }
     }
 

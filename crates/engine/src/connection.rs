@@ -80,6 +80,8 @@ fn reset(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
         m.retain(|x| x.client_id != c.id());
         ctx.server.monitor_count.store(m.len(), Ordering::Relaxed);
     }
+    crate::multi::end_multi(ctx.client);
+    crate::multi::unwatch_all(ctx.server, ctx.client);
     ctx.out.simple("RESET");
     Ok(())
 }
@@ -271,6 +273,10 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
     if c.monitor.load(Ordering::Relaxed) {
         flags.push('O');
     }
+    let multi = c.multi.load(Ordering::Relaxed);
+    if multi >= 0 {
+        flags.push('x');
+    }
     if c.blocked_since.load(Ordering::Relaxed) != 0 {
         flags.push('b');
     }
@@ -286,7 +292,7 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
     let qbuf = c.qbuf.load(Ordering::Relaxed);
     let omem = c.omem.load(Ordering::Relaxed);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -296,6 +302,7 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
         now_ms.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000,
         flags,
         c.db.load(Ordering::Relaxed),
+        multi,
         qbuf,
         16384usize.saturating_sub(qbuf),
         16384,

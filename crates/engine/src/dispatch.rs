@@ -39,7 +39,7 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 12] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 13] {
     [
         crate::string::HANDLERS,
         crate::blocking::HANDLERS,
@@ -53,6 +53,7 @@ fn handler_lists() -> [&'static [(&'static str, Handler)]; 12] {
         crate::connection::HANDLERS,
         crate::server::HANDLERS,
         crate::introspection::HANDLERS,
+        crate::multi::HANDLERS,
     ]
 }
 
@@ -183,6 +184,10 @@ pub fn execute(
                         .into_bytes()
                 }
             };
+            let msg = match e {
+                LookupError::Arity(spec) if spec.name == "exec" => exec_abort(server, client, &msg),
+                _ => msg,
+            };
             reject(server, client, out, &msg);
             return Outcome::Done;
         }
@@ -190,16 +195,79 @@ pub fn execute(
     let spec = entry.spec;
     if !client.authenticated && !spec.has_flag(flag::NO_AUTH) {
         entry.stats.add(REJECTED, 1);
-        reject(server, client, out, b"NOAUTH Authentication required.");
+        let msg = b"NOAUTH Authentication required.";
+        let msg = if spec.name == "exec" {
+            exec_abort(server, client, msg)
+        } else {
+            msg.to_vec()
+        };
+        reject(server, client, out, &msg);
         return Outcome::Done;
     }
-    if let Some(ms) = server.pause.wait_ms(spec, now_ms) {
+    if let Some(queued) = &mut client.multi {
+        if spec.has_flag(flag::NO_MULTI) {
+            entry.stats.add(REJECTED, 1);
+            reject(
+                server,
+                client,
+                out,
+                b"ERR Command not allowed inside a transaction",
+            );
+            return Outcome::Done;
+        }
+        if !matches!(
+            spec.name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        ) {
+            if !queued.failed {
+                queued.push(args, spec);
+                client
+                    .shared
+                    .multi
+                    .store(queued.len() as i64, Ordering::Relaxed);
+            }
+            ReplyWriter::new(out, client.proto).simple("QUEUED");
+            return Outcome::Done;
+        }
+    }
+    // Under CLIENT PAUSE WRITE, EXEC waits when it carries writes.
+    let exec_writes = matches!((&client.multi, spec.name), (Some(q), "exec") if q.writes);
+    if let Some(ms) = server.pause.wait_ms(spec, now_ms, exec_writes) {
         return Outcome::Paused(ms);
     }
+    call(server, client, entry, args, out, start_us);
+    Outcome::Done
+}
+
+/// Runs one command queued by MULTI (EXEC's body): no queueing, no pause.
+pub(crate) fn execute_queued(
+    server: &Arc<Server>,
+    client: &mut Client,
+    args: &[&[u8]],
+    out: &mut Vec<u8>,
+) {
+    match lookup(server, args) {
+        Ok(entry) => call(server, client, entry, args, out, crate::now_us()),
+        // Queueing already checked the command line.
+        Err(_) => reject(server, client, out, &unknown_command(args)),
+    }
+}
+
+/// Runs a resolved command and records it (stats, MONITOR, SLOWLOG).
+fn call(
+    server: &Arc<Server>,
+    client: &mut Client,
+    entry: &CommandEntry,
+    args: &[&[u8]],
+    out: &mut Vec<u8>,
+    start_us: u64,
+) {
+    let spec = entry.spec;
+    let now_ms = start_us / 1000;
     let Some(handler) = entry.handler else {
         // Only containers lack handlers, and lookup() never returns one.
         reject(server, client, out, &unknown_command(args));
-        return Outcome::Done;
+        return;
     };
 
     *client.shared.last_cmd.lock() = spec.name;
@@ -268,11 +336,26 @@ pub fn execute(
     if threshold >= 0 && usec >= threshold as u64 && !spec.has_flag(flag::SKIP_SLOWLOG) {
         slowlog_push(server, client, args, usec);
     }
-    Outcome::Done
 }
 
+/// The error for an EXEC that cannot run: Redis discards the transaction
+/// and wraps the reason (`ERR ` dropped) in EXECABORT.
+fn exec_abort(server: &Server, client: &mut Client, msg: &[u8]) -> Vec<u8> {
+    crate::multi::end_multi(client);
+    crate::multi::unwatch_all(server, client);
+    let reason = msg.strip_prefix(b"ERR ").unwrap_or(msg);
+    let mut m = b"EXECABORT Transaction discarded because of: ".to_vec();
+    m.extend_from_slice(reason);
+    m
+}
+
+/// Answers a command that cannot run with an error; inside MULTI this also
+/// dooms the transaction (EXECABORT), as in Redis.
 fn reject(server: &Server, client: &mut Client, out: &mut Vec<u8>, msg: &[u8]) {
     server.count_error(msg);
+    if let Some(q) = &mut client.multi {
+        q.failed = true;
+    }
     match client.reply {
         ReplyMode::On => ReplyWriter::new(out, client.proto).error_bytes(msg),
         ReplyMode::SkipNext => client.reply = ReplyMode::On,

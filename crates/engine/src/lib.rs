@@ -22,6 +22,7 @@ mod info;
 mod introspection;
 mod list;
 mod longdouble;
+pub mod multi;
 mod server;
 mod set;
 mod sort;
@@ -112,14 +113,21 @@ pub struct PauseState {
 }
 
 impl PauseState {
-    /// Does a command with these flags have to wait? Returns the ms to wait.
-    pub fn wait_ms(&self, spec: &commands::CommandSpec, now_ms: u64) -> Option<u64> {
+    /// Does a command with these flags (an EXEC: carrying writes or not)
+    /// have to wait? Returns the ms to wait.
+    pub fn wait_ms(
+        &self,
+        spec: &commands::CommandSpec,
+        now_ms: u64,
+        exec_writes: bool,
+    ) -> Option<u64> {
         let until = self.until_ms.load(Ordering::Acquire);
         if until == 0 || until <= now_ms {
             return None;
         }
         use commands::flag;
-        let is_write = spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0
+        let is_write = exec_writes
+            || spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0
             || matches!(
                 spec.name,
                 "eval" | "evalsha" | "publish" | "spublish" | "pfcount"
@@ -358,6 +366,15 @@ impl<'a> Ctx<'a> {
         timeout_ms: u64,
         timeout_null_array: bool,
     ) {
+        // Inside EXEC a blocking command cannot wait: it times out at once.
+        if self.client.in_exec {
+            if timeout_null_array {
+                self.out.null_array();
+            } else {
+                self.out.null();
+            }
+            return;
+        }
         let woken = Arc::new(AtomicBool::new(false));
         let flag = woken.clone();
         let shared = self.client.shared.clone();

@@ -7,6 +7,10 @@
 //! in every database. The only way to hold more than one shard lock is
 //! [`Keyspace::lock`] / [`Keyspace::lock_all`], which take them in ascending
 //! order, so no two commands can deadlock.
+//!
+//! A transaction (EXEC) takes the locks of all its commands at once with
+//! [`Keyspace::hold`]; while the hold lives, the commands it runs on the same
+//! thread are granted those shards without locking them again.
 
 mod bytes;
 pub mod counter;
@@ -15,11 +19,18 @@ mod ready;
 mod slot;
 mod table;
 mod value;
+mod watch;
 
 use counter::Counter;
 
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
+use watch::{KeyState, Watches};
 
 pub use bytes::CompactBytes;
 pub use ready::{Readiness, Waiter};
@@ -56,6 +67,15 @@ impl ShardDb {
         self.slots.get(local)
     }
 
+    /// Whether `key` is stored here, and if so whether it has expired.
+    fn state(&self, key: &[u8], now_ms: u64) -> KeyState {
+        match self.table(key_pos(key).local).and_then(|t| t.get(key)) {
+            None => KeyState::Absent,
+            Some(e) if e.is_expired(now_ms) => KeyState::Expired,
+            Some(_) => KeyState::Live,
+        }
+    }
+
     fn table_mut(&mut self, local: usize) -> &mut Table {
         if self.slots.is_empty() {
             self.slots = (0..SLOTS_PER_SHARD).map(|_| Table::default()).collect();
@@ -87,6 +107,58 @@ impl ShardDb {
 /// One lock shard: its slot range in every database.
 pub struct Shard {
     dbs: Vec<ShardDb>,
+    /// WATCHed keys of this slot range (by database index: they stay put
+    /// when SWAPDB swaps the data).
+    watches: Watches,
+}
+
+/// Access to one shard: its lock, or the hold this thread already has on it.
+pub enum ShardGuard<'a> {
+    Locked(MutexGuard<'a, Shard>),
+    Held(&'a mut Shard),
+}
+
+impl Deref for ShardGuard<'_> {
+    type Target = Shard;
+    fn deref(&self) -> &Shard {
+        match self {
+            ShardGuard::Locked(g) => g,
+            ShardGuard::Held(s) => s,
+        }
+    }
+}
+
+impl DerefMut for ShardGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Shard {
+        match self {
+            ShardGuard::Locked(g) => g,
+            ShardGuard::Held(s) => s,
+        }
+    }
+}
+
+thread_local! {
+    /// The shards this thread holds through a [`Hold`]: the keyspace's
+    /// address and one bit per shard.
+    static HELD: Cell<(usize, [u64; SHARDS / 64])> = const { Cell::new((0, [0; SHARDS / 64])) };
+}
+
+/// Shard locks taken for a whole transaction. While it lives, lock requests
+/// of this thread for these shards are granted at once; other threads wait.
+pub struct Hold<'a> {
+    ks: &'a Keyspace,
+    ids: SmallVec<[usize; 8]>,
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        HELD.with(|h| h.set((0, [0; SHARDS / 64])));
+        for &i in &self.ids {
+            // SAFETY: `Keyspace::hold` locked exactly these mutexes on this
+            // thread and forgot their guards; nothing else unlocks them.
+            unsafe { self.ks.shards[i].force_unlock() };
+        }
+    }
 }
 
 impl Shard {
@@ -135,6 +207,7 @@ impl Keyspace {
             .map(|_| {
                 Mutex::new(Shard {
                     dbs: (0..databases).map(|_| ShardDb::default()).collect(),
+                    watches: Watches::default(),
                 })
             })
             .collect();
@@ -165,7 +238,7 @@ impl Keyspace {
     /// Locks the given shard ids, which must be sorted and unique.
     fn lock_shards(&self, ids: &[usize], now_ms: u64) -> Locked<'_> {
         debug_assert!(ids.windows(2).all(|w| w[0] < w[1]));
-        let guards = ids.iter().map(|&i| (i, self.shards[i].lock())).collect();
+        let guards = ids.iter().map(|&i| (i, self.shard(i))).collect();
         Locked {
             guards,
             now_ms,
@@ -181,21 +254,57 @@ impl Keyspace {
         self.lock_shards(&ids, now_ms)
     }
 
-    /// Locks one shard by index (for keyspace-wide work done shard by shard).
-    pub fn lock_shard(&self, shard: usize) -> MutexGuard<'_, Shard> {
-        self.shards[shard].lock()
+    /// One shard: locked, or granted at once when this thread holds it.
+    fn shard(&self, i: usize) -> ShardGuard<'_> {
+        let (owner, bits) = HELD.with(Cell::get);
+        if owner == self as *const Keyspace as usize && bits[i / 64] & (1 << (i % 64)) != 0 {
+            // SAFETY: this thread locked the shard in `hold` and keeps it
+            // locked until the hold drops, so no other thread can reach it;
+            // the hold itself never touches the data, and this thread never
+            // has two guards of one shard alive (outside a hold that would
+            // deadlock on the mutex).
+            return ShardGuard::Held(unsafe { &mut *self.shards[i].data_ptr() });
+        }
+        debug_assert!(
+            owner != self as *const Keyspace as usize,
+            "shard {i} is locked inside a hold that does not cover it"
+        );
+        ShardGuard::Locked(self.shards[i].lock())
+    }
+
+    /// Locks the shards of `keys` (every shard when `all`) until the
+    /// returned hold drops; meanwhile this thread's own lock requests for
+    /// them succeed at once (EXEC runs its commands under one hold).
+    pub fn hold<'k, I>(&self, keys: I, all: bool) -> Hold<'_>
+    where
+        I: IntoIterator<Item = &'k [u8]>,
+    {
+        let mut ids: SmallVec<[usize; 8]> = if all {
+            (0..SHARDS).collect()
+        } else {
+            keys.into_iter().map(|k| key_pos(k).shard).collect()
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        let mut bits = [0u64; SHARDS / 64];
+        for &i in &ids {
+            std::mem::forget(self.shards[i].lock());
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        HELD.with(|h| h.set((self as *const Keyspace as usize, bits)));
+        Hold { ks: self, ids }
     }
 
     /// Number of keys in a database.
     pub fn dbsize(&self, db: usize) -> usize {
-        self.shards.iter().map(|s| s.lock().dbs[db].keys).sum()
+        (0..SHARDS).map(|i| self.shard(i).dbs[db].keys).sum()
     }
 
     /// (keys, keys with a TTL) for every database.
     pub fn db_counts(&self) -> Vec<(usize, usize)> {
         let mut out = vec![(0, 0); self.databases];
-        for s in self.shards.iter() {
-            let s = s.lock();
+        for si in 0..SHARDS {
+            let s = self.shard(si);
             for (i, d) in s.dbs.iter().enumerate() {
                 out[i].0 += d.keys;
                 out[i].1 += d.volatile;
@@ -210,8 +319,13 @@ impl Keyspace {
         let mut freed = Vec::new();
         let mut all = self.lock_all(0);
         for (_, g) in all.guards.iter_mut() {
-            for (i, d) in g.dbs.iter_mut().enumerate() {
+            let shard = &mut **g;
+            for (i, d) in shard.dbs.iter_mut().enumerate() {
                 if db.is_none_or(|x| x == i) {
+                    for key in shard.watches.keys_of(i) {
+                        let stored = d.state(&key, 0) != KeyState::Absent;
+                        shard.watches.touch_db(i, &key, stored, None);
+                    }
                     freed.push(d.clear());
                 }
             }
@@ -221,9 +335,27 @@ impl Keyspace {
 
     /// Swaps two databases atomically.
     pub fn swap_db(&self, a: usize, b: usize) {
-        let mut all = self.lock_all(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut all = self.lock_all(now);
         for (_, g) in all.guards.iter_mut() {
-            g.dbs.swap(a, b);
+            let shard = &mut **g;
+            if !shard.watches.is_empty() {
+                for (emptied, replacing) in [(a, b), (b, a)] {
+                    for key in shard.watches.keys_of(emptied) {
+                        let stored = shard.dbs[emptied].state(&key, now) != KeyState::Absent;
+                        let repl = shard.dbs[replacing].state(&key, now);
+                        shard.watches.touch_db(emptied, &key, stored, Some(repl));
+                    }
+                }
+            }
+            shard.dbs.swap(a, b);
+        }
+        if self.ready.any() {
+            // Still under every lock, like a write's signal.
+            self.ready.signal_db(a);
+            self.ready.signal_db(b);
         }
     }
 
@@ -246,7 +378,7 @@ impl Keyspace {
         let mut slot = cursor as usize;
         while slot < SLOTS {
             let shard_idx = slot / SLOTS_PER_SHARD;
-            let shard = self.shards[shard_idx].lock();
+            let shard = self.shard(shard_idx);
             let sdb = &shard.dbs[db];
             if sdb.keys == 0 {
                 slot = (shard_idx + 1) * SLOTS_PER_SHARD;
@@ -281,8 +413,8 @@ impl Keyspace {
         mut keep: impl FnMut(&[u8]) -> bool,
     ) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        for s in self.shards.iter() {
-            let s = s.lock();
+        for si in 0..SHARDS {
+            let s = self.shard(si);
             for t in &s.dbs[db].slots {
                 for e in t.iter() {
                     if !e.is_expired(now_ms) && keep(e.key()) {
@@ -301,7 +433,7 @@ impl Keyspace {
         // Pick shards weighted by their key counts (a snapshot), then a random
         // slot and entry. Retry a few times if expired keys are hit.
         for _ in 0..100 {
-            let counts: Vec<usize> = self.shards.iter().map(|s| s.lock().dbs[db].keys).collect();
+            let counts: Vec<usize> = (0..SHARDS).map(|i| self.shard(i).dbs[db].keys).collect();
             let total: usize = counts.iter().sum();
             if total == 0 {
                 return None;
@@ -315,7 +447,7 @@ impl Keyspace {
                 }
                 pick -= c;
             }
-            let shard = self.shards[shard_idx].lock();
+            let shard = self.shard(shard_idx);
             let sdb = &shard.dbs[db];
             if sdb.keys == 0 {
                 continue;
@@ -342,15 +474,18 @@ impl Keyspace {
     pub fn active_expire(&self, now_ms: u64, budget: std::time::Duration) -> usize {
         let start = std::time::Instant::now();
         let mut removed = 0;
-        for (si, s) in self.shards.iter().enumerate() {
+        for si in 0..SHARDS {
             if si % 16 == 0 && start.elapsed() > budget {
                 break;
             }
-            let mut shard = s.lock();
-            for sdb in shard.dbs.iter_mut() {
+            let mut guard = self.shard(si);
+            let shard = &mut *guard;
+            for (db, sdb) in shard.dbs.iter_mut().enumerate() {
                 if sdb.volatile == 0 {
                     continue;
                 }
+                let watched = !shard.watches.is_empty();
+                let mut expired_keys: Vec<Box<[u8]>> = Vec::new();
                 for _ in 0..SLOTS_PER_SHARD {
                     let local = sdb.expire_cursor;
                     sdb.expire_cursor = (sdb.expire_cursor + 1) % SLOTS_PER_SHARD;
@@ -360,6 +495,9 @@ impl Keyspace {
                     t.retain(|e| {
                         let expired = e.is_expired(now_ms);
                         gone_volatile += expired as usize;
+                        if expired && watched {
+                            expired_keys.push(e.key().into());
+                        }
                         !expired
                     });
                     let n = before - t.len();
@@ -370,6 +508,9 @@ impl Keyspace {
                         break;
                     }
                 }
+                for key in expired_keys {
+                    shard.watches.touch(db, &key, false);
+                }
             }
         }
         self.stats.expired_keys.add(removed as u64);
@@ -379,7 +520,7 @@ impl Keyspace {
 
 /// Shard locks held by one command. All key access goes through it.
 pub struct Locked<'a> {
-    guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
+    guards: SmallVec<[(usize, ShardGuard<'a>); 2]>,
     now_ms: u64,
     ks: &'a Keyspace,
     /// Update the access time of keys read (CLIENT NO-TOUCH turns it off).
@@ -405,7 +546,7 @@ impl<'a> Locked<'a> {
         self.now_ms
     }
 
-    fn shard_db(&mut self, db: usize, shard: usize) -> &mut ShardDb {
+    fn shard_mut(&mut self, shard: usize) -> &mut Shard {
         let i = if self.guards.len() == SHARDS {
             shard
         } else {
@@ -414,15 +555,33 @@ impl<'a> Locked<'a> {
                 .position(|(id, _)| *id == shard)
                 .expect("key's shard is locked: keys must be declared to Keyspace::lock")
         };
-        &mut self.guards[i].1.dbs[db]
+        &mut self.guards[i].1
+    }
+
+    fn shard_db(&mut self, db: usize, shard: usize) -> &mut ShardDb {
+        &mut self.shard_mut(shard).dbs[db]
+    }
+
+    /// Marks the clients watching `key` as dirty (it was just modified).
+    #[inline]
+    fn touch_watched(&mut self, db: usize, key: &[u8], pos: KeyPos) {
+        let shard = self.shard_mut(pos.shard);
+        if !shard.watches.is_empty() {
+            let stored = shard.dbs[db].state(key, 0) != KeyState::Absent;
+            shard.watches.touch(db, key, stored);
+        }
     }
 
     /// Finds a live key with one probe, reclaiming it if it has expired.
     fn find(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.find_at(db, key, key_pos(key))
+    }
+
+    fn find_at(&mut self, db: usize, key: &[u8], pos: KeyPos) -> Option<&mut Entry> {
         let now = self.now_ms;
         let ks = self.ks;
-        let pos = key_pos(key);
-        let sdb = self.shard_db(db, pos.shard);
+        let shard = self.shard_mut(pos.shard);
+        let sdb = &mut shard.dbs[db];
         let t = sdb.slots.get_mut(pos.local)?;
         match t.find_live(key, |e| e.is_expired(now))? {
             Ok(e) => Some(e),
@@ -430,6 +589,9 @@ impl<'a> Locked<'a> {
                 sdb.keys -= 1;
                 sdb.volatile -= (expired.expire_at != 0) as usize;
                 ks.stats.expired_keys.incr();
+                if !shard.watches.is_empty() {
+                    shard.watches.touch(db, key, false);
+                }
                 None
             }
         }
@@ -452,21 +614,31 @@ impl<'a> Locked<'a> {
     }
 
     /// Looks a key up for writing (lazily expiring it); no hit/miss counting.
-    /// Clients blocked on the key are woken afterwards.
+    /// Clients blocked on the key are woken afterwards, and clients watching
+    /// it see it as modified.
     pub fn get_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        let pos = key_pos(key);
+        let watched = !self.shard_mut(pos.shard).watches.is_empty();
         // Only an existing key can have been changed; a blocked client's
         // retry that finds nothing must not wake itself.
-        if self.ks.ready.any() && self.find(db, key).is_some() {
-            self.note_write(db, key);
+        if (watched || self.ks.ready.any()) && self.find_at(db, key, pos).is_some() {
+            self.note_write(db, key, pos);
         }
-        self.get_entry(db, key)
+        let touch = self.touch;
+        let e = self.find_at(db, key, pos)?;
+        if touch {
+            e.touch();
+        }
+        Some(e)
     }
 
-    /// Records a write to `key` for blocked clients (only while any exist).
-    fn note_write(&mut self, db: usize, key: &[u8]) {
+    /// Records a write to `key`: for blocked clients (only while any exist)
+    /// and for watchers.
+    fn note_write(&mut self, db: usize, key: &[u8], pos: KeyPos) {
         if self.ks.ready.any() && !self.written.iter().any(|(d, k)| *d == db && **k == *key) {
             self.written.push((db, key.into()));
         }
+        self.touch_watched(db, key, pos);
     }
 
     fn get_entry(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
@@ -485,17 +657,29 @@ impl<'a> Locked<'a> {
 
     /// Stores a value, replacing any previous one; `expire_at_ms` 0 = no TTL.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) {
-        self.note_write(db, key);
+        let now = self.now_ms;
         let pos = key_pos(key);
         let sdb = self.shard_db(db, pos.shard);
         let old = sdb
             .table_mut(pos.local)
             .insert(Entry::new(key, value, expire_at_ms));
+        let mut replaced_stale = false;
         match old {
-            Some(o) => sdb.volatile -= (o.expire_at != 0) as usize,
+            Some(o) => {
+                sdb.volatile -= (o.expire_at != 0) as usize;
+                replaced_stale = o.is_expired(now);
+            }
             None => sdb.keys += 1,
         }
         sdb.volatile += (expire_at_ms != 0) as usize;
+        if replaced_stale {
+            // Like Redis: the expired key is deleted first, then the new one added.
+            let shard = self.shard_mut(pos.shard);
+            if !shard.watches.is_empty() {
+                shard.watches.touch(db, key, false);
+            }
+        }
+        self.note_write(db, key, pos);
     }
 
     /// Stores a value keeping the key's current TTL (if it exists and is live).
@@ -517,6 +701,7 @@ impl<'a> Locked<'a> {
         let e = sdb.slots.get_mut(pos.local)?.remove(key)?;
         sdb.keys -= 1;
         sdb.volatile -= (e.expire_at != 0) as usize;
+        self.touch_watched(db, key, pos);
         if e.is_expired(now) {
             self.ks.stats.expired_keys.incr();
             return None;
@@ -535,7 +720,32 @@ impl<'a> Locked<'a> {
         let pos = key_pos(key);
         let sdb = self.shard_db(db, pos.shard);
         sdb.volatile = sdb.volatile + now as usize - was as usize;
+        self.touch_watched(db, key, pos);
         true
+    }
+
+    /// WATCH: `client_id` watches `key`; `dirty` is set when it changes.
+    pub fn watch(&mut self, db: usize, key: &[u8], client_id: u64, dirty: &Arc<AtomicBool>) {
+        let now = self.now_ms;
+        let shard = self.shard_mut(key_pos(key).shard);
+        let expired = shard.dbs[db].state(key, now) == KeyState::Expired;
+        shard.watches.add(db, key, client_id, dirty, expired);
+    }
+
+    /// Stops `client_id` watching `key`.
+    pub fn unwatch(&mut self, db: usize, key: &[u8], client_id: u64) {
+        self.shard_mut(key_pos(key).shard)
+            .watches
+            .remove(db, key, client_id);
+    }
+
+    /// Has a key `client_id` watches expired since WATCH (EXEC then fails,
+    /// as in Redis's `isWatchedKeyExpired`)?
+    pub fn watched_key_expired(&mut self, db: usize, key: &[u8], client_id: u64) -> bool {
+        let now = self.now_ms;
+        let shard = self.shard_mut(key_pos(key).shard);
+        !shard.watches.watched_expired(db, key, client_id)
+            && shard.dbs[db].state(key, now) == KeyState::Expired
     }
 }
 

@@ -87,6 +87,19 @@ impl Readiness {
         }
     }
 
+    /// Every key of `db` may have changed (SWAPDB): wake the first client
+    /// waiting on each; those that find nothing wait again in place.
+    pub fn signal_db(&self, db: usize) {
+        let q = self.queues.lock();
+        for ((d, _), queue) in q.iter() {
+            if *d == db {
+                if let Some(w) = queue.front() {
+                    (w.wake)();
+                }
+            }
+        }
+    }
+
     /// Number of clients blocked on `key` (tests, introspection).
     pub fn waiting_on(&self, db: usize, key: &[u8]) -> usize {
         self.queues

@@ -77,6 +77,7 @@ async fn serve(server: Arc<Server>, id: u64, mut stream: TcpStream, peer: Socket
     let needs_auth = server.config.hot.has_requirepass.load(Ordering::Relaxed);
     let mut client = Client::new(shared.clone(), !needs_auth);
     let _ = run_loop(&server, &mut client, &mut stream).await;
+    engine::multi::unwatch_all(&server, &mut client);
     if client.monitor {
         let mut m = server.monitors.lock();
         m.retain(|x| x.client_id != id);

@@ -1,0 +1,207 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! Between MULTI and EXEC the dispatcher queues commands here instead of
+//! running them. EXEC takes the shard locks of every queued key (and every
+//! watched key) at once with a [`keyspace::Hold`], checks the watches, and
+//! runs the commands one after another under that hold, so no other client
+//! sees a partial transaction. Commands whose keys cannot be known in
+//! advance (keyless commands, SORT with BY/GET patterns...) make EXEC hold
+//! every shard.
+
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+
+use commands::{flag, key_flag};
+
+use crate::error::{CmdError, CmdResult};
+use crate::{dispatch, Client, Ctx, Handler, Server};
+
+pub(crate) const HANDLERS: &[(&str, Handler)] = &[
+    ("multi", multi),
+    ("exec", exec),
+    ("discard", discard),
+    ("watch", watch),
+    ("unwatch", unwatch),
+];
+
+/// The commands queued since MULTI, their arguments stored back to back.
+#[derive(Default)]
+pub struct Queued {
+    bytes: Vec<u8>,
+    args: Vec<Range<usize>>,
+    /// Each command's range in `args`.
+    commands: Vec<Range<usize>>,
+    /// A command was rejected while queueing: EXEC must abort.
+    pub(crate) failed: bool,
+    /// Some queued command may write (for CLIENT PAUSE WRITE).
+    pub(crate) writes: bool,
+}
+
+impl Queued {
+    pub(crate) fn push(&mut self, args: &[&[u8]], spec: &commands::CommandSpec) {
+        let first = self.args.len();
+        for a in args {
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(a);
+            self.args.push(start..self.bytes.len());
+        }
+        self.commands.push(first..self.args.len());
+        self.writes |= spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0;
+    }
+
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Vec<&[u8]>> {
+        self.commands.iter().map(|c| {
+            self.args[c.clone()]
+                .iter()
+                .map(|r| &self.bytes[r.clone()])
+                .collect()
+        })
+    }
+}
+
+/// Leaves MULTI state (EXEC, DISCARD, RESET).
+pub(crate) fn end_multi(client: &mut Client) -> Option<Queued> {
+    client.shared.multi.store(-1, Ordering::Relaxed);
+    client.multi.take()
+}
+
+/// Forgets every watched key of the client (UNWATCH, EXEC, DISCARD, RESET,
+/// disconnection) and clears its dirty flag.
+pub fn unwatch_all(server: &Server, client: &mut Client) {
+    let now = crate::now_ms();
+    for (db, key) in std::mem::take(&mut client.watched) {
+        server
+            .keyspace
+            .lock([&*key], now)
+            .unwatch(db, &key, client.id());
+    }
+    client.watch_dirty.store(false, Ordering::Release);
+}
+
+fn multi(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err(CmdError::new("ERR MULTI calls can not be nested"));
+    }
+    ctx.client.multi = Some(Queued::default());
+    ctx.client.shared.multi.store(0, Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn discard(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    if end_multi(ctx.client).is_none() {
+        return Err(CmdError::new("ERR DISCARD without MULTI"));
+    }
+    unwatch_all(ctx.server, ctx.client);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn watch(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err(CmdError::new("ERR WATCH inside MULTI is not allowed"));
+    }
+    // Once dirty, EXEC fails whatever else is watched.
+    if !ctx.client.watch_dirty.load(Ordering::Acquire) {
+        let db = ctx.db();
+        for key in &a[1..] {
+            if ctx
+                .client
+                .watched
+                .iter()
+                .any(|(d, k)| *d == db && **k == **key)
+            {
+                continue;
+            }
+            let id = ctx.client.id();
+            let dirty = ctx.client.watch_dirty.clone();
+            ctx.lock([*key]).watch(db, key, id, &dirty);
+            ctx.client.watched.push((db, (*key).into()));
+        }
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn unwatch(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    unwatch_all(ctx.server, ctx.client);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Must EXEC hold every shard for this command (keys unknown in advance)?
+fn needs_every_shard(spec: &commands::CommandSpec) -> bool {
+    // SORT's BY and GET patterns name keys its key specs do not.
+    spec.key_specs.is_empty()
+        || matches!(spec.name, "sort" | "sort_ro")
+        || spec
+            .key_specs
+            .iter()
+            .any(|ks| ks.flags & key_flag::INCOMPLETE != 0)
+}
+
+fn exec(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let Some(queued) = end_multi(ctx.client) else {
+        return Err(CmdError::new("ERR EXEC without MULTI"));
+    };
+    if queued.failed {
+        unwatch_all(ctx.server, ctx.client);
+        return Err(CmdError::new(
+            "EXECABORT Transaction discarded because of previous errors.",
+        ));
+    }
+    let server = ctx.server;
+    // The shards of every key involved: queued commands' and watched ones.
+    let mut keys: Vec<&[u8]> = Vec::new();
+    let mut every_shard = false;
+    let commands: Vec<Vec<&[u8]>> = queued.iter().collect();
+    for args in &commands {
+        match dispatch::lookup(server, args) {
+            Ok(entry) if !needs_every_shard(entry.spec) => {
+                match commands::keys::key_positions(entry.spec, args) {
+                    Ok(pos) => keys.extend(pos.iter().map(|(i, _)| args[*i])),
+                    Err(_) => every_shard = true,
+                }
+            }
+            _ => every_shard = true,
+        }
+    }
+    let watched = std::mem::take(&mut ctx.client.watched);
+    keys.extend(watched.iter().map(|(_, k)| &**k));
+    let hold = server.keyspace.hold(keys.iter().copied(), every_shard);
+
+    let id = ctx.client.id();
+    let dirty = ctx.client.watch_dirty.load(Ordering::Acquire) || {
+        let mut l = server
+            .keyspace
+            .lock(watched.iter().map(|(_, k)| &**k), ctx.now_ms);
+        watched
+            .iter()
+            .any(|(db, k)| l.watched_key_expired(*db, k, id))
+    };
+    if dirty {
+        drop(hold);
+        ctx.client.watched = watched;
+        unwatch_all(server, ctx.client);
+        ctx.out.null_array();
+        return Ok(());
+    }
+    ctx.out.array(commands.len());
+    ctx.client.in_exec = true;
+    for args in &commands {
+        dispatch::execute_queued(server, ctx.client, args, ctx.out.out);
+    }
+    ctx.client.in_exec = false;
+    drop(hold);
+    ctx.client.watched = watched;
+    unwatch_all(server, ctx.client);
+    Ok(())
+}
