@@ -809,6 +809,57 @@ mod tests {
     }
 
     #[test]
+    fn hold_grants_its_shards_to_its_thread_only() {
+        let ks = std::sync::Arc::new(Keyspace::new(1));
+        let hold = ks.hold([&b"a"[..], b"b"], false);
+        // Same thread: re-entry instead of a self-deadlock.
+        ks.lock([&b"a"[..]], 0).set(0, b"a", s("1"), 0);
+        ks.lock([&b"a"[..], b"b"], 0).set(0, b"b", s("2"), 0);
+        // Another thread waits until the hold is released.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ks2 = ks.clone();
+        let t = std::thread::spawn(move || {
+            let mut l = ks2.lock([&b"a"[..]], 0);
+            tx.send(l.get(0, b"a").is_some()).unwrap();
+        });
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(100))
+            .is_err());
+        drop(hold);
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap());
+        t.join().unwrap();
+        // A hold of every shard covers keyspace-wide work on its thread.
+        let all = ks.hold(std::iter::empty(), true);
+        assert_eq!(ks.dbsize(0), 2);
+        ks.flush(Some(0));
+        drop(all);
+        assert_eq!(ks.dbsize(0), 0);
+    }
+
+    #[test]
+    fn watchers_are_touched_by_writes_expiry_and_flush() {
+        let ks = Keyspace::new(1);
+        let dirty = Arc::new(AtomicBool::new(false));
+        let is_dirty = || dirty.swap(false, std::sync::atomic::Ordering::AcqRel);
+        ks.lock([&b"k"[..]], 0).watch(0, b"k", 7, &dirty);
+        ks.lock([&b"other"[..]], 0).set(0, b"other", s("x"), 0);
+        assert!(!is_dirty(), "unrelated key");
+        ks.lock([&b"k"[..]], 0).set(0, b"k", s("v"), 100);
+        assert!(is_dirty(), "created");
+        assert!(ks.lock([&b"k"[..]], 200).get(0, b"k").is_none());
+        assert!(is_dirty(), "lazily expired");
+        ks.lock([&b"k"[..]], 0).set(0, b"k", s("v"), 0);
+        is_dirty();
+        ks.flush(None);
+        assert!(is_dirty(), "flushed while present");
+        ks.flush(None);
+        assert!(!is_dirty(), "flush of an absent key is no change");
+        ks.lock([&b"k"[..]], 0).unwatch(0, b"k", 7);
+        ks.lock([&b"k"[..]], 0).set(0, b"k", s("v"), 0);
+        assert!(!is_dirty(), "unwatched");
+    }
+
+    #[test]
     fn active_expire_reclaims() {
         let ks = Keyspace::new(1);
         for i in 0..5000 {
