@@ -58,7 +58,22 @@ pub(crate) fn write<'l, T>(
     key: &[u8],
     pick: Pick<T>,
 ) -> Result<Option<&'l mut T>, CmdError> {
-    match l.get_mut(db, key) {
+    match l.get_mut_if(db, key, |e| pick(&mut e.value).is_some()) {
+        None => Ok(None),
+        Some(Ok(e)) => pick(&mut e.value).map(Some).ok_or(WRONGTYPE),
+        Some(Err(())) => Err(WRONGTYPE),
+    }
+}
+
+/// Like [`read`] for a further pass over a key the command already read
+/// (no hit/miss counting, not a write).
+pub(crate) fn peek<'l, T>(
+    l: &'l mut Locked,
+    db: usize,
+    key: &[u8],
+    pick: Pick<T>,
+) -> Result<Option<&'l mut T>, CmdError> {
+    match l.peek(db, key) {
         None => Ok(None),
         Some(e) => pick(&mut e.value).map(Some).ok_or(WRONGTYPE),
     }
@@ -72,11 +87,13 @@ pub(crate) fn write_or_create<'l, T>(
     pick: Pick<T>,
     make: fn() -> Value,
 ) -> Result<&'l mut T, CmdError> {
-    if l.get_mut(db, key).is_none() {
-        l.set(db, key, make(), 0);
+    match l.get_mut_if(db, key, |e| pick(&mut e.value).is_some()) {
+        Some(Err(())) => return Err(WRONGTYPE),
+        Some(Ok(_)) => {}
+        None => l.set(db, key, make(), 0),
     }
     let e = l
-        .get_mut(db, key)
+        .peek(db, key)
         .ok_or_else(|| CmdError::new("ERR internal: key vanished under its lock"))?;
     pick(&mut e.value).ok_or(WRONGTYPE)
 }
@@ -84,7 +101,7 @@ pub(crate) fn write_or_create<'l, T>(
 /// Deletes `key` if it holds an empty collection. Returns true if deleted.
 pub(crate) fn remove_if_empty(l: &mut Locked, db: usize, key: &[u8]) -> bool {
     let empty = l
-        .get_mut(db, key)
+        .peek(db, key)
         .is_some_and(|e| e.value.is_empty_collection());
     if empty {
         l.remove(db, key);

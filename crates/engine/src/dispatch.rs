@@ -219,6 +219,7 @@ pub fn execute(
             spec.name,
             "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
         ) {
+            *client.shared.last_cmd.lock() = spec.name;
             if !queued.failed {
                 queued.push(args, spec);
                 client

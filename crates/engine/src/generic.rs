@@ -267,7 +267,7 @@ fn with_object(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut Ctx, &keyspace::En
     let mut l = ctx.server.keyspace.lock([key], ctx.now_ms);
     // OBJECT never updates the access time (Redis: LOOKUP_NOTOUCH).
     l.touch = false;
-    let entry = l.get_mut(db, key).cloned();
+    let entry = l.peek(db, key).cloned();
     drop(l);
     match entry {
         Some(e) => f(ctx, &e),
@@ -417,7 +417,8 @@ fn expire_generic(ctx: &mut Ctx, a: &[&[u8]], unit_ms: i64, absolute: bool) -> C
     }
     let db = ctx.db();
     let mut l = ctx.lock([key]);
-    let Some(e) = l.get_mut(db, key) else {
+    // Only the set_expire/remove below change the key.
+    let Some(e) = l.peek(db, key) else {
         drop(l);
         ctx.out.int(0);
         return Ok(());
@@ -494,7 +495,7 @@ fn pexpiretime(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 fn persist(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let mut l = ctx.lock([a[1]]);
-    let had = l.get_mut(db, a[1]).is_some_and(|e| e.expire_at().is_some());
+    let had = l.peek(db, a[1]).is_some_and(|e| e.expire_at().is_some());
     if had {
         l.set_expire(db, a[1], 0);
     }

@@ -200,6 +200,8 @@ fn exec(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
         dispatch::execute_queued(server, ctx.client, args, ctx.out.out);
     }
     ctx.client.in_exec = false;
+    // CLIENT LIST shows EXEC, not the last command it ran.
+    *ctx.client.shared.last_cmd.lock() = "exec";
     drop(hold);
     ctx.client.watched = watched;
     unwatch_all(server, ctx.client);

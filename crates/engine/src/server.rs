@@ -44,7 +44,7 @@ fn memory_usage(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let mut l = ctx.server.keyspace.lock([a[2]], ctx.now_ms);
     l.touch = false;
-    let usage = l.get_mut(db, a[2]).map(|e| e.mem_usage());
+    let usage = l.peek(db, a[2]).map(|e| e.mem_usage());
     drop(l);
     match usage {
         Some(n) => ctx.out.int(n as i64),
@@ -234,7 +234,7 @@ fn debug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             let db = ctx.db();
             let mut l = ctx.server.keyspace.lock([a[2]], ctx.now_ms);
             l.touch = false;
-            let info = l.get_mut(db, a[2]).map(|e| {
+            let info = l.peek(db, a[2]).map(|e| {
                 let len = match &e.value {
                     keyspace::Value::Str(s) => s.len(),
                     _ => 0,

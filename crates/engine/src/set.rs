@@ -104,7 +104,7 @@ fn with_sets<R>(
         let i = match index.get(k) {
             Some(&i) => i,
             None => {
-                let s = write(l, db, k, collections::set)?
+                let s = collections::peek(l, db, k, collections::set)?
                     .map(std::mem::take)
                     .unwrap_or_default();
                 taken.push((k, s));
@@ -118,7 +118,7 @@ fn with_sets<R>(
     let result = f(&refs);
     drop(refs);
     for (k, s) in taken {
-        if let Ok(Some(slot)) = write(l, db, k, collections::set) {
+        if let Ok(Some(slot)) = collections::peek(l, db, k, collections::set) {
             *slot = s;
         }
     }

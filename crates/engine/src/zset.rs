@@ -845,7 +845,7 @@ fn input<'l>(l: &'l mut Locked, db: usize, key: &[u8], count: bool) -> Result<In
     let e = if count {
         l.get(db, key)
     } else {
-        l.get_mut(db, key)
+        l.peek(db, key)
     };
     match e {
         None => Ok(Input::Missing),

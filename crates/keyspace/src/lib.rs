@@ -617,19 +617,48 @@ impl<'a> Locked<'a> {
     /// Clients blocked on the key are woken afterwards, and clients watching
     /// it see it as modified.
     pub fn get_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.get_mut_if(db, key, |_| true)?.ok()
+    }
+
+    /// Like [`Self::get_mut`], but only if `accept` approves the entry (a
+    /// type check): a rejected key is handed back as `Err(())` and counts as
+    /// unchanged, so a WRONGTYPE error does not disturb watchers.
+    pub fn get_mut_if(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        accept: impl FnOnce(&mut Entry) -> bool,
+    ) -> Option<Result<&mut Entry, ()>> {
         let pos = key_pos(key);
-        let watched = !self.shard_mut(pos.shard).watches.is_empty();
-        // Only an existing key can have been changed; a blocked client's
-        // retry that finds nothing must not wake itself.
-        if (watched || self.ks.ready.any()) && self.find_at(db, key, pos).is_some() {
+        // Blocked clients and watchers need to hear about the write; the
+        // common case (neither) costs one probe.
+        let noted = self.ks.ready.any() || !self.shard_mut(pos.shard).watches.is_empty();
+        let mut accept = Some(accept);
+        if noted {
+            let e = self.find_at(db, key, pos)?;
+            if !accept.take().is_some_and(|f| f(e)) {
+                return Some(Err(()));
+            }
             self.note_write(db, key, pos);
         }
         let touch = self.touch;
         let e = self.find_at(db, key, pos)?;
+        if let Some(f) = accept {
+            if !f(e) {
+                return Some(Err(()));
+            }
+        }
         if touch {
             e.touch();
         }
-        Some(e)
+        Some(Ok(e))
+    }
+
+    /// Looks a key up for a command's own bookkeeping: no hit/miss counting
+    /// and no write noted (OBJECT, MEMORY USAGE, a second pass over a key
+    /// already read).
+    pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.get_entry(db, key)
     }
 
     /// Records a write to `key`: for blocked clients (only while any exist)
