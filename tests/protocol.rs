@@ -322,6 +322,66 @@ fn pipelining_1000_commands_in_one_write() {
     assert_eq!(c.call(&["GET", "counter"]), b"$3\r\n250\r\n");
 }
 
+/// Large values (stored without a copy from the buffer they arrived in)
+/// mixed with small commands, split at every kind of boundary, followed by
+/// more arguments, and modified afterwards.
+#[test]
+fn large_values_among_small_commands() {
+    let node = start_ferrocache(&[]);
+    let mut c = node.raw();
+    let big = |n: usize, seed: u8| -> Vec<u8> {
+        (0..n).map(|i| b'a' + ((i as u8) ^ seed) % 26).collect()
+    };
+    let (v1, v2, v3) = (big(100 * 1024, 1), big(40 * 1024, 2), big(300 * 1024, 3));
+    let mut stream = Vec::new();
+    stream.extend(encode(&[b"SET", b"small", b"1"]));
+    stream.extend(encode(&[b"SET", b"b1", &v1]));
+    stream.extend(encode(&[b"INCR", b"small"]));
+    stream.extend(encode(&[b"SET", b"b2", &v2, b"EX", b"100"]));
+    stream.extend(encode(&[b"MSET", b"b3", &v3, b"small2", b"x"]));
+    stream.extend(encode(&[b"GET", b"small"]));
+    // In pieces of awkward sizes, each a separate write.
+    for piece in stream.chunks(7919) {
+        c.send(piece);
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    assert_eq!(c.read_reply(), b":2\r\n");
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    assert_eq!(c.read_reply(), b"$1\r\n2\r\n");
+    for (key, v) in [("b1", &v1), ("b2", &v2), ("b3", &v3)] {
+        let mut want = format!("${}\r\n", v.len()).into_bytes();
+        want.extend_from_slice(v);
+        want.extend_from_slice(b"\r\n");
+        assert!(c.call(&["GET", key]) == want, "GET {key}");
+    }
+    assert_eq!(c.call(&["OBJECT", "ENCODING", "b1"]), b"$3\r\nraw\r\n");
+    assert_eq!(c.call(&["TTL", "b2"]), b":100\r\n");
+    // Modifying an adopted value copies it first; the others are untouched.
+    assert_eq!(
+        c.call(&["APPEND", "b1", "xyz"]),
+        format!(":{}\r\n", v1.len() + 3).as_bytes()
+    );
+    assert_eq!(
+        c.call(&["SETRANGE", "b3", "0", "ZZ"]),
+        format!(":{}\r\n", v3.len()).as_bytes()
+    );
+    assert_eq!(
+        c.call(&["GETRANGE", "b1", "-4", "-1"]),
+        format!("$4\r\n{}xyz\r\n", v1[v1.len() - 1] as char).as_bytes()
+    );
+    assert_eq!(
+        c.call(&["GETRANGE", "b3", "0", "2"]),
+        format!("$3\r\nZZ{}\r\n", v3[2] as char).as_bytes()
+    );
+    assert_eq!(
+        c.call(&["STRLEN", "b2"]),
+        format!(":{}\r\n", v2.len()).as_bytes()
+    );
+}
+
 const BIG: usize = 64 * 1024 * 1024;
 
 /// Byte `i` of the big test value: a cheap pseudo-random pattern, so that a

@@ -122,6 +122,9 @@ pub struct Client {
     /// True while EXEC runs the queued commands (blocking commands then
     /// answer at once instead of blocking).
     pub in_exec: bool,
+    /// The buffer the running command's arguments live in, when the
+    /// connection handed it over (large arguments): values can adopt it.
+    pub arg_buf: Option<bytes::Bytes>,
 }
 
 /// What a blocked client waits for.
@@ -154,6 +157,7 @@ impl Client {
             watched: Vec::new(),
             watch_dirty: Arc::new(AtomicBool::new(false)),
             in_exec: false,
+            arg_buf: None,
         }
     }
 

@@ -356,6 +356,19 @@ impl<'a> Ctx<'a> {
         self.client.db
     }
 
+    /// A string value for argument `arg`: a large argument that sits in a
+    /// buffer the connection handed over is adopted without a copy.
+    pub(crate) fn str_value(&self, arg: &[u8]) -> keyspace::StrValue {
+        if let Some(buf) = &self.client.arg_buf {
+            let start = buf.as_ptr() as usize;
+            let at = arg.as_ptr() as usize;
+            if !arg.is_empty() && at >= start && at + arg.len() <= start + buf.len() {
+                return keyspace::StrValue::adopt(buf.slice_ref(arg));
+            }
+        }
+        keyspace::StrValue::from_bytes(arg)
+    }
+
     /// Blocks the client on `keys` (a blocking command found nothing). Must be
     /// called while `locked` still holds the keys' shards, so a concurrent
     /// write cannot slip between the check and the registration.

@@ -201,7 +201,7 @@ fn set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
         return Ok(());
     }
-    store(&mut l, db, key, StrValue::from_bytes(val), ttl);
+    store(&mut l, db, key, ctx.str_value(val), ttl);
     drop(l);
     if get {
         match old {
@@ -276,7 +276,7 @@ fn getset(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let mut l = ctx.lock([a[1]]);
     let old = read_str(&mut l, db, a[1])?;
-    l.set(db, a[1], Value::Str(StrValue::from_bytes(a[2])), 0);
+    l.set(db, a[1], Value::Str(ctx.str_value(a[2])), 0);
     drop(l);
     match old {
         Some(v) => ctx.out.bulk(&v),
@@ -290,7 +290,7 @@ fn setnx(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mut l = ctx.lock([a[1]]);
     let created = !l.exists(db, a[1]);
     if created {
-        l.set(db, a[1], Value::Str(StrValue::from_bytes(a[2])), 0);
+        l.set(db, a[1], Value::Str(ctx.str_value(a[2])), 0);
     }
     drop(l);
     ctx.out.int(created as i64);
@@ -301,7 +301,7 @@ fn setex_generic(ctx: &mut Ctx, a: &[&[u8]], unit: i64, name: &str) -> CmdResult
     let at = expire_at(ctx, a[2], unit, false, name)?;
     let db = ctx.db();
     let mut l = ctx.lock([a[1]]);
-    store(&mut l, db, a[1], StrValue::from_bytes(a[3]), Ttl::At(at));
+    store(&mut l, db, a[1], ctx.str_value(a[3]), Ttl::At(at));
     drop(l);
     ctx.out.ok();
     Ok(())
@@ -330,7 +330,7 @@ fn mset(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let mut l = ctx.lock(a[1..].iter().step_by(2).copied());
     for kv in pairs {
-        l.set(db, kv[0], Value::Str(StrValue::from_bytes(kv[1])), 0);
+        l.set(db, kv[0], Value::Str(ctx.str_value(kv[1])), 0);
     }
     drop(l);
     ctx.out.ok();
@@ -344,7 +344,7 @@ fn msetnx(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let any_exists = a[1..].iter().step_by(2).any(|k| l.exists(db, k));
     if !any_exists {
         for kv in pairs {
-            l.set(db, kv[0], Value::Str(StrValue::from_bytes(kv[1])), 0);
+            l.set(db, kv[0], Value::Str(ctx.str_value(kv[1])), 0);
         }
     }
     drop(l);
@@ -388,7 +388,7 @@ fn append(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             raw.len()
         }
         None => {
-            l.set(db, a[1], Value::Str(StrValue::from_bytes(a[2])), 0);
+            l.set(db, a[1], Value::Str(ctx.str_value(a[2])), 0);
             a[2].len()
         }
     };

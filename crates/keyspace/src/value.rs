@@ -82,6 +82,9 @@ pub enum StrValue {
     Emb(CompactBytes),
     /// A string modified in place or long ("raw"); grows geometrically on APPEND.
     Raw(Box<Vec<u8>>),
+    /// A large value adopted from the buffer it arrived in (no copy); also
+    /// "raw". Modifying it first turns it into [`StrValue::Raw`].
+    Shared(Box<bytes::Bytes>),
 }
 
 /// Parses `s` as an i64 only if its canonical decimal form is exactly `s`
@@ -125,6 +128,16 @@ impl StrValue {
         }
     }
 
+    /// Stores a value that arrived in a shared buffer: large ones keep
+    /// pointing into it instead of being copied.
+    pub fn adopt(b: bytes::Bytes) -> Self {
+        if b.len() <= EMBSTR_MAX || parse_canonical_i64(&b).is_some() {
+            Self::from_bytes(&b)
+        } else {
+            StrValue::Shared(Box::new(b))
+        }
+    }
+
     pub fn from_vec(v: Vec<u8>) -> Self {
         if v.len() <= EMBSTR_MAX || parse_canonical_i64(&v).is_some() {
             Self::from_bytes(&v)
@@ -139,6 +152,7 @@ impl StrValue {
             StrValue::Int(i) => buf.format(*i),
             StrValue::Emb(b) => b,
             StrValue::Raw(v) => v,
+            StrValue::Shared(b) => b,
         }
     }
 
@@ -156,6 +170,7 @@ impl StrValue {
             }
             StrValue::Emb(b) => b.len(),
             StrValue::Raw(v) => v.len(),
+            StrValue::Shared(b) => b.len(),
         }
     }
 
@@ -178,7 +193,7 @@ impl StrValue {
         match self {
             StrValue::Int(_) => "int",
             StrValue::Emb(_) => "embstr",
-            StrValue::Raw(_) => "raw",
+            StrValue::Raw(_) | StrValue::Shared(_) => "raw",
         }
     }
 }
@@ -256,6 +271,7 @@ impl Value {
             Value::Str(StrValue::Emb(CompactBytes::Inline { .. })) => 0,
             Value::Str(StrValue::Emb(CompactBytes::Heap(b))) => b.len(),
             Value::Str(StrValue::Raw(v)) => size_of::<Vec<u8>>() + v.capacity(),
+            Value::Str(StrValue::Shared(b)) => size_of::<bytes::Bytes>() + b.len(),
             Value::List(v) => size_of::<types::List>() + v.mem_bytes(),
             Value::Hash(v) => size_of::<types::Hash>() + v.mem_bytes(),
             Value::Set(v) => size_of::<types::Set>() + v.mem_bytes(),

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{Buf, BytesMut};
 use engine::{Client, ClientShared, Outcome, Server};
 use resp::{parse_command, Limits, Parsed};
 use smallvec::SmallVec;
@@ -14,6 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// A command with an argument this large is split off the input buffer and
+/// handed to the engine, so the value can be stored without a copy (Redis
+/// reads such arguments into their own buffer for the same reason).
+const ADOPT_ARG: usize = 32 * 1024;
 
 /// Hands an accepted connection to a worker thread's runtime.
 pub(crate) fn spawn(
@@ -92,7 +97,7 @@ async fn run_loop(
     stream: &mut TcpStream,
 ) -> std::io::Result<()> {
     let shared = client.shared.clone();
-    let mut inbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut inline: Vec<Vec<u8>> = Vec::new();
@@ -105,8 +110,20 @@ async fn run_loop(
     // Parse position hint: total buffer size needed before reparsing a big argument.
     let mut wait_for = 0usize;
     loop {
-        if inbuf.capacity() - inbuf.len() < READ_CHUNK {
-            inbuf.reserve(READ_CHUNK.max(wait_for.saturating_sub(inbuf.len())));
+        if wait_for > inbuf.capacity() {
+            // A large argument is on its way: read it into a buffer of
+            // exactly its command's size, which a value can then keep.
+            let mut fresh = BytesMut::with_capacity(wait_for);
+            fresh.extend_from_slice(&inbuf);
+            inbuf = fresh;
+        } else if wait_for <= inbuf.len() && inbuf.capacity() - inbuf.len() < READ_CHUNK {
+            if inbuf.is_empty() {
+                // Not `reserve`: after a large command it would size the new
+                // buffer after that one's.
+                inbuf = BytesMut::with_capacity(READ_CHUNK);
+            } else {
+                inbuf.reserve(READ_CHUNK);
+            }
         }
         // Commands stashed while blocked are already in the buffer: run them
         // before waiting for more input.
@@ -178,17 +195,37 @@ async fn run_loop(
         while pos < inbuf.len() {
             match parse_command(&inbuf[pos..], &limits, &mut ranges, &mut inline) {
                 Ok(Parsed::Command { consumed }) => {
+                    // CLIENT LIST's qbuf counts the running command, as in Redis.
+                    shared.qbuf.store(inbuf.len() - pos, Ordering::Relaxed);
+                    // A large argument: the command's bytes leave the input
+                    // buffer (no copy) so a value can keep them.
+                    // Only when the buffer holds little else, which the
+                    // value would keep alive too.
+                    let adopt = inline.is_empty()
+                        && pos == 0
+                        && inbuf.capacity() <= consumed + READ_CHUNK
+                        && ranges.iter().any(|r| r.len() >= ADOPT_ARG);
+                    let frozen = adopt.then(|| {
+                        let mut head = inbuf.split_to(pos + consumed);
+                        head.advance(pos);
+                        pos = 0;
+                        head.freeze()
+                    });
+                    client.arg_buf = frozen.clone();
                     // Arguments point into the input buffer (no copies).
+                    let (src, base): (&[u8], usize) = match &frozen {
+                        Some(b) => (b, 0),
+                        None => (&inbuf, pos),
+                    };
                     let mut args: SmallVec<[&[u8]; 16]> = SmallVec::new();
                     if inline.is_empty() {
-                        let base = pos;
-                        args.extend(ranges.iter().map(|r| &inbuf[base + r.start..base + r.end]));
+                        args.extend(ranges.iter().map(|r| &src[base + r.start..base + r.end]));
                     } else {
                         args.extend(inline.iter().map(|v| v.as_slice()));
                     }
-                    // CLIENT LIST's qbuf counts the running command, as in Redis.
-                    shared.qbuf.store(inbuf.len() - pos, Ordering::Relaxed);
-                    pos += consumed;
+                    if !adopt {
+                        pos += consumed;
+                    }
                     if args.is_empty() {
                         continue;
                     }
@@ -243,6 +280,7 @@ async fn run_loop(
                         server.monitor_count.store(m.len(), Ordering::Relaxed);
                         monitor_rx = Some(rx);
                     }
+                    client.arg_buf = None;
                     if client.close_after_reply {
                         close = true;
                         break;
@@ -264,14 +302,15 @@ async fn run_loop(
             }
         }
         if pos > 0 {
-            inbuf.drain(..pos);
+            inbuf.advance(pos);
             if wait_for > 0 {
                 wait_for -= pos;
             }
         }
         if !stash.is_empty() {
             stashed = stash.len();
-            inbuf.append(&mut stash);
+            inbuf.extend_from_slice(&stash);
+            stash.clear();
         }
         shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
         if !out.is_empty() {
@@ -289,7 +328,7 @@ async fn run_loop(
             return Ok(());
         }
         if inbuf.is_empty() && inbuf.capacity() > 1024 * 1024 {
-            inbuf = Vec::with_capacity(READ_CHUNK);
+            inbuf = BytesMut::with_capacity(READ_CHUNK);
         }
     }
 }
