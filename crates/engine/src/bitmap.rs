@@ -61,6 +61,7 @@ fn setbit(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
     };
     drop(l);
+    ctx.notify(crate::notify::STRING, "setbit", a[1]);
     ctx.out.int(old as i64);
     Ok(())
 }

@@ -56,6 +56,15 @@ pub struct ClientShared {
     pub unblock: AtomicUsize,
     /// Commands queued in MULTI (CLIENT LIST's `multi=`); -1 outside MULTI.
     pub multi: AtomicI64,
+    /// Subscriptions: channels, patterns, shard channels (CLIENT LIST).
+    pub sub: AtomicUsize,
+    pub psub: AtomicUsize,
+    pub ssub: AtomicUsize,
+    /// Bytes of pub/sub messages queued for this client and not yet written
+    /// (checked against `client-output-buffer-limit pubsub`).
+    pub push_pending: AtomicUsize,
+    /// Since when (ms) the queued bytes exceed the soft limit; 0 = not over.
+    pub push_soft_since: AtomicU64,
 }
 
 impl ClientShared {
@@ -82,6 +91,11 @@ impl ClientShared {
             wake: tokio::sync::Notify::new(),
             unblock: AtomicUsize::new(0),
             multi: AtomicI64::new(-1),
+            sub: AtomicUsize::new(0),
+            psub: AtomicUsize::new(0),
+            ssub: AtomicUsize::new(0),
+            push_pending: AtomicUsize::new(0),
+            push_soft_since: AtomicU64::new(0),
         }
     }
 
@@ -125,6 +139,15 @@ pub struct Client {
     /// The buffer the running command's arguments live in, when the
     /// connection handed it over (large arguments): values can adopt it.
     pub arg_buf: Option<bytes::Bytes>,
+    /// Pub/sub subscriptions.
+    pub subs: crate::pubsub::Subscriptions,
+    /// Where published messages for this client are queued (created by its
+    /// first subscription); the connection takes the receiver and drains it.
+    pub push_tx: Option<tokio::sync::mpsc::UnboundedSender<bytes::Bytes>>,
+    pub push_rx: Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>,
+    /// Set by a handler whose whole output is pushes (subscription
+    /// confirmations), which CLIENT REPLY OFF/SKIP does not suppress.
+    pub output_is_push: bool,
 }
 
 /// What a blocked client waits for.
@@ -158,6 +181,10 @@ impl Client {
             watch_dirty: Arc::new(AtomicBool::new(false)),
             in_exec: false,
             arg_buf: None,
+            subs: Default::default(),
+            push_tx: None,
+            push_rx: None,
+            output_is_push: false,
         }
     }
 

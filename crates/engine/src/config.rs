@@ -672,6 +672,9 @@ impl Config {
         ] {
             atomic.store(v(name).max(0) as u64, Ordering::Relaxed);
         }
+        crate::notify::set_flags(crate::notify::parse_flags(
+            &self.get("notify-keyspace-events"),
+        ));
         keyspace::set_lfu(
             self.get("maxmemory-policy").contains("lfu"),
             v("lfu-log-factor") as u32,

@@ -37,6 +37,13 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
 ];
 
 fn ping(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    if a.len() <= 2 && !ctx.out.is_resp3() && ctx.client.subs.any() {
+        // A RESP2 subscriber's stream only carries arrays.
+        ctx.out.array(2);
+        ctx.out.bulk_str("pong");
+        ctx.out.bulk(a.get(1).copied().unwrap_or_default());
+        return Ok(());
+    }
     match a.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(a[1]),
@@ -82,6 +89,7 @@ fn reset(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     }
     crate::multi::end_multi(ctx.client);
     crate::multi::unwatch_all(ctx.server, ctx.client);
+    crate::pubsub::unsubscribe_all(ctx.server, ctx.client);
     ctx.out.simple("RESET");
     Ok(())
 }
@@ -273,6 +281,14 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
     if c.monitor.load(Ordering::Relaxed) {
         flags.push('O');
     }
+    let (sub, psub, ssub) = (
+        c.sub.load(Ordering::Relaxed),
+        c.psub.load(Ordering::Relaxed),
+        c.ssub.load(Ordering::Relaxed),
+    );
+    if sub + psub + ssub > 0 {
+        flags.push('P');
+    }
     let multi = c.multi.load(Ordering::Relaxed);
     if multi >= 0 {
         flags.push('x');
@@ -292,7 +308,7 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
     let qbuf = c.qbuf.load(Ordering::Relaxed);
     let omem = c.omem.load(Ordering::Relaxed);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -302,6 +318,9 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
         now_ms.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000,
         flags,
         c.db.load(Ordering::Relaxed),
+        sub,
+        psub,
+        ssub,
         multi,
         qbuf,
         16384usize.saturating_sub(qbuf),

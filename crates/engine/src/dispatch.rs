@@ -39,7 +39,7 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 13] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 14] {
     [
         crate::string::HANDLERS,
         crate::blocking::HANDLERS,
@@ -54,6 +54,7 @@ fn handler_lists() -> [&'static [(&'static str, Handler)]; 13] {
         crate::server::HANDLERS,
         crate::introspection::HANDLERS,
         crate::multi::HANDLERS,
+        crate::pubsub::HANDLERS,
     ]
 }
 
@@ -204,6 +205,30 @@ pub fn execute(
         reject(server, client, out, &msg);
         return Outcome::Done;
     }
+    // RESP2 subscribers may only manage subscriptions (the connection is
+    // a message stream); RESP3 multiplexes pushes and replies.
+    if client.proto == resp::Protocol::Resp2
+        && client.subs.any()
+        && !matches!(
+            spec.name,
+            "subscribe"
+                | "psubscribe"
+                | "ssubscribe"
+                | "unsubscribe"
+                | "punsubscribe"
+                | "sunsubscribe"
+                | "ping"
+                | "quit"
+                | "reset"
+        )
+    {
+        let msg = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        );
+        reject(server, client, out, msg.as_bytes());
+        return Outcome::Done;
+    }
     if let Some(queued) = &mut client.multi {
         if spec.has_flag(flag::NO_MULTI) {
             entry.stats.add(REJECTED, 1);
@@ -296,12 +321,14 @@ fn call(
         if let Err(e) = &r {
             ctx.out.error(&e.0);
         }
+        crate::notify::flush(&mut ctx);
         r
     };
     let usec = crate::now_us().saturating_sub(start_us);
     // CLIENT REPLY OFF and SKIP do not answer either; a successful CLIENT
     // REPLY ON or RESET always does (Redis clears the flags before replying).
-    if skip_before || client.reply != ReplyMode::On {
+    let pushed = std::mem::take(&mut client.output_is_push);
+    if (skip_before || client.reply != ReplyMode::On) && !pushed {
         let turned_on = client.reply == ReplyMode::On
             && result.is_ok()
             && matches!(spec.name, "client|reply" | "reset");

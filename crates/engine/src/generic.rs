@@ -5,6 +5,7 @@ use keyspace::glob::glob_match;
 
 use crate::args::{eq, int, text};
 use crate::error::{invalid_expire, CmdError, CmdResult, DB_INDEX, NO_SUCH_KEY, SYNTAX};
+use crate::notify;
 use crate::{Ctx, Handler};
 
 pub(crate) const HANDLERS: &[(&str, Handler)] = &[
@@ -40,9 +41,16 @@ fn del(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let keys = &a[1..];
     let mut l = ctx.lock(keys.iter().copied());
-    let n = keys.iter().filter(|k| l.remove(db, k).is_some()).count();
+    let deleted: Vec<&[u8]> = keys
+        .iter()
+        .copied()
+        .filter(|k| l.remove(db, k).is_some())
+        .collect();
     drop(l);
-    ctx.out.int(n as i64);
+    for k in &deleted {
+        ctx.notify(notify::GENERIC, "del", k);
+    }
+    ctx.out.int(deleted.len() as i64);
     Ok(())
 }
 
@@ -98,6 +106,9 @@ fn rename_generic(ctx: &mut Ctx, a: &[&[u8]], nx: bool) -> Result<bool, CmdError
     };
     let ttl = entry.expire_at().unwrap_or(0);
     l.set(db, dst, entry.value, ttl);
+    drop(l);
+    ctx.notify(notify::GENERIC, "rename_from", src);
+    ctx.notify(notify::GENERIC, "rename_to", dst);
     Ok(true)
 }
 
@@ -165,6 +176,7 @@ fn copy(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     l.set(dst_db, dst, entry.0, entry.1.unwrap_or(0));
     drop(l);
+    ctx.notify_db(notify::GENERIC, "copy_to", dst, dst_db);
     ctx.out.int(1);
     Ok(())
 }
@@ -189,6 +201,10 @@ fn move_(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         false
     };
     drop(l);
+    if moved {
+        ctx.notify_db(notify::GENERIC, "move_from", key, src_db);
+        ctx.notify_db(notify::GENERIC, "move_to", key, dst_db);
+    }
     ctx.out.int(moved as i64);
     Ok(())
 }
@@ -433,12 +449,15 @@ fn expire_generic(ctx: &mut Ctx, a: &[&[u8]], unit_ms: i64, absolute: bool) -> C
         ctx.out.int(0);
         return Ok(());
     }
-    if when <= ctx.now_ms as i64 {
+    let event = if when <= ctx.now_ms as i64 {
         l.remove(db, key);
+        "del"
     } else {
         l.set_expire(db, key, when as u64);
-    }
+        "expire"
+    };
     drop(l);
+    ctx.notify(notify::GENERIC, event, key);
     ctx.out.int(1);
     Ok(())
 }
@@ -500,6 +519,9 @@ fn persist(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         l.set_expire(db, a[1], 0);
     }
     drop(l);
+    if had {
+        ctx.notify(notify::GENERIC, "persist", a[1]);
+    }
     ctx.out.int(had as i64);
     Ok(())
 }

@@ -10,6 +10,7 @@ use rand::Rng;
 use crate::args::{eq, int};
 use crate::collections::{self, read, remove_if_empty, write, write_or_create};
 use crate::error::{wrong_args, CmdError, CmdResult, OVERFLOW, SYNTAX};
+use crate::notify;
 use crate::{Ctx, Handler};
 
 pub(crate) const HANDLERS: &[(&str, Handler)] = &[
@@ -63,6 +64,7 @@ fn hset(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         .filter(|fv| h.insert(fv[0], fv[1], &limits))
         .count();
     drop(l);
+    ctx.notify(notify::HASH, "hset", a[1]);
     if ctx.spec.name == "hset" {
         ctx.out.int(created as i64);
     } else {
@@ -81,6 +83,9 @@ fn hsetnx(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         h.insert(a[2], a[3], &limits);
     }
     drop(l);
+    if set {
+        ctx.notify(notify::HASH, "hset", a[1]);
+    }
     ctx.out.int(set as i64);
     Ok(())
 }
@@ -163,7 +168,12 @@ fn hdel(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
         None => 0,
     };
-    remove_if_empty(&mut l, db, a[1]);
+    if deleted > 0 {
+        notify::emit(notify::HASH, "hdel", db, a[1]);
+    }
+    if remove_if_empty(&mut l, db, a[1]) {
+        notify::emit(notify::GENERIC, "del", db, a[1]);
+    }
     drop(l);
     ctx.out.int(deleted as i64);
     Ok(())
@@ -214,6 +224,7 @@ fn hincrby(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mut buf = itoa::Buffer::new();
     h.insert(a[2], buf.format(new).as_bytes(), &limits);
     drop(l);
+    ctx.notify(notify::HASH, "hincrby", a[1]);
     ctx.out.int(new);
     Ok(())
 }
@@ -249,6 +260,7 @@ fn hincrbyfloat(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let text = format_human(new);
     h.insert(a[2], text.as_bytes(), &limits);
     drop(l);
+    ctx.notify(notify::HASH, "hincrbyfloat", a[1]);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }

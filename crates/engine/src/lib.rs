@@ -23,6 +23,8 @@ mod introspection;
 mod list;
 mod longdouble;
 pub mod multi;
+pub mod notify;
+pub mod pubsub;
 mod server;
 mod set;
 mod sort;
@@ -80,6 +82,7 @@ pub struct Stats {
     pub total_reads: Counter,
     pub total_writes: Counter,
     pub client_query_buffer_limit_disconnections: Counter,
+    pub client_output_buffer_limit_disconnections: Counter,
     pub lazyfree_pending: AtomicU64,
     pub lazyfreed_objects: Counter,
 }
@@ -160,6 +163,7 @@ pub struct Server {
     pub errorstats: Mutex<std::collections::BTreeMap<String, u64>>,
     pub pause: PauseState,
     pub monitors: Mutex<Vec<Monitor>>,
+    pub pubsub: pubsub::Registry,
     pub monitor_count: AtomicUsize,
     pub started: Instant,
     pub start_time_ms: u64,
@@ -196,6 +200,10 @@ impl Server {
             })
             .collect();
         let port = config.get_i64("port") as usize;
+        keyspace::set_event_hook(|event, db, key| match event {
+            keyspace::KeyEvent::Expired => notify::emit(notify::EXPIRED, "expired", db, key),
+            keyspace::KeyEvent::New => notify::emit(notify::NEW, "new", db, key),
+        });
         Arc::new(Server {
             keyspace: Keyspace::new(databases),
             config,
@@ -205,6 +213,7 @@ impl Server {
             errorstats: Mutex::new(Default::default()),
             pause: PauseState::default(),
             monitors: Mutex::new(Vec::new()),
+            pubsub: Default::default(),
             monitor_count: AtomicUsize::new(0),
             started: Instant::now(),
             start_time_ms: now_ms(),
@@ -263,6 +272,7 @@ impl Server {
             &st.total_reads,
             &st.total_writes,
             &st.client_query_buffer_limit_disconnections,
+            &st.client_output_buffer_limit_disconnections,
             &st.lazyfreed_objects,
             &ks.expired_keys,
             &ks.keyspace_hits,
@@ -315,6 +325,7 @@ impl Server {
             let budget = std::time::Duration::from_micros(1_000_000 / hz * pct / 100);
             let t = Instant::now();
             self.keyspace.active_expire(now, budget);
+            notify::flush_background(self);
             self.keyspace
                 .stats
                 .expire_cycle_cpu_us

@@ -17,6 +17,7 @@ use types::List;
 use crate::args::{eq, int, parse_i64};
 use crate::collections::{list, read, remove_if_empty, write, write_or_create};
 use crate::error::{wrong_args, CmdError, CmdResult, NO_SUCH_KEY, SYNTAX};
+use crate::notify;
 use crate::{Ctx, Handler};
 
 pub(crate) const HANDLERS: &[(&str, Handler)] = &[
@@ -81,7 +82,9 @@ fn positive(arg: &[u8]) -> Result<i64, CmdError> {
 /// empty, else lets it convert back to a listpack (Redis's
 /// `listElementsRemoved`).
 fn after_removal(l: &mut Locked, db: usize, key: &[u8], fill: i64) -> Result<(), CmdError> {
-    if !remove_if_empty(l, db, key) {
+    if remove_if_empty(l, db, key) {
+        notify::emit(notify::GENERIC, "del", db, key);
+    } else {
         if let Some(lst) = write(l, db, key, list)? {
             lst.convert_after_shrink(fill);
         }
@@ -106,8 +109,23 @@ fn push_generic(ctx: &mut Ctx, a: &[&[u8]], end: End, only_existing: bool) -> Cm
     lst.push_all(end, values.iter().copied(), fill);
     let len = lst.len();
     drop(l);
+    ctx.notify(notify::LIST, push_event(end), key);
     ctx.out.int(len as i64);
     Ok(())
+}
+
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpush",
+        End::Tail => "rpush",
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpop",
+        End::Tail => "rpop",
+    }
 }
 
 fn lpush(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
@@ -153,6 +171,9 @@ fn linsert(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         None => -1,
     };
     drop(l);
+    if reply > 0 {
+        ctx.notify(notify::LIST, "linsert", key);
+    }
     ctx.out.int(reply);
     Ok(())
 }
@@ -186,6 +207,7 @@ fn pop_generic(ctx: &mut Ctx, a: &[&[u8]], end: End) -> CmdResult {
             for v in &items {
                 ctx.out.bulk(v);
             }
+            notify::emit(notify::LIST, pop_event(end), db, key);
             after_removal(&mut l, db, key, fill)?;
         }
         None => {
@@ -194,6 +216,7 @@ fn pop_generic(ctx: &mut Ctx, a: &[&[u8]], end: End) -> CmdResult {
             } else {
                 ctx.out.null();
             }
+            notify::emit(notify::LIST, pop_event(end), db, key);
             after_removal(&mut l, db, key, fill)?;
         }
     }
@@ -227,6 +250,7 @@ pub(crate) fn try_pop(
         let Some(v) = lst.pop(end) else {
             continue;
         };
+        notify::emit(notify::LIST, pop_event(end), db, key);
         after_removal(l, db, key, fill)?;
         out.array(2);
         out.bulk(key);
@@ -256,6 +280,7 @@ pub(crate) fn try_mpop(
             continue;
         }
         let items = lst.pop_many(end, count);
+        notify::emit(notify::LIST, pop_event(end), db, key);
         after_removal(l, db, key, fill)?;
         out.array(2);
         out.bulk(key);
@@ -292,9 +317,11 @@ pub(crate) fn try_move(
     };
     // Push before cleaning up the source: with src == dst the list must
     // not be deleted in between, and Redis shrink-checks only afterwards.
+    notify::emit(notify::LIST, pop_event(from), db, src);
     let d = write_or_create(l, db, dst, list, new_list)?;
     d.convert_for_growth([v.as_slice()], fill);
     d.push(to, &v);
+    notify::emit(notify::LIST, push_event(to), db, dst);
     after_removal(l, db, src, fill)?;
     out.bulk(&v);
     Ok(true)
@@ -509,6 +536,7 @@ fn lset(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     lst.convert_after_shrink(fill);
     drop(l);
+    ctx.notify(notify::LIST, "lset", key);
     ctx.out.ok();
     Ok(())
 }
@@ -533,6 +561,7 @@ fn lrem(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     };
     let removed = lst.remove(a[3], count);
     if removed > 0 {
+        notify::emit(notify::LIST, "lrem", db, key);
         after_removal(&mut l, db, key, fill)?;
     }
     drop(l);
@@ -546,6 +575,7 @@ fn ltrim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mut l = ctx.lock([key]);
     if let Some(lst) = write(&mut l, db, key, list)? {
         lst.trim(start, stop);
+        notify::emit(notify::LIST, "ltrim", db, key);
         after_removal(&mut l, db, key, fill)?;
     }
     drop(l);

@@ -21,6 +21,7 @@ use types::{Limits, Set};
 use crate::args::{eq, parse_i64};
 use crate::collections::{self, read, remove_if_empty, write};
 use crate::error::{CmdError, CmdResult, NOT_INTEGER, SYNTAX, WRONGTYPE};
+use crate::notify;
 use crate::{Ctx, Handler};
 
 pub(crate) const HANDLERS: &[(&str, Handler)] = &[
@@ -67,14 +68,22 @@ fn new_value(s: Set) -> Value {
 
 /// Stores a *STORE result: overwrites `dst` (dropping its TTL, as Redis's
 /// setKey does) or deletes it when the result is empty. Returns the size.
-fn store(l: &mut Locked, db: usize, dst: &[u8], s: Set) -> usize {
+fn store(l: &mut Locked, db: usize, dst: &[u8], s: Set, event: &'static str) -> usize {
     let n = s.len();
     if n > 0 {
         l.set(db, dst, new_value(s), 0);
-    } else {
-        l.remove(db, dst);
+        notify::emit(notify::SET, event, db, dst);
+    } else if l.remove(db, dst).is_some() {
+        notify::emit(notify::GENERIC, "del", db, dst);
     }
     n
+}
+
+/// Deletes `key` if its set is now empty, reporting the deletion.
+fn remove_emptied(l: &mut Locked, db: usize, key: &[u8]) {
+    if remove_if_empty(l, db, key) {
+        notify::emit(notify::GENERIC, "del", db, key);
+    }
 }
 
 /// Runs `f` on the sets at `keys` (None for a missing key). Every key is
@@ -145,6 +154,9 @@ fn sadd(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
     };
     drop(l);
+    if added > 0 {
+        ctx.notify(notify::SET, "sadd", key);
+    }
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -164,7 +176,10 @@ fn srem(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             }
         }
     }
-    remove_if_empty(&mut l, db, key);
+    if removed > 0 {
+        notify::emit(notify::SET, "srem", db, key);
+    }
+    remove_emptied(&mut l, db, key);
     drop(l);
     ctx.out.int(removed);
     Ok(())
@@ -284,7 +299,10 @@ fn spop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     if a.len() == 2 {
         let mut l = ctx.lock([key]);
         let popped = write(&mut l, db, key, collections::set)?.and_then(|s| s.pop_random(&mut r));
-        remove_if_empty(&mut l, db, key);
+        if popped.is_some() {
+            notify::emit(notify::SET, "spop", db, key);
+        }
+        remove_emptied(&mut l, db, key);
         drop(l);
         match popped {
             Some(m) => ctx.out.bulk(&m),
@@ -301,7 +319,10 @@ fn spop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         // count >= size pops everything (in SUNION's order) and empties it.
         Some(s) => s.pop_random_many(count as usize, &lim, &mut r),
     };
-    remove_if_empty(&mut l, db, key);
+    if !popped.is_empty() {
+        notify::emit(notify::SET, "spop", db, key);
+    }
+    remove_emptied(&mut l, db, key);
     drop(l);
     ctx.out.set(popped.len());
     for m in &popped {
@@ -332,7 +353,8 @@ fn smove(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let moved = if src == dst {
         write(&mut l, db, src, collections::set)?.is_some_and(|s| s.contains(m))
     } else if write(&mut l, db, src, collections::set)?.is_some_and(|s| s.remove(m)) {
-        remove_if_empty(&mut l, db, src);
+        notify::emit(notify::SET, "srem", db, src);
+        remove_emptied(&mut l, db, src);
         match write(&mut l, db, dst, collections::set)? {
             Some(d) => {
                 d.insert(m, &lim);
@@ -343,6 +365,7 @@ fn smove(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                 l.set(db, dst, new_value(d), 0);
             }
         }
+        notify::emit(notify::SET, "sadd", db, dst);
         true
     } else {
         false
@@ -380,7 +403,7 @@ fn sinterstore(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         all.map(|all| algebra::intersection_store(&all, &lim))
             .unwrap_or_default()
     })?;
-    let n = store(&mut l, db, dst, result);
+    let n = store(&mut l, db, dst, result, "sinterstore");
     drop(l);
     ctx.out.int(n as i64);
     Ok(())
@@ -435,7 +458,8 @@ fn union_diff(ctx: &mut Ctx, keys: &[&[u8]], dst: Option<&[u8]>, diff: bool) -> 
     })?;
     match dst {
         Some(dst) => {
-            let n = store(&mut l, db, dst, result);
+            let event = if diff { "sdiffstore" } else { "sunionstore" };
+            let n = store(&mut l, db, dst, result, event);
             drop(l);
             ctx.out.int(n as i64);
         }

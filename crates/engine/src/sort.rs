@@ -500,8 +500,9 @@ fn sort_generic(ctx: &mut Ctx, a: &[&[u8]], readonly: bool) -> CmdResult {
                 let fill = ctx.server.config.hot.limits().list_max_listpack_size;
                 list.convert_auto(fill);
                 l.set(db, dst, Value::List(Box::new(list)), 0);
-            } else {
-                l.remove(db, dst);
+                crate::notify::emit(crate::notify::LIST, "sortstore", db, dst);
+            } else if l.remove(db, dst).is_some() {
+                crate::notify::emit(crate::notify::GENERIC, "del", db, dst);
             }
             drop(l);
             ctx.out.int(outputlen as i64);

@@ -4,6 +4,7 @@ use keyspace::{itoa_buf, Entry, Locked, StrValue, Value};
 
 use crate::args::{self, eq, int};
 use crate::error::{invalid_expire, CmdError, CmdResult, NOT_INTEGER, OVERFLOW, SYNTAX, WRONGTYPE};
+use crate::notify;
 use crate::{Ctx, Handler};
 
 pub(crate) const HANDLERS: &[(&str, Handler)] = &[
@@ -201,8 +202,13 @@ fn set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
         return Ok(());
     }
+    let has_ttl = matches!(ttl, Ttl::At(_));
     store(&mut l, db, key, ctx.str_value(val), ttl);
     drop(l);
+    ctx.notify(notify::STRING, "set", key);
+    if has_ttl {
+        ctx.notify(notify::GENERIC, "expire", key);
+    }
     if get {
         match old {
             Some(v) => ctx.out.bulk(&v),
@@ -240,19 +246,24 @@ fn getex(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         None if o.persist => Ttl::Persist,
         None => Ttl::Unchanged,
     };
-    match ttl {
+    let event = match ttl {
         Ttl::At(at) if at <= l.now_ms() => {
             l.remove(db, key);
+            Some((notify::GENERIC, "del"))
         }
         Ttl::At(at) => {
             l.set_expire(db, key, at);
+            Some((notify::GENERIC, "expire"))
         }
-        Ttl::Persist => {
-            l.set_expire(db, key, 0);
-        }
-        Ttl::Unchanged | Ttl::Keep => {}
-    }
+        Ttl::Persist => l
+            .set_expire(db, key, 0)
+            .then_some((notify::GENERIC, "persist")),
+        Ttl::Unchanged | Ttl::Keep => None,
+    };
     drop(l);
+    if let Some((class, event)) = event {
+        ctx.notify(class, event, key);
+    }
     ctx.out.bulk(&v);
     Ok(())
 }
@@ -265,6 +276,9 @@ fn getdel(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         l.remove(db, a[1]);
     }
     drop(l);
+    if v.is_some() {
+        ctx.notify(notify::GENERIC, "del", a[1]);
+    }
     match v {
         Some(v) => ctx.out.bulk(&v),
         None => ctx.out.null(),
@@ -278,6 +292,7 @@ fn getset(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let old = read_str(&mut l, db, a[1])?;
     l.set(db, a[1], Value::Str(ctx.str_value(a[2])), 0);
     drop(l);
+    ctx.notify(notify::STRING, "set", a[1]);
     match old {
         Some(v) => ctx.out.bulk(&v),
         None => ctx.out.null(),
@@ -293,6 +308,9 @@ fn setnx(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         l.set(db, a[1], Value::Str(ctx.str_value(a[2])), 0);
     }
     drop(l);
+    if created {
+        ctx.notify(notify::STRING, "set", a[1]);
+    }
     ctx.out.int(created as i64);
     Ok(())
 }
@@ -303,6 +321,8 @@ fn setex_generic(ctx: &mut Ctx, a: &[&[u8]], unit: i64, name: &str) -> CmdResult
     let mut l = ctx.lock([a[1]]);
     store(&mut l, db, a[1], ctx.str_value(a[3]), Ttl::At(at));
     drop(l);
+    ctx.notify(notify::STRING, "set", a[1]);
+    ctx.notify(notify::GENERIC, "expire", a[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -329,10 +349,13 @@ fn mset(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let pairs = mset_pairs(ctx, a)?;
     let db = ctx.db();
     let mut l = ctx.lock(a[1..].iter().step_by(2).copied());
-    for kv in pairs {
+    for kv in pairs.clone() {
         l.set(db, kv[0], Value::Str(ctx.str_value(kv[1])), 0);
     }
     drop(l);
+    for kv in pairs {
+        ctx.notify(notify::STRING, "set", kv[0]);
+    }
     ctx.out.ok();
     Ok(())
 }
@@ -343,11 +366,16 @@ fn msetnx(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mut l = ctx.lock(a[1..].iter().step_by(2).copied());
     let any_exists = a[1..].iter().step_by(2).any(|k| l.exists(db, k));
     if !any_exists {
-        for kv in pairs {
+        for kv in pairs.clone() {
             l.set(db, kv[0], Value::Str(ctx.str_value(kv[1])), 0);
         }
     }
     drop(l);
+    if !any_exists {
+        for kv in pairs {
+            ctx.notify(notify::STRING, "set", kv[0]);
+        }
+    }
     ctx.out.int(!any_exists as i64);
     Ok(())
 }
@@ -393,6 +421,7 @@ fn append(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
     };
     drop(l);
+    ctx.notify(notify::STRING, "append", a[1]);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -409,7 +438,7 @@ fn strlen(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
+fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64, event: &'static str) -> CmdResult {
     let db = ctx.db();
     let mut l = ctx.lock([key]);
     let cur = match l.get_mut(db, key) {
@@ -425,20 +454,21 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
         None => l.set(db, key, Value::Str(StrValue::Int(new)), 0),
     }
     drop(l);
+    ctx.notify(notify::STRING, event, key);
     ctx.out.int(new);
     Ok(())
 }
 
 fn incr(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    incr_generic(ctx, a[1], 1)
+    incr_generic(ctx, a[1], 1, "incrby")
 }
 
 fn decr(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    incr_generic(ctx, a[1], -1)
+    incr_generic(ctx, a[1], -1, "decrby")
 }
 
 fn incrby(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    incr_generic(ctx, a[1], int(a[2])?)
+    incr_generic(ctx, a[1], int(a[2])?, "incrby")
 }
 
 fn decrby(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
@@ -446,7 +476,7 @@ fn decrby(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     if by == i64::MIN {
         return Err(CmdError::new("ERR decrement would overflow"));
     }
-    incr_generic(ctx, a[1], -by)
+    incr_generic(ctx, a[1], -by, "decrby")
 }
 
 /// Redis's longest "embstr" string.
@@ -479,6 +509,7 @@ fn incrbyfloat(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         None => l.set(db, a[1], value, 0),
     }
     drop(l);
+    ctx.notify(notify::STRING, "incrbyfloat", a[1]);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }
@@ -554,6 +585,9 @@ fn setrange(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
     };
     drop(l);
+    if !val.is_empty() {
+        ctx.notify(notify::STRING, "setrange", a[1]);
+    }
     ctx.out.int(len as i64);
     Ok(())
 }

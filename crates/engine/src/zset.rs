@@ -20,6 +20,7 @@ use types::{Limits, ZSet};
 use crate::args::{eq, int};
 use crate::collections::{self, remove_if_empty};
 use crate::error::{wrong_args, CmdError, CmdResult, NOT_FLOAT, SYNTAX, WRONGTYPE};
+use crate::notify;
 use crate::strtod::{is_c_space, strtod};
 use crate::{Ctx, Handler};
 
@@ -189,12 +190,16 @@ fn store_result(
     dst: &[u8],
     entries: Vec<(Vec<u8>, f64)>,
     limits: &Limits,
+    event: &'static str,
 ) {
     if entries.is_empty() {
-        l.remove(db, dst);
+        if l.remove(db, dst).is_some() {
+            notify::emit(notify::GENERIC, "del", db, dst);
+        }
         out.int(0);
         return;
     }
+    notify::emit(notify::ZSET, event, db, dst);
     let n = entries.len();
     l.set(
         db,
@@ -206,6 +211,13 @@ fn store_result(
 }
 
 /// Owned copies of borrowed entries.
+/// Deletes `key` if its sorted set is now empty, reporting the deletion.
+fn remove_emptied(l: &mut Locked, db: usize, key: &[u8]) {
+    if remove_if_empty(l, db, key) {
+        notify::emit(notify::GENERIC, "del", db, key);
+    }
+}
+
 fn to_owned(items: &[(&[u8], f64)]) -> Vec<(Vec<u8>, f64)> {
     items.iter().map(|(m, s)| (m.to_vec(), *s)).collect()
 }
@@ -308,7 +320,10 @@ fn zadd_generic(ctx: &mut Ctx, a: &[&[u8]], incr: bool) -> CmdResult {
                 }
             }
         }
-        remove_if_empty(&mut l, db, key);
+        if added + updated > 0 {
+            notify::emit(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, db, key);
+        }
+        remove_emptied(&mut l, db, key);
     }
     drop(l);
     if nan {
@@ -337,7 +352,10 @@ fn zrem(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                 break;
             }
         }
-        remove_if_empty(&mut l, db, key);
+        if deleted > 0 {
+            notify::emit(notify::ZSET, "zrem", db, key);
+        }
+        remove_emptied(&mut l, db, key);
     }
     drop(l);
     ctx.out.int(deleted);
@@ -461,7 +479,7 @@ enum Spec<'a> {
 }
 
 fn zremrange(ctx: &mut Ctx, a: &[&[u8]], spec: Spec) -> CmdResult {
-    let (key, db) = (a[1], ctx.db());
+    let (key, db, spec_name) = (a[1], ctx.db(), ctx.spec.name);
     let mut l = ctx.lock([key]);
     let mut deleted = 0;
     if let Some(z) = collections::write(&mut l, db, key, collections::zset)? {
@@ -480,7 +498,15 @@ fn zremrange(ctx: &mut Ctx, a: &[&[u8]], spec: Spec) -> CmdResult {
             Spec::Score(r) => z.remove_range_by_score(&r),
             Spec::Lex(r) => z.remove_range_by_lex(&r),
         };
-        remove_if_empty(&mut l, db, key);
+        if deleted > 0 {
+            let event = match spec_name {
+                "zremrangebyrank" => "zremrangebyrank",
+                "zremrangebyscore" => "zremrangebyscore",
+                _ => "zremrangebylex",
+            };
+            notify::emit(notify::ZSET, event, db, key);
+        }
+        remove_emptied(&mut l, db, key);
     }
     drop(l);
     ctx.out.int(deleted as i64);
@@ -654,7 +680,7 @@ fn zrange_generic(
     match dst {
         Some(d) => {
             let owned = to_owned(&items);
-            store_result(&mut ctx.out, &mut l, db, d, owned, &lim);
+            store_result(&mut ctx.out, &mut l, db, d, owned, &lim, "zrangestore");
         }
         None => reply_members(&mut ctx.out, &items, withscores),
     }
@@ -989,7 +1015,14 @@ fn setop_command(
         return Ok(());
     }
     match dst {
-        Some(d) => store_result(&mut ctx.out, &mut l, db, d, result, &lim),
+        Some(d) => {
+            let event = match ctx.spec.name {
+                "zunionstore" => "zunionstore",
+                "zinterstore" => "zinterstore",
+                _ => "zdiffstore",
+            };
+            store_result(&mut ctx.out, &mut l, db, d, result, &lim, event)
+        }
         None => {
             drop(l);
             result.sort_by(|x, y| {
@@ -1104,7 +1137,15 @@ pub(crate) fn try_pop(
         out.bulk(&m);
         out.double(s);
     }
-    remove_if_empty(l, db, key);
+    if n > 0 {
+        notify::emit(
+            notify::ZSET,
+            if max { "zpopmax" } else { "zpopmin" },
+            db,
+            key,
+        );
+    }
+    remove_emptied(l, db, key);
     Ok(Some((key.to_vec(), n)))
 }
 

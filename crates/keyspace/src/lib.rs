@@ -51,6 +51,35 @@ pub fn shard_of_slot(slot: u16) -> usize {
     slot as usize / SLOTS_PER_SHARD
 }
 
+/// Keyspace events the engine may publish (keyspace notifications).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEvent {
+    /// A key was removed because it expired.
+    Expired,
+    /// A key that did not exist was created.
+    New,
+}
+
+/// Called with every [`KeyEvent`], its database and key.
+static EVENT_HOOK: std::sync::OnceLock<fn(KeyEvent, usize, &[u8])> = std::sync::OnceLock::new();
+
+/// Installs the key-event hook (once per process).
+pub fn set_event_hook(hook: fn(KeyEvent, usize, &[u8])) {
+    let _ = EVENT_HOOK.set(hook);
+}
+
+#[inline]
+fn key_event(event: KeyEvent, db: usize, key: &[u8]) {
+    if let Some(hook) = EVENT_HOOK.get() {
+        hook(event, db, key);
+    }
+}
+
+#[inline]
+fn expired(db: usize, key: &[u8]) {
+    key_event(KeyEvent::Expired, db, key);
+}
+
 /// One database's part of a shard: one table per slot of the shard.
 #[derive(Default)]
 pub struct ShardDb {
@@ -493,12 +522,15 @@ impl Keyspace {
                     let before = t.len();
                     let mut gone_volatile = 0;
                     t.retain(|e| {
-                        let expired = e.is_expired(now_ms);
-                        gone_volatile += expired as usize;
-                        if expired && watched {
-                            expired_keys.push(e.key().into());
+                        let gone = e.is_expired(now_ms);
+                        gone_volatile += gone as usize;
+                        if gone {
+                            expired(db, e.key());
+                            if watched {
+                                expired_keys.push(e.key().into());
+                            }
                         }
-                        !expired
+                        !gone
                     });
                     let n = before - t.len();
                     sdb.keys -= n;
@@ -585,10 +617,11 @@ impl<'a> Locked<'a> {
         let t = sdb.slots.get_mut(pos.local)?;
         match t.find_live(key, |e| e.is_expired(now))? {
             Ok(e) => Some(e),
-            Err(expired) => {
+            Err(gone) => {
                 sdb.keys -= 1;
-                sdb.volatile -= (expired.expire_at != 0) as usize;
+                sdb.volatile -= (gone.expire_at != 0) as usize;
                 ks.stats.expired_keys.incr();
+                expired(db, key);
                 if !shard.watches.is_empty() {
                     shard.watches.touch(db, key, false);
                 }
@@ -698,11 +731,17 @@ impl<'a> Locked<'a> {
                 sdb.volatile -= (o.expire_at != 0) as usize;
                 replaced_stale = o.is_expired(now);
             }
-            None => sdb.keys += 1,
+            None => {
+                sdb.keys += 1;
+                key_event(KeyEvent::New, db, key);
+            }
         }
         sdb.volatile += (expire_at_ms != 0) as usize;
         if replaced_stale {
             // Like Redis: the expired key is deleted first, then the new one added.
+            self.ks.stats.expired_keys.incr();
+            expired(db, key);
+            key_event(KeyEvent::New, db, key);
             let shard = self.shard_mut(pos.shard);
             if !shard.watches.is_empty() {
                 shard.watches.touch(db, key, false);
@@ -733,6 +772,7 @@ impl<'a> Locked<'a> {
         self.touch_watched(db, key, pos);
         if e.is_expired(now) {
             self.ks.stats.expired_keys.incr();
+            expired(db, key);
             return None;
         }
         Some(e)

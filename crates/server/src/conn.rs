@@ -83,6 +83,7 @@ async fn serve(server: Arc<Server>, id: u64, mut stream: TcpStream, peer: Socket
     let mut client = Client::new(shared.clone(), !needs_auth);
     let _ = run_loop(&server, &mut client, &mut stream).await;
     engine::multi::unwatch_all(&server, &mut client);
+    engine::pubsub::unsubscribe_all(&server, &mut client);
     if client.monitor {
         let mut m = server.monitors.lock();
         m.retain(|x| x.client_id != id);
@@ -102,6 +103,9 @@ async fn run_loop(
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut inline: Vec<Vec<u8>> = Vec::new();
     let mut monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>> = None;
+    // Published messages for this client (once it subscribes).
+    let mut push_rx: Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>> = None;
+    let mut pushes: Vec<u8> = Vec::new();
     // Bytes that arrived while a blocking command waited (see wait_blocked).
     let mut stash: Vec<u8> = Vec::new();
     let mut stashed = 0usize;
@@ -144,6 +148,12 @@ async fn run_loop(
                     None => std::future::pending().await,
                 }
             };
+            let push = async {
+                match push_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 r = stream.read_buf(&mut inbuf) => r?,
@@ -157,6 +167,25 @@ async fn run_loop(
                 line = monitor_line => {
                     if let Some(line) = line {
                         stream.write_all(&line).await?;
+                    }
+                    continue;
+                }
+                msg = push => {
+                    // Write this message and whatever else is queued at once.
+                    pushes.clear();
+                    let mut next = msg;
+                    while let Some(m) = next {
+                        pushes.extend_from_slice(&m);
+                        if pushes.len() >= READ_CHUNK * 4 {
+                            break;
+                        }
+                        next = push_rx.as_mut().and_then(|rx| rx.try_recv().ok());
+                    }
+                    stream.write_all(&pushes).await?;
+                    shared.push_pending.fetch_sub(pushes.len(), Ordering::AcqRel);
+                    server.stats.net_output_bytes.add(pushes.len() as u64);
+                    if pushes.capacity() > 1024 * 1024 {
+                        pushes = Vec::new();
                     }
                     continue;
                 }
@@ -269,6 +298,9 @@ async fn run_loop(
                         {
                             return Ok(());
                         }
+                    }
+                    if let Some(rx) = client.push_rx.take() {
+                        push_rx = Some(rx);
                     }
                     if client.monitor && monitor_rx.is_none() {
                         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
