@@ -23,8 +23,9 @@
 //!   publisher runs.
 //!
 //! Every connection has a read timeout, so a lost message or a hang fails the
-//! test instead of blocking it. A missing redis-server is a failure, not a
-//! skip: CI installs it.
+//! test instead of blocking it. The test marked `#[ignore]` pins down a known
+//! server bug (see its reason); `cargo test --test pubsub -- --ignored` runs
+//! it. A missing redis-server is a failure, not a skip: CI installs it.
 
 mod common;
 
@@ -724,6 +725,34 @@ fn differential_glob_patterns() {
 }
 
 #[test]
+fn differential_glob_pattern_edge_cases() {
+    // Unterminated classes, trailing backslashes, `[^...]`, reversed and
+    // open ranges, `!` (not a negation in Redis): one pattern per connection.
+    const PATTERNS: &str = concat!(
+        r"a\ [ []x [!a]b [z-a] a[\]]b a[b a[b- *[a-] \ ? ?? [^]x x[^] a*b*c [a\-c]",
+        r" *a*a*a*a*a*a*a*b",
+    );
+    const CHANNELS: &str = concat!(
+        r"a\ a [ ]x x !b ab bb zb m a]b a[b ab- a- - b \ q qq x] axbyc abc ac a-c \-",
+        r" aaaaaaaaaaaaaaaaaaaaaaaaaaaaaac aaaaaaaaab",
+    );
+    let patterns: Vec<&str> = PATTERNS.split(' ').collect();
+    let conns: Vec<String> = (1..=patterns.len()).map(|i| format!("@{i}")).collect();
+    let mut lines: Vec<Vec<&str>> = Vec::new();
+    for (c, p) in conns.iter().zip(&patterns) {
+        lines.push(vec![c, "PSUBSCRIBE", p]);
+    }
+    for ch in CHANNELS.split(' ') {
+        lines.push(vec!["PUBLISH", ch, "m"]);
+    }
+    for c in &conns {
+        lines.push(vec![c, "~recv"]);
+    }
+    let lines: Vec<Line> = lines.iter().map(Vec::as_slice).collect();
+    table("glob pattern edge cases", &lines);
+}
+
+#[test]
 fn differential_shard_channels() {
     table(
         "spublish and smessage",
@@ -1131,31 +1160,147 @@ fn messages_arrive_in_publish_order() {
 }
 
 #[test]
+fn deliveries_follow_the_order_publishes_complete_in() {
+    // Two publishers on different connections (so different worker
+    // threads), used in turn: each PUBLISH completes before the next
+    // starts, so every subscriber sees them in that order.
+    on_both(|node, server| {
+        let mut subs: Vec<Conn> = (0..4).map(|_| Conn::open(node, server, 2)).collect();
+        for (i, s) in subs.iter_mut().enumerate() {
+            if i % 2 == 0 {
+                s.subscribe("SUBSCRIBE", &["turn.a", "turn.b"]);
+            } else {
+                s.subscribe("PSUBSCRIBE", &["turn.*"]);
+            }
+        }
+        let mut publishers = [Conn::open(node, server, 2), Conn::open(node, server, 3)];
+        for i in 0..300 {
+            let ch: &[u8] = if i % 2 == 0 { b"turn.a" } else { b"turn.b" };
+            let n = publishers[i % 2].publish(ch, i.to_string().as_bytes());
+            assert_eq!(n, 4, "{server}: publish {i}");
+        }
+        for (k, s) in subs.iter_mut().enumerate() {
+            for i in 0..300 {
+                let ch: &[u8] = if i % 2 == 0 { b"turn.a" } else { b"turn.b" };
+                let payload = i.to_string();
+                let want = if k % 2 == 0 {
+                    message(2, ch, payload.as_bytes())
+                } else {
+                    pmessage(2, b"turn.*", ch, payload.as_bytes())
+                };
+                assert_eq!(
+                    show(&s.frame("message")),
+                    show(&want),
+                    "{server}: subscriber {k}, message {i}"
+                );
+            }
+            s.expect_nothing("after the 300 messages");
+        }
+    });
+}
+
+#[test]
+fn a_client_matching_several_ways_gets_one_message_each() {
+    // A channel subscription and two matching patterns: three frames, the
+    // `message` first, the `pmessage`s in either order (Redis: hash order).
+    on_both(|node, server| {
+        for proto in [2, 3] {
+            let mut s = Conn::open(node, server, proto);
+            s.subscribe("SUBSCRIBE", &["multi.x"]);
+            s.subscribe("PSUBSCRIBE", &["multi.*", "*.x", "nomatch.*"]);
+            let mut publisher = Conn::open(node, server, 2);
+            assert_eq!(publisher.publish(b"multi.x", b"p"), 3, "{server}");
+            assert_eq!(
+                show(&s.frame("message")),
+                show(&message(proto, b"multi.x", b"p")),
+                "{server} RESP{proto}"
+            );
+            let mut got = vec![s.frame("pmessage"), s.frame("pmessage")];
+            got.sort();
+            let mut want = vec![
+                pmessage(proto, b"multi.*", b"multi.x", b"p"),
+                pmessage(proto, b"*.x", b"multi.x", b"p"),
+            ];
+            want.sort();
+            assert_eq!(got, want, "{server} RESP{proto}: {}", show(&got.concat()));
+            s.expect_nothing("after the three frames");
+        }
+    });
+}
+
+#[test]
+fn without_a_limit_a_slow_subscriber_gets_everything() {
+    // `pubsub 0 0 0`: no limit. A subscriber that reads only after 2000
+    // messages of 10 KiB were published still gets all of them, in order,
+    // and the publisher was never held back.
+    on_both(|node, server| {
+        let mut admin = Conn::open(node, server, 2);
+        admin.expect(&["CONFIG", "SET", OBUF_LIMIT, "pubsub 0 0 0"], b"+OK\r\n");
+        let mut slow = Conn::open(node, server, 2);
+        slow.subscribe("SUBSCRIBE", &["unlimited"]);
+        let mut publisher = Conn::open(node, server, 2);
+        let started = Instant::now();
+        for i in 0..2000u32 {
+            let mut payload = vec![b'x'; 10 * 1024];
+            payload[..4].copy_from_slice(&i.to_be_bytes());
+            assert_eq!(
+                publisher.publish(b"unlimited", &payload),
+                1,
+                "{server}: {i}"
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{server}: publishing 20 MB took {:?}",
+            started.elapsed()
+        );
+        for i in 0..2000u32 {
+            let mut payload = vec![b'x'; 10 * 1024];
+            payload[..4].copy_from_slice(&i.to_be_bytes());
+            let got = slow.frame("message");
+            assert!(
+                got == message(2, b"unlimited", &payload),
+                "{server}: message {i}: {}",
+                show(&got)
+            );
+        }
+        slow.expect_nothing("after the 2000 messages");
+    });
+}
+
+#[test]
 fn resp3_client_receives_its_own_publish() {
-    // Redis 7.0 writes the push before PUBLISH's reply; a RESP3 client tells
-    // them apart by type, so either order is accepted here.
+    // As in Redis 7.0, the push comes before PUBLISH's reply.
     on_both(|node, server| {
         let mut c = Conn::open(node, server, 3);
         c.subscribe("SUBSCRIBE", &["me"]);
         c.send(&[b"PUBLISH", b"me", b"self"]);
-        let mut frames = vec![c.frame("PUBLISH me"), c.frame("PUBLISH me")];
-        frames.sort();
-        let mut want = vec![b":1\r\n".to_vec(), message(3, b"me", b"self")];
-        want.sort();
-        assert_eq!(frames, want, "{server}: {}", show(&frames.concat()));
+        let frames = [c.frame("PUBLISH me"), c.frame("PUBLISH me")].concat();
+        let want = [message(3, b"me", b"self"), b":1\r\n".to_vec()].concat();
+        assert_eq!(show(&frames), show(&want), "{server}");
 
         // With a matching pattern too: two pushes and the count 2.
         c.subscribe("PSUBSCRIBE", &["m*"]);
         c.send(&[b"PUBLISH", b"me", b"twice"]);
-        let mut frames: Vec<Vec<u8>> = (0..3).map(|_| c.frame("PUBLISH me")).collect();
-        frames.sort();
-        let mut want = vec![
-            b":2\r\n".to_vec(),
+        let frames: Vec<u8> = (0..3).flat_map(|_| c.frame("PUBLISH me")).collect();
+        let want = [
             message(3, b"me", b"twice"),
             pmessage(3, b"m*", b"me", b"twice"),
-        ];
-        want.sort();
-        assert_eq!(frames, want, "{server}: {}", show(&frames.concat()));
+            b":2\r\n".to_vec(),
+        ]
+        .concat();
+        assert_eq!(show(&frames), show(&want), "{server}");
+
+        // SPUBLISH to its own shard channel likewise.
+        c.subscribe("SSUBSCRIBE", &["sme"]);
+        c.send(&[b"SPUBLISH", b"sme", b"shard"]);
+        let frames = [c.frame("SPUBLISH sme"), c.frame("SPUBLISH sme")].concat();
+        let want = [
+            push(3, &[b"smessage", b"sme", b"shard"]),
+            b":1\r\n".to_vec(),
+        ]
+        .concat();
+        assert_eq!(show(&frames), show(&want), "{server}");
 
         // Ordinary commands keep working in between.
         c.expect(&["SET", "k", "v"], b"+OK\r\n");
@@ -1299,6 +1444,54 @@ fn client_list_shows_subscriptions() {
 }
 
 #[test]
+#[ignore = "server bug: subscribed clients are not of type pubsub: CLIENT LIST TYPE pubsub \
+            is empty, CLIENT LIST TYPE normal lists them, CLIENT KILL TYPE pubsub kills none"]
+fn client_type_pubsub_selects_subscribed_clients() {
+    on_both(|node, server| {
+        let mut admin = Conn::open(node, server, 2);
+        admin.expect(&["CLIENT", "SETNAME", "plain"], b"+OK\r\n");
+        let mut a = Conn::open(node, server, 2);
+        a.expect(&["CLIENT", "SETNAME", "sub-a"], b"+OK\r\n");
+        a.subscribe("SUBSCRIBE", &["x"]);
+        let mut b = Conn::open(node, server, 3);
+        b.expect(&["CLIENT", "SETNAME", "sub-b"], b"+OK\r\n");
+        b.subscribe("SSUBSCRIBE", &["y"]);
+        let mut c = Conn::open(node, server, 2);
+        c.expect(&["CLIENT", "SETNAME", "sub-c"], b"+OK\r\n");
+        c.subscribe("PSUBSCRIBE", &["z*"]);
+        let names = |text: String| -> Vec<String> {
+            let mut v: Vec<String> = text
+                .lines()
+                .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("name=")))
+                .map(str::to_string)
+                .collect();
+            v.sort();
+            v
+        };
+        let pubsub = names(admin.text(&["CLIENT", "LIST", "TYPE", "pubsub"]));
+        assert_eq!(pubsub, ["sub-a", "sub-b", "sub-c"], "{server}");
+        let normal = names(admin.text(&["CLIENT", "LIST", "TYPE", "normal"]));
+        assert_eq!(normal, ["plain"], "{server}");
+        assert_eq!(
+            admin.int(&["CLIENT", "KILL", "TYPE", "pubsub"]),
+            3,
+            "{server}"
+        );
+        for s in [&mut a, &mut b, &mut c] {
+            s.read_to_eof(Duration::from_secs(3))
+                .unwrap_or_else(|e| panic!("{server}: a killed subscriber: {e}"));
+        }
+        wait_until(
+            Duration::from_secs(2),
+            &format!("{server}: the killed subscribers' channels to go"),
+            || admin.call(&["PUBSUB", "NUMSUB", "x"]) == b"*2\r\n$1\r\nx\r\n:0\r\n",
+        );
+        admin.expect(&["PUBSUB", "NUMPAT"], b":0\r\n");
+        admin.expect(&["PUBSUB", "SHARDCHANNELS"], b"*0\r\n");
+    });
+}
+
+#[test]
 fn info_stats_pubsub_counts() {
     on_both(|node, server| {
         let mut admin = Conn::open(node, server, 2);
@@ -1350,8 +1543,8 @@ fn info_stats_pubsub_counts() {
 
 /// A subscriber that never reads while 2000 messages of 10 KiB (20 MB, far
 /// more than the kernel's socket buffers hold) are published: the hard
-/// limit of 1 MB cuts it off. Returns INFO stats afterwards.
-fn hard_limit_cut_off(node: &Proc, server: &'static str) -> String {
+/// limit of 1 MB cuts it off.
+fn hard_limit_cut_off(node: &Proc, server: &'static str) {
     let started = Instant::now();
     let mut admin = Conn::open(node, server, 2);
     admin.expect(
@@ -1393,7 +1586,11 @@ fn hard_limit_cut_off(node: &Proc, server: &'static str) -> String {
     assert!(read < 20 * 1024 * 1024, "{server}: read {read} bytes");
     // The server stays responsive, the channel is free again.
     admin.expect(&["PING"], b"+PONG\r\n");
-    admin.expect(&["PUBSUB", "NUMSUB", "slow"], b"*2\r\n$4\r\nslow\r\n:0\r\n");
+    wait_until(
+        Duration::from_secs(2),
+        &format!("{server}: NUMSUB slow to drop to 0"),
+        || admin.call(&["PUBSUB", "NUMSUB", "slow"]) == b"*2\r\n$4\r\nslow\r\n:0\r\n",
+    );
     assert_eq!(publisher.publish(b"healthy", b"after"), 1, "{server}");
     assert_eq!(
         show(&healthy.frame("message")),
@@ -1413,28 +1610,71 @@ fn hard_limit_cut_off(node: &Proc, server: &'static str) -> String {
         "{server}: took {:?}",
         started.elapsed()
     );
-    admin.text(&["INFO", "stats"])
+    // Redis 7.0 has no such INFO field (7.2 added it); a server that
+    // reports it must count the disconnection.
+    let info = admin.text(&["INFO", "stats"]);
+    if let Some(v) = info_field(&info, "client_output_buffer_limit_disconnections") {
+        let n: i64 = v.parse().expect("a number");
+        assert!(
+            n >= 1,
+            "{server}: client_output_buffer_limit_disconnections:{n} after a disconnection"
+        );
+    }
 }
 
 #[test]
 fn slow_subscriber_cut_off_at_the_hard_limit() {
-    on_both(|node, server| {
-        hard_limit_cut_off(node, server);
-    });
+    on_both(hard_limit_cut_off);
 }
 
 #[test]
-fn output_buffer_limit_disconnections_are_counted() {
-    // Redis 7.0 has no such INFO field (7.2 added it); a server that reports
-    // it must count the disconnection.
+#[ignore = "server bug: a subscriber cut off by client-output-buffer-limit pubsub (hard or \
+            soft limit) stops getting messages (PUBLISH counts it no more) but is not \
+            disconnected while it does not read: it stays in CLIENT LIST, PUBSUB NUMSUB \
+            and PUBSUB CHANNELS keep counting it, its socket stays open; Redis frees it at once"]
+fn cut_off_subscriber_is_dropped_before_it_reads() {
+    // The subscriber reads nothing at all: the server must close it by
+    // itself, not when the peer finally drains the socket.
     on_both(|node, server| {
-        let info = hard_limit_cut_off(node, server);
-        if let Some(v) = info_field(&info, "client_output_buffer_limit_disconnections") {
-            let n: i64 = v.parse().expect("a number");
-            assert!(
-                n >= 1,
-                "{server}: client_output_buffer_limit_disconnections:{n} after a disconnection"
+        for limit in ["pubsub 1mb 512kb 60", "pubsub 0 256kb 1"] {
+            let mut admin = Conn::open(node, server, 2);
+            admin.expect(&["CONFIG", "SET", OBUF_LIMIT, limit], b"+OK\r\n");
+            let mut slow = Conn::open(node, server, 2);
+            slow.expect(&["CLIENT", "SETNAME", "slow-sub"], b"+OK\r\n");
+            slow.subscribe("SUBSCRIBE", &["slow"]);
+            let mut publisher = Conn::open(node, server, 2);
+            let payload = vec![b'x'; 10 * 1024];
+            // 20 MB at once, then (soft limit) a small message every 50 ms.
+            let started = Instant::now();
+            for i in 0.. {
+                let n = if i < 2000 {
+                    publisher.publish(b"slow", &payload)
+                } else {
+                    std::thread::sleep(Duration::from_millis(50));
+                    publisher.publish(b"slow", b"tick")
+                };
+                if n == 0 {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(6),
+                    "{server} ({limit}): never cut off"
+                );
+            }
+            wait_until(
+                Duration::from_secs(2),
+                &format!("{server} ({limit}): the cut-off subscriber to leave CLIENT LIST"),
+                || {
+                    !client_list(&mut admin)
+                        .iter()
+                        .any(|l| l.contains(" name=slow-sub "))
+                },
             );
+            admin.expect(&["PUBSUB", "NUMSUB", "slow"], b"*2\r\n$4\r\nslow\r\n:0\r\n");
+            admin.expect(&["PUBSUB", "CHANNELS"], b"*0\r\n");
+            assert_eq!(stat(&mut admin, "pubsub_channels"), 0, "{server} ({limit})");
+            slow.read_to_eof(Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("{server} ({limit}): not disconnected: {e}"));
         }
     });
 }
@@ -1483,7 +1723,11 @@ fn slow_subscriber_cut_off_after_the_soft_limit_seconds() {
         slow.read_to_eof(Duration::from_secs(5))
             .unwrap_or_else(|e| panic!("{server}: not disconnected: {e}"));
         admin.expect(&["PING"], b"+PONG\r\n");
-        admin.expect(&["PUBSUB", "NUMSUB", "slow"], b"*2\r\n$4\r\nslow\r\n:0\r\n");
+        wait_until(
+            Duration::from_secs(2),
+            &format!("{server}: NUMSUB slow to drop to 0"),
+            || admin.call(&["PUBSUB", "NUMSUB", "slow"]) == b"*2\r\n$4\r\nslow\r\n:0\r\n",
+        );
     });
 }
 

@@ -335,8 +335,22 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
     )
 }
 
+/// A client's class for CLIENT LIST / KILL TYPE: subscribers are "pubsub",
+/// everyone else "normal" (no replication links yet).
+fn client_type(c: &ClientShared) -> &'static str {
+    let subs = c.sub.load(Ordering::Relaxed)
+        + c.psub.load(Ordering::Relaxed)
+        + c.ssub.load(Ordering::Relaxed);
+    if subs > 0 {
+        "pubsub"
+    } else {
+        "normal"
+    }
+}
+
 fn client_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
+    let mut ctype: Option<String> = None;
     let mut i = 2;
     while i < a.len() {
         if eq(a[i], "type") && i + 1 < a.len() {
@@ -350,10 +364,7 @@ fn client_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                     text(a[i + 1])
                 )));
             }
-            // Every client is "normal" until replication and pub/sub land.
-            if t != "normal" {
-                ids = Some(Vec::new());
-            }
+            ctype = Some(t);
             i += 2;
         } else if eq(a[i], "id") && i + 1 < a.len() {
             let mut v = ids.take().unwrap_or_default();
@@ -373,7 +384,9 @@ fn client_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     let mut text_out = String::new();
     for c in ctx.server.clients.all() {
-        if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
+        if ids.as_ref().is_some_and(|v| !v.contains(&c.id))
+            || ctype.as_deref().is_some_and(|t| t != client_type(&c))
+        {
             continue;
         }
         text_out.push_str(&client_line(&c, ctx.now_ms));
@@ -463,7 +476,7 @@ fn client_kill(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             && addr.as_deref().is_none_or(|x| x == c.addr)
             && laddr.as_deref().is_none_or(|x| x == c.laddr)
             && user.as_deref().is_none_or(|x| x == "default")
-            && ctype.as_deref().is_none_or(|x| x == "normal")
+            && ctype.as_deref().is_none_or(|x| x == client_type(c))
             && max_age.is_none_or(|m| ctx.now_ms.saturating_sub(c.created_ms) / 1000 >= m)
             && !(skipme && c.id == me);
         if matches {

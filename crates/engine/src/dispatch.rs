@@ -39,7 +39,7 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 14] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 16] {
     [
         crate::string::HANDLERS,
         crate::blocking::HANDLERS,
@@ -55,6 +55,8 @@ fn handler_lists() -> [&'static [(&'static str, Handler)]; 14] {
         crate::introspection::HANDLERS,
         crate::multi::HANDLERS,
         crate::pubsub::HANDLERS,
+        crate::scripting::HANDLERS,
+        crate::functions::HANDLERS,
     ]
 }
 
@@ -203,6 +205,13 @@ pub fn execute(
             msg.to_vec()
         };
         reject(server, client, out, &msg);
+        return Outcome::Done;
+    }
+    // A script past busy-reply-threshold holds the keyspace: answer BUSY
+    // instead of queueing behind it.
+    if server.script_state.busy.load(Ordering::Acquire) && !spec.has_flag(flag::ALLOW_BUSY) {
+        let msg = server.script_state.busy_error();
+        reject(server, client, out, msg.as_bytes());
         return Outcome::Done;
     }
     // RESP2 subscribers may only manage subscriptions (the connection is

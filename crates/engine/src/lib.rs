@@ -16,6 +16,7 @@ pub mod config;
 mod connection;
 mod dispatch;
 pub mod error;
+mod functions;
 mod generic;
 mod hash;
 mod info;
@@ -25,6 +26,7 @@ mod longdouble;
 pub mod multi;
 pub mod notify;
 pub mod pubsub;
+pub mod scripting;
 mod server;
 mod set;
 mod sort;
@@ -164,6 +166,9 @@ pub struct Server {
     pub pause: PauseState,
     pub monitors: Mutex<Vec<Monitor>>,
     pub pubsub: pubsub::Registry,
+    pub(crate) scripts: scripting::Scripts,
+    pub(crate) functions: functions::Libraries,
+    pub script_state: scripting::ScriptState,
     pub monitor_count: AtomicUsize,
     pub started: Instant,
     pub start_time_ms: u64,
@@ -214,6 +219,9 @@ impl Server {
             pause: PauseState::default(),
             monitors: Mutex::new(Vec::new()),
             pubsub: Default::default(),
+            scripts: Default::default(),
+            functions: Default::default(),
+            script_state: Default::default(),
             monitor_count: AtomicUsize::new(0),
             started: Instant::now(),
             start_time_ms: now_ms(),

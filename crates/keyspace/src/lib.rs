@@ -301,6 +301,12 @@ impl Keyspace {
         ShardGuard::Locked(self.shards[i].lock())
     }
 
+    /// Does this thread hold shards of this keyspace (inside EXEC or a
+    /// script)?
+    pub fn holding(&self) -> bool {
+        HELD.with(Cell::get).0 == self as *const Keyspace as usize
+    }
+
     /// Locks the shards of `keys` (every shard when `all`) until the
     /// returned hold drops; meanwhile this thread's own lock requests for
     /// them succeed at once (EXEC runs its commands under one hold).

@@ -3,6 +3,11 @@
 /// Formats like C's `printf("%.17g", v)`, which Redis 7.0 uses for double replies
 /// (`inf`/`-inf`/`nan` for the special values).
 pub fn format_double(v: f64) -> String {
+    format_g(v, 17)
+}
+
+/// Formats like C's `printf("%.<precision>g", v)` (precision 1..=17).
+pub fn format_g(v: f64, precision: i32) -> String {
     if v.is_nan() {
         return "nan".into();
     }
@@ -16,8 +21,8 @@ pub fn format_double(v: f64) -> String {
             "0".into()
         };
     }
-    const P: i32 = 17;
-    let sci = format!("{:.*e}", (P - 1) as usize, v);
+    let p = precision.clamp(1, 17);
+    let sci = format!("{:.*e}", (p - 1) as usize, v);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let neg = mantissa.starts_with('-');
@@ -26,7 +31,7 @@ pub fn format_double(v: f64) -> String {
     if neg {
         out.push('-');
     }
-    if !(-4..P).contains(&exp) {
+    if !(-4..p).contains(&exp) {
         out.push_str(&digits[..1]);
         let frac = digits[1..].trim_end_matches('0');
         if !frac.is_empty() {

@@ -181,7 +181,18 @@ async fn run_loop(
                         }
                         next = push_rx.as_mut().and_then(|rx| rx.try_recv().ok());
                     }
-                    stream.write_all(&pushes).await?;
+                    // A subscriber that stopped reading can be cut off
+                    // (output buffer limit) while this write waits.
+                    let mut written = 0;
+                    while written < pushes.len() {
+                        tokio::select! {
+                            r = stream.write(&pushes[written..]) => written += r?,
+                            _ = &mut wake => {
+                                wake.set(shared.wake.notified());
+                                if shared.is_killed() { return Ok(()); }
+                            }
+                        }
+                    }
                     shared.push_pending.fetch_sub(pushes.len(), Ordering::AcqRel);
                     server.stats.net_output_bytes.add(pushes.len() as u64);
                     if pushes.capacity() > 1024 * 1024 {

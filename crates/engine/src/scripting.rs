@@ -1,0 +1,869 @@
+//! Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT.
+//!
+//! Each worker thread owns a Lua 5.1 interpreter (mlua), sandboxed as in
+//! Redis: no `os`, `io`, `loadfile` or `dofile`, and globals that can be
+//! neither created nor read when undefined. Script bodies live in the
+//! node-wide cache by SHA1; each thread compiles a body the first time it
+//! runs it.
+//!
+//! A script runs atomically: it holds every shard of the keyspace (a
+//! script may touch keys it did not declare, as Redis allows) and its
+//! `redis.call`s run through the normal command path on this thread, with a
+//! client of its own. Replies are converted between RESP and Lua with
+//! Redis's rules.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use mlua::{Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use resp::{Protocol, ReplyWriter};
+
+use crate::client::ClientShared;
+use crate::error::{CmdError, CmdResult};
+use crate::{Client, Ctx, Handler, Server};
+
+pub(crate) const HANDLERS: &[(&str, Handler)] = &[
+    ("eval", eval),
+    ("evalsha", evalsha),
+    ("eval_ro", eval_ro),
+    ("evalsha_ro", evalsha_ro),
+    ("script|load", script_load),
+    ("script|exists", script_exists),
+    ("script|flush", script_flush),
+    ("script|kill", script_kill),
+    ("script|help", script_help),
+];
+
+/// The node's script cache: SHA1 (lower-case hex) → body.
+#[derive(Default)]
+pub struct Scripts {
+    bodies: parking_lot::RwLock<HashMap<String, Arc<[u8]>>>,
+    /// Bumped by SCRIPT FLUSH: threads then drop their compiled functions.
+    generation: AtomicU64,
+}
+
+/// The script running on the node (at most one: it holds every shard).
+#[derive(Default)]
+pub struct ScriptState {
+    /// A script is running (its start time in ms; 0 = none).
+    started_ms: AtomicU64,
+    /// It has run past `busy-reply-threshold`: other clients get BUSY.
+    pub busy: std::sync::atomic::AtomicBool,
+    /// SCRIPT KILL / FUNCTION KILL asked it to stop.
+    kill: std::sync::atomic::AtomicBool,
+    /// It has written (it can then no longer be killed).
+    wrote: std::sync::atomic::AtomicBool,
+    /// It is a function (FCALL), not an EVAL script.
+    is_function: std::sync::atomic::AtomicBool,
+}
+
+impl ScriptState {
+    /// The error for commands refused while a script is busy.
+    pub fn busy_error(&self) -> &'static str {
+        if self.is_function.load(Ordering::Relaxed) {
+            "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        } else {
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+        }
+    }
+
+    /// SCRIPT KILL (`function`: false) or FUNCTION KILL.
+    fn kill(&self, function: bool) -> CmdResult {
+        let running = self.started_ms.load(Ordering::Acquire) != 0
+            && self.busy.load(Ordering::Acquire)
+            && self.is_function.load(Ordering::Relaxed) == function;
+        if !running {
+            return Err(CmdError::new("NOTBUSY No scripts in execution right now."));
+        }
+        if self.wrote.load(Ordering::Acquire) {
+            return Err(CmdError::new(
+                "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+            ));
+        }
+        self.kill.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Lower-case hex SHA1 of a script body.
+pub fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+/// Lua code run once per interpreter: the `redis` library's Lua side and
+/// the sandbox. `__raw_call(raise, ...)` is the Rust entry point.
+const PRELUDE: &str = r#"
+local raw = __raw_call
+__raw_call = nil
+local error, pcall = error, pcall
+redis.call = function(...)
+  local ok, v = raw(...)
+  if not ok then error(v, 0) end
+  return v
+end
+redis.pcall = function(...)
+  local ok, v = raw(...)
+  return v
+end
+redis.error_reply = function(msg)
+  if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
+  return {err = msg}
+end
+redis.status_reply = function(msg)
+  if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
+  return {ok = msg}
+end
+redis.set_repl = function() end
+redis.replicate_commands = function() return true end
+redis.REPL_NONE = 0
+redis.REPL_AOF = 1
+redis.REPL_SLAVE = 2
+redis.REPL_REPLICA = 2
+redis.REPL_ALL = 3
+redis.LOG_DEBUG = 0
+redis.LOG_VERBOSE = 1
+redis.LOG_NOTICE = 2
+redis.LOG_WARNING = 3
+loadfile = nil
+dofile = nil
+print = nil
+-- Lua 5.1 does not verify bytecode: loading a binary chunk could corrupt
+-- memory, so only source text may be loaded (as in Redis).
+local loadstring_source = loadstring
+loadstring = function(s, name)
+  if type(s) == 'string' and s:byte(1) == 27 then return nil, 'binary code loading is not allowed' end
+  return loadstring_source(s, name)
+end
+load = function(f, name)
+  local parts = {}
+  while true do
+    local piece = f()
+    if piece == nil or piece == '' then break end
+    parts[#parts + 1] = piece
+  end
+  return loadstring(table.concat(parts), name)
+end
+-- Lua 5.1's unpack overflows on huge ranges (Redis patches it the same way).
+local unpack_raw = unpack
+unpack = function(t, i, j)
+  i = i or 1
+  j = j or #t
+  if j - i >= 8000 then error('too many results to unpack', 2) end
+  return unpack_raw(t, i, j)
+end
+-- Read-only tables: the libraries and the globals cannot be changed.
+local readonly = {}
+local function protect(t)
+  local proxy = setmetatable({}, {
+    __index = t,
+    __newindex = function() error('Attempt to modify a readonly table', 2) end,
+    __metatable = false,
+  })
+  readonly[proxy] = true
+  return proxy
+end
+redis = protect(redis)
+string = protect(string)
+table = protect(table)
+math = protect(math)
+local setmetatable_raw, rawset_raw = setmetatable, rawset
+setmetatable = function(t, mt)
+  if t == _G or readonly[t] then error('Attempt to modify a readonly table', 2) end
+  return setmetatable_raw(t, mt)
+end
+rawset = function(t, k, v)
+  if t == _G or readonly[t] then error('Attempt to modify a readonly table', 2) end
+  return rawset_raw(t, k, v)
+end
+local mt = {}
+mt.__index = function(t, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+mt.__newindex = function(t, k, v)
+  error("Attempt to modify a readonly table", 2)
+end
+mt.__metatable = false
+setmetatable_raw(_G, mt)
+-- Runs a script, handing its error value back as it is (a table from
+-- redis.call, a string from the script itself).
+return function(f, keys, argv) return pcall(f, keys, argv) end
+"#;
+
+/// One thread's interpreter and its compiled scripts.
+pub(crate) struct Vm {
+    pub(crate) lua: Lua,
+    /// `pcall` of a compiled script (see the prelude).
+    runner: mlua::Function,
+    compiled: HashMap<String, mlua::Function>,
+    generation: u64,
+    /// Registered functions loaded into this interpreter (FCALL).
+    functions: crate::functions::Loaded,
+}
+
+/// What `redis.call` needs while a script runs on this thread.
+struct Running {
+    server: Arc<Server>,
+    client: Client,
+    read_only: bool,
+}
+
+thread_local! {
+    static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
+    static RUNNING: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+fn new_vm() -> mlua::Result<Vm> {
+    let lua = Lua::new_with(
+        StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+        LuaOptions::default(),
+    )?;
+    let redis = lua.create_table()?;
+    redis.set("REDIS_VERSION", crate::REDIS_VERSION)?;
+    let num = crate::REDIS_VERSION
+        .split('.')
+        .filter_map(|p| p.parse::<i64>().ok())
+        .fold(0, |acc, p| acc * 256 + p);
+    redis.set("REDIS_VERSION_NUM", num)?;
+    redis.set(
+        "sha1hex",
+        lua.create_function(|lua, s: mlua::String| lua.create_string(sha1_hex(&s.as_bytes())))?,
+    )?;
+    redis.set(
+        "log",
+        lua.create_function(|_, args: MultiValue| {
+            if args.len() < 2 {
+                return Err(mlua::Error::RuntimeError(
+                    "redis.log() requires two arguments or more.".into(),
+                ));
+            }
+            Ok(())
+        })?,
+    )?;
+    redis.set(
+        "setresp",
+        lua.create_function(|_, v: i64| {
+            if v != 2 && v != 3 {
+                return Err(mlua::Error::RuntimeError(
+                    "RESP version must be 2 or 3.".into(),
+                ));
+            }
+            RUNNING.with(|r| {
+                if let Some(run) = r.borrow_mut().as_mut() {
+                    run.client.proto = if v == 3 {
+                        Protocol::Resp3
+                    } else {
+                        Protocol::Resp2
+                    };
+                }
+            });
+            Ok(())
+        })?,
+    )?;
+    let globals = lua.globals();
+    globals.set("redis", redis)?;
+    globals.set("__raw_call", lua.create_function(raw_call)?)?;
+    let runner: mlua::Function = lua.load(PRELUDE).set_name("=prelude").eval()?;
+    // About every millisecond of Lua: mark the script busy past the
+    // threshold, and stop it if SCRIPT KILL asked.
+    lua.set_hook(
+        mlua::HookTriggers::new().every_nth_instruction(100_000),
+        |_, _| {
+            let server = RUNNING.with(|r| r.borrow().as_ref().map(|run| run.server.clone()));
+            if let Some(server) = server {
+                let st = &server.script_state;
+                let started = st.started_ms.load(Ordering::Acquire);
+                let threshold = server.config.get_i64("busy-reply-threshold").max(0) as u64;
+                if started != 0 && crate::now_ms().saturating_sub(started) >= threshold {
+                    st.busy.store(true, Ordering::Release);
+                }
+                if st.kill.swap(false, Ordering::AcqRel) {
+                    return Err(mlua::Error::RuntimeError(
+                        "ERR Script killed by user with SCRIPT KILL...".into(),
+                    ));
+                }
+            }
+            Ok(mlua::VmState::Continue)
+        },
+    );
+    Ok(Vm {
+        lua,
+        runner,
+        compiled: HashMap::new(),
+        generation: 0,
+        functions: Default::default(),
+    })
+}
+
+/// A Lua error with Redis's `{err = ...}` shape, plus the line of the
+/// script that made the call.
+fn error_table(lua: &Lua, msg: &[u8]) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("err", lua.create_string(msg)?)?;
+    // The innermost frame of the script itself (a `return redis.call(...)`
+    // tail call leaves none: the line is then unknown).
+    let line = (1..8).find_map(|level| {
+        let d = lua.inspect_stack(level)?;
+        let is_script = matches!(
+            d.source().source.as_deref(),
+            Some("@user_script" | "@user_function")
+        );
+        (is_script && d.curr_line() > 0).then(|| d.curr_line())
+    });
+    if let Some(line) = line {
+        t.set("line", line)?;
+    }
+    Ok(t)
+}
+
+/// `redis.call` (`raise`) and `redis.pcall`: runs a command for the script.
+fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    let fail = |msg: &[u8]| -> mlua::Result<(bool, Value)> {
+        Ok((false, Value::Table(error_table(lua, msg)?)))
+    };
+    let it = args.into_iter();
+    let mut argv: Vec<Vec<u8>> = Vec::new();
+    for v in it {
+        match v {
+            Value::String(s) => argv.push(s.as_bytes().to_vec()),
+            Value::Integer(i) => argv.push(i.to_string().into_bytes()),
+            Value::Number(n) => argv.push(lua_number_arg(n).into_bytes()),
+            _ => return fail(b"ERR Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    if argv.is_empty() {
+        return fail(b"ERR Please specify at least one argument for this redis lib call");
+    }
+    let reply = RUNNING.with(|r| {
+        let mut guard = r.borrow_mut();
+        let Some(run) = guard.as_mut() else {
+            return Err(b"ERR redis.call outside a script".to_vec());
+        };
+        let args: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+        let entry = match crate::dispatch::lookup(&run.server, &args) {
+            Ok(e) => e,
+            Err(crate::dispatch::LookupError::Arity(_)) => {
+                return Err(b"ERR Wrong number of args calling Redis command from script".to_vec())
+            }
+            Err(_) => return Err(b"ERR Unknown Redis command called from script".to_vec()),
+        };
+        let spec = entry.spec;
+        if spec.has_flag(commands::flag::NOSCRIPT) {
+            return Err(b"ERR This Redis command is not allowed from script".to_vec());
+        }
+        if run.read_only && spec.has_flag(commands::flag::WRITE) {
+            return Err(b"ERR Write commands are not allowed from read-only scripts.".to_vec());
+        }
+        if spec.has_flag(commands::flag::WRITE) {
+            run.server.script_state.wrote.store(true, Ordering::Release);
+        }
+        let mut out = Vec::new();
+        crate::dispatch::execute_queued(&run.server, &mut run.client, &args, &mut out);
+        Ok(out)
+    });
+    match reply {
+        Err(msg) => fail(&msg),
+        Ok(out) => {
+            let mut pos = 0;
+            match resp_to_lua(lua, &out, &mut pos)? {
+                Reply::Value(v) => Ok((true, v)),
+                Reply::Error(e) => fail(&e),
+            }
+        }
+    }
+}
+
+/// A number passed to redis.call, as Lua 5.1 turns it into a string
+/// (`%.14g`).
+fn lua_number_arg(n: f64) -> String {
+    resp::format_g(n, 14)
+}
+
+/// A parsed command reply: a Lua value, or an error reply.
+enum Reply {
+    Value(Value),
+    Error(Vec<u8>),
+}
+
+fn line_at(buf: &[u8], pos: &mut usize) -> mlua::Result<Vec<u8>> {
+    let start = *pos;
+    let end = memchr::memmem::find(&buf[start..], b"\r\n")
+        .ok_or_else(|| mlua::Error::RuntimeError("truncated reply".into()))?;
+    *pos = start + end + 2;
+    Ok(buf[start..start + end].to_vec())
+}
+
+/// Converts one RESP reply at `pos` into a Lua value (Redis's rules:
+/// status → {ok=...}, nil → false, integer → number, RESP3 types as in
+/// Redis 7).
+fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Reply> {
+    let kind = buf[*pos];
+    *pos += 1;
+    let line = line_at(buf, pos)?;
+    let text = String::from_utf8_lossy(&line).into_owned();
+    let num = || text.parse::<i64>().unwrap_or(0);
+    let v = match kind {
+        b'+' => {
+            let t = lua.create_table()?;
+            t.set("ok", lua.create_string(&line)?)?;
+            Value::Table(t)
+        }
+        b'-' => return Ok(Reply::Error(line)),
+        b':' => Value::Number(num() as f64),
+        b'$' | b'=' => {
+            let n = num();
+            if n < 0 {
+                Value::Boolean(false)
+            } else {
+                let mut data = &buf[*pos..*pos + n as usize];
+                *pos += n as usize + 2;
+                if kind == b'=' && data.len() >= 4 {
+                    data = &data[4..];
+                }
+                Value::String(lua.create_string(data)?)
+            }
+        }
+        b'*' | b'~' | b'>' => {
+            let n = num();
+            if n < 0 {
+                Value::Boolean(false)
+            } else {
+                let t = lua.create_table()?;
+                for i in 1..=n {
+                    match resp_to_lua(lua, buf, pos)? {
+                        Reply::Value(v) => t.raw_set(i, v)?,
+                        Reply::Error(e) => {
+                            let et = lua.create_table()?;
+                            et.set("err", lua.create_string(&e)?)?;
+                            t.raw_set(i, et)?;
+                        }
+                    }
+                }
+                if kind == b'~' {
+                    // RESP3 set: {set = {member = true, ...}}.
+                    let set = lua.create_table()?;
+                    for v in t.sequence_values::<Value>() {
+                        set.raw_set(v?, true)?;
+                    }
+                    let w = lua.create_table()?;
+                    w.set("set", set)?;
+                    Value::Table(w)
+                } else {
+                    Value::Table(t)
+                }
+            }
+        }
+        b'%' => {
+            let n = num();
+            let map = lua.create_table()?;
+            for _ in 0..n {
+                let k = match resp_to_lua(lua, buf, pos)? {
+                    Reply::Value(v) => v,
+                    Reply::Error(e) => Value::String(lua.create_string(&e)?),
+                };
+                let v = match resp_to_lua(lua, buf, pos)? {
+                    Reply::Value(v) => v,
+                    Reply::Error(e) => Value::String(lua.create_string(&e)?),
+                };
+                map.raw_set(k, v)?;
+            }
+            let w = lua.create_table()?;
+            w.set("map", map)?;
+            Value::Table(w)
+        }
+        b'_' => Value::Nil,
+        b'#' => Value::Boolean(line.first() == Some(&b't')),
+        b',' => {
+            let w = lua.create_table()?;
+            w.set("double", text.parse::<f64>().unwrap_or(0.0))?;
+            Value::Table(w)
+        }
+        b'(' => {
+            let w = lua.create_table()?;
+            w.set("big_number", lua.create_string(&line)?)?;
+            Value::Table(w)
+        }
+        _ => Value::Nil,
+    };
+    Ok(Reply::Value(v))
+}
+
+/// Writes a script's return value as a reply (Redis's Lua → RESP rules).
+fn lua_to_resp(out: &mut ReplyWriter, v: &Value, depth: usize) {
+    match v {
+        Value::Nil => out.null(),
+        Value::Boolean(true) => out.int(1),
+        Value::Boolean(false) => out.null(),
+        Value::Integer(i) => out.int(*i),
+        Value::Number(n) => out.int(*n as i64),
+        Value::String(s) => out.bulk(&s.as_bytes()),
+        Value::Table(t) => {
+            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+                out.error_bytes(&e.as_bytes());
+                return;
+            }
+            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+                out.simple(&String::from_utf8_lossy(&s.as_bytes()));
+                return;
+            }
+            if let Ok(Value::Number(d)) = t.raw_get::<Value>("double") {
+                out.double(d);
+                return;
+            }
+            if depth > 64 {
+                out.error("ERR reached lua stack limit");
+                return;
+            }
+            let mut items = Vec::new();
+            for i in 1.. {
+                match t.raw_get::<Value>(i) {
+                    Ok(Value::Nil) | Err(_) => break,
+                    Ok(v) => items.push(v),
+                }
+            }
+            out.array(items.len());
+            for v in &items {
+                lua_to_resp(out, v, depth + 1);
+            }
+        }
+        _ => out.null(),
+    }
+}
+
+/// This interpreter's functions, reloaded if the libraries changed.
+fn vm_functions<'v>(
+    vm: &'v mut Vm,
+    server: &Server,
+) -> Result<&'v crate::functions::Loaded, CmdError> {
+    crate::functions::sync(&vm.lua, &mut vm.functions, &server.functions)?;
+    Ok(&vm.functions)
+}
+
+/// Runs `f` with this thread's interpreter (created on first use; its
+/// compiled functions are dropped after SCRIPT FLUSH).
+pub(crate) fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Result<R, CmdError> {
+    VM.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(new_vm().map_err(|e| CmdError::new(format!("ERR Lua: {e}")))?);
+        }
+        let vm = slot.as_mut().expect("created above");
+        let generation = server.scripts.generation.load(Ordering::Acquire);
+        if vm.generation != generation {
+            vm.compiled.clear();
+            vm.generation = generation;
+        }
+        Ok(f(vm))
+    })
+}
+
+/// Compiles `body` in `vm` (cached by `sha`).
+fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<mlua::Function, CmdError> {
+    if let Some(f) = vm.compiled.get(sha) {
+        return Ok(f.clone());
+    }
+    let f = vm
+        .lua
+        .load(body)
+        .set_name("@user_script")
+        .into_function()
+        .map_err(|e| {
+            let msg = match &e {
+                mlua::Error::SyntaxError { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            CmdError::new(format!("ERR Error compiling script (new function): {msg}"))
+        })?;
+    vm.compiled.insert(sha.to_string(), f.clone());
+    Ok(f)
+}
+
+/// Stores a body in the node's cache; returns its SHA1.
+fn cache(server: &Server, body: &[u8]) -> String {
+    let sha = sha1_hex(body);
+    server
+        .scripts
+        .bodies
+        .write()
+        .entry(sha.clone())
+        .or_insert_with(|| body.into());
+    sha
+}
+
+/// Arguments of a command line.
+type Args<'a> = &'a [&'a [u8]];
+
+/// Splits `numkeys key... arg...` (at `a[2]`) into keys and arguments.
+pub(crate) fn keys_and_args<'a>(a: Args<'a>) -> Result<(Args<'a>, Args<'a>), CmdError> {
+    let numkeys = crate::args::parse_i64(a[2])
+        .ok_or_else(|| CmdError::new("ERR value is not an integer or out of range"))?;
+    if numkeys < 0 {
+        return Err(CmdError::new("ERR Number of keys can't be negative"));
+    }
+    if numkeys as usize > a.len() - 3 {
+        return Err(CmdError::new(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    let n = 3 + numkeys as usize;
+    Ok((&a[3..n], &a[n..]))
+}
+
+/// What to run: a script body (EVAL) or a registered function (FCALL).
+pub(crate) enum Target<'a> {
+    Script { sha: &'a str, body: &'a [u8] },
+    Function { name: &'a str },
+}
+
+/// Runs a script or function atomically and writes its reply.
+pub(crate) fn run(
+    ctx: &mut Ctx,
+    target: Target,
+    keys: &[&[u8]],
+    argv: &[&[u8]],
+    read_only: bool,
+) -> CmdResult {
+    let server = ctx.server.clone();
+    // The script's own client: the caller's database, no reply modes.
+    let shared = Arc::new(ClientShared::new(
+        0,
+        String::new(),
+        String::new(),
+        -1,
+        ctx.now_ms,
+    ));
+    let mut client = Client::new(shared, true);
+    client.set_db(ctx.client.db);
+    client.in_exec = true;
+
+    // Atomic: every shard is held for the whole script (unless an EXEC on
+    // this thread already holds them).
+    let _hold =
+        (!server.keyspace.holding()).then(|| server.keyspace.hold(std::iter::empty(), true));
+
+    let proto = ctx.client.proto;
+    let out = with_vm(&server, |vm| -> Result<Vec<u8>, CmdError> {
+        let (f, label) = match target {
+            Target::Script { sha, body } => {
+                (compile(vm, sha, body)?, format!("{sha}, on @user_script"))
+            }
+            Target::Function { name } => {
+                let f = crate::functions::function(vm_functions(vm, &server)?, name)?;
+                (f, format!("{name}, on @user_function"))
+            }
+        };
+        let lua = &vm.lua;
+        let table = |items: &[&[u8]]| -> mlua::Result<Table> {
+            let t = lua.create_table()?;
+            for (i, v) in items.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(v)?)?;
+            }
+            Ok(t)
+        };
+        let lua_err = |e: mlua::Error| CmdError::new(format!("ERR {e}"));
+        let (kt, at) = (table(keys).map_err(lua_err)?, table(argv).map_err(lua_err)?);
+        if matches!(target, Target::Script { .. }) {
+            lua.globals().raw_set("KEYS", kt.clone()).map_err(lua_err)?;
+            lua.globals().raw_set("ARGV", at.clone()).map_err(lua_err)?;
+        }
+        RUNNING.with(|r| {
+            *r.borrow_mut() = Some(Running {
+                server: server.clone(),
+                client,
+                read_only,
+            })
+        });
+        let st = &server.script_state;
+        st.wrote.store(false, Ordering::Release);
+        st.kill.store(false, Ordering::Release);
+        st.is_function
+            .store(matches!(target, Target::Function { .. }), Ordering::Relaxed);
+        st.started_ms
+            .store(crate::now_ms().max(1), Ordering::Release);
+        let outcome = vm.runner.call::<(bool, Value)>((f, kt, at));
+        st.started_ms.store(0, Ordering::Release);
+        st.busy.store(false, Ordering::Release);
+        let running = RUNNING.with(|r| r.borrow_mut().take());
+        let mut out = Vec::new();
+        let result = match outcome {
+            Ok((true, v)) => {
+                lua_to_resp(&mut ReplyWriter::new(&mut out, proto), &v, 0);
+                Ok(out)
+            }
+            Ok((false, e)) => Err(script_error(&e, &label)),
+            Err(e) => Err(CmdError::new(format!("ERR {e} script: {label}:?."))),
+        };
+        drop(running);
+        result
+    })??;
+    ctx.out.out.extend_from_slice(&out);
+    Ok(())
+}
+
+fn eval_generic(ctx: &mut Ctx, a: &[&[u8]], by_sha: bool, read_only: bool) -> CmdResult {
+    let (keys, argv) = keys_and_args(a)?;
+    let (sha, body) = if by_sha {
+        let sha = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
+        let body = ctx.server.scripts.bodies.read().get(&sha).cloned();
+        match body {
+            Some(b) => (sha, b),
+            None => {
+                return Err(CmdError::new(
+                    "NOSCRIPT No matching script. Please use EVAL.",
+                ))
+            }
+        }
+    } else {
+        let sha = cache(ctx.server, a[1]);
+        (sha, Arc::from(a[1]))
+    };
+    run(
+        ctx,
+        Target::Script {
+            sha: &sha,
+            body: &body,
+        },
+        keys,
+        argv,
+        read_only,
+    )
+}
+
+/// Redis's text for a script that raised an error: the message, the script
+/// and the line (`... script: <sha>, on @user_script:<line>.`; `label` is
+/// everything between `script: ` and the line).
+fn script_error(e: &Value, label: &str) -> CmdError {
+    let (msg, line) = match e {
+        // From redis.call: the command's own error, and the calling line.
+        Value::Table(t) => {
+            let err = t
+                .raw_get::<mlua::String>("err")
+                .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
+                .unwrap_or_else(|_| "ERR unknown error".into());
+            (err, t.raw_get::<i64>("line").ok())
+        }
+        // The script's own error: "user_script:3: message".
+        Value::String(s) => {
+            let m = String::from_utf8_lossy(&s.as_bytes()).into_owned();
+            let line = m
+                .strip_prefix("user_script:")
+                .or_else(|| m.strip_prefix("user_function:"))
+                .and_then(|r| r.split(':').next())
+                .and_then(|n| n.parse::<i64>().ok());
+            (format!("ERR {m}"), line)
+        }
+        Value::Error(err) => {
+            let text = match err.as_ref() {
+                mlua::Error::CallbackError { cause, .. } => cause.to_string(),
+                other => other.to_string(),
+            };
+            let text = text
+                .strip_prefix("runtime error: ")
+                .unwrap_or(&text)
+                .to_string();
+            if text.starts_with("ERR ") {
+                (text, None)
+            } else {
+                (format!("ERR {text}"), None)
+            }
+        }
+        other => (
+            format!("ERR {}", other.to_string().unwrap_or_default()),
+            None,
+        ),
+    };
+    let line = line.map_or("?".to_string(), |l| l.to_string());
+    CmdError::new(format!("{msg} script: {label}:{line}."))
+}
+
+fn eval(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, a, false, false)
+}
+
+fn evalsha(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, a, true, false)
+}
+
+fn eval_ro(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, a, false, true)
+}
+
+fn evalsha_ro(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, a, true, true)
+}
+
+fn script_load(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let sha = sha1_hex(a[2]);
+    with_vm(ctx.server, |vm| compile(vm, &sha, a[2]))??;
+    cache(ctx.server, a[2]);
+    ctx.out.bulk(sha.as_bytes());
+    Ok(())
+}
+
+fn script_exists(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let bodies = ctx.server.scripts.bodies.read();
+    let found: Vec<bool> = a[2..]
+        .iter()
+        .map(|s| bodies.contains_key(&String::from_utf8_lossy(s).to_ascii_lowercase()))
+        .collect();
+    drop(bodies);
+    ctx.out.array(found.len());
+    for f in found {
+        ctx.out.int(f as i64);
+    }
+    Ok(())
+}
+
+fn script_flush(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    if a.len() > 3
+        || a.get(2)
+            .is_some_and(|m| !m.eq_ignore_ascii_case(b"async") && !m.eq_ignore_ascii_case(b"sync"))
+    {
+        return Err(CmdError::new(
+            "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+        ));
+    }
+    ctx.server.scripts.bodies.write().clear();
+    ctx.server.scripts.generation.fetch_add(1, Ordering::AcqRel);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn script_kill(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    ctx.server.script_state.kill(false)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// FUNCTION KILL.
+pub(crate) fn function_kill(ctx: &mut Ctx) -> CmdResult {
+    ctx.server.script_state.kill(true)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn script_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let lines = [
+        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "EXISTS <sha1> [<sha1> ...]",
+        "    Return information about the existence of the scripts in the script cache.",
+        "FLUSH [ASYNC|SYNC]",
+        "    Flush the Lua scripts cache. Very dangerous on replicas.",
+        "    When called without the optional mode argument, the behavior is determined by the",
+        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+        "    * ASYNC: Asynchronously flush the scripts cache.",
+        "    * SYNC: Synchronously flush the scripts cache.",
+        "KILL",
+        "    Kill the currently executing Lua script.",
+        "LOAD <script>",
+        "    Load a script into the scripts cache without executing it.",
+        "HELP",
+        "    Prints this help.",
+    ];
+    ctx.out.array(lines.len());
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    Ok(())
+}
