@@ -23,9 +23,8 @@
 //!   publisher runs.
 //!
 //! Every connection has a read timeout, so a lost message or a hang fails the
-//! test instead of blocking it. The test marked `#[ignore]` pins down a known
-//! server bug (see its reason); `cargo test --test pubsub -- --ignored` runs
-//! it. A missing redis-server is a failure, not a skip: CI installs it.
+//! test instead of blocking it. A missing redis-server is a failure, not a
+//! skip: CI installs it.
 
 mod common;
 
@@ -1444,8 +1443,6 @@ fn client_list_shows_subscriptions() {
 }
 
 #[test]
-#[ignore = "server bug: subscribed clients are not of type pubsub: CLIENT LIST TYPE pubsub \
-            is empty, CLIENT LIST TYPE normal lists them, CLIENT KILL TYPE pubsub kills none"]
 fn client_type_pubsub_selects_subscribed_clients() {
     on_both(|node, server| {
         let mut admin = Conn::open(node, server, 2);
@@ -1628,10 +1625,6 @@ fn slow_subscriber_cut_off_at_the_hard_limit() {
 }
 
 #[test]
-#[ignore = "server bug: a subscriber cut off by client-output-buffer-limit pubsub (hard or \
-            soft limit) stops getting messages (PUBLISH counts it no more) but is not \
-            disconnected while it does not read: it stays in CLIENT LIST, PUBSUB NUMSUB \
-            and PUBSUB CHANNELS keep counting it, its socket stays open; Redis frees it at once"]
 fn cut_off_subscriber_is_dropped_before_it_reads() {
     // The subscriber reads nothing at all: the server must close it by
     // itself, not when the peer finally drains the socket.
