@@ -24,6 +24,15 @@ Groups (`--group`):
                database is flushed and refilled as the workload needs: LPOP
                gets a list longer than its request count (it never pops an
                empty list), ZRANGE gets its 1000-member sorted set.
+  features     PUBLISH of 32 bytes to a channel with 10 subscribers (redis-cli
+               processes reading and discarding), EVALSHA of a script doing
+               GET + INCR on a random key, both at 50 connections with and
+               without -P 16; and MULTI / SET / INCR / EXEC transactions,
+               16 pipelined per round trip on 48 connections, driven by 4
+               Python processes (redis-benchmark cannot send transactions;
+               this load generator is slower than redis-benchmark, so this
+               ratio is bounded by it). The transaction rate is reported as
+               requests/s and its p99 as 0.
 
 Memory (`--mem`, RSS growth of a fresh server of each kind; data loaded with
 pipelined RESP over one socket):
@@ -34,7 +43,7 @@ pipelined RESP over one socket):
 Counts are multiplied by --mem-scale (default 1; 0.2 with --quick). By default
 the memory tests follow --group and are skipped with --only or --no-mem.
 
-Usage: bench/compare.py [--rounds 3] [--quick] [--group strings|collections|all]
+Usage: bench/compare.py [--rounds 3] [--quick] [--group strings|collections|features|all]
                         [--only SUBSTRING] [--mem strings,hashes,zset | --no-mem]
                         [--mem-scale 1.0] [--keys 1000000] [--binary target/release/ferrocache]
 Examples: bench/compare.py --quick --rounds 1 --group collections
@@ -44,6 +53,7 @@ Only 127.0.0.1 is used. Needs: redis-server, redis-benchmark (apt: redis-server 
 """
 import argparse
 import csv
+import hashlib
 import io
 import itertools
 import os
@@ -185,6 +195,8 @@ class Workload(NamedTuple):
     # untimed, before every run on each server: None = nothing (strings), else the
     # database is flushed and setup(requests, workload) gives the commands to load
     setup: Optional[Callable] = None
+    # started before the timed run with the server's port; returns a stop function
+    during: Optional[Callable] = None
 
 
 def nothing(n, w):
@@ -210,6 +222,78 @@ def collection(name, bench, setup=nothing):
             Workload(f"{name} c50 P16", "collections", bench, 50, 16, 2_000_000, setup=setup)]
 
 
+# --- features (transactions, scripting, pub/sub) ---------------------------------
+
+SCRIPT = "redis.call('get', KEYS[1]) return redis.call('incr', KEYS[1])"
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+
+def load_script(n, w):
+    return [("SCRIPT", "LOAD", SCRIPT)]
+
+
+def subscribers(count, channel):
+    """Starts `count` redis-cli subscribers on `channel` (they read and discard)."""
+    def start_subs(port):
+        procs = [subprocess.Popen(["redis-cli", "-h", HOST, "-p", str(port), "subscribe", channel],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for _ in range(count)]
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            s = socket.create_connection((HOST, port))
+            s.sendall(encode(("PUBSUB", "NUMSUB", channel)))
+            if s.recv(4096).endswith(b":%d\r\n" % count):
+                s.close()
+                break
+            s.close()
+            time.sleep(0.05)
+
+        def stop_subs():
+            for p in procs:
+                p.kill()
+                p.wait()
+        return stop_subs
+    return start_subs
+
+
+MULTI = "@multi"  # bench marker: MULTI / SET / INCR / EXEC transactions (see multi_bench)
+
+
+def multi_worker(args):
+    """One load-generator process: `conns` connections, each sending 16
+    pipelined MULTI/SET/INCR/EXEC transactions per round trip."""
+    port, conns, rounds, seed = args
+    socks = [socket.create_connection((HOST, port)) for _ in range(conns)]
+    batch = b"".join(encode(("MULTI",)) + encode(("SET", f"tx:{seed}:{i}", "v" * 32))
+                     + encode(("INCR", f"txc:{seed}:{i}")) + encode(("EXEC",)) for i in range(16))
+    want = 16 * 6  # +OK, +QUEUED x2, then *2 +OK :n: six reply lines per transaction
+    for _ in range(rounds):
+        for s in socks:
+            s.sendall(batch)
+        for s in socks:
+            got = 0
+            while got < want:
+                got += s.recv(1 << 16).count(b"\r\n")
+    for s in socks:
+        s.close()
+    return rounds * conns * 16
+
+
+def multi_bench(port, requests, clients):
+    """Transactions per second from `clients` connections (4 processes)."""
+    import multiprocessing
+    procs = 4
+    rounds = max(1, requests // (clients * 16))
+    t0 = time.time()
+    with multiprocessing.Pool(procs) as pool:
+        done = sum(pool.map(multi_worker, [(port, clients // procs, rounds, i) for i in range(procs)]))
+    return done / (time.time() - t0)
+
+
+def feature(name, bench, clients, pipeline, requests, setup=None, during=None):
+    return Workload(name, "features", bench, clients, pipeline, requests, setup=setup, during=during)
+
+
 WORKLOADS = [
     strings("SET 32B c50", "set", 50, 1, 32, 400_000),
     strings("GET 32B c50", "get", 50, 1, 32, 400_000),
@@ -230,10 +314,33 @@ WORKLOADS = [
     *collection("ZADD", ("-t", "zadd")),
     *collection("ZADD rand keys", ("ZADD", "zs:__rand_int__", "__rand_int__", "m:__rand_int__")),
     *collection("ZRANGE 0 9 WS", ("ZRANGE", "zrange:key", "0", "9", "WITHSCORES"), zrange_set),
+    feature("PUBLISH 10 subs c50", ("PUBLISH", "bench:ch", "m" * 32), 50, 1, 300_000,
+            setup=nothing, during=subscribers(10, "bench:ch")),
+    feature("PUBLISH 10 subs c50 P16", ("PUBLISH", "bench:ch", "m" * 32), 50, 16, 600_000,
+            setup=nothing, during=subscribers(10, "bench:ch")),
+    feature("EVALSHA GET+INCR c50", ("EVALSHA", SCRIPT_SHA, "1", "ctr:__rand_int__"), 50, 1,
+            300_000, setup=load_script),
+    feature("EVALSHA GET+INCR c50 P16", ("EVALSHA", SCRIPT_SHA, "1", "ctr:__rand_int__"), 50, 16,
+            1_000_000, setup=load_script),
+    feature("MULTI/SET/INCR/EXEC c48 P16", (MULTI,), 48, 16, 400_000, setup=nothing),
 ]
 
 
 def run_bench(port, pid, w, requests):
+    stop_during = w.during(port) if w.during else None
+    try:
+        if w.bench == (MULTI,):
+            c0 = cpu_seconds(pid)
+            rps = multi_bench(port, requests, w.clients)
+            c1 = cpu_seconds(pid)
+            return rps, 0.0, (c1 - c0) / requests * 1e6
+        return redis_benchmark(port, pid, w, requests)
+    finally:
+        if stop_during:
+            stop_during()
+
+
+def redis_benchmark(port, pid, w, requests):
     cmd = ["redis-benchmark", "-h", HOST, "-p", str(port), "-c", str(w.clients),
            "-P", str(w.pipeline), "-d", str(w.size), "-n", str(requests),
            "-r", str(RANDOM_KEYS), "--threads", "1", "--csv", *w.bench]
@@ -321,7 +428,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="a quarter of the requests, --mem-scale 0.2")
-    ap.add_argument("--group", choices=("strings", "collections", "all"), default="all")
+    ap.add_argument("--group", choices=("strings", "collections", "features", "all"), default="all")
     ap.add_argument("--only", default="", help="substring filter on workload names (no memory tests)")
     ap.add_argument("--mem", help="memory tests to run, comma-separated: strings,hashes,zset "
                                   "(default: those of --group; none with --only)")
@@ -341,7 +448,8 @@ def main():
     elif args.only:
         mem = []
     else:
-        mem = {"strings": ["strings"], "collections": ["hashes", "zset"], "all": list(MEM_TESTS)}[args.group]
+        mem = {"strings": ["strings"], "collections": ["hashes", "zset"], "features": [],
+               "all": list(MEM_TESTS)}[args.group]
 
     workloads = [w for w in WORKLOADS
                  if args.group in ("all", w.group) and args.only in w.name]
@@ -352,7 +460,7 @@ def main():
         memory_tests(args.binary, mem, mem_scale, args.keys)
     if results:
         geo = lambda rs: statistics.geometric_mean([r[2] for r in rs])
-        groups = [(g, [r for r in results if r[1] == g]) for g in ("strings", "collections")]
+        groups = [(g, [r for r in results if r[1] == g]) for g in ("strings", "collections", "features")]
         detail = ", ".join(f"{g} {geo(rs):.2f}x" for g, rs in groups if rs)
         print(f"GEOMEAN throughput ratio: {geo(results):.2f}x ({detail})")
 
