@@ -26,6 +26,8 @@ pub const FAILED: usize = 3;
 
 /// One table entry: the spec, its handler (containers have none) and counters.
 pub struct CommandEntry {
+    /// Position in the table (MULTI queues it instead of the name).
+    pub index: usize,
     pub spec: &'static CommandSpec,
     pub handler: Option<Handler>,
     pub stats: CmdStats,
@@ -73,6 +75,7 @@ impl CommandTable {
         for spec in commands::all() {
             by_name.insert(spec.name, entries.len());
             entries.push(CommandEntry {
+                index: entries.len(),
                 spec,
                 handler: handlers.get(spec.name).copied(),
                 stats: CmdStats::default(),
@@ -154,6 +157,24 @@ pub enum Outcome {
     Done,
     /// The command is held by CLIENT PAUSE: retry after waiting (ms).
     Paused(u64),
+}
+
+/// The key of a command whose only key is at a fixed position (most
+/// commands): found without allocating.
+pub(crate) fn single_key<'a>(spec: &CommandSpec, args: &[&'a [u8]]) -> Option<&'a [u8]> {
+    use commands::{BeginSearch, FindKeys};
+    if spec.key_specs.len() != 1 {
+        return None;
+    }
+    match spec.key_specs[0] {
+        commands::KeySpec {
+            begin_search: BeginSearch::Index(i),
+            find_keys: FindKeys::Range { lastkey: 0, .. },
+            flags,
+            ..
+        } if flags & commands::key_flag::INCOMPLETE == 0 => args.get(i as usize).copied(),
+        _ => None,
+    }
 }
 
 /// Executes one command line, appending its reply to `out`.
@@ -255,7 +276,7 @@ pub fn execute(
         ) {
             *client.shared.last_cmd.lock() = spec.name;
             if !queued.failed {
-                queued.push(args, spec);
+                queued.push(args, entry);
                 client
                     .shared
                     .multi
@@ -289,7 +310,7 @@ pub(crate) fn execute_queued(
 }
 
 /// Runs a resolved command and records it (stats, MONITOR, SLOWLOG).
-fn call(
+pub(crate) fn call(
     server: &Arc<Server>,
     client: &mut Client,
     entry: &CommandEntry,

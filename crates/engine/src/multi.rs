@@ -12,6 +12,7 @@ use std::ops::Range;
 use std::sync::atomic::Ordering;
 
 use commands::{flag, key_flag};
+use smallvec::SmallVec;
 
 use crate::error::{CmdError, CmdResult};
 use crate::{dispatch, Client, Ctx, Handler, Server};
@@ -24,13 +25,16 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
     ("unwatch", unwatch),
 ];
 
+/// A queued command: its command-table index and its arguments.
+type QueuedCommand<'a> = (usize, SmallVec<[&'a [u8]; 8]>);
+
 /// The commands queued since MULTI, their arguments stored back to back.
 #[derive(Default)]
 pub struct Queued {
     bytes: Vec<u8>,
     args: Vec<Range<usize>>,
-    /// Each command's range in `args`.
-    commands: Vec<Range<usize>>,
+    /// Each command's range in `args`, and its command-table index.
+    commands: Vec<(Range<usize>, usize)>,
     /// A command was rejected while queueing: EXEC must abort.
     pub(crate) failed: bool,
     /// Some queued command may write (for CLIENT PAUSE WRITE).
@@ -38,15 +42,15 @@ pub struct Queued {
 }
 
 impl Queued {
-    pub(crate) fn push(&mut self, args: &[&[u8]], spec: &commands::CommandSpec) {
+    pub(crate) fn push(&mut self, args: &[&[u8]], entry: &dispatch::CommandEntry) {
         let first = self.args.len();
         for a in args {
             let start = self.bytes.len();
             self.bytes.extend_from_slice(a);
             self.args.push(start..self.bytes.len());
         }
-        self.commands.push(first..self.args.len());
-        self.writes |= spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0;
+        self.commands.push((first..self.args.len(), entry.index));
+        self.writes |= entry.spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0;
     }
 
     pub fn len(&self) -> usize {
@@ -57,12 +61,14 @@ impl Queued {
         self.commands.is_empty()
     }
 
-    fn iter(&self) -> impl Iterator<Item = Vec<&[u8]>> {
-        self.commands.iter().map(|c| {
-            self.args[c.clone()]
+    /// Each command's table index and arguments.
+    fn iter(&self) -> impl Iterator<Item = QueuedCommand<'_>> {
+        self.commands.iter().map(|(c, index)| {
+            let args = self.args[c.clone()]
                 .iter()
                 .map(|r| &self.bytes[r.clone()])
-                .collect()
+                .collect();
+            (*index, args)
         })
     }
 }
@@ -171,33 +177,37 @@ fn exec(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     }
     let server = ctx.server;
     // The shards of every key involved: queued commands' and watched ones.
-    let mut keys: Vec<&[u8]> = Vec::new();
+    let watched = std::mem::take(&mut ctx.client.watched);
+    let mut keys: SmallVec<[&[u8]; 16]> = SmallVec::new();
     let mut every_shard = false;
-    let commands: Vec<Vec<&[u8]>> = queued.iter().collect();
-    for args in &commands {
-        match dispatch::lookup(server, args) {
-            Ok(entry) if !needs_every_shard(entry.spec) => {
-                match commands::keys::key_positions(entry.spec, args) {
-                    Ok(pos) => keys.extend(pos.iter().map(|(i, _)| args[*i])),
-                    Err(_) => every_shard = true,
-                }
+    let commands: SmallVec<[QueuedCommand; 8]> = queued.iter().collect();
+    for (index, args) in &commands {
+        let spec = server.commands.entries[*index].spec;
+        if needs_every_shard(spec) {
+            every_shard = true;
+        } else if let Some(key) = dispatch::single_key(spec, args) {
+            keys.push(key);
+        } else {
+            match commands::keys::key_positions(spec, args) {
+                Ok(pos) => keys.extend(pos.iter().map(|(i, _)| args[*i])),
+                Err(_) => every_shard = true,
             }
-            _ => every_shard = true,
         }
     }
-    let watched = std::mem::take(&mut ctx.client.watched);
     keys.extend(watched.iter().map(|(_, k)| &**k));
     let hold = server.keyspace.hold(keys.iter().copied(), every_shard);
+    drop(keys);
 
     let id = ctx.client.id();
-    let dirty = ctx.client.watch_dirty.load(Ordering::Acquire) || {
-        let mut l = server
-            .keyspace
-            .lock(watched.iter().map(|(_, k)| &**k), ctx.now_ms);
-        watched
-            .iter()
-            .any(|(db, k)| l.watched_key_expired(*db, k, id))
-    };
+    let dirty = ctx.client.watch_dirty.load(Ordering::Acquire)
+        || !watched.is_empty() && {
+            let mut l = server
+                .keyspace
+                .lock(watched.iter().map(|(_, k)| &**k), ctx.now_ms);
+            watched
+                .iter()
+                .any(|(db, k)| l.watched_key_expired(*db, k, id))
+        };
     if dirty {
         drop(hold);
         ctx.client.watched = watched;
@@ -207,8 +217,16 @@ fn exec(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     }
     ctx.out.array(commands.len());
     ctx.client.in_exec = true;
-    for args in &commands {
-        dispatch::execute_queued(server, ctx.client, args, ctx.out.out);
+    for (index, args) in &commands {
+        let entry = &server.commands.entries[*index];
+        dispatch::call(
+            server,
+            ctx.client,
+            entry,
+            args,
+            ctx.out.out,
+            crate::now_us(),
+        );
     }
     ctx.client.in_exec = false;
     // CLIENT LIST shows EXEC, not the last command it ran.
