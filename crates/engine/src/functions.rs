@@ -341,7 +341,10 @@ fn function_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     while i < a.len() {
         if a[i].eq_ignore_ascii_case(b"withcode") {
             with_code = true;
-        } else if a[i].eq_ignore_ascii_case(b"libraryname") && i + 1 < a.len() {
+        } else if a[i].eq_ignore_ascii_case(b"libraryname") {
+            if i + 1 >= a.len() {
+                return Err(CmdError::new("ERR library name argument was not given"));
+            }
             pattern = Some(a[i + 1]);
             i += 1;
         } else {
@@ -379,7 +382,7 @@ fn function_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             out.bulk_str("flags");
             out.set(f.flags.len());
             for fl in &f.flags {
-                out.bulk_str(fl);
+                out.simple(fl);
             }
         }
         if with_code {

@@ -71,11 +71,14 @@ impl ScriptState {
 
     /// SCRIPT KILL (`function`: false) or FUNCTION KILL.
     fn kill(&self, function: bool) -> CmdResult {
-        let running = self.started_ms.load(Ordering::Acquire) != 0
-            && self.busy.load(Ordering::Acquire)
-            && self.is_function.load(Ordering::Relaxed) == function;
-        if !running {
+        let busy =
+            self.started_ms.load(Ordering::Acquire) != 0 && self.busy.load(Ordering::Acquire);
+        if !busy {
             return Err(CmdError::new("NOTBUSY No scripts in execution right now."));
+        }
+        if self.is_function.load(Ordering::Relaxed) != function {
+            // FUNCTION KILL against a script (or the reverse) is refused busy.
+            return Err(CmdError::new(self.busy_error()));
         }
         if self.wrote.load(Ordering::Acquire) {
             return Err(CmdError::new(
@@ -374,10 +377,9 @@ fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
     }
 }
 
-/// A number passed to redis.call, as Lua 5.1 turns it into a string
-/// (`%.14g`).
+/// A number passed to redis.call, formatted as Redis does (`%.17g`).
 fn lua_number_arg(n: f64) -> String {
-    resp::format_g(n, 14)
+    resp::format_g(n, 17)
 }
 
 /// A parsed command reply: a Lua value, or an error reply.
@@ -509,6 +511,28 @@ fn lua_to_resp(out: &mut ReplyWriter, v: &Value, depth: usize) {
             }
             if let Ok(Value::Number(d)) = t.raw_get::<Value>("double") {
                 out.double(d);
+                return;
+            }
+            // RESP3 aggregates from redis.setresp(3): {map = {...}}, {set = {...}}.
+            if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+                let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().flatten().collect();
+                out.map(pairs.len());
+                for (k, v) in &pairs {
+                    lua_to_resp(out, k, depth + 1);
+                    lua_to_resp(out, v, depth + 1);
+                }
+                return;
+            }
+            if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
+                let members: Vec<Value> = s
+                    .pairs::<Value, Value>()
+                    .flatten()
+                    .map(|(k, _)| k)
+                    .collect();
+                out.set(members.len());
+                for k in &members {
+                    lua_to_resp(out, k, depth + 1);
+                }
                 return;
             }
             if depth > 64 {
