@@ -295,20 +295,6 @@ pub fn execute(
     Outcome::Done
 }
 
-/// Runs one command queued by MULTI (EXEC's body): no queueing, no pause.
-pub(crate) fn execute_queued(
-    server: &Arc<Server>,
-    client: &mut Client,
-    args: &[&[u8]],
-    out: &mut Vec<u8>,
-) {
-    match lookup(server, args) {
-        Ok(entry) => call(server, client, entry, args, out, crate::now_us()),
-        // Queueing already checked the command line.
-        Err(_) => reject(server, client, out, &unknown_command(args)),
-    }
-}
-
 /// Runs a resolved command and records it (stats, MONITOR, SLOWLOG).
 pub(crate) fn call(
     server: &Arc<Server>,

@@ -325,9 +325,8 @@ fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
     let fail = |msg: &[u8]| -> mlua::Result<(bool, Value)> {
         Ok((false, Value::Table(error_table(lua, msg)?)))
     };
-    let it = args.into_iter();
     let mut argv: Vec<Vec<u8>> = Vec::new();
-    for v in it {
+    for v in args {
         match v {
             Value::String(s) => argv.push(s.as_bytes().to_vec()),
             Value::Integer(i) => argv.push(i.to_string().into_bytes()),
@@ -362,7 +361,15 @@ fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
             run.server.script_state.wrote.store(true, Ordering::Release);
         }
         let mut out = Vec::new();
-        crate::dispatch::execute_queued(&run.server, &mut run.client, &args, &mut out);
+        let server = run.server.clone();
+        crate::dispatch::call(
+            &server,
+            &mut run.client,
+            entry,
+            &args,
+            &mut out,
+            crate::now_us(),
+        );
         Ok(out)
     });
     match reply {
