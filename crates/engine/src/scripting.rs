@@ -112,6 +112,10 @@ redis.pcall = function(...)
 end
 redis.error_reply = function(msg)
   if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
+  -- As Redis: a leading '-' is dropped, and a message without an error
+  -- code (no space) gets "ERR ".
+  if msg:sub(1, 1) == '-' then msg = msg:sub(2) end
+  if not msg:find(' ', 1, true) then msg = 'ERR ' .. msg end
   return {err = msg}
 end
 redis.status_reply = function(msg)
@@ -241,6 +245,12 @@ fn new_vm() -> mlua::Result<Vm> {
                     "redis.log() requires two arguments or more.".into(),
                 ));
             }
+            let text: Vec<String> = args
+                .iter()
+                .skip(1)
+                .map(|v| v.to_string().unwrap_or_default())
+                .collect();
+            tracing::info!(target: "script", "{}", text.join(" "));
             Ok(())
         })?,
     )?;
