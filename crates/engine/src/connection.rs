@@ -306,7 +306,8 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
         flags.push('N');
     }
     let qbuf = c.qbuf.load(Ordering::Relaxed);
-    let omem = c.omem.load(Ordering::Relaxed);
+    // Output memory includes pub/sub messages queued for the client.
+    let omem = c.omem.load(Ordering::Relaxed) + c.push_pending.load(Ordering::Relaxed);
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,

@@ -280,13 +280,13 @@ fn is_lfu(ctx: &Ctx) -> bool {
 /// Runs `f` on the entry of OBJECT's key, or replies null when absent.
 fn with_object(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut Ctx, &keyspace::Entry)) -> CmdResult {
     let db = ctx.db();
-    let mut l = ctx.server.keyspace.lock([key], ctx.now_ms);
+    let server = ctx.server;
+    let mut l = server.keyspace.lock([key], ctx.now_ms);
     // OBJECT never updates the access time (Redis: LOOKUP_NOTOUCH).
     l.touch = false;
-    let entry = l.peek(db, key).cloned();
-    drop(l);
-    match entry {
-        Some(e) => f(ctx, &e),
+    // Answered under the lock: no copy of the value (it may be huge).
+    match l.peek(db, key) {
+        Some(e) => f(ctx, e),
         None => ctx.out.null(),
     }
     Ok(())
