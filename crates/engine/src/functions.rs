@@ -319,10 +319,7 @@ fn function_delete(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 }
 
 fn function_flush(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    if a.len() > 3
-        || a.get(2)
-            .is_some_and(|m| !m.eq_ignore_ascii_case(b"async") && !m.eq_ignore_ascii_case(b"sync"))
-    {
+    if !crate::scripting::flush_mode_ok(a) {
         return Err(CmdError::new(
             "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
         ));
@@ -420,32 +417,27 @@ fn function_kill(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 }
 
 fn function_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
-    let lines = [
-        "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "LOAD [REPLACE] <FUNCTION CODE>",
-        "    Create a new library with the given library name and code.",
-        "DELETE <LIBRARY NAME>",
-        "    Delete the given library.",
-        "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
-        "    Return general information on all the libraries:",
-        "    * Library name",
-        "    * The engine used to run the Library",
-        "    * Library description",
-        "    * Functions list",
-        "    * Library code (if WITHCODE is given)",
-        "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
-        "FLUSH [ASYNC|SYNC]",
-        "    Delete all the libraries.",
-        "STATS",
-        "    Return information about the current function running.",
-        "KILL",
-        "    Kill the current running function.",
-        "HELP",
-        "    Prints this help.",
-    ];
-    ctx.out.array(lines.len());
-    for l in lines {
-        ctx.out.simple(l);
-    }
-    Ok(())
+    crate::generic::help(
+        ctx,
+        &[
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "    Create a new library with the given library name and code.",
+            "DELETE <LIBRARY NAME>",
+            "    Delete the given library.",
+            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+            "    Return general information on all the libraries:",
+            "    * Library name",
+            "    * The engine used to run the Library",
+            "    * Library description",
+            "    * Functions list",
+            "    * Library code (if WITHCODE is given)",
+            "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Delete all the libraries.",
+            "STATS",
+            "    Return information about the current function running.",
+            "KILL",
+            "    Kill the current running function.",
+        ],
+    )
 }

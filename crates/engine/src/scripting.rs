@@ -856,11 +856,15 @@ fn script_exists(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// Is the optional ASYNC|SYNC argument of SCRIPT/FUNCTION FLUSH valid?
+pub(crate) fn flush_mode_ok(a: &[&[u8]]) -> bool {
+    a.len() <= 3
+        && a.get(2)
+            .is_none_or(|m| m.eq_ignore_ascii_case(b"async") || m.eq_ignore_ascii_case(b"sync"))
+}
+
 fn script_flush(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    if a.len() > 3
-        || a.get(2)
-            .is_some_and(|m| !m.eq_ignore_ascii_case(b"async") && !m.eq_ignore_ascii_case(b"sync"))
-    {
+    if !flush_mode_ok(a) {
         return Err(CmdError::new(
             "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
         ));
@@ -885,26 +889,21 @@ pub(crate) fn function_kill(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn script_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
-    let lines = [
-        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "EXISTS <sha1> [<sha1> ...]",
-        "    Return information about the existence of the scripts in the script cache.",
-        "FLUSH [ASYNC|SYNC]",
-        "    Flush the Lua scripts cache. Very dangerous on replicas.",
-        "    When called without the optional mode argument, the behavior is determined by the",
-        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-        "    * ASYNC: Asynchronously flush the scripts cache.",
-        "    * SYNC: Synchronously flush the scripts cache.",
-        "KILL",
-        "    Kill the currently executing Lua script.",
-        "LOAD <script>",
-        "    Load a script into the scripts cache without executing it.",
-        "HELP",
-        "    Prints this help.",
-    ];
-    ctx.out.array(lines.len());
-    for l in lines {
-        ctx.out.simple(l);
-    }
-    Ok(())
+    crate::generic::help(
+        ctx,
+        &[
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+        ],
+    )
 }
