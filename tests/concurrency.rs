@@ -7,29 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::start_ferrocache;
+use common::{shard, start_ferrocache};
 use rand::{Rng, SeedableRng};
-
-/// The hash slot of a key (CRC16/XMODEM mod 16384), as the server computes it.
-fn key_slot(key: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in key {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16384
-}
-
-/// The keyspace lock shard of a key (256 shards of 64 slots).
-fn shard(key: &str) -> u16 {
-    key_slot(key.as_bytes()) / 64
-}
 
 #[test]
 fn incr_from_50_connections_is_exact() {

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::diff::{normalize, Diff, Line, Node};
-use common::{start_ferrocache, start_redis, Proc, Raw};
+use common::{connect_with_timeouts, key_slot, start_ferrocache, start_redis, Proc, Raw};
 
 // ---------------------------------------------------------------------------
 // Differential helpers
@@ -855,43 +855,6 @@ fn differential_function_runtime() {
 // Atomicity (Ferrocache, --threads 4, many connections)
 // ---------------------------------------------------------------------------
 
-/// A `redis` crate connection that fails instead of hanging.
-fn connect(url: &str) -> redis::Connection {
-    let c = redis::Client::open(url)
-        .expect("client")
-        .get_connection()
-        .expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    c.set_write_timeout(Some(Duration::from_secs(10)))
-        .expect("write timeout");
-    c
-}
-
-/// The hash slot of a key (CRC16/XMODEM of its `{hash tag}` or whole name,
-/// mod 16384).
-fn key_slot(key: &[u8]) -> u16 {
-    let hashed = match key.iter().position(|&c| c == b'{') {
-        Some(open) => match key[open + 1..].iter().position(|&c| c == b'}') {
-            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
-            _ => key,
-        },
-        None => key,
-    };
-    let mut crc: u16 = 0;
-    for &b in hashed {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16384
-}
-
 /// Joins the threads, failing with the first panic message.
 fn join_all<T>(handles: Vec<std::thread::JoinHandle<T>>) -> Vec<T> {
     handles
@@ -929,7 +892,7 @@ fn transfer_scripts_keep_the_sum_constant() {
     let node = start_ferrocache(&["--threads", "4"]);
     let url = node.url();
     let sha: String = {
-        let mut c = connect(&url);
+        let mut c = connect_with_timeouts(&url);
         let _: () = redis::cmd("MSET")
             .arg(ka)
             .arg(500)
@@ -949,7 +912,7 @@ fn transfer_scripts_keep_the_sum_constant() {
         .map(|i| {
             let (url, stop, reads) = (url.clone(), stop.clone(), reads.clone());
             std::thread::spawn(move || {
-                let mut c = connect(&url);
+                let mut c = connect_with_timeouts(&url);
                 while !stop.load(Ordering::Relaxed) {
                     let cmd = if i % 2 == 0 { "EVAL" } else { "EVAL_RO" };
                     let sum: i64 = redis::cmd(cmd)
@@ -969,7 +932,7 @@ fn transfer_scripts_keep_the_sum_constant() {
         .map(|t| {
             let (url, sha) = (url.clone(), sha.clone());
             std::thread::spawn(move || {
-                let mut c = connect(&url);
+                let mut c = connect_with_timeouts(&url);
                 let mut moved = 0;
                 for n in 0..150u64 {
                     let (from, to) = if (t + n) % 2 == 0 { (ka, kb) } else { (kb, ka) };
@@ -1000,7 +963,7 @@ fn transfer_scripts_keep_the_sum_constant() {
     let moved: i64 = join_all(writers).into_iter().sum();
     stop.store(true, Ordering::Relaxed);
     join_all(readers);
-    let mut c = connect(&url);
+    let mut c = connect_with_timeouts(&url);
     let (a, b): (i64, i64) = redis::cmd("MGET").arg(ka).arg(kb).query(&mut c).unwrap();
     assert_eq!(a + b, 1000);
     assert!(a >= 0 && b >= 0, "overdrawn: {a} {b}");
@@ -1025,7 +988,7 @@ fn script_counter_from_50_connections_is_exact() {
         .map(|t| {
             let url = url.clone();
             std::thread::spawn(move || {
-                let mut c = connect(&url);
+                let mut c = connect_with_timeouts(&url);
                 let mut seen = Vec::new();
                 for _ in 0..20 {
                     let v: i64 = if t % 2 == 0 {
@@ -1053,7 +1016,7 @@ fn script_counter_from_50_connections_is_exact() {
         })
         .collect();
     let mut all: Vec<i64> = join_all(handles).into_iter().flatten().collect();
-    let mut c = connect(&url);
+    let mut c = connect_with_timeouts(&url);
     let total: i64 = redis::cmd("GET").arg("counter").query(&mut c).unwrap();
     assert_eq!(total, 1000);
     all.sort_unstable();
@@ -1077,7 +1040,7 @@ fn undeclared_keys_stay_atomic() {
     let node = start_ferrocache(&["--threads", "4"]);
     let url = node.url();
     {
-        let mut c = connect(&url);
+        let mut c = connect_with_timeouts(&url);
         let _: () = redis::cmd("MSET")
             .arg("u:{one}")
             .arg(0)
@@ -1091,7 +1054,7 @@ fn undeclared_keys_stay_atomic() {
         .map(|i| {
             let (url, stop) = (url.clone(), stop.clone());
             std::thread::spawn(move || {
-                let mut c = connect(&url);
+                let mut c = connect_with_timeouts(&url);
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let sum: i64 = match i {
@@ -1127,7 +1090,7 @@ fn undeclared_keys_stay_atomic() {
         .map(|t| {
             let url = url.clone();
             std::thread::spawn(move || {
-                let mut c = connect(&url);
+                let mut c = connect_with_timeouts(&url);
                 for n in 0..100i64 {
                     let x = if n % 2 == 0 { t + 1 } else { -(t + 1) };
                     let _: i64 = redis::cmd("EVAL")
@@ -1143,7 +1106,7 @@ fn undeclared_keys_stay_atomic() {
     join_all(writers);
     stop.store(true, Ordering::Relaxed);
     let reads: u64 = join_all(readers).into_iter().sum();
-    let mut c = connect(&url);
+    let mut c = connect_with_timeouts(&url);
     let (a, b): (i64, i64) = redis::cmd("MGET")
         .arg("u:{one}")
         .arg("u:{two}")

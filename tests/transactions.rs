@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::diff::check;
-use common::{show, start_ferrocache, start_redis, Proc, Raw};
+use common::{connect_with_timeouts, shard, show, start_ferrocache, start_redis, Proc, Raw};
 use rand::{Rng, SeedableRng};
 
 // ---------------------------------------------------------------------------
@@ -1137,48 +1137,6 @@ fn disconnecting_watching_clients_leaves_the_server_fine() {
 // Concurrency (Ferrocache, --threads 4, many connections)
 // ---------------------------------------------------------------------------
 
-/// A `redis` crate connection that fails instead of hanging on a deadlock.
-fn connect(url: &str) -> redis::Connection {
-    let c = redis::Client::open(url)
-        .expect("client")
-        .get_connection()
-        .expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    c.set_write_timeout(Some(Duration::from_secs(10)))
-        .expect("write timeout");
-    c
-}
-
-/// The hash slot of a key (CRC16/XMODEM of its `{hash tag}` or whole name,
-/// mod 16384), as the server computes it.
-fn key_slot(key: &[u8]) -> u16 {
-    let hashed = match key.iter().position(|&c| c == b'{') {
-        Some(open) => match key[open + 1..].iter().position(|&c| c == b'}') {
-            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
-            _ => key,
-        },
-        None => key,
-    };
-    let mut crc: u16 = 0;
-    for &b in hashed {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16384
-}
-
-/// The keyspace lock shard of a key (256 shards of 64 slots).
-fn shard(key: &str) -> u16 {
-    key_slot(key.as_bytes()) / 64
-}
-
 /// Joins the threads, failing with the first panic message.
 fn join_all<T>(handles: Vec<std::thread::JoinHandle<T>>) -> Vec<T> {
     handles
@@ -1208,7 +1166,7 @@ fn watch_counter_from_50_connections_is_exact() {
         .map(|_| {
             let (url, attempts) = (url.clone(), attempts.clone());
             std::thread::spawn(move || {
-                let mut c = connect(&url);
+                let mut c = connect_with_timeouts(&url);
                 let mut seen = Vec::new();
                 for _ in 0..20 {
                     loop {
@@ -1283,7 +1241,7 @@ fn transfers_across_shards_are_atomic() {
         let (url, stop, transfers) = (url.clone(), stop.clone(), transfers.clone());
         handles.push(std::thread::spawn(move || {
             let mut rng = rand::rngs::StdRng::seed_from_u64(0x7a11 + t);
-            let mut c = connect(&url);
+            let mut c = connect_with_timeouts(&url);
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let a = rng.gen_range(0..ACCOUNTS);
@@ -1334,7 +1292,7 @@ fn transfers_across_shards_are_atomic() {
     for _ in 0..5 {
         let (url, stop, reads, keys) = (url.clone(), stop.clone(), reads.clone(), keys.clone());
         handles.push(std::thread::spawn(move || {
-            let mut c = connect(&url);
+            let mut c = connect_with_timeouts(&url);
             while !stop.load(Ordering::Relaxed) {
                 let mut pipe = redis::pipe();
                 pipe.atomic();
@@ -1394,7 +1352,7 @@ fn exec_with_keys_in_any_order_is_atomic() {
             let (url, mut keys) = (url.clone(), keys.clone());
             std::thread::spawn(move || {
                 let mut rng = rand::rngs::StdRng::seed_from_u64(0x0dd + t);
-                let mut c = connect(&url);
+                let mut c = connect_with_timeouts(&url);
                 for _ in 0..300 {
                     // Fisher-Yates with the seeded rng.
                     for i in (1..keys.len()).rev() {
@@ -1435,7 +1393,7 @@ fn keyless_transactions_and_keyspace_commands_do_not_deadlock() {
     let spawn = |handles: &mut Vec<std::thread::JoinHandle<u64>>, f: Job| {
         let (url, stop) = (url.clone(), stop.clone());
         handles.push(std::thread::spawn(move || {
-            let mut c = connect(&url);
+            let mut c = connect_with_timeouts(&url);
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 f(&mut c, n);

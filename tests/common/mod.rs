@@ -433,3 +433,46 @@ pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A `redis` crate connection whose reads and writes fail after 10 s
+/// instead of hanging (a deadlock then fails the test).
+pub fn connect_with_timeouts(url: &str) -> redis::Connection {
+    let c = redis::Client::open(url)
+        .expect("client")
+        .get_connection()
+        .expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    c.set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("write timeout");
+    c
+}
+
+/// The hash slot of a key (CRC16/XMODEM of its `{hash tag}` or whole name,
+/// mod 16384), as the server computes it.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = match key.iter().position(|&c| c == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|&c| c == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    let mut crc: u16 = 0;
+    for &b in hashed {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// The keyspace lock shard of a key (256 shards of 64 slots).
+pub fn shard(key: &str) -> u16 {
+    key_slot(key.as_bytes()) / 64
+}
