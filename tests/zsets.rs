@@ -14,207 +14,35 @@
 
 mod common;
 
-use common::diff::{sorted, Node};
+use common::diff::{Diff, Line, Node};
 
-use std::time::Duration;
-
-use common::{Proc, Raw};
-
-type Line<'a> = &'a [&'a str];
+use common::Raw;
 
 // ---------------------------------------------------------------------------
-// Harness (a small copy of the one in differential.rs)
+// Harness: tests/common/diff.rs, with the encoding thresholds set per run
 // ---------------------------------------------------------------------------
 
-struct Diff {
-    name: &'static str,
-    redis: Proc,
-    ferro: Proc,
-    r: Raw,
-    f: Raw,
-    proto: u8,
-    compared: usize,
-    mismatches: Vec<String>,
-}
-
-impl Diff {
-    fn new(name: &'static str) -> Diff {
-        assert!(
-            common::have_redis(),
-            "redis-server not found on PATH: these tests compare with a real redis-server 7.0"
-        );
-        let redis = common::start_redis();
-        let ferro = common::start_ferrocache(&[]);
-        let (r, f) = (redis.raw(), ferro.raw());
-        let mut d = Diff {
-            name,
-            redis,
-            ferro,
-            r,
-            f,
-            proto: 2,
-            compared: 0,
-            mismatches: Vec::new(),
-        };
-        d.set_timeouts();
-        d
-    }
-
-    fn set_timeouts(&mut self) {
-        for raw in [&self.r, &self.f] {
-            raw.stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .expect("timeout");
-        }
-    }
-
-    fn reconnect(&mut self, proto: u8) {
-        self.r = self.redis.raw();
-        self.f = self.ferro.raw();
-        self.set_timeouts();
-        self.proto = 2;
-        if proto == 3 {
-            self.line(&["~skip", "HELLO", "3"]);
-            self.proto = 3;
-        }
-    }
-
-    /// Runs `lines` over RESP2, then RESP3, each time on emptied servers
-    /// with the default encoding thresholds.
-    fn run_both(&mut self, lines: &[Line]) {
-        for proto in [2, 3] {
-            self.reconnect(proto);
-            self.line(&["~skip", "FLUSHALL"]);
-            self.line(&["~skip", "CONFIG", "SET", "zset-max-listpack-entries", "128"]);
-            self.line(&["~skip", "CONFIG", "SET", "zset-max-listpack-value", "64"]);
-            self.run(lines);
-        }
-    }
-
-    /// Like [`Diff::run_both`], once with default thresholds (small sets
-    /// stay listpacks) and once with both thresholds at 0 (every set is a
-    /// skiplist).
-    fn run_both_encodings(&mut self, lines: &[Line]) {
-        self.run_both(lines);
-        for proto in [2, 3] {
-            self.reconnect(proto);
-            self.line(&["~skip", "FLUSHALL"]);
-            self.line(&["~skip", "CONFIG", "SET", "zset-max-listpack-entries", "0"]);
-            self.line(&["~skip", "CONFIG", "SET", "zset-max-listpack-value", "0"]);
-            self.run(lines);
-        }
-    }
-
-    fn run(&mut self, lines: &[Line]) {
-        for l in lines {
-            self.line(l);
-        }
-    }
-
-    fn run_owned(&mut self, lines: &[Vec<String>]) {
-        for l in lines {
-            let l: Vec<&str> = l.iter().map(String::as_str).collect();
-            self.line(&l);
-        }
-    }
-
-    fn line(&mut self, line: &[&str]) {
-        let (marker, args) = match line.first() {
-            Some(m) if m.starts_with('~') => (*m, &line[1..]),
-            _ => ("", line),
-        };
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        self.r.cmd(&args);
-        self.f.cmd(&args);
-        let label = describe(line);
-        let (r, f) = match (self.r.try_read_reply(), self.f.try_read_reply()) {
-            (Ok(r), Ok(f)) => (r, f),
-            (r, f) => {
-                let show_r = r.map(|v| show(&v)).unwrap_or_else(|e| format!("<{e}>"));
-                let show_f = f.map(|v| show(&v)).unwrap_or_else(|e| format!("<{e}>"));
-                self.fail(&label, &show_r, &show_f);
-                let proto = self.proto;
-                self.reconnect(proto);
-                return;
-            }
-        };
-        if marker == "~skip" {
-            return;
-        }
-        self.compared += 1;
-        let same = match marker {
-            "~sort" => sorted(&r) == sorted(&f),
-            "~len" => first_line(&r) == first_line(&f),
-            _ => r == f,
-        };
-        if !same {
-            self.fail(&label, &show(&r), &show(&f));
-        }
-    }
-
-    fn fail(&mut self, label: &str, redis: &str, ferro: &str) {
-        self.mismatches.push(format!(
-            "[RESP{}] {label}\n    redis:      {redis}\n    ferrocache: {ferro}",
-            self.proto
-        ));
-    }
-
-    fn finish(self) {
-        eprintln!("{}: {} command lines compared", self.name, self.compared);
-        assert!(
-            self.mismatches.is_empty(),
-            "{}: {} of {} replies differ from redis-server:\n{}",
-            self.name,
-            self.mismatches.len(),
-            self.compared,
-            self.mismatches.join("\n")
-        );
-    }
-}
-
-fn describe(line: &[&str]) -> String {
-    let mut s = String::new();
-    for a in line {
-        if !s.is_empty() {
-            s.push(' ');
-        }
-        if a.len() > 60 {
-            s.push_str(&format!("<{} bytes>", a.len()));
-        } else if a.is_empty() || a.bytes().any(|c| c <= b' ' || c == b'"') {
-            s.push_str(&format!("{a:?}"));
-        } else {
-            s.push_str(a);
-        }
-    }
-    s
-}
-
-fn show(reply: &[u8]) -> String {
-    let s = format!("{:?}", String::from_utf8_lossy(reply));
-    if s.len() > 400 {
-        format!("{}... ({} bytes)", &s[..400], reply.len())
-    } else {
-        s
-    }
-}
-
-fn first_line(reply: &[u8]) -> &[u8] {
-    let end = reply
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .unwrap_or(reply.len());
-    &reply[..end]
-}
+/// Default thresholds: small sorted sets stay listpacks.
+const LISTPACK: &[Line] = &[
+    &["~skip", "CONFIG", "SET", "zset-max-listpack-entries", "128"],
+    &["~skip", "CONFIG", "SET", "zset-max-listpack-value", "64"],
+];
+/// Both thresholds at 0: every sorted set is a skiplist.
+const SKIPLIST: &[Line] = &[
+    &["~skip", "CONFIG", "SET", "zset-max-listpack-entries", "0"],
+    &["~skip", "CONFIG", "SET", "zset-max-listpack-value", "0"],
+];
 
 fn check_both(name: &'static str, lines: &[Line]) {
     let mut d = Diff::new(name);
-    d.run_both(lines);
+    d.run_both_with(LISTPACK, lines);
     d.finish();
 }
 
 fn check_both_encodings(name: &'static str, lines: &[Line]) {
     let mut d = Diff::new(name);
-    d.run_both_encodings(lines);
+    d.run_both_with(LISTPACK, lines);
+    d.run_both_with(SKIPLIST, lines);
     d.finish();
 }
 

@@ -69,22 +69,58 @@ impl Diff {
     /// Runs `lines` over RESP2, then over RESP3, each time on fresh
     /// connections and emptied servers.
     pub fn run_both(&mut self, lines: &[Line]) {
+        self.run_both_with(&[], lines);
+    }
+
+    /// Like [`Diff::run_both`], with `setup` lines (not compared: give them
+    /// `~skip`) run first each time, e.g. encoding thresholds.
+    pub fn run_both_with(&mut self, setup: &[Line], lines: &[Line]) {
         for proto in [2, 3] {
             self.reconnect(proto);
             self.line(&["~skip", "FLUSHALL"]);
-            for l in lines {
-                self.line(l);
-            }
+            self.run(setup);
+            self.run(lines);
+        }
+    }
+
+    pub fn run(&mut self, lines: &[Line]) {
+        for l in lines {
+            self.line(l);
+        }
+    }
+
+    /// [`Diff::run`] for generated lines.
+    pub fn run_owned(&mut self, lines: &[Vec<String>]) {
+        for l in lines {
+            let l: Vec<&str> = l.iter().map(String::as_str).collect();
+            self.line(&l);
         }
     }
 
     /// Sends one command line (with an optional leading marker) to both.
+    /// Markers: `~skip` (not compared), `~sort` (elements sorted), `~pairs`
+    /// (field/value pairs sorted), `~shape` (types and lengths only), `~len`
+    /// (the reply's first line only). A reply that cannot be read (timeout,
+    /// closed connection) is a mismatch, and both connections are reopened.
     pub fn line(&mut self, line: &[&str]) {
         let (marker, args) = match line.first() {
             Some(m) if m.starts_with('~') => (*m, &line[1..]),
             _ => ("", line),
         };
-        let (r, f) = self.both(args);
+        let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.r.cmd(&bytes);
+        self.f.cmd(&bytes);
+        let (r, f) = match (self.r.try_read_reply(), self.f.try_read_reply()) {
+            (Ok(r), Ok(f)) => (r, f),
+            (r, f) => {
+                let show_r = r.map(|v| show(&v)).unwrap_or_else(|e| format!("<{e}>"));
+                let show_f = f.map(|v| show(&v)).unwrap_or_else(|e| format!("<{e}>"));
+                self.fail(&describe(line), &show_r, &show_f);
+                let proto = self.proto;
+                self.reconnect(proto);
+                return;
+            }
+        };
         if marker == "~skip" {
             return;
         }
@@ -93,6 +129,7 @@ impl Diff {
             "~sort" => normalize(&r, sort_elements) == normalize(&f, sort_elements),
             "~pairs" => normalize(&r, sort_pairs) == normalize(&f, sort_pairs),
             "~shape" => normalize(&r, shape) == normalize(&f, shape),
+            "~len" => first_line(&r) == first_line(&f),
             _ => r == f,
         };
         if !same {
@@ -285,4 +322,13 @@ pub fn shape(n: &mut Node) {
     for k in &mut n.kids {
         shape(k);
     }
+}
+
+/// A reply's first line (its type and length, or a simple value).
+pub fn first_line(reply: &[u8]) -> &[u8] {
+    let end = reply
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(reply.len());
+    &reply[..end]
 }
