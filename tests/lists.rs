@@ -10,157 +10,18 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Proc, Raw};
+use common::diff::{Diff, Line};
+use common::Raw;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-type Line<'a> = &'a [&'a str];
+/// Every run starts from the default list encoding threshold.
+const SETUP: &[Line] = &[&["~skip", "CONFIG", "SET", "list-max-listpack-size", "-2"]];
 
-/// A redis-server and a Ferrocache node, one connection to each.
-struct Diff {
-    redis: Proc,
-    ferro: Proc,
-    r: Raw,
-    f: Raw,
-    proto: u8,
-    compared: usize,
-    mismatches: Vec<String>,
-}
-
-impl Diff {
-    fn new() -> Diff {
-        assert!(
-            common::have_redis(),
-            "redis-server not found on PATH: these tests compare Ferrocache with a real \
-             redis-server (Debian/Ubuntu: apt-get install redis-server)"
-        );
-        let redis = common::start_redis();
-        let ferro = common::start_ferrocache(&[]);
-        let (r, f) = (redis.raw(), ferro.raw());
-        let mut d = Diff {
-            redis,
-            ferro,
-            r,
-            f,
-            proto: 2,
-            compared: 0,
-            mismatches: Vec::new(),
-        };
-        d.set_timeouts();
-        d
-    }
-
-    fn set_timeouts(&mut self) {
-        for raw in [&self.r, &self.f] {
-            raw.stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .expect("timeout");
-        }
-    }
-
-    /// Fresh connections speaking `proto`, on emptied servers.
-    fn reset(&mut self, proto: u8) {
-        self.r = self.redis.raw();
-        self.f = self.ferro.raw();
-        self.set_timeouts();
-        self.proto = proto;
-        if proto == 3 {
-            self.send(&["HELLO", "3"], false);
-        }
-        self.send(&["FLUSHALL"], false);
-        self.send(&["CONFIG", "SET", "list-max-listpack-size", "-2"], false);
-    }
-
-    /// Runs `lines` over RESP2, then over RESP3.
-    fn run_both(&mut self, lines: &[Line]) {
-        for proto in [2, 3] {
-            self.reset(proto);
-            for l in lines {
-                self.send(l, true);
-            }
-        }
-    }
-
-    /// Sends one command to both servers and (if `compare`) compares replies.
-    fn send(&mut self, line: &[&str], compare: bool) {
-        let args: Vec<&[u8]> = line.iter().map(|a| a.as_bytes()).collect();
-        self.r.cmd(&args);
-        self.f.cmd(&args);
-        let (r, f) = (self.r.try_read_reply(), self.f.try_read_reply());
-        let label = describe(line);
-        match (r, f) {
-            (Ok(r), Ok(f)) => {
-                if compare {
-                    self.compared += 1;
-                    if r != f {
-                        self.fail(&label, &show(&r), &show(&f));
-                    }
-                }
-            }
-            (r, f) => {
-                let show_res = |x: &std::io::Result<Vec<u8>>| match x {
-                    Ok(v) => show(v),
-                    Err(e) => format!("<no reply: {e}>"),
-                };
-                let (r, f) = (show_res(&r), show_res(&f));
-                self.fail(&label, &r, &f);
-                // The streams may be out of step: start over.
-                let proto = self.proto;
-                self.reset(proto);
-            }
-        }
-    }
-
-    fn fail(&mut self, label: &str, redis: &str, ferro: &str) {
-        self.mismatches.push(format!(
-            "[RESP{}] {label}\n    redis:      {redis}\n    ferrocache: {ferro}",
-            self.proto
-        ));
-    }
-
-    fn finish(self, name: &str) {
-        eprintln!("{name}: {} command lines compared", self.compared);
-        assert!(
-            self.mismatches.is_empty(),
-            "{name}: {} of {} replies differ from redis-server:\n{}",
-            self.mismatches.len(),
-            self.compared,
-            self.mismatches
-                .iter()
-                .take(40)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
-}
-
-fn describe(line: &[&str]) -> String {
-    line.iter()
-        .map(|a| {
-            if a.len() > 40 {
-                format!("<{} bytes>", a.len())
-            } else if a.is_empty() || a.bytes().any(|c| c <= b' ') {
-                format!("{a:?}")
-            } else {
-                a.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn show(reply: &[u8]) -> String {
-    let cut = &reply[..reply.len().min(300)];
-    format!("{:?}", String::from_utf8_lossy(cut))
-}
-
-fn check(name: &str, lines: &[Line]) {
-    let mut d = Diff::new();
-    d.run_both(lines);
-    d.finish(name);
+fn check(name: &'static str, lines: &[Line]) {
+    let mut d = Diff::new(name);
+    d.run_both_with(SETUP, lines);
+    d.finish();
 }
 
 // ---------------------------------------------------------------------------
@@ -450,7 +311,7 @@ fn big_and_binary_elements() {
     let mid = "y".repeat(3000);
     let bin = "\0\r\n\u{7f}\u{ff}";
     let lines: Vec<Vec<&str>> = vec![
-        vec!["~", "CONFIG", "SET", "list-max-listpack-size", "-1"],
+        vec!["~skip", "CONFIG", "SET", "list-max-listpack-size", "-1"],
         vec!["RPUSH", "l", &big, &mid, bin, "1", &mid, &big],
         vec!["LRANGE", "l", "0", "-1"],
         vec!["LINSERT", "l", "BEFORE", bin, &big],
@@ -466,17 +327,10 @@ fn big_and_binary_elements() {
         vec!["LRANGE", "l", "0", "-1"],
         vec!["LLEN", "l"],
     ];
-    let mut d = Diff::new();
-    for proto in [2, 3] {
-        d.reset(proto);
-        for l in &lines {
-            match l.first() {
-                Some(&"~") => d.send(&l[1..], false),
-                _ => d.send(l, true),
-            }
-        }
-    }
-    d.finish("big_and_binary_elements");
+    let lines: Vec<Line> = lines.iter().map(Vec::as_slice).collect();
+    let mut d = Diff::new("big_and_binary_elements");
+    d.run_both_with(SETUP, &lines);
+    d.finish();
 }
 
 // ---------------------------------------------------------------------------
@@ -596,7 +450,7 @@ fn random_line(rng: &mut StdRng) -> Vec<String> {
 
 #[test]
 fn random_streams_match_redis() {
-    let mut d = Diff::new();
+    let mut d = Diff::new("random_streams_match_redis");
     for (seed, fill) in [
         (1u64, "-2"),
         (2, "4"),
@@ -609,19 +463,20 @@ fn random_streams_match_redis() {
     ] {
         let mut rng = StdRng::seed_from_u64(seed);
         let proto = if seed % 2 == 0 { 3 } else { 2 };
-        d.reset(proto);
-        d.send(&["CONFIG", "SET", "list-max-listpack-size", fill], false);
-        d.send(&["SET", "str", "not a list"], false);
+        d.reconnect(proto);
+        d.line(&["~skip", "FLUSHALL"]);
+        d.line(&["~skip", "CONFIG", "SET", "list-max-listpack-size", fill]);
+        d.line(&["~skip", "SET", "str", "not a list"]);
         for _ in 0..2500 {
             let line = random_line(&mut rng);
             let line: Vec<&str> = line.iter().map(String::as_str).collect();
-            d.send(&line, true);
+            d.line(&line);
         }
         for k in KEYS {
-            d.send(&["LRANGE", k, "0", "-1"], true);
+            d.line(&["LRANGE", k, "0", "-1"]);
         }
     }
-    d.finish("random_streams_match_redis");
+    d.finish();
 }
 
 // ---------------------------------------------------------------------------
