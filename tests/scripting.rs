@@ -1117,6 +1117,171 @@ fn undeclared_keys_stay_atomic() {
     assert!(reads > 0);
 }
 
+/// Declares only KEYS[1]; ARGV[2], when not empty, names a second key
+/// read before any write (a trusted script then starts over holding every
+/// shard).
+const STRAY_READ_FIRST: &str = "local x = tonumber(ARGV[1])\n\
+    local a = tonumber(redis.call('get', KEYS[1]))\n\
+    if ARGV[2] == '' then return a end\n\
+    local b = tonumber(redis.call('get', ARGV[2]))\n\
+    redis.call('set', KEYS[1], a - x)\n\
+    redis.call('set', ARGV[2], b + x)\n\
+    return a - x";
+
+/// Like [`STRAY_READ_FIRST`], but the undeclared key comes after a write
+/// (a trusted script then widens its hold).
+const STRAY_WRITE_FIRST: &str = "local x = tonumber(ARGV[1])\n\
+    local a = redis.call('decrby', KEYS[1], x)\n\
+    if ARGV[2] == '' then return redis.call('incrby', KEYS[1], x) end\n\
+    redis.call('incrby', ARGV[2], x)\n\
+    return a";
+
+#[test]
+fn trusted_scripts_that_stray_stay_atomic() {
+    // Each connection first runs both scripts within their declared key,
+    // so every worker thread trusts them and runs them holding one shard;
+    // then they alternate with runs that touch a second, undeclared key,
+    // while readers check that the total never moves.
+    let node = start_ferrocache(&["--threads", "4"]);
+    let url = node.url();
+    let (one, two) = ("s:{one}", "s:{two}");
+    {
+        let mut c = connect_with_timeouts(&url);
+        let _: () = redis::cmd("MSET")
+            .arg(one)
+            .arg(0)
+            .arg(two)
+            .arg(0)
+            .query(&mut c)
+            .unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|i| {
+            let (url, stop) = (url.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut c = connect_with_timeouts(&url);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let sum: i64 = match i {
+                        0 => redis::cmd("EVAL")
+                            .arg(SUM)
+                            .arg(2)
+                            .arg(one)
+                            .arg(two)
+                            .query(&mut c)
+                            .unwrap(),
+                        1 => {
+                            let (a, b): (i64, i64) =
+                                redis::cmd("MGET").arg(one).arg(two).query(&mut c).unwrap();
+                            a + b
+                        }
+                        _ => {
+                            let (a, b): (i64, i64) = redis::pipe()
+                                .atomic()
+                                .cmd("GET")
+                                .arg(one)
+                                .cmd("GET")
+                                .arg(two)
+                                .query(&mut c)
+                                .unwrap();
+                            a + b
+                        }
+                    };
+                    assert_eq!(sum, 0, "reader {i} saw a move half done");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..8i64)
+        .map(|t| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut c = connect_with_timeouts(&url);
+                for n in 0..120i64 {
+                    let script = if n % 4 < 2 {
+                        STRAY_READ_FIRST
+                    } else {
+                        STRAY_WRITE_FIRST
+                    };
+                    let x = if n % 2 == 0 { t + 1 } else { -(t + 1) };
+                    let other = if n < 8 || n % 3 == 0 { "" } else { two };
+                    let mut cmd = redis::cmd("EVAL");
+                    cmd.arg(script).arg(1).arg(one).arg(x).arg(other);
+                    if other.is_empty() {
+                        // Balanced on its own: run the opposite move too.
+                        let _: i64 = cmd.query(&mut c).unwrap();
+                        continue;
+                    }
+                    let _: i64 = cmd.query(&mut c).unwrap();
+                    let _: i64 = redis::cmd("EVAL")
+                        .arg(script)
+                        .arg(1)
+                        .arg(one)
+                        .arg(-x)
+                        .arg(two)
+                        .query(&mut c)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    join_all(writers);
+    stop.store(true, Ordering::Relaxed);
+    let reads: u64 = join_all(readers).into_iter().sum();
+    let mut c = connect_with_timeouts(&url);
+    let (a, b): (i64, i64) = redis::cmd("MGET").arg(one).arg(two).query(&mut c).unwrap();
+    assert_eq!((a, b), (0, 0));
+    assert!(reads > 0);
+}
+
+#[test]
+fn differential_trusted_script_reaching_an_undeclared_key() {
+    // After runs within its declared key (trusted), the script reads
+    // another key through redis.pcall: it must see the key's value, not an
+    // error of its own restart, whatever the script does with the error.
+    const PCALL: &str = "local v = redis.pcall('get', ARGV[1])\n\
+        if type(v) == 'table' then return 'caught' end\n\
+        redis.call('set', KEYS[1], 'seen')\n\
+        return v";
+    let mut lines: Vec<Vec<String>> = vec![
+        vec!["SET".into(), "p:{a}".into(), "va".into()],
+        vec!["SET".into(), "p:{b}".into(), "vb".into()],
+    ];
+    for arg in [
+        "p:{a}", "p:{a}", "p:{a}", "p:{a}", "p:{b}", "p:{b}", "p:{a}",
+    ] {
+        lines.push(vec![
+            "EVAL".into(),
+            PCALL.into(),
+            "1".into(),
+            "p:{a}".into(),
+            arg.into(),
+        ]);
+    }
+    for arg in ["", "", "", "", "n:{b}", "n:{b}"] {
+        lines.push(vec![
+            "EVAL".into(),
+            STRAY_WRITE_FIRST.into(),
+            "1".into(),
+            "n:{a}".into(),
+            "5".into(),
+            arg.into(),
+        ]);
+    }
+    lines.push(vec![
+        "MGET".into(),
+        "p:{a}".into(),
+        "n:{a}".into(),
+        "n:{b}".into(),
+    ]);
+    let mut d = Diff::new("trusted script reaching an undeclared key");
+    d.run_owned(&lines);
+    d.finish();
+}
+
 // ---------------------------------------------------------------------------
 // Busy scripts, SCRIPT KILL, UNKILLABLE (each on its own server)
 // ---------------------------------------------------------------------------

@@ -144,7 +144,7 @@ fn unwatch(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 }
 
 /// Must EXEC hold every shard for this command (keys unknown in advance)?
-fn needs_every_shard(spec: &commands::CommandSpec) -> bool {
+pub(crate) fn needs_every_shard(spec: &commands::CommandSpec) -> bool {
     // SORT's BY and GET patterns name keys its key specs do not; scripts
     // may touch any key.
     spec.key_specs.is_empty()

@@ -6,11 +6,19 @@
 //! node-wide cache by SHA1; each thread compiles a body the first time it
 //! runs it.
 //!
-//! A script runs atomically: it holds every shard of the keyspace (a
-//! script may touch keys it did not declare, as Redis allows) and its
+//! A script runs atomically under a [`keyspace::Hold`], and its
 //! `redis.call`s run through the normal command path on this thread, with a
 //! client of its own. Replies are converted between RESP and Lua with
 //! Redis's rules.
+//!
+//! Which shards a script holds: Redis lets a script touch keys it did not
+//! declare in KEYS, so a script's first run on a thread holds every shard.
+//! A script seen to stay within its declared keys' shards is trusted from
+//! then on and holds only those, which lets scripts on different keys run
+//! in parallel. If a trusted script reaches for an undeclared shard anyway,
+//! it starts over holding every shard when it has done nothing observable
+//! yet; after a write it widens its hold out of lock order with a bounded
+//! wait, and the call fails if that times out (a deadlock is never risked).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -207,6 +215,10 @@ pub(crate) struct Vm {
     generation: u64,
     /// Registered functions loaded into this interpreter (FCALL).
     functions: crate::functions::Loaded,
+    /// Scripts (by SHA) and functions (by `fn:name`) that have run, and
+    /// whether they stayed within their declared keys' shards (see the
+    /// module doc).
+    trusted: HashMap<String, bool>,
 }
 
 /// What `redis.call` needs while a script runs on this thread.
@@ -214,6 +226,68 @@ struct Running {
     server: Arc<Server>,
     client: Client,
     read_only: bool,
+    /// The shards of the declared keys (KEYS).
+    declared: smallvec::SmallVec<[usize; 8]>,
+    /// A command has touched a shard not in `declared`.
+    undeclared: bool,
+    /// A command that may have changed something has run: the script can
+    /// no longer start over.
+    effects: bool,
+    /// The script must start over holding every shard: every further call
+    /// fails, and the result is discarded.
+    restart: bool,
+}
+
+impl Running {
+    /// Makes sure this thread holds what the command is about to touch
+    /// (see the module doc).
+    fn cover(&mut self, spec: &commands::CommandSpec, args: &[&[u8]]) -> Result<(), Vec<u8>> {
+        let keyspace = &self.server.keyspace;
+        let everything = crate::multi::needs_every_shard(spec) && !keyless_harmless(spec);
+        let mut missing = everything && !keyspace.holds_every_shard();
+        if everything {
+            self.undeclared = true;
+        } else if let Ok(positions) = commands::keys::key_positions(spec, args) {
+            for key in positions.iter().map(|(i, _)| args[*i]) {
+                if !self.declared.contains(&keyspace::key_shard(key)) {
+                    self.undeclared = true;
+                    missing |= !keyspace.holds_key(key);
+                }
+            }
+        }
+        if !missing {
+            return Ok(());
+        }
+        if !self.effects {
+            self.restart = true;
+            return Err(RESTART.to_vec());
+        }
+        let deadline = std::time::Instant::now() + ESCALATION_WAIT;
+        if keyspace.escalate(deadline) {
+            Ok(())
+        } else {
+            Err(b"ERR the script accessed a key it did not declare in KEYS after writing, while another client held that key's shard; declare every key the script uses".to_vec())
+        }
+    }
+}
+
+/// How long a script that already wrote waits for the shards of an
+/// undeclared key.
+const ESCALATION_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The error of every call of a script that will start over.
+const RESTART: &[u8] = b"ERR script restarting to lock every shard";
+
+/// Keyless commands that touch no key (no shard needed).
+fn keyless_harmless(spec: &commands::CommandSpec) -> bool {
+    matches!(spec.name, "ping" | "echo" | "time" | "select" | "publish")
+}
+
+/// Does this command leave a trace (a write, a message, a setting) that
+/// running the script again would repeat?
+fn has_effects(spec: &commands::CommandSpec) -> bool {
+    !spec.has_flag(commands::flag::READONLY)
+        && !matches!(spec.name, "ping" | "echo" | "time" | "select")
 }
 
 thread_local! {
@@ -283,8 +357,17 @@ fn new_vm() -> mlua::Result<Vm> {
     lua.set_hook(
         mlua::HookTriggers::new().every_nth_instruction(100_000),
         |_, _| {
-            let server = RUNNING.with(|r| r.borrow().as_ref().map(|run| run.server.clone()));
-            if let Some(server) = server {
+            let running = RUNNING.with(|r| {
+                r.borrow()
+                    .as_ref()
+                    .map(|run| (run.server.clone(), run.restart))
+            });
+            if let Some((server, restart)) = running {
+                if restart {
+                    return Err(mlua::Error::RuntimeError(
+                        String::from_utf8_lossy(RESTART).into_owned(),
+                    ));
+                }
                 let st = &server.script_state;
                 let started = st.started_ms.load(Ordering::Acquire);
                 let threshold = server.config.get_i64("busy-reply-threshold").max(0) as u64;
@@ -306,6 +389,7 @@ fn new_vm() -> mlua::Result<Vm> {
         compiled: HashMap::new(),
         generation: 0,
         functions: Default::default(),
+        trusted: HashMap::new(),
     })
 }
 
@@ -353,7 +437,8 @@ fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
             return Err(b"ERR redis.call outside a script".to_vec());
         };
         let args: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-        let entry = match crate::dispatch::lookup(&run.server, &args) {
+        let server = run.server.clone();
+        let entry = match crate::dispatch::lookup(&server, &args) {
             Ok(e) => e,
             Err(crate::dispatch::LookupError::Arity(_)) => {
                 return Err(b"ERR Wrong number of args calling Redis command from script".to_vec())
@@ -364,14 +449,18 @@ fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
         if spec.has_flag(commands::flag::NOSCRIPT) {
             return Err(b"ERR This Redis command is not allowed from script".to_vec());
         }
+        if run.restart {
+            return Err(RESTART.to_vec());
+        }
         if run.read_only && spec.has_flag(commands::flag::WRITE) {
             return Err(b"ERR Write commands are not allowed from read-only scripts.".to_vec());
         }
+        run.cover(spec, &args)?;
         if spec.has_flag(commands::flag::WRITE) {
             run.server.script_state.wrote.store(true, Ordering::Release);
         }
+        run.effects |= has_effects(spec);
         let mut out = Vec::new();
-        let server = run.server.clone();
         crate::dispatch::call(
             &server,
             &mut run.client,
@@ -593,6 +682,7 @@ pub(crate) fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Resul
         let generation = server.scripts.generation.load(Ordering::Acquire);
         if vm.generation != generation {
             vm.compiled.clear();
+            vm.trusted.clear();
             vm.generation = generation;
         }
         Ok(f(vm))
@@ -666,32 +756,25 @@ pub(crate) fn run(
     read_only: bool,
 ) -> CmdResult {
     let server = ctx.server.clone();
-    // The script's own client: the caller's database, no reply modes.
-    let shared = Arc::new(ClientShared::new(
-        0,
-        String::new(),
-        String::new(),
-        -1,
-        ctx.now_ms,
-    ));
-    let mut client = Client::new(shared, true);
-    client.set_db(ctx.client.db);
-    client.in_exec = true;
-
-    // Atomic: every shard is held for the whole script (unless an EXEC on
-    // this thread already holds them).
-    let _hold =
-        (!server.keyspace.holding()).then(|| server.keyspace.hold(std::iter::empty(), true));
-
     let proto = ctx.client.proto;
+    let db = ctx.client.db;
+    let now_ms = ctx.now_ms;
+    let declared: smallvec::SmallVec<[usize; 8]> =
+        keys.iter().map(|k| keyspace::key_shard(k)).collect();
     let out = with_vm(&server, |vm| -> Result<Vec<u8>, CmdError> {
-        let (f, label) = match target {
-            Target::Script { sha, body } => {
-                (compile(vm, sha, body)?, format!("{sha}, on @user_script"))
-            }
+        let (f, label, trust_key) = match target {
+            Target::Script { sha, body } => (
+                compile(vm, sha, body)?,
+                format!("{sha}, on @user_script"),
+                sha.to_string(),
+            ),
             Target::Function { name } => {
                 let f = crate::functions::function(vm_functions(vm, &server)?, name)?;
-                (f, format!("{name}, on @user_function"))
+                (
+                    f,
+                    format!("{name}, on @user_function"),
+                    format!("fn:{name}"),
+                )
             }
         };
         let lua = &vm.lua;
@@ -708,35 +791,64 @@ pub(crate) fn run(
             lua.globals().raw_set("KEYS", kt.clone()).map_err(lua_err)?;
             lua.globals().raw_set("ARGV", at.clone()).map_err(lua_err)?;
         }
-        RUNNING.with(|r| {
-            *r.borrow_mut() = Some(Running {
-                server: server.clone(),
-                client,
-                read_only,
-            })
-        });
-        let st = &server.script_state;
-        st.wrote.store(false, Ordering::Release);
-        st.kill.store(false, Ordering::Release);
-        st.is_function
-            .store(matches!(target, Target::Function { .. }), Ordering::Relaxed);
-        st.started_ms
-            .store(crate::now_ms().max(1), Ordering::Release);
-        let outcome = vm.runner.call::<(bool, Value)>((f, kt, at));
-        st.started_ms.store(0, Ordering::Release);
-        st.busy.store(false, Ordering::Release);
-        let running = RUNNING.with(|r| r.borrow_mut().take());
-        let mut out = Vec::new();
-        let result = match outcome {
-            Ok((true, v)) => {
-                lua_to_resp(&mut ReplyWriter::new(&mut out, proto), &v, 0);
-                Ok(out)
+        let mut every_shard = vm.trusted.get(&trust_key) != Some(&true);
+        loop {
+            // An EXEC on this thread may already hold every shard.
+            let _hold = (!server.keyspace.holding())
+                .then(|| server.keyspace.hold(keys.iter().copied(), every_shard));
+            // The script's own client: the caller's database, no reply modes.
+            let shared = Arc::new(ClientShared::new(
+                0,
+                String::new(),
+                String::new(),
+                -1,
+                now_ms,
+            ));
+            let mut client = Client::new(shared, true);
+            client.set_db(db);
+            client.in_exec = true;
+            RUNNING.with(|r| {
+                *r.borrow_mut() = Some(Running {
+                    server: server.clone(),
+                    client,
+                    read_only,
+                    declared: declared.clone(),
+                    undeclared: false,
+                    effects: false,
+                    restart: false,
+                })
+            });
+            let st = &server.script_state;
+            st.wrote.store(false, Ordering::Release);
+            st.kill.store(false, Ordering::Release);
+            st.is_function
+                .store(matches!(target, Target::Function { .. }), Ordering::Relaxed);
+            st.started_ms
+                .store(crate::now_ms().max(1), Ordering::Release);
+            let outcome = vm
+                .runner
+                .call::<(bool, Value)>((f.clone(), kt.clone(), at.clone()));
+            st.started_ms.store(0, Ordering::Release);
+            st.busy.store(false, Ordering::Release);
+            let Some(running) = RUNNING.with(|r| r.borrow_mut().take()) else {
+                return Err(CmdError::new("ERR script state lost"));
+            };
+            if running.restart && !every_shard {
+                every_shard = true;
+                vm.trusted.insert(trust_key.clone(), false);
+                continue;
             }
-            Ok((false, e)) => Err(script_error(&e, &label)),
-            Err(e) => Err(CmdError::new(format!("ERR {e} script: {label}:?."))),
-        };
-        drop(running);
-        result
+            vm.trusted.entry(trust_key).or_insert(!running.undeclared);
+            let mut out = Vec::new();
+            return match outcome {
+                Ok((true, v)) => {
+                    lua_to_resp(&mut ReplyWriter::new(&mut out, proto), &v, 0);
+                    Ok(out)
+                }
+                Ok((false, e)) => Err(script_error(&e, &label)),
+                Err(e) => Err(CmdError::new(format!("ERR {e} script: {label}:?."))),
+            };
+        }
     })??;
     ctx.out.out.extend_from_slice(&out);
     Ok(())

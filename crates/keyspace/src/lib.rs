@@ -25,7 +25,7 @@ use counter::Counter;
 
 use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -172,22 +172,37 @@ thread_local! {
     static HELD: Cell<(usize, [u64; SHARDS / 64])> = const { Cell::new((0, [0; SHARDS / 64])) };
 }
 
-/// Shard locks taken for a whole transaction. While it lives, lock requests
-/// of this thread for these shards are granted at once; other threads wait.
+/// Shard locks taken for a whole transaction or script. While it lives,
+/// lock requests of this thread for these shards are granted at once; other
+/// threads wait. The thread-local bit set is the record of what is held.
 pub struct Hold<'a> {
     ks: &'a Keyspace,
-    ids: SmallVec<[usize; 8]>,
 }
 
 impl Drop for Hold<'_> {
     fn drop(&mut self) {
-        HELD.with(|h| h.set((0, [0; SHARDS / 64])));
-        for &i in &self.ids {
-            // SAFETY: `Keyspace::hold` locked exactly these mutexes on this
-            // thread and forgot their guards; nothing else unlocks them.
+        let (_, bits) = HELD.with(|h| h.replace((0, [0; SHARDS / 64])));
+        for i in held_ids(&bits) {
+            // SAFETY: `Keyspace::hold` / `escalate` locked exactly the
+            // mutexes whose bits are set, on this thread, and forgot their
+            // guards; nothing else unlocks them.
             unsafe { self.ks.shards[i].force_unlock() };
         }
     }
+}
+
+/// The shard ids set in a held bit set.
+fn held_ids(bits: &[u64; SHARDS / 64]) -> impl Iterator<Item = usize> + '_ {
+    bits.iter().enumerate().flat_map(|(w, &word)| {
+        let mut rest = word;
+        std::iter::from_fn(move || {
+            (rest != 0).then(|| {
+                let bit = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                w * 64 + bit
+            })
+        })
+    })
 }
 
 impl Shard {
@@ -212,6 +227,8 @@ pub struct Keyspace {
     pub stats: KeyspaceStats,
     /// Clients blocked on keys, woken when a command writes the key.
     pub ready: Readiness,
+    /// Holds being widened out of lock order (see `lock_ordered`).
+    escalating: AtomicUsize,
 }
 
 /// Where a key lives: its shard and its slot's index within the shard.
@@ -230,6 +247,11 @@ fn key_pos(key: &[u8]) -> KeyPos {
     }
 }
 
+/// The shard that holds `key`.
+pub fn key_shard(key: &[u8]) -> usize {
+    key_pos(key).shard
+}
+
 impl Keyspace {
     pub fn new(databases: usize) -> Self {
         let shards = (0..SHARDS)
@@ -245,6 +267,7 @@ impl Keyspace {
             databases,
             stats: KeyspaceStats::default(),
             ready: Readiness::default(),
+            escalating: AtomicUsize::new(0),
         }
     }
 
@@ -267,7 +290,14 @@ impl Keyspace {
     /// Locks the given shard ids, which must be sorted and unique.
     fn lock_shards(&self, ids: &[usize], now_ms: u64) -> Locked<'_> {
         debug_assert!(ids.windows(2).all(|w| w[0] < w[1]));
-        let guards = ids.iter().map(|&i| (i, self.shard(i))).collect();
+        let guards = if self.holding() || ids.len() == 1 {
+            ids.iter().map(|&i| (i, self.shard(i))).collect()
+        } else {
+            ids.iter()
+                .copied()
+                .zip(self.lock_ordered(ids).into_iter().map(ShardGuard::Locked))
+                .collect()
+        };
         Locked {
             guards,
             now_ms,
@@ -322,12 +352,87 @@ impl Keyspace {
         ids.sort_unstable();
         ids.dedup();
         let mut bits = [0u64; SHARDS / 64];
+        for guard in self.lock_ordered(&ids) {
+            std::mem::forget(guard);
+        }
         for &i in &ids {
-            std::mem::forget(self.shards[i].lock());
             bits[i / 64] |= 1 << (i % 64);
         }
         HELD.with(|h| h.set((self as *const Keyspace as usize, bits)));
-        Hold { ks: self, ids }
+        Hold { ks: self }
+    }
+
+    /// Locks the shards `ids` (sorted, unique) in order. Ordered locking
+    /// cannot deadlock with itself, but a hold widening out of order
+    /// ([`Keyspace::escalate`]) can: while one is under way, a thread kept
+    /// waiting for its second or later shard gives back what it took, lets
+    /// the escalation finish and starts over.
+    fn lock_ordered(&self, ids: &[usize]) -> SmallVec<[MutexGuard<'_, Shard>; 8]> {
+        const POLL: std::time::Duration = std::time::Duration::from_micros(500);
+        'attempt: loop {
+            let mut guards: SmallVec<[MutexGuard<'_, Shard>; 8]> = SmallVec::new();
+            for &i in ids {
+                let guard = if guards.is_empty() {
+                    self.shards[i].lock()
+                } else {
+                    loop {
+                        if let Some(g) = self.shards[i].try_lock_for(POLL) {
+                            break g;
+                        }
+                        if self.escalating.load(Ordering::Acquire) > 0 {
+                            drop(guards);
+                            while self.escalating.load(Ordering::Acquire) > 0 {
+                                std::thread::yield_now();
+                            }
+                            continue 'attempt;
+                        }
+                    }
+                };
+                guards.push(guard);
+            }
+            return guards;
+        }
+    }
+
+    /// Does this thread's hold cover the shard of `key`?
+    pub fn holds_key(&self, key: &[u8]) -> bool {
+        let (owner, bits) = HELD.with(Cell::get);
+        let i = key_pos(key).shard;
+        owner == self as *const Keyspace as usize && bits[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// Does this thread's hold cover every shard?
+    pub fn holds_every_shard(&self) -> bool {
+        let (owner, bits) = HELD.with(Cell::get);
+        owner == self as *const Keyspace as usize && bits.iter().all(|&w| w == u64::MAX)
+    }
+
+    /// Widens this thread's hold to every shard, out of lock order: each
+    /// missing shard is only tried until `deadline` (blocking could deadlock
+    /// with a thread that holds it and waits for one of ours). On failure
+    /// the hold is left as it was and `false` is returned.
+    pub fn escalate(&self, deadline: std::time::Instant) -> bool {
+        let (owner, bits) = HELD.with(Cell::get);
+        if owner != self as *const Keyspace as usize {
+            return false;
+        }
+        self.escalating.fetch_add(1, Ordering::AcqRel);
+        let mut taken: SmallVec<[MutexGuard<'_, Shard>; 64]> = SmallVec::new();
+        for i in (0..SHARDS).filter(|&i| bits[i / 64] & (1 << (i % 64)) == 0) {
+            match self.shards[i].try_lock_until(deadline) {
+                Some(guard) => taken.push(guard),
+                None => break,
+            }
+        }
+        let complete = taken.len() == SHARDS - held_ids(&bits).count();
+        if complete {
+            taken.into_iter().for_each(std::mem::forget);
+            HELD.with(|h| h.set((owner, [u64::MAX; SHARDS / 64])));
+        } else {
+            drop(taken);
+        }
+        self.escalating.fetch_sub(1, Ordering::AcqRel);
+        complete
     }
 
     /// Number of keys in a database.
@@ -881,6 +986,62 @@ mod tests {
         for i in 0..1000 {
             assert!(seen.contains(format!("key:{i}").as_bytes()));
         }
+    }
+
+    #[test]
+    fn escalate_widens_a_hold_or_leaves_it_unchanged() {
+        let ks = std::sync::Arc::new(Keyspace::new(1));
+        let hold = ks.hold([&b"a"[..]], false);
+        assert!(ks.holds_key(b"a") && !ks.holds_key(b"b") && !ks.holds_every_shard());
+        // Another thread keeps b's shard locked: escalation gives up.
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let ks2 = ks.clone();
+        let t = std::thread::spawn(move || {
+            let _l = ks2.lock([&b"b"[..]], 0);
+            locked_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+        });
+        locked_rx.recv().unwrap();
+        let soon = std::time::Instant::now() + std::time::Duration::from_millis(20);
+        assert!(!ks.escalate(soon));
+        assert!(ks.holds_key(b"a") && !ks.holds_key(b"b"));
+        release_tx.send(()).unwrap();
+        t.join().unwrap();
+        let later = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        assert!(ks.escalate(later));
+        assert!(ks.holds_every_shard());
+        ks.lock([&b"b"[..]], 0).set(0, b"b", s("1"), 0);
+        drop(hold);
+        assert!(!ks.holding());
+        // Every shard was released: another thread locks them all.
+        let ks3 = ks.clone();
+        std::thread::spawn(move || ks3.lock_all(0).get(0, b"b").is_some())
+            .join()
+            .map(|found| assert!(found))
+            .unwrap();
+    }
+
+    #[test]
+    fn ordered_lockers_give_way_to_an_escalation() {
+        // b's shard sorts before a's: the other thread takes b's and waits
+        // for a's, which the hold has; widening the hold needs b's.
+        assert!(key_shard(b"b") < key_shard(b"a"));
+        let ks = std::sync::Arc::new(Keyspace::new(1));
+        let hold = ks.hold([&b"a"[..]], false);
+        let ks2 = ks.clone();
+        let t = std::thread::spawn(move || {
+            ks2.lock([&b"a"[..], b"b"], 0).set(0, b"b", s("2"), 0);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        assert!(ks.escalate(deadline));
+        ks.lock([&b"b"[..]], 0).set(0, b"b", s("1"), 0);
+        drop(hold);
+        t.join().unwrap();
+        // The other thread wrote after the escalated hold was released.
+        let mut l = ks.lock([&b"b"[..]], 0);
+        assert!(matches!(&l.get(0, b"b").unwrap().value, Value::Str(v) if v.to_vec() == b"2"));
     }
 
     #[test]
