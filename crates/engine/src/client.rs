@@ -65,9 +65,19 @@ pub struct ClientShared {
     pub push_pending: AtomicUsize,
     /// Since when (ms) the queued bytes exceed the soft limit; 0 = not over.
     pub push_soft_since: AtomicU64,
+    /// The connection's push channel (pub/sub messages, invalidations).
+    pub push: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<bytes::Bytes>>,
 }
 
 impl ClientShared {
+    /// In RESP2 subscribed mode (any subscription)?
+    pub fn in_pubsub_mode(&self) -> bool {
+        self.sub.load(Ordering::Relaxed)
+            + self.psub.load(Ordering::Relaxed)
+            + self.ssub.load(Ordering::Relaxed)
+            > 0
+    }
+
     pub fn new(id: u64, addr: String, laddr: String, fd: i32, now_ms: u64) -> Self {
         ClientShared {
             id,
@@ -96,6 +106,7 @@ impl ClientShared {
             ssub: AtomicUsize::new(0),
             push_pending: AtomicUsize::new(0),
             push_soft_since: AtomicU64::new(0),
+            push: std::sync::OnceLock::new(),
         }
     }
 
@@ -148,6 +159,8 @@ pub struct Client {
     /// Set by a handler whose whole output is pushes (subscription
     /// confirmations), which CLIENT REPLY OFF/SKIP does not suppress.
     pub output_is_push: bool,
+    /// CLIENT TRACKING mode (None: off).
+    pub tracking: Option<crate::tracking::Mode>,
 }
 
 /// What a blocked client waits for.
@@ -185,6 +198,7 @@ impl Client {
             push_tx: None,
             push_rx: None,
             output_is_push: false,
+            tracking: None,
         }
     }
 

@@ -443,6 +443,7 @@ pub struct Hot {
     pub set_max_listpack_value: AtomicU64,
     pub zset_max_listpack_entries: AtomicU64,
     pub zset_max_listpack_value: AtomicU64,
+    pub tracking_table_max_keys: AtomicU64,
 }
 
 impl Hot {
@@ -669,6 +670,7 @@ impl Config {
             (&h.set_max_listpack_value, "set-max-listpack-value"),
             (&h.zset_max_listpack_entries, "zset-max-listpack-entries"),
             (&h.zset_max_listpack_value, "zset-max-listpack-value"),
+            (&h.tracking_table_max_keys, "tracking-table-max-keys"),
         ] {
             atomic.store(v(name).max(0) as u64, Ordering::Relaxed);
         }

@@ -90,6 +90,7 @@ fn reset(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     crate::multi::end_multi(ctx.client);
     crate::multi::unwatch_all(ctx.server, ctx.client);
     crate::pubsub::unsubscribe_all(ctx.server, ctx.client);
+    crate::tracking::disable(ctx.server, ctx.client);
     ctx.out.simple("RESET");
     Ok(())
 }

@@ -41,7 +41,7 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 16] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 17] {
     [
         crate::string::HANDLERS,
         crate::blocking::HANDLERS,
@@ -59,6 +59,7 @@ fn handler_lists() -> [&'static [(&'static str, Handler)]; 16] {
         crate::pubsub::HANDLERS,
         crate::scripting::HANDLERS,
         crate::functions::HANDLERS,
+        crate::tracking::HANDLERS,
     ]
 }
 
@@ -313,6 +314,9 @@ pub(crate) fn call(
     };
 
     *client.shared.last_cmd.lock() = spec.name;
+    if let Some(mode) = &client.tracking {
+        crate::tracking::remember_keys(server, mode, spec, args, now_ms);
+    }
 
     // CLIENT REPLY OFF/SKIP: the reply is produced and then dropped.
     let skip_before = match client.reply {
@@ -350,6 +354,19 @@ pub(crate) fn call(
             && matches!(spec.name, "client|reply" | "reset");
         if !turned_on {
             out.truncate(reply_start);
+        }
+    }
+
+    if !client.in_exec {
+        // Invalidations caused by the command (and, for EXEC or a script,
+        // by the commands it ran) go after its reply, as in Redis.
+        crate::tracking::flush(server, Some((client.id(), &mut *out)), now_ms);
+        server.trim_tracking_table(now_ms);
+        if let Some(mode) = client.tracking.as_mut() {
+            // CLIENT CACHING lasts for one command (a whole transaction).
+            if client.multi.is_none() && !spec.name.starts_with("client|") {
+                mode.caching = false;
+            }
         }
     }
 

@@ -34,6 +34,7 @@ mod string;
 mod strtod;
 #[cfg(test)]
 mod test_support;
+pub mod tracking;
 mod zset;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -166,6 +167,7 @@ pub struct Server {
     pub pause: PauseState,
     pub monitors: Mutex<Vec<Monitor>>,
     pub pubsub: pubsub::Registry,
+    pub tracking: tracking::Tracking,
     pub(crate) scripts: scripting::Scripts,
     pub(crate) functions: functions::Libraries,
     pub script_state: scripting::ScriptState,
@@ -209,6 +211,7 @@ impl Server {
             keyspace::KeyEvent::Expired => notify::emit(notify::EXPIRED, "expired", db, key),
             keyspace::KeyEvent::New => notify::emit(notify::NEW, "new", db, key),
         });
+        keyspace::set_invalidation_hook(tracking::on_invalidated);
         Arc::new(Server {
             keyspace: Keyspace::new(databases),
             config,
@@ -219,6 +222,7 @@ impl Server {
             pause: PauseState::default(),
             monitors: Mutex::new(Vec::new()),
             pubsub: Default::default(),
+            tracking: Default::default(),
             scripts: Default::default(),
             functions: Default::default(),
             script_state: Default::default(),
@@ -310,6 +314,7 @@ impl Server {
 
     /// Periodic work (called `hz` times a second): LRU clock, active expiry.
     pub fn cron(&self) {
+        self.trim_tracking_table(now_ms());
         keyspace::set_lru_clock((self.started.elapsed().as_secs() & 0xffff_ffff) as u32);
         let now = now_ms();
         {
@@ -334,10 +339,28 @@ impl Server {
             let t = Instant::now();
             self.keyspace.active_expire(now, budget);
             notify::flush_background(self);
+            tracking::flush(self, None, now);
             self.keyspace
                 .stats
                 .expire_cycle_cpu_us
                 .add(t.elapsed().as_micros() as u64);
+        }
+    }
+
+    /// Keeps the tracking table within `tracking-table-max-keys` (keys
+    /// dropped are invalidated as if they had changed, NOLOOP or not).
+    pub fn trim_tracking_table(&self, now: u64) {
+        if self.tracking.clients() == 0 {
+            return;
+        }
+        let max = self
+            .config
+            .hot
+            .tracking_table_max_keys
+            .load(Ordering::Relaxed) as usize;
+        if max > 0 && self.keyspace.tracking_counts().0 > max {
+            self.keyspace.trim_tracked(max);
+            tracking::flush(self, None, now);
         }
     }
 

@@ -149,6 +149,7 @@ fn push_sender(client: &mut Client) -> tokio::sync::mpsc::UnboundedSender<Bytes>
         return tx.clone();
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let _ = client.shared.push.set(tx.clone());
     client.push_tx = Some(tx.clone());
     client.push_rx = Some(rx);
     tx
@@ -322,8 +323,13 @@ const CHECK_ABOVE: usize = 64 * 1024;
 
 /// Queues `bytes` for `sub`, or disconnects it if it is over its output
 /// buffer limits. Returns false if the message was not delivered.
-fn deliver(server: &Server, sub: &Subscriber, bytes: Bytes, now_ms: u64) -> bool {
-    let sh = &sub.shared;
+pub(crate) fn deliver(
+    server: &Server,
+    sh: &ClientShared,
+    tx: &tokio::sync::mpsc::UnboundedSender<Bytes>,
+    bytes: Bytes,
+    now_ms: u64,
+) -> bool {
     if sh.is_killed() {
         return false;
     }
@@ -348,7 +354,7 @@ fn deliver(server: &Server, sub: &Subscriber, bytes: Bytes, now_ms: u64) -> bool
             return false;
         }
     }
-    sub.tx.send(bytes).is_ok()
+    tx.send(bytes).is_ok()
 }
 
 /// Sends a message to the subscribers of `channel` (and of matching
@@ -378,7 +384,7 @@ pub(crate) fn publish_from(
                 out.extend_from_slice(&msg.bytes(resp3));
                 true
             }
-            _ => deliver(server, sub, msg.bytes(resp3), now),
+            _ => deliver(server, &sub.shared, &sub.tx, msg.bytes(resp3), now),
         }
     };
     let kind = if shard { Kind::Shard } else { Kind::Channel };

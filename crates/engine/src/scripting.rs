@@ -236,6 +236,9 @@ struct Running {
     /// The script must start over holding every shard: every further call
     /// fails, and the result is discarded.
     restart: bool,
+    /// A read-only command ran (a tracking caller then tracks the
+    /// declared keys).
+    read: bool,
 }
 
 impl Running {
@@ -460,6 +463,7 @@ fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
             run.server.script_state.wrote.store(true, Ordering::Release);
         }
         run.effects |= has_effects(spec);
+        run.read |= spec.has_flag(commands::flag::READONLY);
         let mut out = Vec::new();
         crate::dispatch::call(
             &server,
@@ -759,6 +763,7 @@ pub(crate) fn run(
     let proto = ctx.client.proto;
     let db = ctx.client.db;
     let now_ms = ctx.now_ms;
+    let tracking = ctx.client.tracking.clone();
     let declared: smallvec::SmallVec<[usize; 8]> =
         keys.iter().map(|k| keyspace::key_shard(k)).collect();
     let out = with_vm(&server, |vm| -> Result<Vec<u8>, CmdError> {
@@ -816,6 +821,7 @@ pub(crate) fn run(
                     undeclared: false,
                     effects: false,
                     restart: false,
+                    read: false,
                 })
             });
             let st = &server.script_state;
@@ -839,6 +845,10 @@ pub(crate) fn run(
                 continue;
             }
             vm.trusted.entry(trust_key).or_insert(!running.undeclared);
+            if let Some(mode) = tracking.as_ref().filter(|_| running.read) {
+                // Still under the script's hold.
+                crate::tracking::remember(&server, mode, keys, now_ms);
+            }
             let mut out = Vec::new();
             return match outcome {
                 Ok((true, v)) => {

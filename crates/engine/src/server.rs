@@ -88,6 +88,7 @@ fn flush_mode(ctx: &Ctx, a: &[&[u8]]) -> Result<bool, CmdError> {
 fn flush(ctx: &mut Ctx, a: &[&[u8]], db: Option<usize>) -> CmdResult {
     let lazy = flush_mode(ctx, a)?;
     let freed = ctx.server.keyspace.flush(db);
+    crate::tracking::on_flush();
     if lazy {
         // Freeing millions of values takes time: do it off the command path.
         let server = ctx.server.clone();

@@ -18,6 +18,7 @@ pub mod glob;
 mod ready;
 mod slot;
 mod table;
+mod tracking;
 mod value;
 mod watch;
 
@@ -36,6 +37,8 @@ pub use bytes::CompactBytes;
 pub use ready::{Readiness, Waiter};
 pub use slot::{crc16, key_slot, SLOTS};
 pub use table::Table;
+use tracking::Tracked;
+pub use tracking::TrackingClients;
 pub use value::{
     itoa_buf, lru_clock, parse_canonical_i64, set_lfu, set_lru_clock, Entry, StrValue, Value,
 };
@@ -78,6 +81,38 @@ fn key_event(event: KeyEvent, db: usize, key: &[u8]) {
 #[inline]
 fn expired(db: usize, key: &[u8]) {
     key_event(KeyEvent::Expired, db, key);
+}
+
+/// Called when a key changes that tracking clients read (their ids; empty
+/// when the key is reported only because BCAST clients watch every write).
+static INVALIDATION_HOOK: std::sync::OnceLock<InvalidationHook> = std::sync::OnceLock::new();
+
+/// The invalidation hook's type: (key, tracking client ids).
+pub type InvalidationHook = fn(&[u8], &[u64]);
+
+/// Installs the invalidation hook (once per process).
+pub fn set_invalidation_hook(hook: InvalidationHook) {
+    let _ = INVALIDATION_HOOK.set(hook);
+}
+
+/// `key` of `shard` changed: its tracking clients (and BCAST, when on)
+/// hear about it.
+#[inline]
+fn invalidate(ks: &Keyspace, tracked: &mut Tracked, key: &[u8]) {
+    let report_all = ks.report_all_writes.load(Ordering::Relaxed);
+    if tracked.is_empty() && !report_all {
+        return;
+    }
+    let clients = tracked.take(key);
+    if let Some(ids) = &clients {
+        ks.tracked_keys.fetch_sub(1, Ordering::Relaxed);
+        ks.tracked_items.fetch_sub(ids.len(), Ordering::Relaxed);
+    }
+    if clients.is_some() || report_all {
+        if let Some(hook) = INVALIDATION_HOOK.get() {
+            hook(key, clients.as_deref().unwrap_or(&[]));
+        }
+    }
 }
 
 /// One database's part of a shard: one table per slot of the shard.
@@ -139,6 +174,8 @@ pub struct Shard {
     /// WATCHed keys of this slot range (by database index: they stay put
     /// when SWAPDB swaps the data).
     watches: Watches,
+    /// Keys read by tracking clients (CLIENT TRACKING).
+    tracked: Tracked,
 }
 
 /// Access to one shard: its lock, or the hold this thread already has on it.
@@ -229,6 +266,13 @@ pub struct Keyspace {
     pub ready: Readiness,
     /// Holds being widened out of lock order (see `lock_ordered`).
     escalating: AtomicUsize,
+    /// Tracked keys and (key, client) pairs in every shard.
+    tracked_keys: AtomicUsize,
+    tracked_items: AtomicUsize,
+    /// Report every write to the invalidation hook (BCAST tracking on).
+    report_all_writes: AtomicBool,
+    /// Where the next tracking-table trim starts.
+    trim_cursor: AtomicUsize,
 }
 
 /// Where a key lives: its shard and its slot's index within the shard.
@@ -259,6 +303,7 @@ impl Keyspace {
                 Mutex::new(Shard {
                     dbs: (0..databases).map(|_| ShardDb::default()).collect(),
                     watches: Watches::default(),
+                    tracked: Tracked::default(),
                 })
             })
             .collect();
@@ -268,6 +313,10 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             ready: Readiness::default(),
             escalating: AtomicUsize::new(0),
+            tracked_keys: AtomicUsize::new(0),
+            tracked_items: AtomicUsize::new(0),
+            report_all_writes: AtomicBool::new(false),
+            trim_cursor: AtomicUsize::new(0),
         }
     }
 
@@ -435,6 +484,50 @@ impl Keyspace {
         complete
     }
 
+    /// (tracked keys, tracked key/client pairs) of CLIENT TRACKING.
+    pub fn tracking_counts(&self) -> (usize, usize) {
+        (
+            self.tracked_keys.load(Ordering::Relaxed),
+            self.tracked_items.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Reports every write to the invalidation hook (while BCAST tracking
+    /// clients exist), not only writes to tracked keys.
+    pub fn set_report_all_writes(&self, on: bool) {
+        self.report_all_writes.store(on, Ordering::Relaxed);
+    }
+
+    /// Invalidates tracked keys until at most `max` remain
+    /// (`tracking-table-max-keys`), as if they had changed.
+    pub fn trim_tracked(&self, max: usize) {
+        while self.tracked_keys.load(Ordering::Relaxed) > max {
+            let excess = self
+                .tracked_keys
+                .load(Ordering::Relaxed)
+                .saturating_sub(max);
+            let mut idle = 0;
+            while idle < SHARDS {
+                let i = self.trim_cursor.fetch_add(1, Ordering::Relaxed) % SHARDS;
+                let taken = self.shard(i).tracked.take_some(excess);
+                if !taken.is_empty() {
+                    for (key, ids) in &taken {
+                        self.tracked_keys.fetch_sub(1, Ordering::Relaxed);
+                        self.tracked_items.fetch_sub(ids.len(), Ordering::Relaxed);
+                        if let Some(hook) = INVALIDATION_HOOK.get() {
+                            hook(key, ids);
+                        }
+                    }
+                    break;
+                }
+                idle += 1;
+            }
+            if idle == SHARDS {
+                return;
+            }
+        }
+    }
+
     /// Number of keys in a database.
     pub fn dbsize(&self, db: usize) -> usize {
         (0..SHARDS).map(|i| self.shard(i).dbs[db].keys).sum()
@@ -460,6 +553,11 @@ impl Keyspace {
         let mut all = self.lock_all(0);
         for (_, g) in all.guards.iter_mut() {
             let shard = &mut **g;
+            // Like Redis: a flush invalidates every tracking client at once
+            // (the engine tells them) and forgets the tracked keys.
+            let (keys, items) = shard.tracked.clear();
+            self.tracked_keys.fetch_sub(keys, Ordering::Relaxed);
+            self.tracked_items.fetch_sub(items, Ordering::Relaxed);
             for (i, d) in shard.dbs.iter_mut().enumerate() {
                 if db.is_none_or(|x| x == i) {
                     for key in shard.watches.keys_of(i) {
@@ -624,7 +722,9 @@ impl Keyspace {
                 if sdb.volatile == 0 {
                     continue;
                 }
-                let watched = !shard.watches.is_empty();
+                let watched = !shard.watches.is_empty()
+                    || !shard.tracked.is_empty()
+                    || self.report_all_writes.load(Ordering::Relaxed);
                 let mut expired_keys: Vec<Box<[u8]>> = Vec::new();
                 for _ in 0..SLOTS_PER_SHARD {
                     let local = sdb.expire_cursor;
@@ -653,6 +753,7 @@ impl Keyspace {
                 }
                 for key in expired_keys {
                     shard.watches.touch(db, &key, false);
+                    invalidate(self, &mut shard.tracked, &key);
                 }
             }
         }
@@ -705,14 +806,17 @@ impl<'a> Locked<'a> {
         &mut self.shard_mut(shard).dbs[db]
     }
 
-    /// Marks the clients watching `key` as dirty (it was just modified).
+    /// `key` was just modified: marks the clients watching it dirty and
+    /// invalidates it for tracking clients.
     #[inline]
     fn touch_watched(&mut self, db: usize, key: &[u8], pos: KeyPos) {
+        let ks = self.ks;
         let shard = self.shard_mut(pos.shard);
         if !shard.watches.is_empty() {
             let stored = shard.dbs[db].state(key, 0) != KeyState::Absent;
             shard.watches.touch(db, key, stored);
         }
+        invalidate(ks, &mut shard.tracked, key);
     }
 
     /// Finds a live key with one probe, reclaiming it if it has expired.
@@ -736,6 +840,7 @@ impl<'a> Locked<'a> {
                 if !shard.watches.is_empty() {
                     shard.watches.touch(db, key, false);
                 }
+                invalidate(ks, &mut shard.tracked, key);
                 None
             }
         }
@@ -776,7 +881,10 @@ impl<'a> Locked<'a> {
         let pos = key_pos(key);
         // Blocked clients and watchers need to hear about the write; the
         // common case (neither) costs one probe.
-        let noted = self.ks.ready.any() || !self.shard_mut(pos.shard).watches.is_empty();
+        let noted = self.ks.ready.any() || self.ks.report_all_writes.load(Ordering::Relaxed) || {
+            let shard = self.shard_mut(pos.shard);
+            !shard.watches.is_empty() || !shard.tracked.is_empty()
+        };
         let mut accept = Some(accept);
         if noted {
             let e = self.find_at(db, key, pos)?;
@@ -902,6 +1010,19 @@ impl<'a> Locked<'a> {
         sdb.volatile = sdb.volatile + now as usize - was as usize;
         self.touch_watched(db, key, pos);
         true
+    }
+
+    /// CLIENT TRACKING: `client_id` read `key` and may cache it.
+    pub fn track(&mut self, key: &[u8], client_id: u64) {
+        let ks = self.ks;
+        let (new_key, new_item) = self
+            .shard_mut(key_pos(key).shard)
+            .tracked
+            .add(key, client_id);
+        ks.tracked_keys
+            .fetch_add(new_key as usize, Ordering::Relaxed);
+        ks.tracked_items
+            .fetch_add(new_item as usize, Ordering::Relaxed);
     }
 
     /// WATCH: `client_id` watches `key`; `dirty` is set when it changes.

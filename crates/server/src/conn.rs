@@ -81,7 +81,14 @@ async fn serve(server: Arc<Server>, id: u64, mut stream: TcpStream, peer: Socket
     server.clients.register(shared.clone());
     let needs_auth = server.config.hot.has_requirepass.load(Ordering::Relaxed);
     let mut client = Client::new(shared.clone(), !needs_auth);
+    // Every connection can receive pushes (pub/sub messages, invalidations
+    // redirected to it by other clients).
+    let (push_tx, push_rx) = tokio::sync::mpsc::unbounded_channel();
+    let _ = shared.push.set(push_tx.clone());
+    client.push_tx = Some(push_tx);
+    client.push_rx = Some(push_rx);
     let _ = run_loop(&server, &mut client, &mut stream).await;
+    engine::tracking::disable(&server, &mut client);
     engine::multi::unwatch_all(&server, &mut client);
     engine::pubsub::unsubscribe_all(&server, &mut client);
     if client.monitor {
@@ -104,7 +111,7 @@ async fn run_loop(
     let mut inline: Vec<Vec<u8>> = Vec::new();
     let mut monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>> = None;
     // Published messages for this client (once it subscribes).
-    let mut push_rx: Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>> = None;
+    let mut push_rx = client.push_rx.take();
     let mut pushes: Vec<u8> = Vec::new();
     // Bytes that arrived while a blocking command waited (see wait_blocked).
     let mut stash: Vec<u8> = Vec::new();
@@ -226,6 +233,14 @@ async fn run_loop(
         }
         wait_for = 0;
 
+        // Pushes queued before these commands run (invalidations, messages)
+        // go out ahead of their replies, as one output buffer would order them.
+        if let Some(rx) = push_rx.as_mut() {
+            while let Ok(m) = rx.try_recv() {
+                out.extend_from_slice(&m);
+                shared.push_pending.fetch_sub(m.len(), Ordering::AcqRel);
+            }
+        }
         let limits = Limits {
             max_bulk_len: server.config.hot.proto_max_bulk_len.load(Ordering::Relaxed),
             authenticated: client.authenticated,
