@@ -232,8 +232,13 @@ pub fn execute(
     // A script past busy-reply-threshold holds the keyspace: answer BUSY
     // instead of queueing behind it.
     if server.script_state.busy.load(Ordering::Acquire) && !spec.has_flag(flag::ALLOW_BUSY) {
-        let msg = server.script_state.busy_error();
-        reject(server, client, out, msg.as_bytes());
+        let msg = server.script_state.busy_error().as_bytes();
+        let msg = if spec.name == "exec" {
+            exec_abort(server, client, msg)
+        } else {
+            msg.to_vec()
+        };
+        reject(server, client, out, &msg);
         return Outcome::Done;
     }
     // RESP2 subscribers may only manage subscriptions (the connection is

@@ -156,6 +156,19 @@ pub struct Monitor {
     pub tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
 }
 
+/// Called before this thread may stay busy or blocked for long (a script
+/// past its busy threshold, a long lock wait): on a worker runtime, the
+/// worker's other connections move to another thread meanwhile, so they
+/// are not stalled behind it.
+pub fn release_worker() {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+        // The replacement thread picks the worker up while this one sleeps
+        // (if it has not yet, this thread simply stays the worker).
+        tokio::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(2)));
+    }
+}
+
 /// The shared state of one Redis-engine node.
 pub struct Server {
     pub keyspace: Keyspace,
@@ -212,6 +225,7 @@ impl Server {
             keyspace::KeyEvent::New => notify::emit(notify::NEW, "new", db, key),
         });
         keyspace::set_invalidation_hook(tracking::on_invalidated);
+        keyspace::set_long_wait_hook(release_worker);
         Arc::new(Server {
             keyspace: Keyspace::new(databases),
             config,

@@ -21,7 +21,7 @@
 //! wait, and the call fails if that times out (a deadlock is never risked).
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hashbrown::HashMap;
@@ -52,25 +52,71 @@ pub struct Scripts {
     generation: AtomicU64,
 }
 
-/// The script running on the node (at most one: it holds every shard).
+/// One running script or function.
+#[derive(Default)]
+pub(crate) struct ScriptRun {
+    /// Its start time (ms).
+    started_ms: u64,
+    /// It is a function (FCALL), not an EVAL script.
+    is_function: bool,
+    /// It has run past `busy-reply-threshold`.
+    busy: AtomicBool,
+    /// SCRIPT KILL / FUNCTION KILL asked it to stop.
+    kill: AtomicBool,
+    /// It has written (it can then no longer be killed).
+    wrote: AtomicBool,
+}
+
+/// The scripts running on the node (scripts on different shards run in
+/// parallel, see the module doc).
 #[derive(Default)]
 pub struct ScriptState {
-    /// A script is running (its start time in ms; 0 = none).
-    started_ms: AtomicU64,
-    /// It has run past `busy-reply-threshold`: other clients get BUSY.
-    pub busy: std::sync::atomic::AtomicBool,
-    /// SCRIPT KILL / FUNCTION KILL asked it to stop.
-    kill: std::sync::atomic::AtomicBool,
-    /// It has written (it can then no longer be killed).
-    wrote: std::sync::atomic::AtomicBool,
-    /// It is a function (FCALL), not an EVAL script.
-    is_function: std::sync::atomic::AtomicBool,
+    running: parking_lot::Mutex<Vec<Arc<ScriptRun>>>,
+    /// Some script has run past `busy-reply-threshold`: other clients get
+    /// BUSY.
+    pub busy: AtomicBool,
 }
 
 impl ScriptState {
+    fn start(&self, is_function: bool) -> Arc<ScriptRun> {
+        let run = Arc::new(ScriptRun {
+            started_ms: crate::now_ms(),
+            is_function,
+            ..ScriptRun::default()
+        });
+        self.running.lock().push(run.clone());
+        run
+    }
+
+    fn finish(&self, run: &Arc<ScriptRun>) {
+        let mut running = self.running.lock();
+        running.retain(|r| !Arc::ptr_eq(r, run));
+        self.busy.store(
+            running.iter().any(|r| r.busy.load(Ordering::Relaxed)),
+            Ordering::Release,
+        );
+    }
+
+    /// Marks `run` busy (past the threshold).
+    fn mark_busy(&self, run: &ScriptRun) {
+        let _running = self.running.lock();
+        run.busy.store(true, Ordering::Relaxed);
+        self.busy.store(true, Ordering::Release);
+    }
+
+    /// The busy script BUSY errors are about (the oldest).
+    fn busiest(&self) -> Option<Arc<ScriptRun>> {
+        self.running
+            .lock()
+            .iter()
+            .filter(|r| r.busy.load(Ordering::Relaxed))
+            .min_by_key(|r| r.started_ms)
+            .cloned()
+    }
+
     /// The error for commands refused while a script is busy.
     pub fn busy_error(&self) -> &'static str {
-        if self.is_function.load(Ordering::Relaxed) {
+        if self.busiest().is_some_and(|r| r.is_function) {
             "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
         } else {
             "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
@@ -79,21 +125,19 @@ impl ScriptState {
 
     /// SCRIPT KILL (`function`: false) or FUNCTION KILL.
     fn kill(&self, function: bool) -> CmdResult {
-        let busy =
-            self.started_ms.load(Ordering::Acquire) != 0 && self.busy.load(Ordering::Acquire);
-        if !busy {
+        let Some(run) = self.busiest() else {
             return Err(CmdError::new("NOTBUSY No scripts in execution right now."));
-        }
-        if self.is_function.load(Ordering::Relaxed) != function {
+        };
+        if run.is_function != function {
             // FUNCTION KILL against a script (or the reverse) is refused busy.
             return Err(CmdError::new(self.busy_error()));
         }
-        if self.wrote.load(Ordering::Acquire) {
+        if run.wrote.load(Ordering::Acquire) {
             return Err(CmdError::new(
                 "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
             ));
         }
-        self.kill.store(true, Ordering::Release);
+        run.kill.store(true, Ordering::Release);
         Ok(())
     }
 }
@@ -224,6 +268,8 @@ pub(crate) struct Vm {
 /// What `redis.call` needs while a script runs on this thread.
 struct Running {
     server: Arc<Server>,
+    /// This run in the node's list of running scripts.
+    run: Arc<ScriptRun>,
     client: Client,
     read_only: bool,
     /// The shards of the declared keys (KEYS).
@@ -277,6 +323,11 @@ impl Running {
 /// How long a script that already wrote waits for the shards of an
 /// undeclared key.
 const ESCALATION_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Is the script running on this thread starting over?
+fn running_restart() -> bool {
+    RUNNING.with(|r| r.borrow().as_ref().is_some_and(|run| run.restart))
+}
 
 /// The error of every call of a script that will start over.
 const RESTART: &[u8] = b"ERR script restarting to lock every shard";
@@ -355,37 +406,7 @@ fn new_vm() -> mlua::Result<Vm> {
     globals.set("redis", redis)?;
     globals.set("__raw_call", lua.create_function(raw_call)?)?;
     let runner: mlua::Function = lua.load(PRELUDE).set_name("=prelude").eval()?;
-    // About every millisecond of Lua: mark the script busy past the
-    // threshold, and stop it if SCRIPT KILL asked.
-    lua.set_hook(
-        mlua::HookTriggers::new().every_nth_instruction(100_000),
-        |_, _| {
-            let running = RUNNING.with(|r| {
-                r.borrow()
-                    .as_ref()
-                    .map(|run| (run.server.clone(), run.restart))
-            });
-            if let Some((server, restart)) = running {
-                if restart {
-                    return Err(mlua::Error::RuntimeError(
-                        String::from_utf8_lossy(RESTART).into_owned(),
-                    ));
-                }
-                let st = &server.script_state;
-                let started = st.started_ms.load(Ordering::Acquire);
-                let threshold = server.config.get_i64("busy-reply-threshold").max(0) as u64;
-                if started != 0 && crate::now_ms().saturating_sub(started) >= threshold {
-                    st.busy.store(true, Ordering::Release);
-                }
-                if st.kill.swap(false, Ordering::AcqRel) {
-                    return Err(mlua::Error::RuntimeError(
-                        "ERR Script killed by user with SCRIPT KILL...".into(),
-                    ));
-                }
-            }
-            Ok(mlua::VmState::Continue)
-        },
-    );
+    lua.set_hook(WATCH_EVERY, watchdog);
     Ok(Vm {
         lua,
         runner,
@@ -394,6 +415,52 @@ fn new_vm() -> mlua::Result<Vm> {
         functions: Default::default(),
         trusted: HashMap::new(),
     })
+}
+
+/// How often the watchdog runs: about every millisecond of Lua.
+const WATCH_EVERY: mlua::HookTriggers = mlua::HookTriggers::new().every_nth_instruction(100_000);
+
+/// A script that must stop (killed, or starting over) hears it on every
+/// line, so a `pcall` cannot swallow the error for long (as in Redis).
+const WATCH_STOPPING: mlua::HookTriggers = mlua::HookTriggers::new()
+    .every_line()
+    .every_nth_instruction(1000);
+
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+
+/// The instruction-count hook: marks the script busy past the threshold
+/// (and lets its worker's other connections go elsewhere), and stops it
+/// when SCRIPT KILL asked or it must start over.
+fn watchdog(lua: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
+    let running = RUNNING.with(|r| {
+        r.borrow()
+            .as_ref()
+            .map(|run| (run.server.clone(), run.run.clone(), run.restart))
+    });
+    let Some((server, run, restart)) = running else {
+        return Ok(mlua::VmState::Continue);
+    };
+    let stop = if restart {
+        Some(String::from_utf8_lossy(RESTART).into_owned())
+    } else {
+        let threshold = server.config.get_i64("busy-reply-threshold").max(0) as u64;
+        if !run.busy.load(Ordering::Relaxed)
+            && crate::now_ms().saturating_sub(run.started_ms) >= threshold
+        {
+            server.script_state.mark_busy(&run);
+            // Other connections of this worker must not wait for the
+            // script: hand them to another thread.
+            crate::release_worker();
+        }
+        run.kill.load(Ordering::Acquire).then(|| KILLED.to_string())
+    };
+    match stop {
+        Some(msg) => {
+            lua.set_hook(WATCH_STOPPING, watchdog);
+            Err(mlua::Error::RuntimeError(msg))
+        }
+        None => Ok(mlua::VmState::Continue),
+    }
 }
 
 /// A Lua error with Redis's `{err = ...}` shape, plus the line of the
@@ -455,12 +522,15 @@ fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
         if run.restart {
             return Err(RESTART.to_vec());
         }
+        if run.run.kill.load(Ordering::Acquire) {
+            return Err(KILLED.as_bytes().to_vec());
+        }
         if run.read_only && spec.has_flag(commands::flag::WRITE) {
             return Err(b"ERR Write commands are not allowed from read-only scripts.".to_vec());
         }
         run.cover(spec, &args)?;
         if spec.has_flag(commands::flag::WRITE) {
-            run.server.script_state.wrote.store(true, Ordering::Release);
+            run.run.wrote.store(true, Ordering::Release);
         }
         run.effects |= has_effects(spec);
         run.read |= spec.has_flag(commands::flag::READONLY);
@@ -812,9 +882,13 @@ pub(crate) fn run(
             let mut client = Client::new(shared, true);
             client.set_db(db);
             client.in_exec = true;
+            let run = server
+                .script_state
+                .start(matches!(target, Target::Function { .. }));
             RUNNING.with(|r| {
                 *r.borrow_mut() = Some(Running {
                     server: server.clone(),
+                    run: run.clone(),
                     client,
                     read_only,
                     declared: declared.clone(),
@@ -824,18 +898,13 @@ pub(crate) fn run(
                     read: false,
                 })
             });
-            let st = &server.script_state;
-            st.wrote.store(false, Ordering::Release);
-            st.kill.store(false, Ordering::Release);
-            st.is_function
-                .store(matches!(target, Target::Function { .. }), Ordering::Relaxed);
-            st.started_ms
-                .store(crate::now_ms().max(1), Ordering::Release);
             let outcome = vm
                 .runner
                 .call::<(bool, Value)>((f.clone(), kt.clone(), at.clone()));
-            st.started_ms.store(0, Ordering::Release);
-            st.busy.store(false, Ordering::Release);
+            server.script_state.finish(&run);
+            if run.kill.load(Ordering::Relaxed) || running_restart() {
+                vm.lua.set_hook(WATCH_EVERY, watchdog);
+            }
             let Some(running) = RUNNING.with(|r| r.borrow_mut().take()) else {
                 return Err(CmdError::new("ERR script state lost"));
             };

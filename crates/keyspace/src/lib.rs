@@ -83,6 +83,39 @@ fn expired(db: usize, key: &[u8]) {
     key_event(KeyEvent::Expired, db, key);
 }
 
+/// Called when a lock wait gets long (see [`set_long_wait_hook`]).
+static LONG_WAIT_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Installs the function a thread calls each time it has waited
+/// [`LONG_WAIT`] for a shard lock (the engine lets the thread's other work
+/// move elsewhere meanwhile).
+pub fn set_long_wait_hook(hook: fn()) {
+    let _ = LONG_WAIT_HOOK.set(hook);
+}
+
+/// A lock wait this long calls the long-wait hook.
+pub const LONG_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
+fn long_wait() {
+    if let Some(hook) = LONG_WAIT_HOOK.get() {
+        hook();
+    }
+}
+
+/// Locks `m`, calling the long-wait hook every [`LONG_WAIT`] of waiting.
+#[inline]
+fn lock_patiently<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    if let Some(g) = m.try_lock() {
+        return g;
+    }
+    loop {
+        if let Some(g) = m.try_lock_for(LONG_WAIT) {
+            return g;
+        }
+        long_wait();
+    }
+}
+
 /// Called when a key changes that tracking clients read (their ids; empty
 /// when the key is reported only because BCAST clients watch every write).
 static INVALIDATION_HOOK: std::sync::OnceLock<InvalidationHook> = std::sync::OnceLock::new();
@@ -377,7 +410,7 @@ impl Keyspace {
             owner != self as *const Keyspace as usize,
             "shard {i} is locked inside a hold that does not cover it"
         );
-        ShardGuard::Locked(self.shards[i].lock())
+        ShardGuard::Locked(lock_patiently(&self.shards[i]))
     }
 
     /// Does this thread hold shards of this keyspace (inside EXEC or a
@@ -422,11 +455,16 @@ impl Keyspace {
             let mut guards: SmallVec<[MutexGuard<'_, Shard>; 8]> = SmallVec::new();
             for &i in ids {
                 let guard = if guards.is_empty() {
-                    self.shards[i].lock()
+                    lock_patiently(&self.shards[i])
                 } else {
+                    let mut polls = 0u32;
                     loop {
                         if let Some(g) = self.shards[i].try_lock_for(POLL) {
                             break g;
+                        }
+                        polls += 1;
+                        if polls.is_multiple_of(20) {
+                            long_wait();
                         }
                         if self.escalating.load(Ordering::Acquire) > 0 {
                             drop(guards);

@@ -116,7 +116,9 @@ pub fn start(config: Config) -> Result<Node, StartError> {
     let mut threads = Vec::new();
     let mut workers = Vec::new();
     for i in 0..threads_n {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(format!("worker-{i}"))
             .enable_all()
             .build()
             .map_err(|e| StartError(format!("runtime: {e}")))?;
