@@ -175,6 +175,10 @@ redis = protect(redis)
 string = protect(string)
 table = protect(table)
 math = protect(math)
+cjson = protect(cjson)
+cmsgpack = protect(cmsgpack)
+bit = protect(bit)
+struct = protect(struct)
 local setmetatable_raw, rawset_raw = setmetatable, rawset
 setmetatable = function(t, mt)
   if t == _G or readonly[t] then error('Attempt to modify a readonly table', 2) end
@@ -277,6 +281,7 @@ fn new_vm() -> mlua::Result<Vm> {
     let globals = lua.globals();
     globals.set("redis", redis)?;
     globals.set("__raw_call", lua.create_function(raw_call)?)?;
+    crate::lua_libs::register(&lua)?;
     let runner: mlua::Function = lua.load(PRELUDE).set_name("=prelude").eval()?;
     // About every millisecond of Lua: mark the script busy past the
     // threshold, and stop it if SCRIPT KILL asked.
