@@ -566,9 +566,8 @@ impl Parser<'_> {
 
     fn number_token(&mut self) -> Token {
         let start = self.pos;
-        // strtod stops at a NUL, as the C string ends there.
-        let end = memchr::memchr(0, &self.data[start..]).map_or(self.data.len(), |e| start + e);
-        let (n, used, _) = strtod(&self.data[start..end]);
+        // strtod stops at a NUL by itself, as the C string ends there.
+        let (n, used, _) = strtod(&self.data[start..]);
         if used == 0 {
             return self.error_here("invalid number");
         }
