@@ -363,7 +363,8 @@ fn decode(lua: &Lua, cur: &mut Cursor, base: usize) -> Result<Value, Stop> {
                 }
                 Open::Map(has_key, left) => {
                     if *has_key {
-                        let k: Value = h.raw_get(2 * depth)?;
+                        let slot = Value::Integer(2 * depth);
+                        let k = exact_raw(h, &slot, h.raw_get(2 * depth)?);
                         h.raw_set(2 * depth, Value::Nil)?;
                         set_entry(&t, k, value)?;
                         *has_key = false;

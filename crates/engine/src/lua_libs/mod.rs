@@ -115,6 +115,7 @@ unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
 }
 
 /// The arguments of a library call.
+#[derive(Clone)]
 pub(crate) struct Args {
     vals: Vec<Value>,
     exact: SmallVec<[(c_int, f64); 4]>,
@@ -157,6 +158,14 @@ impl Args {
     /// The number of arguments (`lua_gettop`).
     pub(crate) fn len(&self) -> usize {
         self.vals.len()
+    }
+
+    /// These arguments and a nil after them (a C function that pushes a
+    /// nil first then reads "missing" arguments as nil, not as no value).
+    pub(crate) fn with_nil(&self) -> Args {
+        let mut a = self.clone();
+        a.vals.push(Value::Nil);
+        a
     }
 
     /// Argument `i` (1-based) is absent (`lua_isnone`).

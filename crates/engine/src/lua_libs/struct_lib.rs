@@ -131,6 +131,8 @@ fn c_cast_u64(d: f64) -> u64 {
 
 fn pack(lua: &Lua, a: &Args) -> LibResult<MultiValue> {
     let fmt = format(lua, a)?;
+    // lua-struct pushes a nil after the arguments before reading them.
+    let a = &a.with_nil();
     let mut h = Header::default();
     let mut arg = 2;
     let mut total = 0usize;
@@ -404,6 +406,10 @@ mod tests {
             (
                 "return struct.pack('i', 'x')",
                 e("bad argument #2 to 'pack' (number expected, got string)"),
+            ),
+            (
+                "return struct.pack('i')",
+                e("bad argument #2 to 'pack' (number expected, got nil)"),
             ),
             (
                 "return struct.pack('c5', 'ab')",
