@@ -6,7 +6,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{exact_raw, number_of, set_fn, Args, LibError, LibResult, MAX_C_STACK};
+use super::{exact_raw, number_of, set_fn, Args, LibError, LibResult, MAX_C_STACK, TWO63};
 
 /// Tables nested deeper than this are encoded as nil (cycles end there).
 const MAX_NESTING: usize = 16;
@@ -82,9 +82,7 @@ fn encode_bytes(out: &mut Vec<u8>, s: &[u8]) {
 
 fn encode_number(out: &mut Vec<u8>, n: f64) {
     // An integer when the value survives a round trip through int64.
-    let is_int = n.is_finite()
-        && (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&n)
-        && n.trunc() == n;
+    let is_int = n.is_finite() && (-TWO63..TWO63).contains(&n) && n.trunc() == n;
     if is_int {
         encode_int(out, n as i64);
     } else if (n as f32) as f64 == n {
@@ -406,7 +404,7 @@ fn scalar(lua: &Lua, cur: &mut Cursor, b: u8) -> Result<Value, Stop> {
         0xc3 => Value::Boolean(true),
         0xca => Value::Number(f32::from_bits(cur.be(4)? as u32) as f64),
         0xcb => Value::Number(f64::from_bits(cur.be(8)?)),
-        0xd9 | 0xda | 0xdb => {
+        0xd9..=0xdb => {
             let n = match b {
                 0xd9 => 1,
                 0xda => 2,

@@ -136,9 +136,12 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// 2^63: the doubles from -2^63 up to (not including) this fit an i64.
+pub(crate) const TWO63: f64 = (1u64 << 63) as f64;
+
 /// C's `(long)d` on x86-64: out of range (and NaN) gives `LONG_MIN`.
 pub(crate) fn c_trunc_i64(d: f64) -> i64 {
-    if d >= -9.223_372_036_854_775_808e18 && d < 9.223_372_036_854_775_808e18 {
+    if (-TWO63..TWO63).contains(&d) {
         d as i64
     } else {
         i64::MIN

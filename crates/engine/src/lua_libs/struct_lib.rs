@@ -6,7 +6,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{c_trunc_i64, one, set_fn, Args, LibError, LibResult, MAX_C_STACK};
+use super::{c_trunc_i64, one, set_fn, Args, LibError, LibResult, MAX_C_STACK, TWO63};
 
 /// Largest integer size in bytes.
 const MAX_INT_SIZE: i64 = 32;
@@ -117,7 +117,6 @@ fn control(opt: u8, fmt: &[u8], i: &mut usize, h: &mut Header) -> LibResult<()> 
 
 /// C's `(unsigned long)d` as x86-64 code computes it.
 fn c_cast_u64(d: f64) -> u64 {
-    const TWO63: f64 = 9.223_372_036_854_775_808e18;
     if d.is_nan() {
         1 << 63
     } else if d < TWO63 {
