@@ -22,7 +22,8 @@
 //! blocking it. A missing redis-server is a failure, not a skip: CI
 //! installs it.
 //!
-//! Not covered (known gaps): the cjson/cmsgpack/bit/struct libraries,
+//! Not covered here: the cjson/cmsgpack/bit/struct libraries (see
+//! tests/scripting_libs.rs). Known gaps:
 //! FUNCTION DUMP/RESTORE, `#!lua` shebang flags on EVAL.
 
 mod common;

@@ -23,6 +23,7 @@ mod info;
 mod introspection;
 mod list;
 mod longdouble;
+mod lua_libs;
 pub mod multi;
 pub mod notify;
 pub mod pubsub;

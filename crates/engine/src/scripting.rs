@@ -227,6 +227,10 @@ redis = protect(redis)
 string = protect(string)
 table = protect(table)
 math = protect(math)
+cjson = protect(cjson)
+cmsgpack = protect(cmsgpack)
+bit = protect(bit)
+struct = protect(struct)
 local setmetatable_raw, rawset_raw = setmetatable, rawset
 setmetatable = function(t, mt)
   if t == _G or readonly[t] then error('Attempt to modify a readonly table', 2) end
@@ -405,6 +409,7 @@ fn new_vm() -> mlua::Result<Vm> {
     let globals = lua.globals();
     globals.set("redis", redis)?;
     globals.set("__raw_call", lua.create_function(raw_call)?)?;
+    crate::lua_libs::register(&lua)?;
     let runner: mlua::Function = lua.load(PRELUDE).set_name("=prelude").eval()?;
     lua.set_hook(WATCH_EVERY, watchdog);
     Ok(Vm {
