@@ -161,6 +161,8 @@ pub struct Client {
     pub output_is_push: bool,
     /// CLIENT TRACKING mode (None: off).
     pub tracking: Option<crate::tracking::Mode>,
+    /// The client of a running script (its commands' replies go to Lua).
+    pub in_script: bool,
 }
 
 /// What a blocked client waits for.
@@ -199,6 +201,7 @@ impl Client {
             push_rx: None,
             output_is_push: false,
             tracking: None,
+            in_script: false,
         }
     }
 

@@ -60,6 +60,7 @@ pub(crate) struct Loaded {
 /// Builds a library's loading environment: `redis.register_function`
 /// collects into the returned list; everything else is the normal sandbox.
 const LOADER: &str = r#"
+local real = ...
 local reg = {}
 local fredis = {}
 fredis.register_function = function(a, b)
@@ -74,10 +75,23 @@ fredis.register_function = function(a, b)
   if flags ~= nil and type(flags) ~= 'table' then error('flags argument to redis.register_function must be a table representing function flags', 2) end
   table.insert(reg, {name = name, callback = cb, flags = flags or {}, description = description})
 end
-setmetatable(fredis, {__index = redis})
-local env = setmetatable({redis = fredis}, {
-  __index = _G,
+setmetatable(fredis, {
+  __index = redis,
   __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+-- No raw fields: every global, `redis` included, stays read-only.
+local env = setmetatable({}, {
+  __index = function(_, k)
+    if k == 'redis' then return fredis end
+    local v = rawget(real, k)
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = getmetatable(_G),
 })
 return env, reg
 "#;
@@ -140,7 +154,14 @@ fn load(lua: &Lua, code: &[u8]) -> Result<(String, Vec<(Meta, mlua::Function)>),
         };
         CmdError::new(format!("ERR Error registering functions: {msg}"))
     };
-    let (env, reg): (Table, Table) = lua.load(LOADER).set_name("=loader").eval().map_err(err)?;
+    let real: Table = lua
+        .named_registry_value(crate::scripting::REAL_GLOBALS)
+        .map_err(err)?;
+    let (env, reg): (Table, Table) = lua
+        .load(LOADER)
+        .set_name("=loader")
+        .call(real)
+        .map_err(err)?;
     let chunk = lua
         .load(body)
         .set_name("@user_function")
@@ -248,7 +269,14 @@ fn fcall_generic(ctx: &mut Ctx, a: &[&[u8]], ro_command: bool) -> CmdResult {
             "ERR Can not execute a script with write flag using *_ro command.",
         ));
     }
-    run(ctx, Target::Function { name: &name }, keys, argv, no_writes)
+    run(
+        ctx,
+        a,
+        Target::Function { name: &name },
+        keys,
+        argv,
+        no_writes,
+    )
 }
 
 fn fcall(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
@@ -390,17 +418,39 @@ fn function_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+impl Libraries {
+    /// (libraries, functions, bytes of library code), for INFO and
+    /// FUNCTION STATS.
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        let libs = self.libs.read();
+        (
+            libs.len(),
+            libs.values().map(|l| l.functions.len()).sum(),
+            libs.values().map(|l| l.code.len()).sum(),
+        )
+    }
+}
+
 fn function_stats(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
-    let libs = ctx.server.functions.libs.read();
-    let (nlibs, nfuncs) = (
-        libs.len(),
-        libs.values().map(|l| l.functions.len()).sum::<usize>(),
-    );
-    drop(libs);
+    let (nlibs, nfuncs, _) = ctx.server.functions.counts();
     let out = &mut ctx.out;
     out.map(2);
     out.bulk_str("running_script");
-    out.null();
+    match ctx.server.script_state.oldest() {
+        None => out.null(),
+        Some((name, command, ms)) => {
+            out.map(3);
+            out.bulk_str("name");
+            out.bulk_str(&name);
+            out.bulk_str("command");
+            out.array(command.len());
+            for arg in &command {
+                out.bulk(arg);
+            }
+            out.bulk_str("duration_ms");
+            out.int(ms as i64);
+        }
+    }
     out.bulk_str("engines");
     out.map(1);
     out.bulk_str("LUA");

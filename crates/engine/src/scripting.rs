@@ -50,6 +50,20 @@ pub struct Scripts {
     bodies: parking_lot::RwLock<HashMap<String, Arc<[u8]>>>,
     /// Bumped by SCRIPT FLUSH: threads then drop their compiled functions.
     generation: AtomicU64,
+    /// Memory of every thread's interpreter (INFO used_memory_lua).
+    vm_bytes: std::sync::atomic::AtomicI64,
+}
+
+impl Scripts {
+    /// (cached scripts, bytes of their bodies, bytes of the interpreters).
+    pub(crate) fn counts(&self) -> (usize, usize, u64) {
+        let bodies = self.bodies.read();
+        (
+            bodies.len(),
+            bodies.values().map(|b| b.len()).sum(),
+            self.vm_bytes.load(Ordering::Relaxed).max(0) as u64,
+        )
+    }
 }
 
 /// One running script or function.
@@ -57,6 +71,10 @@ pub struct Scripts {
 pub(crate) struct ScriptRun {
     /// Its start time (ms).
     started_ms: u64,
+    /// The function's name (`f_<sha>` for EVAL scripts, as Redis names
+    /// them) and the command that runs it (FUNCTION STATS).
+    name: String,
+    command: Vec<Vec<u8>>,
     /// It is a function (FCALL), not an EVAL script.
     is_function: bool,
     /// It has run past `busy-reply-threshold`.
@@ -78,10 +96,12 @@ pub struct ScriptState {
 }
 
 impl ScriptState {
-    fn start(&self, is_function: bool) -> Arc<ScriptRun> {
+    fn start(&self, is_function: bool, name: String, command: &[&[u8]]) -> Arc<ScriptRun> {
         let run = Arc::new(ScriptRun {
             started_ms: crate::now_ms(),
             is_function,
+            name,
+            command: command.iter().map(|a| a.to_vec()).collect(),
             ..ScriptRun::default()
         });
         self.running.lock().push(run.clone());
@@ -102,6 +122,18 @@ impl ScriptState {
         let _running = self.running.lock();
         run.busy.store(true, Ordering::Relaxed);
         self.busy.store(true, Ordering::Release);
+    }
+
+    /// The oldest running script: (name, command, ms running), for
+    /// FUNCTION STATS.
+    pub(crate) fn oldest(&self) -> Option<(String, Vec<Vec<u8>>, u64)> {
+        let running = self.running.lock();
+        let run = running.iter().min_by_key(|r| r.started_ms)?;
+        Some((
+            run.name.clone(),
+            run.command.clone(),
+            crate::now_ms().saturating_sub(run.started_ms),
+        ))
     }
 
     /// The busy script BUSY errors are about (the oldest).
@@ -150,9 +182,15 @@ pub fn sha1_hex(body: &[u8]) -> String {
 /// Lua code run once per interpreter: the `redis` library's Lua side and
 /// the sandbox. `__raw_call(raise, ...)` is the Rust entry point.
 const PRELUDE: &str = r#"
-local raw = __raw_call
-__raw_call = nil
-local error, pcall = error, pcall
+local raw_args, raw_table = __raw_call, __raw_call_table
+__raw_call, __raw_call_table = nil, nil
+local error, pcall, select = error, pcall, select
+-- Very long argument lists travel in a table (see raw_call_table).
+local function raw(...)
+  local n = select('#', ...)
+  if n > 1000 then return raw_table({...}, n) end
+  return raw_args(...)
+end
 redis.call = function(...)
   local ok, v = raw(...)
   if not ok then error(v, 0) end
@@ -160,6 +198,13 @@ redis.call = function(...)
 end
 redis.pcall = function(...)
   local ok, v = raw(...)
+  return v
+end
+local sha1hex = __sha1hex
+__sha1hex = nil
+redis.sha1hex = function(...)
+  local ok, v = sha1hex(...)
+  if not ok then error(v, 0) end
   return v
 end
 redis.error_reply = function(msg)
@@ -205,12 +250,13 @@ load = function(f, name)
   return loadstring(table.concat(parts), name)
 end
 -- Lua 5.1's unpack overflows on huge ranges (Redis patches it the same way).
+-- The arguments are passed on as given: each one takes a stack slot of the
+-- 8000 the results may use.
 local unpack_raw = unpack
-unpack = function(t, i, j)
-  i = i or 1
-  j = j or #t
-  if j - i >= 8000 then error('too many results to unpack', 2) end
-  return unpack_raw(t, i, j)
+unpack = function(t, ...)
+  local i, j = ...
+  if (j or #t) - (i or 1) >= 8000 then error('too many results to unpack', 2) end
+  return unpack_raw(t, ...)
 end
 -- Read-only tables: the libraries and the globals cannot be changed.
 local readonly = {}
@@ -240,29 +286,70 @@ rawset = function(t, k, v)
   if t == _G or readonly[t] then error('Attempt to modify a readonly table', 2) end
   return rawset_raw(t, k, v)
 end
-local mt = {}
-mt.__index = function(t, k)
-  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+-- Strings share one metatable: scripts may read it, not change it.
+local string_mt = getmetatable('')
+string_mt.__metatable = protect(string_mt)
+-- Scripts and functions see the globals through a read-only proxy (their
+-- environment, and their _G): no global can be added, replaced or read
+-- when undefined, and its metatable is read-only too.
+local real = _G
+local env_mt = {
+  __index = function(_, k)
+    local v = rawget(real, k)
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+}
+local env = setmetatable_raw({}, env_mt)
+env_mt.__metatable = protect(env_mt)
+readonly[env] = true
+rawset_raw(real, '_G', env)
+-- getfenv must not hand out the real globals, nor setfenv replace the
+-- thread's (levels shift by one through these wrappers).
+local getfenv_raw, setfenv_raw = getfenv, setfenv
+local function level(f)
+  if f == nil then return 2 end
+  if type(f) == 'number' and f > 0 then return f + 1 end
+  return f
 end
-mt.__newindex = function(t, k, v)
-  error("Attempt to modify a readonly table", 2)
+getfenv = function(f)
+  local e = getfenv_raw(level(f))
+  if e == real then return env end
+  return e
 end
-mt.__metatable = false
-setmetatable_raw(_G, mt)
+setfenv = function(f, t)
+  if f == 0 then error('Attempt to modify a readonly table', 2) end
+  return setfenv_raw(level(f), t)
+end
 -- Runs a script, handing its error value back as it is (a table from
--- redis.call, a string from the script itself).
-return function(f, keys, argv) return pcall(f, keys, argv) end
+-- redis.call, a string from the script itself); the environment for
+-- scripts; the real globals (KEYS and ARGV go there).
+return function(f, keys, argv) return pcall(f, keys, argv) end, env, real
 "#;
+
+/// Registry name of the real globals table (scripts see a proxy).
+pub(crate) const REAL_GLOBALS: &str = "ferrocache.globals";
 
 /// One thread's interpreter and its compiled scripts.
 pub(crate) struct Vm {
     pub(crate) lua: Lua,
     /// `pcall` of a compiled script (see the prelude).
     runner: mlua::Function,
+    /// The read-only view of the globals scripts run in (see the prelude).
+    pub(crate) env: Table,
+    /// The globals themselves, where KEYS and ARGV are set.
+    real_globals: Table,
     compiled: HashMap<String, mlua::Function>,
     generation: u64,
     /// Registered functions loaded into this interpreter (FCALL).
     functions: crate::functions::Loaded,
+    /// Its memory as last added to `Scripts::vm_bytes`.
+    reported_bytes: usize,
+    /// Calls made through it (a GC step every 50).
+    runs: u64,
     /// Scripts (by SHA) and functions (by `fn:name`) that have run, and
     /// whether they stayed within their declared keys' shards (see the
     /// module doc).
@@ -365,10 +452,22 @@ fn new_vm() -> mlua::Result<Vm> {
         .filter_map(|p| p.parse::<i64>().ok())
         .fold(0, |acc, p| acc * 256 + p);
     redis.set("REDIS_VERSION_NUM", num)?;
-    redis.set(
-        "sha1hex",
-        lua.create_function(|lua, s: mlua::String| lua.create_string(sha1_hex(&s.as_bytes())))?,
-    )?;
+    // As Redis: exactly one argument; a non-string hashes as empty.
+    let sha1hex = lua.create_function(|lua, args: MultiValue| {
+        if args.len() != 1 {
+            return Ok((
+                false,
+                Value::Table(error_table(lua, b"ERR wrong number of arguments")?),
+            ));
+        }
+        let text = match &args[0] {
+            Value::String(s) => s.as_bytes().to_vec(),
+            Value::Integer(i) => i.to_string().into_bytes(),
+            Value::Number(n) => resp::format_g(*n, 14).into_bytes(),
+            _ => Vec::new(),
+        };
+        Ok((true, Value::String(lua.create_string(sha1_hex(&text))?)))
+    })?;
     redis.set(
         "log",
         lua.create_function(|_, args: MultiValue| {
@@ -409,15 +508,23 @@ fn new_vm() -> mlua::Result<Vm> {
     let globals = lua.globals();
     globals.set("redis", redis)?;
     globals.set("__raw_call", lua.create_function(raw_call)?)?;
+    globals.set("__raw_call_table", lua.create_function(raw_call_table)?)?;
+    globals.set("__sha1hex", sha1hex)?;
     crate::lua_libs::register(&lua)?;
-    let runner: mlua::Function = lua.load(PRELUDE).set_name("=prelude").eval()?;
+    let (runner, env, real): (mlua::Function, Table, Table) =
+        lua.load(PRELUDE).set_name("=prelude").eval()?;
+    lua.set_named_registry_value(REAL_GLOBALS, real.clone())?;
     lua.set_hook(WATCH_EVERY, watchdog);
     Ok(Vm {
         lua,
         runner,
+        env,
+        real_globals: real,
         compiled: HashMap::new(),
         generation: 0,
         functions: Default::default(),
+        reported_bytes: 0,
+        runs: 0,
         trusted: HashMap::new(),
     })
 }
@@ -491,6 +598,19 @@ fn error_table(lua: &Lua, msg: &[u8]) -> mlua::Result<Table> {
 
 /// `redis.call` (`raise`) and `redis.pcall`: runs a command for the script.
 fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    call_values(lua, args.into_iter())
+}
+
+/// [`raw_call`] with the arguments in a table (`n` of them): a call with
+/// thousands of arguments does not fit the C stack of a callback.
+fn raw_call_table(lua: &Lua, (args, n): (Table, usize)) -> mlua::Result<(bool, Value)> {
+    let values: Vec<Value> = (1..=n)
+        .map(|i| args.raw_get(i))
+        .collect::<mlua::Result<_>>()?;
+    call_values(lua, values.into_iter())
+}
+
+fn call_values(lua: &Lua, args: impl Iterator<Item = Value>) -> mlua::Result<(bool, Value)> {
     let fail = |msg: &[u8]| -> mlua::Result<(bool, Value)> {
         Ok((false, Value::Table(error_table(lua, msg)?)))
     };
@@ -749,22 +869,41 @@ fn vm_functions<'v>(
     Ok(&vm.functions)
 }
 
-/// Runs `f` with this thread's interpreter (created on first use; its
-/// compiled functions are dropped after SCRIPT FLUSH).
+/// Runs `f` with this thread's interpreter: created on first use, and
+/// created anew after SCRIPT FLUSH (as Redis resets its interpreter: the
+/// memory of old scripts is freed).
 pub(crate) fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Result<R, CmdError> {
     VM.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(new_vm().map_err(|e| CmdError::new(format!("ERR Lua: {e}")))?);
-        }
-        let vm = slot.as_mut().expect("created above");
         let generation = server.scripts.generation.load(Ordering::Acquire);
-        if vm.generation != generation {
-            vm.compiled.clear();
-            vm.trusted.clear();
+        if slot.as_ref().is_none_or(|vm| vm.generation != generation) {
+            if let Some(old) = slot.take() {
+                server
+                    .scripts
+                    .vm_bytes
+                    .fetch_sub(old.reported_bytes as i64, Ordering::Relaxed);
+            }
+            let mut vm = new_vm().map_err(|e| CmdError::new(format!("ERR Lua: {e}")))?;
             vm.generation = generation;
+            *slot = Some(vm);
         }
-        Ok(f(vm))
+        let Some(vm) = slot.as_mut() else {
+            return Err(CmdError::new("ERR Lua interpreter unavailable"));
+        };
+        let r = f(vm);
+        // Like Redis: a step of garbage collection every 50 runs keeps
+        // the garbage of many small scripts from piling up.
+        vm.runs += 1;
+        if vm.runs % 50 == 0 {
+            let _ = vm.lua.gc_step_kbytes(50);
+        }
+        let bytes = vm.lua.used_memory();
+        server
+            .scripts
+            .vm_bytes
+            .fetch_add(bytes as i64 - vm.reported_bytes as i64, Ordering::Relaxed);
+        vm.reported_bytes = bytes;
+        Ok(r)
     })
 }
 
@@ -773,10 +912,12 @@ fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<mlua::Function, CmdErr
     if let Some(f) = vm.compiled.get(sha) {
         return Ok(f.clone());
     }
+    let (_, skip) = shebang(body)?;
     let f = vm
         .lua
-        .load(body)
+        .load(&body[skip..])
         .set_name("@user_script")
+        .set_environment(vm.env.clone())
         .into_function()
         .map_err(|e| {
             let msg = match &e {
@@ -787,6 +928,58 @@ fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<mlua::Function, CmdErr
         })?;
     vm.compiled.insert(sha.to_string(), f.clone());
     Ok(f)
+}
+
+/// What a `#!lua` line says about an EVAL script (Redis 7 script flags;
+/// a script without one runs in compatibility mode).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Shebang {
+    present: bool,
+    no_writes: bool,
+}
+
+/// Parses a script's shebang line; also returns how many bytes to skip
+/// before compiling (the line, not its newline: line numbers stay right).
+fn shebang(body: &[u8]) -> Result<(Shebang, usize), CmdError> {
+    if !body.starts_with(b"#!") {
+        return Ok((Shebang::default(), 0));
+    }
+    let Some(end) = memchr::memchr(b'\n', body) else {
+        return Err(CmdError::new("ERR Invalid script shebang"));
+    };
+    let line = String::from_utf8_lossy(&body[..end]);
+    let mut parts = line.split_whitespace();
+    let engine = parts
+        .next()
+        .ok_or_else(|| CmdError::new("ERR Invalid engine in script shebang"))?;
+    if engine != "#!lua" {
+        return Err(CmdError::new(format!(
+            "ERR Unexpected engine in script shebang: {engine}"
+        )));
+    }
+    let mut flags = Shebang {
+        present: true,
+        no_writes: false,
+    };
+    for part in parts {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(CmdError::new(format!(
+                "ERR Unknown lua shebang option: {part}"
+            )));
+        };
+        for flag in list.split(',').filter(|f| !f.is_empty()) {
+            match flag {
+                "no-writes" => flags.no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => {
+                    return Err(CmdError::new(format!(
+                        "ERR Unexpected flag in script shebang: {other}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok((flags, end))
 }
 
 /// Stores a body in the node's cache; returns its SHA1.
@@ -829,6 +1022,7 @@ pub(crate) enum Target<'a> {
 /// Runs a script or function atomically and writes its reply.
 pub(crate) fn run(
     ctx: &mut Ctx,
+    command: &[&[u8]],
     target: Target,
     keys: &[&[u8]],
     argv: &[&[u8]],
@@ -868,8 +1062,12 @@ pub(crate) fn run(
         let lua_err = |e: mlua::Error| CmdError::new(format!("ERR {e}"));
         let (kt, at) = (table(keys).map_err(lua_err)?, table(argv).map_err(lua_err)?);
         if matches!(target, Target::Script { .. }) {
-            lua.globals().raw_set("KEYS", kt.clone()).map_err(lua_err)?;
-            lua.globals().raw_set("ARGV", at.clone()).map_err(lua_err)?;
+            vm.real_globals
+                .raw_set("KEYS", kt.clone())
+                .map_err(lua_err)?;
+            vm.real_globals
+                .raw_set("ARGV", at.clone())
+                .map_err(lua_err)?;
         }
         let mut every_shard = vm.trusted.get(&trust_key) != Some(&true);
         loop {
@@ -887,9 +1085,15 @@ pub(crate) fn run(
             let mut client = Client::new(shared, true);
             client.set_db(db);
             client.in_exec = true;
-            let run = server
-                .script_state
-                .start(matches!(target, Target::Function { .. }));
+            client.in_script = true;
+            let name = match target {
+                Target::Script { sha, .. } => format!("f_{sha}"),
+                Target::Function { name } => name.to_string(),
+            };
+            let run =
+                server
+                    .script_state
+                    .start(matches!(target, Target::Function { .. }), name, command);
             RUNNING.with(|r| {
                 *r.borrow_mut() = Some(Running {
                     server: server.clone(),
@@ -925,6 +1129,15 @@ pub(crate) fn run(
             }
             let mut out = Vec::new();
             return match outcome {
+                // An error reply is the command's error (counted in errorstats).
+                Ok((true, Value::Table(t)))
+                    if matches!(t.raw_get::<Value>("err"), Ok(Value::String(_))) =>
+                {
+                    let msg: mlua::String = t.raw_get("err").map_err(lua_err)?;
+                    Err(CmdError::new(
+                        String::from_utf8_lossy(&msg.as_bytes()).into_owned(),
+                    ))
+                }
                 Ok((true, v)) => {
                     lua_to_resp(&mut ReplyWriter::new(&mut out, proto), &v, 0);
                     Ok(out)
@@ -938,7 +1151,7 @@ pub(crate) fn run(
     Ok(())
 }
 
-fn eval_generic(ctx: &mut Ctx, a: &[&[u8]], by_sha: bool, read_only: bool) -> CmdResult {
+fn eval_generic(ctx: &mut Ctx, a: &[&[u8]], by_sha: bool, mut read_only: bool) -> CmdResult {
     let (keys, argv) = keys_and_args(a)?;
     let (sha, body) = if by_sha {
         let sha = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
@@ -952,11 +1165,20 @@ fn eval_generic(ctx: &mut Ctx, a: &[&[u8]], by_sha: bool, read_only: bool) -> Cm
             }
         }
     } else {
+        shebang(a[1])?;
         let sha = cache(ctx.server, a[1]);
         (sha, Arc::from(a[1]))
     };
+    let (flags, _) = shebang(&body)?;
+    if flags.present && !flags.no_writes && read_only {
+        return Err(CmdError::new(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    read_only |= flags.no_writes;
     run(
         ctx,
+        a,
         Target::Script {
             sha: &sha,
             body: &body,

@@ -346,8 +346,10 @@ fn sort_generic(ctx: &mut Ctx, a: &[&[u8]], readonly: bool) -> CmdResult {
     }) else {
         return Err(WRONGTYPE);
     };
-    if dontsort && matches!(src, Some(Source::Set(_))) && store.is_some() {
-        // An unsorted set has no stable order to store: sort it ALPHA.
+    if dontsort && matches!(src, Some(Source::Set(_))) && (store.is_some() || ctx.client.in_script)
+    {
+        // An unsorted set has no stable order to store or to hand a script
+        // (replicas must see the same): sort it ALPHA, as Redis does.
         dontsort = false;
         alpha = true;
         by = None;
