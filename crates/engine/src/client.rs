@@ -25,6 +25,12 @@ pub struct ClientNames {
     pub lib_ver: Option<Vec<u8>>,
 }
 
+/// [`ClientShared::tracking`] bits: tracking is on; its REDIRECT client
+/// went away; BCAST mode.
+pub const TRACKING_ON: u8 = 1;
+pub const TRACKING_BROKEN: u8 = 2;
+pub const TRACKING_BCAST: u8 = 4;
+
 /// What other connections may read or change about a client.
 pub struct ClientShared {
     pub id: u64,
@@ -65,6 +71,10 @@ pub struct ClientShared {
     pub push_pending: AtomicUsize,
     /// Since when (ms) the queued bytes exceed the soft limit; 0 = not over.
     pub push_soft_since: AtomicU64,
+    /// CLIENT TRACKING state for CLIENT LIST: bits of [`TRACKING_ON`],
+    /// [`TRACKING_BROKEN`], [`TRACKING_BCAST`]; and the REDIRECT id.
+    pub tracking: std::sync::atomic::AtomicU8,
+    pub tracking_redirect: AtomicU64,
     /// The connection's push channel (pub/sub messages, invalidations).
     pub push: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<bytes::Bytes>>,
 }
@@ -107,6 +117,8 @@ impl ClientShared {
             push_pending: AtomicUsize::new(0),
             push_soft_since: AtomicU64::new(0),
             push: std::sync::OnceLock::new(),
+            tracking: std::sync::atomic::AtomicU8::new(0),
+            tracking_redirect: AtomicU64::new(0),
         }
     }
 

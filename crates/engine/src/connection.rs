@@ -297,6 +297,16 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
     if c.blocked_since.load(Ordering::Relaxed) != 0 {
         flags.push('b');
     }
+    let tracking = c.tracking.load(Ordering::Relaxed);
+    for (bit, flag) in [
+        (crate::client::TRACKING_ON, 't'),
+        (crate::client::TRACKING_BROKEN, 'R'),
+        (crate::client::TRACKING_BCAST, 'B'),
+    ] {
+        if tracking & bit != 0 {
+            flags.push(flag);
+        }
+    }
     if c.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
     }
@@ -310,7 +320,7 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
     // Output memory includes pub/sub messages queued for the client.
     let omem = c.omem.load(Ordering::Relaxed) + c.push_pending.load(Ordering::Relaxed);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -331,6 +341,11 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
         omem,
         c.tot_mem.load(Ordering::Relaxed) + 16384,
         c.last_cmd.lock(),
+        if tracking & crate::client::TRACKING_ON != 0 {
+            c.tracking_redirect.load(Ordering::Relaxed) as i64
+        } else {
+            -1
+        },
         if c.resp3.load(Ordering::Relaxed) { 3 } else { 2 },
         s(&names.lib_name),
         s(&names.lib_ver),

@@ -343,6 +343,11 @@ pub(crate) fn call(
             spec,
         };
         let r = handler(&mut ctx, args);
+        // Again after the command: a key its own read expired lazily is
+        // tracked anew, as Redis records keys after the command.
+        if let Some(mode) = &ctx.client.tracking {
+            crate::tracking::remember_keys(server, mode, spec, args, now_ms);
+        }
         if let Err(e) = &r {
             ctx.out.error(&e.0);
         }
@@ -365,7 +370,7 @@ pub(crate) fn call(
     if !client.in_exec {
         // Invalidations caused by the command (and, for EXEC or a script,
         // by the commands it ran) go after its reply, as in Redis.
-        crate::tracking::flush(server, Some((client.id(), &mut *out)), now_ms);
+        crate::tracking::flush(server, Some((client.id(), &mut *out, reply_start)), now_ms);
         server.trim_tracking_table(now_ms);
         if let Some(mode) = client.tracking.as_mut() {
             // CLIENT CACHING lasts for one command (a whole transaction).
@@ -421,6 +426,9 @@ fn reject(server: &Server, client: &mut Client, out: &mut Vec<u8>, msg: &[u8]) {
     server.count_error(msg);
     if let Some(q) = &mut client.multi {
         q.failed = true;
+    } else if let Some(mode) = client.tracking.as_mut() {
+        // A rejected command uses up CLIENT CACHING too, as in Redis.
+        mode.caching = false;
     }
     match client.reply {
         ReplyMode::On => ReplyWriter::new(out, client.proto).error_bytes(msg),

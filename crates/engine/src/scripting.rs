@@ -373,9 +373,11 @@ struct Running {
     /// The script must start over holding every shard: every further call
     /// fails, and the result is discarded.
     restart: bool,
-    /// A read-only command ran (a tracking caller then tracks the
-    /// declared keys).
+    /// A read-only command ran.
     read: bool,
+    /// The caller's CLIENT TRACKING mode and the declared keys, which it
+    /// tracks once the script runs a read-only command (Redis 7.0).
+    tracking: Option<(crate::tracking::Mode, Vec<Box<[u8]>>)>,
 }
 
 impl Running {
@@ -658,7 +660,14 @@ fn call_values(lua: &Lua, args: impl Iterator<Item = Value>) -> mlua::Result<(bo
             run.run.wrote.store(true, Ordering::Release);
         }
         run.effects |= has_effects(spec);
-        run.read |= spec.has_flag(commands::flag::READONLY);
+        if spec.has_flag(commands::flag::READONLY) && !run.read {
+            run.read = true;
+            if let Some((mode, keys)) = &run.tracking {
+                // Under the script's hold, which covers the declared keys.
+                let keys: Vec<&[u8]> = keys.iter().map(|k| &**k).collect();
+                crate::tracking::remember(&server, mode, &keys, run.client.shared.created_ms);
+            }
+        }
         let mut out = Vec::new();
         crate::dispatch::call(
             &server,
@@ -1105,6 +1114,9 @@ pub(crate) fn run(
                     effects: false,
                     restart: false,
                     read: false,
+                    tracking: tracking
+                        .clone()
+                        .map(|m| (m, keys.iter().map(|k| Box::from(*k)).collect())),
                 })
             });
             let outcome = vm
@@ -1123,10 +1135,6 @@ pub(crate) fn run(
                 continue;
             }
             vm.trusted.entry(trust_key).or_insert(!running.undeclared);
-            if let Some(mode) = tracking.as_ref().filter(|_| running.read) {
-                // Still under the script's hold.
-                crate::tracking::remember(&server, mode, keys, now_ms);
-            }
             let mut out = Vec::new();
             return match outcome {
                 // An error reply is the command's error (counted in errorstats).

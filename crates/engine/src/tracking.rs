@@ -18,7 +18,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -61,8 +61,6 @@ struct Tracker {
     redirect: u64,
     bcast: bool,
     noloop: bool,
-    /// The REDIRECT client went away.
-    broken: Arc<AtomicBool>,
 }
 
 /// The node's tracking clients and BCAST prefixes.
@@ -84,13 +82,6 @@ impl Tracking {
     pub fn prefixes(&self) -> usize {
         self.prefixes.read().len()
     }
-
-    fn broken(&self, id: u64) -> bool {
-        self.clients
-            .read()
-            .get(&id)
-            .is_some_and(|t| t.broken.load(Ordering::Relaxed))
-    }
 }
 
 /// Turns tracking off for `client` (CLIENT TRACKING OFF, RESET,
@@ -104,6 +95,7 @@ pub fn disable(server: &Server, client: &mut Client) {
     if t.clients.write().remove(&mode.id).is_some() {
         t.count.fetch_sub(1, Ordering::Relaxed);
     }
+    client.shared.tracking.store(0, Ordering::Relaxed);
     if mode.bcast {
         let mut prefixes = t.prefixes.write();
         for p in &mode.prefixes {
@@ -178,9 +170,11 @@ enum Payload<'a> {
     All,
 }
 
-/// The running command's client: its id and output (messages for it go
-/// after its reply).
-type Current<'a> = Option<(u64, &'a mut Vec<u8>)>;
+/// The running command's client: its id, its output and where the
+/// command's reply starts there. Its own invalidations go after the reply
+/// (as Redis defers them); messages redirected to it from other tracking
+/// clients go before, where Redis writes them as the key changes.
+pub(crate) type Current<'a> = Option<(u64, &'a mut Vec<u8>, usize)>;
 
 /// After a command (or background work, `current` None): sends the
 /// invalidations its writes caused.
@@ -203,7 +197,7 @@ pub(crate) fn flush(server: &Server, mut current: Current, now_ms: u64) {
     let Some(pending) = pending else {
         return;
     };
-    let current_id = current.as_ref().map_or(0, |(id, _)| *id);
+    let current_id = current.as_ref().map_or(0, |(id, _, _)| *id);
     for (key, ids) in &pending {
         for id in ids {
             let Some(tracker) = clients.get(id) else {
@@ -258,14 +252,17 @@ fn send(server: &Server, tracker: &Tracker, payload: Payload, current: &mut Curr
         server.clients.get(tracker.redirect)
     };
     let Some(target) = target else {
-        tracker.broken.store(true, Ordering::Relaxed);
+        tracker
+            .shared
+            .tracking
+            .fetch_or(crate::client::TRACKING_BROKEN, Ordering::Relaxed);
         if tracker.shared.resp3.load(Ordering::Relaxed) {
             let mut msg = Vec::new();
             let mut w = ReplyWriter::new(&mut msg, Protocol::Resp3);
             w.push(2);
             w.bulk_str("tracking-redir-broken");
             w.int(tracker.redirect as i64);
-            deliver(server, &tracker.shared, msg, current, now);
+            deliver(server, &tracker.shared, msg, current, now, false);
         }
         return;
     };
@@ -298,15 +295,34 @@ fn send(server: &Server, tracker: &Tracker, payload: Payload, current: &mut Curr
         }
         Payload::All => w.out.extend_from_slice(b"$-1\r\n"),
     }
-    deliver(server, &target, msg, current, now);
+    // Redis defers the tracking client's own invalidations to after its
+    // reply; others land in the target's output as the key changes.
+    let own = current
+        .as_ref()
+        .is_some_and(|(id, _, _)| *id == tracker.shared.id);
+    deliver(server, &target, msg, current, now, !own);
 }
 
-/// Queues `msg` for `target`: after the running command's reply when it is
-/// that command's client, else on its push channel.
-fn deliver(server: &Server, target: &ClientShared, msg: Vec<u8>, current: &mut Current, now: u64) {
-    if let Some((id, out)) = current.as_mut() {
+/// Queues `msg` for `target`: into the running command's output when it is
+/// that command's client (`before_reply`: ahead of the command's reply),
+/// else on its push channel.
+fn deliver(
+    server: &Server,
+    target: &ClientShared,
+    msg: Vec<u8>,
+    current: &mut Current,
+    now: u64,
+    before_reply: bool,
+) {
+    if let Some((id, out, reply_start)) = current.as_mut() {
         if *id == target.id {
-            out.extend_from_slice(&msg);
+            if before_reply {
+                let at = (*reply_start).min(out.len());
+                out.splice(at..at, msg);
+                *reply_start = at;
+            } else {
+                out.extend_from_slice(&msg);
+            }
             return;
         }
     }
@@ -380,6 +396,8 @@ fn client_tracking(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         ));
     }
     let old = ctx.client.tracking.clone();
+    // A pending CLIENT CACHING survives turning tracking on again.
+    mode.caching = old.as_ref().is_some_and(|o| o.caching);
     if old.as_ref().is_some_and(|o| o.bcast != mode.bcast) {
         return Err(CmdError::new("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
     }
@@ -441,7 +459,6 @@ fn client_tracking(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                     redirect: mode.redirect,
                     bcast: mode.bcast,
                     noloop: mode.noloop,
-                    broken: Arc::new(AtomicBool::new(false)),
                 },
             )
             .is_none();
@@ -459,6 +476,19 @@ fn client_tracking(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
         ctx.server.keyspace.set_report_all_writes(true);
     }
+    let shared = &ctx.client.shared;
+    shared.tracking.store(
+        crate::client::TRACKING_ON
+            | if mode.bcast {
+                crate::client::TRACKING_BCAST
+            } else {
+                0
+            },
+        Ordering::Relaxed,
+    );
+    shared
+        .tracking_redirect
+        .store(mode.redirect, Ordering::Relaxed);
     ctx.client.tracking = Some(mode);
     ctx.out.ok();
     Ok(())
@@ -500,9 +530,8 @@ fn client_getredir(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 
 fn client_trackinginfo(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     let mode = ctx.client.tracking.clone();
-    let broken = mode
-        .as_ref()
-        .is_some_and(|m| ctx.server.tracking.broken(m.id));
+    let broken =
+        ctx.client.shared.tracking.load(Ordering::Relaxed) & crate::client::TRACKING_BROKEN != 0;
     let out = &mut ctx.out;
     out.map(3);
     out.bulk_str("flags");
