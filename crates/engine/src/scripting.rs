@@ -517,6 +517,8 @@ fn new_vm() -> mlua::Result<Vm> {
         lua.load(PRELUDE).set_name("=prelude").eval()?;
     lua.set_named_registry_value(REAL_GLOBALS, real.clone())?;
     lua.set_hook(WATCH_EVERY, watchdog);
+    // Setting up leaves garbage behind: start from the live set.
+    lua.gc_collect()?;
     Ok(Vm {
         lua,
         runner,
@@ -1297,6 +1299,14 @@ fn script_flush(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     ctx.server.scripts.bodies.write().clear();
     ctx.server.scripts.generation.fetch_add(1, Ordering::AcqRel);
+    // This thread's interpreter goes at once (others at their next script).
+    let old = VM.with(|cell| cell.try_borrow_mut().ok().and_then(|mut vm| vm.take()));
+    if let Some(old) = old {
+        ctx.server
+            .scripts
+            .vm_bytes
+            .fetch_sub(old.reported_bytes as i64, Ordering::Relaxed);
+    }
     ctx.out.ok();
     Ok(())
 }
