@@ -207,8 +207,10 @@ redis.sha1hex = function(...)
   if not ok then error(v, 0) end
   return v
 end
+-- Bad arguments give an error reply, not a raised error (as in Redis).
+local bad_arguments = {err = 'ERR wrong number or type of arguments'}
 redis.error_reply = function(msg)
-  if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
+  if type(msg) ~= 'string' then return bad_arguments end
   -- As Redis: a leading '-' is dropped, and a message without an error
   -- code (no space) gets "ERR ".
   if msg:sub(1, 1) == '-' then msg = msg:sub(2) end
@@ -216,7 +218,7 @@ redis.error_reply = function(msg)
   return {err = msg}
 end
 redis.status_reply = function(msg)
-  if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
+  if type(msg) ~= 'string' then return bad_arguments end
   return {ok = msg}
 end
 redis.set_repl = function() end
@@ -278,12 +280,19 @@ cmsgpack = protect(cmsgpack)
 bit = protect(bit)
 struct = protect(struct)
 local setmetatable_raw, rawset_raw = setmetatable, rawset
+-- Raised as Redis's C functions raise it: no position in the message, the
+-- script's line beside it.
+local err_table = __err_table
+__err_table = nil
+local function readonly_error()
+  error(err_table('ERR Attempt to modify a readonly table'), 0)
+end
 setmetatable = function(t, mt)
-  if t == _G or readonly[t] then error('Attempt to modify a readonly table', 2) end
+  if t == _G or readonly[t] then readonly_error() end
   return setmetatable_raw(t, mt)
 end
 rawset = function(t, k, v)
-  if t == _G or readonly[t] then error('Attempt to modify a readonly table', 2) end
+  if t == _G or readonly[t] then readonly_error() end
   return rawset_raw(t, k, v)
 end
 -- Strings share one metatable: scripts may read it, not change it.
@@ -375,6 +384,8 @@ struct Running {
     restart: bool,
     /// A read-only command ran.
     read: bool,
+    /// The script's line when the watchdog stopped it (for the error).
+    stop_line: Option<i64>,
     /// The caller's CLIENT TRACKING mode and the declared keys, which it
     /// tracks once the script runs a read-only command (Redis 7.0).
     tracking: Option<(crate::tracking::Mode, Vec<Box<[u8]>>)>,
@@ -512,6 +523,10 @@ fn new_vm() -> mlua::Result<Vm> {
     globals.set("__raw_call", lua.create_function(raw_call)?)?;
     globals.set("__raw_call_table", lua.create_function(raw_call_table)?)?;
     globals.set("__sha1hex", sha1hex)?;
+    globals.set(
+        "__err_table",
+        lua.create_function(|lua, msg: mlua::String| error_table(lua, &msg.as_bytes()))?,
+    )?;
     crate::lua_libs::register(&lua)?;
     let (runner, env, real): (mlua::Function, Table, Table) =
         lua.load(PRELUDE).set_name("=prelude").eval()?;
@@ -534,7 +549,8 @@ fn new_vm() -> mlua::Result<Vm> {
 }
 
 /// How often the watchdog runs: about every millisecond of Lua.
-const WATCH_EVERY: mlua::HookTriggers = mlua::HookTriggers::new().every_nth_instruction(100_000);
+pub(crate) const WATCH_EVERY: mlua::HookTriggers =
+    mlua::HookTriggers::new().every_nth_instruction(100_000);
 
 /// A script that must stop (killed, or starting over) hears it on every
 /// line, so a `pcall` cannot swallow the error for long (as in Redis).
@@ -547,7 +563,7 @@ const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 /// The instruction-count hook: marks the script busy past the threshold
 /// (and lets its worker's other connections go elsewhere), and stops it
 /// when SCRIPT KILL asked or it must start over.
-fn watchdog(lua: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
+pub(crate) fn watchdog(lua: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
     let running = RUNNING.with(|r| {
         r.borrow()
             .as_ref()
@@ -572,6 +588,12 @@ fn watchdog(lua: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
     };
     match stop {
         Some(msg) => {
+            let line = script_line(lua);
+            RUNNING.with(|r| {
+                if let Some(run) = r.borrow_mut().as_mut() {
+                    run.stop_line = run.stop_line.or(line);
+                }
+            });
             lua.set_hook(WATCH_STOPPING, watchdog);
             Err(mlua::Error::RuntimeError(msg))
         }
@@ -579,22 +601,26 @@ fn watchdog(lua: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState> {
     }
 }
 
-/// A Lua error with Redis's `{err = ...}` shape, plus the line of the
-/// script that made the call.
-fn error_table(lua: &Lua, msg: &[u8]) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("err", lua.create_string(msg)?)?;
-    // The innermost frame of the script itself (a `return redis.call(...)`
-    // tail call leaves none: the line is then unknown).
-    let line = (1..8).find_map(|level| {
+/// The line the script (or function) is at: its innermost frame (a
+/// `return redis.call(...)` tail call leaves none: the line is then
+/// unknown).
+fn script_line(lua: &Lua) -> Option<i64> {
+    (0..8).find_map(|level| {
         let d = lua.inspect_stack(level)?;
         let is_script = matches!(
             d.source().source.as_deref(),
             Some("@user_script" | "@user_function")
         );
-        (is_script && d.curr_line() > 0).then(|| d.curr_line())
-    });
-    if let Some(line) = line {
+        (is_script && d.curr_line() > 0).then(|| d.curr_line() as i64)
+    })
+}
+
+/// A Lua error with Redis's `{err = ...}` shape, plus the line of the
+/// script that made the call.
+fn error_table(lua: &Lua, msg: &[u8]) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("err", lua.create_string(msg)?)?;
+    if let Some(line) = script_line(lua) {
         t.set("line", line)?;
     }
     Ok(t)
@@ -1116,6 +1142,7 @@ pub(crate) fn run(
                     effects: false,
                     restart: false,
                     read: false,
+                    stop_line: None,
                     tracking: tracking
                         .clone()
                         .map(|m| (m, keys.iter().map(|k| Box::from(*k)).collect())),
@@ -1152,7 +1179,7 @@ pub(crate) fn run(
                     lua_to_resp(&mut ReplyWriter::new(&mut out, proto), &v, 0);
                     Ok(out)
                 }
-                Ok((false, e)) => Err(script_error(&e, &label)),
+                Ok((false, e)) => Err(script_error(&e, &label, running.stop_line)),
                 Err(e) => Err(CmdError::new(format!("ERR {e} script: {label}:?."))),
             };
         }
@@ -1202,7 +1229,7 @@ fn eval_generic(ctx: &mut Ctx, a: &[&[u8]], by_sha: bool, mut read_only: bool) -
 /// Redis's text for a script that raised an error: the message, the script
 /// and the line (`... script: <sha>, on @user_script:<line>.`; `label` is
 /// everything between `script: ` and the line).
-fn script_error(e: &Value, label: &str) -> CmdError {
+fn script_error(e: &Value, label: &str, fallback_line: Option<i64>) -> CmdError {
     let (msg, line) = match e {
         // From redis.call: the command's own error, and the calling line.
         Value::Table(t) => {
@@ -1242,7 +1269,9 @@ fn script_error(e: &Value, label: &str) -> CmdError {
             None,
         ),
     };
-    let line = line.map_or("?".to_string(), |l| l.to_string());
+    let line = line
+        .or(fallback_line)
+        .map_or("?".to_string(), |l| l.to_string());
     CmdError::new(format!("{msg} script: {label}:{line}."))
 }
 
