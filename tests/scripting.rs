@@ -23,8 +23,9 @@
 //! installs it.
 //!
 //! Not covered here: the cjson/cmsgpack/bit/struct libraries (see
-//! tests/scripting_libs.rs). Known gaps:
-//! FUNCTION DUMP/RESTORE, `#!lua` shebang flags on EVAL.
+//! tests/scripting_libs.rs); FUNCTION DUMP/RESTORE and the library loading
+//! environment (see tests/functions.rs). Known gaps: `#!lua` shebang flags
+//! on EVAL.
 
 mod common;
 
