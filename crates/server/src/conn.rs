@@ -467,7 +467,16 @@ async fn wait_blocked<'w>(
             engine::execute(server, client, args, out);
             client.block_retry = false;
             match client.blocked.take() {
-                None => break true,
+                None => {
+                    // Served, or answered with an error (a destination of
+                    // the wrong type): whatever is left in the keys is for
+                    // the next waiter, as Redis serves every blocked client
+                    // the key can satisfy.
+                    for key in &blocked.keys {
+                        ready.signal(blocked.db, key);
+                    }
+                    break true;
+                }
                 Some(mut again) => {
                     again.deadline_ms = deadline;
                     blocked = again;
