@@ -124,7 +124,9 @@ pub(crate) fn on_invalidated(key: &[u8], clients: &[u64]) {
     PENDING.with(|p| p.borrow_mut().push((key.into(), clients.into())));
 }
 
-/// Before a command: records the keys a tracking client is about to read.
+/// Records the keys a tracking client's read-only command reads: before it
+/// runs (a write racing it on another thread still invalidates) and again
+/// after (a key its own lazy expiry invalidated stays tracked).
 pub(crate) fn remember_keys(
     server: &Server,
     mode: &Mode,
