@@ -86,16 +86,43 @@ pub(crate) struct ScriptRun {
 }
 
 /// The scripts running on the node (scripts on different shards run in
-/// parallel, see the module doc).
+/// parallel, see the module doc): one slot per thread that runs scripts,
+/// so starting and ending a script touch only the thread's own slot.
 #[derive(Default)]
 pub struct ScriptState {
-    running: parking_lot::Mutex<Vec<Arc<ScriptRun>>>,
+    slots: parking_lot::Mutex<Vec<Arc<Slot>>>,
     /// Some script has run past `busy-reply-threshold`: other clients get
     /// BUSY.
     pub busy: AtomicBool,
 }
 
+/// The script a thread is running.
+#[derive(Default)]
+struct Slot {
+    run: parking_lot::Mutex<Option<Arc<ScriptRun>>>,
+}
+
+thread_local! {
+    /// This thread's slot in each node's [`ScriptState`] (by its address;
+    /// in-process tests run several nodes).
+    static SLOTS: RefCell<Vec<(usize, Arc<Slot>)>> = const { RefCell::new(Vec::new()) };
+}
+
 impl ScriptState {
+    fn my_slot(&self) -> Arc<Slot> {
+        let me = self as *const ScriptState as usize;
+        SLOTS.with(|slots| {
+            let mut slots = slots.borrow_mut();
+            if let Some((_, slot)) = slots.iter().find(|(owner, _)| *owner == me) {
+                return slot.clone();
+            }
+            let slot = Arc::new(Slot::default());
+            self.slots.lock().push(slot.clone());
+            slots.push((me, slot.clone()));
+            slot
+        })
+    }
+
     fn start(&self, is_function: bool, name: String, command: &[&[u8]]) -> Arc<ScriptRun> {
         let run = Arc::new(ScriptRun {
             started_ms: crate::now_ms(),
@@ -104,22 +131,29 @@ impl ScriptState {
             command: command.iter().map(|a| a.to_vec()).collect(),
             ..ScriptRun::default()
         });
-        self.running.lock().push(run.clone());
+        *self.my_slot().run.lock() = Some(run.clone());
         run
     }
 
     fn finish(&self, run: &Arc<ScriptRun>) {
-        let mut running = self.running.lock();
-        running.retain(|r| !Arc::ptr_eq(r, run));
-        self.busy.store(
-            running.iter().any(|r| r.busy.load(Ordering::Relaxed)),
-            Ordering::Release,
-        );
+        *self.my_slot().run.lock() = None;
+        if run.busy.load(Ordering::Relaxed) {
+            let still = self
+                .running()
+                .iter()
+                .any(|r| r.busy.load(Ordering::Relaxed));
+            self.busy.store(still, Ordering::Release);
+        }
+    }
+
+    /// Every running script.
+    fn running(&self) -> Vec<Arc<ScriptRun>> {
+        let slots = self.slots.lock();
+        slots.iter().filter_map(|s| s.run.lock().clone()).collect()
     }
 
     /// Marks `run` busy (past the threshold).
     fn mark_busy(&self, run: &ScriptRun) {
-        let _running = self.running.lock();
         run.busy.store(true, Ordering::Relaxed);
         self.busy.store(true, Ordering::Release);
     }
@@ -127,7 +161,7 @@ impl ScriptState {
     /// The oldest running script: (name, command, ms running), for
     /// FUNCTION STATS.
     pub(crate) fn oldest(&self) -> Option<(String, Vec<Vec<u8>>, u64)> {
-        let running = self.running.lock();
+        let running = self.running();
         let run = running.iter().min_by_key(|r| r.started_ms)?;
         Some((
             run.name.clone(),
@@ -138,12 +172,10 @@ impl ScriptState {
 
     /// The busy script BUSY errors are about (the oldest).
     fn busiest(&self) -> Option<Arc<ScriptRun>> {
-        self.running
-            .lock()
-            .iter()
+        self.running()
+            .into_iter()
             .filter(|r| r.busy.load(Ordering::Relaxed))
             .min_by_key(|r| r.started_ms)
-            .cloned()
     }
 
     /// The error for commands refused while a script is busy.
@@ -583,6 +615,9 @@ pub(crate) fn watchdog(lua: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState>
             // Other connections of this worker must not wait for the
             // script: hand them to another thread.
             crate::release_worker();
+        } else if run.busy.load(Ordering::Relaxed) {
+            // Another busy script ending may have cleared the node's flag.
+            server.script_state.busy.store(true, Ordering::Release);
         }
         run.kill.load(Ordering::Acquire).then(|| KILLED.to_string())
     };
@@ -1073,20 +1108,17 @@ pub(crate) fn run(
     let declared: smallvec::SmallVec<[usize; 8]> =
         keys.iter().map(|k| keyspace::key_shard(k)).collect();
     let out = with_vm(&server, |vm| -> Result<Vec<u8>, CmdError> {
-        let (f, label, trust_key) = match target {
-            Target::Script { sha, body } => (
-                compile(vm, sha, body)?,
-                format!("{sha}, on @user_script"),
-                sha.to_string(),
-            ),
+        // The error label is built only for an error.
+        let (f, trust_key): (_, std::borrow::Cow<str>) = match target {
+            Target::Script { sha, body } => (compile(vm, sha, body)?, sha.into()),
             Target::Function { name } => {
                 let f = crate::functions::function(vm_functions(vm, &server)?, name)?;
-                (
-                    f,
-                    format!("{name}, on @user_function"),
-                    format!("fn:{name}"),
-                )
+                (f, format!("fn:{name}").into())
             }
+        };
+        let label = || match target {
+            Target::Script { sha, .. } => format!("{sha}, on @user_script"),
+            Target::Function { name } => format!("{name}, on @user_function"),
         };
         let lua = &vm.lua;
         let table = |items: &[&[u8]]| -> mlua::Result<Table> {
@@ -1106,7 +1138,7 @@ pub(crate) fn run(
                 .raw_set("ARGV", at.clone())
                 .map_err(lua_err)?;
         }
-        let mut every_shard = vm.trusted.get(&trust_key) != Some(&true);
+        let mut every_shard = vm.trusted.get(&*trust_key) != Some(&true);
         loop {
             // An EXEC on this thread may already hold every shard.
             let _hold = (!server.keyspace.holding())
@@ -1160,10 +1192,13 @@ pub(crate) fn run(
             };
             if running.restart && !every_shard {
                 every_shard = true;
-                vm.trusted.insert(trust_key.clone(), false);
+                vm.trusted.insert(trust_key.to_string(), false);
                 continue;
             }
-            vm.trusted.entry(trust_key).or_insert(!running.undeclared);
+            if !vm.trusted.contains_key(&*trust_key) {
+                vm.trusted
+                    .insert(trust_key.into_owned(), !running.undeclared);
+            }
             let mut out = Vec::new();
             return match outcome {
                 // An error reply is the command's error (counted in errorstats).
@@ -1179,8 +1214,8 @@ pub(crate) fn run(
                     lua_to_resp(&mut ReplyWriter::new(&mut out, proto), &v, 0);
                     Ok(out)
                 }
-                Ok((false, e)) => Err(script_error(&e, &label, running.stop_line)),
-                Err(e) => Err(CmdError::new(format!("ERR {e} script: {label}:?."))),
+                Ok((false, e)) => Err(script_error(&e, &label(), running.stop_line)),
+                Err(e) => Err(CmdError::new(format!("ERR {e} script: {}:?.", label()))),
             };
         }
     })??;
