@@ -402,7 +402,8 @@ struct Running {
     server: Arc<Server>,
     /// This run in the node's list of running scripts.
     run: Arc<ScriptRun>,
-    client: Client,
+    /// The script's own client (handed back to [`SCRIPT_CLIENT`] after).
+    client: Option<Client>,
     read_only: bool,
     /// The shards of the declared keys (KEYS).
     declared: smallvec::SmallVec<[usize; 8]>,
@@ -480,7 +481,33 @@ fn has_effects(spec: &commands::CommandSpec) -> bool {
         && !matches!(spec.name, "ping" | "echo" | "time" | "select")
 }
 
+/// A client for a script run: this thread's reused one (scripts cannot
+/// change its other state: CLIENT, MULTI, SUBSCRIBE... are not allowed
+/// from scripts), set to the caller's database and RESP2.
+fn script_client(db: usize) -> Client {
+    let mut client = SCRIPT_CLIENT
+        .with(|c| c.borrow_mut().take())
+        .unwrap_or_else(|| {
+            let shared = Arc::new(ClientShared::new(
+                0,
+                String::new(),
+                String::new(),
+                -1,
+                crate::now_ms(),
+            ));
+            let mut client = Client::new(shared, true);
+            client.in_exec = true;
+            client.in_script = true;
+            client
+        });
+    client.set_db(db);
+    client.proto = Protocol::Resp2;
+    client
+}
+
 thread_local! {
+    /// The client scripts on this thread run their commands with.
+    static SCRIPT_CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
     static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
     static RUNNING: RefCell<Option<Running>> = const { RefCell::new(None) };
 }
@@ -539,8 +566,8 @@ fn new_vm() -> mlua::Result<Vm> {
                 ));
             }
             RUNNING.with(|r| {
-                if let Some(run) = r.borrow_mut().as_mut() {
-                    run.client.proto = if v == 3 {
+                if let Some(client) = r.borrow_mut().as_mut().and_then(|run| run.client.as_mut()) {
+                    client.proto = if v == 3 {
                         Protocol::Resp3
                     } else {
                         Protocol::Resp2
@@ -728,18 +755,14 @@ fn call_values(lua: &Lua, args: impl Iterator<Item = Value>) -> mlua::Result<(bo
             if let Some((mode, keys)) = &run.tracking {
                 // Under the script's hold, which covers the declared keys.
                 let keys: Vec<&[u8]> = keys.iter().map(|k| &**k).collect();
-                crate::tracking::remember(&server, mode, &keys, run.client.shared.created_ms);
+                crate::tracking::remember(&server, mode, &keys, crate::now_ms());
             }
         }
+        let Some(client) = run.client.as_mut() else {
+            return Err(b"ERR redis.call outside a script".to_vec());
+        };
         let mut out = Vec::new();
-        crate::dispatch::call(
-            &server,
-            &mut run.client,
-            entry,
-            &args,
-            &mut out,
-            crate::now_us(),
-        );
+        crate::dispatch::call(&server, client, entry, &args, &mut out, crate::now_us());
         Ok(out)
     });
     match reply {
@@ -1103,7 +1126,6 @@ pub(crate) fn run(
     let server = ctx.server.clone();
     let proto = ctx.client.proto;
     let db = ctx.client.db;
-    let now_ms = ctx.now_ms;
     let tracking = ctx.client.tracking.clone();
     let declared: smallvec::SmallVec<[usize; 8]> =
         keys.iter().map(|k| keyspace::key_shard(k)).collect();
@@ -1143,18 +1165,7 @@ pub(crate) fn run(
             // An EXEC on this thread may already hold every shard.
             let _hold = (!server.keyspace.holding())
                 .then(|| server.keyspace.hold(keys.iter().copied(), every_shard));
-            // The script's own client: the caller's database, no reply modes.
-            let shared = Arc::new(ClientShared::new(
-                0,
-                String::new(),
-                String::new(),
-                -1,
-                now_ms,
-            ));
-            let mut client = Client::new(shared, true);
-            client.set_db(db);
-            client.in_exec = true;
-            client.in_script = true;
+            let client = script_client(db);
             let name = match target {
                 Target::Script { sha, .. } => format!("f_{sha}"),
                 Target::Function { name } => name.to_string(),
@@ -1167,7 +1178,7 @@ pub(crate) fn run(
                 *r.borrow_mut() = Some(Running {
                     server: server.clone(),
                     run: run.clone(),
-                    client,
+                    client: Some(client),
                     read_only,
                     declared: declared.clone(),
                     undeclared: false,
@@ -1187,9 +1198,10 @@ pub(crate) fn run(
             if run.kill.load(Ordering::Relaxed) || running_restart() {
                 vm.lua.set_hook(WATCH_EVERY, watchdog);
             }
-            let Some(running) = RUNNING.with(|r| r.borrow_mut().take()) else {
+            let Some(mut running) = RUNNING.with(|r| r.borrow_mut().take()) else {
                 return Err(CmdError::new("ERR script state lost"));
             };
+            SCRIPT_CLIENT.with(|c| *c.borrow_mut() = running.client.take());
             if running.restart && !every_shard {
                 every_shard = true;
                 vm.trusted.insert(trust_key.to_string(), false);
