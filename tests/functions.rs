@@ -17,19 +17,7 @@
 
 mod common;
 
-use common::diff::{describe, normalize, show, Diff, Line, Node};
-
-/// FUNCTION LIST: libraries sorted, and the functions of each (Redis lists
-/// them in hash-table order).
-fn sort_function_list(n: &mut Node) {
-    for lib in &mut n.kids {
-        let at = lib.kids.iter().position(|k| k.text() == "functions");
-        if let Some(funcs) = at.and_then(|at| lib.kids.get_mut(at + 1)) {
-            funcs.kids.sort_by_key(Node::bytes);
-        }
-    }
-    n.kids.sort_by_key(Node::bytes);
-}
+use common::diff::{describe, normalize, show, sort_function_list, Diff, Line, Node};
 
 fn fnlist(reply: &[u8]) -> Vec<u8> {
     normalize(reply, sort_function_list)

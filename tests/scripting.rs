@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::diff::{normalize, Diff, Line, Node};
+use common::diff::{normalize, sort_function_list, Diff, Line};
 use common::{connect_with_timeouts, key_slot, start_ferrocache, start_redis, Proc, Raw};
 
 // ---------------------------------------------------------------------------
@@ -106,19 +106,6 @@ fn blank_script_line(reply: &[u8]) -> Vec<u8> {
         }
     }
     reply.to_vec()
-}
-
-/// FUNCTION LIST: libraries sorted, and the functions of each.
-fn sort_function_list(n: &mut Node) {
-    for lib in &mut n.kids {
-        let at = lib.kids.iter().position(|k| k.text() == "functions");
-        if let Some(at) = at {
-            if let Some(funcs) = lib.kids.get_mut(at + 1) {
-                funcs.kids.sort_by_key(Node::bytes);
-            }
-        }
-    }
-    n.kids.sort_by_key(Node::bytes);
 }
 
 // ---------------------------------------------------------------------------

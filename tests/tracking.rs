@@ -42,18 +42,14 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use common::conn::{Conn, READ_TIMEOUT};
 use common::diff::{describe, show, Node};
-use common::{encode, info_field, start_ferrocache, start_redis, Proc, Raw};
+use common::{info_field, start_ferrocache, start_redis, Proc, Raw};
 use rand::{Rng, SeedableRng};
-
-/// How long a reply or an expected message may take before the test fails.
-const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Ferrocache's worker threads: the connections of a test land on different
 /// threads, so invalidations cross threads.
@@ -1749,134 +1745,6 @@ fn bcast_noloop_and_scripts() {
 // 9. tracking-table-max-keys and INFO
 // ---------------------------------------------------------------------------
 
-/// A connection with a buffered reader (for scenarios and many replies).
-struct Conn {
-    server: &'static str,
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Conn {
-    fn open(node: &Proc, server: &'static str, proto: u8) -> Conn {
-        let stream = TcpStream::connect(node.addr()).expect("connect");
-        stream.set_nodelay(true).ok();
-        stream
-            .set_read_timeout(Some(READ_TIMEOUT))
-            .expect("timeout");
-        stream
-            .set_write_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let reader = BufReader::with_capacity(64 * 1024, stream.try_clone().expect("clone"));
-        let mut c = Conn {
-            server,
-            writer: stream,
-            reader,
-        };
-        if proto == 3 {
-            let hello = c.call(&["HELLO", "3"]);
-            assert!(
-                hello.starts_with(b"%"),
-                "{server}: HELLO 3: {}",
-                show(&hello)
-            );
-        }
-        c
-    }
-
-    fn send(&mut self, args: &[&[u8]]) {
-        self.writer.write_all(&encode(args)).expect("write");
-    }
-
-    fn try_frame(&mut self) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        read_value(&mut self.reader, &mut out)?;
-        Ok(out)
-    }
-
-    fn frame(&mut self, what: &str) -> Vec<u8> {
-        self.try_frame()
-            .unwrap_or_else(|e| panic!("{}: {what}: no frame ({e})", self.server))
-    }
-
-    fn call(&mut self, args: &[&str]) -> Vec<u8> {
-        let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        self.send(&bytes);
-        self.frame(&describe(args))
-    }
-
-    fn ok(&mut self, args: &[&str]) {
-        let r = self.call(args);
-        assert_eq!(
-            r,
-            b"+OK\r\n",
-            "{}: {}: {}",
-            self.server,
-            describe(args),
-            show(&r)
-        );
-    }
-
-    /// Nothing arrives within a short moment.
-    fn expect_nothing(&mut self, what: &str) {
-        self.writer
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        let got = self.try_frame();
-        self.writer
-            .set_read_timeout(Some(READ_TIMEOUT))
-            .expect("timeout");
-        if let Ok(f) = got {
-            panic!("{}: {what}: unexpected {}", self.server, show(&f));
-        }
-    }
-
-    /// The INFO field `name`, as a number.
-    fn info_num(&mut self, name: &str) -> i64 {
-        let info = self.call(&["INFO", "everything"]);
-        let text = String::from_utf8_lossy(&info).into_owned();
-        info_field(&text, name)
-            .unwrap_or_else(|| panic!("{}: INFO has no {name}", self.server))
-            .parse()
-            .expect("a number")
-    }
-}
-
-/// Reads one complete RESP value into `out`.
-fn read_value(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<()> {
-    let start = out.len();
-    if r.read_until(b'\n', out)? == 0 || !out.ends_with(b"\r\n") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "connection closed inside a frame",
-        ));
-    }
-    let line = &out[start..out.len() - 2];
-    let kind = line[0];
-    let n: i64 = std::str::from_utf8(&line[1..])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    match kind {
-        b'$' | b'=' | b'!' if n >= 0 => {
-            let at = out.len();
-            out.resize(at + n as usize + 2, 0);
-            r.read_exact(&mut out[at..])?;
-        }
-        b'*' | b'~' | b'>' if n > 0 => {
-            for _ in 0..n {
-                read_value(r, out)?;
-            }
-        }
-        b'%' | b'|' if n > 0 => {
-            for _ in 0..2 * n {
-                read_value(r, out)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 /// The keys of a RESP3 `invalidate` push (None: a null, "everything").
 fn invalidated_keys(server: &str, frame: &[u8]) -> Option<Vec<String>> {
     let push = Node::parse_exact(frame);
@@ -1949,7 +1817,7 @@ fn tracking_table_max_keys_evicts_with_invalidations() {
             assert!(keys.contains(&k[0].as_str()), "{server}: {}", show(&f));
             assert!(evicted.insert(k[0].clone()), "{server}: {} twice", k[0]);
         }
-        t.expect_nothing("after the evictions");
+        t.expect_no_frame("after the evictions");
         assert_eq!(admin.info_num("tracking_total_keys"), 1, "{server}");
         let items = admin.info_num("tracking_total_items");
         let kept = keys
@@ -1964,7 +1832,7 @@ fn tracking_table_max_keys_evicts_with_invalidations() {
         for k in &evicted {
             admin.ok(&["SET", k, "x"]);
         }
-        t.expect_nothing("writes to evicted keys");
+        t.expect_no_frame("writes to evicted keys");
         admin.ok(&["SET", &kept, "x"]);
         let f = t.frame("the kept key's invalidation");
         assert_eq!(
@@ -1990,7 +1858,7 @@ fn tracking_table_max_keys_evicts_with_invalidations() {
             ["a", "b", "c"].contains(&k[0].as_str()) && k.len() == 1,
             "{server}"
         );
-        t.expect_nothing("one eviction only");
+        t.expect_no_frame("one eviction only");
         assert_eq!(admin.info_num("tracking_total_keys"), 2, "{server}");
         admin.ok(&["CONFIG", "SET", "tracking-table-max-keys", "0"]);
 

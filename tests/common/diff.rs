@@ -312,6 +312,18 @@ pub fn sort_pairs(n: &mut Node) {
     n.kids = pairs.into_iter().flatten().collect();
 }
 
+/// FUNCTION LIST: libraries sorted, and the functions of each (Redis lists
+/// them in hash-table order).
+pub fn sort_function_list(n: &mut Node) {
+    for lib in &mut n.kids {
+        let at = lib.kids.iter().position(|k| k.text() == "functions");
+        if let Some(funcs) = at.and_then(|at| lib.kids.get_mut(at + 1)) {
+            funcs.kids.sort_by_key(Node::bytes);
+        }
+    }
+    n.kids.sort_by_key(Node::bytes);
+}
+
 /// Only the reply's structure: types and lengths of aggregates; bulk
 /// strings reduced to their type.
 pub fn shape(n: &mut Node) {

@@ -1,7 +1,13 @@
 //! Test harness: starts the real `ferrocache` binary (and, for differential
-//! tests, a real `redis-server`) on ephemeral loopback ports.
+//! tests, a real `redis-server`) on ephemeral loopback ports, with raw and
+//! `redis` crate connections and small RESP helpers. Submodules: [`diff`],
+//! the differential harness (one command line to both servers, replies
+//! compared, and the normalizers for replies whose order may differ), and
+//! [`conn`], a buffered connection for scenarios that read many frames
+//! (pub/sub subscribers, tracking clients).
 #![allow(dead_code)]
 
+pub mod conn;
 pub mod diff;
 
 use std::io::{BufRead, BufReader, Read, Write};
