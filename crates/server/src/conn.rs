@@ -110,7 +110,7 @@ async fn run_loop(
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut inline: Vec<Vec<u8>> = Vec::new();
     let mut monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>> = None;
-    // Published messages for this client (once it subscribes).
+    // Pushes for this client: pub/sub messages, tracking invalidations.
     let mut push_rx = client.push_rx.take();
     let mut pushes: Vec<u8> = Vec::new();
     // Bytes that arrived while a blocking command waited (see wait_blocked).
