@@ -1464,7 +1464,6 @@ fn killed_script_error_names_the_line() {
 }
 
 #[test]
-#[ignore = "server bug: errors raised by error(msg, 0), error(table) and C helpers such as redis.log/redis.setresp report `on @user_script:?.` instead of the line"]
 fn differential_error_line_numbers() {
     check_ext(
         "error line numbers",
@@ -1490,7 +1489,6 @@ fn differential_error_reply_helpers() {
 }
 
 #[test]
-#[ignore = "known difference: `return redis.sha1hex()` is a tail call into a Lua wrapper, which leaves no script frame: the error says `@user_script:?.` where Redis names line 1"]
 fn differential_sha1hex_bad_arguments() {
     check_ext(
         "sha1hex without argument",
@@ -1605,7 +1603,6 @@ fn differential_function_list_libraryname_without_name() {
 }
 
 #[test]
-#[ignore = "server bug: FUNCTION LOAD error texts differ (duplicate name=, bad function name, error at load with a Lua stack traceback in the reply, non-function callback, unknown flag, duplicate function)"]
 fn differential_function_load_error_texts() {
     check_ext(
         "function load error texts",

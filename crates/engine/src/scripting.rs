@@ -212,33 +212,10 @@ pub fn sha1_hex(body: &[u8]) -> String {
 }
 
 /// Lua code run once per interpreter: the `redis` library's Lua side and
-/// the sandbox. `__raw_call(raise, ...)` is the Rust entry point.
+/// the sandbox (`redis.call`, `redis.pcall` and `redis.sha1hex` are C
+/// functions, see [`redis_fn`]).
 const PRELUDE: &str = r#"
-local raw_args, raw_table = __raw_call, __raw_call_table
-__raw_call, __raw_call_table = nil, nil
 local error, pcall, select = error, pcall, select
--- Very long argument lists travel in a table (see raw_call_table).
-local function raw(...)
-  local n = select('#', ...)
-  if n > 1000 then return raw_table({...}, n) end
-  return raw_args(...)
-end
-redis.call = function(...)
-  local ok, v = raw(...)
-  if not ok then error(v, 0) end
-  return v
-end
-redis.pcall = function(...)
-  local ok, v = raw(...)
-  return v
-end
-local sha1hex = __sha1hex
-__sha1hex = nil
-redis.sha1hex = function(...)
-  local ok, v = sha1hex(...)
-  if not ok then error(v, 0) end
-  return v
-end
 -- Bad arguments give an error reply, not a raised error (as in Redis).
 local bad_arguments = {err = 'ERR wrong number or type of arguments'}
 redis.error_reply = function(msg)
@@ -368,7 +345,11 @@ end
 -- Runs a script, handing its error value back as it is (a table from
 -- redis.call, a string from the script itself); the environment for
 -- scripts; the real globals (KEYS and ARGV go there).
-return function(f, keys, argv) return pcall(f, keys, argv) end, env, real
+local xpcall, on_error = xpcall, __on_error
+__on_error = nil
+return function(f, keys, argv)
+  return xpcall(function() return f(keys, argv) end, on_error)
+end, env, real
 "#;
 
 /// Registry name of the real globals table (scripts see a proxy).
@@ -579,9 +560,26 @@ fn new_vm() -> mlua::Result<Vm> {
     )?;
     let globals = lua.globals();
     globals.set("redis", redis)?;
-    globals.set("__raw_call", lua.create_function(raw_call)?)?;
-    globals.set("__raw_call_table", lua.create_function(raw_call_table)?)?;
-    globals.set("__sha1hex", sha1hex)?;
+    // The message handler of the script's xpcall: notes the script's line
+    // where an error escapes it (Redis names it even for `error(msg, 0)`).
+    globals.set(
+        "__on_error",
+        lua.create_function(|lua, e: Value| {
+            let line = script_line(lua);
+            RUNNING.with(|r| {
+                if let Some(run) = r.borrow_mut().as_mut() {
+                    run.stop_line = run.stop_line.or(line);
+                }
+            });
+            Ok(e)
+        })?,
+    )?;
+    let call = lua.create_function(raw_call)?;
+    let call_table = lua.create_function(raw_call_table)?;
+    let redis: Table = globals.get("redis")?;
+    redis.set("call", redis_fn(&lua, &call, &call_table, true)?)?;
+    redis.set("pcall", redis_fn(&lua, &call, &call_table, false)?)?;
+    redis.set("sha1hex", redis_fn(&lua, &sha1hex, &sha1hex, true)?)?;
     globals.set(
         "__err_table",
         lua.create_function(|lua, msg: mlua::String| error_table(lua, &msg.as_bytes()))?,
@@ -605,6 +603,67 @@ fn new_vm() -> mlua::Result<Vm> {
         runs: 0,
         trusted: HashMap::new(),
     })
+}
+
+/// Wraps `f` (a Rust function answering `(ok, value)`) into a C function
+/// that returns the value, or raises it when `ok` is false and `raise` is
+/// set (redis.call; redis.pcall returns the error table instead). Being C,
+/// it keeps the script's frame when the script tail-calls it (`return
+/// redis.call(...)`: Lua 5.1 tail-calls only Lua functions), so errors name
+/// the script's line as in Redis. Past 1000 arguments they travel to
+/// `f_table` as `(table, n)`: that many do not fit a callback's C stack.
+fn redis_fn(
+    lua: &Lua,
+    f: &mlua::Function,
+    f_table: &mlua::Function,
+    raise: bool,
+) -> mlua::Result<mlua::Function> {
+    // SAFETY: `redis_trampoline` follows the Lua C API contract: it works
+    // on its own frame only (its arguments and its three upvalues, pushed
+    // here), calls the Rust function in protected mode so no Lua error
+    // unwinds through Rust code, and raises with `lua_error` from its own
+    // frame, which holds no value needing a destructor.
+    unsafe {
+        lua.exec_raw::<mlua::Function>((f, f_table, raise), |state| {
+            mlua::ffi::lua_pushcclosure(state, redis_trampoline, 3);
+        })
+    }
+}
+
+/// The C side of [`redis_fn`]. Upvalues: the Rust function, its table
+/// form, and whether to raise.
+unsafe extern "C-unwind" fn redis_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // At most three slots are pushed beyond the arguments: Lua guarantees a
+    // C function LUA_MINSTACK (20) free slots on entry (lua_checkstack
+    // would refuse them once the arguments alone reach LUAI_MAXCSTACK).
+    let nargs = ffi::lua_gettop(state);
+    let status = if nargs > 1000 {
+        ffi::lua_createtable(state, nargs, 0);
+        ffi::lua_insert(state, 1);
+        for i in (1..=nargs).rev() {
+            ffi::lua_rawseti(state, 1, i as ffi::lua_Integer);
+        }
+        ffi::lua_pushinteger(state, nargs as ffi::lua_Integer);
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+        ffi::lua_insert(state, 1);
+        ffi::lua_pcall(state, 2, 2, 0)
+    } else {
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(state, 1);
+        ffi::lua_pcall(state, nargs, 2, 0)
+    };
+    if status != 0 {
+        // An interpreter error (its value is on top): passed on.
+        ffi::lua_error(state)
+    }
+    // The stack is now (ok, value).
+    if ffi::lua_toboolean(state, -2) == 0
+        && ffi::lua_toboolean(state, ffi::lua_upvalueindex(3)) != 0
+    {
+        ffi::lua_error(state)
+    }
+    1
 }
 
 /// How often the watchdog runs: about every millisecond of Lua.
