@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use common::conn::{Conn, QUIET, READ_TIMEOUT};
 use common::diff::{describe, normalize, show, sort_elements, Node};
-use common::{encode, info_field, start_ferrocache, start_redis, wait_until, Proc, Raw};
+use common::{encode, info_field, join_all, start_ferrocache, start_redis, wait_until, Proc, Raw};
 
 /// Ferrocache's worker threads in every test: connections of one test land
 /// on different threads, so deliveries cross threads.
@@ -1501,24 +1501,6 @@ fn slow_subscriber_cut_off_after_the_soft_limit_seconds() {
 // ---------------------------------------------------------------------------
 // Fan-out across threads
 // ---------------------------------------------------------------------------
-
-/// Joins the threads, failing with the first panic message.
-fn join_all<T>(handles: Vec<std::thread::JoinHandle<T>>) -> Vec<T> {
-    handles
-        .into_iter()
-        .map(|h| match h.join() {
-            Ok(v) => v,
-            Err(e) => {
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                panic!("a client thread failed: {msg}");
-            }
-        })
-        .collect()
-}
 
 #[test]
 fn fan_out_across_threads_is_exact_and_ordered() {

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::diff::{normalize, sort_function_list, Diff, Line};
-use common::{connect_with_timeouts, key_slot, start_ferrocache, start_redis, Proc, Raw};
+use common::{connect_with_timeouts, join_all, key_slot, start_ferrocache, start_redis, Proc, Raw};
 
 // ---------------------------------------------------------------------------
 // Differential helpers
@@ -843,24 +843,6 @@ fn differential_function_runtime() {
 // ---------------------------------------------------------------------------
 // Atomicity (Ferrocache, --threads 4, many connections)
 // ---------------------------------------------------------------------------
-
-/// Joins the threads, failing with the first panic message.
-fn join_all<T>(handles: Vec<std::thread::JoinHandle<T>>) -> Vec<T> {
-    handles
-        .into_iter()
-        .map(|h| match h.join() {
-            Ok(v) => v,
-            Err(e) => {
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                panic!("a client thread failed: {msg}");
-            }
-        })
-        .collect()
-}
 
 /// Moves ARGV[1] from KEYS[1] to KEYS[2] unless KEYS[1] would go negative;
 /// reads first, so an interleaved transfer would break the total.

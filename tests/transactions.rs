@@ -29,7 +29,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::diff::check;
-use common::{connect_with_timeouts, shard, show, start_ferrocache, start_redis, Proc, Raw};
+use common::{
+    connect_with_timeouts, join_all, shard, show, start_ferrocache, start_redis, Proc, Raw,
+};
 use rand::{Rng, SeedableRng};
 
 // ---------------------------------------------------------------------------
@@ -1136,24 +1138,6 @@ fn disconnecting_watching_clients_leaves_the_server_fine() {
 // ---------------------------------------------------------------------------
 // Concurrency (Ferrocache, --threads 4, many connections)
 // ---------------------------------------------------------------------------
-
-/// Joins the threads, failing with the first panic message.
-fn join_all<T>(handles: Vec<std::thread::JoinHandle<T>>) -> Vec<T> {
-    handles
-        .into_iter()
-        .map(|h| match h.join() {
-            Ok(v) => v,
-            Err(e) => {
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                panic!("a client thread failed: {msg}");
-            }
-        })
-        .collect()
-}
 
 #[test]
 fn watch_counter_from_50_connections_is_exact() {

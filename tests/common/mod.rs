@@ -431,6 +431,24 @@ pub fn info_field(info: &str, field: &str) -> Option<String> {
     })
 }
 
+/// Joins the threads, failing with the first panic message.
+pub fn join_all<T>(handles: Vec<std::thread::JoinHandle<T>>) -> Vec<T> {
+    handles
+        .into_iter()
+        .map(|h| match h.join() {
+            Ok(v) => v,
+            Err(e) => {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                panic!("a client thread failed: {msg}");
+            }
+        })
+        .collect()
+}
+
 /// Polls `check` every 20 ms until it returns true; panics with `what` after `timeout`.
 pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

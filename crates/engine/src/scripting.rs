@@ -347,8 +347,13 @@ end
 -- scripts; the real globals (KEYS and ARGV go there).
 local xpcall, on_error = xpcall, __on_error
 __on_error = nil
+-- Lua 5.1's xpcall passes no arguments: the call is staged in upvalues
+-- (one script runs at a time per interpreter) instead of a new closure.
+local run_f, run_keys, run_argv
+local function body() return run_f(run_keys, run_argv) end
 return function(f, keys, argv)
-  return xpcall(function() return f(keys, argv) end, on_error)
+  run_f, run_keys, run_argv = f, keys, argv
+  return xpcall(body, on_error)
 end, env, real
 "#;
 
