@@ -209,36 +209,31 @@ pub fn execute(
                         .into_bytes()
                 }
             };
-            let msg = match e {
-                LookupError::Arity(spec) if spec.name == "exec" => exec_abort(server, client, &msg),
-                _ => msg,
+            let name = match e {
+                LookupError::Arity(spec) => spec.name,
+                _ => "",
             };
-            reject(server, client, out, &msg);
+            reject_command(server, client, out, name, &msg);
             return Outcome::Done;
         }
     };
     let spec = entry.spec;
     if !client.authenticated && !spec.has_flag(flag::NO_AUTH) {
         entry.stats.add(REJECTED, 1);
-        let msg = b"NOAUTH Authentication required.";
-        let msg = if spec.name == "exec" {
-            exec_abort(server, client, msg)
-        } else {
-            msg.to_vec()
-        };
-        reject(server, client, out, &msg);
+        reject_command(
+            server,
+            client,
+            out,
+            spec.name,
+            b"NOAUTH Authentication required.",
+        );
         return Outcome::Done;
     }
     // A script past busy-reply-threshold holds the keyspace: answer BUSY
     // instead of queueing behind it.
     if server.script_state.busy.load(Ordering::Acquire) && !spec.has_flag(flag::ALLOW_BUSY) {
-        let msg = server.script_state.busy_error().as_bytes();
-        let msg = if spec.name == "exec" {
-            exec_abort(server, client, msg)
-        } else {
-            msg.to_vec()
-        };
-        reject(server, client, out, &msg);
+        let msg = server.script_state.busy_error();
+        reject_command(server, client, out, spec.name, msg.as_bytes());
         return Outcome::Done;
     }
     // RESP2 subscribers may only manage subscriptions (the connection is
@@ -409,15 +404,19 @@ pub(crate) fn call(
     }
 }
 
-/// The error for an EXEC that cannot run: Redis discards the transaction
-/// and wraps the reason (`ERR ` dropped) in EXECABORT.
-fn exec_abort(server: &Server, client: &mut Client, msg: &[u8]) -> Vec<u8> {
+/// Rejects command `name` with `msg` ([`reject`]); an EXEC that cannot run
+/// discards the transaction, and its error wraps the reason (`ERR `
+/// dropped) in EXECABORT, as in Redis.
+fn reject_command(server: &Server, client: &mut Client, out: &mut Vec<u8>, name: &str, msg: &[u8]) {
+    if name != "exec" {
+        return reject(server, client, out, msg);
+    }
     crate::multi::end_multi(client);
     crate::multi::unwatch_all(server, client);
     let reason = msg.strip_prefix(b"ERR ").unwrap_or(msg);
     let mut m = b"EXECABORT Transaction discarded because of: ".to_vec();
     m.extend_from_slice(reason);
-    m
+    reject(server, client, out, &m);
 }
 
 /// Answers a command that cannot run with an error; inside MULTI this also
