@@ -457,14 +457,18 @@ const RESTART: &[u8] = b"ERR script restarting to lock every shard";
 
 /// Keyless commands that touch no key (no shard needed).
 fn keyless_harmless(spec: &commands::CommandSpec) -> bool {
-    matches!(spec.name, "ping" | "echo" | "time" | "select" | "publish")
+    spec.name == "publish" || traceless(spec)
+}
+
+/// Keyless commands that neither read nor leave anything behind.
+fn traceless(spec: &commands::CommandSpec) -> bool {
+    matches!(spec.name, "ping" | "echo" | "time" | "select")
 }
 
 /// Does this command leave a trace (a write, a message, a setting) that
 /// running the script again would repeat?
 fn has_effects(spec: &commands::CommandSpec) -> bool {
-    !spec.has_flag(commands::flag::READONLY)
-        && !matches!(spec.name, "ping" | "echo" | "time" | "select")
+    !spec.has_flag(commands::flag::READONLY) && !traceless(spec)
 }
 
 /// A client for a script run: this thread's reused one (scripts cannot
