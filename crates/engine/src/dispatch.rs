@@ -41,7 +41,7 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 17] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 20] {
     [
         crate::string::HANDLERS,
         crate::blocking::HANDLERS,
@@ -60,6 +60,9 @@ fn handler_lists() -> [&'static [(&'static str, Handler)]; 17] {
         crate::scripting::HANDLERS,
         crate::functions::HANDLERS,
         crate::tracking::HANDLERS,
+        crate::hyperloglog::HANDLERS,
+        crate::geo::HANDLERS,
+        crate::stream::HANDLERS,
     ]
 }
 

@@ -18,7 +18,9 @@ mod dispatch;
 pub mod error;
 mod functions;
 mod generic;
+mod geo;
 mod hash;
+mod hyperloglog;
 mod info;
 mod introspection;
 mod list;
@@ -31,6 +33,7 @@ pub mod scripting;
 mod server;
 mod set;
 mod sort;
+mod stream;
 mod string;
 mod strtod;
 #[cfg(test)]

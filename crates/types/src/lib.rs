@@ -12,11 +12,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod geohash;
 pub mod hash;
+pub mod hll;
 pub mod intset;
 pub mod list;
 pub mod listpack;
 pub mod set;
+pub mod stream;
 pub mod zset;
 pub mod zset_value;
 

@@ -1,0 +1,1 @@
+//! Geohash encoding (being written for issue 5).

@@ -1,0 +1,1 @@
+//! HyperLogLog representations (being written for issue 5).

@@ -1,0 +1,1 @@
+//! Stream storage (being written for issue 5).
