@@ -1,1 +1,997 @@
-//! Stream storage (being written for issue 5).
+//! Streams: an append-only log of field/value entries keyed by 128-bit ids,
+//! with consumer groups.
+//!
+//! # Storage
+//!
+//! Entries are not one heap object each. As in Redis, they are packed into
+//! *nodes* of up to `stream-node-max-entries` entries / `stream-node-max-bytes`
+//! bytes, kept in an ordered map keyed by the node's *master id* (the id of
+//! its first entry). A node remembers the field names of its first entry
+//! (the "master fields"); every later entry with the same field names stores
+//! only its values. Ids are stored as deltas from the master id. Deleting an
+//! entry only sets a flag in its header; a node whose entries are all
+//! deleted is dropped.
+//!
+//! ```text
+//! entry: flags(u8) | ms-delta(varint) | seq-delta(zigzag varint)
+//!        | [nfields(varint) | (len field)*]   -- only without SAMEFIELDS
+//!        | (len value)*
+//! ```
+//!
+//! When to start a new node follows Redis exactly (it decides which entries
+//! an approximate `MAXLEN ~` trim can drop, which users and tests observe),
+//! so each node also tracks the size the equivalent Redis listpack would
+//! have.
+//!
+//! # Consumer groups
+//!
+//! A [`Group`] has a last-delivered id, a logical read counter (used for the
+//! lag that XINFO reports), a pending entries list (PEL) and its consumers,
+//! each with the ids pending for it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A stream entry id: milliseconds and a sequence number.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct StreamId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl StreamId {
+    pub const MIN: StreamId = StreamId { ms: 0, seq: 0 };
+    pub const MAX: StreamId = StreamId {
+        ms: u64::MAX,
+        seq: u64::MAX,
+    };
+
+    pub fn new(ms: u64, seq: u64) -> Self {
+        StreamId { ms, seq }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.ms == 0 && self.seq == 0
+    }
+
+    /// The next id, or None after the largest one.
+    pub fn incr(self) -> Option<StreamId> {
+        if self.seq < u64::MAX {
+            Some(StreamId::new(self.ms, self.seq + 1))
+        } else if self.ms < u64::MAX {
+            Some(StreamId::new(self.ms + 1, 0))
+        } else {
+            None
+        }
+    }
+
+    /// The previous id, or None before the smallest one.
+    pub fn decr(self) -> Option<StreamId> {
+        if self.seq > 0 {
+            Some(StreamId::new(self.ms, self.seq - 1))
+        } else if self.ms > 0 {
+            Some(StreamId::new(self.ms - 1, u64::MAX))
+        } else {
+            None
+        }
+    }
+
+    /// Parses `ms[-seq]` (decimal, unsigned). Returns the ms part and the
+    /// sequence when one was given, or `Err(())` if malformed; a sequence of
+    /// `*` is reported as `Ok((ms, Seq::Auto))`.
+    pub fn parse_parts(s: &[u8]) -> Result<(u64, Seq), ()> {
+        let (ms, seq) = match s.iter().position(|&c| c == b'-') {
+            Some(dash) => (&s[..dash], Some(&s[dash + 1..])),
+            None => (s, None),
+        };
+        let ms = parse_u64(ms).ok_or(())?;
+        let seq = match seq {
+            None => Seq::Missing,
+            Some(b"*") => Seq::Auto,
+            Some(seq) => Seq::Given(parse_u64(seq).ok_or(())?),
+        };
+        Ok((ms, seq))
+    }
+
+    /// Appends the `ms-seq` text of this id.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let mut b = itoa::Buffer::new();
+        out.extend_from_slice(b.format(self.ms).as_bytes());
+        out.push(b'-');
+        out.extend_from_slice(b.format(self.seq).as_bytes());
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(24);
+        self.write_to(&mut v);
+        v
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+/// The sequence part of a parsed id.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Seq {
+    Missing,
+    Auto,
+    Given(u64),
+}
+
+/// Strict unsigned decimal, as Redis's string2ull (no sign, no spaces).
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+const FLAG_DELETED: u8 = 1;
+const FLAG_SAMEFIELDS: u8 = 2;
+
+/// Node limits (`stream-node-max-bytes`, `stream-node-max-entries`; 0 means
+/// no limit on that measure).
+#[derive(Clone, Copy, Debug)]
+pub struct NodeLimits {
+    pub max_bytes: usize,
+    pub max_entries: usize,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits {
+            max_bytes: 4096,
+            max_entries: 100,
+        }
+    }
+}
+
+/// Redis caps a listpack (and so a node, and one entry) at 1 GiB.
+pub const MAX_NODE_BYTES: usize = 1 << 30;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a varint written by [`put_varint`]. Node bytes are only ever
+/// written by this module, so they are well formed.
+fn get_varint(buf: &[u8], pos: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = buf[*pos];
+        *pos += 1;
+        v |= ((b & 0x7f) as u64) << shift;
+        if b < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
+    let n = get_varint(buf, pos) as usize;
+    let s = &buf[*pos..*pos + n];
+    *pos += n;
+    s
+}
+
+/// Size of one element in a Redis listpack holding `s` (integers that
+/// round-trip are stored in integer encodings), including its back-length.
+fn lp_element_size(s: &[u8]) -> usize {
+    let enc = match canonical_i64(s) {
+        Some(v) => lp_int_size(v),
+        None if s.len() < 64 => 1 + s.len(),
+        None if s.len() < 4096 => 2 + s.len(),
+        None => 5 + s.len(),
+    };
+    enc + lp_backlen_size(enc)
+}
+
+fn lp_int_element_size(v: i64) -> usize {
+    let enc = lp_int_size(v);
+    enc + lp_backlen_size(enc)
+}
+
+fn lp_int_size(v: i64) -> usize {
+    match v {
+        0..=127 => 1,
+        -4096..=4095 => 2,
+        -32768..=32767 => 3,
+        -8388608..=8388607 => 4,
+        -2147483648..=2147483647 => 5,
+        _ => 9,
+    }
+}
+
+fn lp_backlen_size(l: usize) -> usize {
+    match l {
+        0..=127 => 1,
+        128..=16383 => 2,
+        16384..=2097151 => 3,
+        2097152..=268435455 => 4,
+        _ => 5,
+    }
+}
+
+fn canonical_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let v: i64 = std::str::from_utf8(s).ok()?.parse().ok()?;
+    let mut b = itoa::Buffer::new();
+    (b.format(v).as_bytes() == s).then_some(v)
+}
+
+/// One node: up to `max_entries` entries packed in one buffer.
+#[derive(Clone, Debug)]
+struct Node {
+    /// Field names of the node's first entry, `len bytes` each.
+    master_fields: Box<[u8]>,
+    master_count: u32,
+    entries: Vec<u8>,
+    live: u32,
+    deleted: u32,
+    /// The size of Redis's equivalent listpack, minus its counters.
+    lp_bytes: usize,
+}
+
+impl Node {
+    fn new(fields: &[&[u8]]) -> Node {
+        let mut master = Vec::new();
+        let mut lp_bytes = 7 + lp_int_element_size(fields.len() as i64) + 1;
+        for f in fields {
+            put_bytes(&mut master, f);
+            lp_bytes += lp_element_size(f);
+        }
+        Node {
+            master_fields: master.into_boxed_slice(),
+            master_count: fields.len() as u32,
+            entries: Vec::new(),
+            live: 0,
+            deleted: 0,
+            lp_bytes,
+        }
+    }
+
+    /// Redis's lpBytes for this node.
+    fn redis_bytes(&self) -> usize {
+        self.lp_bytes + lp_int_element_size(self.live as i64) + lp_int_element_size(self.deleted as i64)
+    }
+
+    fn same_fields(&self, pairs: &[(&[u8], &[u8])]) -> bool {
+        if pairs.len() != self.master_count as usize {
+            return false;
+        }
+        let mut pos = 0;
+        pairs
+            .iter()
+            .all(|(f, _)| get_bytes(&self.master_fields, &mut pos) == *f)
+    }
+
+    fn append(&mut self, master: StreamId, id: StreamId, pairs: &[(&[u8], &[u8])]) {
+        let same = self.same_fields(pairs);
+        let seq_delta = id.seq.wrapping_sub(master.seq) as i64;
+        let e = &mut self.entries;
+        e.push(if same { FLAG_SAMEFIELDS } else { 0 });
+        put_varint(e, id.ms - master.ms);
+        put_varint(e, ((seq_delta << 1) ^ (seq_delta >> 63)) as u64);
+        // Redis: flags, ms-delta, seq-delta, [nfields, fields], values, lp-count.
+        let mut lp = lp_int_element_size(0)
+            + lp_int_element_size((id.ms - master.ms) as i64)
+            + lp_int_element_size(seq_delta);
+        let mut lp_count = pairs.len() + 3;
+        if !same {
+            put_varint(e, pairs.len() as u64);
+            lp += lp_int_element_size(pairs.len() as i64);
+            lp_count += pairs.len() + 1;
+        }
+        for (f, v) in pairs {
+            if !same {
+                put_bytes(e, f);
+                lp += lp_element_size(f);
+            }
+            put_bytes(e, v);
+            lp += lp_element_size(v);
+        }
+        lp += lp_int_element_size(lp_count as i64);
+        self.lp_bytes += lp;
+        self.live += 1;
+    }
+
+    /// The entry starting at `pos` (its flags byte); advances `pos` past it.
+    fn decode<'a>(&'a self, master: StreamId, pos: &mut usize) -> EntryRef<'a> {
+        let e = &self.entries;
+        let at = *pos;
+        let flags = e[*pos];
+        *pos += 1;
+        let ms = master.ms + get_varint(e, pos);
+        let z = get_varint(e, pos);
+        let seq_delta = ((z >> 1) as i64) ^ -((z & 1) as i64);
+        let seq = master.seq.wrapping_add(seq_delta as u64);
+        let same = flags & FLAG_SAMEFIELDS != 0;
+        let nfields = if same {
+            self.master_count as usize
+        } else {
+            get_varint(e, pos) as usize
+        };
+        let body_start = *pos;
+        for _ in 0..nfields {
+            if !same {
+                get_bytes(e, pos);
+            }
+            get_bytes(e, pos);
+        }
+        EntryRef {
+            id: StreamId::new(ms, seq),
+            deleted: flags & FLAG_DELETED != 0,
+            at,
+            nfields,
+            body: &e[body_start..*pos],
+            master: if same { Some(&self.master_fields) } else { None },
+        }
+    }
+
+    fn iter(&self, master: StreamId) -> NodeIter<'_> {
+        NodeIter {
+            node: self,
+            master,
+            pos: 0,
+        }
+    }
+
+    fn offsets(&self, master: StreamId) -> Vec<u32> {
+        let mut out = Vec::with_capacity((self.live + self.deleted) as usize);
+        let mut pos = 0;
+        while pos < self.entries.len() {
+            out.push(pos as u32);
+            self.decode(master, &mut pos);
+        }
+        out
+    }
+
+    fn mark_deleted(&mut self, at: usize) {
+        self.entries[at] |= FLAG_DELETED;
+        self.live -= 1;
+        self.deleted += 1;
+    }
+}
+
+struct NodeIter<'a> {
+    node: &'a Node,
+    master: StreamId,
+    pos: usize,
+}
+
+impl<'a> Iterator for NodeIter<'a> {
+    type Item = EntryRef<'a>;
+    fn next(&mut self) -> Option<EntryRef<'a>> {
+        (self.pos < self.node.entries.len()).then(|| self.node.decode(self.master, &mut self.pos))
+    }
+}
+
+/// One entry as stored (possibly deleted), borrowed from its node.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryRef<'a> {
+    pub id: StreamId,
+    deleted: bool,
+    at: usize,
+    nfields: usize,
+    body: &'a [u8],
+    master: Option<&'a [u8]>,
+}
+
+impl<'a> EntryRef<'a> {
+    pub fn field_count(&self) -> usize {
+        self.nfields
+    }
+
+    /// The entry's (field, value) pairs in insertion order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let (body, master) = (self.body, self.master);
+        let (mut pos, mut mpos) = (0usize, 0usize);
+        (0..self.nfields).map(move |_| {
+            let f = match master {
+                Some(m) => get_bytes(m, &mut mpos),
+                None => get_bytes(body, &mut pos),
+            };
+            (f, get_bytes(body, &mut pos))
+        })
+    }
+}
+
+/// How XADD / XTRIM trim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trim {
+    MaxLen(u64),
+    MinId(StreamId),
+}
+
+/// The value of SCG entries_read when the group's read counter is unknown.
+pub const INVALID_ENTRIES_READ: i64 = -1;
+
+/// A pending (delivered, not acknowledged) entry of a group.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub delivery_time: u64,
+    pub delivery_count: u64,
+    pub consumer: Box<[u8]>,
+}
+
+/// A consumer of a group.
+#[derive(Clone, Debug, Default)]
+pub struct Consumer {
+    /// Last time it was seen (any interaction), ms.
+    pub seen_time: u64,
+    /// Last time it read or claimed something successfully, ms; -1 = never.
+    pub active_time: i64,
+    pub pel: BTreeSet<StreamId>,
+}
+
+impl Consumer {
+    pub fn new(now_ms: u64) -> Self {
+        Consumer {
+            seen_time: now_ms,
+            active_time: -1,
+            pel: BTreeSet::new(),
+        }
+    }
+}
+
+/// A consumer group.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub last_id: StreamId,
+    pub entries_read: i64,
+    pub pel: BTreeMap<StreamId, Pending>,
+    pub consumers: BTreeMap<Box<[u8]>, Consumer>,
+}
+
+impl Group {
+    pub fn new(last_id: StreamId, entries_read: i64) -> Self {
+        Group {
+            last_id,
+            entries_read,
+            pel: BTreeMap::new(),
+            consumers: BTreeMap::new(),
+        }
+    }
+
+    /// The consumer `name`, created if missing (returns whether it was).
+    pub fn consumer(&mut self, name: &[u8], now_ms: u64) -> (&mut Consumer, bool) {
+        let created = !self.consumers.contains_key(name);
+        if created {
+            self.consumers.insert(name.into(), Consumer::new(now_ms));
+        }
+        let c = self.consumers.get_mut(name).expect("inserted above");
+        (c, created)
+    }
+
+    /// Acknowledges `id`: removes it from the PEL and its consumer's.
+    pub fn ack(&mut self, id: StreamId) -> bool {
+        match self.pel.remove(&id) {
+            Some(p) => {
+                if let Some(c) = self.consumers.get_mut(&p.consumer) {
+                    c.pel.remove(&id);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Deletes a consumer and its pending entries; returns how many it had.
+    pub fn delete_consumer(&mut self, name: &[u8]) -> Option<usize> {
+        let c = self.consumers.remove(name)?;
+        for id in &c.pel {
+            self.pel.remove(id);
+        }
+        Some(c.pel.len())
+    }
+
+    /// Records delivery of `id` to `consumer` (new PEL entry or a
+    /// reassignment of an existing one).
+    pub fn deliver(&mut self, id: StreamId, consumer: &[u8], now_ms: u64, count: u64) {
+        if let Some(old) = self.pel.get(&id) {
+            if *old.consumer != *consumer {
+                let owner = old.consumer.clone();
+                if let Some(c) = self.consumers.get_mut(&owner) {
+                    c.pel.remove(&id);
+                }
+            }
+        }
+        self.pel.insert(
+            id,
+            Pending {
+                delivery_time: now_ms,
+                delivery_count: count,
+                consumer: consumer.into(),
+            },
+        );
+        if let Some(c) = self.consumers.get_mut(consumer) {
+            c.pel.insert(id);
+        }
+    }
+}
+
+/// A stream value.
+#[derive(Clone, Debug, Default)]
+pub struct Stream {
+    nodes: BTreeMap<StreamId, Node>,
+    length: u64,
+    pub last_id: StreamId,
+    pub first_id: StreamId,
+    pub max_deleted_id: StreamId,
+    pub entries_added: u64,
+    pub groups: BTreeMap<Box<[u8]>, Group>,
+}
+
+impl Stream {
+    pub fn new() -> Self {
+        Stream::default()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.length
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+
+    /// Radix-tree nodes in Redis terms (XINFO's radix-tree-keys).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Heap bytes used (an estimate for MEMORY USAGE and eviction).
+    pub fn mem_bytes(&self) -> usize {
+        let nodes: usize = self
+            .nodes
+            .values()
+            .map(|n| 64 + n.master_fields.len() + n.entries.capacity())
+            .sum();
+        let groups: usize = self
+            .groups
+            .iter()
+            .map(|(k, g)| {
+                96 + k.len()
+                    + g.pel.iter().map(|(_, p)| 64 + p.consumer.len()).sum::<usize>()
+                    + g.consumers
+                        .iter()
+                        .map(|(n, c)| 64 + n.len() + 32 * c.pel.len())
+                        .sum::<usize>()
+            })
+            .sum();
+        nodes + groups
+    }
+
+    /// The id XADD `*` would give now: time-based, never going backwards.
+    /// None when the stream's last id is the largest possible.
+    pub fn next_auto_id(&self, now_ms: u64) -> Option<StreamId> {
+        if now_ms > self.last_id.ms {
+            Some(StreamId::new(now_ms, 0))
+        } else {
+            self.last_id.incr()
+        }
+    }
+
+    /// Appends an entry with id `id`, which the caller checked is greater
+    /// than `last_id`.
+    pub fn append(&mut self, id: StreamId, pairs: &[(&[u8], &[u8])], limits: NodeLimits) {
+        let total: usize = pairs.iter().map(|(f, v)| f.len() + v.len()).sum();
+        let max_bytes = match limits.max_bytes {
+            0 => MAX_NODE_BYTES,
+            n => n.min(MAX_NODE_BYTES),
+        };
+        let need_new = match self.nodes.iter_mut().next_back() {
+            None => true,
+            Some((_, tail)) => {
+                let full = tail.redis_bytes() + total >= max_bytes
+                    || (limits.max_entries > 0
+                        && (tail.live + tail.deleted) as usize >= limits.max_entries);
+                if full {
+                    tail.entries.shrink_to_fit();
+                }
+                full
+            }
+        };
+        if need_new {
+            let fields: Vec<&[u8]> = pairs.iter().map(|(f, _)| *f).collect();
+            self.nodes.insert(id, Node::new(&fields));
+        }
+        let (master, tail) = self.nodes.iter_mut().next_back().expect("a tail node exists");
+        tail.append(*master, id, pairs);
+        if self.length == 0 {
+            self.first_id = id;
+        }
+        self.length += 1;
+        self.entries_added += 1;
+        self.last_id = id;
+    }
+
+    /// Live entries with ids in `start..=end`, ascending or descending.
+    pub fn range(
+        &self,
+        start: StreamId,
+        end: StreamId,
+        rev: bool,
+    ) -> Box<dyn Iterator<Item = EntryRef<'_>> + '_> {
+        if start > end {
+            return Box::new(std::iter::empty());
+        }
+        if !rev {
+            let first = self
+                .nodes
+                .range(..=start)
+                .next_back()
+                .map_or(start, |(k, _)| *k);
+            Box::new(
+                self.nodes
+                    .range(first..=end)
+                    .flat_map(|(k, n)| n.iter(*k))
+                    .filter(move |e| !e.deleted && e.id >= start)
+                    .take_while(move |e| e.id <= end),
+            )
+        } else {
+            Box::new(
+                self.nodes
+                    .range(..=end)
+                    .rev()
+                    .flat_map(|(k, n)| {
+                        let master = *k;
+                        n.offsets(master).into_iter().rev().map(move |at| {
+                            let mut pos = at as usize;
+                            n.decode(master, &mut pos)
+                        })
+                    })
+                    .filter(move |e| !e.deleted && e.id <= end)
+                    .take_while(move |e| e.id >= start),
+            )
+        }
+    }
+
+    /// The live entry `id`, if any.
+    pub fn get(&self, id: StreamId) -> Option<EntryRef<'_>> {
+        self.range(id, id, false).next()
+    }
+
+    /// The first (or last) live entry.
+    pub fn edge(&self, last: bool) -> Option<EntryRef<'_>> {
+        self.range(StreamId::MIN, StreamId::MAX, last).next()
+    }
+
+    /// Deletes entry `id`; false if it is not there.
+    pub fn delete(&mut self, id: StreamId) -> bool {
+        let Some((&master, node)) = self.nodes.range_mut(..=id).next_back() else {
+            return false;
+        };
+        let mut pos = 0;
+        let mut found = None;
+        while pos < node.entries.len() {
+            let e = node.decode(master, &mut pos);
+            if e.id == id {
+                if !e.deleted {
+                    found = Some(e.at);
+                }
+                break;
+            }
+            if e.id > id {
+                break;
+            }
+        }
+        let Some(at) = found else {
+            return false;
+        };
+        node.mark_deleted(at);
+        if node.live == 0 {
+            self.nodes.remove(&master);
+        }
+        self.length -= 1;
+        if id > self.max_deleted_id {
+            self.max_deleted_id = id;
+        }
+        if self.length == 0 {
+            self.first_id = StreamId::MIN;
+        } else if id == self.first_id {
+            self.first_id = self.edge(false).map_or(StreamId::MIN, |e| e.id);
+        }
+        true
+    }
+
+    /// Trims like Redis's streamTrim: whole nodes first; with `approx` only
+    /// whole nodes; `limit` (0 = none) caps the entries removed. Returns the
+    /// number of entries removed.
+    pub fn trim(&mut self, how: Trim, approx: bool, limit: u64) -> u64 {
+        let mut removed = 0u64;
+        loop {
+            if let Trim::MaxLen(max) = how {
+                if self.length <= max {
+                    break;
+                }
+            }
+            let Some((&master, node)) = self.nodes.iter_mut().next() else {
+                break;
+            };
+            let live = node.live as u64;
+            if limit > 0 && removed + live > limit {
+                break;
+            }
+            let whole = match how {
+                Trim::MaxLen(max) => self.length - live >= max,
+                Trim::MinId(min) => {
+                    let last = node.iter(master).last().map_or(master, |e| e.id);
+                    last < min
+                }
+            };
+            if whole {
+                self.nodes.remove(&master);
+                self.length -= live;
+                removed += live;
+                continue;
+            }
+            if approx {
+                break;
+            }
+            // Mark entries deleted from the front of this node until the
+            // condition holds; the next node then needs nothing.
+            let mut pos = 0;
+            let mut marks = Vec::new();
+            while pos < node.entries.len() {
+                let e = node.decode(master, &mut pos);
+                let stop = match how {
+                    Trim::MaxLen(max) => self.length - marks.len() as u64 <= max,
+                    Trim::MinId(min) => e.id >= min,
+                };
+                if stop {
+                    break;
+                }
+                if !e.deleted {
+                    marks.push(e.at);
+                }
+            }
+            for at in &marks {
+                node.mark_deleted(*at);
+            }
+            self.length -= marks.len() as u64;
+            removed += marks.len() as u64;
+            if node.live == 0 {
+                self.nodes.remove(&master);
+            }
+            break;
+        }
+        self.first_id = if self.length == 0 {
+            StreamId::MIN
+        } else {
+            self.edge(false).map_or(StreamId::MIN, |e| e.id)
+        };
+        removed
+    }
+
+    /// Whether a deleted entry may lie in `start..=end` (Redis's
+    /// streamRangeHasTombstones).
+    pub fn has_tombstones(&self, start: StreamId, end: StreamId) -> bool {
+        if self.length == 0 || self.max_deleted_id.is_zero() {
+            return false;
+        }
+        start <= self.max_deleted_id && self.max_deleted_id <= end
+    }
+
+    /// The logical read counter of `id` (how many entries were added up to
+    /// it), when it can be known; Redis's
+    /// streamEstimateDistanceFromFirstEverEntry.
+    pub fn estimate_entries_read(&self, id: StreamId) -> i64 {
+        if self.entries_added == 0 {
+            return 0;
+        }
+        if self.length == 0 && id <= self.last_id {
+            return self.entries_added as i64;
+        }
+        if !id.is_zero() && id < self.max_deleted_id {
+            return INVALID_ENTRIES_READ;
+        }
+        if id == self.last_id {
+            return self.entries_added as i64;
+        }
+        if id > self.last_id {
+            return INVALID_ENTRIES_READ;
+        }
+        if self.max_deleted_id.is_zero() || self.max_deleted_id < self.first_id {
+            if id < self.first_id {
+                return (self.entries_added - self.length) as i64;
+            }
+            if id == self.first_id {
+                return (self.entries_added - self.length + 1) as i64;
+            }
+        }
+        INVALID_ENTRIES_READ
+    }
+
+    /// A group's lag (entries not yet read), when it can be known.
+    pub fn lag(&self, g: &Group) -> Option<i64> {
+        if self.entries_added == 0 {
+            return Some(0);
+        }
+        if g.entries_read != INVALID_ENTRIES_READ
+            && !self.has_tombstones(g.last_id, StreamId::MAX)
+        {
+            return Some(self.entries_added as i64 - g.entries_read);
+        }
+        let read = self.estimate_entries_read(g.last_id);
+        (read != INVALID_ENTRIES_READ).then(|| self.entries_added as i64 - read)
+    }
+
+    /// Advances group `name`'s last id to `id` after delivering it, keeping
+    /// its read counter as Redis does.
+    pub fn advance_group(&mut self, name: &[u8], id: StreamId) {
+        let tomb = self.has_tombstones(id, StreamId::MAX);
+        let estimate = self.estimate_entries_read(id);
+        let added = self.entries_added;
+        if let Some(g) = self.groups.get_mut(name) {
+            if id > g.last_id {
+                if g.entries_read != INVALID_ENTRIES_READ && !tomb {
+                    g.entries_read += 1;
+                } else if added > 0 {
+                    g.entries_read = estimate;
+                }
+                g.last_id = id;
+            }
+        }
+    }
+
+    /// Iterates over nodes as (master id, live entries, deleted entries) —
+    /// for XINFO and tests.
+    pub fn node_stats(&self) -> impl Iterator<Item = (StreamId, u32, u32)> + '_ {
+        self.nodes.iter().map(|(k, n)| (*k, n.live, n.deleted))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn pairs(e: &EntryRef) -> Vec<(Vec<u8>, Vec<u8>)> {
+        e.pairs().map(|(f, v)| (f.to_vec(), v.to_vec())).collect()
+    }
+
+    #[test]
+    fn id_parse_and_order() {
+        assert_eq!(StreamId::parse_parts(b"5-3"), Ok((5, Seq::Given(3))));
+        assert_eq!(StreamId::parse_parts(b"5"), Ok((5, Seq::Missing)));
+        assert_eq!(StreamId::parse_parts(b"5-*"), Ok((5, Seq::Auto)));
+        assert!(StreamId::parse_parts(b"-5").is_err());
+        assert!(StreamId::parse_parts(b"5-").is_err());
+        assert!(StreamId::parse_parts(b"18446744073709551616").is_err());
+        assert!(StreamId::new(1, 9) < StreamId::new(2, 0));
+        assert_eq!(StreamId::new(1, u64::MAX).incr(), Some(StreamId::new(2, 0)));
+        assert_eq!(StreamId::MAX.incr(), None);
+        assert_eq!(StreamId::new(2, 0).decr(), Some(StreamId::new(1, u64::MAX)));
+        assert_eq!(StreamId::new(7, 1).to_bytes(), b"7-1");
+    }
+
+    /// Random appends, deletes and trims against a BTreeMap model.
+    #[test]
+    fn matches_a_simple_model() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for round in 0..40 {
+            let limits = NodeLimits {
+                max_bytes: [0, 64, 4096][round % 3],
+                max_entries: [0, 3, 100][round % 3 + 0],
+            };
+            let mut s = Stream::new();
+            let mut model: BTreeMap<StreamId, Vec<(Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+            let mut next = StreamId::new(rng.gen_range(0..5), rng.gen_range(0..5));
+            for _ in 0..300 {
+                match rng.gen_range(0..10) {
+                    0..=5 => {
+                        let n = rng.gen_range(1..4);
+                        let p: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
+                            .map(|i| {
+                                let f = if rng.gen_bool(0.7) { format!("f{i}") } else { format!("g{}", rng.gen::<u8>()) };
+                                (f.into_bytes(), rng.gen::<u32>().to_string().into_bytes())
+                            })
+                            .collect();
+                        let refs: Vec<(&[u8], &[u8])> = p.iter().map(|(f, v)| (&f[..], &v[..])).collect();
+                        s.append(next, &refs, limits);
+                        model.insert(next, p);
+                        next = if rng.gen_bool(0.5) {
+                            StreamId::new(next.ms + rng.gen_range(1..3), rng.gen_range(0..3))
+                        } else {
+                            next.incr().unwrap()
+                        };
+                    }
+                    6 | 7 => {
+                        if let Some(&id) = model.keys().nth(rng.gen_range(0..model.len().max(1))) {
+                            assert!(s.delete(id));
+                            model.remove(&id);
+                            assert!(!s.delete(id));
+                        }
+                    }
+                    8 => {
+                        let max = rng.gen_range(0..20u64);
+                        let approx = rng.gen_bool(0.3);
+                        let before = s.len();
+                        let removed = s.trim(Trim::MaxLen(max), approx, 0);
+                        assert_eq!(before - removed, s.len());
+                        if !approx {
+                            assert!(s.len() <= max);
+                        }
+                        while model.len() as u64 > s.len() {
+                            let k = *model.keys().next().unwrap();
+                            model.remove(&k);
+                        }
+                    }
+                    _ => {
+                        let min = StreamId::new(rng.gen_range(0..next.ms + 1), rng.gen_range(0..3));
+                        s.trim(Trim::MinId(min), false, 0);
+                        model.retain(|k, _| *k >= min);
+                    }
+                }
+                assert_eq!(s.len(), model.len() as u64);
+                let got: Vec<_> = s.range(StreamId::MIN, StreamId::MAX, false).map(|e| (e.id, pairs(&e))).collect();
+                let want: Vec<_> = model.iter().map(|(k, v)| (*k, v.clone())).collect();
+                assert_eq!(got, want);
+                let mut rev: Vec<_> = s.range(StreamId::MIN, StreamId::MAX, true).map(|e| e.id).collect();
+                rev.reverse();
+                assert_eq!(rev, model.keys().copied().collect::<Vec<_>>());
+                assert_eq!(s.first_id, model.keys().next().copied().unwrap_or_default());
+                // A random sub-range both ways.
+                if let (Some(a), Some(b)) = (model.keys().next(), model.keys().next_back()) {
+                    let lo = StreamId::new(rng.gen_range(a.ms..=b.ms), rng.gen_range(0..3));
+                    let hi = StreamId::new(rng.gen_range(lo.ms..=b.ms + 1), rng.gen_range(0..3));
+                    let got: Vec<_> = s.range(lo, hi, false).map(|e| e.id).collect();
+                    let want: Vec<_> = model.range(lo..=hi.max(lo)).map(|(k, _)| *k).filter(|k| *k <= hi).collect();
+                    assert_eq!(got, want);
+                    let mut got: Vec<_> = s.range(lo, hi, true).map(|e| e.id).collect();
+                    got.reverse();
+                    assert_eq!(got, want);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nodes_split_like_redis() {
+        // 100 entries per node by default: 1000 small entries make 10 nodes
+        // and MAXLEN ~ 555 keeps 600 (whole nodes only).
+        let mut s = Stream::new();
+        for i in 0..1000u64 {
+            s.append(StreamId::new(1, i), &[(b"xitem", i.to_string().as_bytes())], NodeLimits::default());
+        }
+        assert_eq!(s.node_count(), 10);
+        s.trim(Trim::MaxLen(555), true, 0);
+        assert_eq!(s.len(), 600);
+        s.trim(Trim::MaxLen(555), false, 0);
+        assert_eq!(s.len(), 555);
+    }
+
+    #[test]
+    fn read_counter_estimates() {
+        let mut s = Stream::new();
+        assert_eq!(s.estimate_entries_read(StreamId::new(5, 0)), 0);
+        for i in 1..=5 {
+            s.append(StreamId::new(i, 0), &[(b"f", b"v")], NodeLimits::default());
+        }
+        assert_eq!(s.estimate_entries_read(StreamId::new(5, 0)), 5);
+        assert_eq!(s.estimate_entries_read(StreamId::new(1, 0)), 1);
+        assert_eq!(s.estimate_entries_read(StreamId::MIN), 0);
+        assert_eq!(s.estimate_entries_read(StreamId::new(3, 0)), INVALID_ENTRIES_READ);
+        s.delete(StreamId::new(3, 0));
+        assert!(s.has_tombstones(StreamId::MIN, StreamId::MAX));
+        assert_eq!(s.estimate_entries_read(StreamId::new(1, 0)), INVALID_ENTRIES_READ);
+        assert_eq!(s.max_deleted_id, StreamId::new(3, 0));
+    }
+}
