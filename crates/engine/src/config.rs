@@ -444,6 +444,8 @@ pub struct Hot {
     pub zset_max_listpack_entries: AtomicU64,
     pub zset_max_listpack_value: AtomicU64,
     pub tracking_table_max_keys: AtomicU64,
+    pub stream_node_max_bytes: AtomicU64,
+    pub stream_node_max_entries: AtomicU64,
 }
 
 impl Hot {
@@ -671,6 +673,8 @@ impl Config {
             (&h.zset_max_listpack_entries, "zset-max-listpack-entries"),
             (&h.zset_max_listpack_value, "zset-max-listpack-value"),
             (&h.tracking_table_max_keys, "tracking-table-max-keys"),
+            (&h.stream_node_max_bytes, "stream-node-max-bytes"),
+            (&h.stream_node_max_entries, "stream-node-max-entries"),
         ] {
             atomic.store(v(name).max(0) as u64, Ordering::Relaxed);
         }

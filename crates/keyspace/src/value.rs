@@ -238,6 +238,7 @@ pub enum Value {
     Hash(Box<types::Hash>),
     Set(Box<types::Set>),
     ZSet(Box<types::ZSet>),
+    Stream(Box<types::stream::Stream>),
 }
 
 impl Value {
@@ -249,6 +250,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -260,6 +262,7 @@ impl Value {
             Value::Hash(v) => v.encoding(),
             Value::Set(v) => v.encoding(),
             Value::ZSet(v) => v.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -276,6 +279,7 @@ impl Value {
             Value::Hash(v) => size_of::<types::Hash>() + v.mem_bytes(),
             Value::Set(v) => size_of::<types::Set>() + v.mem_bytes(),
             Value::ZSet(v) => size_of::<types::ZSet>() + v.mem_bytes(),
+            Value::Stream(v) => size_of::<types::stream::Stream>() + v.mem_bytes(),
         }
     }
 
@@ -287,6 +291,8 @@ impl Value {
             Value::Hash(v) => v.is_empty(),
             Value::Set(v) => v.is_empty(),
             Value::ZSet(v) => v.is_empty(),
+            // An empty stream stays (it keeps its last id and groups).
+            Value::Stream(_) => false,
         }
     }
 }
