@@ -188,6 +188,9 @@ pub struct Blocked {
     pub waiter: Arc<keyspace::Waiter>,
     /// Set by the waiter's wake-up (a key it waits on was written).
     pub woken: Arc<AtomicBool>,
+    /// The command line to run on wake-up when it differs from the one
+    /// sent (XREAD's `$` resolved to the id it meant at the first run).
+    pub rerun_args: Option<Vec<Vec<u8>>>,
 }
 
 impl Client {

@@ -378,8 +378,11 @@ pub(crate) fn call(
         }
     }
 
-    entry.stats.add(CALLS, 1);
-    entry.stats.add(USEC, usec);
+    // Like Redis, a command that blocked is counted once, when it completes.
+    if client.blocked.is_none() {
+        entry.stats.add(CALLS, 1);
+        entry.stats.add(USEC, usec);
+    }
     server.stats.commands_processed.incr();
     if let Err(e) = result {
         entry.stats.add(FAILED, 1);

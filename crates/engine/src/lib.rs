@@ -470,6 +470,7 @@ impl<'a> Ctx<'a> {
             timeout_null_array,
             waiter,
             woken,
+            rerun_args: None,
         });
     }
 }

@@ -606,6 +606,15 @@ impl Keyspace {
                 }
             }
         }
+        if self.ready.any() {
+            // Clients blocked on flushed keys run again and see them gone
+            // (a blocked XREADGROUP answers that its stream no longer exists).
+            for i in 0..self.databases() {
+                if db.is_none_or(|x| x == i) {
+                    self.ready.signal_db(i);
+                }
+            }
+        }
         freed
     }
 
@@ -1027,6 +1036,9 @@ impl<'a> Locked<'a> {
         sdb.keys -= 1;
         sdb.volatile -= (e.expire_at != 0) as usize;
         self.touch_watched(db, key, pos);
+        // Clients blocked on the key run again (XREADGROUP must learn
+        // that its stream is gone).
+        self.note_write(db, key, pos);
         if e.is_expired(now) {
             self.ks.stats.expired_keys.incr();
             expired(db, key);

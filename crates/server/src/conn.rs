@@ -464,7 +464,15 @@ async fn wait_blocked<'w>(
         if blocked.woken.load(Ordering::Acquire) {
             ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
             client.block_retry = true;
-            engine::execute(server, client, args, out);
+            match &blocked.rerun_args {
+                Some(rerun) => {
+                    let rerun: Vec<&[u8]> = rerun.iter().map(|a| a.as_slice()).collect();
+                    engine::execute(server, client, &rerun, out);
+                }
+                None => {
+                    engine::execute(server, client, args, out);
+                }
+            }
             client.block_retry = false;
             match client.blocked.take() {
                 None => {
@@ -479,6 +487,9 @@ async fn wait_blocked<'w>(
                 }
                 Some(mut again) => {
                     again.deadline_ms = deadline;
+                    if again.rerun_args.is_none() {
+                        again.rerun_args = blocked.rerun_args.take();
+                    }
                     blocked = again;
                 }
             }

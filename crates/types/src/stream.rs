@@ -268,7 +268,9 @@ impl Node {
 
     /// Redis's lpBytes for this node.
     fn redis_bytes(&self) -> usize {
-        self.lp_bytes + lp_int_element_size(self.live as i64) + lp_int_element_size(self.deleted as i64)
+        self.lp_bytes
+            + lp_int_element_size(self.live as i64)
+            + lp_int_element_size(self.deleted as i64)
     }
 
     fn same_fields(&self, pairs: &[(&[u8], &[u8])]) -> bool {
@@ -340,7 +342,11 @@ impl Node {
             at,
             nfields,
             body: &e[body_start..*pos],
-            master: if same { Some(&self.master_fields) } else { None },
+            master: if same {
+                Some(&self.master_fields)
+            } else {
+                None
+            },
         }
     }
 
@@ -568,7 +574,10 @@ impl Stream {
             .iter()
             .map(|(k, g)| {
                 96 + k.len()
-                    + g.pel.iter().map(|(_, p)| 64 + p.consumer.len()).sum::<usize>()
+                    + g.pel
+                        .iter()
+                        .map(|(_, p)| 64 + p.consumer.len())
+                        .sum::<usize>()
                     + g.consumers
                         .iter()
                         .map(|(n, c)| 64 + n.len() + 32 * c.pel.len())
@@ -612,7 +621,11 @@ impl Stream {
             let fields: Vec<&[u8]> = pairs.iter().map(|(f, _)| *f).collect();
             self.nodes.insert(id, Node::new(&fields));
         }
-        let (master, tail) = self.nodes.iter_mut().next_back().expect("a tail node exists");
+        let (master, tail) = self
+            .nodes
+            .iter_mut()
+            .next_back()
+            .expect("a tail node exists");
         tail.append(*master, id, pairs);
         if self.length == 0 {
             self.first_id = id;
@@ -824,8 +837,7 @@ impl Stream {
         if self.entries_added == 0 {
             return Some(0);
         }
-        if g.entries_read != INVALID_ENTRIES_READ
-            && !self.has_tombstones(g.last_id, StreamId::MAX)
+        if g.entries_read != INVALID_ENTRIES_READ && !self.has_tombstones(g.last_id, StreamId::MAX)
         {
             return Some(self.entries_added as i64 - g.entries_read);
         }
@@ -900,11 +912,16 @@ mod tests {
                         let n = rng.gen_range(1..4);
                         let p: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
                             .map(|i| {
-                                let f = if rng.gen_bool(0.7) { format!("f{i}") } else { format!("g{}", rng.gen::<u8>()) };
+                                let f = if rng.gen_bool(0.7) {
+                                    format!("f{i}")
+                                } else {
+                                    format!("g{}", rng.gen::<u8>())
+                                };
                                 (f.into_bytes(), rng.gen::<u32>().to_string().into_bytes())
                             })
                             .collect();
-                        let refs: Vec<(&[u8], &[u8])> = p.iter().map(|(f, v)| (&f[..], &v[..])).collect();
+                        let refs: Vec<(&[u8], &[u8])> =
+                            p.iter().map(|(f, v)| (&f[..], &v[..])).collect();
                         s.append(next, &refs, limits);
                         model.insert(next, p);
                         next = if rng.gen_bool(0.5) {
@@ -941,10 +958,16 @@ mod tests {
                     }
                 }
                 assert_eq!(s.len(), model.len() as u64);
-                let got: Vec<_> = s.range(StreamId::MIN, StreamId::MAX, false).map(|e| (e.id, pairs(&e))).collect();
+                let got: Vec<_> = s
+                    .range(StreamId::MIN, StreamId::MAX, false)
+                    .map(|e| (e.id, pairs(&e)))
+                    .collect();
                 let want: Vec<_> = model.iter().map(|(k, v)| (*k, v.clone())).collect();
                 assert_eq!(got, want);
-                let mut rev: Vec<_> = s.range(StreamId::MIN, StreamId::MAX, true).map(|e| e.id).collect();
+                let mut rev: Vec<_> = s
+                    .range(StreamId::MIN, StreamId::MAX, true)
+                    .map(|e| e.id)
+                    .collect();
                 rev.reverse();
                 assert_eq!(rev, model.keys().copied().collect::<Vec<_>>());
                 assert_eq!(s.first_id, model.keys().next().copied().unwrap_or_default());
@@ -953,7 +976,11 @@ mod tests {
                     let lo = StreamId::new(rng.gen_range(a.ms..=b.ms), rng.gen_range(0..3));
                     let hi = StreamId::new(rng.gen_range(lo.ms..=b.ms + 1), rng.gen_range(0..3));
                     let got: Vec<_> = s.range(lo, hi, false).map(|e| e.id).collect();
-                    let want: Vec<_> = model.range(lo..=hi.max(lo)).map(|(k, _)| *k).filter(|k| *k <= hi).collect();
+                    let want: Vec<_> = model
+                        .range(lo..=hi.max(lo))
+                        .map(|(k, _)| *k)
+                        .filter(|k| *k <= hi)
+                        .collect();
                     assert_eq!(got, want);
                     let mut got: Vec<_> = s.range(lo, hi, true).map(|e| e.id).collect();
                     got.reverse();
@@ -969,7 +996,11 @@ mod tests {
         // and MAXLEN ~ 555 keeps 600 (whole nodes only).
         let mut s = Stream::new();
         for i in 0..1000u64 {
-            s.append(StreamId::new(1, i), &[(b"xitem", i.to_string().as_bytes())], NodeLimits::default());
+            s.append(
+                StreamId::new(1, i),
+                &[(b"xitem", i.to_string().as_bytes())],
+                NodeLimits::default(),
+            );
         }
         assert_eq!(s.node_count(), 10);
         s.trim(Trim::MaxLen(555), true, 0);
@@ -988,10 +1019,16 @@ mod tests {
         assert_eq!(s.estimate_entries_read(StreamId::new(5, 0)), 5);
         assert_eq!(s.estimate_entries_read(StreamId::new(1, 0)), 1);
         assert_eq!(s.estimate_entries_read(StreamId::MIN), 0);
-        assert_eq!(s.estimate_entries_read(StreamId::new(3, 0)), INVALID_ENTRIES_READ);
+        assert_eq!(
+            s.estimate_entries_read(StreamId::new(3, 0)),
+            INVALID_ENTRIES_READ
+        );
         s.delete(StreamId::new(3, 0));
         assert!(s.has_tombstones(StreamId::MIN, StreamId::MAX));
-        assert_eq!(s.estimate_entries_read(StreamId::new(1, 0)), INVALID_ENTRIES_READ);
+        assert_eq!(
+            s.estimate_entries_read(StreamId::new(1, 0)),
+            INVALID_ENTRIES_READ
+        );
         assert_eq!(s.max_deleted_id, StreamId::new(3, 0));
     }
 }
