@@ -110,9 +110,9 @@ fn parse_id_auto(
         _ => {}
     }
     match StreamId::parse_parts(arg) {
-        Ok((ms, Seq::Missing)) => Ok((StreamId::new(ms, missing_seq), true)),
-        Ok((ms, Seq::Given(seq))) => Ok((StreamId::new(ms, seq), true)),
-        Ok((ms, Seq::Auto)) if allow_auto_seq => Ok((StreamId::new(ms, 0), false)),
+        Some((ms, Seq::Missing)) => Ok((StreamId::new(ms, missing_seq), true)),
+        Some((ms, Seq::Given(seq))) => Ok((StreamId::new(ms, seq), true)),
+        Some((ms, Seq::Auto)) if allow_auto_seq => Ok((StreamId::new(ms, 0), false)),
         _ => Err(INVALID_ID),
     }
 }
@@ -539,7 +539,7 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             i += 2;
         } else if eq(o, "streams") && more > 0 {
             streams_at = i + 1;
-            if (a.len() - streams_at) % 2 != 0 {
+            if !(a.len() - streams_at).is_multiple_of(2) {
                 let (name, symbol) = if group_cmd {
                     ("xreadgroup", '>')
                 } else {

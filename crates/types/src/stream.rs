@@ -76,20 +76,20 @@ impl StreamId {
     }
 
     /// Parses `ms[-seq]` (decimal, unsigned). Returns the ms part and the
-    /// sequence when one was given, or `Err(())` if malformed; a sequence of
-    /// `*` is reported as `Ok((ms, Seq::Auto))`.
-    pub fn parse_parts(s: &[u8]) -> Result<(u64, Seq), ()> {
+    /// sequence when one was given, or None if malformed; a sequence of `*`
+    /// is reported as `Seq::Auto`.
+    pub fn parse_parts(s: &[u8]) -> Option<(u64, Seq)> {
         let (ms, seq) = match s.iter().position(|&c| c == b'-') {
             Some(dash) => (&s[..dash], Some(&s[dash + 1..])),
             None => (s, None),
         };
-        let ms = parse_u64(ms).ok_or(())?;
+        let ms = parse_u64(ms)?;
         let seq = match seq {
             None => Seq::Missing,
             Some(b"*") => Seq::Auto,
-            Some(seq) => Seq::Given(parse_u64(seq).ok_or(())?),
+            Some(seq) => Seq::Given(parse_u64(seq)?),
         };
-        Ok((ms, seq))
+        Some((ms, seq))
     }
 
     /// Appends the `ms-seq` text of this id.
@@ -574,10 +574,7 @@ impl Stream {
             .iter()
             .map(|(k, g)| {
                 96 + k.len()
-                    + g.pel
-                        .iter()
-                        .map(|(_, p)| 64 + p.consumer.len())
-                        .sum::<usize>()
+                    + g.pel.values().map(|p| 64 + p.consumer.len()).sum::<usize>()
                     + g.consumers
                         .iter()
                         .map(|(n, c)| 64 + n.len() + 32 * c.pel.len())
@@ -875,18 +872,20 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    fn pairs(e: &EntryRef) -> Vec<(Vec<u8>, Vec<u8>)> {
+    type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn pairs(e: &EntryRef) -> Pairs {
         e.pairs().map(|(f, v)| (f.to_vec(), v.to_vec())).collect()
     }
 
     #[test]
     fn id_parse_and_order() {
-        assert_eq!(StreamId::parse_parts(b"5-3"), Ok((5, Seq::Given(3))));
-        assert_eq!(StreamId::parse_parts(b"5"), Ok((5, Seq::Missing)));
-        assert_eq!(StreamId::parse_parts(b"5-*"), Ok((5, Seq::Auto)));
-        assert!(StreamId::parse_parts(b"-5").is_err());
-        assert!(StreamId::parse_parts(b"5-").is_err());
-        assert!(StreamId::parse_parts(b"18446744073709551616").is_err());
+        assert_eq!(StreamId::parse_parts(b"5-3"), Some((5, Seq::Given(3))));
+        assert_eq!(StreamId::parse_parts(b"5"), Some((5, Seq::Missing)));
+        assert_eq!(StreamId::parse_parts(b"5-*"), Some((5, Seq::Auto)));
+        assert!(StreamId::parse_parts(b"-5").is_none());
+        assert!(StreamId::parse_parts(b"5-").is_none());
+        assert!(StreamId::parse_parts(b"18446744073709551616").is_none());
         assert!(StreamId::new(1, 9) < StreamId::new(2, 0));
         assert_eq!(StreamId::new(1, u64::MAX).incr(), Some(StreamId::new(2, 0)));
         assert_eq!(StreamId::MAX.incr(), None);
@@ -901,10 +900,10 @@ mod tests {
         for round in 0..40 {
             let limits = NodeLimits {
                 max_bytes: [0, 64, 4096][round % 3],
-                max_entries: [0, 3, 100][round % 3 + 0],
+                max_entries: [0, 3, 100][(round / 3) % 3],
             };
             let mut s = Stream::new();
-            let mut model: BTreeMap<StreamId, Vec<(Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+            let mut model: BTreeMap<StreamId, Pairs> = BTreeMap::new();
             let mut next = StreamId::new(rng.gen_range(0..5), rng.gen_range(0..5));
             for _ in 0..300 {
                 match rng.gen_range(0..10) {
