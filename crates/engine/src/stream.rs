@@ -524,6 +524,12 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         let more = a.len() - 1 - i;
         let o = a[i];
         if eq(o, "block") && more > 0 {
+            if ctx.client.in_script {
+                return Err(CmdError::new(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(a[0])
+                )));
+            }
             let t = crate::args::parse_i64(a[i + 1])
                 .ok_or_else(|| CmdError::new("ERR timeout is not an integer or out of range"))?;
             if t < 0 {
