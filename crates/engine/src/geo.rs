@@ -521,7 +521,9 @@ fn parse<'a>(
         )));
     }
     if q.any && q.count == 0 {
-        return Err(CmdError::new("ERR the ANY argument requires COUNT argument"));
+        return Err(CmdError::new(
+            "ERR the ANY argument requires COUNT argument",
+        ));
     }
     Ok(q)
 }
@@ -753,7 +755,7 @@ mod tests {
 
     #[test]
     fn invalid_pairs_print_with_six_decimals() {
-        let e = lon_lat(b"200", b"100").err().map(|e| e.to_string());
+        let e = lon_lat(b"200", b"100").err().map(|e| e.0.into_owned());
         assert_eq!(
             e.as_deref(),
             Some("ERR invalid longitude,latitude pair 200.000000,100.000000")
