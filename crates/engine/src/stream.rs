@@ -658,25 +658,24 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         let mut w = ReplyWriter::new(&mut body, ctx.client.proto);
         let served = match (group, from[idx]) {
             (None, ReadFrom::After(id)) => {
-                let last = s.edge(true).map(|e| e.id);
-                if last.is_some_and(|last| last > id) {
-                    let start = id.incr().unwrap_or(StreamId::MAX);
-                    let entries: Vec<EntryRef> = s
+                // Entries after `id`, if any (the last id is a cheap bound).
+                let start = id.incr().filter(|_| s.last_id > id);
+                let entries: Vec<EntryRef> = match start {
+                    Some(start) => s
                         .range(start, StreamId::MAX, false)
                         .take(if count > 0 {
                             count as usize
                         } else {
                             usize::MAX
                         })
-                        .collect();
-                    w.array(entries.len());
-                    for e in &entries {
-                        reply_entry(&mut w, e);
-                    }
-                    true
-                } else {
-                    false
+                        .collect(),
+                    None => Vec::new(),
+                };
+                w.array(entries.len());
+                for e in &entries {
+                    reply_entry(&mut w, e);
                 }
+                !entries.is_empty()
             }
             (Some((g, consumer)), from) => {
                 let created = touch_consumer(s, g, consumer, now);
@@ -690,7 +689,10 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                     }
                     _ => {
                         let last_delivered = s.groups.get(g).map_or(StreamId::MAX, |g| g.last_id);
-                        let has_new = s.edge(true).is_some_and(|e| e.id > last_delivered);
+                        let has_new = last_delivered.incr().is_some_and(|first| {
+                            s.last_id >= first
+                                && s.range(first, StreamId::MAX, false).next().is_some()
+                        });
                         if has_new {
                             deliver_new(&mut w, s, g, consumer, last_delivered, count, noack, now);
                         }
@@ -701,7 +703,7 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             (None, _) => false,
         };
         if served {
-            replies.push((idx, body.clone()));
+            replies.push((idx, std::mem::take(&mut body)));
         }
     }
 
