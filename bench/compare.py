@@ -34,17 +34,25 @@ Groups (`--group`):
                ratio is bounded by it). The transaction rate is reported as
                requests/s and its p99 as 0.
 
+  types        at 50 connections: XADD with `*` (one stream), XREAD COUNT 10
+               from a 1000-entry stream, PFADD of random elements into one
+               HyperLogLog, SETBIT at random offsets below 100000, BITCOUNT of
+               a 12.5 KB bitmap, GEOADD of random members, and GEOSEARCH
+               BYRADIUS 200 km ASC COUNT 10 among 10,000 points around Sicily.
+
 Memory (`--mem`, RSS growth of a fresh server of each kind; data loaded with
 pipelined RESP over one socket):
   strings  N keys (--keys, 16-byte keys, 32-byte values), bytes per key
   hashes   100,000 hashes of 10 fields f0..f9, values 8-16 bytes, bytes per hash
   zset     one sorted set of 1,000,000 members member:<i> with random double
            scores, total bytes and bytes per member
+  stream   one stream of 1,000,000 entries `XADD stream * field <i>`, bytes
+           per entry
 Counts are multiplied by --mem-scale (default 1; 0.2 with --quick). By default
 the memory tests follow --group and are skipped with --only or --no-mem.
 
-Usage: bench/compare.py [--rounds 3] [--quick] [--group strings|collections|features|all]
-                        [--only SUBSTRING] [--mem strings,hashes,zset | --no-mem]
+Usage: bench/compare.py [--rounds 3] [--quick] [--group strings|collections|features|types|all]
+                        [--only SUBSTRING] [--mem strings,hashes,zset,stream | --no-mem]
                         [--mem-scale 1.0] [--keys 1000000] [--binary target/release/ferrocache]
 Examples: bench/compare.py --quick --rounds 1 --group collections
           bench/compare.py --only P16 --no-mem
@@ -133,8 +141,9 @@ def encode(cmd):
 
 def send_commands(port, commands, batch=100):
     """Send commands pipelined, `batch` at a time, reading all replies of a batch before
-    the next one. Every reply must be a single line (status or integer: +OK, :10, ...),
-    so a batch is complete when we have seen one '\\n' per command; error replies abort."""
+    the next one. Every reply must be a single line (status or integer: +OK, :10, ...)
+    or, for XADD, a bulk id (two lines), so a batch is complete when we have seen that
+    many '\\n'; error replies abort."""
     commands = iter(commands)
     with socket.create_connection((HOST, port)) as s:
         while True:
@@ -143,7 +152,8 @@ def send_commands(port, commands, batch=100):
                 return
             s.sendall(b"".join(encode(c) for c in chunk))
             got = b""
-            while got.count(b"\n") < len(chunk):
+            lines = sum(2 if c[0] == "XADD" else 1 for c in chunk)
+            while got.count(b"\n") < lines:
                 data = s.recv(1 << 20)
                 if not data:
                     raise SystemExit(f"port {port}: connection closed while loading")
@@ -290,6 +300,31 @@ def multi_bench(port, requests, clients):
     return done / (time.time() - t0)
 
 
+# --- types (streams, HyperLogLog, bitmaps, geo) ----------------------------------
+
+def stream_commands(key, n, per_command=1):
+    return [("XADD", key, "*", "field", str(i)) for i in range(n)]
+
+
+def read_stream(n, w):
+    return stream_commands("bench:rstream", 1000)
+
+
+def bitmap(n, w):
+    rng = random.Random(7)
+    return [("SET", "bench:bits", bytes(rng.getrandbits(8) for _ in range(12_500)))]
+
+
+def geo_points(n, w):
+    rng = random.Random(7)
+    return [("GEOADD", "bench:geo2", f"{rng.uniform(12, 16):.6f}", f"{rng.uniform(36, 39):.6f}", f"p{i}")
+            for i in range(10_000)]
+
+
+def kind(name, bench, setup=nothing, requests=300_000):
+    return Workload(name, "types", bench, 50, 1, requests, setup=setup)
+
+
 def feature(name, bench, clients, pipeline, requests, setup=None, during=None):
     return Workload(name, "features", bench, clients, pipeline, requests, setup=setup, during=during)
 
@@ -323,6 +358,15 @@ WORKLOADS = [
     feature("EVALSHA GET+INCR c50 P16", ("EVALSHA", SCRIPT_SHA, "1", "ctr:__rand_int__"), 50, 16,
             1_000_000, setup=load_script),
     feature("MULTI/SET/INCR/EXEC c48 P16", (MULTI,), 48, 16, 400_000, setup=nothing),
+    kind("XADD * c50", ("XADD", "bench:stream", "*", "field", "__rand_int__")),
+    kind("XREAD COUNT 10 c50", ("XREAD", "COUNT", "10", "STREAMS", "bench:rstream", "0"), read_stream),
+    kind("PFADD c50", ("PFADD", "bench:hll", "__rand_int__")),
+    kind("SETBIT c50", ("SETBIT", "bench:bits", "__rand_int__", "1")),
+    kind("BITCOUNT 12.5KB c50", ("BITCOUNT", "bench:bits"), bitmap),
+    kind("GEOADD c50", ("GEOADD", "bench:geo", "13.361389", "38.115556", "m:__rand_int__")),
+    kind("GEOSEARCH 200km COUNT 10 c50",
+         ("GEOSEARCH", "bench:geo2", "FROMLONLAT", "14", "37.5", "BYRADIUS", "200", "km", "ASC", "COUNT", "10"),
+         geo_points, 200_000),
 ]
 
 
@@ -419,16 +463,20 @@ def memory_tests(binary, which, scale, keys):
         n = max(1, int(1_000_000 * scale))
         memory_test(binary, f"zset (one sorted set, {n} members, random scores)", "member", n,
                     lambda: zset_commands("zset", n))
+    if "stream" in which:
+        n = max(1, int(1_000_000 * scale))
+        memory_test(binary, f"stream (one stream, {n} entries)", "entry", n,
+                    lambda: stream_commands("stream", n))
 
 
-MEM_TESTS = ("strings", "hashes", "zset")
+MEM_TESTS = ("strings", "hashes", "zset", "stream")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="a quarter of the requests, --mem-scale 0.2")
-    ap.add_argument("--group", choices=("strings", "collections", "features", "all"), default="all")
+    ap.add_argument("--group", choices=("strings", "collections", "features", "types", "all"), default="all")
     ap.add_argument("--only", default="", help="substring filter on workload names (no memory tests)")
     ap.add_argument("--mem", help="memory tests to run, comma-separated: strings,hashes,zset "
                                   "(default: those of --group; none with --only)")
@@ -449,7 +497,7 @@ def main():
         mem = []
     else:
         mem = {"strings": ["strings"], "collections": ["hashes", "zset"], "features": [],
-               "all": list(MEM_TESTS)}[args.group]
+               "types": ["stream"], "all": list(MEM_TESTS)}[args.group]
 
     workloads = [w for w in WORKLOADS
                  if args.group in ("all", w.group) and args.only in w.name]
@@ -460,7 +508,7 @@ def main():
         memory_tests(args.binary, mem, mem_scale, args.keys)
     if results:
         geo = lambda rs: statistics.geometric_mean([r[2] for r in rs])
-        groups = [(g, [r for r in results if r[1] == g]) for g in ("strings", "collections", "features")]
+        groups = [(g, [r for r in results if r[1] == g]) for g in ("strings", "collections", "features", "types")]
         detail = ", ".join(f"{g} {geo(rs):.2f}x" for g, rs in groups if rs)
         print(f"GEOMEAN throughput ratio: {geo(results):.2f}x ({detail})")
 
