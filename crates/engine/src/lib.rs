@@ -8,6 +8,7 @@
 //! never touches a socket, so `run(&["SET","k","v"])` tests work in-process.
 
 pub mod args;
+mod bitfield;
 mod bitmap;
 mod blocking;
 pub mod client;
