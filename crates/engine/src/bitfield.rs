@@ -230,16 +230,30 @@ pub(crate) fn add_unsigned(value: u64, incr: i64, bits: u32, ow: Overflow) -> (u
 
 /// `value + incr` for a signed field of `bits` (1..=64) bits, like
 /// [`add_unsigned`].
+///
+/// The range test is Redis's, wrapping arithmetic included: for a SET
+/// (`incr` 0) of a value within `max` of `i64::MIN` into a field narrower
+/// than 64 bits, `max - value` wraps negative and Redis reports an upward
+/// overflow, so OVERFLOW SAT stores the maximum. Clients see that, so it
+/// is kept.
 pub(crate) fn add_signed(value: i64, incr: i64, bits: u32, ow: Overflow) -> (i64, bool) {
     let max = (value_mask(bits) >> 1) as i64;
     let min = -max - 1;
-    let sum = value as i128 + incr as i128;
-    let limit = if sum > max as i128 {
+    let max_incr = (max as u64).wrapping_sub(value as u64) as i64;
+    let min_incr = min.wrapping_sub(value);
+    let narrow = bits != 64;
+    let limit = if value > max
+        || (narrow && incr > max_incr)
+        || (value >= 0 && incr > 0 && incr > max_incr)
+    {
         max
-    } else if sum < min as i128 {
+    } else if value < min
+        || (narrow && incr < min_incr)
+        || (value < 0 && incr < 0 && incr < min_incr)
+    {
         min
     } else {
-        return (sum as i64, false);
+        return (value.wrapping_add(incr), false);
     };
     match ow {
         Overflow::Sat => (limit, true),
@@ -267,9 +281,17 @@ mod tests {
         // Mostly-empty and mostly-full strings exercise the word skips.
         match rng.gen_range(0..3) {
             0 => (0..len).map(|_| rng.gen()).collect(),
-            1 => (0..len).map(|_| if rng.gen_ratio(1, 40) { rng.gen() } else { 0 }).collect(),
+            1 => (0..len)
+                .map(|_| if rng.gen_ratio(1, 40) { rng.gen() } else { 0 })
+                .collect(),
             _ => (0..len)
-                .map(|_| if rng.gen_ratio(1, 40) { rng.gen() } else { 0xFF })
+                .map(|_| {
+                    if rng.gen_ratio(1, 40) {
+                        rng.gen()
+                    } else {
+                        0xFF
+                    }
+                })
                 .collect(),
         }
     }
@@ -279,7 +301,9 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         for _ in 0..2000 {
             let bytes = random_bytes(&mut rng, 80);
-            let naive = (0..bytes.len() as u64 * 8).filter(|&i| naive_bit(&bytes, i)).count();
+            let naive = (0..bytes.len() as u64 * 8)
+                .filter(|&i| naive_bit(&bytes, i))
+                .count();
             assert_eq!(popcount(&bytes), naive as u64);
             if bytes.is_empty() {
                 continue;
@@ -305,7 +329,11 @@ mod tests {
             let b = rng.gen_range(a..nbits);
             for bit in [false, true] {
                 let naive = (a..=b).find(|&i| naive_bit(&bytes, i) == bit);
-                assert_eq!(find_bit(&bytes, bit, a, b), naive, "{bytes:?} {bit} {a}..={b}");
+                assert_eq!(
+                    find_bit(&bytes, bit, a, b),
+                    naive,
+                    "{bytes:?} {bit} {a}..={b}"
+                );
             }
         }
     }
@@ -330,8 +358,16 @@ mod tests {
             let maxlen = refs.iter().map(|s| s.len()).max().unwrap_or(0);
             let byte = |s: &[u8], i: usize| s.get(i).copied().unwrap_or(0);
             for op in [BitOp::And, BitOp::Or, BitOp::Xor, BitOp::Not] {
-                let srcs = if op == BitOp::Not { &refs[..1] } else { &refs[..] };
-                let maxlen = if op == BitOp::Not { srcs[0].len() } else { maxlen };
+                let srcs = if op == BitOp::Not {
+                    &refs[..1]
+                } else {
+                    &refs[..]
+                };
+                let maxlen = if op == BitOp::Not {
+                    srcs[0].len()
+                } else {
+                    maxlen
+                };
                 let naive: Vec<u8> = (0..maxlen)
                     .map(|i| {
                         let first = byte(srcs[0], i);
@@ -410,6 +446,12 @@ mod tests {
         assert_eq!(add_signed(0, -1, 1, Fail), (-1, false));
         assert_eq!(add_signed(0, 1, 1, Sat), (0, true));
         assert_eq!(add_signed(-1, 1, 1, Fail), (0, false));
+        // Redis's wrapped range test: a SET near i64::MIN saturates upwards.
+        assert_eq!(add_signed(i64::MIN, 0, 8, Sat), (127, true));
+        assert_eq!(add_signed(i64::MIN + 127, 0, 8, Sat), (127, true));
+        assert_eq!(add_signed(i64::MIN + 128, 0, 8, Sat), (-128, true));
+        assert_eq!(add_signed(i64::MIN, 0, 8, Wrap), (0, true));
+        assert_eq!(add_signed(i64::MIN, 0, 64, Sat), (i64::MIN, false));
     }
 
     #[test]
@@ -420,7 +462,11 @@ mod tests {
             let max = (1i128 << (bits - 1)) - 1;
             let min = -max - 1;
             let value = rng.gen_range(min..=max) as i64;
-            let incr: i64 = if rng.gen() { rng.gen() } else { rng.gen_range(-300..300) };
+            let incr: i64 = if rng.gen() {
+                rng.gen()
+            } else {
+                rng.gen_range(-300..300)
+            };
             let sum = value as i128 + incr as i128;
             let modulus = 1i128 << bits;
             let wrapped = ((sum - min).rem_euclid(modulus) + min) as i64;
@@ -433,7 +479,10 @@ mod tests {
                 let uv = rng.gen_range(0..=umax) as u64;
                 let usum = uv as i128 + incr as i128;
                 let (w, o) = add_unsigned(uv, incr, bits, Overflow::Wrap);
-                assert_eq!((w as i128, o), (usum.rem_euclid(modulus), usum > umax || usum < 0));
+                assert_eq!(
+                    (w as i128, o),
+                    (usum.rem_euclid(modulus), usum > umax || usum < 0)
+                );
                 let (s, _) = add_unsigned(uv, incr, bits, Overflow::Sat);
                 assert_eq!(s as i128, usum.clamp(0, umax));
             }

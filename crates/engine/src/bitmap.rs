@@ -60,15 +60,21 @@ fn setbit(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mask = 1u8 << (7 - (offset & 7));
     let db = ctx.db();
     let mut l = ctx.lock([a[1]]);
-    let raw = writable_string(&mut l, db, a[1], byte + 1)?;
+    let (raw, grown) = writable_string(&mut l, db, a[1], byte + 1)?;
     let old = raw[byte] & mask != 0;
+    let changed = grown || old != on;
     if on {
         raw[byte] |= mask;
     } else {
         raw[byte] &= !mask;
     }
+    if changed {
+        note_modified(&mut l, db, a[1]);
+    }
     drop(l);
-    ctx.notify(notify::STRING, "setbit", a[1]);
+    if changed {
+        ctx.notify(notify::STRING, "setbit", a[1]);
+    }
     ctx.out.int(old as i64);
     Ok(())
 }
@@ -95,27 +101,43 @@ fn getbit(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 }
 
 /// The string at `key` made raw and at least `len` bytes long (zero
-/// padded), created if missing, as Redis's lookupStringForBitCommand.
+/// padded), created if missing, as Redis's lookupStringForBitCommand; also
+/// whether it was created or grown. The lookup notes no write: callers
+/// that change the value call [`note_modified`], as Redis signals a
+/// modified key only when a bit actually changed.
 fn writable_string<'l>(
     l: &'l mut Locked,
     db: usize,
     key: &[u8],
     len: usize,
-) -> Result<&'l mut Vec<u8>, CmdError> {
-    let exists = match l.get_mut_if(db, key, |e| matches!(e.value, Value::Str(_))) {
-        Some(Ok(_)) => true,
-        Some(Err(())) => return Err(WRONGTYPE),
+) -> Result<(&'l mut Vec<u8>, bool), CmdError> {
+    let exists = match l.peek(db, key) {
+        Some(e) => {
+            as_str(e)?;
+            true
+        }
         None => false,
     };
     if !exists {
-        l.set(db, key, Value::Str(StrValue::Raw(Box::new(vec![0; len]))), 0);
+        l.set(
+            db,
+            key,
+            Value::Str(StrValue::Raw(Box::new(vec![0; len]))),
+            0,
+        );
     }
     let e = l.peek(db, key).ok_or(WRONGTYPE)?;
     let raw = as_str_mut(e)?.make_raw();
-    if raw.len() < len {
+    let grown = raw.len() < len;
+    if grown {
         raw.resize(len, 0);
     }
-    Ok(raw)
+    Ok((raw, grown || !exists))
+}
+
+/// Tells watchers and blocked clients that `key` changed.
+fn note_modified(l: &mut Locked, db: usize, key: &[u8]) {
+    let _ = l.get_mut(db, key);
 }
 
 /// A BIT|BYTE unit argument: true for BIT.
@@ -292,7 +314,10 @@ fn with_strings<R>(l: &mut Locked, db: usize, keys: &[&[u8]], f: impl FnOnce(&[&
         .zip(bufs.iter_mut())
         .map(|((_, v), buf)| v.bytes(buf))
         .collect();
-    let srcs: Vec<&[u8]> = slots.iter().map(|s| s.map_or(&[][..], |i| texts[i])).collect();
+    let srcs: Vec<&[u8]> = slots
+        .iter()
+        .map(|s| s.map_or(&[][..], |i| texts[i]))
+        .collect();
     let result = f(&srcs);
     drop(srcs);
     drop(texts);
@@ -398,20 +423,30 @@ fn parse_field_ops(ctx: &Ctx, a: &[&[u8]]) -> Result<(Vec<FieldOp>, Option<u64>)
 }
 
 /// Runs one write subcommand on `bytes` (long enough for it): the reply
-/// (None after an OVERFLOW FAIL, which writes nothing).
-fn run_field_write(bytes: &mut [u8], op: &FieldOp) -> Option<i64> {
+/// (None after an OVERFLOW FAIL, which writes nothing) and whether the
+/// field's value changed.
+fn run_field_write(bytes: &mut [u8], op: &FieldOp) -> (Option<i64>, bool) {
     let FieldOp {
-        offset, bits, value, overflow, ..
+        offset,
+        bits,
+        value,
+        overflow,
+        ..
     } = *op;
     let incr = op.kind == FieldOpKind::IncrBy;
-    let (reply, new, overflowed) = if op.signed {
+    let (reply, new, overflowed, old) = if op.signed {
         let old = bitfield::get_signed(bytes, offset, bits);
         let (new, overflowed) = if incr {
             bitfield::add_signed(old, value, bits, overflow)
         } else {
             bitfield::add_signed(value, 0, bits, overflow)
         };
-        (if incr { new } else { old }, new as u64, overflowed)
+        (
+            if incr { new } else { old },
+            new as u64,
+            overflowed,
+            old as u64,
+        )
     } else {
         let old = bitfield::get_unsigned(bytes, offset, bits);
         let (new, overflowed) = if incr {
@@ -419,13 +454,13 @@ fn run_field_write(bytes: &mut [u8], op: &FieldOp) -> Option<i64> {
         } else {
             bitfield::add_unsigned(value as u64, 0, bits, overflow)
         };
-        (if incr { new } else { old } as i64, new, overflowed)
+        (if incr { new } else { old } as i64, new, overflowed, old)
     };
     if overflowed && overflow == Overflow::Fail {
-        return None;
+        return (None, false);
     }
     bitfield::set_bits(bytes, offset, bits, new);
-    Some(reply)
+    (Some(reply), new != old)
 }
 
 fn read_field(bytes: &[u8], op: &FieldOp) -> i64 {
@@ -470,16 +505,19 @@ fn bitfield_generic(ctx: &mut Ctx, a: &[&[u8]], read_only: bool) -> CmdResult {
         Some(last_bit) => {
             // Like Redis, the key is created (or padded) up to the farthest
             // write even if every write then fails on OVERFLOW FAIL.
-            let bytes = writable_string(&mut l, db, a[1], (last_bit >> 3) as usize + 1)?;
+            let (bytes, grown) = writable_string(&mut l, db, a[1], (last_bit >> 3) as usize + 1)?;
             for op in &ops {
                 let reply = if op.kind == FieldOpKind::Get {
                     Some(read_field(bytes, op))
                 } else {
-                    let reply = run_field_write(bytes, op);
-                    changed |= reply.is_some();
+                    let (reply, wrote_new) = run_field_write(bytes, op);
+                    changed |= wrote_new || (grown && reply.is_some());
                     reply
                 };
                 replies.push(reply);
+            }
+            if changed {
+                note_modified(&mut l, db, a[1]);
             }
         }
     }
