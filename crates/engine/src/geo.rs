@@ -176,7 +176,7 @@ fn geoadd(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     let rest = &a[idx..];
     // An empty list passes here and fails in ZADD with the same error.
-    if rest.len() % 3 != 0 || (xx && nx) || rest.is_empty() {
+    if !rest.len().is_multiple_of(3) || (xx && nx) || rest.is_empty() {
         return Err(SYNTAX);
     }
     let scores = rest
@@ -630,11 +630,19 @@ fn search(ctx: &mut Ctx, a: &[&[u8]], v: Variant) -> CmdResult {
     } else {
         found.len().min(q.count as usize)
     };
-    // Stable, as glibc's qsort (a merge sort) is for these sizes.
-    match sort {
-        Sort::Asc => found.sort_by(|x, y| x.dist.total_cmp(&y.dist)),
-        Sort::Desc => found.sort_by(|x, y| y.dist.total_cmp(&x.dist)),
-        Sort::None => {}
+    let by_distance = |x: &Found, y: &Found| match sort {
+        Sort::Desc => y.dist.total_cmp(&x.dist),
+        _ => x.dist.total_cmp(&y.dist),
+    };
+    if sort != Sort::None {
+        if returned == found.len() {
+            // glibc's qsort, which Redis calls here, is a (stable) merge sort.
+            found.sort_by(by_distance);
+        } else if returned > 0 {
+            // Only the first `returned` matter: Redis's partial quicksort,
+            // whose placement of equal distances the reply shows.
+            crate::sort::pqsort(&mut found, &by_distance, 0, returned - 1);
+        }
     }
     found.truncate(returned);
     match q.store {

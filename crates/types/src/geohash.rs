@@ -412,7 +412,10 @@ fn decode_wgs84(hash: HashBits) -> Area {
 fn cells_at(lon: f64, lat: f64, steps: u8) -> (HashBits, Neighbors, Area) {
     // The centre was validated by the caller; a failed encoding (never
     // expected) leaves an all-zero hash as Redis's would.
-    let hash = encode_wgs84(lon, lat, steps).unwrap_or(HashBits { bits: 0, step: steps });
+    let hash = encode_wgs84(lon, lat, steps).unwrap_or(HashBits {
+        bits: 0,
+        step: steps,
+    });
     (hash, neighbors(hash), decode_wgs84(hash))
 }
 
@@ -565,7 +568,10 @@ mod tests {
         assert_eq!(format!("{lat:.17}"), "38.11555639549629859");
         assert_eq!(&geohash_string(palermo as f64).unwrap(), b"sqc8b49rny0");
         let (lon2, lat2) = decode_score(catania as f64).unwrap();
-        assert_eq!(format!("{:.4}", distance(lon, lat, lon2, lat2) / 1000.0), "166.2742");
+        assert_eq!(
+            format!("{:.4}", distance(lon, lat, lon2, lat2) / 1000.0),
+            "166.2742"
+        );
     }
 
     #[test]
@@ -625,8 +631,14 @@ mod tests {
         assert_eq!(estimate_steps(1.0, 0.0), 24);
         assert_eq!(estimate_steps(5_000_000.0, 0.0), 2);
         assert_eq!(estimate_steps(10_000_000.0, 0.0), 1);
-        assert_eq!(estimate_steps(1000.0, 70.0), estimate_steps(1000.0, 0.0) - 1);
-        assert_eq!(estimate_steps(1000.0, -85.0), estimate_steps(1000.0, 0.0) - 2);
+        assert_eq!(
+            estimate_steps(1000.0, 70.0),
+            estimate_steps(1000.0, 0.0) - 1
+        );
+        assert_eq!(
+            estimate_steps(1000.0, -85.0),
+            estimate_steps(1000.0, 0.0) - 2
+        );
     }
 
     /// Every point inside a random search lies in one of the scanned ranges
