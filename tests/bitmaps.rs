@@ -530,6 +530,39 @@ fn diff_notifications() {
     d.finish();
 }
 
+/// A watched key counts as modified only when a bit actually changed (or
+/// the string grew), as Redis signals it.
+#[test]
+fn diff_watch() {
+    let mut lines: Vec<Vec<&str>> = vec![vec!["SETBIT", "k", "3", "1"], vec!["SET", "b", "x"]];
+    let writes: &[&[&str]] = &[
+        &["SETBIT", "k", "3", "1"],
+        &["SETBIT", "k", "3", "0"],
+        &["SETBIT", "k", "3", "0"],
+        &["SETBIT", "k", "100", "0"],
+        &["BITFIELD", "k", "SET", "u4", "0", "0"],
+        &["BITFIELD", "k", "SET", "u4", "0", "7"],
+        &["BITFIELD", "k", "INCRBY", "u4", "0", "0"],
+        &[
+            "BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u4", "0", "100",
+        ],
+        &["BITFIELD", "k", "GET", "u4", "0"],
+        &["BITFIELD", "k", "SET", "u4", "2000", "0"],
+        &["BITOP", "OR", "k", "k"],
+        &["BITOP", "OR", "b", "k"],
+        &["BITCOUNT", "k"],
+    ];
+    for w in writes {
+        lines.push(vec!["WATCH", "k", "b"]);
+        lines.push(w.to_vec());
+        lines.push(vec!["MULTI"]);
+        lines.push(vec!["PING"]);
+        lines.push(vec!["EXEC"]);
+    }
+    let lines: Vec<&[&str]> = lines.iter().map(|l| l.as_slice()).collect();
+    check("bitmaps: watch", &lines);
+}
+
 // ---------------------------------------------------------------------------
 // Random differential sweeps
 // ---------------------------------------------------------------------------
