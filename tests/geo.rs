@@ -709,7 +709,7 @@ fn random_point(rng: &mut StdRng) -> (f64, f64) {
 }
 
 /// A random distance with its unit: from metres to a good part of the globe.
-fn random_distance(rng: &mut StdRng) -> (String, &'static str) {
+fn random_distance(rng: &mut StdRng, max_log10_m: f64) -> (String, &'static str) {
     let unit = ["m", "km", "mi", "ft", "KM"][rng.gen_range(0..5)];
     let metres_per_unit = match unit {
         "m" => 1.0,
@@ -717,7 +717,7 @@ fn random_distance(rng: &mut StdRng) -> (String, &'static str) {
         "mi" => 1609.34,
         _ => 1000.0,
     };
-    let metres = 10f64.powf(rng.gen_range(1.0..7.3));
+    let metres = 10f64.powf(rng.gen_range(0.0..max_log10_m));
     (format!("{}", metres / metres_per_unit), unit)
 }
 
@@ -754,7 +754,7 @@ fn fmt(v: f64) -> String {
 }
 
 /// Random geo sets searched with random shapes and options on both servers.
-fn random_round(seed: u64, points: usize) {
+fn random_round(seed: u64, points: usize, place: fn(&mut StdRng) -> (f64, f64), max_log10_m: f64) {
     let mut d = Diff::new("geo: random searches");
     let mut rng = StdRng::seed_from_u64(seed);
     for proto in [2, 3] {
@@ -763,7 +763,7 @@ fn random_round(seed: u64, points: usize) {
         let mut members = Vec::new();
         let mut add = vec!["GEOADD".to_string(), "g".to_string()];
         for i in 0..points {
-            let (lon, lat) = random_point(&mut rng);
+            let (lon, lat) = place(&mut rng);
             let name = format!("m{i}");
             add.extend([fmt(lon), fmt(lat), name.clone()]);
             members.push(name);
@@ -776,9 +776,9 @@ fn random_round(seed: u64, points: usize) {
         lines.push(vec!["ZCARD".into(), "g".into()]);
         for _ in 0..300 {
             let mut line: Vec<String> = Vec::new();
-            let (lon, lat) = random_point(&mut rng);
+            let (lon, lat) = place(&mut rng);
             let member = members[rng.gen_range(0..members.len())].clone();
-            let (r, unit) = random_distance(&mut rng);
+            let (r, unit) = random_distance(&mut rng, max_log10_m);
             match rng.gen_range(0..6) {
                 0 | 1 => {
                     line.extend(["GEOSEARCH".into(), "g".into()]);
@@ -790,7 +790,7 @@ fn random_round(seed: u64, points: usize) {
                     if rng.gen_bool(0.5) {
                         line.extend(["BYRADIUS".into(), r, unit.into()]);
                     } else {
-                        let (h, _) = random_distance(&mut rng);
+                        let (h, _) = random_distance(&mut rng, max_log10_m);
                         line.extend(["BYBOX".into(), r, h, unit.into()]);
                     }
                     line.extend(random_options(&mut rng, true));
@@ -864,13 +864,37 @@ fn random_round(seed: u64, points: usize) {
 /// Small sets: the listpack encoding.
 #[test]
 fn diff_random_small() {
-    random_round(0x6e0, 100);
+    random_round(0x6e0, 100, random_point, 7.3);
 }
 
 /// Large sets: the skiplist encoding, dense enough for long replies.
 #[test]
 fn diff_random_large() {
-    random_round(0x6e1, 3000);
+    random_round(0x6e1, 3000, random_point, 7.3);
+}
+
+/// A position in one of a few dense clusters: at the latitude limits, on
+/// both sides of the antimeridian, on the equator and the prime meridian.
+fn cluster_point(rng: &mut StdRng) -> (f64, f64) {
+    const CENTRES: [(f64, f64); 6] = [
+        (179.999, 0.0),
+        (-179.999, 60.0),
+        (0.0, 0.0),
+        (12.5, 84.9),
+        (-100.0, -84.9),
+        (179.9, -70.0),
+    ];
+    let (lon, lat) = CENTRES[rng.gen_range(0..CENTRES.len())];
+    let lon = (lon + rng.gen_range(-0.3..0.3)).clamp(-180.0, 180.0);
+    let lat = (lat + rng.gen_range(-0.3..0.3)).clamp(-85.05112878, 85.05112878);
+    (lon, lat)
+}
+
+/// Dense clusters where cells, poles and the antimeridian meet, searched
+/// with radii and boxes from 1 m to 100 km.
+#[test]
+fn diff_random_clusters() {
+    random_round(0x6e3, 2000, cluster_point, 5.0);
 }
 
 /// Every member's position and hash, and the distance between neighbours
