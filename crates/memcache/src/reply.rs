@@ -1,0 +1,229 @@
+//! Reply encoders for the text and meta protocols. Everything appends to a `Vec<u8>` so a
+//! connection can batch the replies of a pipeline into one write.
+//!
+//! Text replies: [`value`] + [`end`] for retrievals, [`line`] with the status constants,
+//! [`number`] for `incr`/`decr`, [`stat`] for `stats`, [`config_cluster`] for ElastiCache
+//! auto-discovery. Meta replies: [`meta`], which echoes the returned flags in the order
+//! memcached 1.6.18 emits them (request order, restricted to the flags each command and
+//! outcome returns).
+
+use crate::meta::{MetaCmd, MetaRequest, MetaStatus};
+
+pub const STORED: &str = "STORED";
+pub const NOT_STORED: &str = "NOT_STORED";
+pub const EXISTS: &str = "EXISTS";
+pub const NOT_FOUND: &str = "NOT_FOUND";
+pub const DELETED: &str = "DELETED";
+pub const TOUCHED: &str = "TOUCHED";
+pub const OK: &str = "OK";
+pub const END: &str = "END";
+pub const ERROR: &str = "ERROR";
+pub const RESET: &str = "RESET";
+pub const MN: &str = "MN";
+pub const NON_NUMERIC: &str = "CLIENT_ERROR cannot increment or decrement non-numeric value";
+pub const SHUTDOWN_DISABLED: &str = "ERROR: shutdown not enabled";
+pub const INVALID_SHUTDOWN_MODE: &str = "CLIENT_ERROR invalid shutdown mode";
+pub const OUT_OF_MEMORY: &str = "SERVER_ERROR out of memory storing object";
+
+/// Appends `text` and `\r\n`.
+pub fn line(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a decimal number line (the `incr`/`decr` reply).
+pub fn number(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n`.
+pub fn value(out: &mut Vec<u8>, key: &[u8], flags: u32, data: &[u8], cas: Option<u64>) {
+    let mut b = itoa::Buffer::new();
+    out.extend_from_slice(b"VALUE ");
+    out.extend_from_slice(key);
+    out.push(b' ');
+    out.extend_from_slice(b.format(flags).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(b.format(data.len()).as_bytes());
+    if let Some(cas) = cas {
+        out.push(b' ');
+        out.extend_from_slice(b.format(cas).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `END\r\n`.
+pub fn end(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"END\r\n");
+}
+
+/// Appends `VERSION <version>\r\n`.
+pub fn version(out: &mut Vec<u8>, version: &str) {
+    out.extend_from_slice(b"VERSION ");
+    line(out, version);
+}
+
+/// Appends `STAT <name> <value>\r\n` (finish a stats reply with [`end`]).
+pub fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
+    use std::io::Write as _;
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "STAT {name} {value}\r\n");
+}
+
+/// One node of an ElastiCache cluster configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterNode<'a> {
+    pub host: &'a str,
+    pub ip: &'a str,
+    pub port: u16,
+}
+
+/// Appends the ElastiCache auto-discovery answer to `config get cluster`:
+/// `CONFIG cluster 0 <len>\r\n<version>\n<host>|<ip>|<port> ...\n\r\nEND\r\n`, where `<len>`
+/// counts the payload between the header line and the final `\r\n`.
+pub fn config_cluster(out: &mut Vec<u8>, version: u64, nodes: &[ClusterNode<'_>]) {
+    let mut payload = Vec::new();
+    payload.extend_from_slice(itoa::Buffer::new().format(version).as_bytes());
+    payload.push(b'\n');
+    for (i, n) in nodes.iter().enumerate() {
+        if i > 0 {
+            payload.push(b' ');
+        }
+        payload.extend_from_slice(n.host.as_bytes());
+        payload.push(b'|');
+        payload.extend_from_slice(n.ip.as_bytes());
+        payload.push(b'|');
+        payload.extend_from_slice(itoa::Buffer::new().format(n.port).as_bytes());
+    }
+    payload.push(b'\n');
+    out.extend_from_slice(b"CONFIG cluster 0 ");
+    out.extend_from_slice(itoa::Buffer::new().format(payload.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&payload);
+    out.extend_from_slice(b"\r\nEND\r\n");
+}
+
+/// What the engine knows about the item a meta command touched, for returned flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ItemMeta {
+    /// `c`: the CAS unique (after the operation).
+    pub cas: u64,
+    /// `f`: client flags.
+    pub client_flags: u32,
+    /// `s`: value size in bytes.
+    pub size: usize,
+    /// `t`: seconds to live, `-1` when the item never expires.
+    pub ttl: i64,
+    /// `l`: seconds since the previous access.
+    pub last_access: u64,
+    /// `h`: whether the item had been fetched before this request.
+    pub fetched: bool,
+}
+
+/// The lease flags memcached appends to `mg` hits, after the requested flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetaLease {
+    /// `W`: this client won the right to recache.
+    pub won: bool,
+    /// `X`: the item is stale (invalidated by `md I`).
+    pub stale: bool,
+    /// `Z`: a win token was already handed out.
+    pub token_sent: bool,
+}
+
+/// Appends a meta reply: the status (`VA <len>` when `value` is given), the returned
+/// flags, the lease flags (for `mg` hits) and the value block.
+///
+/// Which requested flags appear, in request order:
+/// - `mg` hit: `s t c f l h O k`, then `Z X W`; `mg` miss (`EN`): `O k`;
+/// - `ms`: `O k c`; `md`: `O k`;
+/// - `ma` with an item: `c t O k`; without one: `O k`.
+///
+/// `item` is the item after the operation, `None` on a miss. Check
+/// [`MetaRequest::quiet_suppresses`] before calling.
+pub fn meta(
+    out: &mut Vec<u8>,
+    req: &MetaRequest<'_>,
+    status: MetaStatus,
+    item: Option<&ItemMeta>,
+    value: Option<&[u8]>,
+    lease: MetaLease,
+) {
+    let mut b = itoa::Buffer::new();
+    out.extend_from_slice(status.as_str().as_bytes());
+    if let Some(v) = value {
+        out.push(b' ');
+        out.extend_from_slice(b.format(v.len()).as_bytes());
+    }
+    let returned: &[u8] = match (req.cmd, item) {
+        (MetaCmd::Get, Some(_)) => b"stcflhOk",
+        (MetaCmd::Set { .. }, Some(_)) => b"Okc",
+        (MetaCmd::Arith { .. }, Some(_)) => b"ctOk",
+        _ => b"Ok",
+    };
+    let f = &req.flags;
+    let default_item = ItemMeta::default();
+    let it = item.unwrap_or(&default_item);
+    for &flag in f.order() {
+        if !returned.contains(&flag) {
+            continue;
+        }
+        out.push(b' ');
+        match flag {
+            b's' => {
+                out.push(b's');
+                out.extend_from_slice(b.format(it.size).as_bytes());
+            }
+            b't' => {
+                out.push(b't');
+                out.extend_from_slice(b.format(it.ttl).as_bytes());
+            }
+            b'c' => {
+                out.push(b'c');
+                out.extend_from_slice(b.format(it.cas).as_bytes());
+            }
+            b'f' => {
+                out.push(b'f');
+                out.extend_from_slice(b.format(it.client_flags).as_bytes());
+            }
+            b'l' => {
+                out.push(b'l');
+                out.extend_from_slice(b.format(it.last_access).as_bytes());
+            }
+            b'h' => out.extend_from_slice(if it.fetched { b"h1" } else { b"h0" }),
+            b'O' => {
+                out.push(b'O');
+                out.extend_from_slice(f.opaque.unwrap_or_default());
+            }
+            b'k' => {
+                out.push(b'k');
+                if f.base64_key {
+                    crate::b64::encode_into(&req.key, out);
+                    out.extend_from_slice(b" b");
+                } else {
+                    out.extend_from_slice(&req.key);
+                }
+            }
+            _ => {}
+        }
+    }
+    if req.cmd == MetaCmd::Get && item.is_some() {
+        if lease.token_sent {
+            out.extend_from_slice(b" Z");
+        }
+        if lease.stale {
+            out.extend_from_slice(b" X");
+        }
+        if lease.won {
+            out.extend_from_slice(b" W");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    if let Some(v) = value {
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+}
