@@ -165,7 +165,12 @@ fn sort_score(s: &[u8]) -> Option<f64> {
 /// partitions overlapping `[lrange, rrange]`. Ported index for index, so
 /// elements comparing equal end up where Redis puts them. (GEOSEARCH's
 /// COUNT without ANY uses it too.)
-pub(crate) fn pqsort<T>(v: &mut [T], cmp: &impl Fn(&T, &T) -> Ordering, lrange: usize, rrange: usize) {
+pub(crate) fn pqsort<T>(
+    v: &mut [T],
+    cmp: &impl Fn(&T, &T) -> Ordering,
+    lrange: usize,
+    rrange: usize,
+) {
     let n = v.len();
     pqsort_inner(v, 0, n, cmp, lrange, rrange);
 }
