@@ -618,3 +618,7 @@ pub fn write_counter(out: &mut Vec<u8>, opcode: u8, opaque: u32, cas: u64, value
         &value.to_be_bytes(),
     );
 }
+
+#[cfg(test)]
+#[path = "binary_tests.rs"]
+mod tests;

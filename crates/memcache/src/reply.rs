@@ -227,3 +227,172 @@ pub fn meta(
         out.extend_from_slice(b"\r\n");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::{parse, Parsed, Request};
+    use crate::Limits;
+
+    fn meta_req(line: &[u8]) -> MetaRequest<'_> {
+        match parse(line, &Limits::default()) {
+            Parsed::Request {
+                req: Request::Meta(m),
+                ..
+            } => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn render(
+        line: &[u8],
+        status: MetaStatus,
+        item: Option<ItemMeta>,
+        value: Option<&[u8]>,
+    ) -> String {
+        let req = meta_req(line);
+        let mut out = Vec::new();
+        meta(
+            &mut out,
+            &req,
+            status,
+            item.as_ref(),
+            value,
+            MetaLease::default(),
+        );
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    // Every expected string below is memcached 1.6.18's reply to the same request line.
+    #[test]
+    fn meta_replies_match_memcached() {
+        let item = ItemMeta {
+            cas: 31,
+            client_flags: 0,
+            size: 1,
+            ttl: -1,
+            last_access: 1,
+            fetched: true,
+        };
+        assert_eq!(
+            render(
+                b"mg a k v s f t c h l O q u\r\n",
+                MetaStatus::Va,
+                Some(item),
+                Some(b"x")
+            ),
+            "VA 1 ka s1 f0 t-1 c31 h1 l1 O\r\nx\r\n"
+        );
+        assert_eq!(
+            render(b"mg a O123 k\r\n", MetaStatus::Hd, Some(item), None),
+            "HD O123 ka\r\n"
+        );
+        assert_eq!(
+            render(b"mg zzz k O5 s v\r\n", MetaStatus::En, None, None),
+            "EN kzzz O5\r\n"
+        );
+        assert_eq!(
+            render(b"mg YWJj b k v\r\n", MetaStatus::En, None, None),
+            "EN kYWJj b\r\n"
+        );
+        let stored = ItemMeta {
+            cas: 33,
+            ..ItemMeta::default()
+        };
+        assert_eq!(
+            render(
+                b"ms a 1 T0 F5 c k O9\r\nx\r\n",
+                MetaStatus::Hd,
+                Some(stored),
+                None
+            ),
+            "HD c33 ka O9\r\n"
+        );
+        assert_eq!(
+            render(
+                b"ms YWJj 1 b k\r\nx\r\n",
+                MetaStatus::Hd,
+                Some(stored),
+                None
+            ),
+            "HD kYWJj b\r\n"
+        );
+        assert_eq!(
+            render(b"md a k O1 C5\r\n", MetaStatus::Nf, None, None),
+            "NF ka O1\r\n"
+        );
+        let counter = ItemMeta {
+            cas: 39,
+            ttl: -1,
+            ..ItemMeta::default()
+        };
+        assert_eq!(
+            render(
+                b"ma a v D5 MD t c k O1\r\n",
+                MetaStatus::Va,
+                Some(counter),
+                Some(b"5")
+            ),
+            "VA 1 t-1 c39 ka O1\r\n5\r\n"
+        );
+        assert_eq!(
+            render(
+                b"ma a N0 J10 v\r\n",
+                MetaStatus::Va,
+                Some(counter),
+                Some(b"10")
+            ),
+            "VA 2\r\n10\r\n"
+        );
+        // Lease flags come after the requested ones, in memcached's Z, X, W order.
+        let req = meta_req(b"mg a c N30\r\n");
+        let mut out = Vec::new();
+        let lease = MetaLease {
+            won: true,
+            stale: true,
+            token_sent: true,
+        };
+        meta(&mut out, &req, MetaStatus::Hd, Some(&item), None, lease);
+        assert_eq!(out, b"HD c31 Z X W\r\n");
+    }
+
+    #[test]
+    fn text_replies() {
+        let mut out = Vec::new();
+        // memcached: "gets a" -> VALUE a 4294967295 1 6 / x / END
+        value(&mut out, b"a", u32::MAX, b"x", Some(6));
+        value(&mut out, b"b", 0, b"", None);
+        end(&mut out);
+        line(&mut out, STORED);
+        number(&mut out, 15);
+        version(&mut out, "1.6.18");
+        stat(&mut out, "pid", 30181);
+        assert_eq!(
+            out,
+            b"VALUE a 4294967295 1 6\r\nx\r\nVALUE b 0 0\r\n\r\nEND\r\nSTORED\r\n15\r\nVERSION 1.6.18\r\nSTAT pid 30181\r\n"
+        );
+    }
+
+    #[test]
+    fn elasticache_config_reply() {
+        let mut out = Vec::new();
+        let nodes = [
+            ClusterNode {
+                host: "node1.example",
+                ip: "10.0.0.1",
+                port: 11211,
+            },
+            ClusterNode {
+                host: "node2.example",
+                ip: "10.0.0.2",
+                port: 11212,
+            },
+        ];
+        config_cluster(&mut out, 12, &nodes);
+        let payload = "12\nnode1.example|10.0.0.1|11211 node2.example|10.0.0.2|11212\n";
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            format!("CONFIG cluster 0 {}\r\n{payload}\r\nEND\r\n", payload.len())
+        );
+    }
+}

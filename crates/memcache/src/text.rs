@@ -635,3 +635,7 @@ fn data_block(buf: &[u8], start: usize, vlen: usize) -> DataBlock<'_> {
     }
     DataBlock::Ok(&buf[start..start + vlen], total)
 }
+
+#[cfg(test)]
+#[path = "text_tests.rs"]
+mod tests;
