@@ -108,16 +108,16 @@ fn long_lines() {
     assert_eq!(drive(&[b'x'; 2049]), "<CLOSE>");
     // get/gets lines may grow (after <= 100 leading spaces); gat may not.
     let mut get = b"get ".to_vec();
-    get.extend(std::iter::repeat(b'a').take(3000));
+    get.extend(vec![b'a'; 3000]);
     assert_eq!(drive(&get), "<WAIT>");
     let mut gets = b"   gets ".to_vec();
-    gets.extend(std::iter::repeat(b'a').take(3000));
+    gets.extend(vec![b'a'; 3000]);
     assert_eq!(drive(&gets), "<WAIT>");
     let mut spaced = vec![b' '; 101];
     spaced.extend_from_slice(&get);
     assert_eq!(drive(&spaced), "<CLOSE>");
     let mut gat = b"gat 1 ".to_vec();
-    gat.extend(std::iter::repeat(b'a').take(3000));
+    gat.extend(vec![b'a'; 3000]);
     assert_eq!(drive(&gat), "<CLOSE>");
     // A complete long line is processed normally (it arrived in one read).
     let mut junk = vec![b'x'; 3000];
@@ -125,12 +125,12 @@ fn long_lines() {
     assert_eq!(drive(&junk), "ERROR\r\n");
     // A 300000-byte key in a get: bad command line format.
     let mut huge = b"get ".to_vec();
-    huge.extend(std::iter::repeat(b'a').take(300_000));
+    huge.extend(vec![b'a'; 300_000]);
     huge.extend_from_slice(b"\r\n");
     assert_eq!(drive(&huge), "CLIENT_ERROR bad command line format\r\n");
     // "mn" followed by 3000 spaces: MN.
     let mut mn = b"mn".to_vec();
-    mn.extend(std::iter::repeat(b' ').take(3000));
+    mn.extend(vec![b' '; 3000]);
     mn.extend_from_slice(b"\r\n");
     assert_eq!(drive(&mn), "<REQ>");
 }
@@ -312,7 +312,7 @@ fn storage_errors() {
     );
     // Key of 251 bytes.
     let mut long = b"set ".to_vec();
-    long.extend(std::iter::repeat(b'k').take(251));
+    long.extend(vec![b'k'; 251]);
     long.extend_from_slice(b" 0 0 1\r\nx\r\n");
     assert_eq!(
         drive(&long),
@@ -346,7 +346,7 @@ fn storage_errors() {
 fn too_large_values_are_swallowed() {
     // "set a 0 0 1048577" + data -> SERVER_ERROR object too large for cache, data skipped.
     let mut req = b"set a 0 0 1048577\r\n".to_vec();
-    req.extend(std::iter::repeat(b'x').take(1_048_577));
+    req.extend(vec![b'x'; 1_048_577]);
     req.extend_from_slice(b"\r\nmn\r\n");
     assert_eq!(
         drive(&req),
@@ -651,7 +651,7 @@ fn meta_get_errors() {
     assert_eq!(drive(b"mg a T1 T-\r\n"), "CLIENT_ERROR duplicate flag\r\n");
     // ...and flag errors come before the opaque length check.
     let mut long_o = b"mg a v O".to_vec();
-    long_o.extend(std::iter::repeat(b'1').take(40));
+    long_o.extend(vec![b'1'; 40]);
     let mut with_bad = long_o.clone();
     with_bad.extend_from_slice(b" zz\r\n");
     assert_eq!(drive(&with_bad), "CLIENT_ERROR invalid flag\r\n");
@@ -667,7 +667,7 @@ fn meta_get_errors() {
         "CLIENT_ERROR opaque token too long\r\n"
     );
     let mut long_key = b"mg ".to_vec();
-    long_key.extend(std::iter::repeat(b'k').take(251));
+    long_key.extend(vec![b'k'; 251]);
     long_key.extend_from_slice(b"\r\n");
     assert_eq!(drive(&long_key), "CLIENT_ERROR bad command line format\r\n");
     // 2 + 19 tokens: "options flags are too long".
@@ -840,7 +840,7 @@ fn meta_set_errors() {
         "CLIENT_ERROR bad token in command line format\r\n"
     );
     let mut long_o = b"ms a 1 O".to_vec();
-    long_o.extend(std::iter::repeat(b'1').take(40));
+    long_o.extend(vec![b'1'; 40]);
     long_o.extend_from_slice(b"\r\nx\r\n");
     assert_eq!(drive(&long_o), "CLIENT_ERROR opaque token too long\r\n");
     // Quiet mode still reports a bad chunk: "ms a 1 q\r\nxy\r\nmn" -> error, ERROR, MN.
@@ -938,7 +938,7 @@ fn incremental_parsing_is_split_invariant() {
 incr n 5\r\nbogus\r\nset a 0 0 1\r\nxyz\r\ndelete a 0 noreply\r\nmn\r\ngats 3 a b c\r\n\
 config set cluster 0 3\r\nabc\r\nset big 0 0 1048577\r\n";
     let mut big = pipeline.to_vec();
-    big.extend(std::iter::repeat(b'z').take(1_048_577));
+    big.extend(vec![b'z'; 1_048_577]);
     big.extend_from_slice(b"\r\nversion\r\n");
     let whole = collect_all(&big, &[big.len()]);
     assert_eq!(whole.len(), 14);
