@@ -1,5 +1,266 @@
-//! hyperloglog commands (being written for issue 5).
+//! HyperLogLog commands: PFADD, PFCOUNT, PFMERGE, PFSELFTEST and PFDEBUG.
+//! The values are plain strings in Redis's exact HLL format (see
+//! `types::hll`), so GET/SET/DUMP/RESTORE carry them between Ferrocache and
+//! Redis; this module validates them as Redis's isHLLObjectOrReply does and
+//! updates them in place (a dense PFADD touches two bytes of the string).
 
-use crate::Handler;
+use keyspace::{itoa_buf, Entry, Locked, StrValue, Value};
+use types::hll;
 
-pub(crate) const HANDLERS: &[(&str, Handler)] = &[];
+use crate::error::{CmdError, CmdResult};
+use crate::notify;
+use crate::string::{as_str, as_str_mut};
+use crate::{Ctx, Handler};
+
+pub(crate) const HANDLERS: &[(&str, Handler)] = &[
+    ("pfadd", pfadd),
+    ("pfcount", pfcount),
+    ("pfmerge", pfmerge),
+    ("pfselftest", pfselftest),
+    ("pfdebug", pfdebug),
+];
+
+/// A string that is not a HyperLogLog (bad magic, encoding or length).
+const NOT_HLL: CmdError = CmdError(std::borrow::Cow::Borrowed(
+    "WRONGTYPE Key is not a valid HyperLogLog string value.",
+));
+/// An HLL header over registers that do not decode.
+const CORRUPTED: CmdError = CmdError(std::borrow::Cow::Borrowed(
+    "INVALIDOBJ Corrupted HLL object detected",
+));
+
+/// `hll-sparse-max-bytes`: read only when a sparse value may grow.
+fn sparse_max_bytes(ctx: &Ctx) -> usize {
+    ctx.server
+        .config
+        .get_i64("hll-sparse-max-bytes")
+        .max(0)
+        .try_into()
+        .unwrap_or(usize::MAX)
+}
+
+/// Checks that `e` holds a HyperLogLog (Redis's isHLLObjectOrReply): another
+/// type is the usual WRONGTYPE, a string that is no HLL (integer-encoded
+/// ones included) the HLL variant. Returns the encoding byte.
+fn check_hll(e: &Entry) -> Result<u8, CmdError> {
+    let s = as_str(e)?;
+    if matches!(s, StrValue::Int(_)) {
+        return Err(NOT_HLL);
+    }
+    let mut buf = itoa_buf::Buf::default();
+    hll::check(s.bytes(&mut buf)).ok_or(NOT_HLL)
+}
+
+/// The HLL bytes of an entry already checked with [`check_hll`], made raw
+/// for in-place updates (Redis's dbUnshareStringValue).
+fn hll_mut(e: &mut Entry) -> Result<&mut Vec<u8>, CmdError> {
+    Ok(as_str_mut(e)?.make_raw())
+}
+
+/// A fresh empty HLL value: sparse, raw-encoded as Redis creates it.
+fn new_hll_value() -> Value {
+    Value::Str(StrValue::Raw(Box::new(hll::new_sparse())))
+}
+
+/// Tells watchers and blocked clients that `key` changed.
+fn note_modified(l: &mut Locked, db: usize, key: &[u8]) {
+    let _ = l.get_mut(db, key);
+}
+
+/// PFADD key [element ...]: 1 if the key was created or a register changed.
+fn pfadd(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let key = a[1];
+    let mut l = ctx.lock([key]);
+    let mut updated = match l.peek(db, key) {
+        Some(e) => {
+            check_hll(e)?;
+            false
+        }
+        None => {
+            l.set(db, key, new_hll_value(), 0);
+            true
+        }
+    };
+    let e = l.peek(db, key).ok_or(CORRUPTED)?;
+    let s = hll_mut(e)?;
+    let mut max_bytes = None;
+    for element in &a[2..] {
+        let (index, count) = hll::pattern_len(element);
+        let limit = if s[4] == hll::SPARSE {
+            *max_bytes.get_or_insert_with(|| sparse_max_bytes(ctx))
+        } else {
+            0
+        };
+        // A corrupted value stops the command where it is, as in Redis.
+        if hll::set_register(s, index, count, limit).map_err(|_| CORRUPTED)? {
+            updated = true;
+        }
+    }
+    if updated {
+        hll::invalidate_cache(s);
+        note_modified(&mut l, db, key);
+    }
+    drop(l);
+    if updated {
+        ctx.notify(notify::STRING, "pfadd", key);
+    }
+    ctx.out.int(updated as i64);
+    Ok(())
+}
+
+/// PFCOUNT key [key ...]: one key uses (and refreshes) the cached
+/// cardinality; several are counted as their union, leaving them untouched.
+fn pfcount(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    if a.len() > 2 {
+        let keys = &a[1..];
+        let mut l = ctx.lock(keys.iter().copied());
+        let mut max = Box::new([0u8; hll::REGISTERS]);
+        for key in keys {
+            let Some(e) = l.get(db, key) else { continue };
+            check_hll(e)?;
+            let mut buf = itoa_buf::Buf::default();
+            let bytes = as_str(e)?.bytes(&mut buf);
+            hll::merge_into(&mut max, bytes).map_err(|_| CORRUPTED)?;
+        }
+        drop(l);
+        ctx.out.int(hll::count_raw(&max) as i64);
+        return Ok(());
+    }
+    let key = a[1];
+    let mut l = ctx.lock([key]);
+    let mut refreshed = false;
+    let card = match l.get(db, key) {
+        None => 0,
+        Some(e) => {
+            check_hll(e)?;
+            let s = hll_mut(e)?;
+            match hll::cached_card(s) {
+                Some(card) => card,
+                None => {
+                    let card = hll::count(s).map_err(|_| CORRUPTED)?;
+                    hll::set_cached_card(s, card);
+                    refreshed = true;
+                    card
+                }
+            }
+        }
+    };
+    // Refreshing the cache changes the string: watchers must see it.
+    if refreshed {
+        note_modified(&mut l, db, key);
+    }
+    drop(l);
+    ctx.out.int(card as i64);
+    Ok(())
+}
+
+/// PFMERGE destkey [sourcekey ...]: the register-wise maximum of all the
+/// keys (the destination included) stored in the destination, dense if any
+/// input was dense.
+fn pfmerge(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let dest = a[1];
+    let keys = &a[1..];
+    let mut l = ctx.lock(keys.iter().copied());
+    let mut max = Box::new([0u8; hll::REGISTERS]);
+    let mut use_dense = false;
+    for key in keys {
+        let Some(e) = l.get(db, key) else { continue };
+        if check_hll(e)? == hll::DENSE {
+            use_dense = true;
+        }
+        let mut buf = itoa_buf::Buf::default();
+        let bytes = as_str(e)?.bytes(&mut buf);
+        hll::merge_into(&mut max, bytes).map_err(|_| CORRUPTED)?;
+    }
+    if l.peek(db, dest).is_none() {
+        l.set(db, dest, new_hll_value(), 0);
+    }
+    let max_bytes = sparse_max_bytes(ctx);
+    let e = l.peek(db, dest).ok_or(CORRUPTED)?;
+    let s = hll_mut(e)?;
+    if use_dense {
+        hll::to_dense(s).map_err(|_| CORRUPTED)?;
+    }
+    for (index, &count) in max.iter().enumerate() {
+        if count != 0 {
+            // The destination was validated as a source: this cannot fail,
+            // and Redis ignores the result here too.
+            let _ = hll::set_register(s, index, count, max_bytes);
+        }
+    }
+    hll::invalidate_cache(s);
+    note_modified(&mut l, db, dest);
+    drop(l);
+    // Redis reports a merge as a "pfadd" (a mass add of elements).
+    ctx.notify(notify::STRING, "pfadd", dest);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// PFSELFTEST: checks register packing and the estimator's error bounds.
+fn pfselftest(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let max_bytes = sparse_max_bytes(ctx);
+    match hll::selftest(rand::random(), max_bytes) {
+        Ok(()) => {
+            ctx.out.ok();
+            Ok(())
+        }
+        Err(msg) => Err(CmdError::new(msg)),
+    }
+}
+
+/// PFDEBUG GETREG|DECODE|ENCODING|TODENSE key.
+fn pfdebug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let (sub, key) = (a[1], a[2]);
+    let mut l = ctx.lock([key]);
+    let e = l
+        .peek(db, key)
+        .ok_or_else(|| CmdError::new("ERR The specified key does not exist"))?;
+    check_hll(e)?;
+    let s = hll_mut(e)?;
+    let sub_lower = sub.to_ascii_lowercase();
+    match sub_lower.as_slice() {
+        b"getreg" => {
+            hll::to_dense(s).map_err(|_| CORRUPTED)?;
+            let regs = hll::dense_registers(s);
+            drop(l);
+            ctx.out.array(regs.len());
+            for r in regs {
+                ctx.out.int(r as i64);
+            }
+        }
+        b"decode" => {
+            if s[4] != hll::SPARSE {
+                return Err(CmdError::new("ERR HLL encoding is not sparse"));
+            }
+            let text = hll::decode_sparse(s);
+            drop(l);
+            ctx.out.bulk(text.as_bytes());
+        }
+        b"encoding" => {
+            let name = if s[4] == hll::DENSE {
+                "dense"
+            } else {
+                "sparse"
+            };
+            drop(l);
+            ctx.out.simple(name);
+        }
+        b"todense" => {
+            let converted = hll::to_dense(s).map_err(|_| CORRUPTED)?;
+            drop(l);
+            ctx.out.int(converted as i64);
+        }
+        _ => {
+            return Err(CmdError::new(format!(
+                "ERR Unknown PFDEBUG subcommand '{}'",
+                String::from_utf8_lossy(sub)
+            )))
+        }
+    }
+    Ok(())
+}

@@ -649,9 +649,7 @@ pub fn selftest(seed: u64, sparse_max_bytes: usize) -> Result<(), String> {
         for (i, &b) in bytes.iter().enumerate() {
             let v = dense_get(&dense[HDR_SIZE..], i);
             if v != b {
-                return Err(format!(
-                    "TESTFAILED Register {i} should be {b} but is {v}"
-                ));
+                return Err(format!("TESTFAILED Register {i} should be {b} but is {v}"));
             }
         }
     }
@@ -706,22 +704,29 @@ mod tests {
 
     #[test]
     fn murmur_vectors() {
-        // Values computed by Redis's MurmurHash64A (seed 0xadc83b19).
-        assert_eq!(murmurhash64a(b"", HASH_SEED), 0x0000_0000_0000_0000 ^ {
-            // h = seed; then the final mix.
-            let m: u64 = 0xc6a4_a793_5bd1_e995;
-            let mut h = HASH_SEED;
-            h ^= h >> 47;
-            h = h.wrapping_mul(m);
-            h ^= h >> 47;
-            h
-        });
-        // Register/count pairs checked against redis-server's sparse
-        // encoding of PFADD h a b c: "Z:8436 v:1,1 Z:4274 v:2,1 Z:3068 v:1,1 Z:603".
-        let mut got: Vec<(usize, u8)> = [b"a", b"b", b"c"]
-            .iter()
-            .map(|e| pattern_len(*e))
-            .collect();
+        // Full hashes from an independent MurmurHash64A; the register and
+        // run length of each were checked against redis-server (PFADD of the
+        // single element, then PFDEBUG DECODE), e.g. "" -> "Z:5938 v:2,1".
+        let vectors: [(&[u8], u64, usize, u8); 5] = [
+            (b"", 0xd8df_ea65_85bc_9732, 5938, 2),
+            (b"abcdefgh", 0xf3a6_5df5_5991_4567, 1383, 1),
+            (
+                b"hello world, this is a longer element",
+                0x93b0_7196_3f84_c358,
+                856,
+                1,
+            ),
+            (b"1234567", 0x8556_3db1_6363_2857, 10327, 3),
+            (b"foobarbaz9", 0xeef4_d20e_bd04_cb33, 2867, 1),
+        ];
+        for (element, hash, index, run) in vectors {
+            assert_eq!(murmurhash64a(element, HASH_SEED), hash);
+            assert_eq!(pattern_len(element), (index, run));
+        }
+        // Registers of PFADD h a b c in redis-server:
+        // "Z:8436 v:1,1 Z:4274 v:2,1 Z:3068 v:1,1 Z:603".
+        let mut got: Vec<(usize, u8)> =
+            [b"a", b"b", b"c"].iter().map(|e| pattern_len(*e)).collect();
         got.sort();
         assert_eq!(got, vec![(8436, 1), (12711, 2), (15780, 1)]);
     }
@@ -891,6 +896,11 @@ mod tests {
         s[4] = 1;
         s[0] = b'h';
         assert_eq!(check(&s), None);
+    }
+
+    #[test]
+    fn selftest_passes() {
+        assert_eq!(selftest(12345, 3000), Ok(()));
     }
 
     #[test]
