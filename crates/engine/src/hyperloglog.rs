@@ -264,3 +264,78 @@ fn pfdebug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::{run, server};
+
+    #[test]
+    fn pfadd_pfcount_and_the_cache() {
+        let s = server();
+        assert_eq!(run(&s, &["PFADD", "h"]), ":1\r\n");
+        assert_eq!(run(&s, &["PFADD", "h"]), ":0\r\n");
+        assert_eq!(run(&s, &["OBJECT", "ENCODING", "h"]), "$3\r\nraw\r\n");
+        assert_eq!(run(&s, &["PFADD", "h", "a", "b", "c"]), ":1\r\n");
+        assert_eq!(run(&s, &["PFADD", "h", "a", "b", "c"]), ":0\r\n");
+        // The cache byte: invalid after a change (0x80, shown lossily by
+        // `run`), valid after a count.
+        assert_eq!(
+            run(&s, &["GETRANGE", "h", "15", "15"]),
+            "$1\r\n\u{fffd}\r\n"
+        );
+        assert_eq!(run(&s, &["PFCOUNT", "h"]), ":3\r\n");
+        assert_eq!(run(&s, &["GETRANGE", "h", "8", "8"]), "$1\r\n\x03\r\n");
+        assert_eq!(run(&s, &["PFCOUNT", "nokey"]), ":0\r\n");
+        assert_eq!(
+            run(&s, &["PFDEBUG", "DECODE", "h"]),
+            "$44\r\nZ:8436 v:1,1 Z:4274 v:2,1 Z:3068 v:1,1 Z:603\r\n"
+        );
+        assert_eq!(run(&s, &["PFDEBUG", "TODENSE", "h"]), ":1\r\n");
+        assert_eq!(run(&s, &["STRLEN", "h"]), ":12304\r\n");
+        assert_eq!(run(&s, &["PFCOUNT", "h"]), ":3\r\n");
+    }
+
+    #[test]
+    fn merge_and_union() {
+        let s = server();
+        run(&s, &["PFADD", "a", "x", "y"]);
+        run(&s, &["PFADD", "b", "y", "z"]);
+        assert_eq!(run(&s, &["PFCOUNT", "a", "b", "none"]), ":3\r\n");
+        assert_eq!(run(&s, &["PFMERGE", "d", "a", "b"]), "+OK\r\n");
+        assert_eq!(run(&s, &["PFCOUNT", "d"]), ":3\r\n");
+        assert_eq!(run(&s, &["PFDEBUG", "ENCODING", "d"]), "+sparse\r\n");
+        run(&s, &["PFDEBUG", "TODENSE", "b"]);
+        assert_eq!(run(&s, &["PFMERGE", "a", "b"]), "+OK\r\n");
+        assert_eq!(run(&s, &["PFDEBUG", "ENCODING", "a"]), "+dense\r\n");
+        assert_eq!(run(&s, &["PFCOUNT", "a"]), ":3\r\n");
+    }
+
+    #[test]
+    fn errors() {
+        let s = server();
+        let not_hll = "-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n";
+        run(&s, &["SET", "str", "hello"]);
+        run(&s, &["SET", "int", "42"]);
+        run(&s, &["RPUSH", "list", "a"]);
+        assert_eq!(run(&s, &["PFADD", "str", "a"]), not_hll);
+        assert_eq!(run(&s, &["PFCOUNT", "int"]), not_hll);
+        assert_eq!(run(&s, &["PFMERGE", "d", "str"]), not_hll);
+        assert!(run(&s, &["PFADD", "list", "a"]).starts_with("-WRONGTYPE Operation"));
+        run(&s, &["PFADD", "h", "a"]);
+        run(&s, &["APPEND", "h", "\u{7f}"]);
+        let corrupted = "-INVALIDOBJ Corrupted HLL object detected\r\n";
+        assert_eq!(run(&s, &["PFCOUNT", "h"]), corrupted);
+        assert_eq!(run(&s, &["PFCOUNT", "h", "h"]), corrupted);
+        assert_eq!(run(&s, &["PFDEBUG", "GETREG", "h"]), corrupted);
+        assert_eq!(
+            run(&s, &["PFDEBUG", "GETREG", "none"]),
+            "-ERR The specified key does not exist\r\n"
+        );
+        assert_eq!(run(&s, &["PFDEBUG", "what", "str"]), not_hll);
+        run(&s, &["PFADD", "ok"]);
+        assert_eq!(
+            run(&s, &["PFDEBUG", "what", "ok"]),
+            "-ERR Unknown PFDEBUG subcommand 'what'\r\n"
+        );
+    }
+}
