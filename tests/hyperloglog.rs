@@ -459,6 +459,30 @@ fn diff_corrupted_values() {
         same(&mut d, &format!("{label}: SET"), &[b"SET", b"h", value]);
         probe(&mut d, label, &mut rng);
     }
+    // The last XZERO lacks its second byte. Redis reads past the end of the
+    // string there (the terminator, then whatever its last split left in
+    // that spare byte), so only the first split is comparable; later ones
+    // must simply be safe.
+    fresh(&mut d);
+    let straddling = [header, &[0x00, 0x7f]].concat();
+    same(&mut d, "straddling: SET", &[b"SET", b"h", &straddling]);
+    same(&mut d, "straddling: PFCOUNT", &[b"PFCOUNT", b"h"]);
+    same(&mut d, "straddling: PFADD", &[b"PFADD", b"h", b"a"]);
+    same(&mut d, "straddling: GET", &[b"GET", b"h"]);
+    for i in 0..200 {
+        let element = format!("e{i}");
+        d.f.cmd(&[b"PFADD", b"h", element.as_bytes()]);
+        let reply = d.f.read_reply();
+        assert!(reply.starts_with(b":") || reply.starts_with(b"-INVALIDOBJ"));
+    }
+    for cmd in [
+        &[&b"PFCOUNT"[..], b"h"][..],
+        &[b"PFCOUNT", b"h", b"h"],
+        &[b"PING"],
+    ] {
+        d.f.cmd(cmd);
+        d.f.read_reply();
+    }
     // Random corruption of real HLLs (Redis's fuzzing test, compared).
     for round in 0..300 {
         fresh(&mut d);
