@@ -103,6 +103,8 @@ fn parse_id_auto(
     if arg.len() > 127 {
         return Err(INVALID_ID);
     }
+    // Redis parses the id as a C string: it ends at the first NUL byte.
+    let arg = &arg[..arg.iter().position(|&c| c == 0).unwrap_or(arg.len())];
     match arg {
         b"-" | b"+" if strict => return Err(INVALID_ID),
         b"-" => return Ok((StreamId::MIN, true)),
@@ -635,7 +637,11 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             b">" => ReadFrom::New,
             _ => {
                 let id = parse_id(arg, true, 0)?;
-                if group_cmd {
+                if group_cmd && id == StreamId::MAX {
+                    // Redis marks `>` with the largest id: given explicitly,
+                    // it reads new entries too.
+                    ReadFrom::New
+                } else if group_cmd {
                     ReadFrom::History(id)
                 } else {
                     ReadFrom::After(id)
@@ -649,8 +655,18 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mut created_consumers = Vec::new();
     let mut body = Vec::new();
     for (idx, key) in keys.iter().enumerate() {
+        // A group read that will deliver something is a write; one that only
+        // creates or touches its consumer is not (Redis signals no change
+        // then, and a blocked reader re-run here must not wake the other
+        // readers queued on the key, or itself).
+        let delivers = match (group, from[idx]) {
+            (Some((g, _)), ReadFrom::New) => crate::collections::peek(&mut l, db, key, stream_of)?
+                .is_some_and(|s| has_undelivered(s, g)),
+            _ => true,
+        };
         let s = match group {
-            Some(_) => write(&mut l, db, key)?,
+            Some(_) if delivers => write(&mut l, db, key)?,
+            Some(_) => crate::collections::peek(&mut l, db, key, stream_of)?,
             None => read(&mut l, db, key).unwrap_or(None),
         };
         let Some(s) = s else { continue };
@@ -689,10 +705,7 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                     }
                     _ => {
                         let last_delivered = s.groups.get(g).map_or(StreamId::MAX, |g| g.last_id);
-                        let has_new = last_delivered.incr().is_some_and(|first| {
-                            s.last_id >= first
-                                && s.range(first, StreamId::MAX, false).next().is_some()
-                        });
+                        let has_new = has_undelivered(s, g);
                         if has_new {
                             deliver_new(&mut w, s, g, consumer, last_delivered, count, noack, now);
                         }
@@ -766,6 +779,14 @@ fn emit_created_consumers(ctx: &mut Ctx, keys: &[&[u8]]) {
     for key in keys {
         ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
+}
+
+/// Whether group `g` has entries after its last delivered id.
+fn has_undelivered(s: &Stream, g: &[u8]) -> bool {
+    let last_delivered = s.groups.get(g).map_or(StreamId::MAX, |g| g.last_id);
+    last_delivered.incr().is_some_and(|first| {
+        s.last_id >= first && s.range(first, StreamId::MAX, false).next().is_some()
+    })
 }
 
 /// Looks up (creating if needed) `consumer` in group `g` and stamps its
@@ -880,20 +901,52 @@ fn reply_history(
 // XGROUP
 // ---------------------------------------------------------------------------
 
-/// The stream for an XGROUP subcommand: it must exist (unless `mkstream`).
+/// XGROUP's options after `<id>` (from argument 5), parsed before anything
+/// else as Redis does for every subcommand: `MKSTREAM` (CREATE only) and
+/// `ENTRIESREAD n` (CREATE and SETID). Returns (mkstream, entries_read).
+fn xgroup_options(ctx: &Ctx, a: &[&[u8]]) -> Result<(bool, i64), CmdError> {
+    let sub = a[1];
+    let (create, setid) = (eq(sub, "create"), eq(sub, "setid"));
+    let mut mkstream = false;
+    let mut entries_read = INVALID_ENTRIES_READ;
+    let mut i = 5;
+    while i < a.len() {
+        if create && eq(a[i], "mkstream") {
+            mkstream = true;
+            i += 1;
+        } else if (create || setid) && eq(a[i], "entriesread") && i + 1 < a.len() {
+            entries_read = entries_read_arg(a[i + 1])?;
+            i += 2;
+        } else {
+            return Err(subcommand_syntax(ctx, a));
+        }
+    }
+    Ok((mkstream, entries_read))
+}
+
+/// The stream an XGROUP subcommand works on: it must exist (unless
+/// `mkstream`), and SETID / CREATECONSUMER / DELCONSUMER need the group.
 fn xgroup_stream<'l>(
     l: &'l mut Locked,
     db: usize,
     key: &[u8],
+    group: &[u8],
     mkstream: bool,
+    needs_group: bool,
 ) -> Result<Option<&'l mut Stream>, CmdError> {
     let s = write(l, db, key)?;
-    if s.is_none() && !mkstream {
+    if mkstream {
+        return Ok(s);
+    }
+    let Some(s) = s else {
         return Err(CmdError::new(
             "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.",
         ));
+    };
+    if needs_group && !s.groups.contains_key(group) {
+        return Err(no_such_group_error(key, group));
     }
-    Ok(s)
+    Ok(Some(s))
 }
 
 fn entries_read_arg(arg: &[u8]) -> Result<i64, CmdError> {
@@ -922,23 +975,13 @@ fn subcommand_syntax(ctx: &Ctx, a: &[&[u8]]) -> CmdError {
 
 fn xgroup_create(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let (key, name) = (a[2], a[3]);
-    let mut mkstream = false;
-    let mut entries_read = INVALID_ENTRIES_READ;
-    let mut i = 5;
-    while i < a.len() {
-        if eq(a[i], "mkstream") {
-            mkstream = true;
-            i += 1;
-        } else if eq(a[i], "entriesread") && i + 1 < a.len() {
-            entries_read = entries_read_arg(a[i + 1])?;
-            i += 2;
-        } else {
-            return Err(subcommand_syntax(ctx, a));
-        }
-    }
+    let (mkstream, entries_read) = xgroup_options(ctx, a)?;
     let db = ctx.db();
     let mut l = ctx.lock([key]);
-    let exists = xgroup_stream(&mut l, db, key, mkstream)?.map(|s| s.last_id);
+    let exists = xgroup_stream(&mut l, db, key, name, mkstream, false)?.map(|s| s.last_id);
+    if a.len() > 8 {
+        return Err(subcommand_syntax(ctx, a));
+    }
     let id = if a[4] == b"$" {
         exists.unwrap_or_default()
     } else {
@@ -962,27 +1005,23 @@ fn xgroup_create(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 fn xgroup_setid(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let (key, name) = (a[2], a[3]);
-    let mut entries_read = INVALID_ENTRIES_READ;
-    if a.len() == 7 {
-        if !eq(a[5], "entriesread") {
-            return Err(SYNTAX);
-        }
-        entries_read = entries_read_arg(a[6])?;
-    } else if a.len() != 5 {
-        return Err(subcommand_syntax(ctx, a));
-    }
+    let (_, entries_read) = xgroup_options(ctx, a)?;
     let db = ctx.db();
     let mut l = ctx.lock([key]);
-    let s = xgroup_stream(&mut l, db, key, false)?.ok_or(WRONGTYPE)?;
+    let s = xgroup_stream(&mut l, db, key, name, false, true)?.ok_or(WRONGTYPE)?;
+    if a.len() != 5 && a.len() != 7 {
+        return Err(subcommand_syntax(ctx, a));
+    }
     let last = s.last_id;
-    let Some(g) = s.groups.get_mut(name) else {
-        return Err(no_such_group_error(key, name));
-    };
     let id = if a[4] == b"$" {
         last
     } else {
         parse_id(a[4], false, 0)?
     };
+    let g = s
+        .groups
+        .get_mut(name)
+        .ok_or_else(|| no_such_group_error(key, name))?;
     g.last_id = id;
     g.entries_read = entries_read;
     drop(l);
@@ -995,7 +1034,7 @@ fn xgroup_destroy(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let (key, name) = (a[2], a[3]);
     let db = ctx.db();
     let mut l = ctx.lock([key]);
-    let s = xgroup_stream(&mut l, db, key, false)?.ok_or(WRONGTYPE)?;
+    let s = xgroup_stream(&mut l, db, key, name, false, false)?.ok_or(WRONGTYPE)?;
     let removed = s.groups.remove(name).is_some();
     drop(l);
     ctx.out.int(removed as i64);
@@ -1007,12 +1046,14 @@ fn xgroup_destroy(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 fn xgroup_createconsumer(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let (key, name) = (a[2], a[3]);
+    xgroup_options(ctx, a)?;
     let (db, now) = (ctx.db(), ctx.now_ms);
     let mut l = ctx.lock([key]);
-    let s = xgroup_stream(&mut l, db, key, false)?.ok_or(WRONGTYPE)?;
-    let Some(g) = s.groups.get_mut(name) else {
-        return Err(no_such_group_error(key, name));
-    };
+    let s = xgroup_stream(&mut l, db, key, name, false, true)?.ok_or(WRONGTYPE)?;
+    let g = s
+        .groups
+        .get_mut(name)
+        .ok_or_else(|| no_such_group_error(key, name))?;
     let created = g.consumer(a[4], now).1;
     drop(l);
     ctx.out.int(created as i64);
@@ -1024,12 +1065,14 @@ fn xgroup_createconsumer(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 fn xgroup_delconsumer(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let (key, name) = (a[2], a[3]);
+    xgroup_options(ctx, a)?;
     let db = ctx.db();
     let mut l = ctx.lock([key]);
-    let s = xgroup_stream(&mut l, db, key, false)?.ok_or(WRONGTYPE)?;
-    let Some(g) = s.groups.get_mut(name) else {
-        return Err(no_such_group_error(key, name));
-    };
+    let s = xgroup_stream(&mut l, db, key, name, false, true)?.ok_or(WRONGTYPE)?;
+    let g = s
+        .groups
+        .get_mut(name)
+        .ok_or_else(|| no_such_group_error(key, name))?;
     let pending = g.delete_consumer(a[4]);
     drop(l);
     ctx.out.int(pending.unwrap_or(0) as i64);
@@ -1068,17 +1111,20 @@ fn xgroup_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 fn xack(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let (db, key, name) = (ctx.db(), a[1], a[2]);
     let mut l = ctx.lock([key]);
-    let exists = write(&mut l, db, key)?.is_some();
-    let ids = a[3..]
-        .iter()
-        .map(|arg| parse_id(arg, true, 0))
-        .collect::<Result<Vec<_>, _>>()?;
-    let acked = match write(&mut l, db, key)?
-        .filter(|_| exists)
-        .and_then(|s| s.groups.get_mut(name))
-    {
-        Some(g) => ids.into_iter().filter(|id| g.ack(*id)).count(),
-        None => 0,
+    // No key or no group: nothing to acknowledge, and the ids are not even
+    // parsed (Redis answers 0 before looking at them).
+    let has_group = write(&mut l, db, key)?.is_some_and(|s| s.groups.contains_key(name));
+    let acked = if has_group {
+        let ids = a[3..]
+            .iter()
+            .map(|arg| parse_id(arg, true, 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        match write(&mut l, db, key)?.and_then(|s| s.groups.get_mut(name)) {
+            Some(g) => ids.into_iter().filter(|id| g.ack(*id)).count(),
+            None => 0,
+        }
+    } else {
+        0
     };
     drop(l);
     ctx.out.int(acked as i64);
@@ -1432,6 +1478,10 @@ fn reply_lag_fields(out: &mut ReplyWriter, s: &Stream, g: &Group) {
 fn xinfo_stream(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let key = a[2];
     let opts = &a[3..];
+    let db = ctx.db();
+    let mut l = ctx.lock([key]);
+    // The key is looked up before the options are parsed, as Redis does.
+    xinfo_lookup(&mut l, db, key)?;
     let mut count: i64 = 10;
     let full = !opts.is_empty();
     if full {
@@ -1439,7 +1489,7 @@ fn xinfo_stream(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             || !eq(opts[0], "full")
             || (opts.len() == 3 && !eq(opts[1], "count"))
         {
-            return Err(SYNTAX);
+            return Err(subcommand_syntax(ctx, a));
         }
         if opts.len() == 3 {
             count = int(opts[2])?;
@@ -1448,9 +1498,6 @@ fn xinfo_stream(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             }
         }
     }
-    let (db, now) = (ctx.db(), ctx.now_ms);
-    let _ = now;
-    let mut l = ctx.lock([key]);
     let s = xinfo_lookup(&mut l, db, key)?;
     let limit = if count == 0 {
         usize::MAX

@@ -121,12 +121,37 @@ pub enum Seq {
     Given(u64),
 }
 
-/// Strict unsigned decimal, as Redis's string2ull (no sign, no spaces).
+/// Redis's string2ull: a canonical non-negative decimal, or else whatever C's
+/// `strtoull` takes whole (leading white space, a `+` sign, leading zeros;
+/// even a `-` sign, which wraps around), out-of-range values refused.
 fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
+    if let Some(v) = canonical_i64(s) {
+        return u64::try_from(v).ok();
+    }
+    let start = s
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))?;
+    let mut rest = &s[start..];
+    let negative = match rest.first() {
+        Some(b'-') => true,
+        Some(b'+') => false,
+        _ => {
+            return parse_digits(rest);
+        }
+    };
+    rest = &rest[1..];
+    let v = parse_digits(rest)?;
+    Some(if negative { v.wrapping_neg() } else { v })
+}
+
+/// One or more decimal digits and nothing else, within u64.
+fn parse_digits(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    std::str::from_utf8(s).ok()?.parse().ok()
+    s.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 const FLAG_DELETED: u8 = 1;
@@ -893,6 +918,16 @@ mod tests {
         assert!(StreamId::parse_parts(b"-5").is_none());
         assert!(StreamId::parse_parts(b"5-").is_none());
         assert!(StreamId::parse_parts(b"18446744073709551616").is_none());
+        // strtoull's leniency, which Redis inherits.
+        assert_eq!(StreamId::parse_parts(b" +7-\t08"), Some((7, Seq::Given(8))));
+        assert_eq!(StreamId::parse_parts(b"1- -1"), Some((1, Seq::Given(u64::MAX))));
+        assert_eq!(StreamId::parse_parts(b"1--05"), Some((1, Seq::Given(u64::MAX - 4))));
+        assert!(StreamId::parse_parts(b"1--5").is_none());
+        assert!(StreamId::parse_parts(b" ").is_none());
+        assert!(StreamId::parse_parts(b"").is_none());
+        assert!(StreamId::parse_parts(b"5x").is_none());
+        assert!(StreamId::parse_parts(b"+").is_none());
+        assert!(StreamId::parse_parts(b"0x10").is_none());
         assert!(StreamId::new(1, 9) < StreamId::new(2, 0));
         assert_eq!(StreamId::new(1, u64::MAX).incr(), Some(StreamId::new(2, 0)));
         assert_eq!(StreamId::MAX.incr(), None);
