@@ -920,8 +920,14 @@ mod tests {
         assert!(StreamId::parse_parts(b"18446744073709551616").is_none());
         // strtoull's leniency, which Redis inherits.
         assert_eq!(StreamId::parse_parts(b" +7-\t08"), Some((7, Seq::Given(8))));
-        assert_eq!(StreamId::parse_parts(b"1- -1"), Some((1, Seq::Given(u64::MAX))));
-        assert_eq!(StreamId::parse_parts(b"1--05"), Some((1, Seq::Given(u64::MAX - 4))));
+        assert_eq!(
+            StreamId::parse_parts(b"1- -1"),
+            Some((1, Seq::Given(u64::MAX)))
+        );
+        assert_eq!(
+            StreamId::parse_parts(b"1--05"),
+            Some((1, Seq::Given(u64::MAX - 4)))
+        );
         assert!(StreamId::parse_parts(b"1--5").is_none());
         assert!(StreamId::parse_parts(b" ").is_none());
         assert!(StreamId::parse_parts(b"").is_none());
@@ -1071,5 +1077,141 @@ mod tests {
             INVALID_ENTRIES_READ
         );
         assert_eq!(s.max_deleted_id, StreamId::new(3, 0));
+    }
+
+    /// Redis's listpack size of a node, recomputed from its decoded
+    /// entries (the node keeps it incrementally).
+    fn listpack_size(node: &Node, master: StreamId) -> usize {
+        let mut size = 7
+            + lp_int_element_size(node.live as i64)
+            + lp_int_element_size(node.deleted as i64)
+            + lp_int_element_size(node.master_count as i64)
+            + lp_int_element_size(0);
+        let mut pos = 0;
+        for _ in 0..node.master_count {
+            size += lp_element_size(get_bytes(&node.master_fields, &mut pos));
+        }
+        for e in node.iter(master) {
+            let same = e.master.is_some();
+            size += lp_int_element_size(0)
+                + lp_int_element_size((e.id.ms - master.ms) as i64)
+                + lp_int_element_size(e.id.seq.wrapping_sub(master.seq) as i64);
+            let mut count = 3 + e.nfields;
+            if !same {
+                size += lp_int_element_size(e.nfields as i64);
+                count += e.nfields + 1;
+            }
+            for (f, v) in e.pairs() {
+                if !same {
+                    size += lp_element_size(f);
+                }
+                size += lp_element_size(v);
+            }
+            size += lp_int_element_size(count as i64);
+        }
+        size
+    }
+
+    /// Random appends, deletes and trims: every node's live/deleted counts
+    /// match its entries and its tracked listpack size matches a
+    /// recomputation from them.
+    #[test]
+    fn node_accounting_stays_exact() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for round in 0..30 {
+            let limits = NodeLimits {
+                max_bytes: [0, 40, 200, 4096][round % 4],
+                max_entries: [0, 2, 5, 100][(round / 4) % 4],
+            };
+            let mut s = Stream::new();
+            let mut next = StreamId::new(1, 0);
+            for _ in 0..250 {
+                match rng.gen_range(0..10) {
+                    0..=5 => {
+                        let values: Vec<Vec<u8>> = (0..rng.gen_range(1..4))
+                            .map(|_| match rng.gen_range(0..4) {
+                                0 => rng.gen::<i64>().to_string().into_bytes(),
+                                1 => rng.gen_range(0..200).to_string().into_bytes(),
+                                2 => vec![b'x'; rng.gen_range(0..300)],
+                                _ => b"01".to_vec(),
+                            })
+                            .collect();
+                        let names = [&b"a"[..], b"b", b"-17", b"c"];
+                        let pairs: Vec<(&[u8], &[u8])> = values
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| (names[(i + rng.gen_range(0..2)) % 4], &v[..]))
+                            .collect();
+                        s.append(next, &pairs, limits);
+                        next = StreamId::new(next.ms + rng.gen_range(0..3), next.seq + 1);
+                    }
+                    6 | 7 => {
+                        let ms = rng.gen_range(0..=next.ms);
+                        let seq = rng.gen_range(0..=next.seq);
+                        s.delete(StreamId::new(ms, seq));
+                    }
+                    8 => {
+                        s.trim(Trim::MaxLen(rng.gen_range(0..30)), rng.gen_bool(0.5), 0);
+                    }
+                    _ => {
+                        let min = StreamId::new(rng.gen_range(0..=next.ms), 0);
+                        s.trim(Trim::MinId(min), rng.gen_bool(0.5), 0);
+                    }
+                }
+                let mut live = 0u64;
+                for (master, node) in &s.nodes {
+                    let (l, d) = node.iter(*master).fold((0, 0), |(l, d), e| {
+                        if e.deleted {
+                            (l, d + 1)
+                        } else {
+                            (l + 1, d)
+                        }
+                    });
+                    assert_eq!((node.live, node.deleted), (l, d));
+                    assert_eq!(node.redis_bytes(), listpack_size(node, *master));
+                    live += u64::from(node.live);
+                }
+                assert_eq!(live, s.len());
+            }
+        }
+    }
+
+    /// Random deliveries, re-deliveries to other consumers, acks and
+    /// consumer deletions: the group's PEL and its consumers' PELs always
+    /// hold the same ids, each owned by the consumer that lists it.
+    #[test]
+    fn group_and_consumer_pels_agree() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        let names: [&[u8]; 4] = [b"alice", b"bob", b"carol", b"dave"];
+        let mut g = Group::new(StreamId::MIN, 0);
+        for step in 0..5000u64 {
+            let id = StreamId::new(rng.gen_range(0..40), 0);
+            let who = names[rng.gen_range(0..4)];
+            match rng.gen_range(0..10) {
+                0..=4 => {
+                    g.consumer(who, step);
+                    g.deliver(id, who, step, 1);
+                }
+                5..=7 => {
+                    let had = g.pel.contains_key(&id);
+                    assert_eq!(g.ack(id), had);
+                }
+                8 => {
+                    let owned = g.consumers.get(who).map(|c| c.pel.len());
+                    assert_eq!(g.delete_consumer(who), owned);
+                }
+                _ => {
+                    g.consumer(who, step);
+                }
+            }
+            let mut listed = 0;
+            for (name, c) in &g.consumers {
+                for id in &c.pel {
+                    assert_eq!(&*g.pel[id].consumer, &**name);
+                    listed += 1;
+                }
+            }
+            assert_eq!(listed, g.pel.len());
+        }
     }
 }
