@@ -1,7 +1,7 @@
 //! Reply encoders for the text and meta protocols. Everything appends to a `Vec<u8>` so a
 //! connection can batch the replies of a pipeline into one write.
 //!
-//! Text replies: [`value`] + [`end`] for retrievals, [`line`] with the status constants,
+//! Text replies: [`value`] + [`end`] for retrievals, [`line()`] with the status constants,
 //! [`number`] for `incr`/`decr`, [`stat`] for `stats`, [`config_cluster`] for ElastiCache
 //! auto-discovery. Meta replies: [`meta`], which echoes the returned flags in the order
 //! memcached 1.6.18 emits them (request order, restricted to the flags each command and
@@ -104,6 +104,36 @@ pub fn config_cluster(out: &mut Vec<u8>, version: u64, nodes: &[ClusterNode<'_>]
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&payload);
     out.extend_from_slice(b"\r\nEND\r\n");
+}
+
+/// Appends the `me` (meta debug) answer for a hit:
+/// `ME <key> exp=<ttl|-1> la=<secs> cas=<cas> fetch=<yes|no> cls=<slab class> size=<bytes>`,
+/// the key re-encoded in base64 when it is binary. A miss is `line(out, "EN")`.
+#[allow(clippy::too_many_arguments)]
+pub fn meta_debug(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    base64_key: bool,
+    exp: i64,
+    last_access: u64,
+    cas: u64,
+    fetched: bool,
+    class: u32,
+    size: usize,
+) {
+    use std::io::Write as _;
+    out.extend_from_slice(b"ME ");
+    if base64_key {
+        crate::b64::encode_into(key, out);
+    } else {
+        out.extend_from_slice(key);
+    }
+    let fetch = if fetched { "yes" } else { "no" };
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        out,
+        " exp={exp} la={last_access} cas={cas} fetch={fetch} cls={class} size={size}\r\n"
+    );
 }
 
 /// What the engine knows about the item a meta command touched, for returned flags.
@@ -371,6 +401,14 @@ mod tests {
             out,
             b"VALUE a 4294967295 1 6\r\nx\r\nVALUE b 0 0\r\n\r\nEND\r\nSTORED\r\n15\r\nVERSION 1.6.18\r\nSTAT pid 30181\r\n"
         );
+    }
+
+    #[test]
+    fn meta_debug_reply() {
+        // memcached: "me a" -> ME a exp=-1 la=1 cas=40 fetch=no cls=1 size=62
+        let mut out = Vec::new();
+        meta_debug(&mut out, b"a", false, -1, 1, 40, false, 1, 62);
+        assert_eq!(out, b"ME a exp=-1 la=1 cas=40 fetch=no cls=1 size=62\r\n");
     }
 
     #[test]

@@ -199,3 +199,82 @@ fn parser_decided_replies_match_memcached() {
         );
     }
 }
+
+fn bin_request(op: u8, key: &[u8], extras: &[u8], value: &[u8], body_len: Option<u32>) -> Vec<u8> {
+    use memcache::binary::{Header, REQUEST_MAGIC};
+    let mut out = Vec::new();
+    Header {
+        magic: REQUEST_MAGIC,
+        opcode: op,
+        key_len: key.len() as u16,
+        extras_len: extras.len() as u8,
+        data_type: 0,
+        vbucket_or_status: 0,
+        body_len: body_len.unwrap_or((key.len() + extras.len() + value.len()) as u32),
+        opaque: 0xdead_beef,
+        cas: 0,
+    }
+    .encode(&mut out);
+    out.extend_from_slice(extras);
+    out.extend_from_slice(key);
+    out.extend_from_slice(value);
+    out
+}
+
+#[test]
+fn binary_errors_match_memcached() {
+    use memcache::binary::{parse, write_error, BinParsed};
+    let Ok(addr) = std::env::var("MEMCACHED_ADDR") else {
+        return;
+    };
+    let long_key = vec![b'k'; 251];
+    let mut cases = vec![
+        bin_request(0x00, b"", b"", b"", None),
+        bin_request(0x00, b"a", b"1234", b"", None),
+        bin_request(0x00, &long_key, b"", b"", None),
+        bin_request(0x00, b"abc", b"", b"", Some(2)),
+        bin_request(0x01, b"a", b"", b"hello", None),
+        bin_request(0x05, b"n", &[0; 16], b"", None),
+        bin_request(0x08, b"", b"12", b"", None),
+        bin_request(0x0e, b"a", b"1234", b"x", None),
+        bin_request(0x1b, b"", &[0, 0, 0, 1], b"", None),
+        bin_request(0x30, b"a", b"", b"xyz", None),
+        bin_request(0x0a, b"", b"", b"", Some(1)),
+    ];
+    // memcached answers an unknown opcode only once it has skipped `body length` bytes
+    // after the key, so give it those bytes.
+    for case in &mut cases[8..10] {
+        case.extend_from_slice(&[0; 4]);
+    }
+    let mut too_large = bin_request(0x01, b"big", &[0; 8], &vec![b'x'; 1_048_577], None);
+    too_large.extend_from_slice(&bin_request(0x30, b"", b"", b"", None));
+    cases.push(too_large);
+    for input in cases {
+        let mut predicted = Vec::new();
+        let mut closed = false;
+        let mut pos = 0;
+        while pos < input.len() {
+            match parse(&input[pos..], &memcache::Limits::default()) {
+                BinParsed::Error(e) => {
+                    if let Some(status) = e.status {
+                        write_error(&mut predicted, e.opcode, e.opaque, status);
+                    }
+                    pos += e.consumed + e.swallow;
+                    if e.close {
+                        closed = true;
+                        break;
+                    }
+                }
+                BinParsed::Incomplete { .. } => break,
+                other => panic!("case must be parser-decided: {other:?}"),
+            }
+        }
+        let actual = ask(&addr, &input, predicted.len());
+        assert_eq!(
+            actual,
+            (predicted, closed),
+            "input header {:?}",
+            &input[..24]
+        );
+    }
+}
