@@ -583,6 +583,8 @@ fn parse_config<'a>(
             consumed,
         },
         [_, sub, key, args @ ..] if *sub == b"set" => {
+            // When the key itself is the last token, "noreply" is the key, not an option.
+            let noreply = noreply && !args.is_empty();
             let args = if noreply {
                 &args[..args.len() - 1]
             } else {

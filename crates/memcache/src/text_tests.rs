@@ -585,6 +585,8 @@ fn elasticache_config() {
         r => panic!("{r:?}"),
     }
     assert_eq!(drive(b"config set cluster\r\n"), "ERROR\r\n");
+    assert_eq!(drive(b"config set noreply\r\n"), "ERROR\r\n");
+    assert_eq!(drive(b"config get noreply\r\n"), "<REQ>");
     assert_eq!(
         drive(b"config set cluster 0 x\r\n"),
         "CLIENT_ERROR bad command line format\r\n"
@@ -1016,6 +1018,8 @@ fn fuzz_never_panics_or_overconsumes() {
         b"me YWJj b\r\n",
         b"config set cluster 0 3\r\nabc\r\n",
         b"config get cluster\r\n",
+        b"config set noreply\r\n",
+        b"config set cluster 0 0 1 noreply\r\nx\r\n",
         b"stats detail dump\r\n",
     ];
     let alphabet = b" \r\n\t\x00-+0123456789abmgsdqvkOTNCMEDJ=";
