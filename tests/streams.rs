@@ -619,6 +619,36 @@ fn diff_approximate_trim_and_limit() {
     d.finish();
 }
 
+/// Without LIMIT, `~` trims at most 100 nodes' worth of entries (100 times
+/// stream-node-max-entries, capped at 1000000; 10000 when unlimited).
+#[test]
+fn diff_default_trim_limit() {
+    let fill = "for i=1,tonumber(ARGV[1]) do redis.call('XADD', KEYS[1], i..'-0', 'f', i) end";
+    check_with(
+        "streams: default trim limit",
+        &[&["CONFIG", "SET", "stream-node-max-bytes", "0"]],
+        &[
+            &["CONFIG", "SET", "stream-node-max-entries", "500"],
+            &["EVAL", fill, "1", "s", "12500"],
+            &["XTRIM", "s", "MAXLEN", "~", "0"],
+            &["XLEN", "s"],
+            &["CONFIG", "SET", "stream-node-max-entries", "50"],
+            &["EVAL", fill, "1", "t", "12000"],
+            &["XTRIM", "t", "MAXLEN", "~", "0"],
+            &["XLEN", "t"],
+            &["XADD", "t", "MINID", "~", "20000", "20000-0", "f", "v"],
+            &["XLEN", "t"],
+            &["CONFIG", "SET", "stream-node-max-entries", "0"],
+            &["CONFIG", "SET", "stream-node-max-bytes", "100"],
+            &["EVAL", fill, "1", "u", "12000"],
+            &["XTRIM", "u", "MAXLEN", "~", "0"],
+            &["XLEN", "u"],
+            &["CONFIG", "SET", "stream-node-max-entries", "100"],
+            &["CONFIG", "SET", "stream-node-max-bytes", "4096"],
+        ],
+    );
+}
+
 /// A random field or value: small and large integers (stored as integers
 /// in Redis's listpacks, so they change the node size), strings that look
 /// like integers but are not, and strings around the listpack length
@@ -2156,6 +2186,39 @@ fn diff_blocking_reads() {
             ">",
         ],
         &[&["DEL", "s"], &["SET", "s", "x"]],
+        &[],
+    );
+    compare_blocking(
+        &mut d,
+        "XREADGROUP whose database is flushed",
+        &[
+            &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"],
+            &["XGROUP", "CREATECONSUMER", "s", "g", "c"],
+        ],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "s",
+            ">",
+        ],
+        &[&["FLUSHDB"]],
+        &[],
+    );
+    compare_blocking(
+        &mut d,
+        "XREAD survives a flush and a re-created key",
+        &[&["XADD", "s", "5-0", "f", "v"]],
+        &["XREAD", "BLOCK", "0", "STREAMS", "s", "$"],
+        &[
+            &["FLUSHALL"],
+            &["XADD", "s", "1-0", "f", "old"],
+            &["XADD", "s", "6-0", "f", "new"],
+        ],
         &[],
     );
     compare_blocking(

@@ -265,10 +265,11 @@ fn parse_add_trim(ctx: &Ctx, a: &[&[u8]], xadd: bool) -> Result<AddTrimArgs, Cmd
             ));
         }
     } else if p.approx {
+        // At most about 100 nodes' worth of work, as Redis bounds it.
         let per_node = node_limits(ctx).max_entries as u64;
-        p.limit = match 100 * per_node {
+        p.limit = match per_node.saturating_mul(100) {
             0 => 10_000,
-            n => n.min(10_000),
+            n => n.min(1_000_000),
         };
     } else {
         p.limit = 0;
