@@ -283,3 +283,267 @@ fn binary_errors_match_memcached() {
         );
     }
 }
+
+/// A toy engine for the classic text commands, built only from this crate's parser and
+/// reply encoders. Random pipelines run on it and on memcached; the bytes must match. This
+/// checks the parsed fields (flags truncation, byte counts, noreply, delete forms, deltas),
+/// not just the error paths. Exptimes are 0 or negative so that time plays no part.
+#[derive(Default)]
+struct ToyEngine {
+    items: std::collections::HashMap<Vec<u8>, (u32, Vec<u8>)>,
+}
+
+impl ToyEngine {
+    fn run(&mut self, input: &[u8]) -> Vec<u8> {
+        use memcache::reply;
+        use memcache::text::{GetCmd, StoreCmd};
+        let limits = Limits::default();
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < input.len() {
+            let (req, consumed) = match parse(&input[pos..], &limits) {
+                Parsed::Incomplete { .. } => break,
+                Parsed::Error(e) => {
+                    if let Some(r) = e.reply {
+                        reply::line(&mut out, r);
+                    }
+                    if let Some(k) = e.unlink {
+                        self.items.remove(&k[..]);
+                    }
+                    assert_eq!(e.swallow, 0, "toy inputs keep blocks whole");
+                    pos += e.consumed;
+                    continue;
+                }
+                Parsed::Request { req, consumed } => (req, consumed),
+            };
+            pos += consumed;
+            let mut answer = |text: &str, noreply: bool| {
+                if !noreply {
+                    reply::line(&mut out, text);
+                }
+            };
+            match req {
+                Request::Get {
+                    cmd: GetCmd::Get,
+                    keys,
+                    ..
+                } => {
+                    let mut buf = Vec::new();
+                    for k in keys {
+                        if let Some((flags, data)) = self.items.get(k) {
+                            reply::value(&mut buf, k, *flags, data, None);
+                        }
+                    }
+                    reply::end(&mut buf);
+                    out.extend_from_slice(&buf);
+                }
+                Request::Store(s) => {
+                    let key = s.key.to_vec();
+                    let present = self.items.contains_key(&key);
+                    let expired = s.exptime < 0;
+                    let status = match s.cmd {
+                        StoreCmd::Set => {
+                            self.items.insert(key.clone(), (s.flags, s.data.to_vec()));
+                            reply::STORED
+                        }
+                        StoreCmd::Add if present => reply::NOT_STORED,
+                        StoreCmd::Add => {
+                            self.items.insert(key.clone(), (s.flags, s.data.to_vec()));
+                            reply::STORED
+                        }
+                        StoreCmd::Replace if !present => reply::NOT_STORED,
+                        StoreCmd::Replace => {
+                            self.items.insert(key.clone(), (s.flags, s.data.to_vec()));
+                            reply::STORED
+                        }
+                        StoreCmd::Append | StoreCmd::Prepend => match self.items.get_mut(&key) {
+                            None => reply::NOT_STORED,
+                            Some((_, data)) => {
+                                if s.cmd == StoreCmd::Append {
+                                    data.extend_from_slice(s.data);
+                                } else {
+                                    let mut v = s.data.to_vec();
+                                    v.extend_from_slice(data);
+                                    *data = v;
+                                }
+                                reply::STORED
+                            }
+                        },
+                        // The toy never knows the real CAS; the inputs use a huge one.
+                        StoreCmd::Cas if present => reply::EXISTS,
+                        StoreCmd::Cas => reply::NOT_FOUND,
+                    };
+                    // Append/prepend keep the old item's expiry; the others take the new one.
+                    if expired
+                        && status == reply::STORED
+                        && !matches!(s.cmd, StoreCmd::Append | StoreCmd::Prepend)
+                    {
+                        self.items.remove(&key);
+                    }
+                    answer(status, s.noreply);
+                }
+                Request::Arith {
+                    incr,
+                    key,
+                    delta,
+                    noreply,
+                } => match self.items.get_mut(key) {
+                    None => answer(reply::NOT_FOUND, noreply),
+                    Some((_, data)) => match memcache::parse_u64(data) {
+                        None => answer(reply::NON_NUMERIC, noreply),
+                        Some(v) => {
+                            let new = if incr {
+                                v.wrapping_add(delta)
+                            } else {
+                                v.saturating_sub(delta)
+                            };
+                            let digits = new.to_string().into_bytes();
+                            // memcached rewrites in place, space-padded, when it fits.
+                            let mut stored = digits.clone();
+                            if digits.len() <= data.len() {
+                                stored.resize(data.len(), b' ');
+                            }
+                            *data = stored;
+                            if !noreply {
+                                out.extend_from_slice(&digits);
+                                out.extend_from_slice(b"\r\n");
+                            }
+                        }
+                    },
+                },
+                Request::Touch {
+                    key,
+                    exptime,
+                    noreply,
+                } => {
+                    if self.items.contains_key(key) {
+                        if exptime < 0 {
+                            self.items.remove(key);
+                        }
+                        answer(reply::TOUCHED, noreply);
+                    } else {
+                        answer(reply::NOT_FOUND, noreply);
+                    }
+                }
+                Request::Delete { key, noreply } => {
+                    let status = if self.items.remove(key).is_some() {
+                        reply::DELETED
+                    } else {
+                        reply::NOT_FOUND
+                    };
+                    answer(status, noreply);
+                }
+                Request::FlushAll { noreply, .. } => {
+                    self.items.clear();
+                    answer(reply::OK, noreply);
+                }
+                Request::Verbosity { noreply, .. } => answer(reply::OK, noreply),
+                Request::MetaNoop => answer(reply::MN, false),
+                other => panic!("toy engine does not run {other:?}"),
+            }
+        }
+        out
+    }
+}
+
+fn random_pipeline(rng: &mut rand::rngs::StdRng) -> Vec<u8> {
+    let keys = ["k0", "k1", "a\tb", "k\x01"];
+    let datas: [&[u8]; 8] = [
+        b"",
+        b"0",
+        b"10",
+        b"abc",
+        b"18446744073709551615",
+        b" 5",
+        b"7",
+        b"x\r\ny",
+    ];
+    let flags = [
+        "0",
+        "1",
+        "4294967296",
+        "4294967295",
+        "-0",
+        "+7",
+        "18446744073709551615",
+    ];
+    let exps = ["0", "-1", "+0", "2147483648", "4294967296", "-0"];
+    let deltas = ["1", "0", "5", "18446744073709551615", "-0", "+3", "x", "-1"];
+    let mut out = b"flush_all\r\n".to_vec();
+    for _ in 0..rng.gen_range(1..40) {
+        let key = keys[rng.gen_range(0..keys.len())];
+        let noreply = if rng.gen_bool(0.2) { " noreply" } else { "" };
+        match rng.gen_range(0..10) {
+            0..=3 => {
+                let cmd =
+                    ["set", "add", "replace", "append", "prepend", "cas"][rng.gen_range(0..6)];
+                let data = datas[rng.gen_range(0..datas.len())];
+                let cas = if cmd == "cas" { " 999999999999" } else { "" };
+                let f = flags[rng.gen_range(0..flags.len())];
+                let e = exps[rng.gen_range(0..exps.len())];
+                out.extend_from_slice(
+                    format!("{cmd} {key} {f} {e} {}{cas}{noreply}\r\n", data.len()).as_bytes(),
+                );
+                out.extend_from_slice(data);
+                // Occasionally a wrong block terminator.
+                out.extend_from_slice(if rng.gen_bool(0.05) { b"XY" } else { b"\r\n" });
+            }
+            4 | 5 => {
+                let n = rng.gen_range(1..4);
+                let ks: Vec<&str> = (0..n).map(|_| keys[rng.gen_range(0..keys.len())]).collect();
+                out.extend_from_slice(format!("get {}\r\n", ks.join(" ")).as_bytes());
+            }
+            6 => {
+                let cmd = if rng.gen_bool(0.5) { "incr" } else { "decr" };
+                let d = deltas[rng.gen_range(0..deltas.len())];
+                out.extend_from_slice(format!("{cmd} {key} {d}{noreply}\r\n").as_bytes());
+            }
+            7 => {
+                let form = ["", " 0", " 1"][rng.gen_range(0..3)];
+                out.extend_from_slice(format!("delete {key}{form}{noreply}\r\n").as_bytes());
+            }
+            8 => {
+                let e = ["0", "-1", "x"][rng.gen_range(0..3)];
+                out.extend_from_slice(format!("touch {key} {e}{noreply}\r\n").as_bytes());
+            }
+            _ => {
+                let line = [
+                    "verbosity 1",
+                    "flush_all 0",
+                    "flush_all -1",
+                    "mn",
+                    "flush_all noreply",
+                ][rng.gen_range(0..5)];
+                out.extend_from_slice(format!("{line}\r\n").as_bytes());
+            }
+        }
+    }
+    out.extend_from_slice(b"mn\r\n");
+    out
+}
+
+#[test]
+fn toy_engine_pipelines_match_memcached() {
+    let Ok(addr) = std::env::var("MEMCACHED_ADDR") else {
+        return;
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11211);
+    // memcached rewrites a shrinking counter in place, padded with spaces ("5 ").
+    let fixed =
+        b"flush_all\r\nset n 0 0 2\r\n10\r\ndecr n 5\r\nget n\r\nincr n 100\r\nget n\r\nmn\r\n";
+    for round in 0..400 {
+        let input = if round == 0 {
+            fixed.to_vec()
+        } else {
+            random_pipeline(&mut rng)
+        };
+        let predicted = ToyEngine::default().run(&input);
+        let actual = ask(&addr, &input, predicted.len());
+        assert_eq!(
+            String::from_utf8_lossy(&actual.0),
+            String::from_utf8_lossy(&predicted),
+            "input {:?}",
+            String::from_utf8_lossy(&input)
+        );
+    }
+}
