@@ -2319,6 +2319,89 @@ fn diff_blocked_group_readers_share_entries() {
 }
 
 // ---------------------------------------------------------------------------
+// WATCH
+// ---------------------------------------------------------------------------
+
+/// Which stream commands make a watched key dirty: in Redis only those that
+/// change entries (XADD, an XDEL or XTRIM that removes something, XGROUP
+/// CREATE ... MKSTREAM creating the key); group bookkeeping does not.
+#[test]
+fn diff_watch() {
+    let writes: &[&[&str]] = &[
+        &["XADD", "s", "9-0", "a", "b"],
+        &["XDEL", "s", "9-9"],
+        &["XDEL", "s", "1-0"],
+        &["XTRIM", "s", "MAXLEN", "100"],
+        &["XTRIM", "s", "MAXLEN", "1"],
+        &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"],
+        &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"],
+        &["XACK", "s", "g", "1-0"],
+        &["XACK", "s", "g", "2-0"],
+        &["XCLAIM", "s", "g", "c2", "0", "1-0"],
+        &["XAUTOCLAIM", "s", "g", "c3", "0", "0"],
+        &["XGROUP", "CREATE", "s", "g2", "$"],
+        &["XGROUP", "CREATE", "s", "g3", "$", "MKSTREAM"],
+        &["XGROUP", "CREATE", "new", "g", "$", "MKSTREAM"],
+        &["XGROUP", "SETID", "s", "g", "0"],
+        &["XGROUP", "CREATECONSUMER", "s", "g", "c9"],
+        &["XGROUP", "DELCONSUMER", "s", "g", "c"],
+        &["XGROUP", "DESTROY", "s", "g"],
+        &["XSETID", "s", "99-0"],
+        &["XINFO", "STREAM", "s"],
+        &["XRANGE", "s", "-", "+"],
+        &["XPENDING", "s", "g"],
+    ];
+    let setup: &[Line] = &[
+        &["XADD", "s", "1-0", "a", "1"],
+        &["XADD", "s", "2-0", "a", "1"],
+        &["XGROUP", "CREATE", "s", "g", "0"],
+        &["XGROUP", "CREATECONSUMER", "s", "g", "c"],
+        &["XGROUP", "CREATECONSUMER", "s", "g", "c2"],
+        &["XGROUP", "CREATECONSUMER", "s", "g", "c3"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "s",
+            ">",
+        ],
+    ];
+    let mut d = Diff::new("streams: watch");
+    d.reconnect(2);
+    for w in writes {
+        d.line(&["~skip", "FLUSHALL"]);
+        for l in setup {
+            d.line(
+                &["~skip"]
+                    .iter()
+                    .chain(l.iter())
+                    .copied()
+                    .collect::<Vec<_>>(),
+            );
+        }
+        d.line(&["WATCH", "s", "new"]);
+        match w[0] {
+            "XPENDING" | "XINFO" | "XRANGE" => d.line(
+                &["~skip"]
+                    .iter()
+                    .chain(w.iter())
+                    .copied()
+                    .collect::<Vec<_>>(),
+            ),
+            _ => d.line(w),
+        }
+        d.line(&["MULTI"]);
+        d.line(&["PING"]);
+        d.line(&["EXEC"]);
+    }
+    d.finish();
+}
+
+// ---------------------------------------------------------------------------
 // Keyspace notifications
 // ---------------------------------------------------------------------------
 

@@ -69,9 +69,24 @@ fn read<'l>(l: &'l mut Locked, db: usize, key: &[u8]) -> Result<Option<&'l mut S
     crate::collections::read(l, db, key, stream_of)
 }
 
-/// The stream at `key` for writing.
+/// The stream at `key` for writing: the change is noted (WATCH, client
+/// tracking, blocked readers), as Redis's signalModifiedKey does.
 fn write<'l>(l: &'l mut Locked, db: usize, key: &[u8]) -> Result<Option<&'l mut Stream>, CmdError> {
     crate::collections::write(l, db, key, stream_of)
+}
+
+/// The stream at `key` for a change Redis does not signal: consumer-group
+/// bookkeeping (XREADGROUP, XACK, XCLAIM, XAUTOCLAIM, most of XGROUP,
+/// XSETID) leaves WATCH and client tracking alone, and a change that turns
+/// out to remove nothing (XDEL, XTRIM) is no change. Callers that do change
+/// the entries call [`note_modified`] afterwards.
+fn modify<'l>(l: &'l mut Locked, db: usize, key: &[u8]) -> Result<Option<&'l mut Stream>, CmdError> {
+    crate::collections::peek(l, db, key, stream_of)
+}
+
+/// Notes a change made through [`modify`].
+fn note_modified(l: &mut Locked, db: usize, key: &[u8]) -> Result<(), CmdError> {
+    write(l, db, key).map(|_| ())
 }
 
 fn node_limits(ctx: &Ctx) -> NodeLimits {
@@ -353,10 +368,13 @@ fn xtrim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let p = parse_add_trim(ctx, a, false)?;
     let (db, key) = (ctx.db(), a[1]);
     let mut l = ctx.lock([key]);
-    let removed = match write(&mut l, db, key)? {
+    let removed = match modify(&mut l, db, key)? {
         Some(s) => s.trim(p.trim.ok_or(SYNTAX)?, p.approx, p.limit),
         None => 0,
     };
+    if removed > 0 {
+        note_modified(&mut l, db, key)?;
+    }
     drop(l);
     if removed > 0 {
         ctx.notify(notify::STREAM, "xtrim", key);
@@ -426,7 +444,7 @@ fn xrevrange(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 fn xdel(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let (db, key) = (ctx.db(), a[1]);
     let mut l = ctx.lock([key]);
-    let Some(s) = write(&mut l, db, key)? else {
+    let Some(s) = modify(&mut l, db, key)? else {
         drop(l);
         ctx.out.int(0);
         return Ok(());
@@ -436,6 +454,9 @@ fn xdel(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         .map(|arg| parse_id(arg, true, 0))
         .collect::<Result<Vec<_>, _>>()?;
     let deleted = ids.into_iter().filter(|id| s.delete(*id)).count();
+    if deleted > 0 {
+        note_modified(&mut l, db, key)?;
+    }
     drop(l);
     if deleted > 0 {
         ctx.notify(notify::STREAM, "xdel", key);
@@ -471,7 +492,7 @@ fn xsetid(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     let (db, key) = (ctx.db(), a[1]);
     let mut l = ctx.lock([key]);
-    let s = write(&mut l, db, key)?.ok_or(crate::error::NO_SUCH_KEY)?;
+    let s = modify(&mut l, db, key)?.ok_or(crate::error::NO_SUCH_KEY)?;
     if id < s.max_deleted_id {
         return Err(CmdError::new(
             "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id",
@@ -656,18 +677,11 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mut created_consumers = Vec::new();
     let mut body = Vec::new();
     for (idx, key) in keys.iter().enumerate() {
-        // A group read that will deliver something is a write; one that only
-        // creates or touches its consumer is not (Redis signals no change
-        // then, and a blocked reader re-run here must not wake the other
-        // readers queued on the key, or itself).
-        let delivers = match (group, from[idx]) {
-            (Some((g, _)), ReadFrom::New) => crate::collections::peek(&mut l, db, key, stream_of)?
-                .is_some_and(|s| has_undelivered(s, g)),
-            _ => true,
-        };
+        // Group reads change only group state, which Redis does not signal
+        // (and a blocked reader re-run here must not wake the readers queued
+        // behind it, or itself).
         let s = match group {
-            Some(_) if delivers => write(&mut l, db, key)?,
-            Some(_) => crate::collections::peek(&mut l, db, key, stream_of)?,
+            Some(_) => modify(&mut l, db, key)?,
             None => read(&mut l, db, key).unwrap_or(None),
         };
         let Some(s) = s else { continue };
@@ -935,7 +949,7 @@ fn xgroup_stream<'l>(
     mkstream: bool,
     needs_group: bool,
 ) -> Result<Option<&'l mut Stream>, CmdError> {
-    let s = write(l, db, key)?;
+    let s = modify(l, db, key)?;
     if mkstream {
         return Ok(s);
     }
@@ -991,7 +1005,7 @@ fn xgroup_create(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     if exists.is_none() {
         l.set(db, key, Value::Stream(Box::default()), 0);
     }
-    let s = write(&mut l, db, key)?.ok_or(WRONGTYPE)?;
+    let s = modify(&mut l, db, key)?.ok_or(WRONGTYPE)?;
     if s.groups.contains_key(name) {
         return Err(CmdError::new(
             "BUSYGROUP Consumer Group name already exists",
@@ -1037,6 +1051,11 @@ fn xgroup_destroy(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mut l = ctx.lock([key]);
     let s = xgroup_stream(&mut l, db, key, name, false, false)?.ok_or(WRONGTYPE)?;
     let removed = s.groups.remove(name).is_some();
+    if removed {
+        // Readers blocked on the group learn it is gone (Redis signals the
+        // key ready, not modified). Signalled under the lock, like writes.
+        ctx.server.keyspace.ready.signal(db, key);
+    }
     drop(l);
     ctx.out.int(removed as i64);
     if removed {
@@ -1114,13 +1133,13 @@ fn xack(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mut l = ctx.lock([key]);
     // No key or no group: nothing to acknowledge, and the ids are not even
     // parsed (Redis answers 0 before looking at them).
-    let has_group = write(&mut l, db, key)?.is_some_and(|s| s.groups.contains_key(name));
+    let has_group = read(&mut l, db, key)?.is_some_and(|s| s.groups.contains_key(name));
     let acked = if has_group {
         let ids = a[3..]
             .iter()
             .map(|arg| parse_id(arg, true, 0))
             .collect::<Result<Vec<_>, _>>()?;
-        match write(&mut l, db, key)?.and_then(|s| s.groups.get_mut(name)) {
+        match modify(&mut l, db, key)?.and_then(|s| s.groups.get_mut(name)) {
             Some(g) => ids.into_iter().filter(|id| g.ack(*id)).count(),
             None => 0,
         }
@@ -1232,7 +1251,7 @@ fn xclaim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let (key, name, consumer) = (a[1], a[2], a[3]);
     let (db, now) = (ctx.db(), ctx.now_ms);
     let mut l = ctx.lock([key]);
-    if write(&mut l, db, key)?
+    if read(&mut l, db, key)?
         .and_then(|s| s.groups.get(name))
         .is_none()
     {
@@ -1290,7 +1309,7 @@ fn xclaim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         Some(t) if t >= 0 && t <= now as i64 => t as u64,
         _ => now,
     };
-    let s = write(&mut l, db, key)?.ok_or(WRONGTYPE)?;
+    let s = modify(&mut l, db, key)?.ok_or(WRONGTYPE)?;
     let exists: Vec<bool> = ids.iter().map(|id| s.get(*id).is_some()).collect();
     let g = s
         .groups
@@ -1377,7 +1396,7 @@ fn xautoclaim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     let (db, now) = (ctx.db(), ctx.now_ms);
     let mut l = ctx.lock([key]);
-    let s = write(&mut l, db, key)?
+    let s = modify(&mut l, db, key)?
         .filter(|s| s.groups.contains_key(name))
         .ok_or_else(|| no_group_error(key, name))?;
     let candidates: Vec<StreamId> = s.groups[name]
