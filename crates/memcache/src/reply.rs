@@ -151,6 +151,10 @@ pub struct ItemMeta {
     pub last_access: u64,
     /// `h`: whether the item had been fetched before this request.
     pub fetched: bool,
+    /// Whether the stored key is binary (it was set with `b`). `mg` hits echo `k` in the
+    /// item's form, not the request's: memcached answers `mg azA= b k` with `kk0` when `k0`
+    /// was stored as text.
+    pub binary_key: bool,
 }
 
 /// The lease flags memcached appends to `mg` hits, after the requested flags.
@@ -230,7 +234,11 @@ pub fn meta(
             }
             b'k' => {
                 out.push(b'k');
-                if f.base64_key {
+                let binary = match (req.cmd, item) {
+                    (MetaCmd::Get, Some(it)) => it.binary_key,
+                    _ => f.base64_key,
+                };
+                if binary {
                     crate::b64::encode_into(&req.key, out);
                     out.extend_from_slice(b" b");
                 } else {
@@ -303,6 +311,7 @@ mod tests {
             ttl: -1,
             last_access: 1,
             fetched: true,
+            binary_key: false,
         };
         assert_eq!(
             render(
