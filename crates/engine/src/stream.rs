@@ -80,7 +80,11 @@ fn write<'l>(l: &'l mut Locked, db: usize, key: &[u8]) -> Result<Option<&'l mut 
 /// XSETID) leaves WATCH and client tracking alone, and a change that turns
 /// out to remove nothing (XDEL, XTRIM) is no change. Callers that do change
 /// the entries call [`note_modified`] afterwards.
-fn modify<'l>(l: &'l mut Locked, db: usize, key: &[u8]) -> Result<Option<&'l mut Stream>, CmdError> {
+fn modify<'l>(
+    l: &'l mut Locked,
+    db: usize,
+    key: &[u8],
+) -> Result<Option<&'l mut Stream>, CmdError> {
     crate::collections::peek(l, db, key, stream_of)
 }
 
@@ -1682,4 +1686,130 @@ fn xinfo_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
             "    Show information about the stream.",
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::{server, Session};
+
+    /// Runs each `(command, expected reply)` on one session.
+    fn check(s: &mut Session, cases: &[(&[&str], &str)]) {
+        for (cmd, want) in cases {
+            assert_eq!(s.run(cmd), *want, "{cmd:?}");
+        }
+    }
+
+    #[test]
+    fn ids_parse_like_redis() {
+        let srv = server();
+        let mut s = Session::new(&srv);
+        check(
+            &mut s,
+            &[
+                (&["XADD", "s", " 2", "a", "1"], "$3\r\n2-0\r\n"),
+                (&["XADD", "s", "+3-01", "a", "1"], "$3\r\n3-1\r\n"),
+                (&["XADD", "s", "4\0junk", "a", "1"], "$3\r\n4-0\r\n"),
+                (
+                    &["XADD", "s", "4-x", "a", "1"],
+                    "-ERR Invalid stream ID specified as stream command argument\r\n",
+                ),
+                (
+                    &["XRANGE", "s", "(3-1", "+", "COUNT", "1"],
+                    "*1\r\n*2\r\n$3\r\n4-0\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn group_argument_errors_in_redis_order() {
+        let srv = server();
+        let mut s = Session::new(&srv);
+        check(
+            &mut s,
+            &[
+                // Options are checked before the key.
+                (
+                    &["XGROUP", "SETID", "nokey", "g", "0", "FOO", "1"],
+                    "-ERR unknown subcommand or wrong number of arguments for 'SETID'. Try XGROUP HELP.\r\n",
+                ),
+                (&["XGROUP", "CREATE", "s", "g", "0", "MKSTREAM"], "+OK\r\n"),
+                (
+                    &["XGROUP", "CREATE", "s", "g2", "0", "ENTRIESREAD", "1", "MKSTREAM", "MKSTREAM"],
+                    "-ERR unknown subcommand or wrong number of arguments for 'CREATE'. Try XGROUP HELP.\r\n",
+                ),
+                (
+                    &["XGROUP", "CREATECONSUMER", "s", "g", "c", "MKSTREAM"],
+                    "-ERR wrong number of arguments for 'xgroup|createconsumer' command\r\n",
+                ),
+                // No group: XACK answers 0 without parsing its ids.
+                (&["XACK", "s", "nog", "x"], ":0\r\n"),
+                (
+                    &["XACK", "s", "g", "x"],
+                    "-ERR Invalid stream ID specified as stream command argument\r\n",
+                ),
+                // The key is looked up before XINFO STREAM's options.
+                (&["XINFO", "STREAM", "nokey", "x"], "-ERR no such key\r\n"),
+                (
+                    &["XINFO", "STREAM", "s", "x"],
+                    "-ERR unknown subcommand or wrong number of arguments for 'STREAM'. Try XINFO HELP.\r\n",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn largest_id_reads_new_entries() {
+        let srv = server();
+        let mut s = Session::new(&srv);
+        s.run(&["XADD", "s", "1-0", "f", "v"]);
+        s.run(&["XGROUP", "CREATE", "s", "g", "0"]);
+        check(
+            &mut s,
+            &[
+                (
+                    &[
+                        "XREADGROUP",
+                        "GROUP",
+                        "g",
+                        "c",
+                        "STREAMS",
+                        "s",
+                        "18446744073709551615-18446744073709551615",
+                    ],
+                    "*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n",
+                ),
+                (
+                    &["XPENDING", "s", "g"],
+                    "*4\r\n:1\r\n$3\r\n1-0\r\n$3\r\n1-0\r\n*1\r\n*2\r\n$1\r\nc\r\n$1\r\n1\r\n",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn group_bookkeeping_leaves_watch_alone() {
+        let srv = server();
+        let mut s = Session::new(&srv);
+        s.run(&["XADD", "s", "1-0", "f", "v"]);
+        s.run(&["XGROUP", "CREATE", "s", "g", "0"]);
+        for (cmd, dirty) in [
+            (
+                &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"][..],
+                false,
+            ),
+            (&["XACK", "s", "g", "1-0"], false),
+            (&["XDEL", "s", "9-9"], false),
+            (&["XSETID", "s", "5-0"], false),
+            (&["XDEL", "s", "1-0"], true),
+        ] {
+            let mut other = Session::new(&srv);
+            s.run(&["WATCH", "s"]);
+            other.run(cmd);
+            s.run(&["MULTI"]);
+            s.run(&["PING"]);
+            let want = if dirty { "*-1\r\n" } else { "*1\r\n+PONG\r\n" };
+            assert_eq!(s.run(&["EXEC"]), want, "{cmd:?}");
+        }
+    }
 }
