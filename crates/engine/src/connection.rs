@@ -543,12 +543,14 @@ fn client_pause(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         Ordering::Release,
     );
     p.until_ms.store(until.max(current), Ordering::Release);
+    keyspace::pause_expiry_until(until.max(current));
     ctx.out.ok();
     Ok(())
 }
 
 fn client_unpause(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     ctx.server.pause.until_ms.store(0, Ordering::Release);
+    keyspace::pause_expiry_until(0);
     ctx.server.pause.unpaused.notify_waiters();
     ctx.out.ok();
     Ok(())

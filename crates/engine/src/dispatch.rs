@@ -280,7 +280,9 @@ pub fn execute(
         ) {
             *client.shared.last_cmd.lock() = spec.name;
             if !queued.failed {
-                queued.push(args, entry);
+                let writes = crate::may_replicate(spec)
+                    || crate::scripting::may_write(server, spec.name, args);
+                queued.push(args, entry, writes);
                 client
                     .shared
                     .multi
@@ -290,9 +292,12 @@ pub fn execute(
             return Outcome::Done;
         }
     }
-    // Under CLIENT PAUSE WRITE, EXEC waits when it carries writes.
-    let exec_writes = matches!((&client.multi, spec.name), (Some(q), "exec") if q.writes);
-    if let Some(ms) = server.pause.wait_ms(spec, now_ms, exec_writes) {
+    // Under CLIENT PAUSE WRITE, EXEC waits when it carries writes, a script
+    // when it may write.
+    let writes = server.pause.is_paused(now_ms)
+        && (matches!((&client.multi, spec.name), (Some(q), "exec") if q.writes)
+            || crate::scripting::may_write(server, spec.name, args));
+    if let Some(ms) = server.pause.wait_ms(spec, now_ms, writes) {
         return Outcome::Paused(ms);
     }
     call(server, client, entry, args, out, start_us);

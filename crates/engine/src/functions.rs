@@ -416,7 +416,11 @@ pub(crate) fn function(loaded: &Loaded, name: &str) -> Result<mlua::Function, Cm
 
 /// A function's flags (None if it does not exist).
 fn flags_of(ctx: &Ctx, name: &str) -> Option<u32> {
-    ctx.server
+    server_flags_of(ctx.server, name)
+}
+
+fn server_flags_of(server: &crate::Server, name: &str) -> Option<u32> {
+    server
         .functions
         .libs
         .read()
@@ -424,6 +428,12 @@ fn flags_of(ctx: &Ctx, name: &str) -> Option<u32> {
         .flat_map(|l| l.functions.iter())
         .find(|m| m.name.eq_ignore_ascii_case(name))
         .map(|m| m.flags)
+}
+
+/// Whether FCALL of `name` may write (CLIENT PAUSE WRITE holds it): not
+/// when the function declares `no-writes`; an unknown function may.
+pub(crate) fn may_write(server: &crate::Server, name: &[u8]) -> bool {
+    server_flags_of(server, &String::from_utf8_lossy(name)).is_none_or(|f| f & NO_WRITES == 0)
 }
 
 fn fcall_generic(ctx: &mut Ctx, a: &[&[u8]], ro_command: bool) -> CmdResult {

@@ -113,6 +113,16 @@ pub struct SlowLog {
     pub next_id: u64,
 }
 
+/// Whether a command writes or may replicate something (Redis's CMD_WRITE
+/// or CMD_MAY_REPLICATE): what CLIENT PAUSE WRITE holds and read-only
+/// scripts refuse. COMMAND INFO does not show may-replicate, so the
+/// commands that carry it (scripts aside, judged by their flags) are named.
+pub(crate) fn may_replicate(spec: &commands::CommandSpec) -> bool {
+    use commands::flag;
+    spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0
+        || matches!(spec.name, "publish" | "spublish" | "pfcount")
+}
+
 /// CLIENT PAUSE state.
 #[derive(Default)]
 pub struct PauseState {
@@ -124,25 +134,15 @@ pub struct PauseState {
 }
 
 impl PauseState {
-    /// Does a command with these flags (an EXEC: carrying writes or not)
-    /// have to wait? Returns the ms to wait.
-    pub fn wait_ms(
-        &self,
-        spec: &commands::CommandSpec,
-        now_ms: u64,
-        exec_writes: bool,
-    ) -> Option<u64> {
+    /// Does a command with these flags have to wait? `writes` says that
+    /// it writes beyond its flags (an EXEC carrying writes, a script that
+    /// may write). Returns the ms to wait.
+    pub fn wait_ms(&self, spec: &commands::CommandSpec, now_ms: u64, writes: bool) -> Option<u64> {
         let until = self.until_ms.load(Ordering::Acquire);
         if until == 0 || until <= now_ms {
             return None;
         }
-        use commands::flag;
-        let is_write = exec_writes
-            || spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0
-            || matches!(
-                spec.name,
-                "eval" | "evalsha" | "publish" | "spublish" | "pfcount"
-            );
+        let is_write = writes || may_replicate(spec);
         if self.write_only.load(Ordering::Acquire) && !is_write {
             return None;
         }

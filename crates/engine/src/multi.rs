@@ -11,7 +11,7 @@
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 
-use commands::{flag, key_flag};
+use commands::key_flag;
 use smallvec::SmallVec;
 
 use crate::error::{CmdError, CmdResult};
@@ -42,7 +42,9 @@ pub struct Queued {
 }
 
 impl Queued {
-    pub(crate) fn push(&mut self, args: &[&[u8]], entry: &dispatch::CommandEntry) {
+    /// Queues a command; `writes`: it writes or may replicate (EXEC then
+    /// waits under CLIENT PAUSE WRITE).
+    pub(crate) fn push(&mut self, args: &[&[u8]], entry: &dispatch::CommandEntry, writes: bool) {
         let first = self.args.len();
         for a in args {
             let start = self.bytes.len();
@@ -50,7 +52,7 @@ impl Queued {
             self.args.push(start..self.bytes.len());
         }
         self.commands.push((first..self.args.len(), entry.index));
-        self.writes |= entry.spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0;
+        self.writes |= writes;
     }
 
     pub fn len(&self) -> usize {

@@ -810,7 +810,7 @@ fn call_values(lua: &Lua, args: impl Iterator<Item = Value>) -> mlua::Result<(bo
         if run.run.kill.load(Ordering::Acquire) {
             return Err(KILLED.as_bytes().to_vec());
         }
-        if run.read_only && spec.has_flag(commands::flag::WRITE) {
+        if run.read_only && crate::may_replicate(spec) {
             return Err(b"ERR Write commands are not allowed from read-only scripts.".to_vec());
         }
         run.cover(spec, &args)?;
@@ -1143,6 +1143,27 @@ fn shebang(body: &[u8]) -> Result<(Shebang, usize), CmdError> {
         }
     }
     Ok((flags, end))
+}
+
+/// Whether EVAL / EVALSHA / FCALL may write, as CLIENT PAUSE WRITE judges
+/// it (Redis's evalGetCommandFlags): a script that declares its flags may
+/// write unless they include `no-writes`; one without a shebang
+/// (compatibility mode) or not in the cache may.
+pub(crate) fn may_write(server: &Server, name: &str, a: &[&[u8]]) -> bool {
+    let declared = |body: &[u8]| match shebang(body) {
+        Ok((flags, _)) => !flags.present || !flags.no_writes,
+        Err(_) => true,
+    };
+    match (name, a.get(1)) {
+        ("eval", Some(body)) => declared(body),
+        ("evalsha", Some(sha)) => {
+            let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+            let body = server.scripts.bodies.read().get(&sha).cloned();
+            body.is_none_or(|b| declared(&b))
+        }
+        ("fcall", Some(function)) => crate::functions::may_write(server, function),
+        _ => false,
+    }
 }
 
 /// Stores a body in the node's cache; returns its SHA1.

@@ -26,7 +26,7 @@ use counter::Counter;
 
 use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -61,6 +61,20 @@ pub enum KeyEvent {
     Expired,
     /// A key that did not exist was created.
     New,
+}
+
+/// While CLIENT PAUSE is in force (until this time, ms since the epoch),
+/// expired keys read as missing but are not deleted, as in Redis (a paused
+/// server must not change its data, not even by expiring it).
+static EXPIRY_PAUSED_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+/// Pauses key deletion by expiry until `until_ms` (0 resumes it).
+pub fn pause_expiry_until(until_ms: u64) {
+    EXPIRY_PAUSED_UNTIL.store(until_ms, Ordering::Release);
+}
+
+fn expiry_paused(now_ms: u64) -> bool {
+    EXPIRY_PAUSED_UNTIL.load(Ordering::Relaxed) > now_ms
 }
 
 /// Called with every [`KeyEvent`], its database and key.
@@ -877,6 +891,12 @@ impl<'a> Locked<'a> {
         let shard = self.shard_mut(pos.shard);
         let sdb = &mut shard.dbs[db];
         let t = sdb.slots.get_mut(pos.local)?;
+        if expiry_paused(now) {
+            return match t.find_live(key, |_| false)? {
+                Ok(e) if !e.is_expired(now) => Some(e),
+                _ => None,
+            };
+        }
         match t.find_live(key, |e| e.is_expired(now))? {
             Ok(e) => Some(e),
             Err(gone) => {
