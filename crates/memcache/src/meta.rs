@@ -146,17 +146,18 @@ impl MetaStatus {
 
 impl MetaRequest<'_> {
     /// Whether quiet mode (`q`) hides a reply with this status, as memcached 1.6.18 does:
-    /// `mg` hides only `EN`; `ms`, `md` and `ma` hide only `HD` (their success). Errors
-    /// (`CLIENT_ERROR`...) are never hidden. The connection must still flush on `mn`.
+    /// `mg` hides only `EN` (hits are always sent); `ms` and `md` hide only `HD`; `ma`
+    /// hides its success, `HD` or `VA`, except when it has just auto-vivified the item
+    /// (`N` on a miss), which memcached always answers. `NS`/`NF`/`EX` and errors are never
+    /// hidden. The connection must still flush on `mn`.
     pub fn quiet_suppresses(&self, status: MetaStatus) -> bool {
         if !self.flags.quiet {
             return false;
         }
         match self.cmd {
             MetaCmd::Get => status == MetaStatus::En,
-            MetaCmd::Set { .. } | MetaCmd::Delete | MetaCmd::Arith { .. } => {
-                status == MetaStatus::Hd
-            }
+            MetaCmd::Set { .. } | MetaCmd::Delete => status == MetaStatus::Hd,
+            MetaCmd::Arith { .. } => matches!(status, MetaStatus::Hd | MetaStatus::Va),
         }
     }
 }
