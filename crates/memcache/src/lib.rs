@@ -73,9 +73,96 @@ impl Limits {
     }
 }
 
+/// The outcome of `incr`/`decr` (and `ma`) on a stored value, by memcached's rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delta {
+    /// The new value. `digits` is the reply; `stored` is what memcached keeps: the digits
+    /// space-padded to the old length when they fit (memcached rewrites the item in place:
+    /// `10` decremented by 5 reads back as `5 `), otherwise the digits alone. memcached only
+    /// rewrites in place when no queued reply still references the item; an engine that
+    /// never shares items can always pad.
+    Value {
+        value: u64,
+        digits: Vec<u8>,
+        stored: Vec<u8>,
+    },
+    /// `CLIENT_ERROR cannot increment or decrement non-numeric value` (also for an empty
+    /// value). memcached checks emptiness before a CAS comparison and the number after it.
+    NonNumeric,
+}
+
+/// Applies a delta like memcached's `do_add_delta`: the value is read with `strtoull` rules
+/// (leading whitespace, trailing whitespace or NUL allowed), `incr` wraps at 2^64, `decr`
+/// stops at 0.
+pub fn apply_delta(data: &[u8], incr: bool, delta: u64) -> Delta {
+    if data.is_empty() {
+        return Delta::NonNumeric;
+    }
+    let Some(value) = parse_u64(data) else {
+        return Delta::NonNumeric;
+    };
+    let value = if incr {
+        value.wrapping_add(delta)
+    } else {
+        value.saturating_sub(delta)
+    };
+    let digits = itoa::Buffer::new().format(value).as_bytes().to_vec();
+    let mut stored = digits.clone();
+    if digits.len() <= data.len() {
+        stored.resize(data.len(), b' ');
+    }
+    Delta::Value {
+        value,
+        digits,
+        stored,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deltas_follow_memcached() {
+        // memcached: "set n 0 0 2 / 10", "decr n 5" -> 5, then get -> "5 ".
+        assert_eq!(
+            apply_delta(b"10", false, 5),
+            Delta::Value {
+                value: 5,
+                digits: b"5".to_vec(),
+                stored: b"5 ".to_vec()
+            }
+        );
+        // "incr n 100" on "5 " -> 105, a new 3-byte item.
+        assert_eq!(
+            apply_delta(b"5 ", true, 100),
+            Delta::Value {
+                value: 105,
+                digits: b"105".to_vec(),
+                stored: b"105".to_vec()
+            }
+        );
+        // incr wraps: 18446744073709551615 + 1 -> 0.
+        assert!(matches!(
+            apply_delta(b"18446744073709551615", true, 1),
+            Delta::Value { value: 0, .. }
+        ));
+        assert!(matches!(
+            apply_delta(b" 5", true, 1),
+            Delta::Value { value: 6, .. }
+        ));
+        assert_eq!(apply_delta(b"", true, 1), Delta::NonNumeric);
+        assert_eq!(apply_delta(b"abc", true, 1), Delta::NonNumeric);
+        assert_eq!(apply_delta(b"5x", true, 1), Delta::NonNumeric);
+        assert!(matches!(
+            apply_delta(b"5 x", true, 1),
+            Delta::Value { value: 6, .. }
+        ));
+        assert!(matches!(
+            apply_delta(b"5\0x", true, 1),
+            Delta::Value { value: 6, .. }
+        ));
+    }
 
     #[test]
     fn item_size_boundaries_match_memcached() {

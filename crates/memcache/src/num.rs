@@ -45,7 +45,8 @@ fn scan(token: &[u8]) -> Option<(bool, u64)> {
     if i == digits_start || overflow {
         return None;
     }
-    if i < token.len() && !is_c_space(token[i]) {
+    // C strings end at NUL, which only matters for item data (tokens never hold one).
+    if i < token.len() && !is_c_space(token[i]) && token[i] != 0 {
         return None;
     }
     Some((negative, value))
