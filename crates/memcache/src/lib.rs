@@ -22,7 +22,16 @@
 //! `0x80` is binary protocol (memcached decides per connection on its first byte).
 //!
 //! Every error text and edge case here was checked against memcached 1.6.18; the unit tests
-//! say which reply the real server gave.
+//! say which reply the real server gave. `tests/differential.rs` replays parser-decided
+//! inputs and random pipelines (run on small toy engines built from this crate) against a
+//! live memcached when `MEMCACHED_ADDR` is set; the toys there double as worked examples
+//! of the engine-side rules (quiet mode, `ms` modes, counter padding).
+//!
+//! Not covered here (engine or connection concerns): stats contents, `-Y` ASCII
+//! authentication (`set <any> 0 0 <n>` carrying `user pass` before any other command), and
+//! when replies are flushed (memcached writes after 20 requests, on `mn`, or when the read
+//! buffer is drained; this decides whether counters are rewritten in place, see
+//! [`apply_delta`]).
 
 mod b64;
 pub mod binary;
