@@ -2318,6 +2318,82 @@ fn diff_blocked_group_readers_share_entries() {
     );
 }
 
+/// Readers queued behind one that a write cannot serve (its group has
+/// already read past the entry) are still served, in order, as Redis
+/// serves every blocked reader the write satisfies.
+#[test]
+fn diff_unsatisfied_reader_does_not_starve_others() {
+    let d = Diff::new("streams: readers behind an unsatisfied one");
+    let mut results = Vec::new();
+    for node in [&d.redis, &d.ferro] {
+        let mut admin = node.raw();
+        call(&mut admin, &["FLUSHALL"]);
+        call(
+            &mut admin,
+            &["XGROUP", "CREATE", "s", "ahead", "$", "MKSTREAM"],
+        );
+        call(&mut admin, &["XGROUP", "SETID", "s", "ahead", "100-0"]);
+        call(&mut admin, &["XGROUP", "CREATE", "s", "g", "$"]);
+        let mut readers = Vec::new();
+        let blocks: [&[&str]; 4] = [
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "ahead",
+                "a",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "s",
+                ">",
+            ],
+            &["XREAD", "BLOCK", "0", "STREAMS", "s", "$"],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "b",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "s",
+                ">",
+            ],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "s",
+                ">",
+            ],
+        ];
+        for (i, b) in blocks.iter().enumerate() {
+            let mut r = node.raw();
+            send(&mut r, b);
+            wait_blocked(&mut admin, i + 1);
+            readers.push(r);
+        }
+        call(&mut admin, &["XADD", "s", "1-0", "f", "1"]);
+        // The plain reader and the first reader of group g are served; the
+        // others keep waiting.
+        let plain = readers[1].read_reply();
+        let first = readers[2].read_reply();
+        wait_blocked(&mut admin, 2);
+        call(&mut admin, &["XADD", "s", "2-0", "f", "2"]);
+        let second = readers[3].read_reply();
+        wait_blocked(&mut admin, 1);
+        results.push([plain, first, second].map(|r| show(&r)));
+    }
+    assert_eq!(
+        results[0], results[1],
+        "redis-server (left) and ferrocache (right) differ"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // WATCH
 // ---------------------------------------------------------------------------

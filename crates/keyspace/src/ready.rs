@@ -53,6 +53,12 @@ impl Readiness {
             if queue.iter().any(|x| Arc::ptr_eq(x, w)) {
                 continue;
             }
+            // The same client still queued (a stream reader keeps its place
+            // while it re-runs): the new registration takes that place.
+            if let Some(slot) = queue.iter_mut().find(|x| x.client_id == w.client_id) {
+                *slot = w.clone();
+                continue;
+            }
             if front {
                 queue.push_front(w.clone());
             } else {
@@ -84,6 +90,26 @@ impl Readiness {
         let q = self.queues.lock();
         if let Some(w) = q.get(&(db, key.into())).and_then(|queue| queue.front()) {
             (w.wake)();
+        }
+    }
+
+    /// Wakes the client queued right behind `w` on each of `keys`: a woken
+    /// stream reader that found nothing for itself passes the wake-up on,
+    /// since the next reader may wait for something else (another group,
+    /// an earlier id).
+    pub fn signal_behind(&self, db: usize, keys: &[Vec<u8>], w: &Arc<Waiter>) {
+        let q = self.queues.lock();
+        for k in keys {
+            let Some(queue) = q.get(&(db, k.as_slice().into())) else {
+                continue;
+            };
+            let next = queue
+                .iter()
+                .position(|x| Arc::ptr_eq(x, w))
+                .and_then(|at| queue.get(at + 1));
+            if let Some(next) = next {
+                (next.wake)();
+            }
         }
     }
 
@@ -143,5 +169,45 @@ mod tests {
         r.unregister(0, &[b"k".to_vec()], &b);
         assert!(!r.any());
         assert_eq!(r.waiting_on(0, b"k"), 0);
+    }
+
+    #[test]
+    fn same_client_keeps_its_place_and_passes_the_wake_up_behind() {
+        let r = Readiness::default();
+        let hits = Arc::new([
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        ]);
+        let mk = |i: usize| {
+            let h = hits.clone();
+            Waiter::new(
+                i as u64,
+                Box::new(move || {
+                    h[i].fetch_add(1, Ordering::SeqCst);
+                }),
+            )
+        };
+        let (a, b, c) = (mk(0), mk(1), mk(2));
+        for w in [&a, &b, &c] {
+            r.register(0, &[b"k"], w, false);
+        }
+        // b registers again (a new waiter of the same client): same place.
+        let b2 = mk(1);
+        r.register(0, &[b"k"], &b2, true);
+        assert_eq!(r.waiting_on(0, b"k"), 3);
+        r.signal_behind(0, &[b"k".to_vec()], &a);
+        assert_eq!(hits[1].load(Ordering::SeqCst), 1, "b is behind a");
+        r.signal_behind(0, &[b"k".to_vec()], &b2);
+        assert_eq!(hits[2].load(Ordering::SeqCst), 1, "c is behind b");
+        r.signal_behind(0, &[b"k".to_vec()], &c);
+        assert_eq!(
+            hits.iter().map(|h| h.load(Ordering::SeqCst)).sum::<usize>(),
+            2
+        );
+        for w in [&a, &b2, &c] {
+            r.unregister(0, &[b"k".to_vec()], w);
+        }
+        assert!(!r.any());
     }
 }

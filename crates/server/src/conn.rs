@@ -462,7 +462,13 @@ async fn wait_blocked<'w>(
             break true;
         }
         if blocked.woken.load(Ordering::Acquire) {
-            ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
+            // A stream reader keeps its place in the queues while it runs
+            // again (if it finds nothing, its new registration takes that
+            // place); other commands leave and re-queue at the front.
+            let keeps_place = blocked.rerun_args.is_some();
+            if !keeps_place {
+                ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
+            }
             client.block_retry = true;
             match &blocked.rerun_args {
                 Some(rerun) => {
@@ -480,6 +486,9 @@ async fn wait_blocked<'w>(
                     // the wrong type): whatever is left in the keys is for
                     // the next waiter, as Redis serves every blocked client
                     // the key can satisfy.
+                    if keeps_place {
+                        ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
+                    }
                     for key in &blocked.keys {
                         ready.signal(blocked.db, key);
                     }
@@ -489,6 +498,12 @@ async fn wait_blocked<'w>(
                     again.deadline_ms = deadline;
                     if again.rerun_args.is_none() {
                         again.rerun_args = blocked.rerun_args.take();
+                    }
+                    if keeps_place {
+                        // Nothing for this reader: the one behind it may
+                        // wait for something else (Redis serves every
+                        // stream reader the write satisfies).
+                        ready.signal_behind(again.db, &again.keys, &again.waiter);
                     }
                     blocked = again;
                 }
