@@ -889,3 +889,249 @@ fn toy_meta_pipelines_match_memcached() {
     eprintln!("{compared} pipelines compared");
     assert!(compared > 250, "too few unambiguous pipelines: {compared}");
 }
+
+/// Splits binary responses into comparable parts, ignoring the CAS field (the server's
+/// counter differs from any toy's).
+fn split_binary(mut bytes: &[u8]) -> Vec<(u8, u16, Vec<u8>)> {
+    use memcache::binary::{Header, HEADER_LEN};
+    let mut out = Vec::new();
+    while let Some(h) = Header::decode(bytes) {
+        let end = (HEADER_LEN + h.body_len as usize).min(bytes.len());
+        let mut rest = bytes[8..12].to_vec();
+        rest.extend_from_slice(&bytes[2..6]);
+        rest.extend_from_slice(&bytes[12..16]);
+        rest.extend_from_slice(&bytes[HEADER_LEN..end]);
+        out.push((h.opcode, h.vbucket_or_status, rest));
+        bytes = &bytes[end..];
+    }
+    out
+}
+
+/// A toy binary engine over the crate's binary parser and encoders.
+#[derive(Default)]
+struct ToyBinary {
+    items: std::collections::HashMap<Vec<u8>, (u32, Vec<u8>, u64)>,
+    pins: Pins,
+}
+
+impl ToyBinary {
+    fn run(&mut self, input: &[u8]) -> Vec<u8> {
+        use memcache::binary::{self, BinCommand, BinParsed, Status};
+        use memcache::text::StoreCmd;
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < input.len() {
+            let (req, consumed) = match binary::parse(&input[pos..], &Limits::default()) {
+                BinParsed::Request { req, consumed } => (req, consumed),
+                other => panic!("toy inputs are valid: {other:?}"),
+            };
+            pos += consumed;
+            let op = req.opcode as u8;
+            let opaque = req.header.opaque;
+            let ok_quiet = req.quiet;
+            match req.cmd {
+                BinCommand::Noop => {
+                    self.pins.pinned.clear();
+                    binary::write_response(&mut out, op, Status::NoError, opaque, 0, &[], &[], &[]);
+                }
+                BinCommand::Flush { .. } => {
+                    self.items.clear();
+                    if !ok_quiet {
+                        binary::write_response(
+                            &mut out,
+                            op,
+                            Status::NoError,
+                            opaque,
+                            0,
+                            &[],
+                            &[],
+                            &[],
+                        );
+                    }
+                }
+                BinCommand::Get { key, return_key } => match self.items.get(key) {
+                    Some((flags, data, id)) => {
+                        self.pins.pinned.insert(*id);
+                        let k: &[u8] = if return_key { key } else { &[] };
+                        binary::write_get_hit(&mut out, op, opaque, 0, *flags, k, data);
+                    }
+                    None if ok_quiet => {}
+                    // GETK misses carry the key instead of a message.
+                    None if return_key => binary::write_response(
+                        &mut out,
+                        op,
+                        Status::KeyNotFound,
+                        opaque,
+                        0,
+                        &[],
+                        key,
+                        &[],
+                    ),
+                    None => binary::write_error(&mut out, op, opaque, Status::KeyNotFound),
+                },
+                BinCommand::Store {
+                    cmd,
+                    key,
+                    flags,
+                    value,
+                    ..
+                } => {
+                    let present = self.items.contains_key(key);
+                    let status = match cmd {
+                        StoreCmd::Add if present => Status::KeyExists,
+                        StoreCmd::Replace if !present => Status::KeyNotFound,
+                        StoreCmd::Append | StoreCmd::Prepend if !present => Status::NotStored,
+                        _ => Status::NoError,
+                    };
+                    if status == Status::NoError {
+                        let id = self.pins.new_id();
+                        match cmd {
+                            StoreCmd::Append | StoreCmd::Prepend => {
+                                if let Some((_, data, old)) = self.items.get_mut(key) {
+                                    *old = id;
+                                    if cmd == StoreCmd::Append {
+                                        data.extend_from_slice(value);
+                                    } else {
+                                        let mut v = value.to_vec();
+                                        v.extend_from_slice(data);
+                                        *data = v;
+                                    }
+                                }
+                            }
+                            _ => {
+                                self.items.insert(key.to_vec(), (flags, value.to_vec(), id));
+                            }
+                        }
+                        if !ok_quiet {
+                            binary::write_response(&mut out, op, status, opaque, 0, &[], &[], &[]);
+                        }
+                    } else {
+                        binary::write_error(&mut out, op, opaque, status);
+                    }
+                }
+                BinCommand::Delete { key, .. } => {
+                    if self.items.remove(key).is_some() {
+                        if !ok_quiet {
+                            binary::write_response(
+                                &mut out,
+                                op,
+                                Status::NoError,
+                                opaque,
+                                0,
+                                &[],
+                                &[],
+                                &[],
+                            );
+                        }
+                    } else {
+                        binary::write_error(&mut out, op, opaque, Status::KeyNotFound);
+                    }
+                }
+                BinCommand::Arith {
+                    incr,
+                    key,
+                    delta,
+                    initial,
+                    exptime,
+                    ..
+                } => match self.items.get_mut(key) {
+                    None if exptime == 0xffff_ffff => {
+                        binary::write_error(&mut out, op, opaque, Status::KeyNotFound)
+                    }
+                    None => {
+                        let digits = initial.to_string().into_bytes();
+                        let id = self.pins.new_id();
+                        self.items.insert(key.to_vec(), (0, digits, id));
+                        if !ok_quiet {
+                            binary::write_counter(&mut out, op, opaque, 0, initial);
+                        }
+                    }
+                    Some((_, data, id)) => match memcache::apply_delta(data, incr, delta) {
+                        memcache::Delta::NonNumeric => {
+                            binary::write_error(&mut out, op, opaque, Status::DeltaBadValue)
+                        }
+                        memcache::Delta::Value { value, digits, .. } => {
+                            self.pins.store_counter(id, data, &digits);
+                            if !ok_quiet {
+                                binary::write_counter(&mut out, op, opaque, 0, value);
+                            }
+                        }
+                    },
+                },
+                other => panic!("toy binary does not run {other:?}"),
+            }
+        }
+        out
+    }
+}
+
+fn random_binary_pipeline(rng: &mut rand::rngs::StdRng) -> Vec<u8> {
+    let keys: [&[u8]; 3] = [b"b0", b"b1", b"n"];
+    let datas: [&[u8]; 5] = [b"", b"7", b"10", b"abc", b"18446744073709551615"];
+    let mut out = bin_request(0x08, b"", b"", b"", None);
+    for i in 0..rng.gen_range(1..30u32) {
+        let key = keys[rng.gen_range(0..keys.len())];
+        let mut req = match rng.gen_range(0..6) {
+            0 | 1 => {
+                let op = [0x01, 0x02, 0x03, 0x0e, 0x0f, 0x11, 0x12, 0x19][rng.gen_range(0..8)];
+                let data = datas[rng.gen_range(0..datas.len())];
+                let extras: Vec<u8> = if matches!(op, 0x0e | 0x0f | 0x19) {
+                    Vec::new()
+                } else {
+                    let mut e = rng.gen_range(0..5u32).to_be_bytes().to_vec();
+                    e.extend_from_slice(&0u32.to_be_bytes());
+                    e
+                };
+                bin_request(op, key, &extras, data, None)
+            }
+            2 | 3 => bin_request(
+                [0x00, 0x09, 0x0c, 0x0d][rng.gen_range(0..4)],
+                key,
+                b"",
+                b"",
+                None,
+            ),
+            4 => {
+                let op = [0x05, 0x06, 0x15][rng.gen_range(0..3)];
+                let mut e = rng.gen_range(0..20u64).to_be_bytes().to_vec();
+                e.extend_from_slice(&rng.gen_range(0..200u64).to_be_bytes());
+                let exp: u32 = if rng.gen_bool(0.5) { 0 } else { 0xffff_ffff };
+                e.extend_from_slice(&exp.to_be_bytes());
+                bin_request(op, key, &e, b"", None)
+            }
+            _ => bin_request([0x04, 0x14][rng.gen_range(0..2)], key, b"", b"", None),
+        };
+        req[12..16].copy_from_slice(&i.to_be_bytes());
+        out.extend_from_slice(&req);
+    }
+    out.extend_from_slice(&bin_request(0x0a, b"", b"", b"", None));
+    out
+}
+
+#[test]
+fn toy_binary_pipelines_match_memcached() {
+    let Ok(addr) = std::env::var("MEMCACHED_ADDR") else {
+        return;
+    };
+    let _turn = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x80);
+    let mut compared = 0;
+    for _ in 0..300 {
+        let input = random_binary_pipeline(&mut rng);
+        let mut toy = ToyBinary::default();
+        let predicted = toy.run(&input);
+        if toy.pins.ambiguous {
+            continue;
+        }
+        compared += 1;
+        let actual = ask(&addr, &input, predicted.len());
+        assert!(!actual.1, "connection closed");
+        assert_eq!(
+            split_binary(&actual.0),
+            split_binary(&predicted),
+            "input {input:?}"
+        );
+    }
+    eprintln!("{compared} binary pipelines compared");
+    assert!(compared > 200, "too few unambiguous pipelines: {compared}");
+}
