@@ -338,7 +338,7 @@ fn smove(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mut l = ctx.lock([src, dst]);
     // A missing source answers 0 before any type check, as in Redis.
     let is_set = |e: &keyspace::Entry| matches!(e.value, Value::Set(_));
-    match l.get_mut(db, src) {
+    match l.peek(db, src) {
         None => {
             drop(l);
             ctx.out.int(0);
@@ -347,25 +347,32 @@ fn smove(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         Some(e) if !is_set(e) => return Err(WRONGTYPE),
         Some(_) => {}
     }
-    if l.get_mut(db, dst).is_some_and(|e| !is_set(e)) {
+    if l.peek(db, dst).is_some_and(|e| !is_set(e)) {
         return Err(WRONGTYPE);
     }
+    // Only real changes are writes (WATCH, tracking): the source loses the
+    // member; the destination changes only if it did not have it.
     let moved = if src == dst {
-        write(&mut l, db, src, collections::set)?.is_some_and(|s| s.contains(m))
+        collections::peek(&mut l, db, src, collections::set)?.is_some_and(|s| s.contains(m))
     } else if write(&mut l, db, src, collections::set)?.is_some_and(|s| s.remove(m)) {
         notify::emit(notify::SET, "srem", db, src);
         remove_emptied(&mut l, db, src);
-        match write(&mut l, db, dst, collections::set)? {
-            Some(d) => {
-                d.insert(m, &lim);
+        let has = collections::peek(&mut l, db, dst, collections::set)?.map(|d| d.contains(m));
+        match has {
+            Some(true) => {}
+            Some(false) => {
+                if let Some(d) = write(&mut l, db, dst, collections::set)? {
+                    d.insert(m, &lim);
+                }
+                notify::emit(notify::SET, "sadd", db, dst);
             }
             None => {
                 let mut d = Set::for_first(m, 1, &lim);
                 d.insert(m, &lim);
                 l.set(db, dst, new_value(d), 0);
+                notify::emit(notify::SET, "sadd", db, dst);
             }
         }
-        notify::emit(notify::SET, "sadd", db, dst);
         true
     } else {
         false
