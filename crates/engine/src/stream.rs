@@ -1422,14 +1422,12 @@ fn xautoclaim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
     let mut next = StreamId::MIN;
-    let mut examined = 0;
     for (id, exists) in candidates.iter().zip(&exists) {
         if attempts == 0 || count == 0 {
             next = *id;
             break;
         }
         attempts -= 1;
-        examined += 1;
         if !exists {
             g.ack(*id);
             deleted.push(*id);
@@ -1449,7 +1447,6 @@ fn xautoclaim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         claimed.push(*id);
         count -= 1;
     }
-    let _ = examined;
     if !claimed.is_empty() {
         if let Some(c) = g.consumers.get_mut(consumer) {
             c.active_time = now as i64;
