@@ -1,7 +1,8 @@
 //! Streams end to end: every X* command compared with a real redis-server
 //! (7.0) byte for byte, over RESP2 and RESP3, plus seeded random command
 //! streams (node boundaries under `MAXLEN ~`, consumer-group read counters
-//! and lag), blocking XREAD / XREADGROUP across connections, and keyspace
+//! and lag, mangled arguments), blocking XREAD / XREADGROUP across
+//! connections (several readers on one key included), WATCH, and keyspace
 //! notifications.
 //!
 //! What legitimately differs from 7.0 is normalized away, and the 7.2
