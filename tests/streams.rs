@@ -55,7 +55,7 @@ fn int_node(v: i64) -> Node {
 /// consumers) rather than a list of entries?
 fn is_record(n: &Node) -> bool {
     let first = n.kids.first().filter(|k| k.head[0] == b'$');
-    n.kids.len() % 2 == 0
+    n.kids.len().is_multiple_of(2)
         && first.is_some_and(|k| matches!(k.text().as_str(), "length" | "name"))
         && n.kids.iter().step_by(2).all(|k| k.head[0] == b'$')
 }
