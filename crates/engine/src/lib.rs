@@ -25,6 +25,7 @@ mod hyperloglog;
 mod info;
 mod introspection;
 mod list;
+pub mod memcached;
 mod longdouble;
 mod lua_libs;
 pub mod multi;

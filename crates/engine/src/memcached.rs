@@ -1,0 +1,1224 @@
+//! The memcached engine: executes parsed text and meta requests (crate `memcache`) against
+//! the node's sharded keyspace and appends memcached's reply bytes. It never touches a
+//! socket, so every command runs in-process in the unit tests; `server::mc_conn` is the
+//! connection loop around it.
+//!
+//! Execution model: the same as the Redis engine's. Each request locks only the shard of
+//! its key (`Keyspace::lock`), so worker threads run in parallel without a global lock;
+//! lazy and active expiry, the LRU clock and the cron come from the shared `Server`.
+//!
+//! Items live in database 0 as string values whose bytes start with a fixed header
+//! ([`HEADER`] bytes: client flags, CAS unique, status bits) followed by the data. This
+//! keeps the keyspace untouched (no new value variant for other code to match on) and an
+//! item small: one entry plus one allocation for header and data.
+//!
+//! CAS uniques come from one global atomic counter, as in memcached.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use keyspace::counter::Counter;
+use keyspace::{CompactBytes, Entry, StrValue, Value};
+use memcache::meta::{MetaCmd, MetaRequest, MetaStatus};
+use memcache::reply::{self, ItemMeta, MetaLease};
+use memcache::text::{GetCmd, Request, ShutdownMode, Store, StoreCmd, Tokens};
+use memcache::{apply_delta, Delta, Limits};
+use parking_lot::Mutex;
+
+use crate::Server;
+
+/// The memcached version this engine answers as (clients and tests parse it).
+pub const VERSION: &str = "1.6.18";
+
+/// memcached's database: there is only one.
+const DB: usize = 0;
+/// Bytes in front of an item's data: flags (u32 LE), CAS (u64 LE), status bits.
+const HEADER: usize = 13;
+/// Status bit: the item was fetched since it was stored (`mg h`, `me fetch=`).
+const FETCHED: u8 = 1;
+/// Status bit: the item was invalidated by `md I` (`mg` answers `X`).
+const STALE: u8 = 2;
+/// Status bit: a recache token (`W`) was handed out; later readers get `Z`.
+const WIN_SENT: u8 = 4;
+/// Status bit: the key was stored base64-encoded (`b` flag); `mg k` echoes it so.
+const BINARY_KEY: u8 = 8;
+/// Expiration times above this many seconds are absolute unix times (memcached's rule).
+const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
+
+/// Node settings from the command line (memcached's flags).
+#[derive(Clone, Debug)]
+pub struct McSettings {
+    pub limits: Limits,
+    /// `-m` in bytes.
+    pub max_bytes: u64,
+    /// `-M`: answer out-of-memory errors instead of evicting.
+    pub no_evict: bool,
+    /// `-c`.
+    pub max_conns: u64,
+    /// `-t`.
+    pub threads: u64,
+    pub tcp_port: u16,
+    pub udp_port: u16,
+    /// `-v` count.
+    pub verbosity: u32,
+    /// `-A`: the `shutdown` command is enabled.
+    pub shutdown_enabled: bool,
+    /// `-C`: CAS disabled (uniques are 0).
+    pub cas_disabled: bool,
+}
+
+impl Default for McSettings {
+    fn default() -> Self {
+        McSettings {
+            limits: Limits::default(),
+            max_bytes: 64 << 20,
+            no_evict: false,
+            max_conns: 1024,
+            threads: 4,
+            tcp_port: 11211,
+            udp_port: 0,
+            verbosity: 0,
+            shutdown_enabled: false,
+            cas_disabled: false,
+        }
+    }
+}
+
+/// The counters `stats` reports.
+#[derive(Default)]
+pub struct McStats {
+    pub cmd_get: Counter,
+    pub cmd_set: Counter,
+    pub cmd_flush: Counter,
+    pub cmd_touch: Counter,
+    pub get_hits: Counter,
+    pub get_misses: Counter,
+    pub get_expired: Counter,
+    pub get_flushed: Counter,
+    pub delete_hits: Counter,
+    pub delete_misses: Counter,
+    pub incr_hits: Counter,
+    pub incr_misses: Counter,
+    pub decr_hits: Counter,
+    pub decr_misses: Counter,
+    pub cas_hits: Counter,
+    pub cas_misses: Counter,
+    pub cas_badval: Counter,
+    pub touch_hits: Counter,
+    pub touch_misses: Counter,
+    pub total_items: Counter,
+    pub evictions: Counter,
+    pub bytes_read: Counter,
+    pub bytes_written: Counter,
+    pub total_connections: Counter,
+    pub rejected_connections: Counter,
+    pub curr_connections: AtomicI64,
+}
+
+/// What the connection should do after a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Continue,
+    /// Flush the replies and close (`quit`, an enabled `shutdown`).
+    Close,
+}
+
+/// One memcached node's engine state, shared by all connections.
+pub struct Memcached {
+    pub server: Arc<Server>,
+    pub settings: McSettings,
+    pub stats: McStats,
+    /// The last CAS unique handed out.
+    cas: AtomicU64,
+    /// Unix seconds when the node started (`stats uptime`).
+    started_unix: u64,
+    /// Sum of key and data bytes of the items stored through this engine (`stats bytes`).
+    /// Items reclaimed by expiry are subtracted when the engine sees them go.
+    bytes: AtomicI64,
+    /// ElastiCache auto-discovery: `(version, node list)` from `config set cluster`.
+    cluster: Mutex<(u64, Vec<u8>)>,
+}
+
+/// A decoded item header plus its data.
+struct Item<'a> {
+    flags: u32,
+    cas: u64,
+    bits: u8,
+    data: &'a [u8],
+}
+
+fn item_bytes(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::Str(StrValue::Emb(b)) => Some(b),
+        Value::Str(StrValue::Raw(b)) => Some(b),
+        Value::Str(StrValue::Shared(b)) => Some(b),
+        _ => None,
+    }
+}
+
+fn item_bytes_mut(v: &mut Value) -> Option<&mut [u8]> {
+    match v {
+        Value::Str(StrValue::Emb(CompactBytes::Inline { len, buf })) => {
+            Some(&mut buf[..usize::from(*len)])
+        }
+        Value::Str(StrValue::Emb(CompactBytes::Heap(b))) => Some(b),
+        Value::Str(StrValue::Raw(b)) => Some(b),
+        _ => None,
+    }
+}
+
+fn decode(v: &Value) -> Option<Item<'_>> {
+    let b = item_bytes(v)?;
+    if b.len() < HEADER {
+        return None;
+    }
+    let flags = u32::from_le_bytes(b[0..4].try_into().ok()?);
+    let cas = u64::from_le_bytes(b[4..12].try_into().ok()?);
+    Some(Item {
+        flags,
+        cas,
+        bits: b[12],
+        data: &b[HEADER..],
+    })
+}
+
+fn encode(flags: u32, cas: u64, bits: u8, parts: &[&[u8]]) -> Value {
+    let len = HEADER + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut b = Vec::with_capacity(len);
+    b.extend_from_slice(&flags.to_le_bytes());
+    b.extend_from_slice(&cas.to_le_bytes());
+    b.push(bits);
+    for p in parts {
+        b.extend_from_slice(p);
+    }
+    // One exact-size allocation (or none for tiny items): never the Int encoding, which
+    // would lose the header.
+    Value::Str(StrValue::Emb(CompactBytes::new(&b)))
+}
+
+/// Rewrites the status bits of a stored item in place.
+fn set_bits(e: &mut Entry, f: impl FnOnce(u8) -> u8) {
+    if let Some(b) = item_bytes_mut(&mut e.value) {
+        if b.len() >= HEADER {
+            b[12] = f(b[12]);
+        }
+    }
+}
+
+/// Rewrites the CAS unique of a stored item in place.
+fn set_cas(e: &mut Entry, cas: u64) {
+    if let Some(b) = item_bytes_mut(&mut e.value) {
+        if b.len() >= HEADER {
+            b[4..12].copy_from_slice(&cas.to_le_bytes());
+        }
+    }
+}
+
+/// The absolute expiry (ms since the epoch, 0 = never) of a memcached exptime, or `None`
+/// when the item is already expired (negative, or an absolute time in the past).
+pub fn expiry_ms(exptime: i64, now_ms: u64) -> Option<u64> {
+    if exptime == 0 {
+        return Some(0);
+    }
+    if exptime < 0 {
+        return None;
+    }
+    if exptime > REALTIME_MAXDELTA {
+        let at = (exptime as u64).saturating_mul(1000);
+        return (at > now_ms).then_some(at);
+    }
+    Some(now_ms + exptime as u64 * 1000)
+}
+
+/// Seconds left before `e` expires, `-1` when it never does (meta `t`).
+fn ttl_secs(e: &Entry, now_ms: u64) -> i64 {
+    match e.expire_at() {
+        None => -1,
+        Some(at) => (at.saturating_sub(now_ms).div_ceil(1000)) as i64,
+    }
+}
+
+impl Memcached {
+    pub fn new(server: Arc<Server>, settings: McSettings) -> Arc<Memcached> {
+        Arc::new(Memcached {
+            server,
+            settings,
+            stats: McStats::default(),
+            cas: AtomicU64::new(0),
+            started_unix: crate::now_ms() / 1000,
+            bytes: AtomicI64::new(0),
+            cluster: Mutex::new((0, Vec::new())),
+        })
+    }
+
+    fn next_cas(&self) -> u64 {
+        if self.settings.cas_disabled {
+            return 0;
+        }
+        self.cas.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn account(&self, delta: i64) {
+        self.bytes.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Runs one request, appending its replies to `out`.
+    pub fn execute(&self, req: Request<'_>, out: &mut Vec<u8>) -> Step {
+        let now = crate::now_ms();
+        match req {
+            Request::Get { cmd, exptime, keys } => self.get(cmd, exptime, keys, now, out),
+            Request::Store(s) => {
+                let noreply = s.noreply;
+                let r = self.store(&s, now);
+                if !noreply {
+                    reply::line(out, r);
+                }
+            }
+            Request::Arith {
+                incr,
+                key,
+                delta,
+                noreply,
+            } => self.arith(incr, key, delta, noreply, now, out),
+            Request::Touch {
+                key,
+                exptime,
+                noreply,
+            } => {
+                let r = self.touch(key, exptime, now);
+                if !noreply {
+                    reply::line(out, r);
+                }
+            }
+            Request::Delete { key, noreply } => {
+                let r = if self.remove(key, now) {
+                    self.stats.delete_hits.incr();
+                    reply::DELETED
+                } else {
+                    self.stats.delete_misses.incr();
+                    reply::NOT_FOUND
+                };
+                if !noreply {
+                    reply::line(out, r);
+                }
+            }
+            Request::FlushAll { delay, noreply } => {
+                self.flush_all(delay);
+                if !noreply {
+                    reply::line(out, reply::OK);
+                }
+            }
+            Request::Version => reply::version(out, VERSION),
+            Request::Verbosity { noreply, .. } => {
+                if !noreply {
+                    reply::line(out, reply::OK);
+                }
+            }
+            Request::Stats { args } => self.stats_reply(args, now, out),
+            Request::Quit => return Step::Close,
+            Request::Shutdown { mode } => {
+                if !self.settings.shutdown_enabled {
+                    reply::line(out, reply::SHUTDOWN_DISABLED);
+                } else if mode == ShutdownMode::Invalid {
+                    reply::line(out, reply::INVALID_SHUTDOWN_MODE);
+                } else {
+                    reply::line(out, reply::OK);
+                    self.server.request_shutdown();
+                    return Step::Close;
+                }
+            }
+            Request::ConfigGet { key } => self.config_get(key, out),
+            Request::ConfigSet { key, data, noreply, .. } => {
+                let r = if key == b"cluster" {
+                    let mut c = self.cluster.lock();
+                    c.0 += 1;
+                    // The data block is `<version>\r\n<nodes>`: keep the node list only,
+                    // the version is ours and increases on every change.
+                    let nodes = match memchr::memchr(b'\n', data) {
+                        Some(i) => &data[i + 1..],
+                        None => data,
+                    };
+                    c.1 = nodes.to_vec();
+                    reply::STORED
+                } else {
+                    reply::ERROR
+                };
+                if !noreply {
+                    reply::line(out, r);
+                }
+            }
+            Request::Meta(m) => self.meta(&m, now, out),
+            Request::MetaNoop => reply::line(out, reply::MN),
+            Request::MetaDebug { key, base64_key } => self.meta_debug(&key, base64_key, now, out),
+            Request::Admin { name, args } => self.admin(name, args, out),
+        }
+        Step::Continue
+    }
+
+    /// Deletes `key` (memcached unlinks the old item of a rejected oversized `set`).
+    pub fn unlink(&self, key: &[u8]) {
+        self.remove(key, crate::now_ms());
+    }
+
+    fn remove(&self, key: &[u8], now: u64) -> bool {
+        let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        match l.remove(DB, key) {
+            Some(e) => {
+                let gone = e.is_expired(now);
+                let size = decode(&e.value).map_or(0, |i| i.data.len());
+                self.account(-((key.len() + size) as i64));
+                !gone
+            }
+            None => false,
+        }
+    }
+
+    fn get(&self, cmd: GetCmd, exptime: i64, keys: Tokens<'_>, now: u64, out: &mut Vec<u8>) {
+        let touch_at = cmd.touches().then(|| expiry_ms(exptime, now));
+        for key in keys {
+            self.stats.cmd_get.incr();
+            if cmd.touches() {
+                self.stats.cmd_touch.incr();
+            }
+            let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+            let hit = match l.get(DB, key) {
+                Some(e) => {
+                    set_bits(e, |b| b | FETCHED);
+                    decode(&e.value).map(|i| (i.flags, i.cas, i.data.to_vec()))
+                }
+                None => None,
+            };
+            let Some((flags, cas, data)) = hit else {
+                self.stats.get_misses.incr();
+                if cmd.touches() {
+                    self.stats.touch_misses.incr();
+                }
+                continue;
+            };
+            self.stats.get_hits.incr();
+            match touch_at {
+                Some(Some(at)) => {
+                    l.set_expire(DB, key, at);
+                    self.stats.touch_hits.incr();
+                }
+                Some(None) => {
+                    // Touched into the past: this read still sees it, the next one not.
+                    l.remove(DB, key);
+                    self.account(-((key.len() + data.len()) as i64));
+                    self.stats.touch_hits.incr();
+                }
+                None => {}
+            }
+            drop(l);
+            reply::value(out, key, flags, &data, cmd.with_cas().then_some(cas));
+        }
+        reply::end(out);
+    }
+
+    /// Stores an item with the new data (shared by the classic and meta storage commands).
+    /// Returns the classic reply text; `cas_out` receives the new CAS on success.
+    #[allow(clippy::too_many_arguments)]
+    fn store_item(
+        &self,
+        mode: StoreCmd,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        compare: u64,
+        data: &[u8],
+        bits: u8,
+        now: u64,
+        cas_out: &mut u64,
+    ) -> &'static str {
+        self.stats.cmd_set.incr();
+        let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        let old = l
+            .peek(DB, key)
+            .and_then(|e| decode(&e.value).map(|i| (i.flags, i.cas, i.data.len())));
+        let expire = expiry_ms(exptime, now);
+        let cas = self.next_cas();
+        let new_size = (key.len() + data.len()) as i64;
+        let old_size = old.map_or(0, |o| (key.len() + o.2) as i64);
+        match mode {
+            StoreCmd::Add if old.is_some() => {
+                // memcached bumps the existing item in the LRU on a failed add.
+                if let Some(e) = l.peek(DB, key) {
+                    e.touch();
+                }
+                return reply::NOT_STORED;
+            }
+            StoreCmd::Replace if old.is_none() => return reply::NOT_STORED,
+            StoreCmd::Append | StoreCmd::Prepend => {
+                let Some((old_flags, old_cas, _)) = old else {
+                    return reply::NOT_STORED;
+                };
+                if compare != 0 && compare != old_cas {
+                    return reply::EXISTS;
+                }
+                let Some(e) = l.get_mut(DB, key) else {
+                    return reply::NOT_STORED;
+                };
+                let Some(i) = decode(&e.value) else {
+                    return reply::NOT_STORED;
+                };
+                if !self
+                    .settings
+                    .limits
+                    .item_fits(key.len(), old_flags, i.data.len() + data.len())
+                {
+                    return "SERVER_ERROR out of memory storing object";
+                }
+                let value = if mode == StoreCmd::Append {
+                    encode(old_flags, cas, i.bits & BINARY_KEY, &[i.data, data])
+                } else {
+                    encode(old_flags, cas, i.bits & BINARY_KEY, &[data, i.data])
+                };
+                e.value = value;
+                self.account(data.len() as i64);
+                self.stats.total_items.incr();
+                *cas_out = cas;
+                return reply::STORED;
+            }
+            StoreCmd::Cas => match old {
+                None => {
+                    self.stats.cas_misses.incr();
+                    return reply::NOT_FOUND;
+                }
+                Some((_, old_cas, _)) if old_cas != compare => {
+                    self.stats.cas_badval.incr();
+                    return reply::EXISTS;
+                }
+                Some(_) => self.stats.cas_hits.incr(),
+            },
+            _ => {}
+        }
+        match expire {
+            Some(at) => {
+                l.set(DB, key, encode(flags, cas, bits, &[data]), at);
+                self.account(new_size - old_size);
+                self.stats.total_items.incr();
+            }
+            None => {
+                // Stored already expired: the old value is gone, nothing new is visible.
+                if l.remove(DB, key).is_some() {
+                    self.account(-old_size);
+                }
+            }
+        }
+        *cas_out = cas;
+        reply::STORED
+    }
+
+    fn store(&self, s: &Store<'_>, now: u64) -> &'static str {
+        let mut cas = 0;
+        self.store_item(
+            s.cmd, s.key, s.flags, s.exptime, s.cas, s.data, 0, now, &mut cas,
+        )
+    }
+
+    fn arith(&self, incr: bool, key: &[u8], delta: u64, noreply: bool, now: u64, out: &mut Vec<u8>) {
+        let (hits, misses) = if incr {
+            (&self.stats.incr_hits, &self.stats.incr_misses)
+        } else {
+            (&self.stats.decr_hits, &self.stats.decr_misses)
+        };
+        let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        let Some(e) = l.get_mut(DB, key) else {
+            misses.incr();
+            if !noreply {
+                reply::line(out, reply::NOT_FOUND);
+            }
+            return;
+        };
+        let Some(i) = decode(&e.value) else {
+            misses.incr();
+            if !noreply {
+                reply::line(out, reply::NOT_FOUND);
+            }
+            return;
+        };
+        match apply_delta(i.data, incr, delta) {
+            Delta::NonNumeric => {
+                if !noreply {
+                    reply::line(out, reply::NON_NUMERIC);
+                }
+            }
+            Delta::Value { digits, stored, .. } => {
+                hits.incr();
+                let grow = stored.len() as i64 - i.data.len() as i64;
+                let (flags, bits) = (i.flags, i.bits & BINARY_KEY);
+                e.value = encode(flags, self.next_cas(), bits, &[&stored]);
+                self.account(grow);
+                if !noreply {
+                    out.extend_from_slice(&digits);
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+    }
+
+    fn touch(&self, key: &[u8], exptime: i64, now: u64) -> &'static str {
+        self.stats.cmd_touch.incr();
+        let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        if !l.exists(DB, key) {
+            self.stats.touch_misses.incr();
+            return reply::NOT_FOUND;
+        }
+        self.stats.touch_hits.incr();
+        match expiry_ms(exptime, now) {
+            Some(at) => {
+                l.set_expire(DB, key, at);
+                if let Some(e) = l.peek(DB, key) {
+                    e.touch();
+                }
+            }
+            None => {
+                if let Some(e) = l.remove(DB, key) {
+                    let size = decode(&e.value).map_or(0, |i| i.data.len());
+                    self.account(-((key.len() + size) as i64));
+                }
+            }
+        }
+        reply::TOUCHED
+    }
+
+    fn flush_all(&self, delay: i64) {
+        self.stats.cmd_flush.incr();
+        if delay <= 0 {
+            self.server.keyspace.flush(Some(DB));
+            self.bytes.store(0, Ordering::Relaxed);
+            return;
+        }
+        // memcached invalidates, at that time, every item stored before it: the same as
+        // flushing then.
+        let server = self.server.clone();
+        let delay = std::time::Duration::from_secs(delay as u64);
+        let spawned = std::thread::Builder::new()
+            .name("mc-flush".into())
+            .spawn(move || {
+                std::thread::sleep(delay);
+                server.keyspace.flush(Some(DB));
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("delayed flush_all not scheduled: {e}");
+        }
+    }
+
+    fn config_get(&self, key: &[u8], out: &mut Vec<u8>) {
+        if key != b"cluster" {
+            reply::line(out, reply::ERROR);
+            return;
+        }
+        let c = self.cluster.lock();
+        let text = String::from_utf8_lossy(&c.1).into_owned();
+        let nodes: Vec<reply::ClusterNode<'_>> = text
+            .split_whitespace()
+            .filter_map(|n| {
+                let mut parts = n.split('|');
+                let host = parts.next()?;
+                let ip = parts.next()?;
+                let port = parts.next()?.parse().ok()?;
+                Some(reply::ClusterNode { host, ip, port })
+            })
+            .collect();
+        reply::config_cluster(out, c.0, &nodes);
+    }
+
+    fn admin(&self, name: &[u8], mut args: Tokens<'_>, out: &mut Vec<u8>) {
+        match name {
+            b"cache_memlimit" => match args.next().and_then(memcache::parse_u64) {
+                Some(_) => reply::line(out, reply::OK),
+                None => reply::line(out, "CLIENT_ERROR bad command line format"),
+            },
+            _ => reply::line(out, reply::ERROR),
+        }
+    }
+
+    // ---- stats -------------------------------------------------------------------------
+
+    fn stats_reply(&self, mut args: Tokens<'_>, now: u64, out: &mut Vec<u8>) {
+        match args.next() {
+            None => self.stats_general(now, out),
+            Some(b"settings") => self.stats_settings(out),
+            Some(b"reset") => {
+                self.reset_stats();
+                reply::line(out, reply::RESET);
+                return;
+            }
+            // Ferrocache has no slab allocator: no per-class lines to report.
+            Some(b"items") | Some(b"slabs") | Some(b"sizes") | Some(b"conns") => {}
+            Some(_) => {
+                reply::line(out, reply::ERROR);
+                return;
+            }
+        }
+        reply::end(out);
+    }
+
+    fn reset_stats(&self) {
+        let s = &self.stats;
+        for c in [
+            &s.cmd_get,
+            &s.cmd_set,
+            &s.cmd_flush,
+            &s.cmd_touch,
+            &s.get_hits,
+            &s.get_misses,
+            &s.get_expired,
+            &s.get_flushed,
+            &s.delete_hits,
+            &s.delete_misses,
+            &s.incr_hits,
+            &s.incr_misses,
+            &s.decr_hits,
+            &s.decr_misses,
+            &s.cas_hits,
+            &s.cas_misses,
+            &s.cas_badval,
+            &s.touch_hits,
+            &s.touch_misses,
+            &s.total_items,
+            &s.evictions,
+            &s.bytes_read,
+            &s.bytes_written,
+            &s.total_connections,
+            &s.rejected_connections,
+        ] {
+            c.reset();
+        }
+    }
+
+    fn stats_general(&self, now: u64, out: &mut Vec<u8>) {
+        let s = &self.stats;
+        let now_secs = now / 1000;
+        let uptime = now_secs.saturating_sub(self.started_unix);
+        let (user, sys) = rusage();
+        reply::stat(out, "pid", std::process::id());
+        reply::stat(out, "uptime", uptime);
+        reply::stat(out, "time", now_secs);
+        reply::stat(out, "version", VERSION);
+        reply::stat(out, "libevent", "ferrocache");
+        reply::stat(out, "pointer_size", usize::BITS);
+        reply::stat(out, "rusage_user", format!("{user:.6}"));
+        reply::stat(out, "rusage_system", format!("{sys:.6}"));
+        reply::stat(out, "max_connections", self.settings.max_conns);
+        reply::stat(
+            out,
+            "curr_connections",
+            s.curr_connections.load(Ordering::Relaxed).max(0),
+        );
+        reply::stat(out, "total_connections", s.total_connections.get());
+        reply::stat(out, "rejected_connections", s.rejected_connections.get());
+        reply::stat(out, "connection_structures", s.curr_connections.load(Ordering::Relaxed).max(0));
+        reply::stat(out, "cmd_get", s.cmd_get.get());
+        reply::stat(out, "cmd_set", s.cmd_set.get());
+        reply::stat(out, "cmd_flush", s.cmd_flush.get());
+        reply::stat(out, "cmd_touch", s.cmd_touch.get());
+        reply::stat(out, "cmd_meta", 0);
+        reply::stat(out, "get_hits", s.get_hits.get());
+        reply::stat(out, "get_misses", s.get_misses.get());
+        reply::stat(out, "get_expired", s.get_expired.get());
+        reply::stat(out, "get_flushed", s.get_flushed.get());
+        reply::stat(out, "delete_misses", s.delete_misses.get());
+        reply::stat(out, "delete_hits", s.delete_hits.get());
+        reply::stat(out, "incr_misses", s.incr_misses.get());
+        reply::stat(out, "incr_hits", s.incr_hits.get());
+        reply::stat(out, "decr_misses", s.decr_misses.get());
+        reply::stat(out, "decr_hits", s.decr_hits.get());
+        reply::stat(out, "cas_misses", s.cas_misses.get());
+        reply::stat(out, "cas_hits", s.cas_hits.get());
+        reply::stat(out, "cas_badval", s.cas_badval.get());
+        reply::stat(out, "touch_hits", s.touch_hits.get());
+        reply::stat(out, "touch_misses", s.touch_misses.get());
+        reply::stat(out, "auth_cmds", 0);
+        reply::stat(out, "auth_errors", 0);
+        reply::stat(out, "bytes_read", s.bytes_read.get());
+        reply::stat(out, "bytes_written", s.bytes_written.get());
+        reply::stat(out, "limit_maxbytes", self.settings.max_bytes);
+        reply::stat(out, "accepting_conns", 1);
+        reply::stat(out, "threads", self.settings.threads);
+        reply::stat(out, "conn_yields", 0);
+        reply::stat(
+            out,
+            "expired_unfetched",
+            0,
+        );
+        reply::stat(out, "evictions", s.evictions.get());
+        reply::stat(out, "reclaimed", self.server.keyspace.stats.expired_keys.get());
+        reply::stat(
+            out,
+            "bytes",
+            self.bytes.load(Ordering::Relaxed).max(0),
+        );
+        reply::stat(out, "curr_items", self.server.keyspace.dbsize(DB));
+        reply::stat(out, "total_items", s.total_items.get());
+    }
+
+    fn stats_settings(&self, out: &mut Vec<u8>) {
+        let st = &self.settings;
+        reply::stat(out, "maxbytes", st.max_bytes);
+        reply::stat(out, "maxconns", st.max_conns);
+        reply::stat(out, "tcpport", st.tcp_port);
+        reply::stat(out, "udpport", st.udp_port);
+        reply::stat(out, "verbosity", st.verbosity);
+        reply::stat(out, "num_threads", st.threads);
+        reply::stat(out, "evictions", if st.no_evict { "off" } else { "on" });
+        reply::stat(out, "cas_enabled", if st.cas_disabled { "no" } else { "yes" });
+        reply::stat(out, "item_size_max", st.limits.item_size_max);
+        reply::stat(out, "binding_protocol", "auto-negotiate");
+        reply::stat(out, "shutdown_command", if st.shutdown_enabled { "yes" } else { "no" });
+        reply::stat(out, "meta_response_old", "no");
+    }
+
+    // ---- meta commands -----------------------------------------------------------------
+
+    fn meta(&self, m: &MetaRequest<'_>, now: u64, out: &mut Vec<u8>) {
+        match m.cmd {
+            MetaCmd::Get => self.meta_get(m, now, out),
+            MetaCmd::Set { mode } => self.meta_set(m, mode, now, out),
+            MetaCmd::Delete => self.meta_delete(m, now, out),
+            MetaCmd::Arith { incr } => self.meta_arith(m, incr, now, out),
+        }
+    }
+
+    fn emit(
+        m: &MetaRequest<'_>,
+        out: &mut Vec<u8>,
+        status: MetaStatus,
+        item: Option<&ItemMeta>,
+        value: Option<&[u8]>,
+        lease: MetaLease,
+    ) {
+        if !m.quiet_suppresses(status) {
+            reply::meta(out, m, status, item, value, lease);
+        }
+    }
+
+    fn meta_get(&self, m: &MetaRequest<'_>, now: u64, out: &mut Vec<u8>) {
+        let key: &[u8] = &m.key;
+        let f = &m.flags;
+        self.stats.cmd_get.incr();
+        let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        if l.peek(DB, key).is_none() {
+            self.stats.get_misses.incr();
+            if let Some(ttl) = f.vivify_ttl {
+                // Vivify: an empty placeholder; this client wins the right to fill it.
+                let bits = WIN_SENT | if f.base64_key { BINARY_KEY } else { 0 };
+                let cas = self.next_cas();
+                if let Some(at) = expiry_ms(ttl, now) {
+                    l.set(DB, key, encode(0, cas, bits, &[]), at);
+                    self.account(key.len() as i64);
+                }
+                let it = ItemMeta {
+                    cas,
+                    ttl: if ttl == 0 { -1 } else { ttl },
+                    binary_key: f.base64_key,
+                    ..ItemMeta::default()
+                };
+                let lease = MetaLease {
+                    won: true,
+                    ..MetaLease::default()
+                };
+                let value: Option<&[u8]> = f.return_value.then_some(b"");
+                reply::meta(out, m, MetaStatus::En, Some(&it), value, lease);
+                return;
+            }
+            Self::emit(m, out, MetaStatus::En, None, None, MetaLease::default());
+            return;
+        }
+        self.stats.get_hits.incr();
+        let Some(e) = l.peek(DB, key) else { return };
+        let last_access = e.idle_seconds();
+        if !f.no_lru_bump {
+            e.touch();
+        }
+        if let Some(t) = f.ttl {
+            self.stats.cmd_touch.incr();
+            self.stats.touch_hits.incr();
+            let at = expiry_ms(t, now).unwrap_or(now.max(1));
+            l.set_expire(DB, key, at);
+        }
+        let Some(e) = l.peek(DB, key) else {
+            // Touched into the past: gone.
+            Self::emit(m, out, MetaStatus::En, None, None, MetaLease::default());
+            return;
+        };
+        let ttl = ttl_secs(e, now);
+        let Some(i) = decode(&e.value) else { return };
+        let (flags, cas, bits, data) = (i.flags, i.cas, i.bits, i.data.to_vec());
+        let mut lease = MetaLease::default();
+        let stale = bits & STALE != 0;
+        let recache = f.recache_ttl.is_some_and(|r| ttl != -1 && ttl < r);
+        let mut new_bits = bits;
+        if stale || recache {
+            if bits & WIN_SENT == 0 {
+                lease.won = true;
+                new_bits |= WIN_SENT;
+            } else {
+                lease.token_sent = true;
+            }
+        }
+        lease.stale = stale;
+        if !f.no_lru_bump {
+            new_bits |= FETCHED;
+        }
+        if new_bits != bits {
+            set_bits(e, |_| new_bits);
+        }
+        let it = ItemMeta {
+            cas,
+            client_flags: flags,
+            size: data.len(),
+            ttl,
+            last_access,
+            fetched: bits & FETCHED != 0,
+            binary_key: bits & BINARY_KEY != 0,
+        };
+        drop(l);
+        if f.return_value {
+            Self::emit(m, out, MetaStatus::Va, Some(&it), Some(&data), lease);
+        } else {
+            Self::emit(m, out, MetaStatus::Hd, Some(&it), None, lease);
+        }
+    }
+
+    fn meta_set(&self, m: &MetaRequest<'_>, mode: StoreCmd, now: u64, out: &mut Vec<u8>) {
+        let key: &[u8] = &m.key;
+        let f = &m.flags;
+        let bits = if f.base64_key { BINARY_KEY } else { 0 };
+        let mut cas = 0;
+        // `I` with a compare value: a stale item may be replaced by a lower CAS too.
+        let compare = f.compare_cas.unwrap_or(0);
+        let r = self.store_item(
+            mode,
+            key,
+            f.client_flags.unwrap_or(0),
+            f.ttl.unwrap_or(0),
+            compare,
+            m.data,
+            bits,
+            now,
+            &mut cas,
+        );
+        let status = match r {
+            reply::STORED => MetaStatus::Hd,
+            reply::NOT_STORED => MetaStatus::Ns,
+            reply::EXISTS => MetaStatus::Ex,
+            reply::NOT_FOUND => MetaStatus::Nf,
+            other => {
+                reply::line(out, other);
+                return;
+            }
+        };
+        let it = ItemMeta {
+            cas,
+            ..ItemMeta::default()
+        };
+        Self::emit(m, out, status, Some(&it), None, MetaLease::default());
+    }
+
+    fn meta_delete(&self, m: &MetaRequest<'_>, now: u64, out: &mut Vec<u8>) {
+        let key: &[u8] = &m.key;
+        let f = &m.flags;
+        let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        let Some(cas) = l
+            .peek(DB, key)
+            .and_then(|e| decode(&e.value).map(|i| i.cas))
+        else {
+            self.stats.delete_misses.incr();
+            Self::emit(m, out, MetaStatus::Nf, None, None, MetaLease::default());
+            return;
+        };
+        if f.compare_cas.is_some_and(|c| c != cas) {
+            Self::emit(m, out, MetaStatus::Ex, None, None, MetaLease::default());
+            return;
+        }
+        self.stats.delete_hits.incr();
+        if f.invalidate {
+            // Mark stale instead of deleting: readers get `X` and one of them `W`.
+            let new_cas = self.next_cas();
+            if let Some(e) = l.peek(DB, key) {
+                set_bits(e, |b| (b | STALE) & !WIN_SENT);
+                set_cas(e, new_cas);
+            }
+            if let Some(t) = f.ttl {
+                match expiry_ms(t, now) {
+                    Some(at) => {
+                        l.set_expire(DB, key, at);
+                    }
+                    None => {
+                        l.remove(DB, key);
+                    }
+                }
+            }
+        } else if let Some(e) = l.remove(DB, key) {
+            let size = decode(&e.value).map_or(0, |i| i.data.len());
+            self.account(-((key.len() + size) as i64));
+        }
+        Self::emit(m, out, MetaStatus::Hd, None, None, MetaLease::default());
+    }
+
+    fn meta_arith(&self, m: &MetaRequest<'_>, incr: bool, now: u64, out: &mut Vec<u8>) {
+        let key: &[u8] = &m.key;
+        let f = &m.flags;
+        let (hits, misses) = if incr {
+            (&self.stats.incr_hits, &self.stats.incr_misses)
+        } else {
+            (&self.stats.decr_hits, &self.stats.decr_misses)
+        };
+        let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        let existing = l
+            .get_mut(DB, key)
+            .and_then(|e| decode(&e.value).map(|i| (i.flags, i.cas, i.bits, i.data.to_vec())));
+        let Some((flags, old_cas, bits, data)) = existing else {
+            misses.incr();
+            let Some(ttl) = f.vivify_ttl else {
+                Self::emit(m, out, MetaStatus::Nf, None, None, MetaLease::default());
+                return;
+            };
+            let digits = itoa::Buffer::new()
+                .format(f.initial.unwrap_or(0))
+                .as_bytes()
+                .to_vec();
+            let cas = self.next_cas();
+            let bits = if f.base64_key { BINARY_KEY } else { 0 };
+            if let Some(at) = expiry_ms(ttl, now) {
+                l.set(DB, key, encode(0, cas, bits, &[&digits]), at);
+                self.account((key.len() + digits.len()) as i64);
+                self.stats.total_items.incr();
+            }
+            let it = ItemMeta {
+                cas,
+                ttl: if ttl == 0 { -1 } else { ttl },
+                ..ItemMeta::default()
+            };
+            // memcached answers an auto-vivified counter even in quiet mode.
+            if f.return_value {
+                reply::meta(out, m, MetaStatus::Va, Some(&it), Some(&digits), MetaLease::default());
+            } else {
+                reply::meta(out, m, MetaStatus::Hd, Some(&it), None, MetaLease::default());
+            }
+            return;
+        };
+        if data.is_empty() {
+            reply::line(out, reply::NON_NUMERIC);
+            return;
+        }
+        if f.compare_cas.is_some_and(|c| c != old_cas) {
+            Self::emit(m, out, MetaStatus::Ex, None, None, MetaLease::default());
+            return;
+        }
+        match apply_delta(&data, incr, f.delta.unwrap_or(1)) {
+            Delta::NonNumeric => reply::line(out, reply::NON_NUMERIC),
+            Delta::Value { digits, stored, .. } => {
+                hits.incr();
+                let cas = self.next_cas();
+                if let Some(e) = l.peek(DB, key) {
+                    e.value = encode(flags, cas, bits & BINARY_KEY, &[&stored]);
+                }
+                self.account(stored.len() as i64 - data.len() as i64);
+                if let Some(t) = f.ttl {
+                    match expiry_ms(t, now) {
+                        Some(at) => {
+                            l.set_expire(DB, key, at);
+                        }
+                        None => {
+                            l.remove(DB, key);
+                        }
+                    }
+                }
+                let ttl = l.peek(DB, key).map_or(-1, |e| ttl_secs(e, now));
+                let it = ItemMeta {
+                    cas,
+                    client_flags: flags,
+                    size: digits.len(),
+                    ttl,
+                    ..ItemMeta::default()
+                };
+                if f.return_value {
+                    Self::emit(m, out, MetaStatus::Va, Some(&it), Some(&digits), MetaLease::default());
+                } else {
+                    Self::emit(m, out, MetaStatus::Hd, Some(&it), None, MetaLease::default());
+                }
+            }
+        }
+    }
+
+    fn meta_debug(&self, key: &[u8], base64_key: bool, now: u64, out: &mut Vec<u8>) {
+        let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        let Some(e) = l.peek(DB, key) else {
+            reply::line(out, "EN");
+            return;
+        };
+        let exp = ttl_secs(e, now);
+        let la = e.idle_seconds();
+        let Some(i) = decode(&e.value) else {
+            reply::line(out, "EN");
+            return;
+        };
+        // memcached's `size` is the whole item; ours counts the same parts.
+        let size = key.len() + 1 + i.data.len() + 2 + 48;
+        reply::meta_debug(
+            out,
+            key,
+            base64_key,
+            exp,
+            la,
+            i.cas,
+            i.bits & FETCHED != 0,
+            1,
+            size,
+        );
+    }
+}
+
+/// User and system CPU seconds of the process (`stats rusage_*`).
+fn rusage() -> (f64, f64) {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid pointer to a rusage struct.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return (0.0, 0.0);
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(ru.ru_utime), secs(ru.ru_stime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memcache::text::{parse, Parsed};
+
+    fn engine() -> Arc<Memcached> {
+        let config = crate::Config::new();
+        let server = Server::new(config);
+        Memcached::new(server, McSettings::default())
+    }
+
+    /// Runs a pipeline of requests and returns all replies.
+    fn run(mc: &Memcached, input: &[u8]) -> String {
+        let limits = Limits::default();
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < input.len() {
+            match parse(&input[pos..], &limits) {
+                Parsed::Incomplete { .. } => break,
+                Parsed::Error(e) => {
+                    if let Some(r) = e.reply {
+                        reply::line(&mut out, r);
+                    }
+                    if let Some(k) = e.unlink {
+                        mc.unlink(&k);
+                    }
+                    pos += e.consumed + e.swallow;
+                }
+                Parsed::Request { req, consumed } => {
+                    pos += consumed;
+                    mc.execute(req, &mut out);
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn storage_commands() {
+        let mc = engine();
+        assert_eq!(run(&mc, b"set a 5 0 3\r\nabc\r\n"), "STORED\r\n");
+        assert_eq!(run(&mc, b"get a b\r\n"), "VALUE a 5 3\r\nabc\r\nEND\r\n");
+        assert_eq!(run(&mc, b"add a 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
+        assert_eq!(run(&mc, b"replace b 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
+        assert_eq!(run(&mc, b"append a 0 0 2\r\nde\r\n"), "STORED\r\n");
+        assert_eq!(run(&mc, b"prepend a 0 0 1\r\nz\r\n"), "STORED\r\n");
+        assert_eq!(run(&mc, b"get a\r\n"), "VALUE a 5 6\r\nzabcde\r\nEND\r\n");
+        assert_eq!(run(&mc, b"append nokey 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
+        assert_eq!(run(&mc, b"delete a\r\ndelete a\r\n"), "DELETED\r\nNOT_FOUND\r\n");
+        assert_eq!(run(&mc, b"set q 0 0 1 noreply\r\nx\r\nget q\r\n"), "VALUE q 0 1\r\nx\r\nEND\r\n");
+    }
+
+    #[test]
+    fn cas_follows_uniques() {
+        let mc = engine();
+        run(&mc, b"set k 0 0 1\r\n1\r\n");
+        let out = run(&mc, b"gets k\r\n");
+        let cas: u64 = out
+            .lines()
+            .next()
+            .and_then(|l| l.split(' ').nth(4))
+            .and_then(|c| c.parse().ok())
+            .expect("gets returns a cas");
+        assert_eq!(
+            run(&mc, format!("cas k 0 0 1 {}\r\n2\r\n", cas + 100).as_bytes()),
+            "EXISTS\r\n"
+        );
+        assert_eq!(
+            run(&mc, format!("cas k 0 0 1 {cas}\r\n2\r\n").as_bytes()),
+            "STORED\r\n"
+        );
+        assert_eq!(
+            run(&mc, format!("cas k 0 0 1 {cas}\r\n3\r\n").as_bytes()),
+            "EXISTS\r\n"
+        );
+        assert_eq!(run(&mc, b"cas nope 0 0 1 1\r\n3\r\n"), "NOT_FOUND\r\n");
+    }
+
+    #[test]
+    fn counters_wrap_and_pad() {
+        let mc = engine();
+        run(&mc, b"set n 0 0 2\r\n10\r\n");
+        assert_eq!(run(&mc, b"decr n 5\r\n"), "5\r\n");
+        assert_eq!(run(&mc, b"get n\r\n"), "VALUE n 0 2\r\n5 \r\nEND\r\n");
+        assert_eq!(run(&mc, b"decr n 50\r\n"), "0\r\n");
+        run(&mc, b"set n 0 0 20\r\n18446744073709551615\r\n");
+        assert_eq!(run(&mc, b"incr n 2\r\n"), "1\r\n");
+        run(&mc, b"set s 0 0 1\r\nx\r\n");
+        assert_eq!(
+            run(&mc, b"incr s 1\r\n"),
+            "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+        );
+        assert_eq!(run(&mc, b"incr none 1\r\n"), "NOT_FOUND\r\n");
+    }
+
+    #[test]
+    fn expiry_rules() {
+        let now = 1_700_000_000_000;
+        assert_eq!(expiry_ms(0, now), Some(0));
+        assert_eq!(expiry_ms(-1, now), None);
+        assert_eq!(expiry_ms(10, now), Some(now + 10_000));
+        assert_eq!(expiry_ms(1_600_000_000, now), None);
+        assert_eq!(expiry_ms(1_800_000_000, now), Some(1_800_000_000_000));
+        let mc = engine();
+        assert_eq!(run(&mc, b"set e 0 -1 1\r\nx\r\nget e\r\n"), "STORED\r\nEND\r\n");
+        run(&mc, b"set t 0 0 1\r\nx\r\n");
+        assert_eq!(run(&mc, b"touch t -1\r\nget t\r\n"), "TOUCHED\r\nEND\r\n");
+        assert_eq!(run(&mc, b"touch t 10\r\n"), "NOT_FOUND\r\n");
+    }
+
+    #[test]
+    fn meta_commands() {
+        let mc = engine();
+        assert_eq!(run(&mc, b"ms m 2 F7 T0\r\nhi\r\n"), "HD\r\n");
+        assert_eq!(run(&mc, b"mg m v f s t k\r\n"), "VA 2 f7 s2 t-1 km\r\nhi\r\n");
+        assert_eq!(run(&mc, b"mg miss v\r\n"), "EN\r\n");
+        assert_eq!(run(&mc, b"mg miss v q\r\nmn\r\n"), "MN\r\n");
+        assert_eq!(run(&mc, b"ma m\r\n"), "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+        assert_eq!(run(&mc, b"ma c N0 J5 v\r\n"), "VA 1\r\n5\r\n");
+        assert_eq!(run(&mc, b"ma c MD D2 v\r\n"), "VA 1\r\n3\r\n");
+        assert_eq!(run(&mc, b"md c q\r\nmd c\r\n"), "NF\r\n");
+        assert_eq!(run(&mc, b"ms m 1 ME\r\nx\r\n"), "NS\r\n");
+    }
+
+    #[test]
+    fn stats_report_real_counters() {
+        let mc = engine();
+        run(&mc, b"set a 0 0 1\r\nx\r\nget a\r\nget b\r\n");
+        let s = run(&mc, b"stats\r\n");
+        assert!(s.contains("STAT get_hits 1\r\n"), "{s}");
+        assert!(s.contains("STAT get_misses 1\r\n"), "{s}");
+        assert!(s.contains("STAT curr_items 1\r\n"), "{s}");
+        assert!(s.contains("STAT bytes 2\r\n"), "{s}");
+        assert!(s.ends_with("END\r\n"));
+        assert_eq!(run(&mc, b"stats reset\r\n"), "RESET\r\n");
+        assert_eq!(run(&mc, b"flush_all\r\nget a\r\n"), "OK\r\nEND\r\n");
+    }
+}
