@@ -1,4 +1,7 @@
-//! The `ferrocache` binary: `ferrocache server [options]` runs a Redis-engine node.
+//! The `ferrocache` binary: `ferrocache server [options]` runs a Redis-engine node;
+//! `ferrocache server --engine memcached [memcached flags]` runs a memcached-engine node.
+
+mod memcached_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +31,10 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServerArgs {
+    /// Protocol engine: redis (default) or memcached (then memcached's own flags follow:
+    /// `ferrocache server --engine memcached -h` lists them).
+    #[arg(long, value_parser = ["redis", "memcached"])]
+    engine: Option<String>,
     /// redis.conf-style configuration file (`key value` lines, `include`).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -113,6 +120,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(mc_args) = memcached_args() {
+        return run_memcached(&mc_args);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => {
@@ -142,4 +152,92 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The arguments after `server --engine memcached` (the engine may be named anywhere
+/// among the options), or `None` for a Redis-engine invocation.
+fn memcached_args() -> Option<Vec<String>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("server") {
+        return None;
+    }
+    let rest = &args[1..];
+    for (i, a) in rest.iter().enumerate() {
+        let skip = if a == "--engine" && rest.get(i + 1).map(String::as_str) == Some("memcached")
+        {
+            2
+        } else if a == "--engine=memcached" {
+            1
+        } else {
+            continue;
+        };
+        let mut out = rest[..i].to_vec();
+        out.extend_from_slice(&rest[i + skip..]);
+        return Some(out);
+    }
+    None
+}
+
+fn run_memcached(args: &[String]) -> ExitCode {
+    let options = match memcached_cli::parse(args) {
+        Ok(memcached_cli::Parsed::Run(o)) => o,
+        Ok(memcached_cli::Parsed::Print(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("ferrocache: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    if options.daemonize {
+        return match memcached_cli::daemonize() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ferrocache: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let config = match memcached_cli::node_config(&options) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ferrocache: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    if let Some(path) = &options.pid_file {
+        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+            eprintln!("ferrocache: could not write pid file {path}: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    if options.settings.verbosity > 0 {
+        tracing::info!("memcached engine settings: {:?}", options.settings);
+    }
+    tracing::warn!(
+        "memory limit -m {} MB is reported in stats but not enforced yet (no LRU eviction)",
+        options.settings.max_bytes >> 20
+    );
+    let pid_file = options.pid_file.clone();
+    let code = match server::start_memcached(config, options.settings) {
+        Ok(node) => {
+            for a in &node.addrs {
+                tracing::info!(
+                    "Ferrocache {} (memcached engine) ready to accept connections on {a}",
+                    env!("CARGO_PKG_VERSION")
+                );
+            }
+            node.wait();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ferrocache: {e}");
+            ExitCode::from(1)
+        }
+    };
+    if let Some(path) = pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    code
 }

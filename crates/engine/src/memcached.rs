@@ -819,8 +819,12 @@ impl Memcached {
                     won: true,
                     ..MetaLease::default()
                 };
-                let value: Option<&[u8]> = f.return_value.then_some(b"");
-                reply::meta(out, m, MetaStatus::En, Some(&it), value, lease);
+                // memcached answers like a hit on the new empty item, with `W`.
+                if f.return_value {
+                    reply::meta(out, m, MetaStatus::Va, Some(&it), Some(b""), lease);
+                } else {
+                    reply::meta(out, m, MetaStatus::Hd, Some(&it), None, lease);
+                }
                 return;
             }
             Self::emit(m, out, MetaStatus::En, None, None, MetaLease::default());
@@ -850,13 +854,12 @@ impl Memcached {
         let stale = bits & STALE != 0;
         let recache = f.recache_ttl.is_some_and(|r| ttl != -1 && ttl < r);
         let mut new_bits = bits;
-        if stale || recache {
-            if bits & WIN_SENT == 0 {
-                lease.won = true;
-                new_bits |= WIN_SENT;
-            } else {
-                lease.token_sent = true;
-            }
+        if bits & WIN_SENT != 0 {
+            // Someone already holds the recache token (a vivify or an earlier `W`).
+            lease.token_sent = true;
+        } else if stale || recache {
+            lease.won = true;
+            new_bits |= WIN_SENT;
         }
         lease.stale = stale;
         if !f.no_lru_bump {
@@ -1056,8 +1059,11 @@ impl Memcached {
             reply::line(out, "EN");
             return;
         };
-        // memcached's `size` is the whole item; ours counts the same parts.
-        let size = key.len() + 1 + i.data.len() + 2 + 48;
+        // memcached's `size` is its whole item: a 48-byte header, the CAS when enabled,
+        // client flags when non-zero, the key with its NUL and the data with `\r\n`.
+        let cas_size = if self.settings.cas_disabled { 0 } else { 8 };
+        let flags_size = if i.flags != 0 { 4 } else { 0 };
+        let size = 48 + cas_size + flags_size + key.len() + 1 + i.data.len() + 2;
         reply::meta_debug(
             out,
             key,

@@ -11,12 +11,14 @@
 //! ```
 
 mod conn;
+mod mc_conn;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use engine::memcached::{McSettings, Memcached};
 use engine::{Config, Server};
 use tokio::net::TcpListener;
 
@@ -24,6 +26,8 @@ use tokio::net::TcpListener;
 pub struct Node {
     pub server: Arc<Server>,
     pub addrs: Vec<SocketAddr>,
+    /// The memcached engine of a `--engine memcached` node.
+    pub memcached: Option<Arc<Memcached>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -63,8 +67,25 @@ impl std::fmt::Display for StartError {
     }
 }
 
+/// Which protocol a node's connections speak.
+#[derive(Clone)]
+enum Protocol {
+    Redis,
+    Memcached(Arc<Memcached>),
+}
+
 /// Starts a node with `config`: binds, spawns workers, acceptor and cron.
 pub fn start(config: Config) -> Result<Node, StartError> {
+    start_node(config, None)
+}
+
+/// Starts a memcached-engine node: the same workers, acceptor and cron as a Redis node
+/// (`config` gives port, bind and threads), connections served by `mc_conn`.
+pub fn start_memcached(config: Config, settings: McSettings) -> Result<Node, StartError> {
+    start_node(config, Some(settings))
+}
+
+fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, StartError> {
     let mut threads_n = config.get_i64("io-threads");
     if threads_n <= 0 {
         threads_n = std::thread::available_parallelism()
@@ -77,6 +98,14 @@ pub fn start(config: Config) -> Result<Node, StartError> {
     let port = config.get_i64("port") as u16;
     let binds = bind_list(&config.get("bind"));
     let server = Server::new(config);
+    let protocol = match memcached {
+        Some(settings) => Protocol::Memcached(Memcached::new(server.clone(), settings)),
+        None => Protocol::Redis,
+    };
+    let memcached = match &protocol {
+        Protocol::Memcached(mc) => Some(mc.clone()),
+        Protocol::Redis => None,
+    };
 
     // Bind synchronously so errors surface before we report success.
     let std_listeners = bind_all(&binds, port).map_err(StartError)?;
@@ -153,7 +182,13 @@ pub fn start(config: Config) -> Result<Node, StartError> {
         std::thread::Builder::new()
             .name("acceptor".into())
             .spawn(move || {
-                acceptor_rt.block_on(accept_loop(srv, std_listeners, rebind_rx, workers))
+                acceptor_rt.block_on(accept_loop(
+                    srv,
+                    protocol,
+                    std_listeners,
+                    rebind_rx,
+                    workers,
+                ))
             })
             .map_err(|e| StartError(format!("thread: {e}")))?,
     );
@@ -175,6 +210,7 @@ pub fn start(config: Config) -> Result<Node, StartError> {
     Ok(Node {
         server,
         addrs,
+        memcached,
         threads,
     })
 }
@@ -246,6 +282,7 @@ fn spawn_listeners(
 
 async fn accept_loop(
     server: Arc<Server>,
+    protocol: Protocol,
     listeners: Vec<std::net::TcpListener>,
     mut rebind: tokio::sync::mpsc::UnboundedReceiver<Vec<std::net::TcpListener>>,
     workers: Vec<tokio::runtime::Handle>,
@@ -281,9 +318,14 @@ async fn accept_loop(
                 let Some((stream, peer)) = conn else { break };
                 let worker = &workers[next % workers.len()];
                 next = next.wrapping_add(1);
-                // Ids are given in accept order, as Redis does.
-                let id = server.clients.next_id();
-                conn::spawn(server.clone(), id, worker, stream, peer);
+                match &protocol {
+                    Protocol::Redis => {
+                        // Ids are given in accept order, as Redis does.
+                        let id = server.clients.next_id();
+                        conn::spawn(server.clone(), id, worker, stream, peer);
+                    }
+                    Protocol::Memcached(mc) => mc_conn::spawn(mc.clone(), worker, stream),
+                }
             }
             _ = shutdown => break,
             _ = &mut signals => {}

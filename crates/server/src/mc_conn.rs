@@ -1,0 +1,142 @@
+//! The memcached connection loop: read, parse every complete text/meta request in the
+//! buffer (`memcache::text::parse`), execute each on the shared [`Memcached`] engine, and
+//! write all replies in one write. It runs on the same worker threads as Redis
+//! connections (see `lib.rs`).
+//!
+//! memcached decides the protocol per connection from its first byte: `0x80` is the binary
+//! protocol, which this loop does not speak yet: such connections are closed with a
+//! message in the log (never a wrong answer).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use engine::memcached::{Memcached, Step};
+use memcache::reply;
+use memcache::text::{self, Parsed};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Hands an accepted connection to a worker thread's runtime.
+pub(crate) fn spawn(mc: Arc<Memcached>, worker: &tokio::runtime::Handle, stream: TcpStream) {
+    let Ok(std_stream) = stream.into_std() else {
+        return;
+    };
+    worker.spawn(async move {
+        let Ok(stream) = TcpStream::from_std(std_stream) else {
+            return;
+        };
+        serve(mc, stream).await;
+    });
+}
+
+/// Keeps `curr_connections` right however the connection ends.
+struct ConnGuard(Arc<Memcached>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
+    let stats = &mc.stats;
+    stats.total_connections.incr();
+    let current = stats.curr_connections.fetch_add(1, Ordering::Relaxed) + 1;
+    let _guard = ConnGuard(mc.clone());
+    if current as u64 > mc.settings.max_conns {
+        stats.rejected_connections.incr();
+        let _ = stream
+            .write_all(b"ERROR Too many open connections\r\n")
+            .await;
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let limits = mc.settings.limits.clone();
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // Bytes of a rejected data block still to drop as they arrive.
+    let mut swallow = 0usize;
+    let mut first = true;
+    loop {
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let shutdown = mc.server.shutdown_notify.notified();
+        if mc.server.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        let n = tokio::select! {
+            r = stream.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            _ = shutdown => return,
+        };
+        stats.bytes_read.add(n as u64);
+        if first {
+            first = false;
+            if buf.first() == Some(&memcache::binary::REQUEST_MAGIC) {
+                tracing::warn!(
+                    "memcached binary protocol is not supported yet: closing the connection"
+                );
+                return;
+            }
+        }
+        let mut close = false;
+        loop {
+            if swallow > 0 {
+                let skip = swallow.min(buf.len());
+                buf.advance(skip);
+                swallow -= skip;
+                if swallow > 0 {
+                    break;
+                }
+            }
+            let (consumed, step) = match text::parse(&buf, &limits) {
+                Parsed::Incomplete { need } => {
+                    if let Some(need) = need {
+                        buf.reserve(need.saturating_sub(buf.len()));
+                    }
+                    break;
+                }
+                Parsed::Request { req, consumed } => (consumed, mc.execute(req, &mut out)),
+                Parsed::Error(e) => {
+                    if let Some(r) = e.reply {
+                        reply::line(&mut out, r);
+                    }
+                    if let Some(k) = &e.unlink {
+                        mc.unlink(k);
+                    }
+                    swallow = e.swallow;
+                    let step = if e.close { Step::Close } else { Step::Continue };
+                    (e.consumed, step)
+                }
+            };
+            buf.advance(consumed.min(buf.len()));
+            if step == Step::Close {
+                close = true;
+                break;
+            }
+            if buf.is_empty() {
+                break;
+            }
+        }
+        if !out.is_empty() {
+            stats.bytes_written.add(out.len() as u64);
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+            if out.capacity() > 4 * READ_CHUNK {
+                out.shrink_to(READ_CHUNK);
+            }
+        }
+        if close {
+            let _ = stream.shutdown().await;
+            return;
+        }
+    }
+}
