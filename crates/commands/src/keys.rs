@@ -46,7 +46,36 @@ pub fn key_positions(spec: &CommandSpec, args: &[&[u8]]) -> Result<Vec<(usize, u
         }
         spec_keys(ks, args, &mut out)?;
     }
+    if spec.name == "bitfield" {
+        // Its key spec's flags are variable: Redis's bitfieldGetKeys calls
+        // the key read-only when every subcommand is a GET.
+        for k in &mut out {
+            k.1 = if bitfield_read_only(args) {
+                key_flag::RO | key_flag::ACCESS
+            } else {
+                key_flag::RW | key_flag::ACCESS | key_flag::UPDATE
+            };
+        }
+    }
     Ok(out)
+}
+
+/// Whether a BITFIELD line only reads (GET and OVERFLOW subcommands; a
+/// malformed one counts as writing, to be safe).
+fn bitfield_read_only(args: &[&[u8]]) -> bool {
+    let mut i = 2;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        let arg = args[i];
+        if arg.eq_ignore_ascii_case(b"get") && more >= 2 {
+            i += 3;
+        } else if arg.eq_ignore_ascii_case(b"overflow") && more >= 1 {
+            i += 2;
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 /// The keys one key spec finds, appended to `out`.
