@@ -328,7 +328,9 @@ impl Memcached {
                 }
             }
             Request::ConfigGet { key } => self.config_get(key, out),
-            Request::ConfigSet { key, data, noreply, .. } => {
+            Request::ConfigSet {
+                key, data, noreply, ..
+            } => {
                 let r = if key == b"cluster" {
                     let mut c = self.cluster.lock();
                     c.0 += 1;
@@ -516,7 +518,15 @@ impl Memcached {
         )
     }
 
-    fn arith(&self, incr: bool, key: &[u8], delta: u64, noreply: bool, now: u64, out: &mut Vec<u8>) {
+    fn arith(
+        &self,
+        incr: bool,
+        key: &[u8],
+        delta: u64,
+        noreply: bool,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
         let (hits, misses) = if incr {
             (&self.stats.incr_hits, &self.stats.incr_misses)
         } else {
@@ -626,6 +636,14 @@ impl Memcached {
 
     fn admin(&self, name: &[u8], mut args: Tokens<'_>, out: &mut Vec<u8>) {
         match name {
+            b"slabs" => match (args.next(), args.next()) {
+                // No slab allocator: accept the tuning memcached accepts, without effect.
+                (Some(b"automove"), Some(b"0" | b"1" | b"2")) => reply::line(out, reply::OK),
+                (Some(b"automove"), _) => {
+                    reply::line(out, "CLIENT_ERROR bad command line format")
+                }
+                _ => reply::line(out, reply::ERROR),
+            },
             b"cache_memlimit" => match args.next().and_then(memcache::parse_u64) {
                 Some(_) => reply::line(out, reply::OK),
                 None => reply::line(out, "CLIENT_ERROR bad command line format"),
@@ -709,7 +727,11 @@ impl Memcached {
         );
         reply::stat(out, "total_connections", s.total_connections.get());
         reply::stat(out, "rejected_connections", s.rejected_connections.get());
-        reply::stat(out, "connection_structures", s.curr_connections.load(Ordering::Relaxed).max(0));
+        reply::stat(
+            out,
+            "connection_structures",
+            s.curr_connections.load(Ordering::Relaxed).max(0),
+        );
         reply::stat(out, "cmd_get", s.cmd_get.get());
         reply::stat(out, "cmd_set", s.cmd_set.get());
         reply::stat(out, "cmd_flush", s.cmd_flush.get());
@@ -738,18 +760,14 @@ impl Memcached {
         reply::stat(out, "accepting_conns", 1);
         reply::stat(out, "threads", self.settings.threads);
         reply::stat(out, "conn_yields", 0);
-        reply::stat(
-            out,
-            "expired_unfetched",
-            0,
-        );
+        reply::stat(out, "expired_unfetched", 0);
         reply::stat(out, "evictions", s.evictions.get());
-        reply::stat(out, "reclaimed", self.server.keyspace.stats.expired_keys.get());
         reply::stat(
             out,
-            "bytes",
-            self.bytes.load(Ordering::Relaxed).max(0),
+            "reclaimed",
+            self.server.keyspace.stats.expired_keys.get(),
         );
+        reply::stat(out, "bytes", self.bytes.load(Ordering::Relaxed).max(0));
         reply::stat(out, "curr_items", self.server.keyspace.dbsize(DB));
         reply::stat(out, "total_items", s.total_items.get());
     }
@@ -763,10 +781,18 @@ impl Memcached {
         reply::stat(out, "verbosity", st.verbosity);
         reply::stat(out, "num_threads", st.threads);
         reply::stat(out, "evictions", if st.no_evict { "off" } else { "on" });
-        reply::stat(out, "cas_enabled", if st.cas_disabled { "no" } else { "yes" });
+        reply::stat(
+            out,
+            "cas_enabled",
+            if st.cas_disabled { "no" } else { "yes" },
+        );
         reply::stat(out, "item_size_max", st.limits.item_size_max);
         reply::stat(out, "binding_protocol", "auto-negotiate");
-        reply::stat(out, "shutdown_command", if st.shutdown_enabled { "yes" } else { "no" });
+        reply::stat(
+            out,
+            "shutdown_command",
+            if st.shutdown_enabled { "yes" } else { "no" },
+        );
         reply::stat(out, "meta_response_old", "no");
     }
 
@@ -799,6 +825,8 @@ impl Memcached {
         let f = &m.flags;
         self.stats.cmd_get.incr();
         let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        // `l` reports the time since the previous access: bump the clock by hand below.
+        l.touch = false;
         if l.peek(DB, key).is_none() {
             self.stats.get_misses.incr();
             if let Some(ttl) = f.vivify_ttl {
@@ -889,6 +917,9 @@ impl Memcached {
         let key: &[u8] = &m.key;
         let f = &m.flags;
         let bits = if f.base64_key { BINARY_KEY } else { 0 };
+        if f.invalidate && self.set_stale(m, now, out) {
+            return;
+        }
         let mut cas = 0;
         // `I` with a compare value: a stale item may be replaced by a lower CAS too.
         let compare = f.compare_cas.unwrap_or(0);
@@ -918,6 +949,39 @@ impl Memcached {
             ..ItemMeta::default()
         };
         Self::emit(m, out, status, Some(&it), None, MetaLease::default());
+    }
+
+    /// `ms` with `I` and a compare value below a stale item's CAS: memcached stores the
+    /// new data but keeps the item stale, with its TTL and recache token. Returns whether
+    /// that happened (the reply is written).
+    fn set_stale(&self, m: &MetaRequest<'_>, now: u64, out: &mut Vec<u8>) -> bool {
+        let key: &[u8] = &m.key;
+        let f = &m.flags;
+        let Some(compare) = f.compare_cas else {
+            return false;
+        };
+        let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        let Some(e) = l.peek(DB, key) else {
+            return false;
+        };
+        let Some(i) = decode(&e.value) else {
+            return false;
+        };
+        if i.bits & STALE == 0 || compare >= i.cas {
+            return false;
+        }
+        self.stats.cmd_set.incr();
+        let cas = self.next_cas();
+        let old_len = i.data.len() as i64;
+        let bits = i.bits & (STALE | WIN_SENT | BINARY_KEY);
+        e.value = encode(f.client_flags.unwrap_or(0), cas, bits, &[m.data]);
+        self.account(m.data.len() as i64 - old_len);
+        let it = ItemMeta {
+            cas,
+            ..ItemMeta::default()
+        };
+        Self::emit(m, out, MetaStatus::Hd, Some(&it), None, MetaLease::default());
+        true
     }
 
     fn meta_delete(&self, m: &MetaRequest<'_>, now: u64, out: &mut Vec<u8>) {
@@ -997,9 +1061,23 @@ impl Memcached {
             };
             // memcached answers an auto-vivified counter even in quiet mode.
             if f.return_value {
-                reply::meta(out, m, MetaStatus::Va, Some(&it), Some(&digits), MetaLease::default());
+                reply::meta(
+                    out,
+                    m,
+                    MetaStatus::Va,
+                    Some(&it),
+                    Some(&digits),
+                    MetaLease::default(),
+                );
             } else {
-                reply::meta(out, m, MetaStatus::Hd, Some(&it), None, MetaLease::default());
+                reply::meta(
+                    out,
+                    m,
+                    MetaStatus::Hd,
+                    Some(&it),
+                    None,
+                    MetaLease::default(),
+                );
             }
             return;
         };
@@ -1039,9 +1117,23 @@ impl Memcached {
                     ..ItemMeta::default()
                 };
                 if f.return_value {
-                    Self::emit(m, out, MetaStatus::Va, Some(&it), Some(&digits), MetaLease::default());
+                    Self::emit(
+                        m,
+                        out,
+                        MetaStatus::Va,
+                        Some(&it),
+                        Some(&digits),
+                        MetaLease::default(),
+                    );
                 } else {
-                    Self::emit(m, out, MetaStatus::Hd, Some(&it), None, MetaLease::default());
+                    Self::emit(
+                        m,
+                        out,
+                        MetaStatus::Hd,
+                        Some(&it),
+                        None,
+                        MetaLease::default(),
+                    );
                 }
             }
         }
@@ -1049,6 +1141,7 @@ impl Memcached {
 
     fn meta_debug(&self, key: &[u8], base64_key: bool, now: u64, out: &mut Vec<u8>) {
         let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        l.touch = false;
         let Some(e) = l.peek(DB, key) else {
             reply::line(out, "EN");
             return;
@@ -1138,8 +1231,14 @@ mod tests {
         assert_eq!(run(&mc, b"prepend a 0 0 1\r\nz\r\n"), "STORED\r\n");
         assert_eq!(run(&mc, b"get a\r\n"), "VALUE a 5 6\r\nzabcde\r\nEND\r\n");
         assert_eq!(run(&mc, b"append nokey 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
-        assert_eq!(run(&mc, b"delete a\r\ndelete a\r\n"), "DELETED\r\nNOT_FOUND\r\n");
-        assert_eq!(run(&mc, b"set q 0 0 1 noreply\r\nx\r\nget q\r\n"), "VALUE q 0 1\r\nx\r\nEND\r\n");
+        assert_eq!(
+            run(&mc, b"delete a\r\ndelete a\r\n"),
+            "DELETED\r\nNOT_FOUND\r\n"
+        );
+        assert_eq!(
+            run(&mc, b"set q 0 0 1 noreply\r\nx\r\nget q\r\n"),
+            "VALUE q 0 1\r\nx\r\nEND\r\n"
+        );
     }
 
     #[test]
@@ -1154,7 +1253,10 @@ mod tests {
             .and_then(|c| c.parse().ok())
             .expect("gets returns a cas");
         assert_eq!(
-            run(&mc, format!("cas k 0 0 1 {}\r\n2\r\n", cas + 100).as_bytes()),
+            run(
+                &mc,
+                format!("cas k 0 0 1 {}\r\n2\r\n", cas + 100).as_bytes()
+            ),
             "EXISTS\r\n"
         );
         assert_eq!(
@@ -1194,7 +1296,10 @@ mod tests {
         assert_eq!(expiry_ms(1_600_000_000, now), None);
         assert_eq!(expiry_ms(1_800_000_000, now), Some(1_800_000_000_000));
         let mc = engine();
-        assert_eq!(run(&mc, b"set e 0 -1 1\r\nx\r\nget e\r\n"), "STORED\r\nEND\r\n");
+        assert_eq!(
+            run(&mc, b"set e 0 -1 1\r\nx\r\nget e\r\n"),
+            "STORED\r\nEND\r\n"
+        );
         run(&mc, b"set t 0 0 1\r\nx\r\n");
         assert_eq!(run(&mc, b"touch t -1\r\nget t\r\n"), "TOUCHED\r\nEND\r\n");
         assert_eq!(run(&mc, b"touch t 10\r\n"), "NOT_FOUND\r\n");
@@ -1204,10 +1309,16 @@ mod tests {
     fn meta_commands() {
         let mc = engine();
         assert_eq!(run(&mc, b"ms m 2 F7 T0\r\nhi\r\n"), "HD\r\n");
-        assert_eq!(run(&mc, b"mg m v f s t k\r\n"), "VA 2 f7 s2 t-1 km\r\nhi\r\n");
+        assert_eq!(
+            run(&mc, b"mg m v f s t k\r\n"),
+            "VA 2 f7 s2 t-1 km\r\nhi\r\n"
+        );
         assert_eq!(run(&mc, b"mg miss v\r\n"), "EN\r\n");
         assert_eq!(run(&mc, b"mg miss v q\r\nmn\r\n"), "MN\r\n");
-        assert_eq!(run(&mc, b"ma m\r\n"), "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+        assert_eq!(
+            run(&mc, b"ma m\r\n"),
+            "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+        );
         assert_eq!(run(&mc, b"ma c N0 J5 v\r\n"), "VA 1\r\n5\r\n");
         assert_eq!(run(&mc, b"ma c MD D2 v\r\n"), "VA 1\r\n3\r\n");
         assert_eq!(run(&mc, b"md c q\r\nmd c\r\n"), "NF\r\n");
