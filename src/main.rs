@@ -163,8 +163,7 @@ fn memcached_args() -> Option<Vec<String>> {
     }
     let rest = &args[1..];
     for (i, a) in rest.iter().enumerate() {
-        let skip = if a == "--engine" && rest.get(i + 1).map(String::as_str) == Some("memcached")
-        {
+        let skip = if a == "--engine" && rest.get(i + 1).map(String::as_str) == Some("memcached") {
             2
         } else if a == "--engine=memcached" {
             1

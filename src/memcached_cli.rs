@@ -164,7 +164,9 @@ fn extended(opts: &str, s: &mut McSettings) -> Result<(), String> {
                 ))
             }
             n if n.starts_with("ssl") => {
-                return Err(format!("-o {n}: TLS is not supported by ferrocache's memcached engine"))
+                return Err(format!(
+                    "-o {n}: TLS is not supported by ferrocache's memcached engine"
+                ))
             }
             n => return Err(format!("-o {n}: unknown or unsupported extended option")),
         }
@@ -292,12 +294,18 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                         "-{flag}: unix sockets are not supported by ferrocache's memcached engine"
                     ))
                 }
-                b'S' => return Err("-S: SASL authentication is not supported by ferrocache yet".into()),
+                b'S' => {
+                    return Err("-S: SASL authentication is not supported by ferrocache yet".into())
+                }
                 b'Y' => {
-                    return Err("-Y: ASCII authentication is not supported by ferrocache yet".into())
+                    return Err(
+                        "-Y: ASCII authentication is not supported by ferrocache yet".into(),
+                    )
                 }
                 b'e' => return Err("-e: memory files are not supported by ferrocache".into()),
-                b'F' => return Err("-F: disabling flush_all is not supported by ferrocache yet".into()),
+                b'F' => {
+                    return Err("-F: disabling flush_all is not supported by ferrocache yet".into())
+                }
                 b'h' => return Ok(Parsed::Print(USAGE.to_string())),
                 b'V' => {
                     return Ok(Parsed::Print(format!(
@@ -374,8 +382,24 @@ mod tests {
 
     #[test]
     fn getopt_style_flags() {
-        let o = run(&["-p", "7000", "-U", "0", "-l", "127.0.0.1", "-m128", "-vv", "-t", "2", "-I", "2m", "-M", "-c", "10"])
-            .expect("valid");
+        let o = run(&[
+            "-p",
+            "7000",
+            "-U",
+            "0",
+            "-l",
+            "127.0.0.1",
+            "-m128",
+            "-vv",
+            "-t",
+            "2",
+            "-I",
+            "2m",
+            "-M",
+            "-c",
+            "10",
+        ])
+        .expect("valid");
         assert_eq!(o.settings.tcp_port, 7000);
         assert_eq!(o.listen, vec!["127.0.0.1"]);
         assert_eq!(o.settings.max_bytes, 128 << 20);
@@ -384,8 +408,13 @@ mod tests {
         assert_eq!(o.settings.limits.item_size_max, 2 << 20);
         assert!(o.settings.no_evict);
         assert_eq!(o.settings.max_conns, 10);
-        let o = run(&["--port=7001", "--memory-limit=64", "-o", "modern,slab_reassign,hashpower=20"])
-            .expect("valid");
+        let o = run(&[
+            "--port=7001",
+            "--memory-limit=64",
+            "-o",
+            "modern,slab_reassign,hashpower=20",
+        ])
+        .expect("valid");
         assert_eq!(o.settings.tcp_port, 7001);
     }
 

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use keyspace::counter::Counter;
 use keyspace::{CompactBytes, Entry, StrValue, Value};
+use memcache::binary::{self, BinCommand, BinRequest, Status};
 use memcache::meta::{MetaCmd, MetaRequest, MetaStatus};
 use memcache::reply::{self, ItemMeta, MetaLease};
 use memcache::text::{GetCmd, Request, ShutdownMode, Store, StoreCmd, Tokens};
@@ -639,9 +640,7 @@ impl Memcached {
             b"slabs" => match (args.next(), args.next()) {
                 // No slab allocator: accept the tuning memcached accepts, without effect.
                 (Some(b"automove"), Some(b"0" | b"1" | b"2")) => reply::line(out, reply::OK),
-                (Some(b"automove"), _) => {
-                    reply::line(out, "CLIENT_ERROR bad command line format")
-                }
+                (Some(b"automove"), _) => reply::line(out, "CLIENT_ERROR bad command line format"),
                 _ => reply::line(out, reply::ERROR),
             },
             b"cache_memlimit" => match args.next().and_then(memcache::parse_u64) {
@@ -649,6 +648,264 @@ impl Memcached {
                 None => reply::line(out, "CLIENT_ERROR bad command line format"),
             },
             _ => reply::line(out, reply::ERROR),
+        }
+    }
+
+    // ---- binary protocol ---------------------------------------------------------------
+
+    /// Runs one binary-protocol request, appending its response(s) to `out`.
+    pub fn execute_binary(&self, req: BinRequest<'_>, out: &mut Vec<u8>) -> Step {
+        let now = crate::now_ms();
+        let op = req.opcode as u8;
+        let opaque = req.header.opaque;
+        let quiet = req.quiet;
+        let ok = |out: &mut Vec<u8>, cas: u64| {
+            if !quiet {
+                binary::write_response(out, op, Status::NoError, opaque, cas, &[], &[], &[]);
+            }
+        };
+        match req.cmd {
+            BinCommand::Noop => {
+                binary::write_response(out, op, Status::NoError, opaque, 0, &[], &[], &[])
+            }
+            BinCommand::Quit => {
+                ok(out, 0);
+                return Step::Close;
+            }
+            BinCommand::Version => binary::write_response(
+                out,
+                op,
+                Status::NoError,
+                opaque,
+                0,
+                &[],
+                &[],
+                VERSION.as_bytes(),
+            ),
+            BinCommand::Flush { delay } => {
+                self.flush_all(delay);
+                ok(out, 0);
+            }
+            BinCommand::Get { key, return_key } => {
+                self.bin_get(op, opaque, quiet, key, return_key, None, now, out)
+            }
+            BinCommand::GetAndTouch {
+                key,
+                exptime,
+                return_key,
+            } => self.bin_get(op, opaque, quiet, key, return_key, Some(exptime), now, out),
+            BinCommand::Touch { key, exptime } => match self.touch(key, exptime, now) {
+                reply::TOUCHED => ok(out, 0),
+                _ => binary::write_error(out, op, opaque, Status::KeyNotFound),
+            },
+            BinCommand::Store {
+                cmd,
+                key,
+                flags,
+                exptime,
+                cas,
+                value,
+            } => {
+                let mut new_cas = 0;
+                let r = self.store_item(cmd, key, flags, exptime, cas, value, 0, now, &mut new_cas);
+                let status = match (r, cmd) {
+                    (reply::STORED, _) => Status::NoError,
+                    (reply::NOT_STORED, StoreCmd::Add) => Status::KeyExists,
+                    (reply::NOT_STORED, StoreCmd::Replace) => Status::KeyNotFound,
+                    (reply::NOT_STORED, _) => Status::NotStored,
+                    (reply::EXISTS, _) => Status::KeyExists,
+                    (reply::NOT_FOUND, _) => Status::KeyNotFound,
+                    _ => Status::TooLarge,
+                };
+                if status == Status::NoError {
+                    ok(out, new_cas);
+                } else {
+                    binary::write_error(out, op, opaque, status);
+                }
+            }
+            BinCommand::Delete { key, cas } => {
+                let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+                let found = l
+                    .peek(DB, key)
+                    .and_then(|e| decode(&e.value).map(|i| i.cas));
+                match found {
+                    None => {
+                        self.stats.delete_misses.incr();
+                        binary::write_error(out, op, opaque, Status::KeyNotFound);
+                    }
+                    Some(item_cas) if cas != 0 && cas != item_cas => {
+                        binary::write_error(out, op, opaque, Status::KeyExists)
+                    }
+                    Some(_) => {
+                        if let Some(e) = l.remove(DB, key) {
+                            let size = decode(&e.value).map_or(0, |i| i.data.len());
+                            self.account(-((key.len() + size) as i64));
+                        }
+                        self.stats.delete_hits.incr();
+                        ok(out, 0);
+                    }
+                }
+            }
+            BinCommand::Arith {
+                incr,
+                key,
+                delta,
+                initial,
+                exptime,
+                cas,
+            } => self.bin_arith(
+                op, opaque, quiet, incr, key, delta, initial, exptime, cas, now, out,
+            ),
+            BinCommand::Stat { group } => {
+                let mut text = Vec::new();
+                self.stats_reply(Tokens::new(group), now, &mut text);
+                if text.starts_with(b"ERROR") {
+                    binary::write_error(out, op, opaque, Status::KeyNotFound);
+                } else {
+                    for line in text.split(|&b| b == b'\n') {
+                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                        let Some(rest) = line.strip_prefix(b"STAT ") else {
+                            continue;
+                        };
+                        let (name, value) = match memchr::memchr(b' ', rest) {
+                            Some(i) => (&rest[..i], &rest[i + 1..]),
+                            None => (rest, &b""[..]),
+                        };
+                        binary::write_response(
+                            out,
+                            op,
+                            Status::NoError,
+                            opaque,
+                            0,
+                            &[],
+                            name,
+                            value,
+                        );
+                    }
+                    binary::write_response(out, op, Status::NoError, opaque, 0, &[], &[], &[]);
+                }
+            }
+            BinCommand::SaslListMechs
+            | BinCommand::SaslAuth { .. }
+            | BinCommand::SaslStep { .. } => {
+                // SASL needs -S, which this engine refuses at startup.
+                binary::write_error(out, op, opaque, Status::UnknownCommand);
+            }
+        }
+        Step::Continue
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn bin_get(
+        &self,
+        op: u8,
+        opaque: u32,
+        quiet: bool,
+        key: &[u8],
+        return_key: bool,
+        touch: Option<i64>,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        self.stats.cmd_get.incr();
+        let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        let hit = l.get(DB, key).and_then(|e| {
+            set_bits(e, |b| b | FETCHED);
+            decode(&e.value).map(|i| (i.flags, i.cas, i.data.to_vec()))
+        });
+        let Some((flags, cas, data)) = hit else {
+            self.stats.get_misses.incr();
+            if touch.is_some() {
+                self.stats.touch_misses.incr();
+            }
+            if quiet {
+                return;
+            }
+            if return_key {
+                binary::write_response(out, op, Status::KeyNotFound, opaque, 0, &[], key, &[]);
+            } else {
+                binary::write_error(out, op, opaque, Status::KeyNotFound);
+            }
+            return;
+        };
+        self.stats.get_hits.incr();
+        if let Some(exptime) = touch {
+            self.stats.cmd_touch.incr();
+            self.stats.touch_hits.incr();
+            match expiry_ms(exptime, now) {
+                Some(at) => {
+                    l.set_expire(DB, key, at);
+                }
+                None => {
+                    l.remove(DB, key);
+                    self.account(-((key.len() + data.len()) as i64));
+                }
+            }
+        }
+        drop(l);
+        let k: &[u8] = if return_key { key } else { &[] };
+        binary::write_get_hit(out, op, opaque, cas, flags, k, &data);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn bin_arith(
+        &self,
+        op: u8,
+        opaque: u32,
+        quiet: bool,
+        incr: bool,
+        key: &[u8],
+        delta: u64,
+        initial: u64,
+        exptime: u32,
+        cas: u64,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let (hits, misses) = if incr {
+            (&self.stats.incr_hits, &self.stats.incr_misses)
+        } else {
+            (&self.stats.decr_hits, &self.stats.decr_misses)
+        };
+        let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+        let existing = l
+            .get_mut(DB, key)
+            .and_then(|e| decode(&e.value).map(|i| (i.flags, i.cas, i.bits, i.data.to_vec())));
+        let Some((flags, item_cas, bits, data)) = existing else {
+            misses.incr();
+            if exptime == 0xffff_ffff {
+                binary::write_error(out, op, opaque, Status::KeyNotFound);
+                return;
+            }
+            let digits = itoa::Buffer::new().format(initial).as_bytes().to_vec();
+            let new_cas = self.next_cas();
+            if let Some(at) = expiry_ms(i64::from(exptime as i32), now) {
+                l.set(DB, key, encode(0, new_cas, 0, &[&digits]), at);
+                self.account((key.len() + digits.len()) as i64);
+                self.stats.total_items.incr();
+            }
+            if !quiet {
+                binary::write_counter(out, op, opaque, new_cas, initial);
+            }
+            return;
+        };
+        if cas != 0 && cas != item_cas {
+            binary::write_error(out, op, opaque, Status::KeyExists);
+            return;
+        }
+        match apply_delta(&data, incr, delta) {
+            Delta::NonNumeric => binary::write_error(out, op, opaque, Status::DeltaBadValue),
+            Delta::Value { value, stored, .. } => {
+                hits.incr();
+                let new_cas = self.next_cas();
+                if let Some(e) = l.peek(DB, key) {
+                    e.value = encode(flags, new_cas, bits & BINARY_KEY, &[&stored]);
+                }
+                self.account(stored.len() as i64 - data.len() as i64);
+                if !quiet {
+                    binary::write_counter(out, op, opaque, new_cas, value);
+                }
+            }
         }
     }
 
@@ -980,7 +1237,14 @@ impl Memcached {
             cas,
             ..ItemMeta::default()
         };
-        Self::emit(m, out, MetaStatus::Hd, Some(&it), None, MetaLease::default());
+        Self::emit(
+            m,
+            out,
+            MetaStatus::Hd,
+            Some(&it),
+            None,
+            MetaLease::default(),
+        );
         true
     }
 

@@ -4,14 +4,15 @@
 //! connections (see `lib.rs`).
 //!
 //! memcached decides the protocol per connection from its first byte: `0x80` is the binary
-//! protocol, which this loop does not speak yet: such connections are closed with a
-//! message in the log (never a wrong answer).
+//! protocol (`memcache::binary::parse`, executed by `Memcached::execute_binary`), anything
+//! else the text and meta protocols.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use engine::memcached::{Memcached, Step};
+use memcache::binary::BinParsed;
 use memcache::reply;
 use memcache::text::{self, Parsed};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,7 +38,10 @@ struct ConnGuard(Arc<Memcached>);
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        self.0.stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
+        self.0
+            .stats
+            .curr_connections
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -60,6 +64,7 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
     // Bytes of a rejected data block still to drop as they arrive.
     let mut swallow = 0usize;
     let mut first = true;
+    let mut binary = false;
     loop {
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
@@ -78,12 +83,8 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
         stats.bytes_read.add(n as u64);
         if first {
             first = false;
-            if buf.first() == Some(&memcache::binary::REQUEST_MAGIC) {
-                tracing::warn!(
-                    "memcached binary protocol is not supported yet: closing the connection"
-                );
-                return;
-            }
+            // memcached picks the protocol once per connection, from its first byte.
+            binary = buf.first() == Some(&memcache::binary::REQUEST_MAGIC);
         }
         let mut close = false;
         loop {
@@ -95,24 +96,47 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
                     break;
                 }
             }
-            let (consumed, step) = match text::parse(&buf, &limits) {
-                Parsed::Incomplete { need } => {
-                    if let Some(need) = need {
+            let (consumed, step) = if binary {
+                match memcache::binary::parse(&buf, &limits) {
+                    BinParsed::Incomplete { need } => {
                         buf.reserve(need.saturating_sub(buf.len()));
+                        break;
                     }
-                    break;
+                    BinParsed::Request { req, consumed } => {
+                        (consumed, mc.execute_binary(req, &mut out))
+                    }
+                    BinParsed::Error(e) => {
+                        if let Some(status) = e.status {
+                            memcache::binary::write_error(&mut out, e.opcode, e.opaque, status);
+                        }
+                        if let Some(k) = e.unlink {
+                            mc.unlink(k);
+                        }
+                        swallow = e.swallow;
+                        let step = if e.close { Step::Close } else { Step::Continue };
+                        (e.consumed, step)
+                    }
                 }
-                Parsed::Request { req, consumed } => (consumed, mc.execute(req, &mut out)),
-                Parsed::Error(e) => {
-                    if let Some(r) = e.reply {
-                        reply::line(&mut out, r);
+            } else {
+                match text::parse(&buf, &limits) {
+                    Parsed::Incomplete { need } => {
+                        if let Some(need) = need {
+                            buf.reserve(need.saturating_sub(buf.len()));
+                        }
+                        break;
                     }
-                    if let Some(k) = &e.unlink {
-                        mc.unlink(k);
+                    Parsed::Request { req, consumed } => (consumed, mc.execute(req, &mut out)),
+                    Parsed::Error(e) => {
+                        if let Some(r) = e.reply {
+                            reply::line(&mut out, r);
+                        }
+                        if let Some(k) = &e.unlink {
+                            mc.unlink(k);
+                        }
+                        swallow = e.swallow;
+                        let step = if e.close { Step::Close } else { Step::Continue };
+                        (e.consumed, step)
                     }
-                    swallow = e.swallow;
-                    let step = if e.close { Step::Close } else { Step::Continue };
-                    (e.consumed, step)
                 }
             };
             buf.advance(consumed.min(buf.len()));
