@@ -214,10 +214,6 @@ fn run_memcached(args: &[String]) -> ExitCode {
     if options.settings.verbosity > 0 {
         tracing::info!("memcached engine settings: {:?}", options.settings);
     }
-    tracing::warn!(
-        "memory limit -m {} MB is reported in stats but not enforced yet (no LRU eviction)",
-        options.settings.max_bytes >> 20
-    );
     let pid_file = options.pid_file.clone();
     let code = match server::start_memcached(config, options.settings) {
         Ok(node) => {

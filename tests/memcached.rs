@@ -121,7 +121,8 @@ fn connect(port: u16) -> TcpStream {
     s
 }
 
-/// Sends `input` then `mn`, and returns every reply byte before the `MN` that answers it.
+/// Sends `input` then `mn`, and returns every reply byte before the `MN` that answers it
+/// (so `input` itself must not contain `mn`).
 fn text_exchange(port: u16, input: &[u8]) -> Vec<u8> {
     let mut s = connect(port);
     s.write_all(input).expect("write");
@@ -366,7 +367,6 @@ fn meta_commands_match_memcached() {
             "vivify and lease",
             b"mg v v N30 t\r\nmg v v t\r\nms l 1 T100\r\nx\r\nmd l I T30\r\nmg l v\r\nmg l v\r\n",
         ),
-        ("noop", b"mn\r\n"),
         ("bad flags", b"mg a !\r\nms a x\r\nmg\r\n"),
     ];
     for (name, input) in cases {
@@ -564,4 +564,54 @@ fn command_line_refuses_unsupported_flags() {
         .expect("run");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("-m, --memory-limit"));
+}
+
+/// Stores `count` 1000-byte items and returns how many were not `STORED` and the stats.
+fn fill(port: u16, count: usize) -> (usize, String) {
+    let mut s = BufReader::new(connect(port));
+    let value = "x".repeat(1000);
+    let mut failed = 0;
+    for i in 0..count {
+        s.get_mut()
+            .write_all(format!("set key{i} 0 0 1000\r\n{value}\r\n").as_bytes())
+            .expect("write");
+        let mut reply = String::new();
+        s.read_line(&mut reply).expect("reply");
+        if reply != "STORED\r\n" {
+            assert_eq!(reply, "SERVER_ERROR out of memory storing object\r\n");
+            failed += 1;
+        }
+    }
+    let stats = String::from_utf8(text_exchange(port, b"stats\r\n")).expect("utf8");
+    (failed, stats)
+}
+
+fn stat(stats: &str, name: &str) -> u64 {
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {stats}"))
+}
+
+#[test]
+fn memory_limit_evicts_least_recently_used() {
+    let ferro = start_ferrocache(&["-m", "4"]);
+    let (failed, stats) = fill(ferro.port, 12_000);
+    assert_eq!(failed, 0);
+    assert!(stat(&stats, "evictions") > 4000, "{stats}");
+    assert!(stat(&stats, "curr_items") < 4200, "{stats}");
+    // The newest item survives eviction.
+    let newest = text_exchange(ferro.port, b"get key11999\r\n");
+    assert!(newest.starts_with(b"VALUE key11999 0 1000\r\n"));
+}
+
+#[test]
+fn memory_limit_with_dash_m_refuses_stores() {
+    let ferro = start_ferrocache(&["-m", "4", "-M"]);
+    let (failed, stats) = fill(ferro.port, 12_000);
+    assert!(failed > 4000, "{failed} {stats}");
+    assert_eq!(stat(&stats, "evictions"), 0);
+    // The oldest items are still there: nothing was evicted.
+    assert!(text_exchange(ferro.port, b"get key0\r\n").starts_with(b"VALUE key0 "));
 }

@@ -14,7 +14,7 @@
 //!
 //! CAS uniques come from one global atomic counter, as in memcached.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use keyspace::counter::Counter;
@@ -43,6 +43,11 @@ const STALE: u8 = 2;
 const WIN_SENT: u8 = 4;
 /// Status bit: the key was stored base64-encoded (`b` flag); `mg k` echoes it so.
 const BINARY_KEY: u8 = 8;
+/// Keys sampled per eviction; the least recently used of them goes (Redis's approximated
+/// LRU: memcached's exact LRU tail would need a global list).
+const EVICTION_SAMPLES: usize = 5;
+/// How often the memory watcher reads the allocator's counters.
+const MEMORY_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 /// Expiration times above this many seconds are absolute unix times (memcached's rule).
 const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
 
@@ -138,6 +143,9 @@ pub struct Memcached {
     bytes: AtomicI64,
     /// ElastiCache auto-discovery: `(version, node list)` from `config set cluster`.
     cluster: Mutex<(u64, Vec<u8>)>,
+    /// Set by the memory watcher while allocated memory (minus the startup baseline) is
+    /// above `-m`: stores then evict (or fail with `-M`).
+    over_limit: AtomicBool,
 }
 
 /// A decoded item header plus its data.
@@ -249,7 +257,66 @@ impl Memcached {
             started_unix: crate::now_ms() / 1000,
             bytes: AtomicI64::new(0),
             cluster: Mutex::new((0, Vec::new())),
+            over_limit: AtomicBool::new(false),
         })
+    }
+
+    /// Starts the thread that compares allocated memory with `-m` (reading jemalloc's
+    /// counters is too costly to do on every store). It ends with the node.
+    pub fn start_memory_watch(self: &Arc<Self>) -> std::io::Result<()> {
+        let mc = Arc::downgrade(self);
+        let baseline = self.server.startup_memory.load(Ordering::Relaxed);
+        std::thread::Builder::new()
+            .name("mc-memory".into())
+            .spawn(move || loop {
+                let Some(mc) = mc.upgrade() else { return };
+                if mc.server.shutdown.load(Ordering::Acquire) {
+                    return;
+                }
+                let used = crate::info::allocator_stats().0.saturating_sub(baseline);
+                mc.over_limit
+                    .store(used > mc.settings.max_bytes, Ordering::Relaxed);
+                drop(mc);
+                std::thread::sleep(MEMORY_CHECK_INTERVAL);
+            })
+            .map(|_| ())
+    }
+
+    /// Makes room before storing: while over `-m`, evicts the least recently used of a
+    /// few sampled items (two rounds, so memory shrinks while writes continue). Returns
+    /// `false` when nothing may be stored (`-M`).
+    fn make_room(&self, now: u64) -> bool {
+        if !self.over_limit.load(Ordering::Relaxed) {
+            return true;
+        }
+        if self.settings.no_evict {
+            return false;
+        }
+        for _ in 0..2 {
+            let mut victim: Option<(u64, Vec<u8>)> = None;
+            for _ in 0..EVICTION_SAMPLES {
+                let Some(key) = self.server.keyspace.random_key(DB, now) else {
+                    break;
+                };
+                let mut l = self.server.keyspace.lock(std::iter::once(&key[..]), now);
+                l.touch = false;
+                let Some(idle) = l.peek(DB, &key).map(|e| e.idle_seconds()) else {
+                    continue;
+                };
+                if victim.as_ref().is_none_or(|(best, _)| idle > *best) {
+                    victim = Some((idle, key));
+                }
+            }
+            // Nothing to evict (the memory is not in items): store anyway.
+            let Some((_, key)) = victim else { break };
+            let mut l = self.server.keyspace.lock(std::iter::once(&key[..]), now);
+            if let Some(e) = l.remove(DB, &key) {
+                let size = decode(&e.value).map_or(0, |i| i.data.len());
+                self.account(-((key.len() + size) as i64));
+                self.stats.evictions.incr();
+            }
+        }
+        true
     }
 
     fn next_cas(&self) -> u64 {
@@ -434,6 +501,9 @@ impl Memcached {
         cas_out: &mut u64,
     ) -> &'static str {
         self.stats.cmd_set.incr();
+        if !self.make_room(now) {
+            return reply::OUT_OF_MEMORY;
+        }
         let mut l = self.server.keyspace.lock(std::iter::once(key), now);
         let old = l
             .peek(DB, key)
@@ -715,7 +785,7 @@ impl Memcached {
                     (reply::NOT_STORED, _) => Status::NotStored,
                     (reply::EXISTS, _) => Status::KeyExists,
                     (reply::NOT_FOUND, _) => Status::KeyNotFound,
-                    _ => Status::TooLarge,
+                    _ => Status::OutOfMemory,
                 };
                 if status == Status::NoError {
                     ok(out, new_cas);

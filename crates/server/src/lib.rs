@@ -103,7 +103,11 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
         None => Protocol::Redis,
     };
     let memcached = match &protocol {
-        Protocol::Memcached(mc) => Some(mc.clone()),
+        Protocol::Memcached(mc) => {
+            mc.start_memory_watch()
+                .map_err(|e| StartError(format!("thread: {e}")))?;
+            Some(mc.clone())
+        }
         Protocol::Redis => None,
     };
 
