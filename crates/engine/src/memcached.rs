@@ -143,6 +143,11 @@ pub struct Memcached {
     bytes: AtomicI64,
     /// ElastiCache auto-discovery: `(version, node list)` from `config set cluster`.
     cluster: Mutex<(u64, Vec<u8>)>,
+    /// `stats detail on`: per-prefix counters are being collected.
+    detail_on: AtomicBool,
+    /// Per key prefix (up to the first `:`): gets, hits, sets, deletes. A mutex is fine:
+    /// it is only taken while detail collection is on (memcached also serialises it).
+    detail: Mutex<std::collections::BTreeMap<Vec<u8>, [u64; 4]>>,
     /// Set by the memory watcher while allocated memory (minus the startup baseline) is
     /// above `-m`: stores then evict (or fail with `-M`).
     over_limit: AtomicBool,
@@ -258,7 +263,51 @@ impl Memcached {
             bytes: AtomicI64::new(0),
             cluster: Mutex::new((0, Vec::new())),
             over_limit: AtomicBool::new(false),
+            detail_on: AtomicBool::new(false),
+            detail: Mutex::new(Default::default()),
         })
+    }
+
+    /// Counts a get (`which` 0, with `hit` also 1), set (2) or delete (3) for `key`'s
+    /// prefix, while `stats detail on`. Keys without the delimiter are not counted.
+    fn detail(&self, key: &[u8], which: usize, hit: bool) {
+        if !self.detail_on.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(end) = memchr::memchr(b':', key) else {
+            return;
+        };
+        let mut d = self.detail.lock();
+        let counts = d.entry(key[..end].to_vec()).or_default();
+        counts[which] += 1;
+        if which == 0 && hit {
+            counts[1] += 1;
+        }
+    }
+
+    /// `stats detail on|off|dump`.
+    fn stats_detail(&self, arg: Option<&[u8]>, out: &mut Vec<u8>) {
+        match arg {
+            Some(b"on") => {
+                self.detail_on.store(true, Ordering::Relaxed);
+                reply::line(out, reply::OK);
+            }
+            Some(b"off") => {
+                self.detail_on.store(false, Ordering::Relaxed);
+                reply::line(out, reply::OK);
+            }
+            Some(b"dump") => {
+                use std::io::Write as _;
+                for (prefix, c) in self.detail.lock().iter() {
+                    out.extend_from_slice(b"PREFIX ");
+                    out.extend_from_slice(prefix);
+                    // Writing to a Vec cannot fail.
+                    let _ = write!(out, " get {} hit {} set {} del {}\r\n", c[0], c[1], c[2], c[3]);
+                }
+                reply::end(out);
+            }
+            _ => reply::line(out, "CLIENT_ERROR usage: stats detail on|off|dump"),
+        }
     }
 
     /// Starts the thread that compares allocated memory with `-m` (reading jemalloc's
@@ -359,6 +408,7 @@ impl Memcached {
                 }
             }
             Request::Delete { key, noreply } => {
+                self.detail(key, 3, false);
                 let r = if self.remove(key, now) {
                     self.stats.delete_hits.incr();
                     reply::DELETED
@@ -458,6 +508,7 @@ impl Memcached {
                 }
                 None => None,
             };
+            self.detail(key, 0, hit.is_some());
             let Some((flags, cas, data)) = hit else {
                 self.stats.get_misses.incr();
                 if cmd.touches() {
@@ -501,6 +552,7 @@ impl Memcached {
         cas_out: &mut u64,
     ) -> &'static str {
         self.stats.cmd_set.incr();
+        self.detail(key, 2, false);
         if !self.make_room(now) {
             return reply::OUT_OF_MEMORY;
         }
@@ -985,7 +1037,12 @@ impl Memcached {
         match args.next() {
             None => self.stats_general(now, out),
             Some(b"settings") => self.stats_settings(out),
+            Some(b"detail") => {
+                self.stats_detail(args.next(), out);
+                return;
+            }
             Some(b"reset") => {
+                self.detail.lock().clear();
                 self.reset_stats();
                 reply::line(out, reply::RESET);
                 return;
