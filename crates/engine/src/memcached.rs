@@ -302,7 +302,11 @@ impl Memcached {
                     out.extend_from_slice(b"PREFIX ");
                     out.extend_from_slice(prefix);
                     // Writing to a Vec cannot fail.
-                    let _ = write!(out, " get {} hit {} set {} del {}\r\n", c[0], c[1], c[2], c[3]);
+                    let _ = write!(
+                        out,
+                        " get {} hit {} set {} del {}\r\n",
+                        c[0], c[1], c[2], c[3]
+                    );
                 }
                 reply::end(out);
             }

@@ -1,7 +1,9 @@
-//! A Redis-engine node's I/O: listeners, N worker threads each running its
-//! own event loop, and the connection loop that reads requests, hands every
-//! complete command of the buffer to the engine, and writes all replies back
-//! in one write.
+//! A node's I/O: listeners, N worker threads each running its own event
+//! loop, and the connection loop that reads requests, hands every complete
+//! command of the buffer to the engine, and writes all replies back in one
+//! write. A Redis-engine node serves connections with `conn`; a
+//! memcached-engine node ([`start_memcached`]) runs the same threads and
+//! acceptor and serves connections with `mc_conn`.
 //!
 //! ```text
 //!   acceptor thread ──round robin──▶ worker 1 (current-thread runtime): conns…
