@@ -436,6 +436,28 @@ fn expiry_rules_match_memcached() {
     }
 }
 
+#[test]
+fn delayed_flush_all_matches_memcached() {
+    let p = pair();
+    let ports: Vec<u16> = std::iter::once(p.ferro.port)
+        .chain(p.memcached.as_ref().map(|m| m.port))
+        .collect();
+    for &port in &ports {
+        assert_eq!(
+            text_exchange(port, b"set df 0 0 1\r\nx\r\nflush_all 2\r\nget df\r\n"),
+            b"STORED\r\nOK\r\nVALUE df 0 1\r\nx\r\nEND\r\n"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(3200));
+    for &port in &ports {
+        assert_eq!(
+            text_exchange(port, b"get df\r\n"),
+            b"END\r\n",
+            "port {port}"
+        );
+    }
+}
+
 /// The `gets` CAS unique of `key`.
 fn gets(s: &mut BufReader<TcpStream>, key: &str) -> (u64, u64) {
     s.get_mut()

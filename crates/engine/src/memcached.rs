@@ -143,6 +143,8 @@ pub struct Memcached {
     bytes: AtomicI64,
     /// ElastiCache auto-discovery: `(version, node list)` from `config set cluster`.
     cluster: Mutex<(u64, Vec<u8>)>,
+    /// When a delayed `flush_all` is due (ms since the epoch; 0 = none).
+    flush_at_ms: AtomicU64,
     /// `stats detail on`: per-prefix counters are being collected.
     detail_on: AtomicBool,
     /// Per key prefix (up to the first `:`): gets, hits, sets, deletes. A mutex is fine:
@@ -263,6 +265,7 @@ impl Memcached {
             bytes: AtomicI64::new(0),
             cluster: Mutex::new((0, Vec::new())),
             over_limit: AtomicBool::new(false),
+            flush_at_ms: AtomicU64::new(0),
             detail_on: AtomicBool::new(false),
             detail: Mutex::new(Default::default()),
         })
@@ -314,13 +317,14 @@ impl Memcached {
         }
     }
 
-    /// Starts the thread that compares allocated memory with `-m` (reading jemalloc's
-    /// counters is too costly to do on every store). It ends with the node.
-    pub fn start_memory_watch(self: &Arc<Self>) -> std::io::Result<()> {
+    /// Starts the engine's background thread: it compares allocated memory with `-m`
+    /// (reading jemalloc's counters is too costly to do on every store) and runs delayed
+    /// `flush_all`s when due. It ends with the node.
+    pub fn start_background(self: &Arc<Self>) -> std::io::Result<()> {
         let mc = Arc::downgrade(self);
         let baseline = self.server.startup_memory.load(Ordering::Relaxed);
         std::thread::Builder::new()
-            .name("mc-memory".into())
+            .name("mc-background".into())
             .spawn(move || loop {
                 let Some(mc) = mc.upgrade() else { return };
                 if mc.server.shutdown.load(Ordering::Acquire) {
@@ -329,6 +333,17 @@ impl Memcached {
                 let used = crate::info::allocator_stats().0.saturating_sub(baseline);
                 mc.over_limit
                     .store(used > mc.settings.max_bytes, Ordering::Relaxed);
+                let flush_at = mc.flush_at_ms.load(Ordering::Relaxed);
+                if flush_at != 0
+                    && crate::now_ms() >= flush_at
+                    && mc
+                        .flush_at_ms
+                        .compare_exchange(flush_at, 0, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    mc.server.keyspace.flush(Some(DB));
+                    mc.bytes.store(0, Ordering::Relaxed);
+                }
                 drop(mc);
                 std::thread::sleep(MEMORY_CHECK_INTERVAL);
             })
@@ -727,18 +742,10 @@ impl Memcached {
             return;
         }
         // memcached invalidates, at that time, every item stored before it: the same as
-        // flushing then.
-        let server = self.server.clone();
-        let delay = std::time::Duration::from_secs(delay as u64);
-        let spawned = std::thread::Builder::new()
-            .name("mc-flush".into())
-            .spawn(move || {
-                std::thread::sleep(delay);
-                server.keyspace.flush(Some(DB));
-            });
-        if let Err(e) = spawned {
-            tracing::warn!("delayed flush_all not scheduled: {e}");
-        }
+        // flushing then. The background thread does it; a later flush_all replaces the
+        // time, as memcached's `oldest_live` is replaced.
+        let at = crate::now_ms() + (delay as u64).saturating_mul(1000);
+        self.flush_at_ms.store(at, Ordering::Relaxed);
     }
 
     fn config_get(&self, key: &[u8], out: &mut Vec<u8>) {

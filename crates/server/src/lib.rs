@@ -106,7 +106,7 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
     };
     let memcached = match &protocol {
         Protocol::Memcached(mc) => {
-            mc.start_memory_watch()
+            mc.start_background()
                 .map_err(|e| StartError(format!("thread: {e}")))?;
             Some(mc.clone())
         }
