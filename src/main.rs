@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a Redis-engine cache node.
+    /// Run a cache node (Redis engine; `--engine memcached` for a memcached node).
     Server(ServerArgs),
 }
 
