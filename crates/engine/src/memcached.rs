@@ -1171,8 +1171,15 @@ impl Memcached {
         let st = &self.settings;
         reply::stat(out, "maxbytes", st.max_bytes);
         reply::stat(out, "maxconns", st.max_conns);
-        reply::stat(out, "tcpport", st.tcp_port);
+        // The bound port (`-p 0` picks one).
+        let port = match self.server.tcp_port.load(Ordering::Relaxed) {
+            0 => usize::from(st.tcp_port),
+            bound => bound,
+        };
+        reply::stat(out, "tcpport", port);
         reply::stat(out, "udpport", st.udp_port);
+        // No unix socket support: memcached prints NULL when it has none.
+        reply::stat(out, "domain_socket", "NULL");
         reply::stat(out, "verbosity", st.verbosity);
         reply::stat(out, "num_threads", st.threads);
         reply::stat(out, "evictions", if st.no_evict { "off" } else { "on" });
@@ -1181,8 +1188,18 @@ impl Memcached {
             "cas_enabled",
             if st.cas_disabled { "no" } else { "yes" },
         );
+        reply::stat(out, "stat_key_prefix", ":");
+        let detail = if self.detail_on.load(Ordering::Relaxed) {
+            "yes"
+        } else {
+            "no"
+        };
+        reply::stat(out, "detail_enabled", detail);
         reply::stat(out, "item_size_max", st.limits.item_size_max);
+        reply::stat(out, "flush_enabled", "yes");
         reply::stat(out, "binding_protocol", "auto-negotiate");
+        reply::stat(out, "auth_enabled_sasl", "no");
+        reply::stat(out, "auth_enabled_ascii", "no");
         reply::stat(
             out,
             "shutdown_command",
