@@ -585,14 +585,7 @@ fn ltrim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 #[cfg(test)]
 mod tests {
-    use crate::test_support::{run, server, Session};
-
-    /// Runs each `(command, expected reply)` on one session.
-    fn check(s: &mut Session, cases: &[(&[&str], &str)]) {
-        for (cmd, want) in cases {
-            assert_eq!(s.run(cmd), *want, "{cmd:?}");
-        }
-    }
+    use crate::test_support::{check, run, server, Session};
 
     #[test]
     fn push_pop_len_range() {

@@ -1687,14 +1687,7 @@ fn xinfo_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 
 #[cfg(test)]
 mod tests {
-    use crate::test_support::{server, Session};
-
-    /// Runs each `(command, expected reply)` on one session.
-    fn check(s: &mut Session, cases: &[(&[&str], &str)]) {
-        for (cmd, want) in cases {
-            assert_eq!(s.run(cmd), *want, "{cmd:?}");
-        }
-    }
+    use crate::test_support::{check, server, Session};
 
     #[test]
     fn ids_parse_like_redis() {

@@ -42,3 +42,10 @@ impl Session {
 pub fn run(server: &Arc<Server>, args: &[&str]) -> String {
     Session::new(server).run(args)
 }
+
+/// Runs each `(command, expected reply)` on one session, in order.
+pub fn check(s: &mut Session, cases: &[(&[&str], &str)]) {
+    for (cmd, want) in cases {
+        assert_eq!(s.run(cmd), *want, "{cmd:?}");
+    }
+}
