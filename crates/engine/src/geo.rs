@@ -22,7 +22,8 @@ use crate::args::{eq, int};
 use crate::collections::{self, remove_if_empty};
 use crate::error::{CmdError, CmdResult, NOT_FLOAT, SYNTAX};
 use crate::notify;
-use crate::strtod::{is_c_space, strtod};
+// Coordinates and radii read like getDoubleFromObject: a score's rules.
+use crate::zset::parse_score as parse_double;
 use crate::{Ctx, Handler};
 
 pub(crate) const HANDLERS: &[(&str, Handler)] = &[
@@ -43,19 +44,6 @@ const NO_MEMBER: &str = "ERR could not decode requested zset member";
 // ---------------------------------------------------------------------------
 // Arguments
 // ---------------------------------------------------------------------------
-
-/// A float as Redis's `getDoubleFromObject` reads it (`strtod` over the
-/// whole string, no leading space, no NaN, no overflow or underflow to zero).
-fn parse_double(s: &[u8]) -> Option<f64> {
-    if s.first().is_none_or(|c| is_c_space(*c)) {
-        return None;
-    }
-    let (v, n, erange) = strtod(s);
-    if n != s.len() || v.is_nan() || (erange && (v.is_infinite() || v == 0.0)) {
-        return None;
-    }
-    Some(v)
-}
 
 /// A float argument, or Redis's error: `msg` when given, else "not a valid float".
 fn double_arg(s: &[u8], msg: Option<&'static str>) -> Result<f64, CmdError> {

@@ -69,7 +69,7 @@ const MINMAX_NOT_LEX: &str = "ERR min or max not valid string range item";
 
 /// A score or increment, read like Redis's `string2d` (the whole string,
 /// no leading space, no NaN, no overflow or underflow to zero).
-fn parse_score(s: &[u8]) -> Option<f64> {
+pub(crate) fn parse_score(s: &[u8]) -> Option<f64> {
     if s.first().is_none_or(|c| is_c_space(*c)) {
         return None;
     }
