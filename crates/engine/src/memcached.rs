@@ -99,8 +99,7 @@ pub struct McStats {
     pub cmd_touch: Counter,
     pub get_hits: Counter,
     pub get_misses: Counter,
-    pub get_expired: Counter,
-    pub get_flushed: Counter,
+    pub cmd_meta: Counter,
     pub delete_hits: Counter,
     pub delete_misses: Counter,
     pub incr_hits: Counter,
@@ -520,15 +519,21 @@ impl Memcached {
                 self.stats.cmd_touch.incr();
             }
             let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+            // The reply is written under the shard lock: one copy of the data, straight
+            // from the item into the output buffer.
             let hit = match l.get(DB, key) {
                 Some(e) => {
                     set_bits(e, |b| b | FETCHED);
-                    decode(&e.value).map(|i| (i.flags, i.cas, i.data.to_vec()))
+                    decode(&e.value).map(|i| {
+                        let cas = cmd.with_cas().then_some(i.cas);
+                        reply::value(out, key, i.flags, i.data, cas);
+                        i.data.len()
+                    })
                 }
                 None => None,
             };
             self.detail(key, 0, hit.is_some());
-            let Some((flags, cas, data)) = hit else {
+            let Some(size) = hit else {
                 self.stats.get_misses.incr();
                 if cmd.touches() {
                     self.stats.touch_misses.incr();
@@ -544,13 +549,11 @@ impl Memcached {
                 Some(None) => {
                     // Touched into the past: this read still sees it, the next one not.
                     l.remove(DB, key);
-                    self.account(-((key.len() + data.len()) as i64));
+                    self.account(-((key.len() + size) as i64));
                     self.stats.touch_hits.incr();
                 }
                 None => {}
             }
-            drop(l);
-            reply::value(out, key, flags, &data, cmd.with_cas().then_some(cas));
         }
         reply::end(out);
     }
@@ -1077,8 +1080,7 @@ impl Memcached {
             &s.cmd_touch,
             &s.get_hits,
             &s.get_misses,
-            &s.get_expired,
-            &s.get_flushed,
+            &s.cmd_meta,
             &s.delete_hits,
             &s.delete_misses,
             &s.incr_hits,
@@ -1131,11 +1133,9 @@ impl Memcached {
         reply::stat(out, "cmd_set", s.cmd_set.get());
         reply::stat(out, "cmd_flush", s.cmd_flush.get());
         reply::stat(out, "cmd_touch", s.cmd_touch.get());
-        reply::stat(out, "cmd_meta", 0);
+        reply::stat(out, "cmd_meta", s.cmd_meta.get());
         reply::stat(out, "get_hits", s.get_hits.get());
         reply::stat(out, "get_misses", s.get_misses.get());
-        reply::stat(out, "get_expired", s.get_expired.get());
-        reply::stat(out, "get_flushed", s.get_flushed.get());
         reply::stat(out, "delete_misses", s.delete_misses.get());
         reply::stat(out, "delete_hits", s.delete_hits.get());
         reply::stat(out, "incr_misses", s.incr_misses.get());
@@ -1155,7 +1155,6 @@ impl Memcached {
         reply::stat(out, "accepting_conns", 1);
         reply::stat(out, "threads", self.settings.threads);
         reply::stat(out, "conn_yields", 0);
-        reply::stat(out, "expired_unfetched", 0);
         reply::stat(out, "evictions", s.evictions.get());
         reply::stat(
             out,
@@ -1211,6 +1210,7 @@ impl Memcached {
     // ---- meta commands -----------------------------------------------------------------
 
     fn meta(&self, m: &MetaRequest<'_>, now: u64, out: &mut Vec<u8>) {
+        self.stats.cmd_meta.incr();
         match m.cmd {
             MetaCmd::Get => self.meta_get(m, now, out),
             MetaCmd::Set { mode } => self.meta_set(m, mode, now, out),
