@@ -458,7 +458,7 @@ impl Memcached {
                 } else if mode == ShutdownMode::Invalid {
                     reply::line(out, reply::INVALID_SHUTDOWN_MODE);
                 } else {
-                    reply::line(out, reply::OK);
+                    // memcached closes without a reply and exits.
                     self.server.request_shutdown();
                     return Step::Close;
                 }
@@ -1742,6 +1742,35 @@ mod tests {
         assert_eq!(run(&mc, b"ma c MD D2 v\r\n"), "VA 1\r\n3\r\n");
         assert_eq!(run(&mc, b"md c q\r\nmd c\r\n"), "NF\r\n");
         assert_eq!(run(&mc, b"ms m 1 ME\r\nx\r\n"), "NS\r\n");
+    }
+
+    #[test]
+    fn cluster_config_versions_increase() {
+        let mc = engine();
+        assert_eq!(
+            run(&mc, b"config get cluster\r\n"),
+            "CONFIG cluster 0 3\r\n0\n\n\r\nEND\r\n"
+        );
+        let nodes = b"9\r\nh1|10.0.0.1|11211 h2|10.0.0.2|11212";
+        let set = [
+            format!("config set cluster 0 0 {}\r\n", nodes.len()).as_bytes(),
+            nodes,
+            b"\r\n",
+        ]
+        .concat();
+        assert_eq!(run(&mc, &set), "STORED\r\n");
+        assert_eq!(run(&mc, &set), "STORED\r\n");
+        assert_eq!(
+            run(&mc, b"config get cluster\r\n"),
+            "CONFIG cluster 0 38\r\n2\nh1|10.0.0.1|11211 h2|10.0.0.2|11212\n\r\nEND\r\n"
+        );
+    }
+
+    #[test]
+    fn shutdown_needs_dash_a() {
+        let mc = engine();
+        assert_eq!(run(&mc, b"shutdown\r\n"), "ERROR: shutdown not enabled\r\n");
+        assert!(!mc.server.shutdown.load(Ordering::Acquire));
     }
 
     #[test]
