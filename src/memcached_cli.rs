@@ -4,7 +4,7 @@
 //!
 //! Flags that only tune memcached's slab allocator or threads internals are accepted and
 //! have no effect (Ferrocache has no slabs); flags for features Ferrocache does not have
-//! (UDP, unix sockets, SASL, binary-only mode, ASCII auth, external storage) are refused
+//! (UDP, unix sockets, binary-only mode, ASCII auth, external storage) are refused
 //! with a message instead of being ignored.
 
 use engine::memcached::McSettings;
@@ -174,6 +174,26 @@ fn extended(opts: &str, s: &mut McSettings) -> Result<(), String> {
     Ok(())
 }
 
+/// `-S`: reads the password file named by `MEMCACHED_SASL_PWDB` (memcached's variable),
+/// `user:password` per line. Only the PLAIN mechanism is offered.
+fn sasl_password_file() -> Result<Vec<(String, String)>, String> {
+    let path = std::env::var("MEMCACHED_SASL_PWDB").map_err(|_| {
+        "-S: set MEMCACHED_SASL_PWDB to a file of user:password lines \
+         (ferrocache offers the PLAIN mechanism from that file only)"
+            .to_string()
+    })?;
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("-S: {path}: {e}"))?;
+    let users: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(u, p)| (u.to_string(), p.trim_end_matches('\r').to_string()))
+        .collect();
+    if users.is_empty() {
+        return Err(format!("-S: no user:password line in {path}"));
+    }
+    Ok(users)
+}
+
 /// Parses memcached's arguments (without `server` and `--engine memcached`).
 pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut o = McOptions {
@@ -294,9 +314,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                         "-{flag}: unix sockets are not supported by ferrocache's memcached engine"
                     ))
                 }
-                b'S' => {
-                    return Err("-S: SASL authentication is not supported by ferrocache yet".into())
-                }
+                b'S' => s.sasl_users = Some(sasl_password_file()?),
                 b'Y' => {
                     return Err(
                         "-Y: ASCII authentication is not supported by ferrocache yet".into(),
@@ -421,7 +439,6 @@ mod tests {
     #[test]
     fn unsupported_flags_are_refused() {
         assert!(run(&["-U", "11211"]).is_err());
-        assert!(run(&["-S"]).is_err());
         assert!(run(&["-s", "/tmp/sock"]).is_err());
         assert!(run(&["-o", "nonsense"]).is_err());
         assert!(run(&["-B", "binary"]).is_err());

@@ -26,6 +26,11 @@ impl Drop for Proc {
 
 /// Starts `ferrocache server --engine memcached` on a free loopback port.
 fn start_ferrocache(extra: &[&str]) -> Proc {
+    start_ferrocache_env(extra, &[])
+}
+
+/// [`start_ferrocache`] with environment variables.
+fn start_ferrocache_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args([
             "server",
@@ -38,6 +43,7 @@ fn start_ferrocache(extra: &[&str]) -> Proc {
         ])
         .args(["-U", "0", "-t", "2"])
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -575,6 +581,7 @@ fn command_line_refuses_unsupported_flags() {
         let out = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
             .args(["server", "--engine", "memcached"])
             .args(args)
+            .env_remove("MEMCACHED_SASL_PWDB")
             .output()
             .expect("run");
         assert!(!out.status.success(), "{args:?} was accepted");
@@ -636,4 +643,64 @@ fn memory_limit_with_dash_m_refuses_stores() {
     assert_eq!(stat(&stats, "evictions"), 0);
     // The oldest items are still there: nothing was evicted.
     assert!(text_exchange(ferro.port, b"get key0\r\n").starts_with(b"VALUE key0 "));
+}
+
+/// Reads one binary response: (opcode, status, body).
+fn read_bin(s: &mut TcpStream) -> Option<(u8, u16, Vec<u8>)> {
+    let mut header = [0u8; 24];
+    s.read_exact(&mut header).ok()?;
+    let body_len = u32::from_be_bytes([header[8], header[9], header[10], header[11]]) as usize;
+    let mut body = vec![0u8; body_len];
+    s.read_exact(&mut body).ok()?;
+    Some((header[1], u16::from_be_bytes([header[6], header[7]]), body))
+}
+
+#[test]
+fn sasl_plain_authentication() {
+    let dir = std::env::temp_dir().join(format!("ferrocache-sasl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let pwdb = dir.join("pwdb");
+    std::fs::write(&pwdb, "alice:secret\nbob@realm:hunter2\n").expect("pwdb");
+    let ferro = start_ferrocache_env(
+        &["-S"],
+        &[("MEMCACHED_SASL_PWDB", pwdb.to_str().expect("utf8"))],
+    );
+    let set_extras = [0u8; 8];
+
+    // Unauthenticated commands: Auth failure (0x20), then the connection is closed.
+    let mut s = connect(ferro.port);
+    s.write_all(&bin(0x00, b"k", b"", b"", 1, 0))
+        .expect("write");
+    assert_eq!(read_bin(&mut s).map(|r| r.1), Some(0x20));
+    assert!(read_bin(&mut s).is_none());
+
+    let mut s = connect(ferro.port);
+    s.write_all(&bin(0x20, b"", b"", b"", 1, 0)).expect("write");
+    assert_eq!(read_bin(&mut s).map(|r| r.2), Some(b"PLAIN".to_vec()));
+    s.write_all(&bin(0x21, b"PLAIN", b"", b"\0alice\0wrong", 2, 0))
+        .expect("write");
+    assert_eq!(read_bin(&mut s).map(|r| r.1), Some(0x20));
+    s.write_all(&bin(0x21, b"PLAIN", b"", b"\0bob\0hunter2", 3, 0))
+        .expect("write");
+    assert_eq!(
+        read_bin(&mut s).map(|r| (r.1, r.2)),
+        Some((0, b"Authenticated".to_vec()))
+    );
+    s.write_all(&bin(0x01, b"k", &set_extras, b"v", 4, 0))
+        .expect("write");
+    assert_eq!(read_bin(&mut s).map(|r| r.1), Some(0));
+    s.write_all(&bin(0x00, b"k", b"", b"", 5, 0))
+        .expect("write");
+    assert_eq!(
+        read_bin(&mut s).map(|r| (r.1, r.2)),
+        Some((0, b"\0\0\0\0v".to_vec()))
+    );
+
+    // The text protocol has no authentication: refused.
+    let mut t = connect(ferro.port);
+    t.write_all(b"get k\r\n").expect("write");
+    let mut reply = Vec::new();
+    let _ = t.read_to_end(&mut reply);
+    assert_eq!(reply, b"CLIENT_ERROR unauthenticated\r\n");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -71,6 +71,8 @@ pub struct McSettings {
     pub shutdown_enabled: bool,
     /// `-C`: CAS disabled (uniques are 0).
     pub cas_disabled: bool,
+    /// `-S`: the `user:password` entries of the SASL password file; `None` without `-S`.
+    pub sasl_users: Option<Vec<(String, String)>>,
 }
 
 impl Default for McSettings {
@@ -86,6 +88,7 @@ impl Default for McSettings {
             verbosity: 0,
             shutdown_enabled: false,
             cas_disabled: false,
+            sasl_users: None,
         }
     }
 }
@@ -118,6 +121,15 @@ pub struct McStats {
     pub total_connections: Counter,
     pub rejected_connections: Counter,
     pub curr_connections: AtomicI64,
+    pub auth_cmds: Counter,
+    pub auth_errors: Counter,
+}
+
+/// Per-connection state the engine needs.
+#[derive(Debug, Default)]
+pub struct McSession {
+    /// SASL authentication succeeded on this connection.
+    pub authenticated: bool,
 }
 
 /// What the connection should do after a request.
@@ -790,11 +802,23 @@ impl Memcached {
     // ---- binary protocol ---------------------------------------------------------------
 
     /// Runs one binary-protocol request, appending its response(s) to `out`.
-    pub fn execute_binary(&self, req: BinRequest<'_>, out: &mut Vec<u8>) -> Step {
+    pub fn execute_binary(
+        &self,
+        req: BinRequest<'_>,
+        session: &mut McSession,
+        out: &mut Vec<u8>,
+    ) -> Step {
         let now = crate::now_ms();
         let op = req.opcode as u8;
         let opaque = req.header.opaque;
         let quiet = req.quiet;
+        if self.settings.sasl_users.is_some()
+            && !session.authenticated
+            && !req.opcode.allowed_unauthenticated()
+        {
+            binary::write_error(out, op, opaque, Status::AuthError);
+            return Step::Close;
+        }
         let ok = |out: &mut Vec<u8>, cas: u64| {
             if !quiet {
                 binary::write_response(out, op, Status::NoError, opaque, cas, &[], &[], &[]);
@@ -921,11 +945,43 @@ impl Memcached {
                     binary::write_response(out, op, Status::NoError, opaque, 0, &[], &[], &[]);
                 }
             }
-            BinCommand::SaslListMechs
-            | BinCommand::SaslAuth { .. }
-            | BinCommand::SaslStep { .. } => {
-                // SASL needs -S, which this engine refuses at startup.
-                binary::write_error(out, op, opaque, Status::UnknownCommand);
+            BinCommand::SaslListMechs => match self.settings.sasl_users {
+                Some(_) => {
+                    binary::write_response(out, op, Status::NoError, opaque, 0, &[], &[], b"PLAIN")
+                }
+                None => binary::write_error(out, op, opaque, Status::UnknownCommand),
+            },
+            BinCommand::SaslAuth { mechanism, data } => {
+                let Some(users) = &self.settings.sasl_users else {
+                    binary::write_error(out, op, opaque, Status::UnknownCommand);
+                    return Step::Continue;
+                };
+                self.stats.auth_cmds.incr();
+                if mechanism == b"PLAIN" && plain_auth_ok(users, data) {
+                    session.authenticated = true;
+                    binary::write_response(
+                        out,
+                        op,
+                        Status::NoError,
+                        opaque,
+                        0,
+                        &[],
+                        &[],
+                        b"Authenticated",
+                    );
+                } else {
+                    self.stats.auth_errors.incr();
+                    binary::write_error(out, op, opaque, Status::AuthError);
+                }
+            }
+            BinCommand::SaslStep { .. } => {
+                // PLAIN completes in one step: there is never a step to continue.
+                if self.settings.sasl_users.is_some() {
+                    self.stats.auth_errors.incr();
+                    binary::write_error(out, op, opaque, Status::AuthError);
+                } else {
+                    binary::write_error(out, op, opaque, Status::UnknownCommand);
+                }
             }
         }
         Step::Continue
@@ -1098,6 +1154,8 @@ impl Memcached {
             &s.bytes_written,
             &s.total_connections,
             &s.rejected_connections,
+            &s.auth_cmds,
+            &s.auth_errors,
         ] {
             c.reset();
         }
@@ -1147,8 +1205,8 @@ impl Memcached {
         reply::stat(out, "cas_badval", s.cas_badval.get());
         reply::stat(out, "touch_hits", s.touch_hits.get());
         reply::stat(out, "touch_misses", s.touch_misses.get());
-        reply::stat(out, "auth_cmds", 0);
-        reply::stat(out, "auth_errors", 0);
+        reply::stat(out, "auth_cmds", s.auth_cmds.get());
+        reply::stat(out, "auth_errors", s.auth_errors.get());
         reply::stat(out, "bytes_read", s.bytes_read.get());
         reply::stat(out, "bytes_written", s.bytes_written.get());
         reply::stat(out, "limit_maxbytes", self.settings.max_bytes);
@@ -1197,7 +1255,8 @@ impl Memcached {
         reply::stat(out, "item_size_max", st.limits.item_size_max);
         reply::stat(out, "flush_enabled", "yes");
         reply::stat(out, "binding_protocol", "auto-negotiate");
-        reply::stat(out, "auth_enabled_sasl", "no");
+        let sasl = if st.sasl_users.is_some() { "yes" } else { "no" };
+        reply::stat(out, "auth_enabled_sasl", sasl);
         reply::stat(out, "auth_enabled_ascii", "no");
         reply::stat(
             out,
@@ -1588,6 +1647,22 @@ impl Memcached {
             size,
         );
     }
+}
+
+/// Checks a SASL PLAIN message (`[authzid] NUL authcid NUL password`) against the
+/// password file's entries. An entry `user@realm` also matches `user` (Cyrus SASL
+/// password files carry the realm).
+fn plain_auth_ok(users: &[(String, String)], data: &[u8]) -> bool {
+    let mut parts = data.split(|&b| b == 0);
+    let (Some(_authzid), Some(user), Some(pass), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    users.iter().any(|(u, p)| {
+        let name = u.split_once('@').map_or(u.as_str(), |(n, _)| n);
+        (u.as_bytes() == user || name.as_bytes() == user) && p.as_bytes() == pass
+    })
 }
 
 /// User and system CPU seconds of the process (`stats rusage_*`).

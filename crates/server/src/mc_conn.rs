@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use engine::memcached::{Memcached, Step};
+use engine::memcached::{McSession, Memcached, Step};
 use memcache::binary::BinParsed;
 use memcache::reply;
 use memcache::text::{self, Parsed};
@@ -65,6 +65,7 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
     let mut swallow = 0usize;
     let mut first = true;
     let mut binary = false;
+    let mut session = McSession::default();
     loop {
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
@@ -85,6 +86,11 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
             first = false;
             // memcached picks the protocol once per connection, from its first byte.
             binary = buf.first() == Some(&memcache::binary::REQUEST_MAGIC);
+            if !binary && mc.settings.sasl_users.is_some() {
+                // SASL authentication exists only in the binary protocol.
+                let _ = stream.write_all(b"CLIENT_ERROR unauthenticated\r\n").await;
+                return;
+            }
         }
         let mut close = false;
         loop {
@@ -103,7 +109,7 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
                         break;
                     }
                     BinParsed::Request { req, consumed } => {
-                        (consumed, mc.execute_binary(req, &mut out))
+                        (consumed, mc.execute_binary(req, &mut session, &mut out))
                     }
                     BinParsed::Error(e) => {
                         if let Some(status) = e.status {
