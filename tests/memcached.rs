@@ -704,3 +704,40 @@ fn sasl_plain_authentication() {
     assert_eq!(reply, b"CLIENT_ERROR unauthenticated\r\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn watch_streams_fetches_and_stores_with_connection_ids() {
+    let ferro = start_ferrocache(&[]);
+    let conns = String::from_utf8(text_exchange(ferro.port, b"stats conns\r\n")).expect("utf8");
+    assert!(conns.contains(":addr tcp:127.0.0.1:"), "{conns}");
+    let mut watcher = BufReader::new(connect(ferro.port));
+    watcher
+        .get_mut()
+        .write_all(b"watch fetchers mutations\r\n")
+        .expect("write");
+    let mut line = String::new();
+    watcher.read_line(&mut line).expect("ok");
+    assert_eq!(line, "OK\r\n");
+    text_exchange(ferro.port, b"set wk 0 0 1\r\nx\r\nget wk\r\n");
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        let mut l = String::new();
+        watcher.read_line(&mut l).expect("log line");
+        lines.push(l);
+    }
+    assert!(
+        lines[0].contains("type=item_get key=wk status=not_found"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("type=item_store key=wk status=stored cmd=set"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].contains("type=item_get key=wk status=found"),
+        "{lines:?}"
+    );
+    assert!(lines
+        .iter()
+        .all(|l| l.starts_with("ts=") && l.contains(" cfd=")));
+}

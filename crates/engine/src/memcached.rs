@@ -128,6 +128,10 @@ pub struct McStats {
 /// Per-connection state the engine needs.
 #[derive(Debug, Default)]
 pub struct McSession {
+    /// Connection id (from [`Memcached::open_session`]; 0 for an unregistered one). Watch
+    /// lines and `stats conns` show it where memcached shows the socket's fd: ids only
+    /// grow, so the newest connection is listed last.
+    pub id: u64,
     /// SASL authentication succeeded on this connection.
     pub authenticated: bool,
 }
@@ -138,6 +142,35 @@ pub enum Step {
     Continue,
     /// Flush the replies and close (`quit`, an enabled `shutdown`).
     Close,
+    /// Flush the replies, then turn the connection into a log stream
+    /// ([`Memcached::add_watcher`]).
+    Watch(WatchFlags),
+}
+
+/// What a `watch` connection receives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatchFlags {
+    /// `fetchers`: item reads (`type=item_get`).
+    pub fetchers: bool,
+    /// `mutations`: item stores (`type=item_store`).
+    pub mutations: bool,
+}
+
+struct Watcher {
+    flags: WatchFlags,
+    tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+}
+
+/// A client connection, for `stats conns`.
+struct ConnInfo {
+    peer: String,
+    local: String,
+}
+
+thread_local! {
+    /// The connection whose request this thread is executing (memcached's `cfd` in watch
+    /// lines). Set for the duration of one synchronous `execute` call.
+    static CURRENT_CONN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// One memcached node's engine state, shared by all connections.
@@ -154,6 +187,14 @@ pub struct Memcached {
     bytes: AtomicI64,
     /// ElastiCache auto-discovery: `(version, node list)` from `config set cluster`.
     cluster: Mutex<(u64, Vec<u8>)>,
+    /// `watch` connections, and how many there are (checked before formatting a line).
+    watchers: Mutex<Vec<Watcher>>,
+    watching: std::sync::atomic::AtomicUsize,
+    /// Sequence number of watch lines (`gid=`).
+    watch_seq: AtomicU64,
+    /// Open connections by id, for `stats conns`.
+    conns: Mutex<std::collections::BTreeMap<u64, ConnInfo>>,
+    next_conn: AtomicU64,
     /// When a delayed `flush_all` is due (ms since the epoch; 0 = none).
     flush_at_ms: AtomicU64,
     /// `stats detail on`: per-prefix counters are being collected.
@@ -277,9 +318,78 @@ impl Memcached {
             cluster: Mutex::new((0, Vec::new())),
             over_limit: AtomicBool::new(false),
             flush_at_ms: AtomicU64::new(0),
+            watchers: Mutex::new(Vec::new()),
+            watching: std::sync::atomic::AtomicUsize::new(0),
+            watch_seq: AtomicU64::new(0),
+            conns: Mutex::new(Default::default()),
+            next_conn: AtomicU64::new(0),
             detail_on: AtomicBool::new(false),
             detail: Mutex::new(Default::default()),
         })
+    }
+
+    /// Registers a client connection (for `stats conns` and watch lines).
+    pub fn open_session(&self, peer: String, local: String) -> McSession {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
+        self.conns.lock().insert(id, ConnInfo { peer, local });
+        McSession {
+            id,
+            ..McSession::default()
+        }
+    }
+
+    /// Forgets a connection registered by [`Self::open_session`].
+    pub fn close_session(&self, session: &McSession) {
+        self.conns.lock().remove(&session.id);
+    }
+
+    /// Subscribes a `watch` connection: log lines arrive on the returned channel.
+    pub fn add_watcher(&self, flags: WatchFlags) -> tokio::sync::mpsc::UnboundedReceiver<Vec<u8>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut w = self.watchers.lock();
+        w.push(Watcher { flags, tx });
+        self.watching.store(w.len(), Ordering::Relaxed);
+        rx
+    }
+
+    /// Sends a log line to the watchers of its kind (`mutation` or fetch), dropping
+    /// watchers whose connection is gone. Free when nobody watches.
+    fn log_event(&self, mutation: bool, body: impl FnOnce() -> String) {
+        if self.watching.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut w = self.watchers.lock();
+        w.retain(|x| !x.tx.is_closed());
+        self.watching.store(w.len(), Ordering::Relaxed);
+        let wanted = |f: WatchFlags| if mutation { f.mutations } else { f.fetchers };
+        if !w.iter().any(|x| wanted(x.flags)) {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let gid = self.watch_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let cfd = CURRENT_CONN.with(|c| c.get());
+        let line = format!(
+            "ts={}.{:06} gid={gid} {} cfd={cfd}\n",
+            now.as_secs(),
+            now.subsec_micros(),
+            body()
+        )
+        .into_bytes();
+        for x in w.iter().filter(|x| wanted(x.flags)) {
+            let _ = x.tx.send(line.clone());
+        }
+    }
+
+    fn log_fetch(&self, key: &[u8], found: bool) {
+        self.log_event(false, || {
+            let status = if found { "found" } else { "not_found" };
+            format!(
+                "type=item_get key={} status={status} clsid=1",
+                String::from_utf8_lossy(key)
+            )
+        });
     }
 
     /// Counts a get (`which` 0, with `hit` also 1), set (2) or delete (3) for `key`'s
@@ -410,7 +520,8 @@ impl Memcached {
     }
 
     /// Runs one request, appending its replies to `out`.
-    pub fn execute(&self, req: Request<'_>, out: &mut Vec<u8>) -> Step {
+    pub fn execute(&self, req: Request<'_>, session: &McSession, out: &mut Vec<u8>) -> Step {
+        CURRENT_CONN.with(|c| c.set(session.id));
         let now = crate::now_ms();
         match req {
             Request::Get { cmd, exptime, keys } => self.get(cmd, exptime, keys, now, out),
@@ -500,6 +611,27 @@ impl Memcached {
             Request::Meta(m) => self.meta(&m, now, out),
             Request::MetaNoop => reply::line(out, reply::MN),
             Request::MetaDebug { key, base64_key } => self.meta_debug(&key, base64_key, now, out),
+            Request::Admin { name, args } if name == b"watch" => {
+                let mut flags = WatchFlags::default();
+                for a in args {
+                    match a {
+                        b"fetchers" => flags.fetchers = true,
+                        b"mutations" => flags.mutations = true,
+                        _ => {
+                            reply::line(out, "CLIENT_ERROR bad command line format");
+                            return Step::Continue;
+                        }
+                    }
+                }
+                if flags == WatchFlags::default() {
+                    flags = WatchFlags {
+                        fetchers: true,
+                        mutations: true,
+                    };
+                }
+                reply::line(out, reply::OK);
+                return Step::Watch(flags);
+            }
             Request::Admin { name, args } => self.admin(name, args, out),
         }
         Step::Continue
@@ -545,6 +677,7 @@ impl Memcached {
                 None => None,
             };
             self.detail(key, 0, hit.is_some());
+            self.log_fetch(key, hit.is_some());
             let Some(size) = hit else {
                 self.stats.get_misses.incr();
                 if cmd.touches() {
@@ -585,8 +718,54 @@ impl Memcached {
         now: u64,
         cas_out: &mut u64,
     ) -> &'static str {
+        let r = self.store_item_inner(mode, key, flags, exptime, compare, data, bits, now, cas_out);
+        self.log_event(true, || {
+            let status = match r {
+                reply::STORED => "stored",
+                reply::EXISTS => "exists",
+                reply::NOT_FOUND => "not_found",
+                _ => "not_stored",
+            };
+            let cmd = match mode {
+                StoreCmd::Set => "set",
+                StoreCmd::Add => "add",
+                StoreCmd::Replace => "replace",
+                StoreCmd::Append => "append",
+                StoreCmd::Prepend => "prepend",
+                StoreCmd::Cas => "cas",
+            };
+            format!(
+                "type=item_store key={} status={status} cmd={cmd} ttl={} clsid=1",
+                String::from_utf8_lossy(key),
+                exptime.max(0)
+            )
+        });
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store_item_inner(
+        &self,
+        mode: StoreCmd,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        compare: u64,
+        data: &[u8],
+        bits: u8,
+        now: u64,
+        cas_out: &mut u64,
+    ) -> &'static str {
         self.stats.cmd_set.incr();
         self.detail(key, 2, false);
+        if self.watching.load(Ordering::Relaxed) > 0 {
+            // memcached's store looks the old item up first, and logs that fetch.
+            let mut l = self.server.keyspace.lock(std::iter::once(key), now);
+            l.touch = false;
+            let found = l.peek(DB, key).is_some();
+            drop(l);
+            self.log_fetch(key, found);
+        }
         if !self.make_room(now) {
             return reply::OUT_OF_MEMORY;
         }
@@ -808,6 +987,7 @@ impl Memcached {
         session: &mut McSession,
         out: &mut Vec<u8>,
     ) -> Step {
+        CURRENT_CONN.with(|c| c.set(session.id));
         let now = crate::now_ms();
         let op = req.opcode as u8;
         let opaque = req.header.opaque;
@@ -1117,8 +1297,18 @@ impl Memcached {
                 reply::line(out, reply::RESET);
                 return;
             }
+            Some(b"conns") => {
+                for (id, c) in self.conns.lock().iter() {
+                    reply::stat(out, &format!("{id}:addr"), format_args!("tcp:{}", c.peer));
+                    reply::stat(
+                        out,
+                        &format!("{id}:listen_addr"),
+                        format_args!("tcp:{}", c.local),
+                    );
+                }
+            }
             // Ferrocache has no slab allocator: no per-class lines to report.
-            Some(b"items") | Some(b"slabs") | Some(b"sizes") | Some(b"conns") => {}
+            Some(b"items") | Some(b"slabs") | Some(b"sizes") => {}
             Some(_) => {
                 reply::line(out, reply::ERROR);
                 return;
@@ -1707,7 +1897,7 @@ mod tests {
                 }
                 Parsed::Request { req, consumed } => {
                     pos += consumed;
-                    mc.execute(req, &mut out);
+                    mc.execute(req, &McSession::default(), &mut out);
                 }
             }
         }

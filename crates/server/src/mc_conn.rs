@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use engine::memcached::{McSession, Memcached, Step};
+use engine::memcached::{McSession, Memcached, Step, WatchFlags};
 use memcache::binary::BinParsed;
 use memcache::reply;
 use memcache::text::{self, Parsed};
@@ -31,6 +31,18 @@ pub(crate) fn spawn(mc: Arc<Memcached>, worker: &tokio::runtime::Handle, stream:
         };
         serve(mc, stream).await;
     });
+}
+
+/// Unregisters the connection (`stats conns`) however it ends.
+struct SessionGuard(Arc<Memcached>, u64);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.0.close_session(&McSession {
+            id: self.1,
+            ..McSession::default()
+        });
+    }
 }
 
 /// Keeps `curr_connections` right however the connection ends.
@@ -58,6 +70,16 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
         return;
     }
     let _ = stream.set_nodelay(true);
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let mut session = mc.open_session(peer, local);
+    let _registered = SessionGuard(mc.clone(), session.id);
     let limits = mc.settings.limits.clone();
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -65,7 +87,6 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
     let mut swallow = 0usize;
     let mut first = true;
     let mut binary = false;
-    let mut session = McSession::default();
     loop {
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
@@ -93,6 +114,7 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
             }
         }
         let mut close = false;
+        let mut watch = None;
         loop {
             if swallow > 0 {
                 let skip = swallow.min(buf.len());
@@ -131,7 +153,9 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
                         }
                         break;
                     }
-                    Parsed::Request { req, consumed } => (consumed, mc.execute(req, &mut out)),
+                    Parsed::Request { req, consumed } => {
+                        (consumed, mc.execute(req, &session, &mut out))
+                    }
                     Parsed::Error(e) => {
                         if let Some(r) = e.reply {
                             reply::line(&mut out, r);
@@ -146,9 +170,16 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
                 }
             };
             buf.advance(consumed.min(buf.len()));
-            if step == Step::Close {
-                close = true;
-                break;
+            match step {
+                Step::Continue => {}
+                Step::Close => {
+                    close = true;
+                    break;
+                }
+                Step::Watch(flags) => {
+                    watch = Some(flags);
+                    break;
+                }
             }
             if buf.is_empty() {
                 break;
@@ -167,6 +198,37 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
         if close {
             let _ = stream.shutdown().await;
             return;
+        }
+        if let Some(flags) = watch {
+            stream_watch(&mc, stream, flags).await;
+            return;
+        }
+    }
+}
+
+/// A `watch` connection: forwards log lines until the client goes away (its input is
+/// ignored, as memcached does).
+async fn stream_watch(mc: &Memcached, mut stream: TcpStream, flags: WatchFlags) {
+    let mut lines = mc.add_watcher(flags);
+    let mut sink = [0u8; 1024];
+    loop {
+        let shutdown = mc.server.shutdown_notify.notified();
+        if mc.server.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        tokio::select! {
+            line = lines.recv() => {
+                let Some(line) = line else { return };
+                if stream.write_all(&line).await.is_err() {
+                    return;
+                }
+            }
+            r = stream.read(&mut sink) => {
+                if matches!(r, Ok(0) | Err(_)) {
+                    return;
+                }
+            }
+            _ = shutdown => return,
         }
     }
 }
