@@ -741,3 +741,65 @@ fn watch_streams_fetches_and_stores_with_connection_ids() {
         .iter()
         .all(|l| l.starts_with("ts=") && l.contains(" cfd=")));
 }
+
+/// One random text or meta command on three keys (no CAS values or times in replies:
+/// those differ between servers by construction).
+fn random_command(rng: &mut impl rand::Rng) -> Vec<u8> {
+    use rand::seq::SliceRandom;
+    let key = *[&b"a"[..], b"b", b"c"].choose(rng).expect("key");
+    let flags = |rng: &mut _, set: &[&str], max: usize| -> String {
+        let n = rand::Rng::gen_range(rng, 0..=max);
+        let picked: Vec<&str> = set.choose_multiple(rng, n).copied().collect();
+        picked.join(" ")
+    };
+    let key = String::from_utf8_lossy(key).into_owned();
+    let r: f64 = rng.gen();
+    let values = ["1", "abc", "", "18446744073709551615", "  5"];
+    let line = if r < 0.2 {
+        let f = flags(rng, &["v", "s", "f", "k", "q", "O9", "t", "N0", "u"], 4);
+        format!("mg {key} {f}\r\n")
+    } else if r < 0.45 {
+        let v = values.choose(rng).expect("value");
+        let f = flags(
+            rng,
+            &[
+                "F3", "q", "k", "O1", "ME", "MA", "MP", "MR", "MS", "T0", "I",
+            ],
+            3,
+        );
+        format!("ms {key} {} {f}\r\n{v}\r\n", v.len())
+    } else if r < 0.55 {
+        let f = flags(rng, &["q", "k", "O2"], 2);
+        format!("md {key} {f}\r\n")
+    } else if r < 0.75 {
+        let f = flags(rng, &["v", "q", "N0", "J7", "D3", "MD", "MI", "k", "t"], 4);
+        format!("ma {key} {f}\r\n")
+    } else if r < 0.85 {
+        let v = ["7", "x", "10"].choose(rng).expect("value");
+        let cmd = ["set", "add", "append", "prepend", "replace"]
+            .choose(rng)
+            .expect("cmd");
+        format!("{cmd} {key} 0 0 {}\r\n{v}\r\n", v.len())
+    } else if r < 0.95 {
+        let cmd = ["incr", "decr"].choose(rng).expect("cmd");
+        format!("{cmd} {key} {}\r\n", rng.gen_range(0..20))
+    } else {
+        "get a b c\r\n".to_string()
+    };
+    line.into_bytes()
+}
+
+#[test]
+fn random_pipelines_match_memcached() {
+    use rand::{Rng, SeedableRng};
+    let p = pair();
+    if p.memcached.is_none() {
+        return;
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x6d63);
+    for i in 0..150 {
+        let n = rng.gen_range(1..=12);
+        let input: Vec<u8> = (0..n).flat_map(|_| random_command(&mut rng)).collect();
+        p.check(&format!("random pipeline {i}"), &input);
+    }
+}
