@@ -7,14 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for bin in redis-server redis-cli redis-benchmark tclsh; do
+for bin in redis-server redis-cli redis-benchmark tclsh memcached memccapable; do
   command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  echo "== installing test dependencies (redis-server redis-tools tcl)"
+  echo "== installing test dependencies (redis-server redis-tools tcl memcached libmemcached-tools)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools tcl >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools tcl memcached libmemcached-tools >/dev/null
 fi
 
 echo "== cargo fmt --check"
@@ -26,3 +26,5 @@ cargo test --workspace
 echo "== Redis test suite (external mode) against the release binary"
 cargo build --release
 scripts/redis-suite-floor.sh target/release/ferrocache
+echo "== memcached test suites (memccapable, memcached's own tests) against the release binary"
+scripts/mc-suite-floor.sh target/release/ferrocache
