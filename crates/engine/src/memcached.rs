@@ -472,9 +472,11 @@ impl Memcached {
     }
 
     /// Makes room before storing: while over `-m`, evicts the least recently used of a
-    /// few sampled items (two rounds, so memory shrinks while writes continue). Returns
-    /// `false` when nothing may be stored (`-M`).
-    fn make_room(&self, now: u64) -> bool {
+    /// few sampled items (two rounds, so memory shrinks while writes continue), never
+    /// `storing` itself (the LRU clock has one-second ticks, so the item an append is
+    /// growing can tie with everything stored in the same second). Returns `false` when
+    /// nothing may be stored (`-M`).
+    fn make_room(&self, storing: &[u8], now: u64) -> bool {
         if !self.over_limit.load(Ordering::Relaxed) {
             return true;
         }
@@ -487,6 +489,9 @@ impl Memcached {
                 let Some(key) = self.server.keyspace.random_key(DB, now) else {
                     break;
                 };
+                if key == storing {
+                    continue;
+                }
                 let mut l = self.server.keyspace.lock(std::iter::once(&key[..]), now);
                 l.touch = false;
                 let Some(idle) = l.peek(DB, &key).map(|e| e.idle_seconds()) else {
@@ -766,7 +771,7 @@ impl Memcached {
             drop(l);
             self.log_fetch(key, found);
         }
-        if !self.make_room(now) {
+        if !self.make_room(key, now) {
             return reply::OUT_OF_MEMORY;
         }
         let mut l = self.server.keyspace.lock(std::iter::once(key), now);
