@@ -284,6 +284,15 @@ fn set_cas(e: &mut Entry, cas: u64) {
 
 /// The absolute expiry (ms since the epoch, 0 = never) of a memcached exptime, or `None`
 /// when the item is already expired (negative, or an absolute time in the past).
+/// The meta `v` flag: VA carrying the value, else HD without one.
+fn va_or_hd(return_value: bool, value: &[u8]) -> (MetaStatus, Option<&[u8]>) {
+    if return_value {
+        (MetaStatus::Va, Some(value))
+    } else {
+        (MetaStatus::Hd, None)
+    }
+}
+
 pub fn expiry_ms(exptime: i64, now_ms: u64) -> Option<u64> {
     if exptime == 0 {
         return Some(0);
@@ -1514,11 +1523,8 @@ impl Memcached {
                     ..MetaLease::default()
                 };
                 // memcached answers like a hit on the new empty item, with `W`.
-                if f.return_value {
-                    reply::meta(out, m, MetaStatus::Va, Some(&it), Some(b""), lease);
-                } else {
-                    reply::meta(out, m, MetaStatus::Hd, Some(&it), None, lease);
-                }
+                let (status, value) = va_or_hd(f.return_value, b"");
+                reply::meta(out, m, status, Some(&it), value, lease);
                 return;
             }
             Self::emit(m, out, MetaStatus::En, None, None, MetaLease::default());
@@ -1572,11 +1578,8 @@ impl Memcached {
             binary_key: bits & BINARY_KEY != 0,
         };
         drop(l);
-        if f.return_value {
-            Self::emit(m, out, MetaStatus::Va, Some(&it), Some(&data), lease);
-        } else {
-            Self::emit(m, out, MetaStatus::Hd, Some(&it), None, lease);
-        }
+        let (status, value) = va_or_hd(f.return_value, &data);
+        Self::emit(m, out, status, Some(&it), value, lease);
     }
 
     fn meta_set(&self, m: &MetaRequest<'_>, mode: StoreCmd, now: u64, out: &mut Vec<u8>) {
@@ -1733,25 +1736,8 @@ impl Memcached {
                 ..ItemMeta::default()
             };
             // memcached answers an auto-vivified counter even in quiet mode.
-            if f.return_value {
-                reply::meta(
-                    out,
-                    m,
-                    MetaStatus::Va,
-                    Some(&it),
-                    Some(&digits),
-                    MetaLease::default(),
-                );
-            } else {
-                reply::meta(
-                    out,
-                    m,
-                    MetaStatus::Hd,
-                    Some(&it),
-                    None,
-                    MetaLease::default(),
-                );
-            }
+            let (status, value) = va_or_hd(f.return_value, &digits);
+            reply::meta(out, m, status, Some(&it), value, MetaLease::default());
             return;
         };
         if data.is_empty() {
@@ -1789,25 +1775,8 @@ impl Memcached {
                     ttl,
                     ..ItemMeta::default()
                 };
-                if f.return_value {
-                    Self::emit(
-                        m,
-                        out,
-                        MetaStatus::Va,
-                        Some(&it),
-                        Some(&digits),
-                        MetaLease::default(),
-                    );
-                } else {
-                    Self::emit(
-                        m,
-                        out,
-                        MetaStatus::Hd,
-                        Some(&it),
-                        None,
-                        MetaLease::default(),
-                    );
-                }
+                let (status, value) = va_or_hd(f.return_value, &digits);
+                Self::emit(m, out, status, Some(&it), value, MetaLease::default());
             }
         }
     }

@@ -891,13 +891,10 @@ impl<'a> Locked<'a> {
         let shard = self.shard_mut(pos.shard);
         let sdb = &mut shard.dbs[db];
         let t = sdb.slots.get_mut(pos.local)?;
-        if expiry_paused(now) {
-            return match t.find_live(key, |_| false)? {
-                Ok(e) if !e.is_expired(now) => Some(e),
-                _ => None,
-            };
-        }
-        match t.find_live(key, |e| e.is_expired(now))? {
+        // The pause flag is read only for an expired key, off the hot path.
+        match t.find_live(key, |e| e.is_expired(now) && !expiry_paused(now))? {
+            // Expired during CLIENT PAUSE: missing, but kept.
+            Ok(e) if e.is_expired(now) => None,
             Ok(e) => Some(e),
             Err(gone) => {
                 sdb.keys -= 1;
