@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use engine::Config;
 
 #[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static GLOBAL: engine::memory::Counting<tikv_jemallocator::Jemalloc> =
+    engine::memory::Counting(tikv_jemallocator::Jemalloc);
 
 #[derive(Parser)]
 #[command(

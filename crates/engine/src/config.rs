@@ -76,7 +76,8 @@ const fn mem(min: i64, max: i64) -> Kind {
 const INT_MAX: i64 = i32::MAX as i64;
 const LONG_MAX: i64 = i64::MAX;
 
-const POLICIES: &[&str] = &[
+/// `maxmemory-policy` values; [`Hot::maxmemory_policy`] holds an index.
+pub const POLICIES: &[&str] = &[
     "volatile-lru",
     "volatile-lfu",
     "volatile-random",
@@ -446,6 +447,12 @@ pub struct Hot {
     pub tracking_table_max_keys: AtomicU64,
     pub stream_node_max_bytes: AtomicU64,
     pub stream_node_max_entries: AtomicU64,
+    /// Eviction: `maxmemory` (0 = none), the index of `maxmemory-policy` in
+    /// [`POLICIES`], `maxmemory-samples`, `maxmemory-eviction-tenacity`.
+    pub maxmemory: AtomicU64,
+    pub maxmemory_policy: AtomicU64,
+    pub maxmemory_samples: AtomicU64,
+    pub eviction_tenacity: AtomicU64,
 }
 
 impl Hot {
@@ -675,14 +682,25 @@ impl Config {
             (&h.tracking_table_max_keys, "tracking-table-max-keys"),
             (&h.stream_node_max_bytes, "stream-node-max-bytes"),
             (&h.stream_node_max_entries, "stream-node-max-entries"),
+            (&h.maxmemory, "maxmemory"),
+            (&h.maxmemory_samples, "maxmemory-samples"),
+            (&h.eviction_tenacity, "maxmemory-eviction-tenacity"),
         ] {
             atomic.store(v(name).max(0) as u64, Ordering::Relaxed);
         }
         crate::notify::set_flags(crate::notify::parse_flags(
             &self.get("notify-keyspace-events"),
         ));
+        let policy = self.get("maxmemory-policy");
+        h.maxmemory_policy.store(
+            POLICIES
+                .iter()
+                .position(|p| *p == policy)
+                .unwrap_or(POLICIES.len() - 1) as u64,
+            Ordering::Relaxed,
+        );
         keyspace::set_lfu(
-            self.get("maxmemory-policy").contains("lfu"),
+            policy.contains("lfu"),
             v("lfu-log-factor") as u32,
             v("lfu-decay-time") as u32,
         );

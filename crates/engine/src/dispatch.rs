@@ -263,6 +263,24 @@ pub fn execute(
         reject(server, client, out, msg.as_bytes());
         return Outcome::Done;
     }
+    // Above maxmemory, evict first. A command that may use memory is
+    // refused when nothing more can go; inside MULTI so is any command but
+    // EXEC, DISCARD, QUIT and RESET (queueing takes memory too).
+    let exhausted = server.config.hot.maxmemory.load(Ordering::Relaxed) != 0
+        && crate::evict::make_room(server, now_ms) == crate::evict::Room::Exhausted;
+    crate::evict::refuse_writes(exhausted);
+    if exhausted
+        && (spec.has_flag(flag::DENYOOM)
+            || match (&client.multi, spec.name) {
+                (Some(q), "exec") => q.denyoom,
+                (Some(_), name) => !matches!(name, "discard" | "quit" | "reset"),
+                (None, name) => crate::scripting::refused_when_oom(server, name, args),
+            })
+    {
+        entry.stats.add(REJECTED, 1);
+        reject_command(server, client, out, spec.name, crate::evict::OOM_ERROR);
+        return Outcome::Done;
+    }
     if let Some(queued) = &mut client.multi {
         if spec.has_flag(flag::NO_MULTI) {
             entry.stats.add(REJECTED, 1);

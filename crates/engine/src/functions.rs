@@ -55,6 +55,7 @@ const FLAGS: [&str; 5] = [
 ];
 
 const NO_WRITES: u32 = 1;
+const ALLOW_OOM: u32 = 2;
 
 /// How long FUNCTION LOAD lets a library's code run.
 const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
@@ -436,11 +437,21 @@ pub(crate) fn may_write(server: &crate::Server, name: &[u8]) -> bool {
     server_flags_of(server, &String::from_utf8_lossy(name)).is_none_or(|f| f & NO_WRITES == 0)
 }
 
+/// Whether FCALL of `name` is refused above maxmemory: a function that may
+/// write and does not declare `allow-oom`.
+pub(crate) fn refused_when_oom(server: &crate::Server, name: &[u8]) -> bool {
+    server_flags_of(server, &String::from_utf8_lossy(name))
+        .is_some_and(|f| f & (NO_WRITES | ALLOW_OOM) == 0)
+}
+
 fn fcall_generic(ctx: &mut Ctx, a: &[&[u8]], ro_command: bool) -> CmdResult {
     let name = String::from_utf8_lossy(a[1]).into_owned();
     let flags = flags_of(ctx, &name).ok_or_else(|| CmdError::new("ERR Function not found"))?;
     if crate::args::parse_i64(a[2]).is_none() {
         return Err(CmdError::new("ERR Bad number of keys provided"));
+    }
+    if flags & ALLOW_OOM != 0 {
+        crate::evict::refuse_writes(false);
     }
     let (keys, argv) = keys_and_args(a)?;
     let no_writes = flags & NO_WRITES != 0;

@@ -17,6 +17,7 @@ pub mod config;
 mod connection;
 mod dispatch;
 pub mod error;
+mod evict;
 mod functions;
 mod generic;
 mod geo;
@@ -28,6 +29,7 @@ mod list;
 mod longdouble;
 mod lua_libs;
 pub mod memcached;
+pub mod memory;
 pub mod multi;
 pub mod notify;
 pub mod pubsub;
@@ -84,6 +86,7 @@ pub struct Stats {
     pub commands_processed: Counter,
     pub connections_received: Counter,
     pub rejected_connections: Counter,
+    pub evicted_keys: Counter,
     pub net_input_bytes: Counter,
     pub net_output_bytes: Counter,
     pub error_replies: Counter,
@@ -175,6 +178,12 @@ pub fn release_worker() {
     }
 }
 
+/// Bytes the process holds (INFO used_memory, the maxmemory check): the
+/// counting allocator's figure, or jemalloc's when it is not installed.
+pub fn used_memory() -> usize {
+    memory::used_memory().unwrap_or_else(|| info::allocator_stats().0 as usize)
+}
+
 /// The shared state of one Redis-engine node.
 pub struct Server {
     pub keyspace: Keyspace,
@@ -182,6 +191,7 @@ pub struct Server {
     pub clients: ClientRegistry,
     pub stats: Stats,
     pub slowlog: Mutex<SlowLog>,
+    pub(crate) evictor: evict::Evictor,
     pub errorstats: Mutex<std::collections::BTreeMap<String, u64>>,
     pub pause: PauseState,
     pub monitors: Mutex<Vec<Monitor>>,
@@ -238,6 +248,7 @@ impl Server {
             clients: ClientRegistry::default(),
             stats: Stats::default(),
             slowlog: Mutex::new(SlowLog::default()),
+            evictor: evict::Evictor::default(),
             errorstats: Mutex::new(Default::default()),
             pause: PauseState::default(),
             monitors: Mutex::new(Vec::new()),
@@ -260,7 +271,7 @@ impl Server {
                 .unwrap_or_default(),
             worker_threads: threads.max(1) as usize,
             commands: dispatch::CommandTable::build(),
-            startup_memory: AtomicU64::new(info::allocator_stats().0),
+            startup_memory: AtomicU64::new(used_memory() as u64),
             memory_peak: AtomicU64::new(0),
             samples: Mutex::new(Samples::default()),
         })
@@ -297,6 +308,7 @@ impl Server {
             &st.commands_processed,
             &st.connections_received,
             &st.rejected_connections,
+            &st.evicted_keys,
             &st.net_input_bytes,
             &st.net_output_bytes,
             &st.error_replies,
@@ -349,6 +361,11 @@ impl Server {
             while s.points.len() > 16 {
                 s.points.pop_front();
             }
+        }
+        // Memory freed by nothing else (say, after a burst of writes and
+        // no command since) is still made.
+        if evict::over_limit(self) && !self.pause.is_paused(now) {
+            evict::make_room(self, now);
         }
         if self.active_expire_enabled.load(Ordering::Relaxed) && !self.pause.is_paused(now) {
             let hz = self.config.hot.hz.load(Ordering::Relaxed).max(1);

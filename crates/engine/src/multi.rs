@@ -39,6 +39,8 @@ pub struct Queued {
     pub(crate) failed: bool,
     /// Some queued command may write (for CLIENT PAUSE WRITE).
     pub(crate) writes: bool,
+    /// Some queued command may use memory (EXEC is refused under maxmemory).
+    pub(crate) denyoom: bool,
 }
 
 impl Queued {
@@ -53,6 +55,7 @@ impl Queued {
         }
         self.commands.push((first..self.args.len(), entry.index));
         self.writes |= writes;
+        self.denyoom |= entry.spec.has_flag(commands::flag::DENYOOM);
     }
 
     pub fn len(&self) -> usize {

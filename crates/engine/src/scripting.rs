@@ -813,6 +813,14 @@ fn call_values(lua: &Lua, args: impl Iterator<Item = Value>) -> mlua::Result<(bo
         if run.read_only && crate::may_replicate(spec) {
             return Err(b"ERR Write commands are not allowed from read-only scripts.".to_vec());
         }
+        // Above maxmemory a script may not start using memory (once it has
+        // written, it must finish).
+        if spec.has_flag(commands::flag::DENYOOM)
+            && crate::evict::writes_refused()
+            && !run.run.wrote.load(Ordering::Acquire)
+        {
+            return Err(crate::evict::OOM_ERROR.to_vec());
+        }
         run.cover(spec, &args)?;
         if spec.has_flag(commands::flag::WRITE) {
             run.run.wrote.store(true, Ordering::Release);
@@ -1099,6 +1107,7 @@ fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<mlua::Function, CmdErr
 struct Shebang {
     present: bool,
     no_writes: bool,
+    allow_oom: bool,
 }
 
 /// Parses a script's shebang line; also returns how many bytes to skip
@@ -1122,7 +1131,7 @@ fn shebang(body: &[u8]) -> Result<(Shebang, usize), CmdError> {
     }
     let mut flags = Shebang {
         present: true,
-        no_writes: false,
+        ..Shebang::default()
     };
     for part in parts {
         let Some(list) = part.strip_prefix("flags=") else {
@@ -1133,7 +1142,8 @@ fn shebang(body: &[u8]) -> Result<(Shebang, usize), CmdError> {
         for flag in list.split(',').filter(|f| !f.is_empty()) {
             match flag {
                 "no-writes" => flags.no_writes = true,
-                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                "allow-oom" => flags.allow_oom = true,
+                "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
                 other => {
                     return Err(CmdError::new(format!(
                         "ERR Unexpected flag in script shebang: {other}"
@@ -1162,6 +1172,25 @@ pub(crate) fn may_write(server: &Server, name: &str, a: &[&[u8]]) -> bool {
             body.is_none_or(|b| declared(&b))
         }
         ("fcall", Some(function)) => crate::functions::may_write(server, function),
+        _ => false,
+    }
+}
+
+/// Whether EVAL / EVALSHA / FCALL is refused above maxmemory (Redis's
+/// evalGetCommandFlags adds `denyoom`): a script that declares its flags
+/// without `no-writes` or `allow-oom`. One in compatibility mode runs, and
+/// only its first write fails (see [`crate::evict::writes_refused`]).
+pub(crate) fn refused_when_oom(server: &Server, name: &str, a: &[&[u8]]) -> bool {
+    let declared =
+        |body: &[u8]| shebang(body).is_ok_and(|(f, _)| f.present && !f.no_writes && !f.allow_oom);
+    match (name, a.get(1)) {
+        ("eval", Some(body)) => declared(body),
+        ("evalsha", Some(sha)) => {
+            let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+            let body = server.scripts.bodies.read().get(&sha).cloned();
+            body.is_some_and(|b| declared(&b))
+        }
+        ("fcall", Some(function)) => crate::functions::refused_when_oom(server, function),
         _ => false,
     }
 }
@@ -1349,6 +1378,9 @@ fn eval_generic(ctx: &mut Ctx, a: &[&[u8]], by_sha: bool, mut read_only: bool) -
         ));
     }
     read_only |= flags.no_writes;
+    if flags.allow_oom {
+        crate::evict::refuse_writes(false);
+    }
     run(
         ctx,
         a,

@@ -189,7 +189,7 @@ impl ShardDb {
 
     fn table_mut(&mut self, local: usize) -> &mut Table {
         if self.slots.is_empty() {
-            self.slots = (0..SLOTS_PER_SHARD).map(|_| Table::default()).collect();
+            self.slots = Self::empty_tables();
         }
         &mut self.slots[local]
     }
@@ -207,11 +207,22 @@ impl ShardDb {
         self.volatile
     }
 
+    /// One empty table per slot of the shard.
+    fn empty_tables() -> Vec<Table> {
+        (0..SLOTS_PER_SHARD).map(|_| Table::default()).collect()
+    }
+
+    /// Empties the database part, returning its tables. A part in use keeps
+    /// its (empty) tables: the memory a flushed database takes stays put,
+    /// so refilling it is not charged for them again under maxmemory.
     fn clear(&mut self) -> Vec<Table> {
         self.keys = 0;
         self.volatile = 0;
         self.expire_cursor = 0;
-        std::mem::take(&mut self.slots)
+        if self.slots.is_empty() {
+            return Vec::new();
+        }
+        std::mem::replace(&mut self.slots, Self::empty_tables())
     }
 }
 
@@ -347,8 +358,14 @@ impl Keyspace {
     pub fn new(databases: usize) -> Self {
         let shards = (0..SHARDS)
             .map(|_| {
+                // Database 0, where most keys live, has its tables from the
+                // start (the others get theirs with their first key).
+                let mut dbs: Vec<ShardDb> = (0..databases).map(|_| ShardDb::default()).collect();
+                if let Some(first) = dbs.first_mut() {
+                    first.slots = ShardDb::empty_tables();
+                }
                 Mutex::new(Shard {
-                    dbs: (0..databases).map(|_| ShardDb::default()).collect(),
+                    dbs,
                     watches: Watches::default(),
                     tracked: Tracked::default(),
                 })
@@ -765,6 +782,56 @@ impl Keyspace {
             }
         }
         None
+    }
+
+    /// Offers up to `count` keys of `db` for eviction (only keys with a TTL
+    /// when `volatile`), each with `score(entry)`: a run of entries from a
+    /// random position, as Redis's dictGetSomeKeys takes a run of buckets,
+    /// continuing into the following shards while the run is short. Each
+    /// shard is locked only while it is read.
+    pub fn sample_keys(
+        &self,
+        db: usize,
+        volatile: bool,
+        count: usize,
+        score: impl Fn(&Entry) -> u64,
+        out: &mut Vec<(u64, Box<[u8]>)>,
+    ) {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        let first_shard = rng.gen_range(0..SHARDS);
+        let mut taken = 0;
+        for step in 0..SHARDS {
+            let guard = self.shard((first_shard + step) % SHARDS);
+            let sdb = &guard.dbs[db];
+            if (if volatile { sdb.volatile } else { sdb.keys }) == 0 {
+                continue;
+            }
+            let first_slot = rng.gen_range(0..SLOTS_PER_SHARD);
+            for i in 0..SLOTS_PER_SHARD {
+                let t = &sdb.slots[(first_slot + i) % SLOTS_PER_SHARD];
+                if t.is_empty() {
+                    continue;
+                }
+                // Start the run anywhere in the first table, so that every
+                // key can be offered.
+                let skip = if taken == 0 {
+                    rng.gen_range(0..t.len())
+                } else {
+                    0
+                };
+                for e in t.iter().skip(skip).chain(t.iter().take(skip)) {
+                    if volatile && e.expire_at == 0 {
+                        continue;
+                    }
+                    out.push((score(e), e.key().into()));
+                    taken += 1;
+                    if taken == count {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// One active-expiry step: visits slots holding keys with a TTL, shard by

@@ -44,7 +44,8 @@ impl Table {
     }
 
     /// Finds `key` with one probe; if `expired(entry)` it is removed and
-    /// returned as `Err`, otherwise a reference is returned.
+    /// returned as `Err` (the table keeps its buckets: a key read after it
+    /// expired is usually written again), otherwise a reference is returned.
     pub fn find_live(
         &mut self,
         key: &[u8],
@@ -76,14 +77,31 @@ impl Table {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Box<Entry>> {
-        match self.inner.find_entry(hash(key), |e| e.key() == key) {
+        let removed = match self.inner.find_entry(hash(key), |e| e.key() == key) {
             Ok(o) => Some(o.remove().0),
             Err(_) => None,
-        }
+        };
+        self.shrink();
+        removed
     }
 
     pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
         self.inner.retain(|e| keep(e));
+        self.shrink();
+    }
+
+    /// Gives memory back once the table is mostly empty (as Redis resizes
+    /// a dict below 10% use): a slot's table is small, and there are
+    /// 16384 of them per database, so empty ones must not keep buckets.
+    fn shrink(&mut self) {
+        let len = self.inner.len();
+        if len == 0 {
+            if self.inner.capacity() > 0 {
+                self.inner = HashTable::new();
+            }
+        } else if len * 4 < self.inner.capacity() && self.inner.capacity() > 16 {
+            self.inner.shrink_to(len * 2, |e| hash(e.key()));
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {

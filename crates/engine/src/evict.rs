@@ -1,0 +1,278 @@
+//! Eviction under `maxmemory`, with Redis's approximations: for the LRU,
+//! LFU and TTL policies, `maxmemory-samples` keys of every database feed a
+//! pool of the sixteen best candidates seen so far and the best is evicted;
+//! the random policies evict a random key. Runs before each command (and in
+//! the cron) while the process holds more than `maxmemory`.
+
+use std::cell::Cell;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use keyspace::Entry;
+use parking_lot::Mutex;
+
+use crate::{notify, Server};
+
+/// Redis's reply to a command refused above maxmemory.
+pub(crate) const OOM_ERROR: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
+
+thread_local! {
+    /// The running command started above maxmemory with nothing left to
+    /// evict: the commands a script calls may not use more memory.
+    static WRITES_REFUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether commands that use memory are refused for the running command.
+pub(crate) fn writes_refused() -> bool {
+    WRITES_REFUSED.with(Cell::get)
+}
+
+/// Sets [`writes_refused`] for the command about to run (a script that
+/// declares `allow-oom` clears it).
+pub(crate) fn refuse_writes(refused: bool) {
+    WRITES_REFUSED.with(|w| w.set(refused));
+}
+
+/// What [`make_room`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// Memory is within `maxmemory` (or there is no limit).
+    Enough,
+    /// Still above, but this call's time slice ran out: commands go on,
+    /// as in Redis, and the next one evicts more.
+    Pending,
+    /// Still above and nothing more can be evicted: commands that may use
+    /// memory are refused (OOM).
+    Exhausted,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Lru,
+    Lfu,
+    Ttl,
+    Random,
+}
+
+/// A `maxmemory-policy` ([`crate::config::POLICIES`] order); None for noeviction.
+fn policy(index: u64) -> Option<(bool, Order)> {
+    Some(match index {
+        0 => (true, Order::Lru),
+        1 => (true, Order::Lfu),
+        2 => (true, Order::Random),
+        3 => (true, Order::Ttl),
+        4 => (false, Order::Lru),
+        5 => (false, Order::Lfu),
+        6 => (false, Order::Random),
+        _ => return None,
+    })
+}
+
+/// How strongly `e` should go: the higher, the sooner.
+fn score(order: Order, e: &Entry) -> u64 {
+    match order {
+        Order::Lru => e.idle_seconds(),
+        Order::Lfu => 255 - e.lfu_counter().min(255) as u64,
+        // The sooner it expires, the better.
+        Order::Ttl => u64::MAX - e.expire_at().unwrap_or(u64::MAX),
+        Order::Random => 0,
+    }
+}
+
+const POOL_SIZE: usize = 16;
+/// Database key counts older than this are read again.
+const COUNTS_TTL: Duration = Duration::from_millis(100);
+
+/// The eviction state: one thread evicts at a time.
+#[derive(Default)]
+pub struct Evictor {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// (score, db, key), ascending by score: the best candidate is last.
+    pool: Vec<(u64, usize, Box<[u8]>)>,
+    /// (keys, keys with a TTL) per database, and when they were read.
+    counts: Vec<(usize, usize)>,
+    counted_at: Option<Instant>,
+    /// Where the random policies look next (databases in turn, as Redis).
+    next_db: usize,
+}
+
+impl State {
+    fn offer(&mut self, score: u64, db: usize, key: Box<[u8]>) {
+        if self.pool.len() == POOL_SIZE && score <= self.pool[0].0 {
+            return;
+        }
+        if self.pool.iter().any(|(_, d, k)| *d == db && *k == key) {
+            return;
+        }
+        let at = self.pool.partition_point(|(s, _, _)| *s < score);
+        self.pool.insert(at, (score, db, key));
+        if self.pool.len() > POOL_SIZE {
+            self.pool.remove(0);
+        }
+    }
+
+    fn refresh_counts(&mut self, server: &Server) {
+        if self.counted_at.is_none_or(|t| t.elapsed() > COUNTS_TTL) {
+            self.counts = server.keyspace.db_counts();
+            self.counted_at = Some(Instant::now());
+        }
+    }
+
+    /// The next key to evict, or None when no key qualifies.
+    fn pick(
+        &mut self,
+        server: &Server,
+        volatile: bool,
+        order: Order,
+    ) -> Option<(usize, Box<[u8]>)> {
+        self.pick_with_counts(server, volatile, order).or_else(|| {
+            // The counts may be stale (keys arrived in an empty database):
+            // read them again before giving up.
+            self.counted_at = None;
+            self.pick_with_counts(server, volatile, order)
+        })
+    }
+
+    fn pick_with_counts(
+        &mut self,
+        server: &Server,
+        volatile: bool,
+        order: Order,
+    ) -> Option<(usize, Box<[u8]>)> {
+        self.refresh_counts(server);
+        let has = |c: &(usize, usize)| if volatile { c.1 > 0 } else { c.0 > 0 };
+        let ks = &server.keyspace;
+        let mut sampled = Vec::new();
+        if order == Order::Random {
+            let dbs = self.counts.len();
+            for i in 0..dbs {
+                let db = (self.next_db + i) % dbs;
+                if !has(&self.counts[db]) {
+                    continue;
+                }
+                ks.sample_keys(db, volatile, 1, |_| 0, &mut sampled);
+                if let Some((_, key)) = sampled.pop() {
+                    self.next_db = db + 1;
+                    return Some((db, key));
+                }
+            }
+            return None;
+        }
+        let samples = server.config.hot.maxmemory_samples.load(Ordering::Relaxed) as usize;
+        for db in 0..self.counts.len() {
+            if !has(&self.counts[db]) {
+                continue;
+            }
+            ks.sample_keys(
+                db,
+                volatile,
+                samples.max(1),
+                |e| score(order, e),
+                &mut sampled,
+            );
+            for (score, key) in sampled.drain(..) {
+                self.offer(score, db, key);
+            }
+        }
+        self.pool.pop().map(|(_, db, key)| (db, key))
+    }
+}
+
+/// How long one call may evict (`maxmemory-eviction-tenacity`, Redis's scale:
+/// 500 µs at the default 10, unlimited at 100).
+fn time_limit(tenacity: u64) -> Option<Duration> {
+    match tenacity {
+        0..=10 => Some(Duration::from_micros(50 * tenacity)),
+        11..=99 => Some(Duration::from_micros(
+            (500.0 * 1.15f64.powi(tenacity as i32 - 10)) as u64,
+        )),
+        _ => None,
+    }
+}
+
+/// Whether the process is above `maxmemory`.
+pub(crate) fn over_limit(server: &Server) -> bool {
+    let limit = server.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
+    limit != 0 && crate::used_memory() > limit
+}
+
+/// Evicts keys while the process holds more than `maxmemory`.
+pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
+    let hot = &server.config.hot;
+    let limit = hot.maxmemory.load(Ordering::Relaxed) as usize;
+    if limit == 0 || crate::used_memory() <= limit {
+        return Room::Enough;
+    }
+    let Some((volatile, order)) = policy(hot.maxmemory_policy.load(Ordering::Relaxed)) else {
+        return Room::Exhausted;
+    };
+    // One thread evicts at a time; the others wait for it rather than
+    // write on, so that writes cannot outrun eviction.
+    let mut state = server.evictor.state.lock();
+    if crate::used_memory() <= limit {
+        return Room::Enough;
+    }
+    let started = Instant::now();
+    let deadline = time_limit(hot.eviction_tenacity.load(Ordering::Relaxed)).map(|d| started + d);
+    let mut evicted = 0u64;
+    let mut rounds = 0u64;
+    let mut room = Room::Exhausted;
+    while let Some((db, key)) = state.pick(server, volatile, order) {
+        let mut locked = server.keyspace.lock(std::iter::once(&key[..]), now_ms);
+        locked.touch = false;
+        let entry = locked.remove(db, &key);
+        drop(locked);
+        if entry.is_some() {
+            evicted += 1;
+            server.stats.evicted_keys.incr();
+            notify::emit(notify::EVICTED, "evicted", db, &key);
+        }
+        // Freed here, on this thread, so that its memory view shows it.
+        drop(entry);
+        if crate::used_memory() <= limit {
+            room = Room::Enough;
+            break;
+        }
+        rounds += 1;
+        if rounds.is_multiple_of(16) && deadline.is_some_and(|d| Instant::now() > d) {
+            room = Room::Pending;
+            break;
+        }
+    }
+    drop(state);
+    if evicted > 0 {
+        notify::flush_background(server);
+        crate::tracking::flush(server, None, now_ms);
+    }
+    room
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_keeps_the_best_sixteen() {
+        let mut s = State::default();
+        for i in 0..40u64 {
+            s.offer((i * 7) % 40, 0, format!("k{i}").into_bytes().into());
+        }
+        s.offer(39, 0, b"k17".to_vec().into()); // already there (score 39)
+        assert_eq!(s.pool.len(), POOL_SIZE);
+        let scores: Vec<u64> = s.pool.iter().map(|c| c.0).collect();
+        assert_eq!(scores, (24..40).collect::<Vec<_>>());
+        assert_eq!(s.pool.pop().map(|c| c.2), Some(b"k17".to_vec().into()));
+    }
+
+    #[test]
+    fn tenacity_scale() {
+        assert_eq!(time_limit(10), Some(Duration::from_micros(500)));
+        assert_eq!(time_limit(0), Some(Duration::ZERO));
+        assert!(time_limit(50).unwrap() > Duration::from_millis(100));
+        assert_eq!(time_limit(100), None);
+    }
+}
