@@ -2,14 +2,14 @@
 //! LFU and TTL policies, `maxmemory-samples` keys of every database feed a
 //! pool of the sixteen best candidates seen so far and the best is evicted;
 //! the random policies evict a random key. Runs before each command (and in
-//! the cron) while the process holds more than `maxmemory`.
+//! the cron) while the process holds more than `maxmemory`, on the thread
+//! that runs the command.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use keyspace::Entry;
-use parking_lot::Mutex;
 
 use crate::{notify, Server};
 
@@ -17,6 +17,7 @@ use crate::{notify, Server};
 pub(crate) const OOM_ERROR: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
 
 thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
     /// The running command started above maxmemory with nothing left to
     /// evict: the commands a script calls may not use more memory.
     static WRITES_REFUSED: Cell<bool> = const { Cell::new(false) };
@@ -83,12 +84,9 @@ const POOL_SIZE: usize = 16;
 /// Database key counts older than this are read again.
 const COUNTS_TTL: Duration = Duration::from_millis(100);
 
-/// The eviction state: one thread evicts at a time.
-#[derive(Default)]
-pub struct Evictor {
-    state: Mutex<State>,
-}
-
+/// A thread's eviction state. Every thread evicts for the commands it
+/// runs, with its own pool: no lock is shared, and each stops as soon as
+/// memory is back under the limit.
 #[derive(Default)]
 struct State {
     /// (score, db, key), ascending by score: the best candidate is last.
@@ -210,12 +208,9 @@ pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
     let Some((volatile, order)) = policy(hot.maxmemory_policy.load(Ordering::Relaxed)) else {
         return Room::Exhausted;
     };
-    // One thread evicts at a time; the others wait for it rather than
-    // write on, so that writes cannot outrun eviction.
-    let mut state = server.evictor.state.lock();
-    if crate::used_memory() <= limit {
-        return Room::Enough;
-    }
+    let Ok(mut state) = STATE.try_with(|s| s.take()) else {
+        return Room::Pending;
+    };
     let started = Instant::now();
     let deadline = time_limit(hot.eviction_tenacity.load(Ordering::Relaxed)).map(|d| started + d);
     let mut evicted = 0u64;
@@ -243,7 +238,7 @@ pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
             break;
         }
     }
-    drop(state);
+    let _ = STATE.try_with(|s| s.replace(state));
     if evicted > 0 {
         notify::flush_background(server);
         crate::tracking::flush(server, None, now_ms);
