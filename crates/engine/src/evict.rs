@@ -198,7 +198,8 @@ pub(crate) fn over_limit(server: &Server) -> bool {
     limit != 0 && crate::used_memory() > limit
 }
 
-/// Evicts keys while the process holds more than `maxmemory`.
+/// Evicts keys while the process holds more than `maxmemory`. The caller
+/// sends the `evicted` events and tracking invalidations this reported.
 pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
     let hot = &server.config.hot;
     let limit = hot.maxmemory.load(Ordering::Relaxed) as usize;
@@ -213,7 +214,6 @@ pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
     };
     let started = Instant::now();
     let deadline = time_limit(hot.eviction_tenacity.load(Ordering::Relaxed)).map(|d| started + d);
-    let mut evicted = 0u64;
     let mut rounds = 0u64;
     let mut room = Room::Exhausted;
     while let Some((db, key)) = state.pick(server, volatile, order) {
@@ -222,7 +222,6 @@ pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
         let entry = locked.remove(db, &key);
         drop(locked);
         if entry.is_some() {
-            evicted += 1;
             server.stats.evicted_keys.incr();
             notify::emit(notify::EVICTED, "evicted", db, &key);
         }
@@ -239,10 +238,6 @@ pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
         }
     }
     let _ = STATE.try_with(|s| s.replace(state));
-    if evicted > 0 {
-        notify::flush_background(server);
-        crate::tracking::flush(server, None, now_ms);
-    }
     room
 }
 

@@ -364,6 +364,8 @@ impl Server {
         // no command since) is still made.
         if evict::over_limit(self) && !self.pause.is_paused(now) {
             evict::make_room(self, now);
+            notify::flush_background(self);
+            tracking::flush(self, None, now);
         }
         if self.active_expire_enabled.load(Ordering::Relaxed) && !self.pause.is_paused(now) {
             let hz = self.config.hot.hz.load(Ordering::Relaxed).max(1);

@@ -99,6 +99,12 @@ pub(crate) fn flush(ctx: &mut Ctx) {
     publish_pending(ctx.server, ctx.now_ms, Some(me));
 }
 
+/// Publishes the events reported on this thread before a command ran
+/// (evictions): the client's own messages go into `out` ahead of the reply.
+pub(crate) fn flush_before_command(server: &Server, now: u64, client_id: u64, out: &mut Vec<u8>) {
+    publish_pending(server, now, Some((client_id, out)));
+}
+
 /// Publishes the events reported on this thread outside any command
 /// (active expiry in the cron thread).
 pub fn flush_background(server: &Server) {
