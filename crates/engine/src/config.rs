@@ -678,6 +678,10 @@ impl Config {
             .store(self.get_bool("lazyfree-lazy-expire"), Ordering::Relaxed);
         h.lazy_eviction
             .store(self.get_bool("lazyfree-lazy-eviction"), Ordering::Relaxed);
+        crate::lazyfree::set_flags(
+            self.get_bool("lazyfree-lazy-expire"),
+            self.get_bool("lazyfree-lazy-server-del"),
+        );
         h.list_max_listpack_size
             .store(v("list-max-listpack-size"), Ordering::Relaxed);
         for (atomic, name) in [

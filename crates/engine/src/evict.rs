@@ -216,18 +216,26 @@ pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
     let deadline = time_limit(hot.eviction_tenacity.load(Ordering::Relaxed)).map(|d| started + d);
     let mut rounds = 0u64;
     let mut room = Room::Exhausted;
+    let lazy = hot.lazy_eviction.load(Ordering::Relaxed);
+    // Memory of evicted values handed to the lazyfree thread: already
+    // counted as freed, as Redis counts it.
+    let mut freeing = 0usize;
     while let Some((db, key)) = state.pick(server, volatile, order) {
         let mut locked = server.keyspace.lock(std::iter::once(&key[..]), now_ms);
         locked.touch = false;
         let entry = locked.remove(db, &key);
         drop(locked);
-        if entry.is_some() {
+        if let Some(entry) = entry {
             server.stats.evicted_keys.incr();
             notify::emit(notify::EVICTED, "evicted", db, &key);
+            let size = entry.mem_usage();
+            // Freed here (or queued), on this thread, so that its memory
+            // view shows it.
+            if crate::lazyfree::free((*entry).into_value(), lazy) {
+                freeing += size;
+            }
         }
-        // Freed here, on this thread, so that its memory view shows it.
-        drop(entry);
-        if crate::used_memory() <= limit {
+        if crate::used_memory().saturating_sub(freeing) <= limit {
             room = Room::Enough;
             break;
         }

@@ -10,7 +10,7 @@ use crate::{Ctx, Handler};
 
 pub(crate) const HANDLERS: &[(&str, Handler)] = &[
     ("del", del),
-    ("unlink", del),
+    ("unlink", unlink),
     ("exists", exists),
     ("type", type_),
     ("rename", rename),
@@ -38,15 +38,38 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
 ];
 
 fn del(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let lazy = ctx
+        .server
+        .config
+        .hot
+        .lazy_user_del
+        .load(std::sync::atomic::Ordering::Relaxed);
+    delete(ctx, a, lazy)
+}
+
+/// UNLINK: DEL that always frees big values in the background.
+fn unlink(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    delete(ctx, a, true)
+}
+
+fn delete(ctx: &mut Ctx, a: &[&[u8]], lazy: bool) -> CmdResult {
     let db = ctx.db();
     let keys = &a[1..];
     let mut l = ctx.lock(keys.iter().copied());
-    let deleted: Vec<&[u8]> = keys
-        .iter()
-        .copied()
-        .filter(|k| l.remove(db, k).is_some())
-        .collect();
+    let mut deleted: Vec<&[u8]> = Vec::new();
+    let mut values = Vec::new();
+    for k in keys {
+        if let Some(e) = l.remove(db, k) {
+            deleted.push(k);
+            values.push((*e).into_value());
+        }
+    }
     drop(l);
+    // Freed once the shards are unlocked: other clients of these shards
+    // do not wait for it.
+    for v in values {
+        crate::lazyfree::free(v, lazy);
+    }
     for k in &deleted {
         ctx.notify(notify::GENERIC, "del", k);
     }

@@ -236,8 +236,8 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
                 s.config.get("maxmemory-policy"),
                 if allocator_allocated > 0 { active as f64 / allocator_allocated as f64 } else { 0.0 },
                 if allocated > 0 { rss as f64 / allocated as f64 } else { 0.0 },
-                st.lazyfree_pending.load(Ordering::Relaxed),
-                st.lazyfreed_objects.get(),
+                crate::lazyfree::counts().0,
+                crate::lazyfree::counts().1,
             );
         }
         "persistence" => {

@@ -24,6 +24,7 @@ mod geo;
 mod hash;
 mod hyperloglog;
 mod info;
+mod lazyfree;
 mod introspection;
 mod list;
 mod longdouble;
@@ -95,8 +96,6 @@ pub struct Stats {
     pub total_writes: Counter,
     pub client_query_buffer_limit_disconnections: Counter,
     pub client_output_buffer_limit_disconnections: Counter,
-    pub lazyfree_pending: AtomicU64,
-    pub lazyfreed_objects: Counter,
 }
 
 /// One SLOWLOG entry.
@@ -235,6 +234,7 @@ impl Server {
             })
             .collect();
         let port = config.get_i64("port") as usize;
+        keyspace::set_dispose_hook(lazyfree::dispose);
         keyspace::set_event_hook(|event, db, key| match event {
             keyspace::KeyEvent::Expired => notify::emit(notify::EXPIRED, "expired", db, key),
             keyspace::KeyEvent::New => notify::emit(notify::NEW, "new", db, key),
@@ -315,7 +315,6 @@ impl Server {
             &st.total_writes,
             &st.client_query_buffer_limit_disconnections,
             &st.client_output_buffer_limit_disconnections,
-            &st.lazyfreed_objects,
             &ks.expired_keys,
             &ks.keyspace_hits,
             &ks.keyspace_misses,
@@ -323,6 +322,7 @@ impl Server {
         ] {
             c.reset();
         }
+        lazyfree::reset_freed();
         for e in &self.commands.entries {
             e.stats.reset();
         }

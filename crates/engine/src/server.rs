@@ -91,20 +91,8 @@ fn flush(ctx: &mut Ctx, a: &[&[u8]], db: Option<usize>) -> CmdResult {
     crate::tracking::on_flush();
     if lazy {
         // Freeing millions of values takes time: do it off the command path.
-        let server = ctx.server.clone();
         let n: usize = freed.iter().flatten().map(|t| t.len()).sum();
-        server
-            .stats
-            .lazyfree_pending
-            .fetch_add(n as u64, Ordering::Relaxed);
-        std::thread::spawn(move || {
-            drop(freed);
-            server
-                .stats
-                .lazyfree_pending
-                .fetch_sub(n as u64, Ordering::Relaxed);
-            server.stats.lazyfreed_objects.add(n as u64);
-        });
+        crate::lazyfree::queue(Box::new(freed), n as u64);
     } else {
         drop(freed);
     }

@@ -97,6 +97,34 @@ fn expired(db: usize, key: &[u8]) {
     key_event(KeyEvent::Expired, db, key);
 }
 
+/// Why the keyspace lets a value go (the engine may free big ones on
+/// another thread: lazyfree-lazy-expire / lazyfree-lazy-server-del).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposal {
+    /// Its key expired.
+    Expired,
+    /// A write replaced it.
+    Overwritten,
+}
+
+static DISPOSE_HOOK: std::sync::OnceLock<fn(Value, Disposal)> = std::sync::OnceLock::new();
+
+/// Installs the function that frees values the keyspace lets go (once per process).
+pub fn set_dispose_hook(hook: fn(Value, Disposal)) {
+    let _ = DISPOSE_HOOK.set(hook);
+}
+
+fn dispose(value: Value, why: Disposal) {
+    match DISPOSE_HOOK.get() {
+        Some(hook) => hook(value, why),
+        None => drop(value),
+    }
+}
+
+fn dispose_entry(entry: Entry, why: Disposal) {
+    dispose(entry.into_value(), why);
+}
+
 /// Called when a lock wait gets long (see [`set_long_wait_hook`]).
 static LONG_WAIT_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
 
@@ -857,24 +885,19 @@ impl Keyspace {
                 for _ in 0..SLOTS_PER_SHARD {
                     let local = sdb.expire_cursor;
                     sdb.expire_cursor = (sdb.expire_cursor + 1) % SLOTS_PER_SHARD;
-                    let t = &mut sdb.slots[local];
-                    let before = t.len();
-                    let mut gone_volatile = 0;
-                    t.retain(|e| {
-                        let gone = e.is_expired(now_ms);
-                        gone_volatile += gone as usize;
-                        if gone {
-                            expired(db, e.key());
-                            if watched {
-                                expired_keys.push(e.key().into());
-                            }
-                        }
-                        !gone
-                    });
-                    let n = before - t.len();
+                    let gone = sdb.slots[local].extract(|e| e.is_expired(now_ms));
+                    let n = gone.len();
                     sdb.keys -= n;
-                    sdb.volatile -= gone_volatile;
+                    // An expired key always had a TTL.
+                    sdb.volatile -= n;
                     removed += n;
+                    for e in gone {
+                        expired(db, e.key());
+                        if watched {
+                            expired_keys.push(e.key().into());
+                        }
+                        dispose_entry(*e, Disposal::Expired);
+                    }
                     if sdb.volatile == 0 {
                         break;
                     }
@@ -966,6 +989,7 @@ impl<'a> Locked<'a> {
             Err(gone) => {
                 sdb.keys -= 1;
                 sdb.volatile -= (gone.expire_at != 0) as usize;
+                dispose_entry(*gone, Disposal::Expired);
                 ks.stats.expired_keys.incr();
                 expired(db, key);
                 if !shard.watches.is_empty() {
@@ -1080,6 +1104,12 @@ impl<'a> Locked<'a> {
             Some(o) => {
                 sdb.volatile -= (o.expire_at != 0) as usize;
                 replaced_stale = o.is_expired(now);
+                let why = if replaced_stale {
+                    Disposal::Expired
+                } else {
+                    Disposal::Overwritten
+                };
+                dispose_entry(*o, why);
             }
             None => {
                 sdb.keys += 1;
@@ -1104,8 +1134,9 @@ impl<'a> Locked<'a> {
     pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
         match self.get_mut(db, key) {
             Some(e) => {
-                e.value = value;
+                let old = std::mem::replace(&mut e.value, value);
                 e.touch();
+                dispose(old, Disposal::Overwritten);
             }
             None => self.set(db, key, value, 0),
         }
@@ -1126,6 +1157,7 @@ impl<'a> Locked<'a> {
         if e.is_expired(now) {
             self.ks.stats.expired_keys.incr();
             expired(db, key);
+            dispose_entry(*e, Disposal::Expired);
             return None;
         }
         Some(e)

@@ -85,9 +85,13 @@ impl Table {
         removed
     }
 
-    pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
-        self.inner.retain(|e| keep(e));
-        self.shrink();
+    /// Removes the entries for which `remove` is true and returns them.
+    pub fn extract(&mut self, mut remove: impl FnMut(&Entry) -> bool) -> Vec<Box<Entry>> {
+        let removed: Vec<Box<Entry>> = self.inner.extract_if(|e| remove(e)).collect();
+        if !removed.is_empty() {
+            self.shrink();
+        }
+        removed
     }
 
     /// Gives memory back once the table is mostly empty (as Redis resizes

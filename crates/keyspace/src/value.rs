@@ -284,6 +284,21 @@ impl Value {
     }
 
     /// A collection with no elements (the key must then disappear, as in Redis).
+    /// Roughly how many allocations freeing this value takes (Redis's
+    /// lazyfreeGetFreeEffort): one for strings and compact encodings, one
+    /// per element for hash tables and skip lists, one per node for lists
+    /// and streams.
+    pub fn free_effort(&self) -> usize {
+        match (self, self.encoding()) {
+            (Value::List(l), "quicklist") => l.len() / 128 + 1,
+            (Value::Hash(h), "hashtable") => h.len(),
+            (Value::Set(s), "hashtable") => s.len(),
+            (Value::ZSet(z), "skiplist") => z.len(),
+            (Value::Stream(s), _) => (s.len() / 100) as usize + 1,
+            _ => 1,
+        }
+    }
+
     pub fn is_empty_collection(&self) -> bool {
         match self {
             Value::Str(_) => false,
@@ -325,6 +340,11 @@ impl Entry {
 
     pub fn key(&self) -> &[u8] {
         &self.key
+    }
+
+    /// The value, giving up the entry.
+    pub fn into_value(self) -> Value {
+        self.value
     }
 
     /// Bytes this key costs: its entry, a table slot, a long key's heap copy
