@@ -294,7 +294,7 @@ impl Value {
             (Value::Hash(h), "hashtable") => h.len(),
             (Value::Set(s), "hashtable") => s.len(),
             (Value::ZSet(z), "skiplist") => z.len(),
-            (Value::Stream(s), _) => (s.len() / 100) as usize + 1,
+            (Value::Stream(s), _) => s.node_count() + 1,
             _ => 1,
         }
     }

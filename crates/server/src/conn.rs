@@ -385,8 +385,16 @@ async fn run_loop(
             let _ = stream.shutdown().await;
             return Ok(());
         }
-        if inbuf.is_empty() && inbuf.capacity() > 1024 * 1024 {
+        // After a big command the buffer's allocation can be much larger
+        // than its remaining capacity shows (consumed bytes still count):
+        // an empty buffer that is not a plain read chunk is replaced.
+        if inbuf.is_empty() && inbuf.capacity() > 4 * READ_CHUNK {
             inbuf = BytesMut::with_capacity(READ_CHUNK);
+        }
+        // A command with very many arguments leaves a big argument index
+        // behind: give it back (it counts in used_memory).
+        if ranges.capacity() > 4096 {
+            ranges = Vec::new();
         }
     }
 }
