@@ -57,6 +57,10 @@ struct ServerArgs {
     /// Maximum number of connected clients.
     #[arg(long)]
     maxclients: Option<u32>,
+    /// Also serve Prometheus metrics over HTTP (`GET /metrics`) on this port of the
+    /// same addresses (off by default; 0 picks a free port).
+    #[arg(long, value_name = "PORT")]
+    metrics_port: Option<u16>,
     /// Any other configuration parameter, Redis style: `--name value`.
     #[arg(
         allow_hyphen_values = true,
@@ -135,7 +139,11 @@ fn main() -> ExitCode {
                 }
             };
             match server::start(config) {
-                Ok(node) => {
+                Ok(mut node) => {
+                    if let Err(e) = serve_metrics(&mut node, args.metrics_port) {
+                        eprintln!("ferrocache: {e}");
+                        return ExitCode::from(1);
+                    }
                     for a in &node.addrs {
                         tracing::info!(
                             "Ferrocache {} ready to accept connections on {a}",
@@ -151,6 +159,25 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+    }
+}
+
+/// Starts the node's metrics endpoint when `--metrics-port` was given, and logs
+/// where it listens (before the "ready" lines, so a supervisor reading the log
+/// learns the port first). A failure shuts the node down again.
+fn serve_metrics(node: &mut server::Node, port: Option<u16>) -> Result<(), server::StartError> {
+    let Some(port) = port else { return Ok(()) };
+    match node.serve_metrics(port) {
+        Ok(addrs) => {
+            for a in addrs {
+                tracing::info!("metrics endpoint on http://{a}/metrics");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            node.server.request_shutdown();
+            Err(e)
         }
     }
 }
@@ -217,7 +244,11 @@ fn run_memcached(args: &[String]) -> ExitCode {
     }
     let pid_file = options.pid_file.clone();
     let code = match server::start_memcached(config, options.settings) {
-        Ok(node) => {
+        Ok(mut node) => {
+            if let Err(e) = serve_metrics(&mut node, options.metrics_port) {
+                eprintln!("ferrocache: {e}");
+                return ExitCode::from(1);
+            }
             for a in &node.addrs {
                 tracing::info!(
                     "Ferrocache {} (memcached engine) ready to accept connections on {a}",

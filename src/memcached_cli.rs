@@ -17,6 +17,8 @@ pub struct McOptions {
     pub listen: Vec<String>,
     pub daemonize: bool,
     pub pid_file: Option<String>,
+    /// `--metrics-port` (Ferrocache's own): serve Prometheus metrics on this port.
+    pub metrics_port: Option<u16>,
 }
 
 /// What to do after parsing.
@@ -48,7 +50,8 @@ const USAGE: &str = "ferrocache server --engine memcached [options] (memcached 1
 -B, --protocol=<name>     ascii or auto (binary is not supported yet)
 -o, --extended=<opts>     comma separated extended options (slab and LRU tuning accepted, no effect)
 -f -n -D -R -b -L -r -X -W -k: accepted for compatibility, no effect
--h, -V, -i                help, version, license";
+-h, -V, -i                help, version, license
+--metrics-port=<num>      also serve Prometheus metrics (GET /metrics) over HTTP on this port";
 
 fn long_to_short(name: &str) -> Option<u8> {
     Some(match name {
@@ -201,6 +204,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         listen: Vec::new(),
         daemonize: false,
         pid_file: None,
+        metrics_port: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -213,6 +217,25 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (long, None),
             };
+            // Ferrocache's own option: no memcached short form to map it to.
+            if name == "metrics-port" {
+                let v = match value {
+                    Some(v) => v,
+                    None => {
+                        let v = args
+                            .get(i)
+                            .cloned()
+                            .ok_or("option --metrics-port requires an argument")?;
+                        i += 1;
+                        v
+                    }
+                };
+                o.metrics_port = Some(
+                    v.parse()
+                        .map_err(|_| format!("--metrics-port: invalid port '{v}'"))?,
+                );
+                continue;
+            }
             let f = long_to_short(name).ok_or_else(|| format!("unknown option --{name}"))?;
             flags.push((f, value));
         } else if let Some(short) = arg.strip_prefix('-').filter(|s| !s.is_empty()) {
@@ -434,6 +457,17 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(o.settings.tcp_port, 7001);
+        assert_eq!(o.metrics_port, None);
+    }
+
+    #[test]
+    fn metrics_port_in_both_long_forms() {
+        let o = run(&["--metrics-port", "9150", "-p", "7002"]).expect("valid");
+        assert_eq!((o.metrics_port, o.settings.tcp_port), (Some(9150), 7002));
+        let o = run(&["--metrics-port=9151"]).expect("valid");
+        assert_eq!(o.metrics_port, Some(9151));
+        assert!(run(&["--metrics-port"]).is_err());
+        assert!(run(&["--metrics-port", "http"]).is_err());
     }
 
     #[test]

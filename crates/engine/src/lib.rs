@@ -31,6 +31,7 @@ mod longdouble;
 mod lua_libs;
 pub mod memcached;
 pub mod memory;
+pub mod metrics;
 pub mod multi;
 pub mod notify;
 pub mod pubsub;

@@ -181,10 +181,10 @@ pub struct Memcached {
     /// The last CAS unique handed out.
     cas: AtomicU64,
     /// Unix seconds when the node started (`stats uptime`).
-    started_unix: u64,
+    pub(crate) started_unix: u64,
     /// Sum of key and data bytes of the items stored through this engine (`stats bytes`).
     /// Items reclaimed by expiry are subtracted when the engine sees them go.
-    bytes: AtomicI64,
+    pub(crate) bytes: AtomicI64,
     /// ElastiCache auto-discovery: `(version, node list)` from `config set cluster`.
     cluster: Mutex<(u64, Vec<u8>)>,
     /// `watch` connections, and how many there are (checked before formatting a line).

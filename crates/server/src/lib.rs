@@ -10,10 +10,12 @@
 //!                                  ▶ worker N: conns…
 //!   each conn: read ▶ parse all ▶ engine::execute each ▶ one write
 //!   cron thread: hz × per second: LRU clock, active expiry, INFO samples
+//!   metrics thread (with --metrics-port): HTTP GET /metrics, see `metrics`
 //! ```
 
 mod conn;
 mod mc_conn;
+mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -34,6 +36,20 @@ pub struct Node {
 }
 
 impl Node {
+    /// Serves the node's Prometheus page (`GET /metrics`) on `port` of the
+    /// node's bind addresses, on a thread of its own that ends with the node.
+    /// Returns the addresses bound (`port` 0 picks a free one).
+    pub fn serve_metrics(&mut self, port: u16) -> Result<Vec<SocketAddr>, StartError> {
+        let binds = bind_list(&self.server.config.get("bind"));
+        let source = match &self.memcached {
+            Some(mc) => metrics::Source::Memcached(mc.clone()),
+            None => metrics::Source::Redis(self.server.clone()),
+        };
+        let (addrs, thread) = metrics::start(source, self.server.clone(), &binds, port)?;
+        self.threads.push(thread);
+        Ok(addrs)
+    }
+
     /// Blocks until the node has shut down (SHUTDOWN, SIGTERM, SIGINT). Once
     /// shutdown is requested, threads get `shutdown-timeout` seconds to
     /// finish; a thread stuck in a long command does not keep the process
