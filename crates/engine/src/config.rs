@@ -209,6 +209,11 @@ pub static PARAMS: &[Param] = &[
     p("activerehashing", BOOL, "yes"),
     p("activedefrag", BOOL, "no"),
     p("latency-tracking", BOOL, "yes"),
+    p(
+        "latency-tracking-info-percentiles",
+        Kind::Special(crate::latency::check_percentiles),
+        "50 99 99.9",
+    ),
     p("replica-read-only", BOOL, "yes"),
     p("repl-backlog-size", mem(1, LONG_MAX), "1048576"),
     p("min-replicas-to-write", int(0, INT_MAX), "0"),
@@ -429,6 +434,9 @@ pub struct Hot {
     pub client_query_buffer_limit: AtomicU64,
     pub slowlog_slower_than: AtomicI64,
     pub slowlog_max_len: AtomicU64,
+    /// `latency-monitor-threshold` (ms, 0 = off) and `latency-tracking`.
+    pub latency_monitor_threshold: AtomicU64,
+    pub latency_tracking: AtomicBool,
     pub timeout_secs: AtomicU64,
     pub hz: AtomicU64,
     pub active_expire_effort: AtomicU64,
@@ -662,6 +670,12 @@ impl Config {
             .store(v("slowlog-log-slower-than"), Ordering::Relaxed);
         h.slowlog_max_len
             .store(v("slowlog-max-len") as u64, Ordering::Relaxed);
+        h.latency_monitor_threshold.store(
+            v("latency-monitor-threshold").max(0) as u64,
+            Ordering::Relaxed,
+        );
+        h.latency_tracking
+            .store(self.get_bool("latency-tracking"), Ordering::Relaxed);
         h.timeout_secs.store(v("timeout") as u64, Ordering::Relaxed);
         h.hz.store(v("hz").clamp(1, 500) as u64, Ordering::Relaxed);
         h.active_expire_effort

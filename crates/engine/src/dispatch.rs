@@ -31,6 +31,8 @@ pub struct CommandEntry {
     pub spec: &'static CommandSpec,
     pub handler: Option<Handler>,
     pub stats: CmdStats,
+    /// Latency histogram (INFO latencystats, LATENCY HISTOGRAM).
+    pub latency: crate::latency::Histogram,
 }
 
 /// The executable command table: the `commands` crate's data joined with the
@@ -41,7 +43,7 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 20] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 21] {
     [
         crate::string::HANDLERS,
         crate::blocking::HANDLERS,
@@ -54,6 +56,7 @@ fn handler_lists() -> [&'static [(&'static str, Handler)]; 20] {
         crate::generic::HANDLERS,
         crate::connection::HANDLERS,
         crate::server::HANDLERS,
+        crate::latency::HANDLERS,
         crate::introspection::HANDLERS,
         crate::multi::HANDLERS,
         crate::pubsub::HANDLERS,
@@ -83,6 +86,7 @@ impl CommandTable {
                 spec,
                 handler: handlers.get(spec.name).copied(),
                 stats: CmdStats::default(),
+                latency: Default::default(),
             });
         }
         CommandTable { entries, by_name }
@@ -413,6 +417,7 @@ pub(crate) fn call(
         entry.stats.add(CALLS, 1);
         entry.stats.add(USEC, usec);
     }
+    crate::latency::after_command(server, entry, usec, client.blocked.is_none());
     server.stats.commands_processed.incr();
     if let Err(e) = result {
         entry.stats.add(FAILED, 1);

@@ -71,7 +71,7 @@ pub(crate) fn allocator_stats() -> (u64, u64, u64) {
     )
 }
 
-fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {
@@ -326,7 +326,12 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
                 );
             }
         }
-        "latencystats" => o.push_str("# Latencystats\r\n"),
+        "latencystats" => {
+            o.push_str("# Latencystats\r\n");
+            if s.config.hot.latency_tracking.load(Ordering::Relaxed) {
+                crate::latency::write_info(s, o);
+            }
+        }
         "keyspace" => {
             o.push_str("# Keyspace\r\n");
             for (db, (keys, expires)) in s.keyspace.db_counts().into_iter().enumerate() {

@@ -26,6 +26,7 @@ mod hyperloglog;
 mod info;
 mod lazyfree;
 mod introspection;
+mod latency;
 mod list;
 mod longdouble;
 mod lua_libs;
@@ -215,6 +216,8 @@ pub struct Server {
     pub startup_memory: AtomicU64,
     memory_peak: AtomicU64,
     samples: Mutex<Samples>,
+    /// The latency monitor's events (LATENCY LATEST/HISTORY...).
+    pub(crate) latency: latency::Monitor,
 }
 
 /// Rolling samples of counters for INFO's instantaneous_* fields.
@@ -273,6 +276,7 @@ impl Server {
             startup_memory: AtomicU64::new(used_memory() as u64),
             memory_peak: AtomicU64::new(0),
             samples: Mutex::new(Samples::default()),
+            latency: Default::default(),
         })
     }
 
@@ -326,6 +330,7 @@ impl Server {
         lazyfree::reset_freed();
         for e in &self.commands.entries {
             e.stats.reset();
+            e.latency.reset();
         }
         self.errorstats.lock().clear();
         self.memory_peak.store(0, Ordering::Relaxed);
@@ -346,7 +351,7 @@ impl Server {
     /// Periodic work (called `hz` times a second): LRU clock, active expiry.
     pub fn cron(&self) {
         self.trim_tracking_table(now_ms());
-        keyspace::set_lru_clock((self.started.elapsed().as_secs() & 0xffff_ffff) as u32);
+        keyspace::set_lru_clock_ms(self.started.elapsed().as_millis() as u64);
         let now = now_ms();
         {
             let st = &self.stats;

@@ -1,5 +1,6 @@
 //! Server commands: databases (DBSIZE, FLUSHDB, FLUSHALL, SWAPDB), CONFIG,
-//! SLOWLOG, TIME, LASTSAVE, SHUTDOWN, DEBUG, LOLWUT. INFO is in `info.rs`.
+//! SLOWLOG, MEMORY, TIME, LASTSAVE, SHUTDOWN, DEBUG, LOLWUT. INFO is in
+//! `info.rs`, LATENCY in `latency.rs`.
 
 use std::sync::atomic::Ordering;
 
@@ -29,17 +30,27 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
     ("config|rewrite", config_rewrite),
     ("config|help", config_help),
     ("memory|usage", memory_usage),
+    ("memory|stats", memory_stats),
+    ("memory|doctor", memory_doctor),
+    ("memory|malloc-stats", memory_malloc_stats),
+    ("memory|purge", memory_purge),
     ("memory|help", memory_help),
 ];
 
 fn memory_usage(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    // SAMPLES only bounds Redis's estimate of nested values; ours is exact.
-    match a.len() {
-        3 => {}
-        5 if eq(a[3], "samples") => {
-            crate::args::int(a[4])?;
+    // SAMPLES is checked as Redis checks it (any number of times, never
+    // negative). It bounds Redis's estimate of nested values; ours is exact:
+    // the collection types keep or compute their own byte counts.
+    let mut i = 3;
+    while i < a.len() {
+        if eq(a[i], "samples") && i + 1 < a.len() {
+            if crate::args::int(a[i + 1])? < 0 {
+                return Err(SYNTAX);
+            }
+            i += 2;
+        } else {
+            return Err(SYNTAX);
         }
-        _ => return Err(SYNTAX),
     }
     let db = ctx.db();
     let mut l = ctx.server.keyspace.lock([a[2]], ctx.now_ms);
@@ -53,10 +64,269 @@ fn memory_usage(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// What MEMORY STATS and MEMORY DOCTOR report (Redis's `redisMemOverhead`).
+struct Overhead {
+    peak: u64,
+    total: u64,
+    startup: u64,
+    clients_normal: u64,
+    clients: u64,
+    lua_caches: u64,
+    functions_caches: u64,
+    cached_scripts: u64,
+    /// (db, main table overhead, expires overhead) of each database with keys.
+    dbs: Vec<(usize, u64, u64)>,
+    overhead_total: u64,
+    keys: u64,
+    bytes_per_key: u64,
+    dataset: u64,
+    dataset_perc: f32,
+    peak_perc: f32,
+    allocated: u64,
+    active: u64,
+    resident: u64,
+    rss: u64,
+}
+
+impl Overhead {
+    fn measure(server: &crate::Server) -> Overhead {
+        let (allocated, active, resident) = crate::info::allocator_stats();
+        let rss = crate::info::rss_bytes();
+        let total = crate::used_memory() as u64;
+        let peak = server.note_memory_peak(total);
+        let startup = server.startup_memory.load(Ordering::Relaxed);
+        let clients = server.clients.all();
+        let clients_normal: u64 = clients
+            .iter()
+            .map(|c| c.tot_mem.load(Ordering::Relaxed) as u64)
+            .sum();
+        let (cached_scripts, scripts_bytes, _) = server.scripts.counts();
+        let (_, _, functions_bytes) = server.functions.counts();
+        // A key is one boxed entry (key, value header, TTL and access data:
+        // what Redis splits between its dictEntry and robj) plus its table
+        // slot: an 8-byte pointer and a control byte, at most 7/8 full. The
+        // TTL lives in the entry, so there is no separate expires table.
+        let entry = crate::memory::size_class(std::mem::size_of::<keyspace::Entry>()) as u64;
+        let dbs: Vec<(usize, u64, u64)> = server
+            .keyspace
+            .db_counts()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (keys, _))| *keys > 0)
+            .map(|(db, (keys, _))| {
+                let keys = keys as u64;
+                (db, keys * entry + keys * 8 / 7 * 9, 0)
+            })
+            .collect();
+        let keys: u64 = server.keyspace.db_counts().iter().map(|c| c.0 as u64).sum();
+        let overhead_total = startup
+            + clients_normal
+            + scripts_bytes as u64
+            + functions_bytes as u64
+            + dbs.iter().map(|d| d.1 + d.2).sum::<u64>();
+        let net = if total > startup { total - startup } else { 1 };
+        let dataset = total.saturating_sub(overhead_total);
+        Overhead {
+            peak,
+            total,
+            startup,
+            clients_normal,
+            clients: clients.len() as u64,
+            lua_caches: scripts_bytes as u64,
+            functions_caches: functions_bytes as u64,
+            cached_scripts: cached_scripts as u64,
+            dbs,
+            overhead_total,
+            keys,
+            bytes_per_key: net.checked_div(keys).unwrap_or(0),
+            dataset,
+            dataset_perc: dataset as f32 * 100.0 / net as f32,
+            peak_perc: total as f32 * 100.0 / peak.max(1) as f32,
+            allocated,
+            active,
+            resident,
+            rss,
+        }
+    }
+
+    /// (ratio, bytes) of `a` over `b`, as Redis computes them (in float).
+    fn ratio(a: u64, b: u64) -> (f32, i64) {
+        let r = if b > 0 { a as f32 / b as f32 } else { 0.0 };
+        (r, a as i64 - b as i64)
+    }
+}
+
+fn memory_stats(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let m = Overhead::measure(ctx.server);
+    let out = &mut ctx.out;
+    let int = |out: &mut resp::ReplyWriter, k: &str, v: i64| {
+        out.bulk_str(k);
+        out.int(v);
+    };
+    let dbl = |out: &mut resp::ReplyWriter, k: &str, v: f32| {
+        out.bulk_str(k);
+        out.double(v as f64);
+    };
+    out.map(27 + m.dbs.len());
+    int(out, "peak.allocated", m.peak as i64);
+    int(out, "total.allocated", m.total as i64);
+    int(out, "startup.allocated", m.startup as i64);
+    int(out, "replication.backlog", 0);
+    int(out, "clients.slaves", 0);
+    int(out, "clients.normal", m.clients_normal as i64);
+    int(out, "cluster.links", 0);
+    int(out, "aof.buffer", 0);
+    int(out, "lua.caches", m.lua_caches as i64);
+    int(out, "functions.caches", m.functions_caches as i64);
+    for (db, main, expires) in &m.dbs {
+        out.bulk_str(&format!("db.{db}"));
+        out.map(3);
+        int(out, "overhead.hashtable.main", *main as i64);
+        int(out, "overhead.hashtable.expires", *expires as i64);
+        // Only in cluster mode (which this node does not run) in Redis.
+        int(out, "overhead.hashtable.slot-to-keys", 0);
+    }
+    int(out, "overhead.total", m.overhead_total as i64);
+    int(out, "keys.count", m.keys as i64);
+    int(out, "keys.bytes-per-key", m.bytes_per_key as i64);
+    int(out, "dataset.bytes", m.dataset as i64);
+    dbl(out, "dataset.percentage", m.dataset_perc);
+    dbl(out, "peak.percentage", m.peak_perc);
+    int(out, "allocator.allocated", m.allocated as i64);
+    int(out, "allocator.active", m.active as i64);
+    int(out, "allocator.resident", m.resident as i64);
+    let (r, b) = Overhead::ratio(m.active, m.allocated);
+    dbl(out, "allocator-fragmentation.ratio", r);
+    int(out, "allocator-fragmentation.bytes", b);
+    let (r, b) = Overhead::ratio(m.resident, m.active);
+    dbl(out, "allocator-rss.ratio", r);
+    int(out, "allocator-rss.bytes", b);
+    let (r, b) = Overhead::ratio(m.rss, m.resident);
+    dbl(out, "rss-overhead.ratio", r);
+    int(out, "rss-overhead.bytes", b);
+    let (r, b) = Overhead::ratio(m.rss, m.total);
+    dbl(out, "fragmentation", r);
+    int(out, "fragmentation.bytes", b);
+    Ok(())
+}
+
+/// Redis's `getMemoryDoctorReport`, from the same measures as MEMORY STATS.
+fn memory_doctor_report(m: &Overhead) -> String {
+    const MB10: i64 = 10 << 20;
+    let mut issues: Vec<&str> = Vec::new();
+    if m.total < 5 * 1024 * 1024 {
+        return "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n".into();
+    }
+    if m.peak as f32 / m.total as f32 > 1.5 {
+        issues.push(" * Peak memory: In the past this instance used more than 150% the memory that is currently using. The allocator is normally not able to release memory after a peak, so you can expect to see a big fragmentation ratio, however this is actually harmless and is only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently bigger than expected, the memory will be used as soon as you fill the Redis instance with more data. If the memory peak was only occasional and you want to try to reclaim memory, please try the MEMORY PURGE command, otherwise the only other option is to shutdown and restart the instance.\n\n");
+    }
+    let (r, b) = Overhead::ratio(m.rss, m.total);
+    if r > 1.4 && b > MB10 {
+        issues.push(" * High total RSS: This instance has a memory fragmentation and RSS overhead greater than 1.4 (this means that the Resident Set Size of the Redis process is much larger than the sum of the logical allocations Redis performed). This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. If the problem is a large peak memory, then there is no issue. Otherwise, make sure you are using the Jemalloc allocator and not the default libc malloc. Note: The currently used allocator is \"jemalloc-5.3.0\".\n\n");
+    }
+    let (r, b) = Overhead::ratio(m.active, m.allocated);
+    if r > 1.1 && b > MB10 {
+        issues.push(" * High allocator fragmentation: This instance has an allocator external fragmentation greater than 1.1. This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. You can try enabling 'activedefrag' config option.\n\n");
+    }
+    let (r, b) = Overhead::ratio(m.resident, m.active);
+    if r > 1.1 && b > MB10 {
+        issues.push(" * High allocator RSS overhead: This instance has an RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the allocator is much larger than the sum what the allocator actually holds). This problem is usually due to a large peak memory (check if there is a peak memory entry above in the report), you can try the MEMORY PURGE command to reclaim it.\n\n");
+    }
+    let (r, b) = Overhead::ratio(m.rss, m.resident);
+    if r > 1.1 && b > MB10 {
+        issues.push(" * High process RSS overhead: This instance has non-allocator RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the Redis process is much larger than the RSS the allocator holds). This problem may be due to Lua scripts or Modules.\n\n");
+    }
+    if m.clients_normal / m.clients.max(1) > 1024 * 200 {
+        issues.push(" * Big client buffers: The clients output buffers in this instance are greater than 200K per client (on average). This may result from different causes, like Pub/Sub clients subscribed to channels bot not receiving data fast enough, so that data piles on the Redis instance output buffer, or clients sending commands with large replies or very large sequences of commands in the same pipeline. Please use the CLIENT LIST command in order to investigate the issue if it causes problems in your instance, or to understand better why certain clients are using a big amount of memory.\n\n");
+    }
+    if m.cached_scripts > 1000 {
+        issues.push(" * Many scripts: There seem to be many cached scripts in this instance (more than 1000). This may be because scripts are generated and `EVAL`ed, instead of being parameterized (with KEYS and ARGV), `SCRIPT LOAD`ed and `EVALSHA`ed. Unless `SCRIPT FLUSH` is called periodically, the scripts' caches may end up consuming most of your memory.\n\n");
+    }
+    if issues.is_empty() {
+        return "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n".into();
+    }
+    let mut s =
+        String::from("Sam, I detected a few issues in this Redis instance memory implants:\n\n");
+    for issue in issues {
+        s.push_str(issue);
+    }
+    s.push_str("I'm here to keep you safe, Sam. I want to help you.\n");
+    s
+}
+
+fn memory_doctor(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let report = memory_doctor_report(&Overhead::measure(ctx.server));
+    ctx.out.verbatim("txt", report.as_bytes());
+    Ok(())
+}
+
+/// jemalloc's `malloc_stats_print` output callback: appends to a Vec<u8>.
+unsafe extern "C" fn append_stats(out: *mut libc::c_void, text: *const libc::c_char) {
+    // SAFETY: `out` is the `Vec<u8>` that `malloc_stats` lent to jemalloc
+    // for this call only, and `text` is a NUL-terminated string jemalloc owns.
+    unsafe {
+        let out = &mut *(out as *mut Vec<u8>);
+        out.extend_from_slice(std::ffi::CStr::from_ptr(text).to_bytes());
+    }
+}
+
+/// jemalloc's full statistics report (what Redis's MEMORY MALLOC-STATS prints).
+fn malloc_stats() -> Vec<u8> {
+    let mut text: Vec<u8> = Vec::new();
+    // SAFETY: the callback only casts the opaque pointer back to `text`,
+    // which outlives the call; null options select the default report.
+    // Like Redis (whose callback grows an sds), the callback may allocate:
+    // jemalloc holds no lock while it calls it.
+    unsafe {
+        tikv_jemalloc_sys::malloc_stats_print(
+            Some(append_stats),
+            &mut text as *mut Vec<u8> as *mut libc::c_void,
+            std::ptr::null(),
+        );
+    }
+    text
+}
+
+fn memory_malloc_stats(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let text = malloc_stats();
+    ctx.out.verbatim("txt", &text);
+    Ok(())
+}
+
+fn memory_purge(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    // jemalloc's MALLCTL_ARENAS_ALL: every arena gives its dirty pages back.
+    let name = c"arena.4096.purge";
+    // SAFETY: `name` is a NUL-terminated mallctl name; "arena.<i>.purge"
+    // neither reads nor writes a value, and jemalloc requires exactly that:
+    // every pointer null and a zero length.
+    let rc = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(CmdError::new("ERR Error purging dirty pages"));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
 fn memory_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     help(
         ctx,
         &[
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
             "USAGE <key> [SAMPLES <count>]",
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
