@@ -411,3 +411,50 @@ fn rss_stays_near_the_limit_under_twice_the_load() {
     let v: String = redis::cmd("PING").query(&mut c).unwrap();
     assert_eq!(v, "PONG");
 }
+
+/// The survival test: under allkeys-lru, a hot set of keys read
+/// continuously survives filling the cache five times over.
+#[test]
+fn hot_keys_read_continuously_survive_five_fills() {
+    let node = start_ferrocache(&[]);
+    let mut c = node.client();
+    let mut raw = node.raw();
+    let value = vec![b'x'; 100];
+    pipeline_sets(&mut raw, "hot", 0..200, &value);
+    let limit = limit_above_now(&mut c, 2 << 20, "allkeys-lru");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let mut c = node.client();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let hot: Vec<String> = (0..200).map(|i| format!("hot:{i}")).collect();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: Vec<Option<Vec<u8>>> = redis::cmd("MGET").arg(&hot).query(&mut c).unwrap();
+            }
+        })
+    };
+    // Fill in steps over a few seconds (the LRU clock ticks in seconds),
+    // until five times what fits has been written.
+    let mut written = 0;
+    let mut step = 0;
+    while info_num(&mut c, "evicted_keys") < 5 * (written - info_num(&mut c, "evicted_keys")).max(1)
+        || step < 10
+    {
+        pipeline_sets(&mut raw, &format!("fill{step}"), 0..2000, &value);
+        written += 2000;
+        step += 1;
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(step < 200, "never filled five times over");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reader.join().unwrap();
+    let used = info_num(&mut c, "used_memory");
+    config_set(&mut c, "maxmemory", "0");
+    let kept = surviving(&mut c, "hot", 0..200);
+    let held = dbsize(&mut c);
+    assert!(used < limit + 64 * 1024, "used {used}, limit {limit}");
+    assert!(
+        kept >= 195,
+        "hot keys kept {kept}/200 after writing {written} keys ({held} held)"
+    );
+}

@@ -72,7 +72,7 @@ fn policy(index: u64) -> Option<(bool, Order)> {
 /// How strongly `e` should go: the higher, the sooner.
 fn score(order: Order, e: &Entry) -> u64 {
     match order {
-        Order::Lru => e.idle_seconds(),
+        Order::Lru => e.idle_ms(),
         Order::Lfu => 255 - e.lfu_counter().min(255) as u64,
         // The sooner it expires, the better.
         Order::Ttl => u64::MAX - e.expire_at().unwrap_or(u64::MAX),
@@ -81,6 +81,9 @@ fn score(order: Order, e: &Entry) -> u64 {
 }
 
 const POOL_SIZE: usize = 16;
+
+/// A key that may be evicted: (score when sampled, database, key).
+type Candidate = (u64, usize, Box<[u8]>);
 /// Database key counts older than this are read again.
 const COUNTS_TTL: Duration = Duration::from_millis(100);
 
@@ -89,8 +92,8 @@ const COUNTS_TTL: Duration = Duration::from_millis(100);
 /// memory is back under the limit.
 #[derive(Default)]
 struct State {
-    /// (score, db, key), ascending by score: the best candidate is last.
-    pool: Vec<(u64, usize, Box<[u8]>)>,
+    /// Ascending by score: the best candidate is last.
+    pool: Vec<Candidate>,
     /// (keys, keys with a TTL) per database, and when they were read.
     counts: Vec<(usize, usize)>,
     counted_at: Option<Instant>,
@@ -120,13 +123,9 @@ impl State {
         }
     }
 
-    /// The next key to evict, or None when no key qualifies.
-    fn pick(
-        &mut self,
-        server: &Server,
-        volatile: bool,
-        order: Order,
-    ) -> Option<(usize, Box<[u8]>)> {
+    /// The next key to evict (its score when sampled, database and key),
+    /// or None when no key qualifies.
+    fn pick(&mut self, server: &Server, volatile: bool, order: Order) -> Option<Candidate> {
         self.pick_with_counts(server, volatile, order).or_else(|| {
             // The counts may be stale (keys arrived in an empty database):
             // read them again before giving up.
@@ -140,7 +139,7 @@ impl State {
         server: &Server,
         volatile: bool,
         order: Order,
-    ) -> Option<(usize, Box<[u8]>)> {
+    ) -> Option<Candidate> {
         self.refresh_counts(server);
         let has = |c: &(usize, usize)| if volatile { c.1 > 0 } else { c.0 > 0 };
         let ks = &server.keyspace;
@@ -155,7 +154,7 @@ impl State {
                 ks.sample_keys(db, volatile, 1, |_| 0, &mut sampled);
                 if let Some((_, key)) = sampled.pop() {
                     self.next_db = db + 1;
-                    return Some((db, key));
+                    return Some((0, db, key));
                 }
             }
             return None;
@@ -176,7 +175,7 @@ impl State {
                 self.offer(score, db, key);
             }
         }
-        self.pool.pop().map(|(_, db, key)| (db, key))
+        self.pool.pop()
     }
 }
 
@@ -220,9 +219,17 @@ pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
     // Memory of evicted values handed to the lazyfree thread: already
     // counted as freed, as Redis counts it.
     let mut freeing = 0usize;
-    while let Some((db, key)) = state.pick(server, volatile, order) {
+    while let Some((sampled, db, key)) = state.pick(server, volatile, order) {
         let mut locked = server.keyspace.lock(std::iter::once(&key[..]), now_ms);
         locked.touch = false;
+        // A candidate used since it was sampled (a hot key read at the
+        // LRU clock's tick) goes back to the pool with its score now.
+        let now_score = locked.peek(db, &key).map(|e| score(order, e));
+        if let Some(current) = now_score.filter(|s| *s < sampled) {
+            drop(locked);
+            state.offer(current, db, key);
+            continue;
+        }
         let entry = locked.remove(db, &key);
         drop(locked);
         if let Some(entry) = entry {

@@ -40,7 +40,7 @@ pub use table::Table;
 use tracking::Tracked;
 pub use tracking::TrackingClients;
 pub use value::{
-    itoa_buf, lru_clock, parse_canonical_i64, set_lfu, set_lru_clock, Entry, StrValue, Value,
+    itoa_buf, lru_clock, parse_canonical_i64, set_lfu, set_lru_clock_ms, Entry, StrValue, Value,
 };
 
 /// Number of lock shards (a power of two, well above any thread count).

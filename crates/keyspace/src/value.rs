@@ -4,17 +4,28 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use crate::bytes::CompactBytes;
 
-/// Seconds-resolution LRU clock (updated by the server's cron), stamped on
-/// keys when accessed; OBJECT IDLETIME and LRU eviction read it.
-static LRU_CLOCK: AtomicU32 = AtomicU32::new(0);
+/// The LRU clock in ticks of [`LRU_TICK_MS`] (updated by the server's
+/// cron), stamped on keys when accessed; OBJECT IDLETIME and LRU eviction
+/// read it. Redis ticks once a second; ten ticks a second let eviction
+/// tell a key read just now from one written earlier in the same second
+/// (32 bits of ticks last 13 years).
+static LRU_TICKS: AtomicU32 = AtomicU32::new(0);
 
-/// Advances the LRU clock (seconds since some fixed origin).
-pub fn set_lru_clock(seconds: u32) {
-    LRU_CLOCK.store(seconds, Ordering::Relaxed);
+/// Milliseconds per LRU clock tick.
+pub const LRU_TICK_MS: u64 = 100;
+
+/// Advances the LRU clock (`ms` since some fixed origin).
+pub fn set_lru_clock_ms(ms: u64) {
+    LRU_TICKS.store((ms / LRU_TICK_MS) as u32, Ordering::Relaxed);
 }
 
+fn lru_ticks() -> u32 {
+    LRU_TICKS.load(Ordering::Relaxed)
+}
+
+/// The LRU clock in seconds (INFO lru_clock, DEBUG OBJECT).
 pub fn lru_clock() -> u32 {
-    LRU_CLOCK.load(Ordering::Relaxed)
+    lru_ticks() / (1000 / LRU_TICK_MS as u32)
 }
 
 /// True when an LFU maxmemory policy is active: entries then keep Redis's
@@ -333,7 +344,7 @@ impl Entry {
             lru: if LFU_MODE.load(Ordering::Relaxed) {
                 lfu_initial()
             } else {
-                lru_clock()
+                lru_ticks()
             },
         }
     }
@@ -370,7 +381,7 @@ impl Entry {
         self.lru = if LFU_MODE.load(Ordering::Relaxed) {
             (lfu_minutes() << 8) | lfu_incr(lfu_decayed(self.lru))
         } else {
-            lru_clock()
+            lru_ticks()
         };
     }
 
@@ -381,7 +392,12 @@ impl Entry {
 
     /// Seconds since the last access.
     pub fn idle_seconds(&self) -> u64 {
-        lru_clock().wrapping_sub(self.lru) as u64
+        self.idle_ms() / 1000
+    }
+
+    /// Milliseconds since the last access, in LRU clock ticks.
+    pub fn idle_ms(&self) -> u64 {
+        lru_ticks().wrapping_sub(self.lru) as u64 * LRU_TICK_MS
     }
 }
 
