@@ -127,6 +127,17 @@ fn memory_and_latency_replies_match_redis() {
             assert_eq!(rv.head[0], fv.head[0], "{key} RESP{proto}");
         }
     }
+    // INFO memory: Redis's fields, in Redis's order.
+    d.reconnect(2);
+    let (r, f) = d.both(&["INFO", "memory"]);
+    let names = |reply: &[u8]| -> Vec<String> {
+        Node::parse_exact(reply)
+            .text()
+            .lines()
+            .map(|l| l.split(':').next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(names(&r), names(&f));
     d.finish();
 }
 
@@ -169,12 +180,13 @@ fn memory_stats_reflect_the_dataset() {
         int(&full, "overhead.total") + int(&full, "dataset.bytes"),
         total
     );
-    // used_memory of INFO is the same counter.
-    let used: i64 = info_field(&info(&mut c, "memory"), "used_memory")
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((used - total).abs() < 1 << 20, "{used} vs {total}");
+    // INFO memory reports the same measures.
+    let mem = info(&mut c, "memory");
+    let field = |name: &str| -> i64 { info_field(&mem, name).unwrap().parse().unwrap() };
+    assert!((field("used_memory") - total).abs() < 1 << 20, "{mem}");
+    assert_eq!(field("used_memory_startup"), startup);
+    assert!(field("used_memory_dataset") >= 20_000 * 100, "{mem}");
+    assert!(field("used_memory_overhead") > startup, "{mem}");
     let frag: f64 = map_get(&full, "fragmentation")
         .unwrap()
         .text()

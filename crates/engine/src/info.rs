@@ -209,24 +209,31 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
             );
         }
         "memory" => {
-            let (allocator_allocated, active, resident) = allocator_stats();
-            let allocated = crate::used_memory() as u64;
-            let rss = rss_bytes();
-            let peak = s.note_memory_peak(allocated);
+            // The same measures as MEMORY STATS, so the two always agree.
+            let m = crate::server::Overhead::measure(s);
             let maxmemory = s.config.get_i64("maxmemory").max(0) as u64;
             let sysmem = total_system_memory();
-            let startup = s.startup_memory.load(Ordering::Relaxed);
-            let dataset = allocated.saturating_sub(startup);
             let (scripts, scripts_bytes, vm) = s.scripts.counts();
             let (libs, funcs, lib_bytes) = s.functions.counts();
+            let (allocated, rss, peak, startup) = (m.total, m.rss, m.peak, m.startup);
+            let ratio = crate::server::Overhead::ratio;
+            let (alloc_frag, alloc_frag_bytes) = ratio(m.active, m.allocated);
+            let (alloc_rss, alloc_rss_bytes) = ratio(m.resident, m.active);
+            let (rss_extra, rss_extra_bytes) = ratio(m.rss, m.resident);
+            let (frag, frag_bytes) = ratio(m.rss, m.total);
             let _ = write!(
                 o,
-                "# Memory\r\nused_memory:{allocated}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{startup}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{allocator_allocated}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\ntotal_system_memory:{sysmem}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{vm}\r\nused_memory_vm_eval:{vm}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{scripts_bytes}\r\nnumber_of_cached_scripts:{scripts}\r\nnumber_of_functions:{funcs}\r\nnumber_of_libraries:{libs}\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:{vm}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{lib_bytes}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:{:.2}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc-5.3.0\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_aof_buffer:0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
+                "# Memory\r\nused_memory:{allocated}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\ntotal_system_memory:{sysmem}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{vm}\r\nused_memory_vm_eval:{vm}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{scripts_bytes}\r\nnumber_of_cached_scripts:{scripts}\r\nnumber_of_functions:{funcs}\r\nnumber_of_libraries:{libs}\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:{vm}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{lib_bytes}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:{alloc_frag:.2}\r\nallocator_frag_bytes:{alloc_frag_bytes}\r\nallocator_rss_ratio:{alloc_rss:.2}\r\nallocator_rss_bytes:{alloc_rss_bytes}\r\nrss_overhead_ratio:{rss_extra:.2}\r\nrss_overhead_bytes:{rss_extra_bytes}\r\nmem_fragmentation_ratio:{frag:.2}\r\nmem_fragmentation_bytes:{frag_bytes}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{}\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:jemalloc-5.3.0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
                 human(allocated),
                 human(rss),
                 human(peak),
-                if peak > 0 { allocated as f64 * 100.0 / peak as f64 } else { 0.0 },
-                if allocated > 0 { dataset as f64 * 100.0 / allocated as f64 } else { 0.0 },
+                m.peak_perc,
+                m.overhead_total,
+                m.dataset,
+                m.dataset_perc,
+                m.allocated,
+                m.active,
+                m.resident,
                 human(sysmem),
                 human(vm),
                 human(vm),
@@ -234,8 +241,7 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
                 human(scripts_bytes as u64 + lib_bytes as u64),
                 human(maxmemory),
                 s.config.get("maxmemory-policy"),
-                if allocator_allocated > 0 { active as f64 / allocator_allocated as f64 } else { 0.0 },
-                if allocated > 0 { rss as f64 / allocated as f64 } else { 0.0 },
+                m.clients_normal,
                 crate::lazyfree::counts().0,
                 crate::lazyfree::counts().1,
             );

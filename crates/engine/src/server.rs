@@ -64,32 +64,33 @@ fn memory_usage(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// What MEMORY STATS and MEMORY DOCTOR report (Redis's `redisMemOverhead`).
-struct Overhead {
-    peak: u64,
-    total: u64,
-    startup: u64,
-    clients_normal: u64,
-    clients: u64,
-    lua_caches: u64,
-    functions_caches: u64,
-    cached_scripts: u64,
+/// What MEMORY STATS, MEMORY DOCTOR and INFO memory report (Redis's
+/// `redisMemOverhead`).
+pub(crate) struct Overhead {
+    pub(crate) peak: u64,
+    pub(crate) total: u64,
+    pub(crate) startup: u64,
+    pub(crate) clients_normal: u64,
+    pub(crate) clients: u64,
+    pub(crate) lua_caches: u64,
+    pub(crate) functions_caches: u64,
+    pub(crate) cached_scripts: u64,
     /// (db, main table overhead, expires overhead) of each database with keys.
-    dbs: Vec<(usize, u64, u64)>,
-    overhead_total: u64,
-    keys: u64,
-    bytes_per_key: u64,
-    dataset: u64,
-    dataset_perc: f32,
-    peak_perc: f32,
-    allocated: u64,
-    active: u64,
-    resident: u64,
-    rss: u64,
+    pub(crate) dbs: Vec<(usize, u64, u64)>,
+    pub(crate) overhead_total: u64,
+    pub(crate) keys: u64,
+    pub(crate) bytes_per_key: u64,
+    pub(crate) dataset: u64,
+    pub(crate) dataset_perc: f32,
+    pub(crate) peak_perc: f32,
+    pub(crate) allocated: u64,
+    pub(crate) active: u64,
+    pub(crate) resident: u64,
+    pub(crate) rss: u64,
 }
 
 impl Overhead {
-    fn measure(server: &crate::Server) -> Overhead {
+    pub(crate) fn measure(server: &crate::Server) -> Overhead {
         let (allocated, active, resident) = crate::info::allocator_stats();
         let rss = crate::info::rss_bytes();
         let total = crate::used_memory() as u64;
@@ -107,9 +108,9 @@ impl Overhead {
         // slot: an 8-byte pointer and a control byte, at most 7/8 full. The
         // TTL lives in the entry, so there is no separate expires table.
         let entry = crate::memory::size_class(std::mem::size_of::<keyspace::Entry>()) as u64;
-        let dbs: Vec<(usize, u64, u64)> = server
-            .keyspace
-            .db_counts()
+        let counts = server.keyspace.db_counts();
+        let keys: u64 = counts.iter().map(|c| c.0 as u64).sum();
+        let dbs: Vec<(usize, u64, u64)> = counts
             .into_iter()
             .enumerate()
             .filter(|(_, (keys, _))| *keys > 0)
@@ -118,7 +119,6 @@ impl Overhead {
                 (db, keys * entry + keys * 8 / 7 * 9, 0)
             })
             .collect();
-        let keys: u64 = server.keyspace.db_counts().iter().map(|c| c.0 as u64).sum();
         let overhead_total = startup
             + clients_normal
             + scripts_bytes as u64
@@ -150,7 +150,7 @@ impl Overhead {
     }
 
     /// (ratio, bytes) of `a` over `b`, as Redis computes them (in float).
-    fn ratio(a: u64, b: u64) -> (f32, i64) {
+    pub(crate) fn ratio(a: u64, b: u64) -> (f32, i64) {
         let r = if b > 0 { a as f32 / b as f32 } else { 0.0 };
         (r, a as i64 - b as i64)
     }
