@@ -23,6 +23,31 @@ fn map_get<'a>(reply: &'a Node, key: &str) -> Option<&'a Node> {
         .map(|kv| &kv[1])
 }
 
+/// A reply with its integers blanked: its structure and strings only.
+fn skeleton(n: &Node) -> String {
+    let head = if n.head[0] == b':' {
+        ":#".to_string()
+    } else {
+        String::from_utf8_lossy(&n.head).trim_end().to_string()
+    };
+    let kids: Vec<String> = n.kids.iter().map(skeleton).collect();
+    format!("{head}{}[{}]", n.text_if_bulk(), kids.join(","))
+}
+
+trait BulkText {
+    fn text_if_bulk(&self) -> String;
+}
+
+impl BulkText for Node {
+    fn text_if_bulk(&self) -> String {
+        if self.head[0] == b'$' {
+            self.text()
+        } else {
+            String::new()
+        }
+    }
+}
+
 fn call(c: &mut Raw, args: &[&str]) -> Node {
     Node::parse_exact(&c.call(args))
 }
@@ -126,6 +151,37 @@ fn memory_and_latency_replies_match_redis() {
             let (rv, fv) = (map_get(&r, key).unwrap(), map_get(&f, key).unwrap());
             assert_eq!(rv.head[0], fv.head[0], "{key} RESP{proto}");
         }
+    }
+    // Timing-dependent replies: the same structure and names, numbers aside.
+    for proto in [2, 3] {
+        d.reconnect(proto);
+        for setup in [
+            &["CONFIG", "SET", "latency-monitor-threshold", "50"][..],
+            &["LATENCY", "RESET"],
+            &["DEBUG", "SLEEP", "0.06"],
+            &["CONFIG", "RESETSTAT"],
+        ] {
+            d.both(setup);
+        }
+        for line in [
+            &["LATENCY", "HISTOGRAM"][..],
+            &["LATENCY", "HISTOGRAM", "config", "set"],
+            &["LATENCY", "LATEST"],
+            &["LATENCY", "HISTORY", "command"],
+        ] {
+            let (r, f) = d.both(line);
+            let (r, f) = (
+                skeleton(&Node::parse_exact(&r)),
+                skeleton(&Node::parse_exact(&f)),
+            );
+            assert_eq!(r, f, "{line:?} RESP{proto}");
+        }
+        let (r, f) = d.both(&["LATENCY", "RESET"]);
+        assert_eq!(
+            (r.as_slice(), f.as_slice()),
+            (&b":1\r\n"[..], &b":1\r\n"[..])
+        );
+        d.both(&["CONFIG", "SET", "latency-monitor-threshold", "0"]);
     }
     // INFO memory: Redis's fields, in Redis's order.
     d.reconnect(2);
@@ -368,7 +424,7 @@ fn info_latencystats_follows_the_configuration() {
             .unwrap()
     };
     let debug = p50(&mut c, "debug");
-    assert!((50_000.0..60_000.0).contains(&debug), "{debug}");
+    assert!((50_000.0..500_000.0).contains(&debug), "{debug}");
     assert!(p50(&mut c, "set") < debug);
 
     // A blocking command is counted once, when it is served.
@@ -403,7 +459,7 @@ fn latency_monitor_records_slow_commands() {
     assert!(call(&mut c, &["LATENCY", "DOCTOR"])
         .text()
         .contains("no latency spike was observed"));
-    c.call(&["DEBUG", "SLEEP", "0.05"]); // under the threshold
+    c.call(&["DEBUG", "SLEEP", "0.02"]); // under the threshold
     assert_eq!(c.call(&["LATENCY", "LATEST"]), b"*0\r\n");
     c.call(&["DEBUG", "SLEEP", "0.15"]);
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -414,8 +470,8 @@ fn latency_monitor_records_slow_commands() {
     let ev = &latest.kids[0];
     assert_eq!(ev.kids[0].text(), "command");
     let (time, last, max) = (ev.kids[1].int(), ev.kids[2].int(), ev.kids[3].int());
-    assert!((250..400).contains(&last), "{last}");
-    assert_eq!(max, last);
+    assert!((250..1000).contains(&last), "{last}");
+    assert!(max >= last);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -425,7 +481,8 @@ fn latency_monitor_records_slow_commands() {
     let history = call(&mut c, &["LATENCY", "HISTORY", "command"]);
     assert_eq!(history.kids.len(), 2);
     let first = history.kids[0].kids[1].int();
-    assert!((150..300).contains(&first), "{first}");
+    assert!((150..1000).contains(&first), "{first}");
+    assert_eq!(max, first.max(last));
     assert_eq!(history.kids[1].kids[0].int(), time);
     // HISTORY matches the event name exactly, as in Redis.
     assert_eq!(c.call(&["LATENCY", "HISTORY", "COMMAND"]), b"*0\r\n");
@@ -433,7 +490,9 @@ fn latency_monitor_records_slow_commands() {
     let graph = call(&mut c, &["LATENCY", "GRAPH", "command"]).text();
     assert!(
         graph.starts_with(&format!(
-            "command - high {last} ms, low {first} ms (all time high {max} ms)\n"
+            "command - high {} ms, low {} ms (all time high {max} ms)\n",
+            first.max(last),
+            first.min(last)
         )),
         "{graph}"
     );
