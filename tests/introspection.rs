@@ -513,3 +513,30 @@ fn latency_monitor_records_slow_commands() {
         "-ERR No samples available for event 'command'\r\n"
     );
 }
+
+#[test]
+fn percentiles_from_a_config_file_take_several_words() {
+    let dir = common::TempDir::new("introspection");
+    let conf = dir.path("node.conf");
+    std::fs::write(&conf, "latency-tracking-info-percentiles 25 75.5 100.0\n").unwrap();
+    let node = start_ferrocache(&["--config", conf.to_str().unwrap()]);
+    let mut c = node.raw();
+    assert_eq!(
+        show(&c.call(&["CONFIG", "GET", "latency-tracking-info-percentiles"])),
+        "*2\r\n$33\r\nlatency-tracking-info-percentiles\r\n$11\r\n25 75.5 100\r\n"
+    );
+    c.call(&["SET", "a", "b"]);
+    let line = percentiles(&mut c, "set").unwrap();
+    assert!(
+        line.starts_with("p25=") && line.contains(",p75.5=") && line.contains(",p100="),
+        "{line}"
+    );
+    // CONFIG REWRITE keeps it (an empty list too) for the next start.
+    c.call(&["CONFIG", "SET", "latency-tracking-info-percentiles", ""]);
+    assert_eq!(c.call(&["CONFIG", "REWRITE"]), b"+OK\r\n");
+    drop(node);
+    let node = start_ferrocache(&["--config", conf.to_str().unwrap()]);
+    let mut c = node.raw();
+    c.call(&["SET", "a", "b"]);
+    assert_eq!(percentiles(&mut c, "set").as_deref(), Some(""));
+}

@@ -819,7 +819,11 @@ impl Config {
             // (`""` for an empty value); only multi-argument ones take more.
             let multi_arg = matches!(
                 param.name,
-                "save" | "client-output-buffer-limit" | "bind" | "replicaof"
+                "save"
+                    | "client-output-buffer-limit"
+                    | "bind"
+                    | "replicaof"
+                    | "latency-tracking-info-percentiles"
             );
             if !multi_arg && rest.len() != 1 {
                 return Err(err(i + 1, line, "wrong number of arguments".into()));
