@@ -228,18 +228,29 @@ pub(crate) fn check_percentiles(v: &str) -> Result<String, String> {
 /// histogram count.
 #[inline]
 pub(crate) fn after_command(server: &Server, entry: &CommandEntry, us: u64, counted: bool) {
-    let hot = &server.config.hot;
-    let threshold = hot.latency_monitor_threshold.load(Ordering::Relaxed);
-    if threshold > 0 && us / 1000 >= threshold {
-        let event = if entry.spec.has_flag(commands::flag::FAST) {
-            "fast-command"
-        } else {
-            "command"
-        };
-        server.latency.add_sample(event, us / 1000);
-    }
-    if counted && hot.latency_tracking.load(Ordering::Relaxed) {
+    let event = if entry.spec.has_flag(commands::flag::FAST) {
+        "fast-command"
+    } else {
+        "command"
+    };
+    sample_if_needed(server, event, us / 1000);
+    if counted && server.config.hot.latency_tracking.load(Ordering::Relaxed) {
         entry.latency.record(us);
+    }
+}
+
+/// Redis's `latencyAddSampleIfNeeded`: records `event` when it took at
+/// least `latency-monitor-threshold` ms (and the monitor is on). Any code
+/// path that times an event (an expiry or eviction cycle) reports it here.
+#[inline]
+pub(crate) fn sample_if_needed(server: &Server, event: &str, ms: u64) {
+    let threshold = server
+        .config
+        .hot
+        .latency_monitor_threshold
+        .load(Ordering::Relaxed);
+    if threshold > 0 && ms >= threshold {
+        server.latency.add_sample(event, ms);
     }
 }
 
