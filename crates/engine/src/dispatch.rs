@@ -1,6 +1,7 @@
 //! Command lookup and execution: table lookup (no allocation), arity, auth
 //! and pause checks, the handler call, and what every command records
-//! afterwards (INFO commandstats/errorstats, SLOWLOG, MONITOR).
+//! afterwards (INFO commandstats/errorstats, SLOWLOG, MONITOR, the latency
+//! histogram and monitor).
 
 use std::sync::atomic::Ordering;
 
