@@ -118,6 +118,7 @@ fn load_config(args: &ServerArgs) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
+    engine::memory::enable();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -253,6 +253,11 @@ pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
         }
     }
     let _ = STATE.try_with(|s| s.replace(state));
+    crate::latency::sample_if_needed(
+        server,
+        "eviction-cycle",
+        started.elapsed().as_millis() as u64,
+    );
     room
 }
 

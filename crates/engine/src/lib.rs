@@ -24,9 +24,9 @@ mod geo;
 mod hash;
 mod hyperloglog;
 mod info;
-mod lazyfree;
 mod introspection;
 mod latency;
+mod lazyfree;
 mod list;
 mod longdouble;
 mod lua_libs;
@@ -381,6 +381,7 @@ impl Server {
             let budget = std::time::Duration::from_micros(1_000_000 / hz * pct / 100);
             let t = Instant::now();
             self.keyspace.active_expire(now, budget);
+            latency::sample_if_needed(self, "expire-cycle", t.elapsed().as_millis() as u64);
             notify::flush_background(self);
             tracking::flush(self, None, now);
             self.keyspace

@@ -218,6 +218,7 @@ struct Item<'a> {
 fn item_bytes(v: &Value) -> Option<&[u8]> {
     match v {
         Value::Str(StrValue::Emb(b)) => Some(b),
+        Value::Str(StrValue::Long(b)) => Some(b),
         Value::Str(StrValue::Raw(b)) => Some(b),
         Value::Str(StrValue::Shared(b)) => Some(b),
         _ => None,
@@ -460,7 +461,8 @@ impl Memcached {
                 if mc.server.shutdown.load(Ordering::Acquire) {
                     return;
                 }
-                let used = crate::info::allocator_stats().0.saturating_sub(baseline);
+                // The same measure as the baseline (used_memory at startup).
+                let used = (crate::used_memory() as u64).saturating_sub(baseline);
                 mc.over_limit
                     .store(used > mc.settings.max_bytes, Ordering::Relaxed);
                 let flush_at = mc.flush_at_ms.load(Ordering::Relaxed);

@@ -14,8 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 /// Bytes held, as folded in by every thread.
 static USED: AtomicIsize = AtomicIsize::new(0);
-/// Set by the first allocation through [`Counting`] (unit tests run without it).
+/// Set by [`enable`] (unit tests run without the counting allocator).
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Declares that [`Counting`] is the process's global allocator, so that
+/// [`used_memory`] reports its count. Call once, first thing in `main`.
+pub fn enable() {
+    INSTALLED.store(true, Ordering::Relaxed);
+}
 /// A thread's unfolded delta is at most this far from zero.
 const FOLD_AT: isize = 4096;
 
@@ -81,9 +87,6 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
         // SAFETY: forwarded with the caller's guarantees.
         let p = unsafe { self.0.alloc(layout) };
         if !p.is_null() {
-            if !INSTALLED.load(Ordering::Relaxed) {
-                INSTALLED.store(true, Ordering::Relaxed);
-            }
             account(counted(&layout));
         }
         p

@@ -91,7 +91,10 @@ pub enum StrValue {
     Int(i64),
     /// A short string written whole ("embstr"); inline when very short.
     Emb(CompactBytes),
-    /// A string modified in place or long ("raw"); grows geometrically on APPEND.
+    /// A long string written whole ("raw"): one allocation of exactly its
+    /// bytes. Modifying it first turns it into [`StrValue::Raw`].
+    Long(Box<[u8]>),
+    /// A string modified in place ("raw"); grows geometrically on APPEND.
     Raw(Box<Vec<u8>>),
     /// A large value adopted from the buffer it arrived in (no copy); also
     /// "raw". Modifying it first turns it into [`StrValue::Raw`].
@@ -135,7 +138,7 @@ impl StrValue {
         if b.len() <= EMBSTR_MAX {
             StrValue::Emb(CompactBytes::new(b))
         } else {
-            StrValue::Raw(Box::new(b.to_vec()))
+            StrValue::Long(b.into())
         }
     }
 
@@ -162,6 +165,7 @@ impl StrValue {
         match self {
             StrValue::Int(i) => buf.format(*i),
             StrValue::Emb(b) => b,
+            StrValue::Long(b) => b,
             StrValue::Raw(v) => v,
             StrValue::Shared(b) => b,
         }
@@ -180,6 +184,7 @@ impl StrValue {
                 buf.format(*i).len()
             }
             StrValue::Emb(b) => b.len(),
+            StrValue::Long(b) => b.len(),
             StrValue::Raw(v) => v.len(),
             StrValue::Shared(b) => b.len(),
         }
@@ -204,7 +209,7 @@ impl StrValue {
         match self {
             StrValue::Int(_) => "int",
             StrValue::Emb(_) => "embstr",
-            StrValue::Raw(_) | StrValue::Shared(_) => "raw",
+            StrValue::Long(_) | StrValue::Raw(_) | StrValue::Shared(_) => "raw",
         }
     }
 }
@@ -284,6 +289,7 @@ impl Value {
             Value::Str(StrValue::Int(_)) => 0,
             Value::Str(StrValue::Emb(CompactBytes::Inline { .. })) => 0,
             Value::Str(StrValue::Emb(CompactBytes::Heap(b))) => b.len(),
+            Value::Str(StrValue::Long(b)) => b.len(),
             Value::Str(StrValue::Raw(v)) => size_of::<Vec<u8>>() + v.capacity(),
             Value::Str(StrValue::Shared(b)) => size_of::<bytes::Bytes>() + b.len(),
             Value::List(v) => size_of::<types::List>() + v.mem_bytes(),
