@@ -102,15 +102,16 @@ struct State {
 }
 
 impl State {
-    fn offer(&mut self, score: u64, db: usize, key: Box<[u8]>) {
+    /// Keeps `key` if it is among the sixteen best seen (copying it only then).
+    fn offer(&mut self, score: u64, db: usize, key: &[u8]) {
         if self.pool.len() == POOL_SIZE && score <= self.pool[0].0 {
             return;
         }
-        if self.pool.iter().any(|(_, d, k)| *d == db && *k == key) {
+        if self.pool.iter().any(|(_, d, k)| *d == db && **k == *key) {
             return;
         }
         let at = self.pool.partition_point(|(s, _, _)| *s < score);
-        self.pool.insert(at, (score, db, key));
+        self.pool.insert(at, (score, db, key.into()));
         if self.pool.len() > POOL_SIZE {
             self.pool.remove(0);
         }
@@ -143,7 +144,6 @@ impl State {
         self.refresh_counts(server);
         let has = |c: &(usize, usize)| if volatile { c.1 > 0 } else { c.0 > 0 };
         let ks = &server.keyspace;
-        let mut sampled = Vec::new();
         if order == Order::Random {
             let dbs = self.counts.len();
             for i in 0..dbs {
@@ -151,8 +151,9 @@ impl State {
                 if !has(&self.counts[db]) {
                     continue;
                 }
-                ks.sample_keys(db, volatile, 1, |_| 0, &mut sampled);
-                if let Some((_, key)) = sampled.pop() {
+                let mut sampled = None;
+                ks.sample_keys(db, volatile, 1, |e| sampled = Some(e.key().into()));
+                if let Some(key) = sampled {
                     self.next_db = db + 1;
                     return Some((0, db, key));
                 }
@@ -164,16 +165,9 @@ impl State {
             if !has(&self.counts[db]) {
                 continue;
             }
-            ks.sample_keys(
-                db,
-                volatile,
-                samples.max(1),
-                |e| score(order, e),
-                &mut sampled,
-            );
-            for (score, key) in sampled.drain(..) {
-                self.offer(score, db, key);
-            }
+            ks.sample_keys(db, volatile, samples.max(1), |e| {
+                self.offer(score(order, e), db, e.key())
+            });
         }
         self.pool.pop()
     }
@@ -227,7 +221,7 @@ pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
         let now_score = locked.peek(db, &key).map(|e| score(order, e));
         if let Some(current) = now_score.filter(|s| *s < sampled) {
             drop(locked);
-            state.offer(current, db, key);
+            state.offer(current, db, &key);
             continue;
         }
         let entry = locked.remove(db, &key);
@@ -269,9 +263,9 @@ mod tests {
     fn pool_keeps_the_best_sixteen() {
         let mut s = State::default();
         for i in 0..40u64 {
-            s.offer((i * 7) % 40, 0, format!("k{i}").into_bytes().into());
+            s.offer((i * 7) % 40, 0, format!("k{i}").as_bytes());
         }
-        s.offer(39, 0, b"k17".to_vec().into()); // already there (score 39)
+        s.offer(39, 0, b"k17"); // already there (score 39)
         assert_eq!(s.pool.len(), POOL_SIZE);
         let scores: Vec<u64> = s.pool.iter().map(|c| c.0).collect();
         assert_eq!(scores, (24..40).collect::<Vec<_>>());

@@ -812,18 +812,17 @@ impl Keyspace {
         None
     }
 
-    /// Offers up to `count` keys of `db` for eviction (only keys with a TTL
-    /// when `volatile`), each with `score(entry)`: a run of entries from a
-    /// random position, as Redis's dictGetSomeKeys takes a run of buckets,
-    /// continuing into the following shards while the run is short. Each
-    /// shard is locked only while it is read.
+    /// Shows `visit` up to `count` keys of `db` for eviction (only keys
+    /// with a TTL when `volatile`): a run of entries from a random position,
+    /// as Redis's dictGetSomeKeys takes a run of buckets, continuing into
+    /// the following shards while the run is short. Each shard is locked
+    /// only while it is read (and `visit` runs under that lock).
     pub fn sample_keys(
         &self,
         db: usize,
         volatile: bool,
         count: usize,
-        score: impl Fn(&Entry) -> u64,
-        out: &mut Vec<(u64, Box<[u8]>)>,
+        mut visit: impl FnMut(&Entry),
     ) {
         use rand::Rng;
         let mut rng = rand::thread_rng();
@@ -852,7 +851,7 @@ impl Keyspace {
                     if volatile && e.expire_at == 0 {
                         continue;
                     }
-                    out.push((score(e), e.key().into()));
+                    visit(e);
                     taken += 1;
                     if taken == count {
                         return;
