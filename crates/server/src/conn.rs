@@ -106,7 +106,8 @@ async fn run_loop(
 ) -> std::io::Result<()> {
     let shared = client.shared.clone();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // Grows to what the replies need: an idle connection holds little.
+    let mut out: Vec<u8> = Vec::new();
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut inline: Vec<Vec<u8>> = Vec::new();
     let mut monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>> = None;
@@ -127,14 +128,15 @@ async fn run_loop(
             let mut fresh = BytesMut::with_capacity(wait_for);
             fresh.extend_from_slice(&inbuf);
             inbuf = fresh;
-        } else if wait_for <= inbuf.len() && inbuf.capacity() - inbuf.len() < READ_CHUNK {
-            if inbuf.is_empty() {
-                // Not `reserve`: after a large command it would size the new
-                // buffer after that one's.
-                inbuf = BytesMut::with_capacity(READ_CHUNK);
-            } else {
-                inbuf.reserve(READ_CHUNK);
+        } else if inbuf.is_empty() {
+            // An idle connection holds no input buffer (Redis frees an idle
+            // client's query buffer too): `read_ready` allocates one when
+            // data arrives.
+            if inbuf.capacity() > 0 {
+                inbuf = BytesMut::new();
             }
+        } else if wait_for <= inbuf.len() && inbuf.capacity() - inbuf.len() < READ_CHUNK {
+            inbuf.reserve(READ_CHUNK);
         }
         // Commands stashed while blocked are already in the buffer: run them
         // before waiting for more input.
@@ -163,7 +165,7 @@ async fn run_loop(
             };
             tokio::select! {
                 biased;
-                r = stream.read_buf(&mut inbuf) => r?,
+                r = read_ready(stream, &mut inbuf) => r?,
                 _ = &mut wake => {
                     // Registered once and kept across reads (re-armed only
                     // after it fires): no waiter-list churn per request.
@@ -375,8 +377,8 @@ async fn run_loop(
             stream.write_all(&out).await?;
             server.stats.net_output_bytes.add(out.len() as u64);
             server.stats.total_writes.incr();
-            if out.capacity() > 1024 * 1024 {
-                out = Vec::with_capacity(READ_CHUNK);
+            if out.capacity() > 4 * READ_CHUNK {
+                out = Vec::new();
             } else {
                 out.clear();
             }
@@ -385,18 +387,27 @@ async fn run_loop(
             let _ = stream.shutdown().await;
             return Ok(());
         }
-        // After a big command the buffer's allocation can be much larger
-        // than its remaining capacity shows (consumed bytes still count):
-        // an empty buffer that is not a plain read chunk is replaced.
-        if inbuf.is_empty() && inbuf.capacity() > 4 * READ_CHUNK {
-            inbuf = BytesMut::with_capacity(READ_CHUNK);
-        }
         // A command with very many arguments leaves a big argument index
         // behind: give it back (it counts in used_memory).
         if ranges.capacity() > 4096 {
             ranges = Vec::new();
         }
     }
+}
+
+/// Reads what has arrived into `inbuf`, giving it a read chunk of room
+/// only once the socket is readable (an idle connection holds none).
+async fn read_ready(stream: &mut TcpStream, inbuf: &mut BytesMut) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        std::task::ready!(stream.poll_read_ready(cx))?;
+        if inbuf.capacity() == inbuf.len() {
+            inbuf.reserve(READ_CHUNK);
+        }
+        // Polled once on a readable socket: tokio's read (which notes a
+        // short read as having drained the socket, sparing a syscall).
+        std::future::Future::poll(std::pin::pin!(stream.read_buf(&mut *inbuf)), cx)
+    })
+    .await
 }
 
 /// Waits while a blocking command is parked on its keys: until a key it waits
