@@ -397,7 +397,10 @@ async fn run_loop(
 
 /// Reads what has arrived into `inbuf`, giving it a read chunk of room
 /// only once the socket is readable (an idle connection holds none).
-async fn read_ready(stream: &mut TcpStream, inbuf: &mut BytesMut) -> std::io::Result<usize> {
+pub(crate) async fn read_ready(
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+) -> std::io::Result<usize> {
     std::future::poll_fn(|cx| {
         std::task::ready!(stream.poll_read_ready(cx))?;
         if inbuf.capacity() == inbuf.len() {

@@ -81,14 +81,20 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
     let mut session = mc.open_session(peer, local);
     let _registered = SessionGuard(mc.clone(), session.id);
     let limits = mc.settings.limits.clone();
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // Allocated when data arrives, grown to what replies need: an idle
+    // connection holds neither.
+    let mut buf = BytesMut::new();
+    let mut out: Vec<u8> = Vec::new();
     // Bytes of a rejected data block still to drop as they arrive.
     let mut swallow = 0usize;
     let mut first = true;
     let mut binary = false;
     loop {
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        if buf.is_empty() {
+            if buf.capacity() > 0 {
+                buf = BytesMut::new();
+            }
+        } else if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
         }
         let shutdown = mc.server.shutdown_notify.notified();
@@ -96,7 +102,7 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
             return;
         }
         let n = tokio::select! {
-            r = stream.read_buf(&mut buf) => match r {
+            r = crate::conn::read_ready(&mut stream, &mut buf) => match r {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             },
@@ -192,7 +198,7 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
             }
             out.clear();
             if out.capacity() > 4 * READ_CHUNK {
-                out.shrink_to(READ_CHUNK);
+                out = Vec::new();
             }
         }
         if close {
