@@ -292,7 +292,12 @@ fn memory_usage_counts_nested_values_and_checks_samples() {
     let all = call(&mut c, &["MEMORY", "USAGE", "h", "SAMPLES", "0"]).int();
     let default = call(&mut c, &["MEMORY", "USAGE", "h"]).int();
     assert!(all > 1000 * 50, "{all}");
-    assert_eq!(all, default);
+    // The default (SAMPLES 5) measures five fields and scales: these are
+    // all alike, so the estimate is close.
+    assert!(
+        default.abs_diff(all) * 20 < all as u64,
+        "sampled {default}, all {all}"
+    );
     assert_eq!(
         show(&c.call(&["MEMORY", "USAGE", "h", "SAMPLES", "-5"])),
         "-ERR syntax error\r\n"

@@ -229,7 +229,8 @@ pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
         if let Some(entry) = entry {
             server.stats.evicted_keys.incr();
             notify::emit(notify::EVICTED, "evicted", db, &key);
-            let size = entry.mem_usage();
+            // Redis's default sample size: a big value is not walked.
+            let size = entry.mem_usage(5);
             // Freed here (or queued), on this thread, so that its memory
             // view shows it.
             if crate::lazyfree::free((*entry).into_value(), lazy) {

@@ -38,15 +38,18 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
 ];
 
 fn memory_usage(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    // SAMPLES is checked as Redis checks it (any number of times, never
-    // negative). It bounds Redis's estimate of nested values; ours is exact:
-    // the collection types keep or compute their own byte counts.
+    // SAMPLES as Redis takes it (any number of times, the last counts,
+    // never negative; default 5, 0 = all): the elements of a big hash or
+    // set are measured on that many and scaled, so a big key is not walked.
+    let mut samples = 5;
     let mut i = 3;
     while i < a.len() {
         if eq(a[i], "samples") && i + 1 < a.len() {
-            if crate::args::int(a[i + 1])? < 0 {
+            let n = crate::args::int(a[i + 1])?;
+            if n < 0 {
                 return Err(SYNTAX);
             }
+            samples = n as usize;
             i += 2;
         } else {
             return Err(SYNTAX);
@@ -55,7 +58,7 @@ fn memory_usage(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let mut l = ctx.server.keyspace.lock([a[2]], ctx.now_ms);
     l.touch = false;
-    let usage = l.peek(db, a[2]).map(|e| e.mem_usage());
+    let usage = l.peek(db, a[2]).map(|e| e.mem_usage(samples));
     drop(l);
     match usage {
         Some(n) => ctx.out.int(n as i64),

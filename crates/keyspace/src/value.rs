@@ -284,6 +284,12 @@ impl Value {
 
     /// Heap bytes the value uses beyond its entry (MEMORY USAGE).
     pub fn heap_bytes(&self) -> usize {
+        self.heap_bytes_sampled(0)
+    }
+
+    /// Like [`Value::heap_bytes`], with the elements of big hashes and sets
+    /// measured on `samples` of them (0: all; MEMORY USAGE SAMPLES).
+    pub fn heap_bytes_sampled(&self, samples: usize) -> usize {
         use std::mem::size_of;
         match self {
             Value::Str(StrValue::Int(_)) => 0,
@@ -293,8 +299,8 @@ impl Value {
             Value::Str(StrValue::Raw(v)) => size_of::<Vec<u8>>() + v.capacity(),
             Value::Str(StrValue::Shared(b)) => size_of::<bytes::Bytes>() + b.len(),
             Value::List(v) => size_of::<types::List>() + v.mem_bytes(),
-            Value::Hash(v) => size_of::<types::Hash>() + v.mem_bytes(),
-            Value::Set(v) => size_of::<types::Set>() + v.mem_bytes(),
+            Value::Hash(v) => size_of::<types::Hash>() + v.mem_bytes(samples),
+            Value::Set(v) => size_of::<types::Set>() + v.mem_bytes(samples),
             Value::ZSet(v) => size_of::<types::ZSet>() + v.mem_bytes(),
             Value::Stream(v) => size_of::<types::stream::Stream>() + v.mem_bytes(),
         }
@@ -365,13 +371,14 @@ impl Entry {
     }
 
     /// Bytes this key costs: its entry, a table slot, a long key's heap copy
-    /// and the value (MEMORY USAGE).
-    pub fn mem_usage(&self) -> usize {
+    /// and the value, big hashes and sets measured on `samples` elements
+    /// (MEMORY USAGE [SAMPLES]; 0: all).
+    pub fn mem_usage(&self, samples: usize) -> usize {
         let key_heap = match &self.key {
             CompactBytes::Heap(b) => b.len(),
             CompactBytes::Inline { .. } => 0,
         };
-        std::mem::size_of::<Entry>() + 8 + key_heap + self.value.heap_bytes()
+        std::mem::size_of::<Entry>() + 8 + key_heap + self.value.heap_bytes_sampled(samples)
     }
 
     /// Absolute expiry (ms since the epoch), if any.

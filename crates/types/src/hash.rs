@@ -696,13 +696,19 @@ impl Table {
         }
     }
 
-    fn mem_bytes(&self) -> usize {
-        self.segs.capacity() * std::mem::size_of::<HashTable<Pair>>()
-            + self
-                .segs
-                .iter()
-                .map(|s| s.allocation_size() + s.iter().map(Pair::heap_bytes).sum::<usize>())
-                .sum::<usize>()
+    /// Heap bytes: the tables exactly, the elements' own allocations
+    /// measured on `samples` of them and scaled to all (0: every one, as
+    /// MEMORY USAGE SAMPLES 0), so a big table is not walked in full.
+    fn mem_bytes(&self, samples: usize) -> usize {
+        let tables = self.segs.capacity() * std::mem::size_of::<HashTable<Pair>>()
+            + self.segs.iter().map(|s| s.allocation_size()).sum::<usize>();
+        let limit = if samples == 0 { usize::MAX } else { samples };
+        let (mut seen, mut bytes) = (0usize, 0usize);
+        for e in self.segs.iter().flat_map(|s| s.iter()).take(limit) {
+            bytes += e.heap_bytes();
+            seen += 1;
+        }
+        tables + (bytes * self.len).checked_div(seen).unwrap_or(0)
     }
 }
 
@@ -991,11 +997,12 @@ impl Hash {
     }
 
     /// Heap bytes held (the table's allocations as requested, not as rounded
-    /// up by the allocator).
-    pub fn mem_bytes(&self) -> usize {
+    /// up by the allocator); a table's fields are measured on `samples` of
+    /// them (0: all).
+    pub fn mem_bytes(&self, samples: usize) -> usize {
         match &self.repr {
             Repr::Listpack(lp) => lp.buf.len(),
-            Repr::Table(t) => std::mem::size_of::<Table>() + t.mem_bytes(),
+            Repr::Table(t) => std::mem::size_of::<Table>() + t.mem_bytes(samples),
         }
     }
 }
@@ -1195,7 +1202,7 @@ mod tests {
         assert_eq!(get(&h, b"01").as_deref(), Some(&b"b"[..]));
         assert!(h.remove(b"1"));
         assert_eq!(get(&h, b"01").as_deref(), Some(&b"b"[..]));
-        assert_eq!(h.mem_bytes(), 5);
+        assert_eq!(h.mem_bytes(0), 5);
     }
 
     #[test]
@@ -1296,7 +1303,7 @@ mod tests {
         };
         assert_eq!(t.depth, 0);
         assert_eq!(h.len(), 10);
-        assert!(h.mem_bytes() < 4096, "{}", h.mem_bytes());
+        assert!(h.mem_bytes(0) < 4096, "{}", h.mem_bytes(0));
         assert_eq!(full_scan(&h, 3).len(), 10);
     }
 
