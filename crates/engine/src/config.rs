@@ -443,8 +443,6 @@ pub struct Hot {
     pub has_requirepass: AtomicBool,
     pub lazy_user_del: AtomicBool,
     pub lazy_user_flush: AtomicBool,
-    pub lazy_server_del: AtomicBool,
-    pub lazy_expire: AtomicBool,
     pub lazy_eviction: AtomicBool,
     /// Encoding conversion thresholds (the `*-max-listpack-*` family).
     pub list_max_listpack_size: AtomicI64,
@@ -686,12 +684,9 @@ impl Config {
             .store(self.get_bool("lazyfree-lazy-user-del"), Ordering::Relaxed);
         h.lazy_user_flush
             .store(self.get_bool("lazyfree-lazy-user-flush"), Ordering::Relaxed);
-        h.lazy_server_del
-            .store(self.get_bool("lazyfree-lazy-server-del"), Ordering::Relaxed);
-        h.lazy_expire
-            .store(self.get_bool("lazyfree-lazy-expire"), Ordering::Relaxed);
         h.lazy_eviction
             .store(self.get_bool("lazyfree-lazy-eviction"), Ordering::Relaxed);
+        // Read where the keyspace lets values go, which has no config at hand.
         crate::lazyfree::set_flags(
             self.get_bool("lazyfree-lazy-expire"),
             self.get_bool("lazyfree-lazy-server-del"),
