@@ -125,6 +125,9 @@ fn noeviction_refuses_writes_but_not_reads_or_deletes() {
     assert_eq!(v.len(), 200);
     let incr: redis::RedisResult<i64> = redis::cmd("INCR").arg("counter").query(&mut c);
     assert_eq!(incr.unwrap_err().code(), Some("OOM"));
+    // Time above the limit is counted while it lasts, and kept after.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(info_num(&mut c, "current_eviction_exceeded_time") >= 250);
     for i in 0..n / 2 {
         let _: i64 = redis::cmd("DEL")
             .arg(format!("k:{i}"))
@@ -137,6 +140,8 @@ fn noeviction_refuses_writes_but_not_reads_or_deletes() {
         .query(&mut c)
         .unwrap();
     assert_eq!(info_num(&mut c, "evicted_keys"), 0);
+    assert_eq!(info_num(&mut c, "current_eviction_exceeded_time"), 0);
+    assert!(info_num(&mut c, "total_eviction_exceeded_time") >= 250);
     // A script in compatibility mode fails at its first write; one that
     // declares it may write is refused before it runs, unless it declares
     // allow-oom.

@@ -6,7 +6,7 @@
 //! that runs the command.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use keyspace::Entry;
@@ -191,9 +191,61 @@ pub(crate) fn over_limit(server: &Server) -> bool {
     limit != 0 && crate::used_memory() > limit
 }
 
+/// When memory went above the limit and stayed there (µs since the
+/// epoch, 0 while within it), and the time spent above it before
+/// (INFO current_/total_eviction_exceeded_time, as Redis keeps them).
+static EXCEEDED_SINCE_US: AtomicU64 = AtomicU64::new(0);
+static EXCEEDED_TOTAL_US: AtomicU64 = AtomicU64::new(0);
+
+fn note_outcome(room: Room) {
+    let since = EXCEEDED_SINCE_US.load(Ordering::Relaxed);
+    if room == Room::Enough {
+        if since != 0
+            && EXCEEDED_SINCE_US
+                .compare_exchange(since, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            EXCEEDED_TOTAL_US.fetch_add(crate::now_us().saturating_sub(since), Ordering::Relaxed);
+        }
+    } else if since == 0 {
+        let _ = EXCEEDED_SINCE_US.compare_exchange(
+            0,
+            crate::now_us(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// (total, current) milliseconds spent above `maxmemory`.
+pub(crate) fn exceeded_ms() -> (u64, u64) {
+    let since = EXCEEDED_SINCE_US.load(Ordering::Relaxed);
+    let current = if since == 0 {
+        0
+    } else {
+        crate::now_us().saturating_sub(since)
+    };
+    (
+        (EXCEEDED_TOTAL_US.load(Ordering::Relaxed) + current) / 1000,
+        current / 1000,
+    )
+}
+
+/// CONFIG RESETSTAT.
+pub(crate) fn reset_exceeded() {
+    EXCEEDED_TOTAL_US.store(0, Ordering::Relaxed);
+    EXCEEDED_SINCE_US.store(0, Ordering::Relaxed);
+}
+
 /// Evicts keys while the process holds more than `maxmemory`. The caller
 /// sends the `evicted` events and tracking invalidations this reported.
 pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
+    let room = evict(server, now_ms);
+    note_outcome(room);
+    room
+}
+
+fn evict(server: &Server, now_ms: u64) -> Room {
     let hot = &server.config.hot;
     let limit = hot.maxmemory.load(Ordering::Relaxed) as usize;
     if limit == 0 || crate::used_memory() <= limit {

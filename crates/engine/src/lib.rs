@@ -328,6 +328,7 @@ impl Server {
             c.reset();
         }
         lazyfree::reset_freed();
+        evict::reset_exceeded();
         for e in &self.commands.entries {
             e.stats.reset();
             e.latency.reset();
