@@ -598,6 +598,32 @@ fn command_line_refuses_unsupported_flags() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("-m, --memory-limit"));
 }
 
+/// Expired items leave `bytes` and `curr_items`, whether the active cycle
+/// reclaims them or a later store replaces them.
+#[test]
+fn expired_items_leave_bytes() {
+    let ferro = start_ferrocache(&[]);
+    text_exchange(
+        ferro.port,
+        b"set kept 0 0 5\r\nhello\r\nset gone1 0 1 10\r\n0123456789\r\nset gone2 0 1 10\r\n0123456789\r\n",
+    );
+    let stats = String::from_utf8(text_exchange(ferro.port, b"stats\r\n")).expect("utf8");
+    assert_eq!(stat(&stats, "bytes"), 9 + 2 * 15, "{stats}");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // gone2 is replaced after it expired; gone1 is reclaimed by the active cycle.
+    text_exchange(ferro.port, b"set gone2 0 0 3\r\nabc\r\n");
+    let mut stats = String::new();
+    for _ in 0..50 {
+        stats = String::from_utf8(text_exchange(ferro.port, b"stats\r\n")).expect("utf8");
+        if stat(&stats, "curr_items") == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(stat(&stats, "curr_items"), 2, "{stats}");
+    assert_eq!(stat(&stats, "bytes"), 9 + 8, "{stats}");
+}
+
 /// Stores `count` 1000-byte items and returns how many were not `STORED` and the stats.
 fn fill(port: u16, count: usize) -> (usize, String) {
     let mut s = BufReader::new(connect(port));

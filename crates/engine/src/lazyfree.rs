@@ -76,9 +76,13 @@ pub(crate) fn free(value: Value, lazy: bool) -> bool {
 }
 
 /// The keyspace's dispose hook: values of expired and overwritten keys.
-pub(crate) fn dispose(value: Value, why: Disposal) {
+pub(crate) fn dispose(key: &[u8], value: Value, why: Disposal) {
     let lazy = match why {
-        Disposal::Expired => LAZY_EXPIRE.load(Ordering::Relaxed),
+        Disposal::Expired => {
+            // A memcached node's `bytes` counts items until they expire.
+            crate::memcached::expired(key, &value);
+            LAZY_EXPIRE.load(Ordering::Relaxed)
+        }
         Disposal::Overwritten => LAZY_SERVER_DEL.load(Ordering::Relaxed),
     };
     free(value, lazy);

@@ -316,9 +316,24 @@ fn ttl_secs(e: &Entry, now_ms: u64) -> i64 {
     }
 }
 
+/// This process's memcached engine, for the items that expire inside the
+/// keyspace (a node has one; in a process with several, the first).
+static NODE: std::sync::OnceLock<std::sync::Weak<Memcached>> = std::sync::OnceLock::new();
+
+/// Called for every expired value the keyspace lets go: on a memcached
+/// node, the item's bytes leave `stats bytes` as memcached's do.
+pub(crate) fn expired(key: &[u8], value: &Value) {
+    let Some(mc) = NODE.get().and_then(std::sync::Weak::upgrade) else {
+        return;
+    };
+    if let Some(item) = decode(value) {
+        mc.account(-((key.len() + item.data.len()) as i64));
+    }
+}
+
 impl Memcached {
     pub fn new(server: Arc<Server>, settings: McSettings) -> Arc<Memcached> {
-        Arc::new(Memcached {
+        let mc = Arc::new(Memcached {
             server,
             settings,
             stats: McStats::default(),
@@ -335,7 +350,9 @@ impl Memcached {
             next_conn: AtomicU64::new(0),
             detail_on: AtomicBool::new(false),
             detail: Mutex::new(Default::default()),
-        })
+        });
+        let _ = NODE.set(Arc::downgrade(&mc));
+        mc
     }
 
     /// Registers a client connection (for `stats conns` and watch lines).

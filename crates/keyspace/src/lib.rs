@@ -107,22 +107,26 @@ pub enum Disposal {
     Overwritten,
 }
 
-static DISPOSE_HOOK: std::sync::OnceLock<fn(Value, Disposal)> = std::sync::OnceLock::new();
+/// The dispose hook's type: (key, value, why).
+pub type DisposeHook = fn(&[u8], Value, Disposal);
+
+static DISPOSE_HOOK: std::sync::OnceLock<DisposeHook> = std::sync::OnceLock::new();
 
 /// Installs the function that frees values the keyspace lets go (once per process).
-pub fn set_dispose_hook(hook: fn(Value, Disposal)) {
+pub fn set_dispose_hook(hook: DisposeHook) {
     let _ = DISPOSE_HOOK.set(hook);
 }
 
-fn dispose(value: Value, why: Disposal) {
+fn dispose(key: &[u8], value: Value, why: Disposal) {
     match DISPOSE_HOOK.get() {
-        Some(hook) => hook(value, why),
+        Some(hook) => hook(key, value, why),
         None => drop(value),
     }
 }
 
 fn dispose_entry(entry: Entry, why: Disposal) {
-    dispose(entry.into_value(), why);
+    let (key, value) = entry.into_parts();
+    dispose(&key, value, why);
 }
 
 /// Called when a lock wait gets long (see [`set_long_wait_hook`]).
@@ -1135,7 +1139,7 @@ impl<'a> Locked<'a> {
             Some(e) => {
                 let old = std::mem::replace(&mut e.value, value);
                 e.touch();
-                dispose(old, Disposal::Overwritten);
+                dispose(key, old, Disposal::Overwritten);
             }
             None => self.set(db, key, value, 0),
         }

@@ -370,6 +370,11 @@ impl Entry {
         self.value
     }
 
+    /// The key and the value, giving up the entry.
+    pub fn into_parts(self) -> (CompactBytes, Value) {
+        (self.key, self.value)
+    }
+
     /// Bytes this key costs: its entry, a table slot, a long key's heap copy
     /// and the value, big hashes and sets measured on `samples` elements
     /// (MEMORY USAGE [SAMPLES]; 0: all).
