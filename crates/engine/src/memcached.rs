@@ -501,8 +501,8 @@ impl Memcached {
 
     /// Makes room before storing: while over `-m`, evicts the least recently used of a
     /// few sampled items (two rounds, so memory shrinks while writes continue), never
-    /// `storing` itself (the LRU clock has one-second ticks, so the item an append is
-    /// growing can tie with everything stored in the same second). Returns `false` when
+    /// `storing` itself (the LRU clock has 100 ms ticks, so the item an append is
+    /// growing can tie with everything stored in the same tick). Returns `false` when
     /// nothing may be stored (`-M`).
     fn make_room(&self, storing: &[u8], now: u64) -> bool {
         if !self.over_limit.load(Ordering::Relaxed) {
@@ -512,23 +512,17 @@ impl Memcached {
             return false;
         }
         for _ in 0..2 {
+            // A run of entries from a random place (one shard lock), as the
+            // Redis engine's eviction samples.
             let mut victim: Option<(u64, Vec<u8>)> = None;
-            for _ in 0..EVICTION_SAMPLES {
-                let Some(key) = self.server.keyspace.random_key(DB, now) else {
-                    break;
-                };
-                if key == storing {
-                    continue;
-                }
-                let mut l = self.server.keyspace.lock(std::iter::once(&key[..]), now);
-                l.touch = false;
-                let Some(idle) = l.peek(DB, &key).map(|e| e.idle_seconds()) else {
-                    continue;
-                };
-                if victim.as_ref().is_none_or(|(best, _)| idle > *best) {
-                    victim = Some((idle, key));
-                }
-            }
+            self.server
+                .keyspace
+                .sample_keys(DB, false, EVICTION_SAMPLES + 1, |e| {
+                    let idle = e.idle_ms();
+                    if e.key() != storing && victim.as_ref().is_none_or(|(best, _)| idle > *best) {
+                        victim = Some((idle, e.key().to_vec()));
+                    }
+                });
             // Nothing to evict (the memory is not in items): store anyway.
             let Some((_, key)) = victim else { break };
             let mut l = self.server.keyspace.lock(std::iter::once(&key[..]), now);
