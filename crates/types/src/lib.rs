@@ -89,6 +89,27 @@ pub(crate) fn reserve_class(buf: &mut Vec<u8>, extra: usize) {
     }
 }
 
+/// Heap bytes of a table split into hashbrown segments: the tables
+/// exactly, the elements' own allocations (`heap`) measured on `samples`
+/// of them and scaled to all `len` (0: every one, as MEMORY USAGE SAMPLES
+/// 0), so a big table is not walked in full.
+pub(crate) fn segmented_mem_bytes<T>(
+    segs: &Vec<hashbrown::HashTable<T>>,
+    len: usize,
+    samples: usize,
+    heap: fn(&T) -> usize,
+) -> usize {
+    let tables = segs.capacity() * std::mem::size_of::<hashbrown::HashTable<T>>()
+        + segs.iter().map(|s| s.allocation_size()).sum::<usize>();
+    let limit = if samples == 0 { usize::MAX } else { samples };
+    let (mut seen, mut bytes) = (0usize, 0usize);
+    for e in segs.iter().flat_map(|s| s.iter()).take(limit) {
+        bytes += heap(e);
+        seen += 1;
+    }
+    tables + (bytes * len).checked_div(seen).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::size_class;

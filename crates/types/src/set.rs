@@ -437,19 +437,9 @@ impl Table {
         }
     }
 
-    /// Heap bytes: the tables exactly, the elements' own allocations
-    /// measured on `samples` of them and scaled to all (0: every one, as
-    /// MEMORY USAGE SAMPLES 0), so a big table is not walked in full.
+    /// Heap bytes (see [`crate::segmented_mem_bytes`]).
     fn mem_bytes(&self, samples: usize) -> usize {
-        let tables = self.segs.capacity() * std::mem::size_of::<HashTable<Compact>>()
-            + self.segs.iter().map(|s| s.allocation_size()).sum::<usize>();
-        let limit = if samples == 0 { usize::MAX } else { samples };
-        let (mut seen, mut bytes) = (0usize, 0usize);
-        for e in self.segs.iter().flat_map(|s| s.iter()).take(limit) {
-            bytes += e.heap_bytes();
-            seen += 1;
-        }
-        tables + (bytes * self.len).checked_div(seen).unwrap_or(0)
+        crate::segmented_mem_bytes(&self.segs, self.len, samples, Compact::heap_bytes)
     }
 
     /// Checks the segment invariants.
