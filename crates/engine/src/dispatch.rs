@@ -271,15 +271,8 @@ pub fn execute(
     // Above maxmemory, evict first. A command that may use memory is
     // refused when nothing more can go; inside MULTI so is any command but
     // EXEC, DISCARD, QUIT and RESET (queueing takes memory too).
-    let exhausted = server.config.hot.maxmemory.load(Ordering::Relaxed) != 0 && {
-        let room = crate::evict::make_room(server, now_ms);
-        // What the evictions report reaches this client before the reply,
-        // as Redis evicts before it runs the command.
-        crate::notify::flush_before_command(server, now_ms, client.id(), out);
-        let at = out.len();
-        crate::tracking::flush(server, Some((client.id(), &mut *out, at)), now_ms);
-        room == crate::evict::Room::Exhausted
-    };
+    let exhausted = server.config.hot.maxmemory.load(Ordering::Relaxed) != 0
+        && crate::evict::before_command(server, client.id(), out, now_ms);
     crate::evict::refuse_writes(exhausted);
     if exhausted
         && (spec.has_flag(flag::DENYOOM)

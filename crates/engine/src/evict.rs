@@ -185,12 +185,6 @@ fn time_limit(tenacity: u64) -> Option<Duration> {
     }
 }
 
-/// Whether the process is above `maxmemory`.
-pub(crate) fn over_limit(server: &Server) -> bool {
-    let limit = server.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
-    limit != 0 && crate::used_memory() > limit
-}
-
 /// When memory went above the limit and stayed there (µs since the
 /// epoch, 0 while within it), and the time spent above it before
 /// (INFO current_/total_eviction_exceeded_time, as Redis keeps them).
@@ -237,29 +231,50 @@ pub(crate) fn reset_exceeded() {
     EXCEEDED_SINCE_US.store(0, Ordering::Relaxed);
 }
 
-/// Evicts keys while the process holds more than `maxmemory`. The caller
-/// sends the `evicted` events and tracking invalidations this reported.
-pub(crate) fn make_room(server: &Server, now_ms: u64) -> Room {
-    let room = evict(server, now_ms);
-    note_outcome(room);
-    room
+/// Makes room before a command runs (memory above `maxmemory`): the
+/// `evicted` events and invalidations the evictions caused go into `out`
+/// ahead of the reply, as Redis evicts before it runs the command.
+/// Returns whether commands that use memory must be refused.
+pub(crate) fn before_command(
+    server: &Server,
+    client_id: u64,
+    out: &mut Vec<u8>,
+    now_ms: u64,
+) -> bool {
+    let (room, evicted) = make_room(server, now_ms);
+    if evicted > 0 {
+        notify::flush_before_command(server, now_ms, client_id, out);
+        let at = out.len();
+        crate::tracking::flush(server, Some((client_id, out, at)), now_ms);
+    }
+    room == Room::Exhausted
 }
 
-fn evict(server: &Server, now_ms: u64) -> Room {
+/// Evicts keys while the process holds more than `maxmemory`; returns what
+/// that achieved and how many keys went. The caller sends the `evicted`
+/// events and tracking invalidations they reported.
+pub(crate) fn make_room(server: &Server, now_ms: u64) -> (Room, u64) {
+    let (room, evicted) = evict(server, now_ms);
+    note_outcome(room);
+    (room, evicted)
+}
+
+fn evict(server: &Server, now_ms: u64) -> (Room, u64) {
     let hot = &server.config.hot;
     let limit = hot.maxmemory.load(Ordering::Relaxed) as usize;
     if limit == 0 || crate::used_memory() <= limit {
-        return Room::Enough;
+        return (Room::Enough, 0);
     }
     let Some((volatile, order)) = policy(hot.maxmemory_policy.load(Ordering::Relaxed)) else {
-        return Room::Exhausted;
+        return (Room::Exhausted, 0);
     };
     let Ok(mut state) = STATE.try_with(|s| s.take()) else {
-        return Room::Pending;
+        return (Room::Pending, 0);
     };
     let started = Instant::now();
     let deadline = time_limit(hot.eviction_tenacity.load(Ordering::Relaxed)).map(|d| started + d);
     let mut rounds = 0u64;
+    let mut evicted = 0u64;
     let mut room = Room::Exhausted;
     let lazy = hot.lazy_eviction.load(Ordering::Relaxed);
     // Memory of evicted values handed to the lazyfree thread: already
@@ -279,6 +294,7 @@ fn evict(server: &Server, now_ms: u64) -> Room {
         let entry = locked.remove(db, &key);
         drop(locked);
         if let Some(entry) = entry {
+            evicted += 1;
             server.stats.evicted_keys.incr();
             notify::emit(notify::EVICTED, "evicted", db, &key);
             // Redis's default sample size: a big value is not walked.
@@ -305,7 +321,7 @@ fn evict(server: &Server, now_ms: u64) -> Room {
         "eviction-cycle",
         started.elapsed().as_millis() as u64,
     );
-    room
+    (room, evicted)
 }
 
 #[cfg(test)]

@@ -369,8 +369,8 @@ impl Server {
         }
         // Memory freed by nothing else (say, after a burst of writes and
         // no command since) is still made.
-        if evict::over_limit(self) && !self.pause.is_paused(now) {
-            evict::make_room(self, now);
+        let limited = self.config.hot.maxmemory.load(Ordering::Relaxed) != 0;
+        if limited && !self.pause.is_paused(now) && evict::make_room(self, now).1 > 0 {
             notify::flush_background(self);
             tracking::flush(self, None, now);
         }
