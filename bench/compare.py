@@ -97,14 +97,16 @@ def wait_port(port, timeout=15):
     raise SystemExit(f"server on port {port} did not start")
 
 
-def start(kind, binary):
+def start(kind, binary, extra=()):
+    """Starts a fresh server of `kind` with `extra` arguments (both servers take
+    `--name value` options); returns (process, port)."""
     port = free_port()
     if kind == "redis":
         cmd = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
                "--appendonly", "no", "--protected-mode", "no", "--logfile", ""]
     else:
         cmd = [binary, "server", "--port", str(port), "--bind", HOST]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd + list(extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return p, port
 

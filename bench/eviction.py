@@ -25,20 +25,13 @@ import sys
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from compare import HOST, encode, free_port, rss_bytes, stop, wait_port  # noqa: E402
+from compare import HOST, encode, rss_bytes, stop  # noqa: E402
+from compare import start as start_server  # noqa: E402
 
 
 def start(kind, binary, maxmemory):
-    port = free_port()
-    if kind == "redis":
-        cmd = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
-               "--appendonly", "no", "--protected-mode", "no", "--logfile", ""]
-    else:
-        cmd = [binary, "server", "--port", str(port), "--bind", HOST]
-    cmd += ["--maxmemory", str(maxmemory), "--maxmemory-policy", "allkeys-lru"]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port)
-    return p, port
+    return start_server(kind, binary,
+                        ["--maxmemory", str(maxmemory), "--maxmemory-policy", "allkeys-lru"])
 
 
 def info(port):
