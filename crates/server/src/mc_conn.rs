@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use engine::memcached::{McSession, Memcached, Step, WatchFlags};
+use engine::memcached::{McSession, Memcached, Step};
 use memcache::binary::BinParsed;
 use memcache::reply;
 use memcache::text::{self, Parsed};
@@ -183,7 +183,9 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
                     break;
                 }
                 Step::Watch(flags) => {
-                    watch = Some(flags);
+                    // Registered before its OK goes out: a client that has
+                    // read the OK sees every line logged after it.
+                    watch = Some(mc.add_watcher(flags));
                     break;
                 }
             }
@@ -205,8 +207,8 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
             let _ = stream.shutdown().await;
             return;
         }
-        if let Some(flags) = watch {
-            stream_watch(&mc, stream, flags).await;
+        if let Some(lines) = watch {
+            stream_watch(&mc, stream, lines).await;
             return;
         }
     }
@@ -214,8 +216,11 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
 
 /// A `watch` connection: forwards log lines until the client goes away (its input is
 /// ignored, as memcached does).
-async fn stream_watch(mc: &Memcached, mut stream: TcpStream, flags: WatchFlags) {
-    let mut lines = mc.add_watcher(flags);
+async fn stream_watch(
+    mc: &Memcached,
+    mut stream: TcpStream,
+    mut lines: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+) {
     let mut sink = [0u8; 1024];
     loop {
         let shutdown = mc.server.shutdown_notify.notified();
