@@ -6,23 +6,14 @@
 //! binary protocol, expiry rules, and (Ferrocache alone) CAS under concurrency and the
 //! command line.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A server process, killed on drop.
-struct Proc {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{spawn_ferrocache, Proc};
 
 /// Starts `ferrocache server --engine memcached` on a free loopback port.
 fn start_ferrocache(extra: &[&str]) -> Proc {
@@ -31,46 +22,20 @@ fn start_ferrocache(extra: &[&str]) -> Proc {
 
 /// [`start_ferrocache`] with environment variables.
 fn start_ferrocache_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-        .args([
-            "server",
-            "--engine",
-            "memcached",
-            "-p",
-            "0",
-            "-l",
-            "127.0.0.1",
-        ])
-        .args(["-U", "0", "-t", "2"])
-        .args(extra)
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ferrocache");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut reader = BufReader::new(stderr);
-    let mut line = String::new();
-    let marker = "ready to accept connections on ";
-    let port = loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            panic!("ferrocache did not start");
-        }
-        if let Some(pos) = line.find(marker) {
-            let addr = line[pos + marker.len()..].trim();
-            break addr
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("port in ready line");
-        }
-    };
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = reader.read_to_end(&mut sink);
-    });
-    Proc { child, port }
+    let mut args = vec![
+        "--engine",
+        "memcached",
+        "-p",
+        "0",
+        "-l",
+        "127.0.0.1",
+        "-U",
+        "0",
+        "-t",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    spawn_ferrocache(&args, env).0
 }
 
 fn free_port() -> u16 {

@@ -5,70 +5,41 @@
 //! managed-service names (CacheHits, GetTypeCmds, ...) and the exporter-style
 //! names report exactly those counts.
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{spawn_ferrocache, Proc};
 use prometheus_parse::{LineInfo, Scrape, Value};
 
-/// A node process, killed on drop.
+/// A node process (killed on drop) and its metrics endpoint, if it logged one.
 struct Node {
-    child: Child,
-    port: u16,
+    proc: Proc,
     metrics: Option<SocketAddr>,
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Node {
+    type Target = Proc;
+    fn deref(&self) -> &Proc {
+        &self.proc
     }
 }
 
-/// Starts `ferrocache server <args>` and reads its log until the ready line,
-/// noting the metrics endpoint's address when one is logged.
+/// Starts `ferrocache server <args>`, noting the metrics endpoint's address
+/// when its log names one before the ready line.
 fn start(args: &[&str]) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-        .arg("server")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ferrocache");
-    let mut reader = BufReader::new(child.stderr.take().expect("stderr"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut metrics = None;
-    let mut line = String::new();
-    let port = loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || Instant::now() > deadline {
-            panic!("ferrocache did not start: {line}");
-        }
-        if let Some(pos) = line.find("metrics endpoint on http://") {
-            let rest = &line[pos + "metrics endpoint on http://".len()..];
-            let addr = rest.trim().trim_end_matches("/metrics");
-            metrics.get_or_insert(addr.parse().expect("metrics address"));
-        }
-        if let Some(pos) = line.find("ready to accept connections on ") {
-            let addr = line[pos + "ready to accept connections on ".len()..].trim();
-            break addr
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("port in ready line");
-        }
-    };
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = reader.read_to_end(&mut sink);
+    let (proc, log) = spawn_ferrocache(args, &[]);
+    let marker = "metrics endpoint on http://";
+    let metrics = log.iter().find_map(|line| {
+        let at = line.find(marker)? + marker.len();
+        let addr = line[at..].trim().trim_end_matches("/metrics");
+        Some(addr.parse().expect("metrics address"))
     });
-    Node {
-        child,
-        port,
-        metrics,
-    }
+    Node { proc, metrics }
 }
 
 fn start_redis_node(extra: &[&str]) -> Node {

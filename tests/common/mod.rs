@@ -53,16 +53,26 @@ impl Proc {
 
 /// Starts `ferrocache server --port 0 <extra args>` and waits until it listens.
 pub fn start_ferrocache(extra: &[&str]) -> Proc {
+    let mut args = vec!["--port", "0"];
+    args.extend_from_slice(extra);
+    spawn_ferrocache(&args, &[]).0
+}
+
+/// Starts `ferrocache server <args>` with `env` and reads its log until the
+/// ready line; returns the process (its port from that line) and the log
+/// lines before it.
+pub fn spawn_ferrocache(args: &[&str], env: &[(&str, &str)]) -> (Proc, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .arg("server")
-        .args(["--port", "0"])
-        .args(extra)
+        .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ferrocache");
     let stderr = child.stderr.take().expect("stderr");
     let mut reader = BufReader::new(stderr);
+    let mut log = Vec::new();
     let mut line = String::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     let port = loop {
@@ -75,13 +85,14 @@ pub fn start_ferrocache(extra: &[&str]) -> Proc {
             let port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
             break port.expect("port in ready line");
         }
+        log.push(line.clone());
     };
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || {
         let mut sink = Vec::new();
         let _ = reader.read_to_end(&mut sink);
     });
-    Proc { child, port }
+    (Proc { child, port }, log)
 }
 
 /// Is a real redis-server installed?
