@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use keyspace::{Disposal, Value};
 
@@ -30,23 +30,26 @@ struct Job {
     objects: u64,
 }
 
-static QUEUE: OnceLock<Mutex<Option<Sender<Job>>>> = OnceLock::new();
+/// The lazyfree thread's queue (None if the thread could not be started).
+static QUEUE: OnceLock<Option<Sender<Job>>> = OnceLock::new();
 
-fn sender() -> Option<Sender<Job>> {
-    let queue = QUEUE.get_or_init(|| {
-        let (tx, rx) = channel::<Job>();
-        let spawned = std::thread::Builder::new()
-            .name("lazyfree".into())
-            .spawn(move || {
-                for job in rx {
-                    drop(job.garbage);
-                    PENDING.fetch_sub(job.objects, Ordering::Relaxed);
-                    FREED.fetch_add(job.objects, Ordering::Relaxed);
-                }
-            });
-        Mutex::new(spawned.ok().map(|_| tx))
-    });
-    queue.lock().ok().and_then(|q| q.clone())
+fn sender() -> Option<&'static Sender<Job>> {
+    QUEUE
+        .get_or_init(|| {
+            let (tx, rx) = channel::<Job>();
+            std::thread::Builder::new()
+                .name("lazyfree".into())
+                .spawn(move || {
+                    for job in rx {
+                        drop(job.garbage);
+                        PENDING.fetch_sub(job.objects, Ordering::Relaxed);
+                        FREED.fetch_add(job.objects, Ordering::Relaxed);
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
 }
 
 /// Frees `garbage` (holding `objects` objects) on the background thread,
