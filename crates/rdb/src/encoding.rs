@@ -69,7 +69,7 @@ pub fn read_len(buf: &[u8], pos: &mut usize) -> Result<(u64, bool), Error> {
 
 /// Redis's `string2ll`: the canonical decimal form of an i64 only (no
 /// sign but '-', no leading zeros, no "-0").
-fn canonical_i64(s: &[u8]) -> Option<i64> {
+pub(crate) fn canonical_i64(s: &[u8]) -> Option<i64> {
     let (neg, digits) = match s.split_first()? {
         (b'-', rest) => (true, rest),
         _ => (false, s),

@@ -13,7 +13,11 @@
 pub mod crc64;
 pub mod dump;
 pub mod encoding;
+pub mod intset;
+pub mod listpack;
 pub mod lzf;
+pub mod ziplist;
+pub mod zipmap;
 
 pub use crc64::crc64;
 
@@ -27,6 +31,34 @@ pub const OPCODE_FUNCTION2: u8 = 245;
 /// engine, optional description and code.
 pub const OPCODE_FUNCTION: u8 = 246;
 
+/// One element of a packed encoding (listpack, ziplist): a byte string, or
+/// an integer the encoding stored as one (read back in decimal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Element<'a> {
+    Str(&'a [u8]),
+    Int(i64),
+}
+
+impl Element<'_> {
+    /// Appends the element's bytes (an integer in decimal) to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Element::Str(s) => out.extend_from_slice(s),
+            Element::Int(v) => {
+                let mut b = itoa::Buffer::new();
+                out.extend_from_slice(b.format(*v).as_bytes());
+            }
+        }
+    }
+
+    /// The element as bytes (an integer in decimal).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.write_to(&mut v);
+        v
+    }
+}
+
 /// Why RDB data could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -36,6 +68,9 @@ pub enum Error {
     BadEncoding,
     /// An LZF string that does not decompress to its stated length.
     BadLzf,
+    /// A packed encoding (listpack, ziplist, intset...) that fails its
+    /// integrity checks.
+    Corrupt,
 }
 
 impl std::fmt::Display for Error {
@@ -44,6 +79,7 @@ impl std::fmt::Display for Error {
             Error::Truncated => "unexpected end of RDB data",
             Error::BadEncoding => "unknown RDB encoding",
             Error::BadLzf => "invalid LZF compressed string",
+            Error::Corrupt => "corrupt packed encoding",
         })
     }
 }
