@@ -431,6 +431,12 @@ impl<'a> EntryRef<'a> {
         self.nfields
     }
 
+    /// Whether this is a deleted entry kept in its node (only
+    /// [`NodeView::entries`] yields those).
+    pub fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+
     /// The entry's (field, value) pairs in insertion order.
     pub fn pairs(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
         let (body, master) = (self.body, self.master);
@@ -443,6 +449,47 @@ impl<'a> EntryRef<'a> {
             (f, get_bytes(body, &mut pos))
         })
     }
+}
+
+/// One node as stored, deleted entries included: what a snapshot (RDB)
+/// writes so that node boundaries, and so approximate trims, survive it.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeView<'a> {
+    /// The node's key: the id of its first entry, live or deleted.
+    pub master: StreamId,
+    node: &'a Node,
+}
+
+impl<'a> NodeView<'a> {
+    /// The master field names (the fields of the node's first entry).
+    pub fn master_fields(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let m: &'a [u8] = &self.node.master_fields;
+        let mut pos = 0;
+        (0..self.node.master_count).map(move |_| get_bytes(m, &mut pos))
+    }
+
+    /// Live entries in the node.
+    pub fn live(&self) -> u32 {
+        self.node.live
+    }
+
+    /// Deleted entries still in the node.
+    pub fn deleted(&self) -> u32 {
+        self.node.deleted
+    }
+
+    /// Every entry in id order, deleted ones included.
+    pub fn entries(&self) -> impl Iterator<Item = EntryRef<'a>> + 'a {
+        self.node.iter(self.master)
+    }
+}
+
+/// An entry to rebuild a node with ([`Stream::load_node`]).
+#[derive(Clone, Debug)]
+pub struct LoadedEntry<'a> {
+    pub id: StreamId,
+    pub deleted: bool,
+    pub pairs: Vec<(&'a [u8], &'a [u8])>,
 }
 
 /// How XADD / XTRIM trim.
@@ -890,6 +937,52 @@ impl Stream {
                 g.last_id = id;
             }
         }
+    }
+
+    /// Every node in id order, with its deleted entries (for snapshots).
+    pub fn nodes(&self) -> impl Iterator<Item = NodeView<'_>> + '_ {
+        self.nodes.iter().map(|(master, node)| NodeView {
+            master: *master,
+            node,
+        })
+    }
+
+    /// Rebuilds one node from a snapshot: `master_fields` and `entries`
+    /// (the first one's id is the node's key) as stored, deleted entries
+    /// included, without applying node limits. Live entries count toward
+    /// [`Stream::len`]; the caller sets `last_id`, `first_id`,
+    /// `max_deleted_id` and `entries_added` from the snapshot afterwards.
+    ///
+    /// Refuses (returns false, changing nothing) an empty node, or ids that
+    /// do not strictly ascend after every id already stored.
+    pub fn load_node(&mut self, master_fields: &[&[u8]], entries: &[LoadedEntry<'_>]) -> bool {
+        let Some(first) = entries.first() else {
+            return false;
+        };
+        if let Some((&last_master, last_node)) = self.nodes.iter().next_back() {
+            let last = last_node
+                .iter(last_master)
+                .last()
+                .map_or(last_master, |e| e.id);
+            if first.id <= last {
+                return false;
+            }
+        }
+        if entries.windows(2).any(|w| w[0].id >= w[1].id) {
+            return false;
+        }
+        let master = first.id;
+        let mut node = Node::new(master_fields);
+        for e in entries {
+            let at = node.entries.len();
+            node.append(master, e.id, &e.pairs);
+            if e.deleted {
+                node.mark_deleted(at);
+            }
+        }
+        self.length += u64::from(node.live);
+        self.nodes.insert(master, node);
+        true
     }
 
     /// Iterates over nodes as (master id, live entries, deleted entries) —
