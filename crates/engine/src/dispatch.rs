@@ -44,7 +44,7 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 21] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 22] {
     [
         crate::string::HANDLERS,
         crate::blocking::HANDLERS,
@@ -57,6 +57,7 @@ fn handler_lists() -> [&'static [(&'static str, Handler)]; 21] {
         crate::generic::HANDLERS,
         crate::connection::HANDLERS,
         crate::server::HANDLERS,
+        crate::persistence::HANDLERS,
         crate::latency::HANDLERS,
         crate::introspection::HANDLERS,
         crate::multi::HANDLERS,
@@ -284,6 +285,15 @@ pub fn execute(
     {
         entry.stats.add(REJECTED, 1);
         reject_command(server, client, out, spec.name, crate::evict::OOM_ERROR);
+        return Outcome::Done;
+    }
+    // After a failed background save, writes (and PING, as Redis) are
+    // refused until a save succeeds (`stop-writes-on-bgsave-error`).
+    if (spec.has_flag(flag::WRITE) || spec.name == "ping")
+        && crate::persistence::writes_refused(server)
+    {
+        entry.stats.add(REJECTED, 1);
+        reject_command(server, client, out, spec.name, crate::persistence::MISCONF_ERROR);
         return Outcome::Done;
     }
     if let Some(queued) = &mut client.multi {

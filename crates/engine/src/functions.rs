@@ -506,8 +506,52 @@ fn clash<'a>(
 /// Compiles and runs a library's code on this thread's interpreter (with
 /// the FUNCTION LOAD time limit) and returns its name and functions.
 fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<(String, Vec<Meta>), CmdError> {
-    let (name, functions) = with_vm(ctx.server, |vm| load(&vm.lua, code, Some(LOAD_TIMEOUT)))??;
+    compile_on(ctx.server, code)
+}
+
+fn compile_on(server: &crate::Server, code: &[u8]) -> Result<(String, Vec<Meta>), CmdError> {
+    let (name, functions) = with_vm(server, |vm| load(&vm.lua, code, Some(LOAD_TIMEOUT)))??;
     Ok((name, functions.into_iter().map(|(m, _)| m).collect()))
+}
+
+/// Every library's code (an RDB file's function section).
+pub(crate) fn library_codes(server: &crate::Server) -> Vec<Vec<u8>> {
+    server
+        .functions
+        .libs
+        .read()
+        .values()
+        .map(|l| l.code.to_vec())
+        .collect()
+}
+
+/// Adds a library read from an RDB file (an existing one of that name or
+/// a clashing function is an error, as when Redis loads a file).
+pub(crate) fn load_library_code(server: &crate::Server, code: &[u8]) -> Result<(), String> {
+    let (name, functions) = compile_on(server, code).map_err(|e| e.0.into_owned())?;
+    let libs = &server.functions;
+    let mut map = libs.libs.write();
+    if map.contains_key(&name) {
+        return Err(format!("library '{name}' already exists"));
+    }
+    if let Some(taken) = clash(&map, &[], &functions) {
+        return Err(format!("function {taken} already exists"));
+    }
+    map.insert(
+        name,
+        Library {
+            code: code.into(),
+            functions,
+        },
+    );
+    libs.generation.fetch_add(1, Ordering::AcqRel);
+    Ok(())
+}
+
+/// Removes every library (DEBUG RELOAD before loading the file back).
+pub(crate) fn flush_all(server: &crate::Server) {
+    server.functions.libs.write().clear();
+    server.functions.generation.fetch_add(1, Ordering::AcqRel);
 }
 
 fn function_load(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {

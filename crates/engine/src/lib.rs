@@ -37,6 +37,7 @@ pub mod multi;
 pub mod notify;
 pub mod pubsub;
 pub mod scripting;
+pub mod persistence;
 mod server;
 mod set;
 mod sort;
@@ -204,6 +205,7 @@ pub struct Server {
     pub started: Instant,
     pub start_time_ms: u64,
     pub lastsave: AtomicU64,
+    pub persistence: persistence::State,
     pub active_expire_enabled: AtomicBool,
     pub shutdown: AtomicBool,
     pub shutdown_notify: tokio::sync::Notify,
@@ -263,6 +265,7 @@ impl Server {
             started: Instant::now(),
             start_time_ms: now_ms(),
             lastsave: AtomicU64::new(now_ms() / 1000),
+            persistence: persistence::State::default(),
             active_expire_enabled: AtomicBool::new(true),
             shutdown: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),

@@ -437,8 +437,15 @@ fn shutdown(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     if abort {
         return Err(CmdError::new("ERR No shutdown in progress."));
     }
-    // Nothing is persisted yet, so every flavour shuts down at once. Like
-    // Redis, a successful SHUTDOWN closes the connection without a reply.
+    // SAVE, or save points without NOSAVE: the dataset is saved first; a
+    // failed save stops the shutdown unless FORCE.
+    if !nosave
+        && crate::persistence::save_for_shutdown(ctx.server, save).is_err()
+        && !a[1..].iter().any(|o| eq(o, "force"))
+    {
+        return Err(CmdError::new("ERR Errors trying to SHUTDOWN. Check logs."));
+    }
+    // Like Redis, a successful SHUTDOWN closes the connection without a reply.
     ctx.server.request_shutdown();
     ctx.client.close_after_reply = true;
     Ok(())
@@ -471,10 +478,13 @@ fn debug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
                 "    default.",
+                "RELOAD",
+                "    Save the RDB on disk and reload it back to memory.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
         ),
+        ("reload", 2) => crate::persistence::debug_reload(ctx),
         ("sleep", 3) => {
             let secs = crate::args::float(a[2])?;
             if secs > 0.0 {

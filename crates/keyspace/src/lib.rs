@@ -17,6 +17,7 @@ pub mod counter;
 pub mod glob;
 mod ready;
 mod slot;
+pub mod snapshot;
 mod table;
 mod tracking;
 mod value;
@@ -40,7 +41,7 @@ pub use table::Table;
 use tracking::Tracked;
 pub use tracking::TrackingClients;
 pub use value::{
-    itoa_buf, lru_clock, parse_canonical_i64, set_lfu, set_lru_clock_ms, Entry, StrValue, Value,
+    itoa_buf, lfu_mode, lru_clock, parse_canonical_i64, set_lfu, set_lru_clock_ms, Entry, StrValue, Value,
 };
 
 /// Number of lock shards (a power of two, well above any thread count).
@@ -336,6 +337,16 @@ impl Shard {
     pub fn db(&self, db: usize) -> &ShardDb {
         &self.dbs[db]
     }
+
+    /// Number of databases.
+    pub fn databases(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Every entry of database `db` in this shard (expired ones included).
+    pub fn entries(&self, db: usize) -> impl Iterator<Item = &Entry> {
+        self.dbs[db].slots.iter().flat_map(Table::iter)
+    }
 }
 
 /// Keyspace-wide counters.
@@ -345,6 +356,10 @@ pub struct KeyspaceStats {
     pub keyspace_hits: Counter,
     pub keyspace_misses: Counter,
     pub expire_cycle_cpu_us: Counter,
+    /// Key writes since start (INFO rdb_changes_since_last_save counts
+    /// from a save): one per command and key written, like Redis's
+    /// `dirty` for most commands.
+    pub dirty: Counter,
 }
 
 /// All databases.
@@ -363,6 +378,8 @@ pub struct Keyspace {
     report_all_writes: AtomicBool,
     /// Where the next tracking-table trim starts.
     trim_cursor: AtomicUsize,
+    /// The snapshot being taken, if any (see [`snapshot`]).
+    snapshot: snapshot::SnapshotState,
 }
 
 /// Where a key lives: its shard and its slot's index within the shard.
@@ -413,7 +430,30 @@ impl Keyspace {
             tracked_items: AtomicUsize::new(0),
             report_all_writes: AtomicBool::new(false),
             trim_cursor: AtomicUsize::new(0),
+            snapshot: snapshot::SnapshotState::default(),
         }
+    }
+
+    /// Captures every shard as it is at this moment with `capture` (see
+    /// [`snapshot`]): returns once all are captured, while other threads
+    /// keep serving. False if another snapshot is running.
+    pub fn snapshot(&self, capture: Arc<dyn snapshot::ShardCapture>) -> bool {
+        if !self.snapshot.begin(capture) {
+            return false;
+        }
+        for i in 0..SHARDS {
+            let guard = self.shard(i);
+            // A shard this thread holds (SAVE inside EXEC) is not locked
+            // again, so not captured by `shard`: capture it here.
+            self.snapshot.on_lock(i, &guard);
+        }
+        self.snapshot.end();
+        true
+    }
+
+    /// Is a snapshot being taken?
+    pub fn snapshot_running(&self) -> bool {
+        self.snapshot.is_active()
     }
 
     pub fn databases(&self) -> usize {
@@ -473,7 +513,9 @@ impl Keyspace {
             owner != self as *const Keyspace as usize,
             "shard {i} is locked inside a hold that does not cover it"
         );
-        ShardGuard::Locked(lock_patiently(&self.shards[i]))
+        let guard = lock_patiently(&self.shards[i]);
+        self.snapshot.on_lock(i, &guard);
+        ShardGuard::Locked(guard)
     }
 
     /// Does this thread hold shards of this keyspace (inside EXEC or a
@@ -538,6 +580,7 @@ impl Keyspace {
                         }
                     }
                 };
+                self.snapshot.on_lock(i, &guard);
                 guards.push(guard);
             }
             return guards;
@@ -570,7 +613,10 @@ impl Keyspace {
         let mut taken: SmallVec<[MutexGuard<'_, Shard>; 64]> = SmallVec::new();
         for i in (0..SHARDS).filter(|&i| bits[i / 64] & (1 << (i % 64)) == 0) {
             match self.shards[i].try_lock_until(deadline) {
-                Some(guard) => taken.push(guard),
+                Some(guard) => {
+                    self.snapshot.on_lock(i, &guard);
+                    taken.push(guard)
+                }
                 None => break,
             }
         }
@@ -1074,6 +1120,7 @@ impl<'a> Locked<'a> {
     /// Records a write to `key`: for blocked clients (only while any exist)
     /// and for watchers.
     fn note_write(&mut self, db: usize, key: &[u8], pos: KeyPos) {
+        self.ks.stats.dirty.incr();
         if self.ks.ready.any() && !self.written.iter().any(|(d, k)| *d == db && **k == *key) {
             self.written.push((db, key.into()));
         }

@@ -244,10 +244,8 @@ pub mod itoa_buf {
     }
 }
 
-/// A stored value. Collection types join as their issues land; handlers in
-/// other crates must treat unknown variants as WRONGTYPE.
+/// A stored value.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum Value {
     Str(StrValue),
     List(Box<types::List>),
@@ -417,6 +415,29 @@ impl Entry {
     pub fn idle_ms(&self) -> u64 {
         lru_ticks().wrapping_sub(self.lru) as u64 * LRU_TICK_MS
     }
+
+    /// Makes the key look last used `secs` ago (RESTORE IDLETIME, an RDB
+    /// file's idle time); ignored in LFU mode, as Redis's
+    /// `objectSetLRUOrLFU` does.
+    pub fn set_idle_seconds(&mut self, secs: u64) {
+        if !LFU_MODE.load(Ordering::Relaxed) {
+            let ticks = secs.saturating_mul(1000 / LRU_TICK_MS).min(u32::MAX as u64 / 2);
+            self.lru = lru_ticks().wrapping_sub(ticks as u32);
+        }
+    }
+
+    /// Sets the LFU counter (RESTORE FREQ, an RDB file's frequency);
+    /// ignored outside LFU mode.
+    pub fn set_lfu_counter(&mut self, counter: u8) {
+        if LFU_MODE.load(Ordering::Relaxed) {
+            self.lru = (lfu_minutes() << 8) | counter as u32;
+        }
+    }
+}
+
+/// Whether entries keep LFU data (an LFU maxmemory policy is active).
+pub fn lfu_mode() -> bool {
+    LFU_MODE.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -120,6 +120,11 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
         Some(settings) => Protocol::Memcached(Memcached::new(server.clone(), settings)),
         None => Protocol::Redis,
     };
+    let redis_engine = matches!(protocol, Protocol::Redis);
+    if redis_engine {
+        // The dataset is in memory before the first client connects.
+        engine::persistence::load_file(&server).map_err(StartError)?;
+    }
     let memcached = match &protocol {
         Protocol::Memcached(mc) => {
             mc.start_background()
@@ -220,8 +225,13 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
         std::thread::Builder::new()
             .name("cron".into())
             .spawn(move || {
+                let mut last_save_check = std::time::Instant::now();
                 while !srv.shutdown.load(Ordering::Acquire) {
                     srv.cron();
+                    if redis_engine && last_save_check.elapsed() >= Duration::from_secs(1) {
+                        last_save_check = std::time::Instant::now();
+                        engine::persistence::cron(&srv);
+                    }
                     let hz = srv.config.hot.hz.load(Ordering::Relaxed).max(1);
                     std::thread::sleep(Duration::from_millis(1000 / hz));
                 }
@@ -314,6 +324,7 @@ async fn accept_loop(
     spawn_listeners(listeners, &tx, &generation);
     let mut next = 0usize;
     let srv = server.clone();
+    let redis_engine = matches!(protocol, Protocol::Redis);
     let signals = async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut term), Ok(mut int)) = (
@@ -326,6 +337,11 @@ async fn accept_loop(
         tokio::select! {
             _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
             _ = int.recv() => tracing::info!("received SIGINT, shutting down"),
+        }
+        // As Redis: with save points configured, save before exiting (a
+        // failure is logged; a signal still stops the server).
+        if redis_engine {
+            let _ = engine::persistence::save_for_shutdown(&srv, false);
         }
         srv.request_shutdown();
     };

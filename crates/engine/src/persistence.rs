@@ -1,0 +1,515 @@
+//! Persistence commands and the node's RDB file: SAVE, BGSAVE, DUMP and
+//! RESTORE (LASTSAVE is in `server.rs`), DEBUG RELOAD's save-and-load,
+//! loading the file at startup, and the `save` points the cron checks.
+//!
+//! Saving never forks: the keyspace's snapshot captures each shard once,
+//! as it was when the save began, while clients keep reading and writing
+//! (see `keyspace::snapshot` and `persist::snapshot`). SAVE waits for that
+//! on the calling thread; BGSAVE on a thread of its own.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use keyspace::Value;
+use parking_lot::Mutex;
+use persist::file::{Access, LoadSink, SaveOptions};
+
+use crate::args::{eq, parse_i64};
+use crate::error::{CmdError, CmdResult, SYNTAX};
+use crate::{notify, now_ms, Ctx, Handler, Server};
+
+pub(crate) const HANDLERS: &[(&str, Handler)] = &[
+    ("save", save),
+    ("bgsave", bgsave),
+    ("dump", dump),
+    ("restore", restore),
+];
+
+/// After a failed background save, the cron waits this long before the
+/// `save` points may start another (Redis's CONFIG_BGSAVE_RETRY_DELAY).
+const RETRY_DELAY_MS: u64 = 5000;
+
+/// Save state (INFO persistence).
+pub struct State {
+    pub in_progress: AtomicBool,
+    /// BGSAVE SCHEDULE asked for a save while one was running.
+    pub scheduled: AtomicBool,
+    pub last_ok: AtomicBool,
+    /// Seconds the last save took; -1 before the first.
+    pub last_duration_secs: AtomicI64,
+    /// When the running save began (ms), 0 when none runs.
+    pub started_ms: AtomicU64,
+    pub last_attempt_ms: AtomicU64,
+    pub saves: AtomicU64,
+    /// The keyspace's write count at the last successful save, and when the
+    /// running one began.
+    pub dirty_at_save: AtomicU64,
+    dirty_at_start: AtomicU64,
+    pub keys_processed: Arc<AtomicU64>,
+    pub keys_total: AtomicU64,
+    /// Serializes saves (the keyspace takes one snapshot at a time).
+    running: Mutex<()>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            in_progress: AtomicBool::new(false),
+            scheduled: AtomicBool::new(false),
+            last_ok: AtomicBool::new(true),
+            last_duration_secs: AtomicI64::new(-1),
+            started_ms: AtomicU64::new(0),
+            last_attempt_ms: AtomicU64::new(0),
+            saves: AtomicU64::new(0),
+            dirty_at_save: AtomicU64::new(0),
+            dirty_at_start: AtomicU64::new(0),
+            keys_processed: Arc::new(AtomicU64::new(0)),
+            keys_total: AtomicU64::new(0),
+            running: Mutex::new(()),
+        }
+    }
+}
+
+impl State {
+    /// INFO rdb_changes_since_last_save.
+    pub fn changes_since_save(&self, server: &Server) -> u64 {
+        server
+            .keyspace
+            .stats
+            .dirty
+            .get()
+            .saturating_sub(self.dirty_at_save.load(Ordering::Relaxed))
+    }
+}
+
+/// The RDB file's path: `dir` / `dbfilename`.
+pub fn rdb_path(server: &Server) -> PathBuf {
+    PathBuf::from(server.config.get("dir")).join(server.config.get("dbfilename"))
+}
+
+fn save_options(server: &Server) -> SaveOptions {
+    let policy = server.config.get("maxmemory-policy");
+    SaveOptions {
+        compression: server.config.get_bool("rdbcompression"),
+        save_idle: policy.contains("lru"),
+        save_freq: policy.contains("lfu"),
+        limits: server.config.hot.limits(),
+    }
+}
+
+/// The file's header: magic, Redis 7.0's aux fields, function libraries.
+fn header(server: &Server, opts: &SaveOptions) -> Vec<u8> {
+    let aux = [
+        ("redis-ver", crate::REDIS_VERSION.to_string()),
+        ("redis-bits", "64".to_string()),
+        ("ctime", (now_ms() / 1000).to_string()),
+        ("used-mem", crate::used_memory().to_string()),
+        ("aof-base", "0".to_string()),
+    ];
+    let libraries = crate::functions::library_codes(server);
+    let mut out = Vec::new();
+    persist::file::write_header(&mut out, &aux, &libraries, opts.compression);
+    out
+}
+
+/// Writes the RDB file now (the caller waits; other clients do not).
+pub fn save_now(server: &Server) -> Result<persist::snapshot::SaveStats, String> {
+    let _one = server.persistence.running.lock();
+    let st = &server.persistence;
+    let start = now_ms();
+    st.in_progress.store(true, Ordering::Release);
+    st.started_ms.store(start, Ordering::Relaxed);
+    st.last_attempt_ms.store(start, Ordering::Relaxed);
+    st.keys_processed.store(0, Ordering::Relaxed);
+    st.keys_total.store(
+        server.keyspace.db_counts().iter().map(|c| c.0 as u64).sum(),
+        Ordering::Relaxed,
+    );
+    let dirty = server.keyspace.stats.dirty.get();
+    st.dirty_at_start.store(dirty, Ordering::Relaxed);
+    let opts = save_options(server);
+    let path = rdb_path(server);
+    let result = persist::snapshot::save_to_file(
+        &server.keyspace,
+        &path,
+        header(server, &opts),
+        opts,
+        server.config.get_bool("rdbchecksum"),
+        st.keys_processed.clone(),
+    );
+    let end = now_ms();
+    st.last_duration_secs
+        .store(((end - start) / 1000) as i64, Ordering::Relaxed);
+    st.started_ms.store(0, Ordering::Relaxed);
+    st.in_progress.store(false, Ordering::Release);
+    match result {
+        Ok(stats) => {
+            st.last_ok.store(true, Ordering::Relaxed);
+            st.saves.fetch_add(1, Ordering::Relaxed);
+            st.dirty_at_save.store(dirty, Ordering::Relaxed);
+            server.lastsave.store(end / 1000, Ordering::Relaxed);
+            tracing::info!(
+                "DB saved on disk: {} keys, {} bytes in {} ms ({})",
+                stats.keys,
+                stats.bytes,
+                end - start,
+                path.display()
+            );
+            Ok(stats)
+        }
+        Err(e) => {
+            st.last_ok.store(false, Ordering::Relaxed);
+            let msg = format!("Failed saving the DB to {}: {e}", path.display());
+            tracing::warn!("{msg}");
+            Err(msg)
+        }
+    }
+}
+
+/// The save before shutting down: when `forced` (SHUTDOWN SAVE) or when
+/// `save` points are configured. Waits for a running background save.
+pub fn save_for_shutdown(server: &Server, forced: bool) -> Result<(), String> {
+    if !forced && server.config.get("save").is_empty() {
+        return Ok(());
+    }
+    tracing::info!("Saving the final RDB snapshot before exiting.");
+    save_now(server).map(|_| ())
+}
+
+/// Starts a save on its own thread; false if one is running.
+pub fn start_background_save(server: &Arc<Server>) -> bool {
+    let st = &server.persistence;
+    if st
+        .in_progress
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return false;
+    }
+    let srv = server.clone();
+    let spawned = std::thread::Builder::new()
+        .name("bgsave".into())
+        .spawn(move || {
+            let _ = save_now(&srv);
+            if srv.persistence.scheduled.swap(false, Ordering::AcqRel) {
+                start_background_save(&srv);
+            }
+        });
+    if spawned.is_err() {
+        st.in_progress.store(false, Ordering::Release);
+        st.last_ok.store(false, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
+fn save(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    if ctx.server.persistence.in_progress.load(Ordering::Acquire) {
+        return Err(CmdError::new("ERR Background save already in progress"));
+    }
+    // The save may take a while: this worker's other clients move on.
+    crate::release_worker();
+    match save_now(ctx.server) {
+        Ok(_) => {
+            ctx.out.ok();
+            Ok(())
+        }
+        Err(_) => Err(CmdError::new("ERR")),
+    }
+}
+
+fn bgsave(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let schedule = match a.get(1) {
+        None => false,
+        Some(o) if eq(o, "schedule") && a.len() == 2 => true,
+        Some(_) => return Err(SYNTAX),
+    };
+    if start_background_save(ctx.server) {
+        ctx.out.simple("Background saving started");
+    } else if schedule {
+        ctx.server
+            .persistence
+            .scheduled
+            .store(true, Ordering::Release);
+        ctx.out.simple("Background saving scheduled");
+    } else {
+        return Err(CmdError::new("ERR Background save already in progress"));
+    }
+    Ok(())
+}
+
+/// The cron's check of the `save` points (`save <seconds> <changes>`...):
+/// starts a background save when one is due.
+pub fn cron(server: &Arc<Server>) {
+    let st = &server.persistence;
+    if st.in_progress.load(Ordering::Acquire) {
+        return;
+    }
+    let points = server.config.get("save");
+    if points.is_empty() {
+        return;
+    }
+    let now = now_ms();
+    let changes = st.changes_since_save(server);
+    let since_save = now / 1000 - server.lastsave.load(Ordering::Relaxed).min(now / 1000);
+    let retry_ok = st.last_ok.load(Ordering::Relaxed)
+        || now.saturating_sub(st.last_attempt_ms.load(Ordering::Relaxed)) > RETRY_DELAY_MS;
+    let fields: Vec<u64> = points
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let due = fields
+        .chunks_exact(2)
+        .any(|p| changes >= p[1] && since_save >= p[0]);
+    if due && retry_ok {
+        tracing::info!("{changes} changes in {since_save} seconds. Saving...");
+        start_background_save(server);
+    }
+}
+
+pub(crate) const MISCONF_ERROR: &[u8] = b"MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// Whether writes must be refused because the last background save failed
+/// (`stop-writes-on-bgsave-error`, with save points configured).
+pub fn writes_refused(server: &Server) -> bool {
+    !server.persistence.last_ok.load(Ordering::Relaxed)
+        && server.config.get_bool("stop-writes-on-bgsave-error")
+        && !server.config.get("save").is_empty()
+}
+
+/// Inserts a loaded file's keys and libraries into the server.
+struct Loader<'a> {
+    server: &'a Arc<Server>,
+    now: u64,
+    expired_skipped: u64,
+}
+
+impl LoadSink for Loader<'_> {
+    fn aux(&mut self, name: &[u8], value: &[u8]) {
+        if name == b"redis-ver" {
+            tracing::info!(
+                "Loading RDB produced by version {}",
+                String::from_utf8_lossy(value)
+            );
+        }
+    }
+
+    fn function(&mut self, code: Vec<u8>) -> Result<(), String> {
+        crate::functions::load_library_code(self.server, &code)
+    }
+
+    fn key(
+        &mut self,
+        db: usize,
+        key: Vec<u8>,
+        value: Value,
+        expire_ms: Option<u64>,
+        access: Access,
+    ) -> Result<(), String> {
+        let databases = self.server.keyspace.databases();
+        if db >= databases {
+            return Err(format!(
+                "the file has keys in database {db}, but this server has {databases} databases (raise `databases`)"
+            ));
+        }
+        // A primary does not load keys that already expired.
+        if expire_ms.is_some_and(|at| at <= self.now) {
+            self.expired_skipped += 1;
+            return Ok(());
+        }
+        let mut l = self.server.keyspace.lock([key.as_slice()], self.now);
+        if l.exists(db, &key) {
+            return Err(format!(
+                "duplicate key '{}' in database {db}",
+                String::from_utf8_lossy(&key)
+            ));
+        }
+        l.set(db, &key, value, expire_ms.unwrap_or(0));
+        if let Some(e) = l.peek(db, &key) {
+            apply_access(e, access);
+        }
+        Ok(())
+    }
+}
+
+fn apply_access(e: &mut keyspace::Entry, access: Access) {
+    match access {
+        Access::None => {}
+        Access::IdleSeconds(s) => e.set_idle_seconds(s),
+        Access::Freq(f) => e.set_lfu_counter(f),
+    }
+}
+
+/// Loads the RDB file into the (empty) keyspace, if it exists. The error
+/// names the file, the byte offset and the problem.
+pub fn load_file(server: &Arc<Server>) -> Result<Option<persist::file::LoadStats>, String> {
+    let path = rdb_path(server);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("can't open {}: {e}", path.display())),
+    };
+    let start = std::time::Instant::now();
+    let mut loader = Loader {
+        server,
+        now: now_ms(),
+        expired_skipped: 0,
+    };
+    let limits = server.config.hot.limits();
+    let stats = persist::file::load(
+        std::io::BufReader::with_capacity(1 << 16, file),
+        &mut loader,
+        &limits,
+        server.config.get_bool("rdbchecksum"),
+    )
+    .map_err(|e| format!("error loading {}: {e}", path.display()))?;
+    tracing::info!(
+        "DB loaded from disk: {} keys ({} expired skipped) in {:.3} seconds",
+        stats.keys - loader.expired_skipped,
+        loader.expired_skipped,
+        start.elapsed().as_secs_f64()
+    );
+    if stats.module_aux_skipped > 0 {
+        tracing::warn!(
+            "skipped {} module aux records in {} (modules are not supported)",
+            stats.module_aux_skipped,
+            path.display()
+        );
+    }
+    server.lastsave.store(now_ms() / 1000, Ordering::Relaxed);
+    server
+        .persistence
+        .dirty_at_save
+        .store(server.keyspace.stats.dirty.get(), Ordering::Relaxed);
+    Ok(Some(stats))
+}
+
+/// DEBUG RELOAD: save, empty the keyspace, load the file back.
+pub fn debug_reload(ctx: &mut Ctx) -> CmdResult {
+    save_now(ctx.server).map_err(|e| CmdError::new(format!("ERR {e}")))?;
+    let old = ctx.server.keyspace.flush(None);
+    drop(old);
+    crate::functions::flush_all(ctx.server);
+    match load_file(ctx.server) {
+        Ok(_) => {
+            ctx.out.ok();
+            Ok(())
+        }
+        Err(e) => Err(CmdError::new(format!(
+            "ERR Error trying to load the RDB dump: {e}"
+        ))),
+    }
+}
+
+fn dump(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let compression = ctx.server.config.get_bool("rdbcompression");
+    let limits = ctx.server.config.hot.limits();
+    let mut l = ctx.lock([a[1]]);
+    let payload = l.get(db, a[1]).map(|e| {
+        let mut p = Vec::new();
+        persist::object::write_value(&mut p, &e.value, compression, &limits);
+        rdb::dump::seal(&mut p);
+        p
+    });
+    drop(l);
+    match payload {
+        Some(p) => ctx.out.bulk(&p),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f], with
+/// Redis's checks in Redis's order.
+fn restore(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let key = a[1];
+    let (mut replace, mut absttl) = (false, false);
+    let mut idle: Option<u64> = None;
+    let mut freq: Option<u8> = None;
+    let mut i = 4;
+    while i < a.len() {
+        let more = i + 1 < a.len();
+        if eq(a[i], "replace") {
+            replace = true;
+        } else if eq(a[i], "absttl") {
+            absttl = true;
+        } else if eq(a[i], "idletime") && more && freq.is_none() {
+            let v = crate::args::int(a[i + 1])?;
+            if v < 0 {
+                return Err(CmdError::new("ERR Invalid IDLETIME value, must be >= 0"));
+            }
+            idle = Some(v as u64);
+            i += 1;
+        } else if eq(a[i], "freq") && more && idle.is_none() {
+            let v = crate::args::int(a[i + 1])?;
+            if !(0..=255).contains(&v) {
+                return Err(CmdError::new(
+                    "ERR Invalid FREQ value, must be >= 0 and <= 255",
+                ));
+            }
+            freq = Some(v as u8);
+            i += 1;
+        } else {
+            return Err(SYNTAX);
+        }
+        i += 1;
+    }
+    let db = ctx.db();
+    {
+        let mut l = ctx.lock([key]);
+        if !replace && l.exists(db, key) {
+            return Err(CmdError::new("BUSYKEY Target key name already exists."));
+        }
+    }
+    let ttl = parse_i64(a[2]).ok_or(crate::error::NOT_INTEGER)?;
+    if ttl < 0 {
+        return Err(CmdError::new("ERR Invalid TTL value, must be >= 0"));
+    }
+    let Some((body, _version)) = rdb::dump::open(a[3]) else {
+        return Err(CmdError::new(
+            "ERR DUMP payload version or checksum are wrong",
+        ));
+    };
+    let limits = ctx.server.config.hot.limits();
+    let bad = || CmdError::new("ERR Bad data format");
+    let (&rdb_type, _) = body.split_first().ok_or_else(bad)?;
+    if !persist::object::is_object_type(rdb_type) {
+        return Err(bad());
+    }
+    let mut pos = 1;
+    let value = persist::object::read_value(rdb_type, body, &mut pos, &limits)
+        .ok()
+        .flatten()
+        .ok_or_else(bad)?;
+    let expire_at = match ttl {
+        0 => 0,
+        t if absttl => t as u64,
+        t => ctx.now_ms.saturating_add(t as u64),
+    };
+    let mut l = ctx.lock([key]);
+    let deleted = replace && l.remove(db, key).is_some();
+    if expire_at != 0 && expire_at <= ctx.now_ms {
+        // Already expired: nothing is created (a replaced key is gone).
+        drop(l);
+        if deleted {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
+        ctx.out.ok();
+        return Ok(());
+    }
+    l.set(db, key, value, expire_at);
+    if let Some(e) = l.peek(db, key) {
+        if let Some(s) = idle {
+            e.set_idle_seconds(s);
+        }
+        if let Some(f) = freq {
+            e.set_lfu_counter(f);
+        }
+    }
+    drop(l);
+    ctx.notify(notify::GENERIC, "restore", key);
+    ctx.out.ok();
+    Ok(())
+}
