@@ -878,4 +878,299 @@ mod tests {
         eprintln!("{reads} damaged bodies read, {accepted} accepted");
         assert!(accepted < reads / 2, "{accepted} of {reads} accepted");
     }
+
+    /// A listpack element for hand-made nodes.
+    enum E<'a> {
+        I(i64),
+        S(&'a [u8]),
+    }
+
+    fn lp(elements: &[E]) -> Vec<u8> {
+        let mut w = listpack::Writer::new();
+        for e in elements {
+            match e {
+                E::I(v) => w.push_int(*v),
+                // Verbatim, even when it reads as an integer.
+                E::S(s) => w.push_element(Element::Str(s)),
+            }
+        }
+        w.finish()
+    }
+
+    struct RawGroup<'a> {
+        name: &'a [u8],
+        entries_read: u64,
+        pel: Vec<StreamId>,
+        consumers: Vec<(&'a [u8], Vec<StreamId>)>,
+    }
+
+    /// A type-19 body from parts: nodes (key, listpack), length, last /
+    /// first / max-deleted ids, entries added, groups.
+    fn raw_body(
+        nodes: &[(StreamId, Vec<u8>)],
+        length: u64,
+        last: StreamId,
+        entries_added: u64,
+        groups: &[RawGroup],
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_len(&mut out, nodes.len() as u64);
+        for (key, blob) in nodes {
+            write_string(&mut out, &id_key(*key), false);
+            write_string(&mut out, blob, false);
+        }
+        write_len(&mut out, length);
+        write_id(&mut out, last);
+        write_id(&mut out, StreamId::new(1, 0));
+        write_id(&mut out, StreamId::new(1, 1));
+        write_len(&mut out, entries_added);
+        write_len(&mut out, groups.len() as u64);
+        for g in groups {
+            write_string(&mut out, g.name, false);
+            write_id(&mut out, last);
+            write_len(&mut out, g.entries_read);
+            write_len(&mut out, g.pel.len() as u64);
+            for id in &g.pel {
+                out.extend_from_slice(&id_key(*id));
+                out.extend_from_slice(&5u64.to_le_bytes());
+                write_len(&mut out, 1);
+            }
+            write_len(&mut out, g.consumers.len() as u64);
+            for (name, ids) in &g.consumers {
+                write_string(&mut out, name, false);
+                out.extend_from_slice(&9u64.to_le_bytes());
+                write_len(&mut out, ids.len() as u64);
+                for id in ids {
+                    out.extend_from_slice(&id_key(*id));
+                }
+            }
+        }
+        out
+    }
+
+    fn id(ms: u64, seq: u64) -> StreamId {
+        StreamId::new(ms, seq)
+    }
+
+    /// Node 1-0: field "f"; entries 1-0 (value "a") and 1-1 (deleted,
+    /// value "b"), with the given counters and first-entry flags.
+    fn node(live: i64, deleted: i64, first: &[E], lp_count: i64) -> Vec<u8> {
+        let mut e = vec![E::I(live), E::I(deleted), E::I(1), E::S(b"f"), E::I(0)];
+        e.extend(first.iter().map(|x| match x {
+            E::I(v) => E::I(*v),
+            E::S(s) => E::S(s),
+        }));
+        e.extend([E::S(b"a"), E::I(lp_count)]);
+        e.extend([E::I(3), E::I(0), E::I(1), E::S(b"b"), E::I(4)]);
+        lp(&e)
+    }
+
+    fn good_node() -> Vec<u8> {
+        node(1, 1, &[E::I(2), E::I(0), E::I(0)], 4)
+    }
+
+    fn group<'a>(pel: &[StreamId], consumers: &[(&'a [u8], &[StreamId])]) -> RawGroup<'a> {
+        RawGroup {
+            name: b"g",
+            entries_read: 1,
+            pel: pel.to_vec(),
+            consumers: consumers
+                .iter()
+                .map(|(n, ids)| (*n, ids.to_vec()))
+                .collect(),
+        }
+    }
+
+    fn reads(b: &[u8]) -> Result<Stream, Error> {
+        read_all(RDB_TYPE_STREAM_LISTPACKS_2, b)
+    }
+
+    #[test]
+    fn hand_made_bodies_accepted_and_refused() {
+        let last = id(1, 1);
+        let g_ok = || group(&[id(1, 0)], &[(b"c", &[id(1, 0)])]);
+        let nodes = vec![(id(1, 0), good_node())];
+        let s = reads(&raw_body(&nodes, 1, last, 2, &[g_ok()])).expect("valid");
+        assert_eq!((s.len(), s.node_count(), s.entries_added), (1, 1, 2));
+        assert_eq!(s.first_id, id(1, 0));
+        assert_eq!(s.max_deleted_id, id(1, 1));
+        assert_eq!(
+            s.nodes().next().map(|n| (n.live(), n.deleted())),
+            Some((1, 1))
+        );
+        assert_eq!(&*s.groups[&b"g"[..]].pel[&id(1, 0)].consumer, b"c");
+        // Integer parts stored as canonical strings are read (as Redis's
+        // lpGetIntegerIfValid does); other strings are not.
+        let strs = node(1, 1, &[E::S(b"2"), E::S(b"0"), E::S(b"0")], 4);
+        assert!(reads(&raw_body(&[(id(1, 0), strs)], 1, last, 2, &[])).is_ok());
+        let bad = node(1, 1, &[E::S(b"02"), E::I(0), E::I(0)], 4);
+        assert!(reads(&raw_body(&[(id(1, 0), bad)], 1, last, 2, &[])).is_err());
+        // A tombstone past the last id (XSETID below it) is dropped.
+        let s = reads(&raw_body(&nodes, 1, id(1, 0), 2, &[])).expect("valid");
+        assert_eq!(
+            s.nodes().next().map(|n| (n.live(), n.deleted())),
+            Some((1, 0))
+        );
+
+        let refused: Vec<(&str, Vec<u8>)> = vec![
+            ("node key is not its first entry", {
+                let e = [E::I(1), E::I(0), E::I(1), E::S(b"f"), E::I(0)];
+                let one = [E::I(2), E::I(0), E::I(1), E::S(b"a"), E::I(4)];
+                let blob = lp(&e.into_iter().chain(one).collect::<Vec<_>>());
+                raw_body(&[(id(1, 0), blob)], 1, last, 2, &[])
+            }),
+            ("node key is not 16 bytes", {
+                let mut b = raw_body(&nodes, 1, last, 2, &[]);
+                b[1] = 15;
+                b.remove(2);
+                b
+            }),
+            (
+                "lp-count",
+                raw_body(
+                    &[(id(1, 0), node(1, 1, &[E::I(2), E::I(0), E::I(0)], 5))],
+                    1,
+                    last,
+                    2,
+                    &[],
+                ),
+            ),
+            (
+                "deleted count against flags",
+                raw_body(
+                    &[(id(1, 0), node(2, 0, &[E::I(2), E::I(0), E::I(0)], 4))],
+                    2,
+                    last,
+                    2,
+                    &[],
+                ),
+            ),
+            (
+                "entries beyond the counts",
+                raw_body(
+                    &[(id(1, 0), node(1, 0, &[E::I(2), E::I(0), E::I(0)], 4))],
+                    1,
+                    last,
+                    2,
+                    &[],
+                ),
+            ),
+            ("length", raw_body(&nodes, 2, last, 2, &[])),
+            (
+                "entries added below length",
+                raw_body(&nodes, 1, last, 0, &[]),
+            ),
+            (
+                "live entry past the last id",
+                raw_body(&nodes, 1, id(0, 5), 2, &[]),
+            ),
+            (
+                "node keys not ascending",
+                raw_body(
+                    &[(id(1, 0), good_node()), (id(1, 0), good_node())],
+                    2,
+                    last,
+                    2,
+                    &[],
+                ),
+            ),
+            (
+                "empty node",
+                raw_body(
+                    &[(
+                        id(1, 0),
+                        lp(&[E::I(0), E::I(0), E::I(1), E::S(b"f"), E::I(0)]),
+                    )],
+                    0,
+                    last,
+                    2,
+                    &[],
+                ),
+            ),
+            (
+                "consumer entry not in the PEL",
+                raw_body(
+                    &nodes,
+                    1,
+                    last,
+                    2,
+                    &[group(&[id(1, 0)], &[(b"c", &[id(1, 0), id(9, 9)])])],
+                ),
+            ),
+            (
+                "PEL entry without consumer",
+                raw_body(
+                    &nodes,
+                    1,
+                    last,
+                    2,
+                    &[group(&[id(1, 0), id(1, 1)], &[(b"c", &[id(1, 0)])])],
+                ),
+            ),
+            (
+                "PEL entry owned twice",
+                raw_body(
+                    &nodes,
+                    1,
+                    last,
+                    2,
+                    &[group(
+                        &[id(1, 0)],
+                        &[(b"c", &[id(1, 0)]), (b"d", &[id(1, 0)])],
+                    )],
+                ),
+            ),
+            (
+                "duplicate PEL entry",
+                raw_body(
+                    &nodes,
+                    1,
+                    last,
+                    2,
+                    &[group(&[id(1, 0), id(1, 0)], &[(b"c", &[id(1, 0)])])],
+                ),
+            ),
+            (
+                "duplicate consumer",
+                raw_body(
+                    &nodes,
+                    1,
+                    last,
+                    2,
+                    &[group(&[], &[(b"c", &[]), (b"c", &[])])],
+                ),
+            ),
+            (
+                "duplicate group",
+                raw_body(&nodes, 1, last, 2, &[g_ok(), g_ok()]),
+            ),
+            (
+                "entries read below -1",
+                raw_body(
+                    &nodes,
+                    1,
+                    last,
+                    2,
+                    &[RawGroup {
+                        entries_read: (-2i64) as u64,
+                        ..g_ok()
+                    }],
+                ),
+            ),
+        ];
+        for (what, b) in refused {
+            assert!(reads(&b).is_err(), "{what}: accepted");
+        }
+        let valid = raw_body(&nodes, 1, last, 2, &[g_ok()]);
+        let mut pos = 0;
+        assert_eq!(
+            read_stream(20, &valid, &mut pos).err(),
+            Some(Error::BadEncoding)
+        );
+        let mut longer = valid.clone();
+        longer.push(0);
+        let mut pos = 0;
+        assert!(read_stream(RDB_TYPE_STREAM_LISTPACKS_2, &longer, &mut pos).is_ok());
+        assert_eq!(pos, valid.len(), "stops at the end of the body");
+    }
 }
