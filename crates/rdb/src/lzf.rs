@@ -137,7 +137,9 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
 /// Decompresses `input`, which must expand to exactly `out_len` bytes (as
 /// Redis checks); `None` if it is not valid LZF data of that length.
 pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    let mut out: Vec<u8> = Vec::with_capacity(out_len);
+    // out_len is untrusted: reserve no more than the input can expand to
+    // (a 3-byte back-reference makes at most 264 bytes).
+    let mut out: Vec<u8> = Vec::with_capacity(out_len.min(input.len().saturating_mul(88)));
     let mut ip = 0usize;
     while ip < input.len() {
         let ctrl = input[ip] as usize;
