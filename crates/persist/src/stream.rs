@@ -41,13 +41,15 @@ use types::stream::{
     Consumer, Group, LoadedEntry, NodeView, Pending, Stream, StreamId, INVALID_ENTRIES_READ,
 };
 
-/// Stream object of Redis 5 to 6.2: no first / max-deleted ids, no
-/// entries-added or group read counters.
-pub const RDB_TYPE_STREAM_LISTPACKS: u8 = 15;
-/// Stream object of Redis 7.0 (what [`write_stream`] writes).
-pub const RDB_TYPE_STREAM_LISTPACKS_2: u8 = 19;
-/// Stream object of Redis 7.2: consumers also carry their active time.
-pub const RDB_TYPE_STREAM_LISTPACKS_3: u8 = 21;
+// Stream objects: 15 (Redis 5 to 6.2: no first / max-deleted ids, no
+// entries-added or group read counters), 19 (Redis 7.0, what
+// [`write_stream`] writes), 21 (Redis 7.2: consumers also carry their
+// active time).
+pub use crate::object::{
+    TYPE_STREAM_LISTPACKS as RDB_TYPE_STREAM_LISTPACKS,
+    TYPE_STREAM_LISTPACKS_2 as RDB_TYPE_STREAM_LISTPACKS_2,
+    TYPE_STREAM_LISTPACKS_3 as RDB_TYPE_STREAM_LISTPACKS_3,
+};
 
 const FLAG_DELETED: i64 = 1;
 const FLAG_SAMEFIELDS: i64 = 2;
