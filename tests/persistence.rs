@@ -1389,6 +1389,7 @@ fn bgsave_is_a_point_in_time_cut_under_concurrent_writes() {
     );
     wait_bgsave_done(&mut c);
     let snapshot = copy_dump(&dir.0, "persist-bgsave-copy");
+    check_rdb(&snapshot.path("dump.rdb"));
     let writes_after = acked.iter().map(|a| a.load(Ordering::SeqCst)).sum::<u64>();
     stop.store(true, Ordering::Relaxed);
     let last: Vec<u64> = join_all(writers);
@@ -2197,4 +2198,131 @@ fn lru_and_lfu_data_cross_over_in_files() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// SHUTDOWN whose save fails: refused with redis-server's error, the
+/// server keeps serving (writes too: the failed save was not a background
+/// one), and SHUTDOWN FORCE then exits anyway.
+#[test]
+fn shutdown_with_a_failing_save_matches_redis() {
+    let mut pair = SavePair::start("persist-shutfail");
+    let (mut fr, mut rr) = (pair.f.raw(), pair.r.raw());
+    let mut d = Differences(Vec::new());
+    d.same("SET", both(&mut rr, &mut fr, &["SET", "a", "b"]));
+    pair.remove_dirs();
+    let refused = d.same("SHUTDOWN", both(&mut rr, &mut fr, &["SHUTDOWN"]));
+    assert!(
+        refused.starts_with(b"-ERR"),
+        "{}",
+        String::from_utf8_lossy(&refused)
+    );
+    d.same(
+        "PING after the refused SHUTDOWN",
+        both(&mut rr, &mut fr, &["PING"]),
+    );
+    d.same(
+        "SET after the refused SHUTDOWN",
+        both(&mut rr, &mut fr, &["SET", "c", "d"]),
+    );
+    d.same("SHUTDOWN FORCE", {
+        rr.call_no_wait(&["SHUTDOWN", "FORCE"]);
+        fr.call_no_wait(&["SHUTDOWN", "FORCE"]);
+        (rr.read_until_eof(), fr.read_until_eof())
+    });
+    for (name, node) in [("redis-server", &mut pair.r), ("ferrocache", &mut pair.f)] {
+        let status = node.wait_exit(Duration::from_secs(20));
+        if !status.is_some_and(|s| s.success()) {
+            d.0.push(format!(
+                "{name}: exit status after SHUTDOWN FORCE: {status:?}"
+            ));
+        }
+    }
+    d.assert_none();
+}
+
+/// Files of an empty data set, and files written with `rdbchecksum no`
+/// (a zero checksum), load both ways.
+#[test]
+fn empty_and_unchecksummed_files_cross_over() {
+    for options in [&[][..], &["--rdbchecksum", "no"][..]] {
+        for to_redis in [true, false] {
+            let (src_dir, dst_dir) = (TempDir::new("persist-x-src"), TempDir::new("persist-x-dst"));
+            let src = if to_redis {
+                ferro(&src_dir.0, options)
+            } else {
+                redis_in(&src_dir.0, options)
+            };
+            let mut s = connect(&src);
+            let empty = options.is_empty();
+            if !empty {
+                qs(&mut s, &["SET", "k", "v"]);
+                qs(&mut s, &["SELECT", "9"]);
+                qs(&mut s, &["RPUSH", "l", "1", "2"]);
+            }
+            assert_eq!(qs(&mut s, &["SAVE"]), Value::Okay);
+            let expected = state(&mut s);
+            let file = std::fs::read(src_dir.path("dump.rdb")).expect("dump.rdb");
+            let stored_crc = &file[file.len() - 8..];
+            assert_eq!(
+                stored_crc == [0u8; 8],
+                !empty,
+                "checksum field with options {options:?}"
+            );
+            if to_redis {
+                check_rdb(&src_dir.path("dump.rdb"));
+            }
+            std::fs::copy(src_dir.path("dump.rdb"), dst_dir.path("dump.rdb")).expect("copy");
+            let dst = if to_redis {
+                redis_in(&dst_dir.0, options)
+            } else {
+                ferro(&dst_dir.0, options)
+            };
+            let what = format!(
+                "{} -> {}, options {options:?}",
+                if to_redis {
+                    "ferrocache"
+                } else {
+                    "redis-server"
+                },
+                if to_redis {
+                    "redis-server"
+                } else {
+                    "ferrocache"
+                }
+            );
+            compare(&what, &expected, &state(&mut connect(&dst)), false);
+        }
+    }
+}
+
+/// A file with keys in a database this server does not have is refused
+/// at startup, naming the file and the problem.
+#[test]
+fn file_with_more_databases_than_configured_is_refused() {
+    let dir = TempDir::new("persist-dbs");
+    let node = ferro(&dir.0, &[]);
+    let mut c = connect(&node);
+    qs(&mut c, &["SELECT", "12"]);
+    qs(&mut c, &["SET", "k", "v"]);
+    assert_eq!(qs(&mut c, &["SAVE"]), Value::Okay);
+    drop(c);
+    drop(node);
+    let d = dir.0.to_str().expect("utf-8");
+    let (status, log) =
+        ferrocache_startup_failure(&["--port", "0", "--dir", d, "--databases", "4"]);
+    assert!(
+        !status.success(),
+        "started with a key in db 12 and 4 databases:\n{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        log.contains(&dir.path("dump.rdb").display().to_string()),
+        "{log}"
+    );
+    assert!(log.contains("database"), "{log}");
+    // With enough databases it loads.
+    let node = ferro(&dir.0, &["--databases", "13"]);
+    let mut c = connect(&node);
+    qs(&mut c, &["SELECT", "12"]);
+    assert_eq!(qs(&mut c, &["GET", "k"]), Value::BulkString(b"v".to_vec()));
 }
