@@ -2608,3 +2608,140 @@ fn damaged_payloads_restore_as_in_redis() {
         problems.join("\n")
     );
 }
+
+// ---------------------------------------------------------------------------
+// Edge cases of saving, against redis-server
+
+/// Starts the server named `kind` ("redis-server" or "ferrocache") in `dir`.
+fn start_kind(kind: &str, dir: &Path, extra: &[&str]) -> Proc {
+    if kind == "redis-server" {
+        redis_in(dir, extra)
+    } else {
+        ferro(dir, extra)
+    }
+}
+
+/// A key whose TTL passed but which nothing removed yet (active expiry
+/// off) is saved with its expire time and not loaded back.
+#[test]
+fn logically_expired_keys_do_not_come_back() {
+    let mut outcomes = Vec::new();
+    for kind in ["redis-server", "ferrocache"] {
+        let dir = TempDir::new("persist-expired");
+        let node = start_kind(kind, &dir.0, &[]);
+        let mut c = connect(&node);
+        qs(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+        qs(&mut c, &["SET", "gone", "v", "PX", "100"]);
+        qs(&mut c, &["HSET", "gone-hash", "f", "v"]);
+        qs(&mut c, &["PEXPIRE", "gone-hash", "100"]);
+        qs(&mut c, &["SET", "stays", "v"]);
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(qs(&mut c, &["SAVE"]), Value::Okay);
+        let copy = copy_dump(&dir.0, "persist-expired-copy");
+        let loaded = ferro(&copy.0, &[]);
+        let mut l = connect(&loaded);
+        let keys = sorted_items(&qs(&mut l, &["KEYS", "*"]));
+        let redis_loaded = redis_in(&copy.0, &[]);
+        let mut rl = connect(&redis_loaded);
+        let redis_keys = sorted_items(&qs(&mut rl, &["KEYS", "*"]));
+        outcomes.push(format!(
+            "{kind} file: ferrocache loads {keys:?}, redis-server loads {redis_keys:?}"
+        ));
+    }
+    let expected = "[\"\\\"stays\\\"\"]";
+    assert!(
+        outcomes.iter().all(|o| o.matches(expected).count() == 2),
+        "expected only \"stays\":\n{}",
+        outcomes.join("\n")
+    );
+}
+
+/// SHUTDOWN while a BGSAVE runs waits for it or stops it, then saves the
+/// data as it is at the SHUTDOWN: a write made after BGSAVE began is in
+/// the file.
+#[test]
+fn shutdown_during_bgsave_saves_the_latest_data() {
+    let dir = TempDir::new("persist-shutbg");
+    let mut node = ferro(&dir.0, &["--save", "3600 1"]);
+    preload(&node, "k", 100_000, 24);
+    let mut c = connect(&node);
+    assert_eq!(
+        qs(&mut c, &["BGSAVE"]),
+        Value::SimpleString("Background saving started".into())
+    );
+    qs(&mut c, &["SET", "late", "1"]);
+    drop(c);
+    shutdown(&mut node, &[]);
+    let node = ferro(&dir.0, &[]);
+    let mut c = connect(&node);
+    assert_eq!(int(&qs(&mut c, &["DBSIZE"])), 100_001);
+    assert_eq!(
+        qs(&mut c, &["GET", "late"]),
+        Value::BulkString(b"1".to_vec())
+    );
+}
+
+/// With save points configured, redis-server's FLUSHALL saves the now
+/// empty data set at once (so a crash right after it does not bring the
+/// keys back), and counts one change after that save.
+#[test]
+fn flushall_with_save_points_saves_as_in_redis() {
+    let mut outcomes = Vec::new();
+    for kind in ["redis-server", "ferrocache"] {
+        let dir = TempDir::new("persist-flushall");
+        let mut node = start_kind(kind, &dir.0, &["--save", "3600 1"]);
+        let mut c = connect(&node);
+        qs(&mut c, &["SET", "a", "1"]);
+        qs(&mut c, &["SET", "b", "1"]);
+        assert_eq!(qs(&mut c, &["SAVE"]), Value::Okay);
+        assert_eq!(qs(&mut c, &["FLUSHALL"]), Value::Okay);
+        let changes = field(&mut c, "persistence", "rdb_changes_since_last_save");
+        node.child.kill().expect("kill -9");
+        node.child.wait().expect("wait");
+        let restarted = start_kind(kind, &dir.0, &[]);
+        let mut r = connect(&restarted);
+        let keys = int(&qs(&mut r, &["DBSIZE"]));
+        outcomes.push((kind, changes, keys));
+    }
+    assert_eq!(
+        (&outcomes[1].1, outcomes[1].2),
+        (&outcomes[0].1, outcomes[0].2),
+        "(rdb_changes_since_last_save after FLUSHALL, keys after kill -9 and restart): {outcomes:?}"
+    );
+}
+
+/// FLUSHALL and FLUSHDB count the keys they remove as changes
+/// (rdb_changes_since_last_save, which drives the save points).
+#[test]
+fn flush_commands_count_as_changes() {
+    let mut outcomes = Vec::new();
+    for kind in ["redis-server", "ferrocache"] {
+        let dir = TempDir::new("persist-flushdirty");
+        let node = start_kind(kind, &dir.0, &[]);
+        let mut c = connect(&node);
+        let mut counts = Vec::new();
+        for step in [
+            &["SET", "a", "1"][..],
+            &["SET", "b", "1"],
+            &["SAVE"],
+            &["FLUSHALL"],
+            &["SET", "c", "1"],
+            &["SELECT", "2"],
+            &["SET", "d", "1"],
+            &["FLUSHDB"],
+            &["FLUSHALL"],
+        ] {
+            qs(&mut c, step);
+            counts.push(format!(
+                "{} -> {}",
+                step.join(" "),
+                field(&mut c, "persistence", "rdb_changes_since_last_save")
+            ));
+        }
+        outcomes.push(counts);
+    }
+    assert_eq!(
+        outcomes[1], outcomes[0],
+        "rdb_changes_since_last_save after each step (left ferrocache, right redis-server)"
+    );
+}
