@@ -1423,12 +1423,27 @@ fn bgsave_is_a_point_in_time_cut_under_concurrent_writes() {
         started,
         Value::SimpleString("Background saving started".into())
     );
-    let in_progress = field(&mut c, "persistence", "rdb_bgsave_in_progress");
+    let during = info(&mut c, "persistence");
     let again = redis::cmd("BGSAVE").query::<Value>(&mut c);
     let save = redis::cmd("SAVE").query::<Value>(&mut c);
+    let during_field = |name: &str| info_field(&during, name).unwrap_or_default();
     assert_eq!(
-        in_progress, "1",
+        during_field("rdb_bgsave_in_progress"),
+        "1",
         "rdb_bgsave_in_progress right after BGSAVE"
+    );
+    assert_ne!(
+        during_field("rdb_current_bgsave_time_sec"),
+        "-1",
+        "{during}"
+    );
+    let total: u64 = during_field("current_save_keys_total").parse().unwrap_or(0);
+    let processed: u64 = during_field("current_save_keys_processed")
+        .parse()
+        .unwrap_or(u64::MAX);
+    assert!(
+        total >= 100_000 && processed <= total,
+        "current_save_keys_total / _processed during the save: {total} / {processed}"
     );
     let err = again.expect_err("BGSAVE during a BGSAVE");
     assert_eq!(
@@ -1452,6 +1467,16 @@ fn bgsave_is_a_point_in_time_cut_under_concurrent_writes() {
     assert_eq!(
         info_field(&persistence, "rdb_last_bgsave_status").as_deref(),
         Some("ok"),
+        "{persistence}"
+    );
+    assert_eq!(
+        info_field(&persistence, "rdb_current_bgsave_time_sec").as_deref(),
+        Some("-1"),
+        "{persistence}"
+    );
+    assert_ne!(
+        info_field(&persistence, "rdb_last_bgsave_time_sec").as_deref(),
+        Some("-1"),
         "{persistence}"
     );
     assert!(
@@ -2744,4 +2769,62 @@ fn flush_commands_count_as_changes() {
         outcomes[1], outcomes[0],
         "rdb_changes_since_last_save after each step (left ferrocache, right redis-server)"
     );
+}
+
+/// DEBUG RELOAD's options (NOSAVE, NOFLUSH, MERGE), replies and effects
+/// on keys and function libraries, against redis-server.
+#[test]
+fn debug_reload_options_match_redis() {
+    let (fdir, rdir) = (
+        TempDir::new("persist-dbgrl-f"),
+        TempDir::new("persist-dbgrl-r"),
+    );
+    let (f, r) = (ferro(&fdir.0, &[]), redis_in(&rdir.0, &[]));
+    let (mut fr, mut rr) = (f.raw(), r.raw());
+    let mut d = Differences(Vec::new());
+    let lib = "#!lua name=rl\nredis.register_function('rlf', function(keys, args) return 1 end)";
+    let steps: &[&[&str]] = &[
+        &["SET", "a", "1"],
+        &["SET", "b", "1", "EX", "1000"],
+        &["FUNCTION", "LOAD", lib],
+        &["SAVE"],
+        &["SET", "c", "1"],
+        &["DEBUG", "RELOAD", "NOSAVE"],
+        &["KEYS", "*"],
+        &["TTL", "b"],
+        &["FUNCTION", "LIST"],
+        &["SET", "a", "2"],
+        &["SET", "d", "1"],
+        &["DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE"],
+        &["GET", "a"],
+        &["EXISTS", "d"],
+        &["FUNCTION", "LIST"],
+        &["DEBUG", "RELOAD", "BOGUS"],
+        &["FUNCTION", "FLUSH"],
+        &["DEBUG", "RELOAD", "nosave"],
+        &["FUNCTION", "LIST"],
+        &["DEL", "d"],
+        &["DEBUG", "RELOAD"],
+        &["KEYS", "*"],
+        &["FUNCTION", "LIST"],
+    ];
+    for step in steps {
+        let (mut a, mut b) = both(&mut rr, &mut fr, step);
+        if step[0] == "KEYS" {
+            a = normalize_keys(&a);
+            b = normalize_keys(&b);
+        }
+        d.same(&step.join(" "), (a, b));
+    }
+    d.assert_none();
+}
+
+/// A KEYS reply with its lines sorted (servers list keys in their own order).
+fn normalize_keys(reply: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(reply);
+    let mut lines: Vec<&str> = text.split("\r\n").collect();
+    let header = lines.remove(0);
+    let mut pairs: Vec<String> = lines.chunks(2).map(|p| p.join("\r\n")).collect();
+    pairs.sort();
+    format!("{header}\r\n{}", pairs.join("\r\n")).into_bytes()
 }
