@@ -1578,6 +1578,9 @@ fn bgsave_file_holds_the_data_at_the_reply() {
         pipeline.extend(encode(&[b"SET", b"after", b"1"]));
         pipeline.extend(encode(&[b"DEL", b"k:0"]));
         pipeline.extend(encode(&[b"SET", b"k:1", b"changed"]));
+        for i in 0..200 {
+            pipeline.extend(encode(&[b"SET", format!("after:{i}").as_bytes(), b"1"]));
+        }
         raw.send(&pipeline);
         assert_eq!(
             raw.read_reply(),
@@ -1587,24 +1590,30 @@ fn bgsave_file_holds_the_data_at_the_reply() {
         assert_eq!(raw.read_reply(), b"+OK\r\n", "{name}");
         assert_eq!(raw.read_reply(), b":1\r\n", "{name}");
         assert_eq!(raw.read_reply(), b"+OK\r\n", "{name}");
+        for _ in 0..200 {
+            assert_eq!(raw.read_reply(), b"+OK\r\n", "{name}");
+        }
         let mut c = connect(node);
         wait_bgsave_done(&mut c);
         let copy = copy_dump(&dir.0, "persist-bgflush-copy");
         let loaded = ferro(&copy.0, &[]);
         let mut l = connect(&loaded);
         let keys = int(&qs(&mut l, &["DBSIZE"]));
-        let after = int(&qs(&mut l, &["EXISTS", "after"]));
+        let after = int(&qs(&mut l, &["EXISTS", "after"]))
+            + (0..200)
+                .map(|i| int(&qs(&mut l, &["EXISTS", &format!("after:{i}")])))
+                .sum::<i64>();
         let k0 = int(&qs(&mut l, &["EXISTS", "k:0"]));
         let k1 = text(&qs(&mut l, &["GET", "k:1"]));
         if keys != 50_000 || after != 0 || k0 != 1 || k1 != format!("{:?}", "v".repeat(16)) {
             problems.push(format!(
-                "{name}: the file has {keys} keys (50000 before BGSAVE), `after` {after}, `k:0` {k0}, `k:1` {k1}"
+                "{name}: the file has {keys} keys (50000 before BGSAVE), {after} of the `after` keys, `k:0` {k0}, `k:1` {k1}"
             ));
         }
     }
     assert!(
         problems.is_empty(),
-        "BGSAVE; SET after 1; DEL k:0; SET k:1 changed:\n{}",
+        "BGSAVE; SET after 1; DEL k:0; SET k:1 changed; SET after:0..199 1:\n{}",
         problems.join("\n")
     );
 }
@@ -2051,6 +2060,10 @@ fn misconf_after_a_failed_background_save() {
         "SET before any failure",
         both(&mut rr, &mut fr, &["SET", "k", "1"]),
     );
+    let lastsave_of = |c: &mut Raw| -> Vec<u8> { c.call(&["LASTSAVE"]) };
+    let (r_saved, f_saved) = (lastsave_of(&mut rr), lastsave_of(&mut fr));
+    // LASTSAVE has a one-second resolution: let a second pass.
+    std::thread::sleep(Duration::from_millis(1100));
     pair.remove_dirs();
     d.same(
         "BGSAVE into a removed directory",
@@ -2062,6 +2075,13 @@ fn misconf_after_a_failed_background_save() {
     );
     let status = d.same("rdb_last_bgsave_status after a failed BGSAVE", statuses);
     assert_eq!(status, b"err", "redis-server's status");
+    d.same(
+        "LASTSAVE unchanged by the failed BGSAVE",
+        (
+            format!("{}", lastsave_of(&mut rr) == r_saved).into_bytes(),
+            format!("{}", lastsave_of(&mut fr) == f_saved).into_bytes(),
+        ),
+    );
     let misconf = d.same(
         "SET after a failed BGSAVE",
         both(&mut rr, &mut fr, &["SET", "k", "3"]),
@@ -2139,6 +2159,13 @@ fn misconf_after_a_failed_background_save() {
         bgsave_status(&mut fr).into_bytes(),
     );
     let status = d.same("rdb_last_bgsave_status after a good BGSAVE", statuses);
+    d.same(
+        "LASTSAVE moved after the good BGSAVE only",
+        (
+            format!("{}", lastsave_of(&mut rr) != r_saved).into_bytes(),
+            format!("{}", lastsave_of(&mut fr) != f_saved).into_bytes(),
+        ),
+    );
     assert_eq!(status, b"ok", "redis-server's status");
     let ok = d.same(
         "SET after a good BGSAVE",
