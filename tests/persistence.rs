@@ -2868,3 +2868,160 @@ fn normalize_keys(reply: &[u8]) -> Vec<u8> {
     pairs.sort();
     format!("{header}\r\n{}", pairs.join("\r\n")).into_bytes()
 }
+
+/// Big collections (a hash, a sorted set, a list and a set of 40k
+/// elements each) changed during a BGSAVE by transactions that keep every
+/// size constant (add one, remove one): the file has each at its size, and
+/// as many added elements as removed ones; it loads in redis-server too.
+#[test]
+fn bgsave_of_big_collections_under_writes() {
+    const SIZE: usize = 40_000;
+    const WRITERS: usize = 4;
+    let dir = TempDir::new("persist-bigcoll");
+    let node = ferro(&dir.0, &[]);
+    {
+        let mut raw = node.raw();
+        raw.stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        let mut sent = 0;
+        let mut batch = Vec::new();
+        for start in (0..SIZE).step_by(1000) {
+            let names: Vec<String> = (start..start + 1000).map(|i| format!("old{i}")).collect();
+            let scores: Vec<String> = (start..start + 1000)
+                .map(|i| format!("{}", i as f64 / 4.0))
+                .collect();
+            let mut h: Vec<&[u8]> = vec![b"HSET", b"big:h"];
+            let mut z: Vec<&[u8]> = vec![b"ZADD", b"big:z"];
+            let mut l: Vec<&[u8]> = vec![b"RPUSH", b"big:l"];
+            let mut s: Vec<&[u8]> = vec![b"SADD", b"big:s"];
+            for (n, sc) in names.iter().zip(&scores) {
+                h.extend([n.as_bytes(), sc.as_bytes()]);
+                z.extend([sc.as_bytes(), n.as_bytes()]);
+                l.push(n.as_bytes());
+                s.push(n.as_bytes());
+            }
+            for cmd in [h, z, l, s] {
+                batch.extend(encode(&cmd));
+                sent += 1;
+            }
+        }
+        raw.send(&batch);
+        for _ in 0..sent {
+            let reply = raw.read_reply();
+            assert!(reply.starts_with(b":"), "{}", common::show(&reply));
+        }
+    }
+    let mut c = connect(&node);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|t| {
+            let (stop, done) = (stop.clone(), done.clone());
+            let url = node.url();
+            std::thread::spawn(move || {
+                let mut w = common::connect_with_timeouts(&url);
+                let mut i = t;
+                while !stop.load(Ordering::Relaxed) && i < SIZE {
+                    let (old, new) = (format!("old{i}"), format!("new{i}"));
+                    let () = redis::pipe()
+                        .atomic()
+                        .cmd("HSET")
+                        .arg("big:h")
+                        .arg(&new)
+                        .arg(i)
+                        .ignore()
+                        .cmd("HDEL")
+                        .arg("big:h")
+                        .arg(&old)
+                        .ignore()
+                        .cmd("ZADD")
+                        .arg("big:z")
+                        .arg(-(i as f64))
+                        .arg(&new)
+                        .ignore()
+                        .cmd("ZREM")
+                        .arg("big:z")
+                        .arg(&old)
+                        .ignore()
+                        .cmd("LPUSH")
+                        .arg("big:l")
+                        .arg(&new)
+                        .ignore()
+                        .cmd("RPOP")
+                        .arg("big:l")
+                        .ignore()
+                        .cmd("SADD")
+                        .arg("big:s")
+                        .arg(&new)
+                        .ignore()
+                        .cmd("SREM")
+                        .arg("big:s")
+                        .arg(&old)
+                        .ignore()
+                        .query(&mut w)
+                        .expect("MULTI/EXEC");
+                    done.fetch_add(1, Ordering::SeqCst);
+                    i += WRITERS;
+                }
+            })
+        })
+        .collect();
+    wait_until(Duration::from_secs(20), "the writers to start", || {
+        done.load(Ordering::SeqCst) >= 20
+    });
+    let before = done.load(Ordering::SeqCst);
+    assert_eq!(
+        qs(&mut c, &["BGSAVE"]),
+        Value::SimpleString("Background saving started".into())
+    );
+    wait_bgsave_done(&mut c);
+    let after = done.load(Ordering::SeqCst);
+    let snapshot = copy_dump(&dir.0, "persist-bigcoll-copy");
+    stop.store(true, Ordering::Relaxed);
+    join_all(writers);
+    assert!(after > before, "no transaction ran during the save");
+    check_rdb(&snapshot.path("dump.rdb"));
+    let ferro_copy = copy_dump(&snapshot.0, "persist-bigcoll-ferro");
+    let loaded_f = ferro(&ferro_copy.0, &[]);
+    let loaded_r = redis_in(&snapshot.0, &["--sanitize-dump-payload", "yes"]);
+    let mut problems = Vec::new();
+    for (name, node) in [("ferrocache", &loaded_f), ("redis-server", &loaded_r)] {
+        let mut l = connect(node);
+        let size = SIZE as i64;
+        let sizes = [
+            int(&qs(&mut l, &["HLEN", "big:h"])),
+            int(&qs(&mut l, &["ZCARD", "big:z"])),
+            int(&qs(&mut l, &["LLEN", "big:l"])),
+            int(&qs(&mut l, &["SCARD", "big:s"])),
+        ];
+        if sizes != [size; 4] {
+            problems.push(format!(
+                "{name}: hash, zset, list, set sizes {sizes:?}, {SIZE} expected"
+            ));
+        }
+        // As many `new` elements as transactions: the same count in all four.
+        let news = [
+            sorted_items(&qs(&mut l, &["HKEYS", "big:h"]))
+                .iter()
+                .filter(|f| f.contains("new"))
+                .count(),
+            int(&qs(&mut l, &["ZCOUNT", "big:z", "-inf", "(0"])) as usize
+                + usize::from(text(&qs(&mut l, &["ZSCORE", "big:z", "new0"])) != "nil"),
+            sorted_items(&qs(&mut l, &["LRANGE", "big:l", "0", "-1"]))
+                .iter()
+                .filter(|f| f.contains("new"))
+                .count(),
+            sorted_items(&qs(&mut l, &["SMEMBERS", "big:s"]))
+                .iter()
+                .filter(|f| f.contains("new"))
+                .count(),
+        ];
+        if news.iter().any(|&n| n != news[0]) {
+            problems.push(format!(
+                "{name}: added elements in hash, zset, list, set: {news:?}"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
