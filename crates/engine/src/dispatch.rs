@@ -293,7 +293,13 @@ pub fn execute(
         && crate::persistence::writes_refused(server)
     {
         entry.stats.add(REJECTED, 1);
-        reject_command(server, client, out, spec.name, crate::persistence::MISCONF_ERROR);
+        reject_command(
+            server,
+            client,
+            out,
+            spec.name,
+            crate::persistence::MISCONF_ERROR,
+        );
         return Outcome::Done;
     }
     if let Some(queued) = &mut client.multi {

@@ -525,16 +525,21 @@ pub(crate) fn library_codes(server: &crate::Server) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Adds a library read from an RDB file (an existing one of that name or
-/// a clashing function is an error, as when Redis loads a file).
-pub(crate) fn load_library_code(server: &crate::Server, code: &[u8]) -> Result<(), String> {
+/// Adds a library read from an RDB file: an existing one of that name is
+/// an error unless `replace`, a function clashing with another library's
+/// always (as when Redis loads a file).
+pub(crate) fn load_library_code(
+    server: &crate::Server,
+    code: &[u8],
+    replace: bool,
+) -> Result<(), String> {
     let (name, functions) = compile_on(server, code).map_err(|e| e.0.into_owned())?;
     let libs = &server.functions;
     let mut map = libs.libs.write();
-    if map.contains_key(&name) {
+    if map.contains_key(&name) && !replace {
         return Err(format!("library '{name}' already exists"));
     }
-    if let Some(taken) = clash(&map, &[], &functions) {
+    if let Some(taken) = clash(&map, &[name.as_str()], &functions) {
         return Err(format!("function {taken} already exists"));
     }
     map.insert(

@@ -283,6 +283,9 @@ struct Loader<'a> {
     server: &'a Arc<Server>,
     now: u64,
     expired_skipped: u64,
+    /// Replace existing keys and libraries instead of failing on them
+    /// (DEBUG RELOAD MERGE).
+    merge: bool,
 }
 
 impl LoadSink for Loader<'_> {
@@ -296,7 +299,7 @@ impl LoadSink for Loader<'_> {
     }
 
     fn function(&mut self, code: Vec<u8>) -> Result<(), String> {
-        crate::functions::load_library_code(self.server, &code)
+        crate::functions::load_library_code(self.server, &code, self.merge)
     }
 
     fn key(
@@ -319,7 +322,7 @@ impl LoadSink for Loader<'_> {
             return Ok(());
         }
         let mut l = self.server.keyspace.lock([key.as_slice()], self.now);
-        if l.exists(db, &key) {
+        if l.exists(db, &key) && !self.merge {
             return Err(format!(
                 "duplicate key '{}' in database {db}",
                 String::from_utf8_lossy(&key)
@@ -344,6 +347,13 @@ fn apply_access(e: &mut keyspace::Entry, access: Access) {
 /// Loads the RDB file into the (empty) keyspace, if it exists. The error
 /// names the file, the byte offset and the problem.
 pub fn load_file(server: &Arc<Server>) -> Result<Option<persist::file::LoadStats>, String> {
+    load_file_merging(server, false)
+}
+
+fn load_file_merging(
+    server: &Arc<Server>,
+    merge: bool,
+) -> Result<Option<persist::file::LoadStats>, String> {
     let path = rdb_path(server);
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
@@ -355,6 +365,7 @@ pub fn load_file(server: &Arc<Server>) -> Result<Option<persist::file::LoadStats
         server,
         now: now_ms(),
         expired_skipped: 0,
+        merge,
     };
     let limits = server.config.hot.limits();
     let stats = persist::file::load(
@@ -385,20 +396,42 @@ pub fn load_file(server: &Arc<Server>) -> Result<Option<persist::file::LoadStats
     Ok(Some(stats))
 }
 
-/// DEBUG RELOAD: save, empty the keyspace, load the file back.
-pub fn debug_reload(ctx: &mut Ctx) -> CmdResult {
-    save_now(ctx.server).map_err(|e| CmdError::new(format!("ERR {e}")))?;
-    let old = ctx.server.keyspace.flush(None);
-    drop(old);
-    crate::functions::flush_all(ctx.server);
-    match load_file(ctx.server) {
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save (unless NOSAVE), empty
+/// the keyspace and the functions (unless NOFLUSH), load the file back
+/// (MERGE: what the file has replaces what is there, instead of failing).
+pub fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for o in options {
+        if eq(o, "merge") {
+            merge = true;
+        } else if eq(o, "noflush") {
+            flush = false;
+        } else if eq(o, "nosave") {
+            save = false;
+        } else {
+            return Err(CmdError::new(
+                "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+            ));
+        }
+    }
+    if save {
+        save_now(ctx.server).map_err(|e| CmdError::new(format!("ERR {e}")))?;
+    }
+    if flush {
+        drop(ctx.server.keyspace.flush(None));
+        crate::functions::flush_all(ctx.server);
+    }
+    match load_file_merging(ctx.server, merge) {
         Ok(_) => {
             ctx.out.ok();
             Ok(())
         }
-        Err(e) => Err(CmdError::new(format!(
-            "ERR Error trying to load the RDB dump: {e}"
-        ))),
+        Err(e) => {
+            tracing::warn!("DEBUG RELOAD: {e}");
+            Err(CmdError::new(
+                "ERR Error trying to load the RDB dump, check server logs.",
+            ))
+        }
     }
 }
 

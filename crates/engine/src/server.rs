@@ -478,13 +478,16 @@ fn debug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
                 "    default.",
-                "RELOAD",
-                "    Save the RDB on disk and reload it back to memory.",
+                "RELOAD [option ...]",
+                "    Save the RDB on disk and reload it back to memory. Options:",
+                "    * MERGE: Merge data from RDB with existing data rather than failing on dup key.",
+                "    * NOFLUSH: Do not empty the dataset before loading the RDB.",
+                "    * NOSAVE: Do not save the RDB before loading it.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
         ),
-        ("reload", 2) => crate::persistence::debug_reload(ctx),
+        ("reload", _) => crate::persistence::debug_reload(ctx, &a[2..]),
         ("sleep", 3) => {
             let secs = crate::args::float(a[2])?;
             if secs > 0.0 {

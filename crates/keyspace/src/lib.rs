@@ -41,7 +41,8 @@ pub use table::Table;
 use tracking::Tracked;
 pub use tracking::TrackingClients;
 pub use value::{
-    itoa_buf, lfu_mode, lru_clock, parse_canonical_i64, set_lfu, set_lru_clock_ms, Entry, StrValue, Value,
+    itoa_buf, lfu_mode, lru_clock, parse_canonical_i64, set_lfu, set_lru_clock_ms, Entry, StrValue,
+    Value,
 };
 
 /// Number of lock shards (a power of two, well above any thread count).
@@ -267,6 +268,9 @@ pub struct Shard {
     watches: Watches,
     /// Keys read by tracking clients (CLIENT TRACKING).
     tracked: Tracked,
+    /// Per database, the keys a running snapshot captured before its walk
+    /// reached this shard (see [`snapshot`]).
+    snapshot_seen: Vec<hashbrown::HashSet<Box<[u8]>>>,
 }
 
 /// Access to one shard: its lock, or the hold this thread already has on it.
@@ -347,6 +351,14 @@ impl Shard {
     pub fn entries(&self, db: usize) -> impl Iterator<Item = &Entry> {
         self.dbs[db].slots.iter().flat_map(Table::iter)
     }
+
+    /// The entries of database `db` a snapshot's walk captures: all but
+    /// those the snapshot captured (or saw created) before the walk.
+    pub fn snapshot_entries(&self, db: usize) -> impl Iterator<Item = &Entry> {
+        let seen = self.snapshot_seen.get(db).filter(|s| !s.is_empty());
+        self.entries(db)
+            .filter(move |e| seen.is_none_or(|s| !s.contains(e.key())))
+    }
 }
 
 /// Keyspace-wide counters.
@@ -417,6 +429,7 @@ impl Keyspace {
                     dbs,
                     watches: Watches::default(),
                     tracked: Tracked::default(),
+                    snapshot_seen: Vec::new(),
                 })
             })
             .collect();
@@ -441,11 +454,13 @@ impl Keyspace {
         if !self.snapshot.begin(capture) {
             return false;
         }
+        let capture = self.snapshot.capture();
         for i in 0..SHARDS {
-            let guard = self.shard(i);
-            // A shard this thread holds (SAVE inside EXEC) is not locked
-            // again, so not captured by `shard`: capture it here.
-            self.snapshot.on_lock(i, &guard);
+            if let Some(c) = &capture {
+                c.before_next();
+            }
+            let mut guard = self.shard(i);
+            self.snapshot.walk(i, &mut guard);
         }
         self.snapshot.end();
         true
@@ -513,9 +528,7 @@ impl Keyspace {
             owner != self as *const Keyspace as usize,
             "shard {i} is locked inside a hold that does not cover it"
         );
-        let guard = lock_patiently(&self.shards[i]);
-        self.snapshot.on_lock(i, &guard);
-        ShardGuard::Locked(guard)
+        ShardGuard::Locked(lock_patiently(&self.shards[i]))
     }
 
     /// Does this thread hold shards of this keyspace (inside EXEC or a
@@ -580,7 +593,6 @@ impl Keyspace {
                         }
                     }
                 };
-                self.snapshot.on_lock(i, &guard);
                 guards.push(guard);
             }
             return guards;
@@ -613,10 +625,7 @@ impl Keyspace {
         let mut taken: SmallVec<[MutexGuard<'_, Shard>; 64]> = SmallVec::new();
         for i in (0..SHARDS).filter(|&i| bits[i / 64] & (1 << (i % 64)) == 0) {
             match self.shards[i].try_lock_until(deadline) {
-                Some(guard) => {
-                    self.snapshot.on_lock(i, &guard);
-                    taken.push(guard)
-                }
+                Some(guard) => taken.push(guard),
                 None => break,
             }
         }
@@ -698,8 +707,10 @@ impl Keyspace {
     pub fn flush(&self, db: Option<usize>) -> Vec<Vec<Table>> {
         let mut freed = Vec::new();
         let mut all = self.lock_all(0);
-        for (_, g) in all.guards.iter_mut() {
+        for (i, g) in all.guards.iter_mut() {
             let shard = &mut **g;
+            // A running snapshot takes the shard as it is before it empties.
+            self.snapshot.walk(*i, shard);
             // Like Redis: a flush invalidates every tracking client at once
             // (the engine tells them) and forgets the tracked keys.
             let (keys, items) = shard.tracked.clear();
@@ -733,8 +744,9 @@ impl Keyspace {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let mut all = self.lock_all(now);
-        for (_, g) in all.guards.iter_mut() {
+        for (i, g) in all.guards.iter_mut() {
             let shard = &mut **g;
+            self.snapshot.walk(*i, shard);
             if !shard.watches.is_empty() {
                 for (emptied, replacing) in [(a, b), (b, a)] {
                     for key in shard.watches.keys_of(emptied) {
@@ -1083,6 +1095,7 @@ impl<'a> Locked<'a> {
         accept: impl FnOnce(&mut Entry) -> bool,
     ) -> Option<Result<&mut Entry, ()>> {
         let pos = key_pos(key);
+        self.before_write(db, key, pos);
         // Blocked clients and watchers need to hear about the write; the
         // common case (neither) costs one probe.
         let noted = self.ks.ready.any() || self.ks.report_all_writes.load(Ordering::Relaxed) || {
@@ -1117,6 +1130,17 @@ impl<'a> Locked<'a> {
         self.get_entry(db, key)
     }
 
+    /// A running snapshot captures `key` before this write changes it (see
+    /// [`snapshot`]): one atomic load when none runs.
+    #[inline]
+    fn before_write(&mut self, db: usize, key: &[u8], pos: KeyPos) {
+        if self.ks.snapshot.is_pending(pos.shard) {
+            let ks = self.ks;
+            let shard = self.shard_mut(pos.shard);
+            ks.snapshot.before_write(pos.shard, shard, db, key);
+        }
+    }
+
     /// Records a write to `key`: for blocked clients (only while any exist)
     /// and for watchers.
     fn note_write(&mut self, db: usize, key: &[u8], pos: KeyPos) {
@@ -1145,6 +1169,7 @@ impl<'a> Locked<'a> {
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) {
         let now = self.now_ms;
         let pos = key_pos(key);
+        self.before_write(db, key, pos);
         let sdb = self.shard_db(db, pos.shard);
         let old = sdb
             .table_mut(pos.local)
@@ -1196,6 +1221,7 @@ impl<'a> Locked<'a> {
     pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Box<Entry>> {
         let now = self.now_ms;
         let pos = key_pos(key);
+        self.before_write(db, key, pos);
         let sdb = self.shard_db(db, pos.shard);
         let e = sdb.slots.get_mut(pos.local)?.remove(key)?;
         sdb.keys -= 1;
@@ -1215,6 +1241,7 @@ impl<'a> Locked<'a> {
 
     /// Sets (or with 0 clears) the TTL of a live key. Returns false if absent.
     pub fn set_expire(&mut self, db: usize, key: &[u8], expire_at_ms: u64) -> bool {
+        self.before_write(db, key, key_pos(key));
         let Some(e) = self.find(db, key) else {
             return false;
         };
@@ -1272,6 +1299,78 @@ mod tests {
 
     fn s(v: &str) -> Value {
         Value::Str(StrValue::from_bytes(v.as_bytes()))
+    }
+
+    /// A captured string key: (db, key, value).
+    type Captured = (usize, Vec<u8>, Vec<u8>);
+
+    /// Records what a snapshot captures.
+    #[derive(Default)]
+    struct Record {
+        seen: parking_lot::Mutex<Vec<Captured>>,
+        walked: AtomicUsize,
+    }
+
+    impl snapshot::ShardCapture for Record {
+        fn capture_shard(&self, _shard: usize, data: &Shard) {
+            for db in 0..data.databases() {
+                for e in data.snapshot_entries(db) {
+                    self.capture_entry(0, db, e);
+                }
+            }
+            self.walked.fetch_add(1, Ordering::Relaxed);
+        }
+        fn capture_entry(&self, _shard: usize, db: usize, e: &Entry) {
+            let Value::Str(v) = &e.value else { return };
+            self.seen.lock().push((db, e.key().to_vec(), v.to_vec()));
+        }
+        fn before_next(&self) {
+            // A slow walk, so the writes below land before it reaches most shards.
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
+    #[test]
+    fn snapshot_is_the_state_at_its_start_while_writes_go_on() {
+        let ks = Arc::new(Keyspace::new(2));
+        let mut want = Vec::new();
+        for i in 0..2000 {
+            let (db, key, val) = (i % 2, format!("k{i}"), format!("v{i}"));
+            ks.lock([key.as_bytes()], 0)
+                .set(db, key.as_bytes(), s(&val), 0);
+            want.push((db, key.into_bytes(), val.into_bytes()));
+        }
+        let record = Arc::new(Record::default());
+        let (ks2, rec2) = (ks.clone(), record.clone());
+        let walker = std::thread::spawn(move || assert!(ks2.snapshot(rec2)));
+        while !ks.snapshot_running() {
+            std::thread::yield_now();
+        }
+        assert!(!ks.snapshot(Arc::new(Record::default())), "one at a time");
+        // Overwrite, delete, create and expire keys while the walk runs;
+        // MSET-like pairs across shards move together.
+        for round in 0..5 {
+            for i in (0..2000).step_by(7) {
+                let (db, key, new) = (i % 2, format!("k{i}"), format!("new{i}-{round}"));
+                let mut l = ks.lock([key.as_bytes(), new.as_bytes()], 0);
+                match (i + round) % 4 {
+                    0 => l.set(db, key.as_bytes(), s("changed"), 0),
+                    1 => drop(l.remove(db, key.as_bytes())),
+                    2 => drop(l.set_expire(db, key.as_bytes(), 5)),
+                    _ => {
+                        l.set(db, new.as_bytes(), s("n"), 0);
+                        l.set(db, key.as_bytes(), s("with new"), 0);
+                    }
+                }
+            }
+        }
+        walker.join().unwrap();
+        assert_eq!(record.walked.load(Ordering::Relaxed), SHARDS);
+        let mut got = record.seen.lock().clone();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        assert!(!ks.snapshot_running());
     }
 
     #[test]

@@ -1,32 +1,45 @@
-//! Point-in-time snapshots without fork: the state of every shard at the
-//! moment a snapshot begins, captured shard by shard while the server keeps
-//! serving.
+//! Point-in-time snapshots without fork: every key as it was at the moment
+//! a snapshot began, captured while the server keeps serving.
 //!
-//! When a snapshot begins, every shard is marked pending. Whoever next
-//! locks a pending shard — the snapshot's own thread walking the shards in
-//! order, or a command about to read or write it — first hands the shard to
-//! the snapshot's [`ShardCapture`] (which serializes it) and clears the
-//! mark. A write therefore never reaches a shard before that shard has been
-//! captured, so every shard is captured as it was when the snapshot began,
-//! and nothing is copied but the serialized bytes: memory grows by the
-//! chunks waiting to be written, not by a copy of the dataset (a fork's
-//! copy-on-write can double it).
+//! When a snapshot begins, every shard is marked pending. The snapshot's
+//! own thread walks the shards in order, and under each shard's lock hands
+//! its keys to the snapshot's [`ShardCapture`] (which serializes them) and
+//! clears the mark. Meanwhile, a write to a key of a shard not yet walked
+//! first hands that one key, as it is, to the capture and notes it as
+//! captured (a key that does not exist yet is noted too, so the walk will
+//! leave out the key the write creates); the walk skips noted keys. So every
+//! key is captured exactly once, in its state at the start, and memory grows
+//! by the serialized copies of the keys written during the snapshot — not
+//! by a copy of the dataset, as a fork's copy-on-write can.
 //!
 //! Commands that lock several shards lock them all before touching any, so
-//! their writes land either wholly after the capture of every shard they
-//! touch or (for a command already running when the snapshot began) wholly
-//! before the capture of theirs: the snapshot is a consistent cut.
+//! a command's writes are either all after the snapshot began (and the keys
+//! are captured as they were before it) or, for a command already running
+//! when it began, all before the walk reaches its shards: the snapshot is a
+//! consistent cut. Keys that expire or are evicted during the snapshot may
+//! be missing from it, as if gone just before it began. FLUSHALL and SWAPDB
+//! have every pending shard walked first.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::{Shard, SHARDS};
+use crate::{Entry, Shard, SHARDS};
 
-/// Receives each shard once per snapshot, under the shard's lock.
+/// Receives the keys of a snapshot.
 pub trait ShardCapture: Send + Sync {
-    fn capture(&self, shard: usize, data: &Shard);
+    /// The walk reached `shard` (its lock is held): every key of it except
+    /// those already captured ([`Shard::snapshot_entries`]).
+    fn capture_shard(&self, shard: usize, data: &Shard);
+
+    /// A key of a shard not yet walked is about to change: its entry as it
+    /// is now (called under the shard's lock).
+    fn capture_entry(&self, shard: usize, db: usize, entry: &Entry);
+
+    /// Called by the walk before it locks the next shard (no lock held): it
+    /// may wait here for its output to drain.
+    fn before_next(&self) {}
 }
 
 #[derive(Default)]
@@ -51,30 +64,52 @@ impl SnapshotState {
         true
     }
 
-    /// Called with every shard lock just taken: captures the shard first if
-    /// the running snapshot has not yet.
+    /// Whether shard `i` still waits for the walk (call with its lock held).
     #[inline]
-    pub(crate) fn on_lock(&self, i: usize, shard: &Shard) {
-        if self.active.load(Ordering::Acquire) {
-            self.capture_if_pending(i, shard);
-        }
+    pub(crate) fn is_pending(&self, i: usize) -> bool {
+        self.active.load(Ordering::Acquire)
+            && self.pending[i / 64].load(Ordering::Acquire) & (1 << (i % 64)) != 0
     }
 
+    /// The running snapshot's capture, if any.
+    pub(crate) fn capture(&self) -> Option<Arc<dyn ShardCapture>> {
+        self.capture.lock().clone()
+    }
+
+    /// Captures a key of pending shard `i` before a write changes it,
+    /// unless it was captured already.
     #[cold]
-    fn capture_if_pending(&self, i: usize, shard: &Shard) {
-        let bit = 1u64 << (i % 64);
-        // The shard's lock is held: no other thread can be here for `i`.
-        if self.pending[i / 64].load(Ordering::Acquire) & bit == 0 {
+    pub(crate) fn before_write(&self, i: usize, shard: &mut Shard, db: usize, key: &[u8]) {
+        if shard.snapshot_seen.len() <= db {
+            shard.snapshot_seen.resize_with(db + 1, Default::default);
+        }
+        if !shard.snapshot_seen[db].insert(key.into()) {
             return;
         }
-        let capture = self.capture.lock().clone();
-        if let Some(c) = capture {
-            c.capture(i, shard);
+        let Some(entry) = shard.dbs[db]
+            .table(crate::key_pos(key).local)
+            .and_then(|t| t.get(key))
+        else {
+            return;
+        };
+        if let Some(c) = self.capture() {
+            c.capture_entry(i, db, entry);
         }
-        self.pending[i / 64].fetch_and(!bit, Ordering::AcqRel);
     }
 
-    /// Ends the snapshot once every shard has been captured.
+    /// Walks shard `i` (its lock held) if it is pending.
+    pub(crate) fn walk(&self, i: usize, shard: &mut Shard) {
+        if !self.is_pending(i) {
+            return;
+        }
+        if let Some(c) = self.capture() {
+            c.capture_shard(i, shard);
+        }
+        shard.snapshot_seen = Vec::new();
+        self.pending[i / 64].fetch_and(!(1 << (i % 64)), Ordering::AcqRel);
+    }
+
+    /// Ends the snapshot once every shard has been walked.
     pub(crate) fn end(&self) {
         debug_assert!(self.pending.iter().all(|w| w.load(Ordering::Acquire) == 0));
         self.active.store(false, Ordering::Release);

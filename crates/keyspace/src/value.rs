@@ -421,7 +421,9 @@ impl Entry {
     /// `objectSetLRUOrLFU` does.
     pub fn set_idle_seconds(&mut self, secs: u64) {
         if !LFU_MODE.load(Ordering::Relaxed) {
-            let ticks = secs.saturating_mul(1000 / LRU_TICK_MS).min(u32::MAX as u64 / 2);
+            let ticks = secs
+                .saturating_mul(1000 / LRU_TICK_MS)
+                .min(u32::MAX as u64 / 2);
             self.lru = lru_ticks().wrapping_sub(ticks as u32);
         }
     }

@@ -88,18 +88,28 @@ pub fn write_entry(out: &mut Vec<u8>, entry: &Entry, opts: &SaveOptions) {
     object::write_body(out, &entry.value, opts.compression, &opts.limits);
 }
 
-/// A shard's keys, database by database (see the module comment).
-pub fn write_shard(out: &mut Vec<u8>, shard: &Shard, opts: &SaveOptions) {
+/// A shard's keys for a snapshot's walk (those the snapshot did not
+/// capture earlier), database by database (see the module comment).
+/// Returns how many keys it wrote.
+pub fn write_shard(out: &mut Vec<u8>, shard: &Shard, opts: &SaveOptions) -> u64 {
+    let mut keys = 0;
     for db in 0..shard.databases() {
         if shard.db(db).is_empty() {
             continue;
         }
+        let start = out.len();
         out.push(OPCODE_SELECTDB);
         write_len(out, db as u64);
-        for entry in shard.entries(db) {
+        let header = out.len();
+        for entry in shard.snapshot_entries(db) {
             write_entry(out, entry, opts);
+            keys += 1;
+        }
+        if out.len() == header {
+            out.truncate(start);
         }
     }
+    keys
 }
 
 /// The end of the file: EOF and the checksum of everything written before

@@ -9,13 +9,14 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use keyspace::snapshot::ShardCapture;
-use keyspace::{Keyspace, Shard};
+use keyspace::{Entry, Keyspace, Shard};
 use rdb::crc64;
 
-use crate::file::{write_footer, write_shard, SaveOptions};
+use crate::file::{write_entry, write_footer, write_shard, SaveOptions, OPCODE_SELECTDB};
+use rdb::encoding::write_len;
 
 /// What a save wrote.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,25 +25,134 @@ pub struct SaveStats {
     pub bytes: u64,
 }
 
-/// Serializes each shard it is handed and sends the chunk to the writer.
+/// Bytes serialized but not yet written past which the snapshot's own walk
+/// waits for the writer (commands that capture a shard never wait).
+const MAX_IN_FLIGHT: usize = 8 << 20;
+/// Chunk buffers kept for reuse (freed ones would stay resident in the
+/// allocator for a while, and a save would look like it grew memory).
+const POOL_BUFFERS: usize = 16;
+const POOL_MAX_CAPACITY: usize = 4 << 20;
+
+/// Bytes between the captures and the writer, and spare chunk buffers.
+#[derive(Default)]
+struct Flow {
+    /// The writer gave up (an I/O error): nothing drains any more.
+    stopped: std::sync::atomic::AtomicBool,
+    in_flight: Mutex<usize>,
+    drained: Condvar,
+    pool: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Flow {
+    fn buffer(&self) -> Vec<u8> {
+        self.pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default()
+    }
+
+    fn sent(&self, bytes: usize) {
+        if let Ok(mut n) = self.in_flight.lock() {
+            *n += bytes;
+        }
+    }
+
+    fn written(&self, mut chunk: Vec<u8>) {
+        if let Ok(mut n) = self.in_flight.lock() {
+            *n = n.saturating_sub(chunk.len());
+        }
+        self.drained.notify_all();
+        if chunk.capacity() <= POOL_MAX_CAPACITY {
+            if let Ok(mut p) = self.pool.lock() {
+                if p.len() < POOL_BUFFERS {
+                    chunk.clear();
+                    p.push(chunk);
+                }
+            }
+        }
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.drained.notify_all();
+    }
+
+    fn wait_below(&self, limit: usize) {
+        if let Ok(mut n) = self.in_flight.lock() {
+            while *n > limit && !self.stopped.load(Ordering::Acquire) {
+                match self
+                    .drained
+                    .wait_timeout(n, std::time::Duration::from_millis(100))
+                {
+                    Ok((guard, _)) => n = guard,
+                    Err(_) => return,
+                }
+            }
+        }
+    }
+}
+
+/// Keys captured one by one (written while a snapshot runs) collect per
+/// shard up to this size before going to the writer.
+const ENTRY_CHUNK: usize = 64 << 10;
+
+/// Serializes what the snapshot hands it and sends the chunks to the
+/// writer.
 struct Capture {
     opts: SaveOptions,
-    // A Sender is Sync, but the Mutex also orders chunks with `keys`.
     tx: Mutex<Sender<Vec<u8>>>,
     keys: Arc<AtomicU64>,
+    flow: Arc<Flow>,
+    /// Per shard: keys captured before the walk reached it, and the
+    /// database the buffer last selected.
+    early: Vec<Mutex<(Vec<u8>, Option<usize>)>>,
+}
+
+impl Capture {
+    fn send(&self, chunk: Vec<u8>) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.flow.sent(chunk.len());
+        // The writer has stopped only after an I/O error, which the save
+        // reports.
+        let _ = self.tx.lock().map(|tx| tx.send(chunk));
+    }
 }
 
 impl ShardCapture for Capture {
-    fn capture(&self, _shard: usize, data: &Shard) {
-        let mut chunk = Vec::new();
-        write_shard(&mut chunk, data, &self.opts);
-        let keys: usize = (0..data.databases()).map(|db| data.db(db).len()).sum();
-        self.keys.fetch_add(keys as u64, Ordering::Relaxed);
-        if !chunk.is_empty() {
-            // The writer has stopped only after an I/O error, which the
-            // save reports.
-            let _ = self.tx.lock().map(|tx| tx.send(chunk));
+    fn capture_shard(&self, shard: usize, data: &Shard) {
+        if let Ok(mut early) = self.early[shard].lock() {
+            let (buf, _) = std::mem::take(&mut *early);
+            self.send(buf);
         }
+        let mut chunk = self.flow.buffer();
+        let keys = write_shard(&mut chunk, data, &self.opts);
+        self.keys.fetch_add(keys, Ordering::Relaxed);
+        self.send(chunk);
+    }
+
+    fn capture_entry(&self, shard: usize, db: usize, entry: &Entry) {
+        let Ok(mut early) = self.early[shard].lock() else {
+            return;
+        };
+        let (buf, selected) = &mut *early;
+        if *selected != Some(db) {
+            buf.push(OPCODE_SELECTDB);
+            write_len(buf, db as u64);
+            *selected = Some(db);
+        }
+        write_entry(buf, entry, &self.opts);
+        self.keys.fetch_add(1, Ordering::Relaxed);
+        if buf.len() >= ENTRY_CHUNK {
+            let (full, _) = std::mem::take(&mut *early);
+            self.send(full);
+        }
+    }
+
+    fn before_next(&self) {
+        self.flow.wait_below(MAX_IN_FLIGHT);
     }
 }
 
@@ -95,6 +205,8 @@ fn write_all(
     progress: Arc<AtomicU64>,
 ) -> std::io::Result<SaveStats> {
     let (tx, rx) = channel::<Vec<u8>>();
+    let flow = Arc::new(Flow::default());
+    let writer_flow = flow.clone();
     let writer = std::thread::Builder::new()
         .name("rdb-writer".into())
         .spawn(move || -> std::io::Result<(File, u64)> {
@@ -106,7 +218,13 @@ fn write_all(
                     crc = crc64(crc, &chunk);
                 }
                 bytes += chunk.len() as u64;
-                out.write_all(&chunk)?;
+                let result = out.write_all(&chunk);
+                writer_flow.written(chunk);
+                if let Err(e) = result {
+                    // Nothing more will drain: the walk must not wait for it.
+                    writer_flow.stop();
+                    return Err(e);
+                }
             }
             let mut footer = Vec::with_capacity(9);
             write_footer(&mut footer, checksum.then_some(crc));
@@ -121,6 +239,8 @@ fn write_all(
         opts,
         tx: Mutex::new(tx),
         keys: progress.clone(),
+        flow,
+        early: (0..keyspace::SHARDS).map(|_| Mutex::default()).collect(),
     });
     let started = ks.snapshot(capture.clone());
     // The writer ends when the last sender (inside the capture) is gone.

@@ -35,15 +35,35 @@ fn literal(out: &mut [u8], op: &mut usize, lit: &mut usize, byte: u8) {
     }
 }
 
+thread_local! {
+    /// The hash table of recent positions, kept per thread: clearing 64K
+    /// slots per call would cost far more than compressing a short string.
+    /// Slots hold `base + position + 1`, and each call gets a `base` above
+    /// every value stored before, so older slots read as empty.
+    static TABLE: std::cell::RefCell<(Vec<u64>, u64)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
 /// Compresses `input` into at most `out_len` bytes, as `lzf_compress`;
 /// `None` when the result would not fit (or either length is 0).
 pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    let in_len = input.len();
-    if in_len == 0 || out_len == 0 {
+    if input.is_empty() || out_len == 0 {
         return None;
     }
-    // Positions plus one; 0 is an empty slot.
-    let mut htab = vec![0usize; HSIZE];
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        let (htab, next_base) = &mut *t;
+        if htab.is_empty() {
+            *htab = vec![0; HSIZE];
+        }
+        let base = *next_base;
+        *next_base += input.len() as u64 + 1;
+        compress_with(input, out_len, htab, base)
+    })
+}
+
+fn compress_with(input: &[u8], out_len: usize, htab: &mut [u64], base: u64) -> Option<Vec<u8>> {
+    let in_len = input.len();
+    let stamp = |p: usize| base + p as u64 + 1;
     let mut out = vec![0u8; out_len + 2];
     let mut op = 1usize; // start run
     let mut lit = 0usize;
@@ -53,15 +73,18 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
         hval = next(hval, input, ip);
         let slot = idx(hval);
         let reference = htab[slot];
-        htab[slot] = ip + 1;
-        let candidate = reference.checked_sub(1).filter(|&r| {
-            r < ip
-                && ip - r - 1 < MAX_OFF
-                && r > 0
-                && input[r + 2] == input[ip + 2]
-                && input[r] == input[ip]
-                && input[r + 1] == input[ip + 1]
-        });
+        htab[slot] = stamp(ip);
+        let candidate = reference
+            .checked_sub(base + 1)
+            .map(|r| r as usize)
+            .filter(|&r| {
+                r < ip
+                    && ip - r - 1 < MAX_OFF
+                    && r > 0
+                    && input[r + 2] == input[ip + 2]
+                    && input[r] == input[ip]
+                    && input[r + 1] == input[ip + 1]
+            });
         if let Some(r) = candidate {
             let off = ip - r - 1;
             let mut len = 2usize;
@@ -108,10 +131,10 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             ip -= 2;
             hval = frst(input, ip);
             hval = next(hval, input, ip);
-            htab[idx(hval)] = ip + 1;
+            htab[idx(hval)] = stamp(ip);
             ip += 1;
             hval = next(hval, input, ip);
-            htab[idx(hval)] = ip + 1;
+            htab[idx(hval)] = stamp(ip);
             ip += 1;
         } else {
             if op >= out_len {
