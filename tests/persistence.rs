@@ -2870,13 +2870,15 @@ fn normalize_keys(reply: &[u8]) -> Vec<u8> {
 }
 
 /// Big collections (a hash, a sorted set, a list and a set of 40k
-/// elements each) changed during a BGSAVE by transactions that keep every
-/// size constant (add one, remove one): the file has each at its size, and
-/// as many added elements as removed ones; it loads in redis-server too.
+/// elements each) changed during five BGSAVEs by transactions that keep
+/// every size constant (add one, remove one): each file has each
+/// collection at its size, and as many added elements in all four (no
+/// transaction cut in two); the first file loads in redis-server too.
 #[test]
 fn bgsave_of_big_collections_under_writes() {
     const SIZE: usize = 40_000;
     const WRITERS: usize = 4;
+    const ROUNDS: usize = 5;
     let dir = TempDir::new("persist-bigcoll");
     let node = ferro(&dir.0, &[]);
     {
@@ -2970,57 +2972,71 @@ fn bgsave_of_big_collections_under_writes() {
     wait_until(Duration::from_secs(20), "the writers to start", || {
         done.load(Ordering::SeqCst) >= 20
     });
-    let before = done.load(Ordering::SeqCst);
-    assert_eq!(
-        qs(&mut c, &["BGSAVE"]),
-        Value::SimpleString("Background saving started".into())
-    );
-    wait_bgsave_done(&mut c);
-    let after = done.load(Ordering::SeqCst);
-    let snapshot = copy_dump(&dir.0, "persist-bigcoll-copy");
+    // Several saves, each file kept: a save starting in the middle of a
+    // transaction is a rare event.
+    let mut snapshots = Vec::new();
+    for _ in 0..ROUNDS {
+        let before = done.load(Ordering::SeqCst);
+        assert_eq!(
+            qs(&mut c, &["BGSAVE"]),
+            Value::SimpleString("Background saving started".into())
+        );
+        wait_bgsave_done(&mut c);
+        let after = done.load(Ordering::SeqCst);
+        assert_eq!(field(&mut c, "persistence", "rdb_last_bgsave_status"), "ok");
+        snapshots.push((copy_dump(&dir.0, "persist-bigcoll-copy"), after - before));
+    }
     stop.store(true, Ordering::Relaxed);
     join_all(writers);
-    assert!(after > before, "no transaction ran during the save");
-    check_rdb(&snapshot.path("dump.rdb"));
-    let ferro_copy = copy_dump(&snapshot.0, "persist-bigcoll-ferro");
-    let loaded_f = ferro(&ferro_copy.0, &[]);
-    let loaded_r = redis_in(&snapshot.0, &["--sanitize-dump-payload", "yes"]);
+    let during: u64 = snapshots.iter().map(|s| s.1).sum();
+    assert!(during > 0, "no transaction ran during the saves");
+    check_rdb(&snapshots[0].0.path("dump.rdb"));
     let mut problems = Vec::new();
-    for (name, node) in [("ferrocache", &loaded_f), ("redis-server", &loaded_r)] {
-        let mut l = connect(node);
-        let size = SIZE as i64;
-        let sizes = [
-            int(&qs(&mut l, &["HLEN", "big:h"])),
-            int(&qs(&mut l, &["ZCARD", "big:z"])),
-            int(&qs(&mut l, &["LLEN", "big:l"])),
-            int(&qs(&mut l, &["SCARD", "big:s"])),
-        ];
-        if sizes != [size; 4] {
-            problems.push(format!(
-                "{name}: hash, zset, list, set sizes {sizes:?}, {SIZE} expected"
+    for (round, (snapshot, _)) in snapshots.iter().enumerate() {
+        let ferro_copy = copy_dump(&snapshot.0, "persist-bigcoll-ferro");
+        let mut loaded = vec![("ferrocache", ferro(&ferro_copy.0, &[]))];
+        if round == 0 {
+            loaded.push((
+                "redis-server",
+                redis_in(&snapshot.0, &["--sanitize-dump-payload", "yes"]),
             ));
         }
-        // As many `new` elements as transactions: the same count in all four.
-        let news = [
-            sorted_items(&qs(&mut l, &["HKEYS", "big:h"]))
-                .iter()
-                .filter(|f| f.contains("new"))
-                .count(),
-            int(&qs(&mut l, &["ZCOUNT", "big:z", "-inf", "(0"])) as usize
-                + usize::from(text(&qs(&mut l, &["ZSCORE", "big:z", "new0"])) != "nil"),
-            sorted_items(&qs(&mut l, &["LRANGE", "big:l", "0", "-1"]))
-                .iter()
-                .filter(|f| f.contains("new"))
-                .count(),
-            sorted_items(&qs(&mut l, &["SMEMBERS", "big:s"]))
-                .iter()
-                .filter(|f| f.contains("new"))
-                .count(),
-        ];
-        if news.iter().any(|&n| n != news[0]) {
-            problems.push(format!(
-                "{name}: added elements in hash, zset, list, set: {news:?}"
-            ));
+        for (name, node) in &loaded {
+            let mut l = connect(node);
+            let size = SIZE as i64;
+            let sizes = [
+                int(&qs(&mut l, &["HLEN", "big:h"])),
+                int(&qs(&mut l, &["ZCARD", "big:z"])),
+                int(&qs(&mut l, &["LLEN", "big:l"])),
+                int(&qs(&mut l, &["SCARD", "big:s"])),
+            ];
+            if sizes != [size; 4] {
+                problems.push(format!(
+                    "save {round}, loaded in {name}: hash, zset, list, set sizes {sizes:?}, {SIZE} expected"
+                ));
+            }
+            // As many `new` elements as transactions: the same count in all four.
+            let news = [
+                sorted_items(&qs(&mut l, &["HKEYS", "big:h"]))
+                    .iter()
+                    .filter(|f| f.contains("new"))
+                    .count(),
+                int(&qs(&mut l, &["ZCOUNT", "big:z", "-inf", "(0"])) as usize
+                    + usize::from(text(&qs(&mut l, &["ZSCORE", "big:z", "new0"])) != "nil"),
+                sorted_items(&qs(&mut l, &["LRANGE", "big:l", "0", "-1"]))
+                    .iter()
+                    .filter(|f| f.contains("new"))
+                    .count(),
+                sorted_items(&qs(&mut l, &["SMEMBERS", "big:s"]))
+                    .iter()
+                    .filter(|f| f.contains("new"))
+                    .count(),
+            ];
+            if news.iter().any(|&n| n != news[0]) {
+                problems.push(format!(
+                    "save {round}, loaded in {name}: a torn transaction: added elements in hash, zset, list, set: {news:?}"
+                ));
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
