@@ -105,7 +105,7 @@ def start(kind, binary, extra=()):
         cmd = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
                "--appendonly", "no", "--protected-mode", "no", "--logfile", ""]
     else:
-        cmd = [binary, "server", "--port", str(port), "--bind", HOST]
+        cmd = [binary, "server", "--port", str(port), "--bind", HOST, "--save", ""]
     p = subprocess.Popen(cmd + list(extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return p, port

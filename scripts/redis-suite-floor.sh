@@ -24,7 +24,10 @@ trap 'if [ -n "$pid" ]; then kill $pid 2>/dev/null || true; fi' EXIT
 start_server() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "$BIN" server --port "$port" >>/tmp/ferrocache-suite.log 2>&1 &
+  # Its own directory: the suite's SAVE / FLUSHALL leave a dump.rdb, which
+  # the next server must not load.
+  dir=$(mktemp -d /tmp/ferrocache-suite.XXXXXX)
+  "$BIN" server --port "$port" --dir "$dir" --enable-protected-configs yes >>/tmp/ferrocache-suite.log 2>&1 &
   pid=$!
   for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 }

@@ -110,8 +110,12 @@ fn load_config(args: &ServerArgs) -> Result<Config, String> {
         while let Some(w) = rest.next_if(|w| !w.starts_with("--")) {
             words.push(w);
         }
-        let value = words.join(" ");
-        engine::config::find_param(name).ok_or_else(|| format!("unknown option --{name}"))?;
+        let mut value = words.join(" ");
+        let param =
+            engine::config::find_param(name).ok_or_else(|| format!("unknown option --{name}"))?;
+        if param.name == "save" {
+            value = config.save_directive(&value);
+        }
         set(name, value)?;
     }
     Ok(config)

@@ -51,7 +51,8 @@ fn ferro(dir: &Path, extra: &[&str]) -> Proc {
 /// Like [`ferro`], also returning the log lines before the ready line.
 fn ferro_with_log(dir: &Path, extra: &[&str]) -> (Proc, Vec<String>) {
     let dir = dir.to_str().expect("utf-8 temp dir");
-    let mut args = vec!["--port", "0", "--dir", dir];
+    // As redis_in starts redis-server: no save points unless `extra` sets some.
+    let mut args = vec!["--port", "0", "--dir", dir, "--save", ""];
     args.extend_from_slice(extra);
     spawn_ferrocache(&args, &[])
 }
@@ -2032,7 +2033,10 @@ impl SavePair {
         }
         let fgone = fdir.path("gone");
         let rgone = rdir.path("gone");
-        let f = ferro(&fgone, &["--save", "3600 1"]);
+        let f = ferro(
+            &fgone,
+            &["--save", "3600 1", "--enable-protected-configs", "yes"],
+        );
         let r = redis_in(
             &rgone,
             &["--save", "3600 1", "--enable-protected-configs", "yes"],

@@ -62,7 +62,7 @@ pub fn start_ferrocache(extra: &[&str]) -> Proc {
 /// ready line; returns the process (its port from that line) and the log
 /// lines before it.
 pub fn spawn_ferrocache(args: &[&str], env: &[(&str, &str)]) -> (Proc, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+    let mut child = ferrocache_command()
         .arg("server")
         .args(args)
         .envs(env.iter().copied())
@@ -301,8 +301,27 @@ impl Proc {
 }
 
 /// The `ferrocache` binary, for tests that manage the process themselves.
+/// It runs in a directory of its own: a node saves its RDB file in its
+/// working directory (save points are on by default, as in Redis), and a
+/// file left by one test must not be loaded by the next.
 pub fn ferrocache_command() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrocache"));
+    cmd.current_dir(fresh_dir());
+    cmd
+}
+
+/// A new empty directory under the system's temp directory.
+pub fn fresh_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ferrocache-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a test directory");
+    dir
 }
 
 /// Runs `ferrocache server <args>` expecting it to fail at startup: returns

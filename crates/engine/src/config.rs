@@ -149,9 +149,14 @@ pub static PARAMS: &[Param] = &[
     p("maxmemory-eviction-tenacity", int(0, 100), "10"),
     p("lfu-log-factor", int(0, INT_MAX), "10"),
     p("lfu-decay-time", int(0, INT_MAX), "1"),
-    p("dir", Kind::Str, "."),
-    p("dbfilename", Kind::Str, "dump.rdb"),
-    p("save", Kind::Special(check_save), ""),
+    p("dir", Kind::Special(check_dir), "."),
+    p("dbfilename", Kind::Special(check_dbfilename), "dump.rdb"),
+    fixed(
+        "enable-protected-configs",
+        Kind::Enum(&["no", "yes", "local"]),
+        "no",
+    ),
+    p("save", Kind::Special(check_save), "3600 1 300 100 60 10000"),
     p("appendonly", BOOL, "no"),
     p(
         "appendfsync",
@@ -270,6 +275,33 @@ fn check_save(v: &str) -> Result<String, String> {
         return Err("Invalid save parameters".into());
     }
     Ok(parts.join(" "))
+}
+
+/// A directory that exists, kept as its absolute path (Redis changes into
+/// it, and CONFIG GET shows where it is).
+fn check_dir(v: &str) -> Result<String, String> {
+    let path = std::fs::canonicalize(v).map_err(|e| io_reason(&e))?;
+    if !path.is_dir() {
+        return Err("Not a directory".into());
+    }
+    Ok(path.to_string_lossy().into_owned())
+}
+
+/// What C's strerror says for an I/O error (Redis's wording).
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "No such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A file name without a directory part (the file lives in `dir`).
+fn check_dbfilename(v: &str) -> Result<String, String> {
+    if v.contains('/') {
+        return Err("dbfilename can't be a path, just a filename".into());
+    }
+    Ok(v.to_string())
 }
 
 /// An integer 0..=INT_MAX, kept within 1..=500 as Redis's `updateHZ` does
@@ -490,6 +522,9 @@ pub struct Config {
     /// Applies changes that reach outside the configuration (listening on a
     /// new port): installed by the server, called by CONFIG SET.
     apply_hook: RwLock<Option<ApplyHook>>,
+    /// A `save` directive was read: later ones add to it, while the first
+    /// replaces the default save points (as Redis's loader does).
+    save_loaded: std::sync::atomic::AtomicBool,
 }
 
 /// Applies one changed parameter (name, new value) outside the configuration;
@@ -539,6 +574,7 @@ impl Config {
             file: None,
             hot: Hot::default(),
             apply_hook: RwLock::new(None),
+            save_loaded: std::sync::atomic::AtomicBool::new(false),
         };
         c.refresh_hot();
         c
@@ -555,6 +591,21 @@ impl Config {
 
     pub fn get_bool(&self, name: &str) -> bool {
         self.get(name) == "yes"
+    }
+
+    /// The `save` value after one more `save` directive (file or command
+    /// line): the first replaces the default save points, later ones add
+    /// theirs, `""` clears them (as Redis's loader does).
+    pub fn save_directive(&self, value: &str) -> String {
+        let first = !self
+            .save_loaded
+            .swap(true, std::sync::atomic::Ordering::Relaxed);
+        let prev = self.get("save");
+        if first || value.is_empty() || prev.is_empty() {
+            value.to_string()
+        } else {
+            format!("{prev} {value}")
+        }
     }
 
     /// Sets a value at startup (file or command line), also immutable ones.
@@ -802,13 +853,10 @@ impl Config {
                 ));
             };
             // Multi-word values (save, client-output-buffer-limit, bind) join with spaces;
-            // repeated `save` lines accumulate as in Redis.
+            // repeated `save` lines accumulate (see `save_directive`).
             let mut value = rest.join(" ");
-            if param.name == "save" && !value.is_empty() {
-                let prev = self.get("save");
-                if !prev.is_empty() {
-                    value = format!("{prev} {value}");
-                }
+            if param.name == "save" {
+                value = self.save_directive(&value);
             }
             // Like Redis, a single-value parameter takes exactly one argument
             // (`""` for an empty value); only multi-argument ones take more.

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use keyspace::Value;
-use parking_lot::Mutex;
 use persist::file::{Access, LoadSink, SaveOptions};
 
 use crate::args::{eq, parse_i64};
@@ -45,11 +44,11 @@ pub struct State {
     /// The keyspace's write count at the last successful save, and when the
     /// running one began.
     pub dirty_at_save: AtomicU64,
-    dirty_at_start: AtomicU64,
     pub keys_processed: Arc<AtomicU64>,
     pub keys_total: AtomicU64,
-    /// Serializes saves (the keyspace takes one snapshot at a time).
-    running: Mutex<()>,
+    /// Keys the last load inserted, and skipped as already expired.
+    pub last_load_keys: AtomicU64,
+    pub last_load_expired: AtomicU64,
 }
 
 impl Default for State {
@@ -63,10 +62,10 @@ impl Default for State {
             last_attempt_ms: AtomicU64::new(0),
             saves: AtomicU64::new(0),
             dirty_at_save: AtomicU64::new(0),
-            dirty_at_start: AtomicU64::new(0),
             keys_processed: Arc::new(AtomicU64::new(0)),
             keys_total: AtomicU64::new(0),
-            running: Mutex::new(()),
+            last_load_keys: AtomicU64::new(0),
+            last_load_expired: AtomicU64::new(0),
         }
     }
 }
@@ -108,63 +107,123 @@ fn header(server: &Server, opts: &SaveOptions) -> Vec<u8> {
         ("aof-base", "0".to_string()),
     ];
     let libraries = crate::functions::library_codes(server);
+    let sizes: Vec<(usize, u64, u64)> = server
+        .keyspace
+        .db_counts()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (keys, _))| *keys > 0)
+        .map(|(db, (keys, expires))| (db, keys as u64, expires as u64))
+        .collect();
     let mut out = Vec::new();
-    persist::file::write_header(&mut out, &aux, &libraries, opts.compression);
+    persist::file::write_header(&mut out, &aux, &libraries, &sizes, opts.compression);
     out
 }
 
-/// Writes the RDB file now (the caller waits; other clients do not).
-pub fn save_now(server: &Server) -> Result<persist::snapshot::SaveStats, String> {
-    let _one = server.persistence.running.lock();
+/// Takes the one save slot (one save runs at a time); false if taken.
+fn claim(st: &State) -> bool {
+    st.in_progress
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
+/// A save whose moment is fixed, to be finished by [`finish_save`].
+struct Started {
+    save: persist::snapshot::Save,
+    start_ms: u64,
+    dirty: u64,
+    path: PathBuf,
+}
+
+/// Begins a save (the slot must be claimed): the file will hold the
+/// dataset as it is now. Releases the slot on failure.
+fn begin_save(server: &Server) -> Result<Started, String> {
     let st = &server.persistence;
-    let start = now_ms();
-    st.in_progress.store(true, Ordering::Release);
-    st.started_ms.store(start, Ordering::Relaxed);
-    st.last_attempt_ms.store(start, Ordering::Relaxed);
+    let start_ms = now_ms();
+    st.started_ms.store(start_ms, Ordering::Relaxed);
+    st.last_attempt_ms.store(start_ms, Ordering::Relaxed);
     st.keys_processed.store(0, Ordering::Relaxed);
     st.keys_total.store(
         server.keyspace.db_counts().iter().map(|c| c.0 as u64).sum(),
         Ordering::Relaxed,
     );
-    let dirty = server.keyspace.stats.dirty.get();
-    st.dirty_at_start.store(dirty, Ordering::Relaxed);
     let opts = save_options(server);
     let path = rdb_path(server);
-    let result = persist::snapshot::save_to_file(
+    let header = header(server, &opts);
+    let dirty = server.keyspace.stats.dirty.get();
+    match persist::snapshot::Save::begin(
         &server.keyspace,
         &path,
-        header(server, &opts),
+        header,
         opts,
         server.config.get_bool("rdbchecksum"),
         st.keys_processed.clone(),
-    );
+    ) {
+        Ok(save) => Ok(Started {
+            save,
+            start_ms,
+            dirty,
+            path,
+        }),
+        Err(e) => {
+            st.started_ms.store(0, Ordering::Relaxed);
+            st.in_progress.store(false, Ordering::Release);
+            Err(format!(
+                "Failed opening the temp RDB file next to {}: {e}",
+                path.display()
+            ))
+        }
+    }
+}
+
+/// Walks and writes a begun save, records the outcome (a background one
+/// also in `rdb_last_bgsave_status`) and releases the slot.
+fn finish_save(
+    server: &Server,
+    started: Started,
+    background: bool,
+) -> Result<persist::snapshot::SaveStats, String> {
+    let st = &server.persistence;
+    let result = started.save.finish(&server.keyspace);
     let end = now_ms();
-    st.last_duration_secs
-        .store(((end - start) / 1000) as i64, Ordering::Relaxed);
+    let took = end.saturating_sub(started.start_ms);
     st.started_ms.store(0, Ordering::Relaxed);
-    st.in_progress.store(false, Ordering::Release);
-    match result {
+    let outcome = match result {
         Ok(stats) => {
-            st.last_ok.store(true, Ordering::Relaxed);
             st.saves.fetch_add(1, Ordering::Relaxed);
-            st.dirty_at_save.store(dirty, Ordering::Relaxed);
+            st.dirty_at_save.store(started.dirty, Ordering::Relaxed);
             server.lastsave.store(end / 1000, Ordering::Relaxed);
             tracing::info!(
-                "DB saved on disk: {} keys, {} bytes in {} ms ({})",
+                "DB saved on disk: {} keys, {} bytes in {took} ms ({})",
                 stats.keys,
                 stats.bytes,
-                end - start,
-                path.display()
+                started.path.display()
             );
             Ok(stats)
         }
         Err(e) => {
-            st.last_ok.store(false, Ordering::Relaxed);
-            let msg = format!("Failed saving the DB to {}: {e}", path.display());
+            let msg = format!("Failed saving the DB to {}: {e}", started.path.display());
             tracing::warn!("{msg}");
             Err(msg)
         }
+    };
+    if background {
+        st.last_ok.store(outcome.is_ok(), Ordering::Relaxed);
+        st.last_duration_secs
+            .store((took / 1000) as i64, Ordering::Relaxed);
     }
+    st.in_progress.store(false, Ordering::Release);
+    outcome
+}
+
+/// Writes the RDB file now, on this thread (other clients go on), after
+/// any background save under way.
+pub fn save_now(server: &Server) -> Result<persist::snapshot::SaveStats, String> {
+    while !claim(&server.persistence) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let started = begin_save(server)?;
+    finish_save(server, started, false)
 }
 
 /// The save before shutting down: when `forced` (SHUTDOWN SAVE) or when
@@ -177,40 +236,52 @@ pub fn save_for_shutdown(server: &Server, forced: bool) -> Result<(), String> {
     save_now(server).map(|_| ())
 }
 
-/// Starts a save on its own thread; false if one is running.
+/// Starts a background save: its moment is now, its walk and writing run
+/// on a thread of its own. False if a save is running.
 pub fn start_background_save(server: &Arc<Server>) -> bool {
     let st = &server.persistence;
-    if st
-        .in_progress
-        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
+    if !claim(st) {
         return false;
     }
+    // The thread first: once the save has begun, it must be finished.
+    let (tx, rx) = std::sync::mpsc::channel::<Started>();
     let srv = server.clone();
     let spawned = std::thread::Builder::new()
         .name("bgsave".into())
         .spawn(move || {
-            let _ = save_now(&srv);
+            let Ok(started) = rx.recv() else { return };
+            let _ = finish_save(&srv, started, true);
             if srv.persistence.scheduled.swap(false, Ordering::AcqRel) {
                 start_background_save(&srv);
             }
         });
-    if spawned.is_err() {
-        st.in_progress.store(false, Ordering::Release);
-        st.last_ok.store(false, Ordering::Relaxed);
-        return false;
+    let begun = match spawned {
+        Ok(_) => begin_save(server),
+        Err(e) => {
+            st.in_progress.store(false, Ordering::Release);
+            Err(format!("can't start the background save thread: {e}"))
+        }
+    };
+    match begun {
+        Ok(started) => tx.send(started).is_ok(),
+        Err(e) => {
+            // Redis's fork succeeds and its child fails: the save started,
+            // and failed (rdb_last_bgsave_status:err).
+            tracing::warn!("{e}");
+            st.last_ok.store(false, Ordering::Relaxed);
+            true
+        }
     }
-    true
 }
 
 fn save(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
-    if ctx.server.persistence.in_progress.load(Ordering::Acquire) {
+    if !claim(&ctx.server.persistence) {
         return Err(CmdError::new("ERR Background save already in progress"));
     }
+    let started = begin_save(ctx.server).map_err(|_| CmdError::new("ERR"))?;
     // The save may take a while: this worker's other clients move on.
     crate::release_worker();
-    match save_now(ctx.server) {
+    match finish_save(ctx.server, started, false) {
         Ok(_) => {
             ctx.out.ok();
             Ok(())
@@ -289,6 +360,22 @@ struct Loader<'a> {
 }
 
 impl LoadSink for Loader<'_> {
+    fn resize(&mut self, db: usize, keys: u64) {
+        // A hint from the file: a corrupt one must not make us reserve
+        // memory for billions of keys.
+        const MAX_HINT: u64 = 1 << 30;
+        if self
+            .server
+            .keyspace
+            .dbsize(db.min(self.server.keyspace.databases() - 1))
+            == 0
+        {
+            self.server
+                .keyspace
+                .reserve(db, keys.min(MAX_HINT) as usize);
+        }
+    }
+
     fn aux(&mut self, name: &[u8], value: &[u8]) {
         if name == b"redis-ver" {
             tracing::info!(
@@ -322,15 +409,16 @@ impl LoadSink for Loader<'_> {
             return Ok(());
         }
         let mut l = self.server.keyspace.lock([key.as_slice()], self.now);
-        if l.exists(db, &key) && !self.merge {
+        if l.store(db, &key, value, expire_ms.unwrap_or(0)) && !self.merge {
             return Err(format!(
                 "duplicate key '{}' in database {db}",
                 String::from_utf8_lossy(&key)
             ));
         }
-        l.set(db, &key, value, expire_ms.unwrap_or(0));
-        if let Some(e) = l.peek(db, &key) {
-            apply_access(e, access);
+        if access != Access::None {
+            if let Some(e) = l.peek(db, &key) {
+                apply_access(e, access);
+            }
         }
         Ok(())
     }
@@ -388,6 +476,11 @@ fn load_file_merging(
             path.display()
         );
     }
+    let st = &server.persistence;
+    st.last_load_keys
+        .store(stats.keys - loader.expired_skipped, Ordering::Relaxed);
+    st.last_load_expired
+        .store(loader.expired_skipped, Ordering::Relaxed);
     server.lastsave.store(now_ms() / 1000, Ordering::Relaxed);
     server
         .persistence
@@ -511,8 +604,10 @@ fn restore(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     if !persist::object::is_object_type(rdb_type) {
         return Err(bad());
     }
+    // Like Redis, the object is read from the whole payload: one that runs
+    // on into the footer's bytes is accepted as Redis accepts it.
     let mut pos = 1;
-    let value = persist::object::read_value(rdb_type, body, &mut pos, &limits)
+    let value = persist::object::read_value(rdb_type, a[3], &mut pos, &limits)
         .ok()
         .flatten()
         .ok_or_else(bad)?;

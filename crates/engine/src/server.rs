@@ -362,12 +362,20 @@ fn flush(ctx: &mut Ctx, a: &[&[u8]], db: Option<usize>) -> CmdResult {
     let lazy = flush_mode(ctx, a)?;
     let freed = ctx.server.keyspace.flush(db);
     crate::tracking::on_flush();
+    // Every key removed counts as a change (as Redis's `dirty`).
+    let n: usize = freed.iter().flatten().map(|t| t.len()).sum();
+    ctx.server.keyspace.stats.dirty.add(n as u64);
     if lazy {
         // Freeing millions of values takes time: do it off the command path.
-        let n: usize = freed.iter().flatten().map(|t| t.len()).sum();
         crate::lazyfree::queue(Box::new(freed), n as u64);
     } else {
         drop(freed);
+    }
+    // Like Redis: with save points configured, FLUSHALL saves the empty
+    // dataset at once (a failure is logged, as there).
+    if db.is_none() && !ctx.server.config.get("save").is_empty() {
+        crate::release_worker();
+        let _ = crate::persistence::save_now(ctx.server);
     }
     ctx.out.ok();
     Ok(())
@@ -453,7 +461,13 @@ fn shutdown(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 /// DEBUG is refused unless `enable-debug-command` allows it for this client.
 fn debug_allowed(ctx: &Ctx) -> bool {
-    match ctx.server.config.get("enable-debug-command").as_str() {
+    allowed_by(ctx, "enable-debug-command")
+}
+
+/// A yes / no / local setting (`enable-debug-command`,
+/// `enable-protected-configs`) for this client.
+fn allowed_by(ctx: &Ctx, setting: &str) -> bool {
+    match ctx.server.config.get(setting).as_str() {
         "yes" => true,
         "local" => {
             let a = &ctx.client.shared.addr;
@@ -656,6 +670,18 @@ fn config_set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    // `dir` and `dbfilename` decide where the server writes files: as in
+    // Redis, they are protected unless `enable-protected-configs` allows.
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("dir") || k.eq_ignore_ascii_case("dbfilename"))
+    {
+        if !allowed_by(ctx, "enable-protected-configs") {
+            return Err(CmdError::new(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set protected config"
+            )));
+        }
+    }
     ctx.server.config.set_many(&pairs).map_err(CmdError::new)?;
     ctx.out.ok();
     Ok(())

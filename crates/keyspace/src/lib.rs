@@ -451,9 +451,25 @@ impl Keyspace {
     /// [`snapshot`]): returns once all are captured, while other threads
     /// keep serving. False if another snapshot is running.
     pub fn snapshot(&self, capture: Arc<dyn snapshot::ShardCapture>) -> bool {
-        if !self.snapshot.begin(capture) {
+        if !self.begin_snapshot(capture) {
             return false;
         }
+        self.walk_snapshot();
+        true
+    }
+
+    /// Starts a snapshot: the moment it captures is now (every shard is
+    /// locked meanwhile, so no command is half done). False if another
+    /// snapshot is running. [`Keyspace::walk_snapshot`] must follow.
+    pub fn begin_snapshot(&self, capture: Arc<dyn snapshot::ShardCapture>) -> bool {
+        let all = self.lock_all(0);
+        let begun = self.snapshot.begin(capture);
+        drop(all);
+        begun
+    }
+
+    /// Walks the running snapshot's shards (see [`snapshot`]) and ends it.
+    pub fn walk_snapshot(&self) {
         let capture = self.snapshot.capture();
         for i in 0..SHARDS {
             if let Some(c) = &capture {
@@ -463,7 +479,22 @@ impl Keyspace {
             self.snapshot.walk(i, &mut guard);
         }
         self.snapshot.end();
-        true
+    }
+
+    /// Makes room for `keys` more keys in database `db`, spread over its
+    /// slots (loading a file whose size is known).
+    pub fn reserve(&self, db: usize, keys: usize) {
+        let per_slot = keys.div_ceil(SLOTS);
+        if db >= self.databases || per_slot == 0 {
+            return;
+        }
+        for i in 0..SHARDS {
+            let mut shard = self.shard(i);
+            let sdb = &mut shard.dbs[db];
+            for local in 0..SLOTS_PER_SHARD {
+                sdb.table_mut(local).reserve(per_slot);
+            }
+        }
     }
 
     /// Is a snapshot being taken?
@@ -1167,6 +1198,12 @@ impl<'a> Locked<'a> {
 
     /// Stores a value, replacing any previous one; `expire_at_ms` 0 = no TTL.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) {
+        self.store(db, key, value, expire_at_ms);
+    }
+
+    /// [`Self::set`], telling whether a live key was replaced (one probe
+    /// where `exists` then `set` take two).
+    pub fn store(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) -> bool {
         let now = self.now_ms;
         let pos = key_pos(key);
         self.before_write(db, key, pos);
@@ -1175,6 +1212,7 @@ impl<'a> Locked<'a> {
             .table_mut(pos.local)
             .insert(Entry::new(key, value, expire_at_ms));
         let mut replaced_stale = false;
+        let replaced_live = old.as_ref().is_some_and(|o| !o.is_expired(now));
         match old {
             Some(o) => {
                 sdb.volatile -= (o.expire_at != 0) as usize;
@@ -1203,6 +1241,7 @@ impl<'a> Locked<'a> {
             }
         }
         self.note_write(db, key, pos);
+        replaced_live
     }
 
     /// Stores a value keeping the key's current TTL (if it exists and is live).

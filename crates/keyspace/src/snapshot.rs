@@ -12,11 +12,9 @@
 //! by the serialized copies of the keys written during the snapshot — not
 //! by a copy of the dataset, as a fork's copy-on-write can.
 //!
-//! Commands that lock several shards lock them all before touching any, so
-//! a command's writes are either all after the snapshot began (and the keys
-//! are captured as they were before it) or, for a command already running
-//! when it began, all before the walk reaches its shards: the snapshot is a
-//! consistent cut. Keys that expire or are evicted during the snapshot may
+//! A snapshot begins with every shard locked, so no command (nor EXEC or
+//! script) is half done at that moment, and every later write captures the
+//! keys it changes first: the snapshot is a consistent cut. Keys that expire or are evicted during the snapshot may
 //! be missing from it, as if gone just before it began. FLUSHALL and SWAPDB
 //! have every pending shard walked first.
 

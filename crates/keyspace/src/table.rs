@@ -108,6 +108,12 @@ impl Table {
         }
     }
 
+    /// Makes room for `additional` more keys (a load that knows its size
+    /// skips the rehashing growth would do).
+    pub fn reserve(&mut self, additional: usize) {
+        self.inner.reserve(additional, |e| hash(e.key()));
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
         self.inner.iter().map(|b| &**b)
     }

@@ -51,11 +51,14 @@ pub struct SaveOptions {
     pub limits: Limits,
 }
 
-/// The file's start: magic and version, aux fields, function libraries.
+/// The file's start: magic and version, aux fields, function libraries,
+/// and each database's expected size (`sizes`: db, keys, keys with a TTL),
+/// which loaders use to size their tables.
 pub fn write_header(
     out: &mut Vec<u8>,
     aux: &[(&str, String)],
     libraries: &[Vec<u8>],
+    sizes: &[(usize, u64, u64)],
     compression: bool,
 ) {
     out.extend_from_slice(format!("REDIS{:04}", rdb::RDB_VERSION).as_bytes());
@@ -67,6 +70,13 @@ pub fn write_header(
     for code in libraries {
         out.push(OPCODE_FUNCTION2);
         write_string(out, code, compression);
+    }
+    for &(db, keys, expires) in sizes {
+        out.push(OPCODE_SELECTDB);
+        write_len(out, db as u64);
+        out.push(OPCODE_RESIZEDB);
+        write_len(out, keys);
+        write_len(out, expires);
     }
 }
 
@@ -130,6 +140,8 @@ pub enum Access {
 
 /// What a loader does with what it reads.
 pub trait LoadSink {
+    /// A database's expected size (RESIZEDB): a hint.
+    fn resize(&mut self, _db: usize, _keys: u64) {}
     /// An aux field (`redis-ver`, `ctime`, `repl-id`…).
     fn aux(&mut self, name: &[u8], value: &[u8]);
     /// A function library's code; an error stops the load.
@@ -348,8 +360,9 @@ pub fn load<R: Read>(
                 db = s.len("a database number")? as usize;
             }
             OPCODE_RESIZEDB => {
+                let keys = s.len("a database size")?;
                 s.len("a database size")?;
-                s.len("a database size")?;
+                sink.resize(db, keys);
             }
             OPCODE_EXPIRETIME_MS => expire = Some(u64::from_le_bytes(s.bytes::<8>("an expire time")?)),
             OPCODE_EXPIRETIME => {
@@ -494,6 +507,7 @@ mod tests {
             &mut out,
             &[("redis-ver", "7.0.15".into())],
             &[b"#!lua name=x\n".to_vec()],
+            &[(0, 2, 0), (3, 1, 1)],
             true,
         );
         for &(db, k, v, exp) in entries {

@@ -168,20 +168,94 @@ pub fn save_to_file(
     checksum: bool,
     progress: Arc<AtomicU64>,
 ) -> std::io::Result<SaveStats> {
-    let temp = temp_path(path);
-    let file = File::create(&temp)?;
-    let result = write_all(ks, file, header, opts, checksum, progress).and_then(|stats| {
-        std::fs::rename(&temp, path)?;
-        // The rename itself must reach the disk too.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
+    Save::begin(ks, path, header, opts, checksum, progress)?.finish(ks)
+}
+
+/// A save whose snapshot has begun: the moment it captures is fixed, and
+/// [`Save::finish`] walks the keyspace and writes the file (BGSAVE begins
+/// in the command, so the file holds no write made after its reply, and
+/// finishes on a thread of its own).
+pub struct Save {
+    temp: PathBuf,
+    path: PathBuf,
+    capture: Arc<Capture>,
+    writer: std::thread::JoinHandle<std::io::Result<u64>>,
+    progress: Arc<AtomicU64>,
+}
+
+impl Save {
+    pub fn begin(
+        ks: &Keyspace,
+        path: &Path,
+        header: Vec<u8>,
+        opts: SaveOptions,
+        checksum: bool,
+        progress: Arc<AtomicU64>,
+    ) -> std::io::Result<Save> {
+        let temp = temp_path(path);
+        let file = File::create(&temp)?;
+        let (tx, rx) = channel::<Vec<u8>>();
+        let flow = Arc::new(Flow::default());
+        let writer_flow = flow.clone();
+        let writer = std::thread::Builder::new()
+            .name("rdb-writer".into())
+            .spawn(move || write_chunks(file, rx, &writer_flow, checksum));
+        let writer = match writer {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
+        let _ = tx.send(header);
+        let capture = Arc::new(Capture {
+            opts,
+            tx: Mutex::new(tx),
+            keys: progress.clone(),
+            flow,
+            early: (0..keyspace::SHARDS).map(|_| Mutex::default()).collect(),
+        });
+        if !ks.begin_snapshot(capture.clone()) {
+            drop(capture);
+            let _ = writer.join();
+            let _ = std::fs::remove_file(&temp);
+            return Err(std::io::Error::other("another snapshot is in progress"));
         }
-        Ok(stats)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
+        Ok(Save {
+            temp,
+            path: path.to_path_buf(),
+            capture,
+            writer,
+            progress,
+        })
     }
-    result
+
+    /// Walks the keyspace, finishes the file and puts it in place.
+    pub fn finish(self, ks: &Keyspace) -> std::io::Result<SaveStats> {
+        ks.walk_snapshot();
+        // The writer ends when the last sender (inside the capture) is gone.
+        drop(self.capture);
+        let written = self
+            .writer
+            .join()
+            .map_err(|_| std::io::Error::other("the RDB writer thread panicked"))
+            .and_then(|r| r);
+        let result = written.and_then(|bytes| {
+            std::fs::rename(&self.temp, &self.path)?;
+            // The rename itself must reach the disk too.
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)?.sync_all()?;
+            }
+            Ok(SaveStats {
+                keys: self.progress.load(Ordering::Relaxed),
+                bytes,
+            })
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+        result
+    }
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -196,64 +270,35 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn write_all(
-    ks: &Keyspace,
+/// The writer thread: chunks to the file, then the footer; syncs it.
+/// Returns the bytes written.
+fn write_chunks(
     file: File,
-    header: Vec<u8>,
-    opts: SaveOptions,
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    flow: &Flow,
     checksum: bool,
-    progress: Arc<AtomicU64>,
-) -> std::io::Result<SaveStats> {
-    let (tx, rx) = channel::<Vec<u8>>();
-    let flow = Arc::new(Flow::default());
-    let writer_flow = flow.clone();
-    let writer = std::thread::Builder::new()
-        .name("rdb-writer".into())
-        .spawn(move || -> std::io::Result<(File, u64)> {
-            let mut out = BufWriter::with_capacity(1 << 20, file);
-            let mut crc = 0u64;
-            let mut bytes = 0u64;
-            for chunk in rx {
-                if checksum {
-                    crc = crc64(crc, &chunk);
-                }
-                bytes += chunk.len() as u64;
-                let result = out.write_all(&chunk);
-                writer_flow.written(chunk);
-                if let Err(e) = result {
-                    // Nothing more will drain: the walk must not wait for it.
-                    writer_flow.stop();
-                    return Err(e);
-                }
-            }
-            let mut footer = Vec::with_capacity(9);
-            write_footer(&mut footer, checksum.then_some(crc));
-            out.write_all(&footer)?;
-            bytes += footer.len() as u64;
-            let file = out.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            Ok((file, bytes))
-        })?;
-    let _ = tx.send(header);
-    let capture = Arc::new(Capture {
-        opts,
-        tx: Mutex::new(tx),
-        keys: progress.clone(),
-        flow,
-        early: (0..keyspace::SHARDS).map(|_| Mutex::default()).collect(),
-    });
-    let started = ks.snapshot(capture.clone());
-    // The writer ends when the last sender (inside the capture) is gone.
-    drop(capture);
-    let written = writer
-        .join()
-        .map_err(|_| std::io::Error::other("the RDB writer thread panicked"))?;
-    if !started {
-        return Err(std::io::Error::other("another snapshot is in progress"));
+) -> std::io::Result<u64> {
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut crc = 0u64;
+    let mut bytes = 0u64;
+    for chunk in rx {
+        if checksum {
+            crc = crc64(crc, &chunk);
+        }
+        bytes += chunk.len() as u64;
+        let result = out.write_all(&chunk);
+        flow.written(chunk);
+        if let Err(e) = result {
+            // Nothing more will drain: the walk must not wait for it.
+            flow.stop();
+            return Err(e);
+        }
     }
-    let (_file, bytes) = written?;
-    Ok(SaveStats {
-        keys: progress.load(Ordering::Relaxed),
-        bytes,
-    })
+    let mut footer = Vec::with_capacity(9);
+    write_footer(&mut footer, checksum.then_some(crc));
+    out.write_all(&footer)?;
+    bytes += footer.len() as u64;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(bytes)
 }

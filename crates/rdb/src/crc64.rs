@@ -5,7 +5,10 @@
 /// The Jones polynomial, bit-reversed (the reflected algorithm uses it so).
 const POLY_REFLECTED: u64 = 0x95ac_9329_ac4b_c9b5;
 
-const TABLE: [u64; 256] = table();
+/// `TABLES[0]` is the byte-at-a-time table; `TABLES[k]` advances a byte
+/// through k more zero bytes, so eight bytes fold in one step
+/// ("slicing-by-8", as Redis's crcspeed does).
+const TABLES: [[u64; 256]; 8] = tables();
 
 const fn table() -> [u64; 256] {
     let mut t = [0u64; 256];
@@ -27,11 +30,42 @@ const fn table() -> [u64; 256] {
     t
 }
 
+const fn tables() -> [[u64; 256]; 8] {
+    let mut t = [[0u64; 256]; 8];
+    t[0] = table();
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+}
+
 /// Continues the CRC `crc` (0 to start) over `data`, as Redis's
 /// `crc64(crc, data, len)`.
-pub fn crc64(crc: u64, data: &[u8]) -> u64 {
-    data.iter().fold(crc, |crc, &b| {
-        TABLE[((crc ^ b as u64) & 0xff) as usize] ^ (crc >> 8)
+pub fn crc64(mut crc: u64, data: &[u8]) -> u64 {
+    let t = &TABLES;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = crc ^ u64::from_le_bytes(w);
+        crc = t[7][(x & 0xff) as usize]
+            ^ t[6][((x >> 8) & 0xff) as usize]
+            ^ t[5][((x >> 16) & 0xff) as usize]
+            ^ t[4][((x >> 24) & 0xff) as usize]
+            ^ t[3][((x >> 32) & 0xff) as usize]
+            ^ t[2][((x >> 40) & 0xff) as usize]
+            ^ t[1][((x >> 48) & 0xff) as usize]
+            ^ t[0][(x >> 56) as usize];
+    }
+    chunks.remainder().iter().fold(crc, |crc, &b| {
+        t[0][((crc ^ b as u64) & 0xff) as usize] ^ (crc >> 8)
     })
 }
 
@@ -54,6 +88,18 @@ occaecat cupidatat non proident, sunt in culpa qui officia \
 deserunt mollit anim id est laborum.\0";
         assert_eq!(crc64(0, lorem), 0xc779_4709_e696_83b3);
         assert_eq!(crc64(0, b""), 0);
+    }
+
+    #[test]
+    fn sliced_equals_bytewise() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let bytewise = data.iter().fold(0u64, |crc, &b| {
+            super::TABLES[0][((crc ^ b as u64) & 0xff) as usize] ^ (crc >> 8)
+        });
+        assert_eq!(crc64(0, &data), bytewise);
+        for cut in 0..20 {
+            assert_eq!(crc64(crc64(0, &data[..cut]), &data[cut..]), bytewise);
+        }
     }
 
     #[test]

@@ -192,11 +192,15 @@ pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             if out.len() + len + 2 > out_len || back > out.len() {
                 return None;
             }
-            let start = out.len() - back;
-            // Byte by byte: the copy may overlap what it produces.
-            for i in 0..len + 2 {
-                let b = out[start + i];
-                out.push(b);
+            // The copy may overlap what it produces (a run of a short
+            // pattern): copy what exists, then what that copy made, and so on.
+            let mut src = out.len() - back;
+            let mut left = len + 2;
+            while left > 0 {
+                let n = left.min(out.len() - src);
+                out.extend_from_within(src..src + n);
+                src += n;
+                left -= n;
             }
         }
     }
