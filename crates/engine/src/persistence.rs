@@ -349,7 +349,21 @@ pub fn writes_refused(server: &Server) -> bool {
         && !server.config.get("save").is_empty()
 }
 
-/// Inserts a loaded file's keys and libraries into the server.
+/// A key read from a file, on its way to the keyspace.
+struct LoadedKey {
+    db: usize,
+    key: Vec<u8>,
+    value: Value,
+    expire_at: u64,
+    access: Access,
+}
+
+/// Keys per hand-over from the reading thread to the inserting one.
+const LOAD_BATCH: usize = 256;
+
+/// Receives a file's contents on the reading thread: libraries load at
+/// once, keys go in batches to the inserting thread ([`insert_keys`]), so
+/// decoding and inserting run side by side.
 struct Loader<'a> {
     server: &'a Arc<Server>,
     now: u64,
@@ -357,6 +371,20 @@ struct Loader<'a> {
     /// Replace existing keys and libraries instead of failing on them
     /// (DEBUG RELOAD MERGE).
     merge: bool,
+    batch: Vec<LoadedKey>,
+    tx: std::sync::mpsc::SyncSender<Vec<LoadedKey>>,
+}
+
+impl Loader<'_> {
+    /// Hands the batch over; false if the inserter has stopped (its error
+    /// is the load's).
+    fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(LOAD_BATCH));
+        self.tx.send(batch).is_ok()
+    }
 }
 
 impl LoadSink for Loader<'_> {
@@ -364,15 +392,9 @@ impl LoadSink for Loader<'_> {
         // A hint from the file: a corrupt one must not make us reserve
         // memory for billions of keys.
         const MAX_HINT: u64 = 1 << 30;
-        if self
-            .server
-            .keyspace
-            .dbsize(db.min(self.server.keyspace.databases() - 1))
-            == 0
-        {
-            self.server
-                .keyspace
-                .reserve(db, keys.min(MAX_HINT) as usize);
+        let ks = &self.server.keyspace;
+        if db < ks.databases() && ks.dbsize(db) == 0 {
+            ks.reserve(db, keys.min(MAX_HINT) as usize);
         }
     }
 
@@ -408,20 +430,51 @@ impl LoadSink for Loader<'_> {
             self.expired_skipped += 1;
             return Ok(());
         }
-        let mut l = self.server.keyspace.lock([key.as_slice()], self.now);
-        if l.store(db, &key, value, expire_ms.unwrap_or(0)) && !self.merge {
-            return Err(format!(
-                "duplicate key '{}' in database {db}",
-                String::from_utf8_lossy(&key)
-            ));
-        }
-        if access != Access::None {
-            if let Some(e) = l.peek(db, &key) {
-                apply_access(e, access);
-            }
+        self.batch.push(LoadedKey {
+            db,
+            key,
+            value,
+            expire_at: expire_ms.unwrap_or(0),
+            access,
+        });
+        if self.batch.len() >= LOAD_BATCH && !self.flush() {
+            return Err("loading stopped".into());
         }
         Ok(())
     }
+}
+
+/// The inserting side of a load: stores every key it is handed; a key
+/// already there is an error unless `merge`.
+fn insert_keys(
+    server: &Server,
+    rx: std::sync::mpsc::Receiver<Vec<LoadedKey>>,
+    now: u64,
+    merge: bool,
+) -> Result<(), String> {
+    for batch in rx {
+        for k in batch {
+            let mut l = server.keyspace.lock([k.key.as_slice()], now);
+            if l.store(k.db, &k.key, k.value, k.expire_at) && !merge {
+                return Err(format!(
+                    "duplicate key '{}' in database {}",
+                    String::from_utf8_lossy(&k.key),
+                    k.db
+                ));
+            }
+            if k.access != Access::None {
+                if let Some(e) = l.peek(k.db, &k.key) {
+                    apply_access(e, k.access);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a load skipped.
+struct LoadOutcome {
+    expired_skipped: u64,
 }
 
 fn apply_access(e: &mut keyspace::Entry, access: Access) {
@@ -449,20 +502,38 @@ fn load_file_merging(
         Err(e) => return Err(format!("can't open {}: {e}", path.display())),
     };
     let start = std::time::Instant::now();
-    let mut loader = Loader {
-        server,
-        now: now_ms(),
-        expired_skipped: 0,
-        merge,
-    };
+    let now = now_ms();
     let limits = server.config.hot.limits();
-    let stats = persist::file::load(
-        std::io::BufReader::with_capacity(1 << 16, file),
-        &mut loader,
-        &limits,
-        server.config.get_bool("rdbchecksum"),
-    )
-    .map_err(|e| format!("error loading {}: {e}", path.display()))?;
+    let checksum = server.config.get_bool("rdbchecksum");
+    let (tx, rx) = std::sync::mpsc::sync_channel(16);
+    let (loaded, inserted, expired_skipped) = std::thread::scope(|scope| {
+        let inserter = scope.spawn(|| insert_keys(server, rx, now, merge));
+        let mut loader = Loader {
+            server,
+            now,
+            expired_skipped: 0,
+            merge,
+            batch: Vec::with_capacity(LOAD_BATCH),
+            tx,
+        };
+        let loaded = persist::file::load(
+            std::io::BufReader::with_capacity(1 << 16, file),
+            &mut loader,
+            &limits,
+            checksum,
+        );
+        loader.flush();
+        let expired = loader.expired_skipped;
+        drop(loader);
+        let inserted = inserter
+            .join()
+            .unwrap_or_else(|_| Err("the loading thread panicked".into()));
+        (loaded, inserted, expired)
+    });
+    // The inserter's error (a duplicate key) is the cause when both failed.
+    inserted.map_err(|e| format!("error loading {}: {e}", path.display()))?;
+    let stats = loaded.map_err(|e| format!("error loading {}: {e}", path.display()))?;
+    let loader = LoadOutcome { expired_skipped };
     tracing::info!(
         "DB loaded from disk: {} keys ({} expired skipped) in {:.3} seconds",
         stats.keys - loader.expired_skipped,
