@@ -565,6 +565,48 @@ mod tests {
     }
 
     #[test]
+    fn module_aux_records_are_skipped() {
+        let mut out = Vec::new();
+        write_header(&mut out, &[], &[], &[], false);
+        // A module aux record: module id, when-opcode, when, then values in
+        // the module serialization format (an unsigned, a string, a
+        // double) up to the EOF marker.
+        out.push(OPCODE_MODULE_AUX);
+        write_len(&mut out, 0x1234_5678_9abc_def0);
+        write_len(&mut out, 2);
+        write_len(&mut out, 1);
+        write_len(&mut out, 2);
+        write_len(&mut out, 42);
+        write_len(&mut out, 5);
+        write_string(&mut out, b"module data", false);
+        write_len(&mut out, 4);
+        out.extend_from_slice(&1.5f64.to_le_bytes());
+        write_len(&mut out, 0);
+        out.push(OPCODE_SELECTDB);
+        write_len(&mut out, 0);
+        let e = Entry::new(b"k", Value::Str(StrValue::from_bytes(b"v")), 0);
+        write_entry(&mut out, &e, &opts());
+        let crc = crc64(0, &out);
+        write_footer(&mut out, Some(crc));
+        let mut sink = Collect::default();
+        let stats = load(&out[..], &mut sink, &Limits::default(), true).expect("loads");
+        assert_eq!((stats.module_aux_skipped, stats.keys), (1, 1));
+        // A module *type* value cannot be loaded: a clear error, not a guess.
+        let mut module_key = Vec::new();
+        write_header(&mut module_key, &[], &[], &[], false);
+        module_key.push(object::TYPE_MODULE_2);
+        write_string(&mut module_key, b"k", false);
+        let err = load(
+            &module_key[..],
+            &mut Collect::default(),
+            &Limits::default(),
+            true,
+        )
+        .expect_err("module type");
+        assert!(err.message.contains("module data type"), "{err}");
+    }
+
+    #[test]
     fn damage_is_reported_with_an_offset() {
         let file = file_with(&[(0, b"key", b"value", 0)], &opts());
         // Truncated anywhere: an error, never a panic.
