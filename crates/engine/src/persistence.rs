@@ -2,10 +2,11 @@
 //! RESTORE (LASTSAVE is in `server.rs`), DEBUG RELOAD's save-and-load,
 //! loading the file at startup, and the `save` points the cron checks.
 //!
-//! Saving never forks: the keyspace's snapshot captures each shard once,
-//! as it was when the save began, while clients keep reading and writing
-//! (see `keyspace::snapshot` and `persist::snapshot`). SAVE waits for that
-//! on the calling thread; BGSAVE on a thread of its own.
+//! Saving never forks: the keyspace's snapshot captures every key once, as
+//! it was when the save began, while clients keep reading and writing (see
+//! `keyspace::snapshot` and `persist::snapshot`). SAVE waits for that on
+//! the calling thread; BGSAVE on a thread of its own. One save runs at a
+//! time (`State::in_progress` is the slot).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -41,8 +42,7 @@ pub struct State {
     pub started_ms: AtomicU64,
     pub last_attempt_ms: AtomicU64,
     pub saves: AtomicU64,
-    /// The keyspace's write count at the last successful save, and when the
-    /// running one began.
+    /// The keyspace's write count when the last successful save began.
     pub dirty_at_save: AtomicU64,
     pub keys_processed: Arc<AtomicU64>,
     pub keys_total: AtomicU64,
@@ -250,6 +250,8 @@ pub fn start_background_save(server: &Arc<Server>) -> bool {
         .name("bgsave".into())
         .spawn(move || {
             let Ok(started) = rx.recv() else { return };
+            // Serving clients comes first: the walk yields the CPU to them.
+            lower_thread_priority();
             let _ = finish_save(&srv, started, true);
             if srv.persistence.scheduled.swap(false, Ordering::AcqRel) {
                 start_background_save(&srv);
@@ -271,6 +273,17 @@ pub fn start_background_save(server: &Arc<Server>) -> bool {
             st.last_ok.store(false, Ordering::Relaxed);
             true
         }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (nice +10); Linux gives
+/// each thread its own nice value. Best effort: a failure changes nothing.
+fn lower_thread_priority() -> bool {
+    // SAFETY: gettid takes no arguments and cannot fail; setpriority only
+    // reads its integer arguments, and affects this thread alone.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10) == 0
     }
 }
 
@@ -332,7 +345,7 @@ pub fn cron(server: &Arc<Server>) {
         .collect();
     let due = fields
         .chunks_exact(2)
-        .any(|p| changes >= p[1] && since_save >= p[0]);
+        .any(|p| changes >= p[1] && since_save > p[0]);
     if due && retry_ok {
         tracing::info!("{changes} changes in {since_save} seconds. Saving...");
         start_background_save(server);
@@ -711,4 +724,28 @@ fn restore(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     ctx.notify(notify::GENERIC, "restore", key);
     ctx.out.ok();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowered_priority_applies_to_the_calling_thread_only() {
+        // SAFETY: reads this thread's nice value.
+        let before = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let lowered = std::thread::spawn(|| {
+            assert!(lower_thread_priority());
+            // SAFETY: reads this thread's nice value.
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::getpriority(libc::PRIO_PROCESS, tid)
+            }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(lowered, before + 10);
+        // SAFETY: reads the main thread's nice value.
+        assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }, before);
+    }
 }

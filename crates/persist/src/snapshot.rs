@@ -156,25 +156,12 @@ impl ShardCapture for Capture {
     }
 }
 
-/// Writes the keyspace as it is now to `path`: `header` (magic, aux
-/// fields, functions) first, then every shard, then the footer. Other
-/// threads keep reading and writing meanwhile; `progress` counts the keys
-/// written so far.
-pub fn save_to_file(
-    ks: &Keyspace,
-    path: &Path,
-    header: Vec<u8>,
-    opts: SaveOptions,
-    checksum: bool,
-    progress: Arc<AtomicU64>,
-) -> std::io::Result<SaveStats> {
-    Save::begin(ks, path, header, opts, checksum, progress)?.finish(ks)
-}
-
 /// A save whose snapshot has begun: the moment it captures is fixed, and
-/// [`Save::finish`] walks the keyspace and writes the file (BGSAVE begins
-/// in the command, so the file holds no write made after its reply, and
-/// finishes on a thread of its own).
+/// [`Save::finish`] walks the keyspace and writes the file: `header`
+/// (magic, aux fields, functions) first, then every shard, then the
+/// footer, while other threads keep reading and writing; `progress` counts
+/// the keys written. (BGSAVE begins in the command, so the file holds no
+/// write made after its reply, and finishes on a thread of its own.)
 pub struct Save {
     temp: PathBuf,
     path: PathBuf,
