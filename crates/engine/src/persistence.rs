@@ -184,7 +184,14 @@ fn finish_save(
     background: bool,
 ) -> Result<persist::snapshot::SaveStats, String> {
     let st = &server.persistence;
-    let result = started.save.finish(&server.keyspace);
+    // A foreground save (the caller waits) serializes on as many threads
+    // as the node has workers; a background one on one, beside the workers.
+    let threads = if background {
+        1
+    } else {
+        server.worker_threads.max(1)
+    };
+    let result = started.save.finish(&server.keyspace, threads);
     let end = now_ms();
     let took = end.saturating_sub(started.start_ms);
     st.started_ms.store(0, Ordering::Relaxed);

@@ -454,7 +454,7 @@ impl Keyspace {
         if !self.begin_snapshot(capture) {
             return false;
         }
-        self.walk_snapshot();
+        self.walk_snapshot(1);
         true
     }
 
@@ -468,16 +468,27 @@ impl Keyspace {
         begun
     }
 
-    /// Walks the running snapshot's shards (see [`snapshot`]) and ends it.
-    pub fn walk_snapshot(&self) {
+    /// Walks the running snapshot's shards (see [`snapshot`]) on `threads`
+    /// threads (this one among them: SAVE, where the caller waits anyway,
+    /// uses more than one) and ends it.
+    pub fn walk_snapshot(&self, threads: usize) {
+        let threads = threads.clamp(1, SHARDS);
         let capture = self.snapshot.capture();
-        for i in 0..SHARDS {
-            if let Some(c) = &capture {
-                c.before_next();
+        let walk = |first: usize| {
+            for i in (first..SHARDS).step_by(threads) {
+                if let Some(c) = &capture {
+                    c.before_next();
+                }
+                let mut guard = self.shard(i);
+                self.snapshot.walk(i, &mut guard);
             }
-            let mut guard = self.shard(i);
-            self.snapshot.walk(i, &mut guard);
-        }
+        };
+        std::thread::scope(|scope| {
+            for first in 1..threads {
+                scope.spawn(move || walk(first));
+            }
+            walk(0);
+        });
         self.snapshot.end();
     }
 
@@ -1410,6 +1421,15 @@ mod tests {
         want.sort();
         assert_eq!(got, want);
         assert!(!ks.snapshot_running());
+        // Walked by several threads, every key is captured once.
+        let record = Arc::new(Record::default());
+        assert!(ks.begin_snapshot(record.clone()));
+        ks.walk_snapshot(3);
+        assert_eq!(record.walked.load(Ordering::Relaxed), SHARDS);
+        let seen = record.seen.lock();
+        let distinct: std::collections::HashSet<_> = seen.iter().map(|(d, k, _)| (d, k)).collect();
+        assert_eq!(distinct.len(), seen.len());
+        assert_eq!(seen.len(), ks.dbsize(0) + ks.dbsize(1));
     }
 
     #[test]

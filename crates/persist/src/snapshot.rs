@@ -217,9 +217,10 @@ impl Save {
         })
     }
 
-    /// Walks the keyspace, finishes the file and puts it in place.
-    pub fn finish(self, ks: &Keyspace) -> std::io::Result<SaveStats> {
-        ks.walk_snapshot();
+    /// Walks the keyspace on `threads` threads, finishes the file and puts
+    /// it in place.
+    pub fn finish(self, ks: &Keyspace, threads: usize) -> std::io::Result<SaveStats> {
+        ks.walk_snapshot(threads);
         // The writer ends when the last sender (inside the capture) is gone.
         drop(self.capture);
         let written = self
