@@ -91,30 +91,43 @@ pub fn write_body(out: &mut Vec<u8>, value: &Value, compression: bool, limits: &
 }
 
 /// A list as Redis 7.0 saves one: quicklist nodes, each a listpack of
-/// what one node holds under `list-max-listpack-size`.
+/// what one node holds under `list-max-listpack-size`. The node count comes
+/// first, so a first pass finds the node boundaries from the elements'
+/// encoded sizes, and the second writes each node as it is built (a big
+/// list is never held serialized in memory whole).
 fn write_list(out: &mut Vec<u8>, list: &List, compression: bool, limits: &Limits) {
     let fill = limits.list_max_listpack_size;
-    let mut nodes: Vec<Vec<u8>> = Vec::new();
-    let mut node = listpack::Writer::new();
+    let node_bytes = NODE_SIZE_CLASSES[(fill.unsigned_abs() as usize).clamp(1, 5) - 1];
+    // Elements per node.
+    let mut nodes: Vec<usize> = Vec::new();
+    let (mut count, mut bytes) = (0usize, 7usize);
     for e in list.iter() {
         let full = if fill > 0 {
-            node.len() >= fill as usize
+            count >= fill as usize
         } else {
-            let class = NODE_SIZE_CLASSES[(fill.unsigned_abs() as usize).clamp(1, 5) - 1];
-            node.encoded_len() + e.len() + 11 > class
+            // Redis's estimate: the node's bytes, the element's, and some
+            // overhead.
+            bytes + e.len() + 11 > node_bytes
         };
-        if full && !node.is_empty() {
-            nodes.push(std::mem::take(&mut node).finish());
+        if full && count > 0 {
+            nodes.push(count);
+            (count, bytes) = (0, 7);
         }
-        node.push(e);
+        count += 1;
+        bytes += listpack::entry_len(e);
     }
-    if !node.is_empty() {
-        nodes.push(node.finish());
+    if count > 0 {
+        nodes.push(count);
     }
     write_len(out, nodes.len() as u64);
-    for blob in nodes {
+    let mut elements = list.iter();
+    for n in nodes {
+        let mut node = listpack::Writer::new();
+        for e in elements.by_ref().take(n) {
+            node.push(e);
+        }
         write_len(out, CONTAINER_PACKED);
-        write_string(out, &blob, compression);
+        write_string(out, &node.finish(), compression);
     }
 }
 
