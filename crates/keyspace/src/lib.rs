@@ -352,11 +352,16 @@ impl Shard {
         self.dbs[db].slots.iter().flat_map(Table::iter)
     }
 
-    /// The entries of database `db` a snapshot's walk captures: all but
-    /// those the snapshot captured (or saw created) before the walk.
-    pub fn snapshot_entries(&self, db: usize) -> impl Iterator<Item = &Entry> {
+    /// The entries of slot `local` of database `db` a snapshot's walk
+    /// captures: all but those the snapshot captured (or saw created)
+    /// before the walk.
+    pub fn snapshot_entries(&self, db: usize, local: usize) -> impl Iterator<Item = &Entry> {
         let seen = self.snapshot_seen.get(db).filter(|s| !s.is_empty());
-        self.entries(db)
+        self.dbs[db]
+            .slots
+            .get(local)
+            .into_iter()
+            .flat_map(Table::iter)
             .filter(move |e| seen.is_none_or(|s| !s.contains(e.key())))
     }
 }
@@ -476,11 +481,15 @@ impl Keyspace {
         let capture = self.snapshot.capture();
         let walk = |first: usize| {
             for i in (first..SHARDS).step_by(threads) {
-                if let Some(c) = &capture {
-                    c.before_next();
+                // One slot per lock: a command waits at most for one slot's
+                // serialization.
+                for local in 0..SLOTS_PER_SHARD {
+                    if let Some(c) = &capture {
+                        c.before_next();
+                    }
+                    let mut guard = self.shard(i);
+                    self.snapshot.walk_slot(i, local, &mut guard);
                 }
-                let mut guard = self.shard(i);
-                self.snapshot.walk(i, &mut guard);
             }
         };
         std::thread::scope(|scope| {
@@ -1176,7 +1185,7 @@ impl<'a> Locked<'a> {
     /// [`snapshot`]): one atomic load when none runs.
     #[inline]
     fn before_write(&mut self, db: usize, key: &[u8], pos: KeyPos) {
-        if self.ks.snapshot.is_pending(pos.shard) {
+        if self.ks.snapshot.is_pending(pos.shard, pos.local) {
             let ks = self.ks;
             let shard = self.shard_mut(pos.shard);
             ks.snapshot.before_write(pos.shard, shard, db, key);
@@ -1362,9 +1371,9 @@ mod tests {
     }
 
     impl snapshot::ShardCapture for Record {
-        fn capture_shard(&self, _shard: usize, data: &Shard) {
+        fn capture_slot(&self, _shard: usize, local: usize, data: &Shard) {
             for db in 0..data.databases() {
-                for e in data.snapshot_entries(db) {
+                for e in data.snapshot_entries(db, local) {
                     self.capture_entry(0, db, e);
                 }
             }
@@ -1375,8 +1384,11 @@ mod tests {
             self.seen.lock().push((db, e.key().to_vec(), v.to_vec()));
         }
         fn before_next(&self) {
-            // A slow walk, so the writes below land before it reaches most shards.
-            std::thread::sleep(std::time::Duration::from_micros(200));
+            // A slow walk (a pause per shard), so the writes below land
+            // before it reaches most slots.
+            if self.walked.load(Ordering::Relaxed) % SLOTS_PER_SHARD == 0 {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
         }
     }
 
@@ -1415,7 +1427,7 @@ mod tests {
             }
         }
         walker.join().unwrap();
-        assert_eq!(record.walked.load(Ordering::Relaxed), SHARDS);
+        assert_eq!(record.walked.load(Ordering::Relaxed), SLOTS);
         let mut got = record.seen.lock().clone();
         got.sort();
         want.sort();
@@ -1425,7 +1437,7 @@ mod tests {
         let record = Arc::new(Record::default());
         assert!(ks.begin_snapshot(record.clone()));
         ks.walk_snapshot(3);
-        assert_eq!(record.walked.load(Ordering::Relaxed), SHARDS);
+        assert_eq!(record.walked.load(Ordering::Relaxed), SLOTS);
         let seen = record.seen.lock();
         let distinct: std::collections::HashSet<_> = seen.iter().map(|(d, k, _)| (d, k)).collect();
         assert_eq!(distinct.len(), seen.len());

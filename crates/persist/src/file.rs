@@ -8,8 +8,8 @@
 //! 0xFF | CRC64 of everything before it (LE; zero when checksums are off)
 //! ```
 //!
-//! A snapshot writes its keys shard by shard, so a database's keys come in
-//! several runs, each opened by its own SELECTDB (Redis's loader, and
+//! A snapshot writes its keys slot by slot, so a database's keys come in
+//! many runs, each opened by its own SELECTDB (Redis's loader, and
 //! redis-check-rdb, accept that). Reading streams through a buffer that
 //! grows only as large as the largest object, so loading a file takes no
 //! more memory than its data.
@@ -98,10 +98,10 @@ pub fn write_entry(out: &mut Vec<u8>, entry: &Entry, opts: &SaveOptions) {
     object::write_body(out, &entry.value, opts.compression, &opts.limits);
 }
 
-/// A shard's keys for a snapshot's walk (those the snapshot did not
-/// capture earlier), database by database (see the module comment).
-/// Returns how many keys it wrote.
-pub fn write_shard(out: &mut Vec<u8>, shard: &Shard, opts: &SaveOptions) -> u64 {
+/// The keys of slot `local` of a shard for a snapshot's walk (those the
+/// snapshot did not capture earlier), database by database (see the module
+/// comment). Returns how many keys it wrote.
+pub fn write_slot(out: &mut Vec<u8>, shard: &Shard, local: usize, opts: &SaveOptions) -> u64 {
     let mut keys = 0;
     for db in 0..shard.databases() {
         if shard.db(db).is_empty() {
@@ -111,7 +111,7 @@ pub fn write_shard(out: &mut Vec<u8>, shard: &Shard, opts: &SaveOptions) -> u64 
         out.push(OPCODE_SELECTDB);
         write_len(out, db as u64);
         let header = out.len();
-        for entry in shard.snapshot_entries(db) {
+        for entry in shard.snapshot_entries(db, local) {
             write_entry(out, entry, opts);
             keys += 1;
         }

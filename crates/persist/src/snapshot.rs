@@ -15,7 +15,7 @@ use keyspace::snapshot::ShardCapture;
 use keyspace::{Entry, Keyspace, Shard};
 use rdb::crc64;
 
-use crate::file::{write_entry, write_footer, write_shard, SaveOptions, OPCODE_SELECTDB};
+use crate::file::{write_entry, write_footer, write_slot, SaveOptions, OPCODE_SELECTDB};
 use rdb::encoding::write_len;
 
 /// What a save wrote.
@@ -58,11 +58,15 @@ impl Flow {
         }
     }
 
-    fn written(&self, mut chunk: Vec<u8>) {
+    fn written(&self, chunk: Vec<u8>) {
         if let Ok(mut n) = self.in_flight.lock() {
             *n = n.saturating_sub(chunk.len());
         }
         self.drained.notify_all();
+        self.recycle(chunk);
+    }
+
+    fn recycle(&self, mut chunk: Vec<u8>) {
         if chunk.capacity() <= POOL_MAX_CAPACITY {
             if let Ok(mut p) = self.pool.lock() {
                 if p.len() < POOL_BUFFERS {
@@ -122,15 +126,21 @@ impl Capture {
 }
 
 impl ShardCapture for Capture {
-    fn capture_shard(&self, shard: usize, data: &Shard) {
+    fn capture_slot(&self, shard: usize, local: usize, data: &Shard) {
         if let Ok(mut early) = self.early[shard].lock() {
-            let (buf, _) = std::mem::take(&mut *early);
-            self.send(buf);
+            if !early.0.is_empty() {
+                let (buf, _) = std::mem::take(&mut *early);
+                self.send(buf);
+            }
         }
         let mut chunk = self.flow.buffer();
-        let keys = write_shard(&mut chunk, data, &self.opts);
+        let keys = write_slot(&mut chunk, data, local, &self.opts);
         self.keys.fetch_add(keys, Ordering::Relaxed);
-        self.send(chunk);
+        if chunk.is_empty() {
+            self.flow.recycle(chunk);
+        } else {
+            self.send(chunk);
+        }
     }
 
     fn capture_entry(&self, shard: usize, db: usize, entry: &Entry) {
