@@ -1386,7 +1386,11 @@ mod tests {
         fn before_next(&self) {
             // A slow walk (a pause per shard), so the writes below land
             // before it reaches most slots.
-            if self.walked.load(Ordering::Relaxed) % SLOTS_PER_SHARD == 0 {
+            if self
+                .walked
+                .load(Ordering::Relaxed)
+                .is_multiple_of(SLOTS_PER_SHARD)
+            {
                 std::thread::sleep(std::time::Duration::from_micros(200));
             }
         }
