@@ -329,24 +329,19 @@ pub fn read_value(
         }
         TYPE_HASH => {
             let n = read_count(buf, pos, 2)?;
-            let mut hash = Hash::new();
+            let mut pairs = Vec::with_capacity(n);
             for _ in 0..n {
-                let f = read_string(buf, pos)?;
-                let v = read_string(buf, pos)?;
-                if !hash.insert(&f, &v, limits) {
-                    return Err(Error::Corrupt);
-                }
+                pairs.push((read_string(buf, pos)?, read_string(buf, pos)?));
             }
-            Value::Hash(Box::new(hash))
+            let pairs = pairs.iter().map(|(f, v)| (f.as_slice(), v.as_slice()));
+            Value::Hash(Box::new(
+                Hash::from_pairs(pairs, limits).ok_or(Error::Corrupt)?,
+            ))
         }
         TYPE_HASH_ZIPMAP => {
             let blob = read_string(buf, pos)?;
-            let mut hash = Hash::new();
-            for (f, v) in zipmap::decode(&blob)? {
-                if !hash.insert(f, v, limits) {
-                    return Err(Error::Corrupt);
-                }
-            }
+            let pairs = zipmap::decode(&blob)?;
+            let hash = Hash::from_pairs(pairs.iter().copied(), limits).ok_or(Error::Corrupt)?;
             Value::Hash(Box::new(hash))
         }
         TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
@@ -359,18 +354,20 @@ pub fn read_value(
             if elements.len() % 2 != 0 {
                 return Err(Error::Corrupt);
             }
-            let mut hash = Hash::new();
-            let (mut f, mut v) = (Vec::new(), Vec::new());
-            for pair in elements.chunks_exact(2) {
-                f.clear();
-                v.clear();
-                pair[0].write_to(&mut f);
-                pair[1].write_to(&mut v);
-                if !hash.insert(&f, &v, limits) {
-                    return Err(Error::Corrupt);
-                }
+            // The elements' bytes (integers in decimal) side by side.
+            let mut arena = Vec::new();
+            let mut ranges = Vec::with_capacity(elements.len());
+            for e in &elements {
+                let start = arena.len();
+                e.write_to(&mut arena);
+                ranges.push(start..arena.len());
             }
-            Value::Hash(Box::new(hash))
+            let pairs = ranges
+                .chunks_exact(2)
+                .map(|p| (&arena[p[0].clone()], &arena[p[1].clone()]));
+            Value::Hash(Box::new(
+                Hash::from_pairs(pairs, limits).ok_or(Error::Corrupt)?,
+            ))
         }
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
             // An empty stream is a valid value (XADD with NOMKSTREAM aside,

@@ -832,6 +832,45 @@ impl Hash {
         }
     }
 
+    /// A hash made in one go from `pairs` (a loaded file's), with the
+    /// encoding Redis gives a hash of that many pairs of those sizes, in
+    /// time linear in the pairs. None if a field repeats.
+    pub fn from_pairs<'a, I>(pairs: I, limits: &Limits) -> Option<Hash>
+    where
+        I: ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    {
+        let max = limits.hash_max_listpack_value;
+        let small = pairs.len() <= limits.hash_max_listpack_entries
+            && pairs.clone().all(|(f, v)| f.len() <= max && v.len() <= max);
+        if small {
+            let mut seen = hashbrown::HashSet::with_capacity(pairs.len());
+            let mut buf = Vec::new();
+            for (f, v) in pairs.clone() {
+                if !seen.insert(f) {
+                    return None;
+                }
+                Item::of(f).encode(&mut buf);
+                Item::of(v).encode(&mut buf);
+            }
+            if buf.len() <= LISTPACK_MAX_SAFETY_SIZE {
+                return Some(Hash {
+                    repr: Repr::Listpack(Packed {
+                        buf: buf.into_boxed_slice(),
+                    }),
+                });
+            }
+        }
+        let mut t = Table::with_capacity(pairs.len());
+        for (f, v) in pairs {
+            if !t.insert(f, v) {
+                return None;
+            }
+        }
+        Some(Hash {
+            repr: Repr::Table(Box::new(t)),
+        })
+    }
+
     /// Removes `field`; true if it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
@@ -1095,6 +1134,38 @@ mod tests {
             }
             assert!(cursor <= u64::from(u32::MAX));
         }
+    }
+
+    #[test]
+    fn from_pairs_matches_inserting_one_by_one() {
+        let limits = Limits::default();
+        for n in [1usize, 20, 512, 513] {
+            let fields: Vec<Vec<u8>> = (0..n).map(|i| format!("f{i}").into_bytes()).collect();
+            let values: Vec<Vec<u8>> = (0..n).map(|i| (i * 7).to_string().into_bytes()).collect();
+            let pairs = fields
+                .iter()
+                .zip(&values)
+                .map(|(f, v)| (f.as_slice(), v.as_slice()));
+            let bulk = Hash::from_pairs(pairs.clone(), &limits).expect("no repeats");
+            let mut one = Hash::new();
+            for (f, v) in pairs {
+                one.insert(f, v, &limits);
+            }
+            assert_eq!(bulk.encoding(), one.encoding(), "{n}");
+            assert_eq!(bulk.len(), n);
+            for (f, v) in one.iter() {
+                assert_eq!(bulk.get(&f).map(|b| b.to_vec()), Some(v.to_vec()));
+            }
+        }
+        // A long value, and a repeated field ("10" and 10 are the same field).
+        let long = vec![b'x'; 65];
+        let h = Hash::from_pairs([(&b"a"[..], long.as_slice())].into_iter(), &limits).unwrap();
+        assert_eq!(h.encoding(), "hashtable");
+        assert!(Hash::from_pairs(
+            [(&b"10"[..], &b"1"[..]), (b"10", b"2")].into_iter(),
+            &limits
+        )
+        .is_none());
     }
 
     #[test]
