@@ -395,6 +395,8 @@ pub struct Keyspace {
     report_all_writes: AtomicBool,
     /// Where the next tracking-table trim starts.
     trim_cursor: AtomicUsize,
+    /// Held by the running tracking-table trim.
+    trimming: Mutex<()>,
     /// The snapshot being taken, if any (see [`snapshot`]).
     snapshot: snapshot::SnapshotState,
 }
@@ -448,6 +450,7 @@ impl Keyspace {
             tracked_items: AtomicUsize::new(0),
             report_all_writes: AtomicBool::new(false),
             trim_cursor: AtomicUsize::new(0),
+            trimming: Mutex::new(()),
             snapshot: snapshot::SnapshotState::default(),
         }
     }
@@ -708,6 +711,11 @@ impl Keyspace {
     /// Invalidates tracked keys until at most `max` remain
     /// (`tracking-table-max-keys`), as if they had changed.
     pub fn trim_tracked(&self, max: usize) {
+        // One trim at a time: two would each evict the same excess (the cron
+        // and a command can both trim).
+        let Some(_one) = self.trimming.try_lock() else {
+            return;
+        };
         while self.tracked_keys.load(Ordering::Relaxed) > max {
             let excess = self
                 .tracked_keys
