@@ -3045,3 +3045,29 @@ fn bgsave_of_big_collections_under_writes() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// FLUSHALL inside MULTI saves (save points are set) while EXEC holds
+/// every shard, so the save must run on the EXEC's own thread (a helper
+/// thread would wait for those shards forever). SAVE itself is refused in
+/// MULTI, as in Redis.
+#[test]
+fn saves_inside_multi_complete() {
+    let dir = TempDir::new("persist-multi-save");
+    let node = ferro(&dir.0, &["--save", "3600 1"]);
+    let mut c = connect(&node);
+    qs(&mut c, &["SET", "before", "1"]);
+    qs(&mut c, &["MULTI"]);
+    qs(&mut c, &["SET", "k", "v"]);
+    qs(&mut c, &["FLUSHALL"]);
+    qs(&mut c, &["SET", "after", "2"]);
+    assert_eq!(
+        qs(&mut c, &["EXEC"]),
+        Value::Array(vec![Value::Okay, Value::Okay, Value::Okay])
+    );
+    // FLUSHALL's save holds the empty dataset, taken before "after" was set.
+    drop(c);
+    drop(node);
+    let again = ferro(&dir.0, &[]);
+    let mut c = connect(&again);
+    assert_eq!(qs(&mut c, &["DBSIZE"]), Value::Int(0));
+}

@@ -186,7 +186,8 @@ fn finish_save(
     let st = &server.persistence;
     // A foreground save (the caller waits) serializes on as many threads
     // as the node has workers; a background one on one, beside the workers.
-    let threads = if background {
+    // Inside EXEC only this thread can reach the shards it holds.
+    let threads = if background || server.keyspace.holding() {
         1
     } else {
         server.worker_threads.max(1)
@@ -227,6 +228,11 @@ fn finish_save(
 /// any background save under way.
 pub fn save_now(server: &Server) -> Result<persist::snapshot::SaveStats, String> {
     while !claim(&server.persistence) {
+        if server.keyspace.holding() {
+            // Inside EXEC (FLUSHALL, SAVE): the running save's walk may be
+            // waiting for the shards this thread holds.
+            return Err("a background save is in progress".into());
+        }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let started = begin_save(server)?;
