@@ -3071,3 +3071,24 @@ fn saves_inside_multi_complete() {
     let mut c = connect(&again);
     assert_eq!(qs(&mut c, &["DBSIZE"]), Value::Int(0));
 }
+
+/// DEBUG RELOAD inside MULTI saves and loads on the EXEC's own thread (its
+/// held shards are out of reach of helper threads).
+#[test]
+fn debug_reload_inside_multi_completes() {
+    let dir = TempDir::new("persist-multi-reload");
+    let node = ferro(&dir.0, &[]);
+    let mut c = connect(&node);
+    qs(&mut c, &["MULTI"]);
+    qs(&mut c, &["SET", "k", "v"]);
+    qs(&mut c, &["DEBUG", "RELOAD"]);
+    qs(&mut c, &["GET", "k"]);
+    assert_eq!(
+        qs(&mut c, &["EXEC"]),
+        Value::Array(vec![
+            Value::Okay,
+            Value::Okay,
+            Value::BulkString(b"v".to_vec())
+        ])
+    );
+}

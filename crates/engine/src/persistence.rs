@@ -389,7 +389,10 @@ struct Loader<'a> {
     /// (DEBUG RELOAD MERGE).
     merge: bool,
     batch: Vec<LoadedKey>,
-    tx: std::sync::mpsc::SyncSender<Vec<LoadedKey>>,
+    /// To the inserting thread; None inserts on this thread (DEBUG RELOAD
+    /// inside EXEC, whose held shards no other thread can lock).
+    tx: Option<std::sync::mpsc::SyncSender<Vec<LoadedKey>>>,
+    inline_error: Option<String>,
 }
 
 impl Loader<'_> {
@@ -400,7 +403,16 @@ impl Loader<'_> {
             return true;
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(LOAD_BATCH));
-        self.tx.send(batch).is_ok()
+        match &self.tx {
+            Some(tx) => tx.send(batch).is_ok(),
+            None => match insert_batch(self.server, batch, self.now, self.merge) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.inline_error = Some(e);
+                    false
+                }
+            },
+        }
     }
 }
 
@@ -470,19 +482,29 @@ fn insert_keys(
     merge: bool,
 ) -> Result<(), String> {
     for batch in rx {
-        for k in batch {
-            let mut l = server.keyspace.lock([k.key.as_slice()], now);
-            if l.store(k.db, &k.key, k.value, k.expire_at) && !merge {
-                return Err(format!(
-                    "duplicate key '{}' in database {}",
-                    String::from_utf8_lossy(&k.key),
-                    k.db
-                ));
-            }
-            if k.access != Access::None {
-                if let Some(e) = l.peek(k.db, &k.key) {
-                    apply_access(e, k.access);
-                }
+        insert_batch(server, batch, now, merge)?;
+    }
+    Ok(())
+}
+
+fn insert_batch(
+    server: &Server,
+    batch: Vec<LoadedKey>,
+    now: u64,
+    merge: bool,
+) -> Result<(), String> {
+    for k in batch {
+        let mut l = server.keyspace.lock([k.key.as_slice()], now);
+        if l.store(k.db, &k.key, k.value, k.expire_at) && !merge {
+            return Err(format!(
+                "duplicate key '{}' in database {}",
+                String::from_utf8_lossy(&k.key),
+                k.db
+            ));
+        }
+        if k.access != Access::None {
+            if let Some(e) = l.peek(k.db, &k.key) {
+                apply_access(e, k.access);
             }
         }
     }
@@ -523,15 +545,17 @@ fn load_file_merging(
     let limits = server.config.hot.limits();
     let checksum = server.config.get_bool("rdbchecksum");
     let (tx, rx) = std::sync::mpsc::sync_channel(16);
+    let inline = server.keyspace.holding();
     let (loaded, inserted, expired_skipped) = std::thread::scope(|scope| {
-        let inserter = scope.spawn(|| insert_keys(server, rx, now, merge));
+        let inserter = (!inline).then(|| scope.spawn(|| insert_keys(server, rx, now, merge)));
         let mut loader = Loader {
             server,
             now,
             expired_skipped: 0,
             merge,
             batch: Vec::with_capacity(LOAD_BATCH),
-            tx,
+            tx: (!inline).then_some(tx),
+            inline_error: None,
         };
         let loaded = persist::file::load(
             std::io::BufReader::with_capacity(1 << 16, file),
@@ -541,10 +565,14 @@ fn load_file_merging(
         );
         loader.flush();
         let expired = loader.expired_skipped;
+        let inline_error = loader.inline_error.take();
         drop(loader);
-        let inserted = inserter
-            .join()
-            .unwrap_or_else(|_| Err("the loading thread panicked".into()));
+        let inserted = match inserter {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err("the loading thread panicked".into())),
+            None => inline_error.map_or(Ok(()), Err),
+        };
         (loaded, inserted, expired)
     });
     // The inserter's error (a duplicate key) is the cause when both failed.
