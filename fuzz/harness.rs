@@ -73,7 +73,7 @@ pub fn rdb_file(data: &[u8]) {
 /// what was written.
 fn check_roundtrip(v: &Value, limits: &Limits) {
     let mut out = Vec::new();
-    write_value(&mut out, v, true, limits);
+    write_value(&mut out, v, true);
     let mut pos = 1;
     let again = read_value(out[0], &out, &mut pos, limits);
     let again = match again {

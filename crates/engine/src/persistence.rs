@@ -93,7 +93,6 @@ fn save_options(server: &Server) -> SaveOptions {
         compression: server.config.get_bool("rdbcompression"),
         save_idle: policy.contains("lru"),
         save_freq: policy.contains("lfu"),
-        limits: server.config.hot.limits(),
     }
 }
 
@@ -647,11 +646,10 @@ pub fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
 fn dump(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let compression = ctx.server.config.get_bool("rdbcompression");
-    let limits = ctx.server.config.hot.limits();
     let mut l = ctx.lock([a[1]]);
     let payload = l.get(db, a[1]).map(|e| {
         let mut p = Vec::new();
-        persist::object::write_value(&mut p, &e.value, compression, &limits);
+        persist::object::write_value(&mut p, &e.value, compression);
         rdb::dump::seal(&mut p);
         p
     });

@@ -47,8 +47,6 @@ pub struct SaveOptions {
     pub save_idle: bool,
     /// Save each key's LFU counter (an LFU maxmemory policy is set).
     pub save_freq: bool,
-    /// Node sizes for lists (`list-max-listpack-size`).
-    pub limits: Limits,
 }
 
 /// The file's start: magic and version, aux fields, function libraries,
@@ -95,7 +93,7 @@ pub fn write_entry(out: &mut Vec<u8>, entry: &Entry, opts: &SaveOptions) {
     }
     out.push(object::object_type(&entry.value));
     write_string(out, entry.key(), opts.compression);
-    object::write_body(out, &entry.value, opts.compression, &opts.limits);
+    object::write_body(out, &entry.value, opts.compression);
 }
 
 /// The keys of slot `local` of a shard for a snapshot's walk (those the
@@ -526,7 +524,6 @@ mod tests {
             compression: true,
             save_idle: true,
             save_freq: false,
-            limits: Limits::default(),
         }
     }
 

@@ -44,14 +44,12 @@ pub fn is_object_type(t: u8) -> bool {
 /// `QUICKLIST_NODE_CONTAINER_PLAIN`); `PACKED` nodes hold a listpack.
 const CONTAINER_PLAIN: u64 = 1;
 const CONTAINER_PACKED: u64 = 2;
-/// Bytes per list node when `list-max-listpack-size` is a size class (−1 = 4 KB … −5 = 64 KB).
-const NODE_SIZE_CLASSES: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
 
 /// Appends `value` as an RDB object: its type byte, then its body (a
 /// DUMP payload's content).
-pub fn write_value(out: &mut Vec<u8>, value: &Value, compression: bool, limits: &Limits) {
+pub fn write_value(out: &mut Vec<u8>, value: &Value, compression: bool) {
     out.push(object_type(value));
-    write_body(out, value, compression, limits);
+    write_body(out, value, compression);
 }
 
 /// The type byte Redis 7.0 writes for `value`.
@@ -72,7 +70,7 @@ pub fn object_type(value: &Value) -> u8 {
 
 /// Appends the body of `value`'s object (what follows the type byte, and
 /// in a file the key).
-pub fn write_body(out: &mut Vec<u8>, value: &Value, compression: bool, limits: &Limits) {
+pub fn write_body(out: &mut Vec<u8>, value: &Value, compression: bool) {
     match value {
         Value::Str(StrValue::Int(i)) => {
             let mut b = itoa::Buffer::new();
@@ -82,7 +80,7 @@ pub fn write_body(out: &mut Vec<u8>, value: &Value, compression: bool, limits: &
             let mut buf = keyspace::itoa_buf::Buf::default();
             write_string(out, other.bytes(&mut buf), compression);
         }
-        Value::List(l) => write_list(out, l, compression, limits),
+        Value::List(l) => write_list(out, l, compression),
         Value::Set(s) => write_set(out, s, compression),
         Value::ZSet(z) => write_zset(out, z, compression),
         Value::Hash(h) => write_hash(out, h, compression),
@@ -90,44 +88,22 @@ pub fn write_body(out: &mut Vec<u8>, value: &Value, compression: bool, limits: &
     }
 }
 
-/// A list as Redis 7.0 saves one: quicklist nodes, each a listpack of
-/// what one node holds under `list-max-listpack-size`. The node count comes
-/// first, so a first pass finds the node boundaries from the elements'
-/// encoded sizes, and the second writes each node as it is built (a big
-/// list is never held serialized in memory whole).
-fn write_list(out: &mut Vec<u8>, list: &List, compression: bool, limits: &Limits) {
-    let fill = limits.list_max_listpack_size;
-    let node_bytes = NODE_SIZE_CLASSES[(fill.unsigned_abs() as usize).clamp(1, 5) - 1];
-    // Elements per node.
-    let mut nodes: Vec<usize> = Vec::new();
-    let (mut count, mut bytes) = (0usize, 7usize);
-    for e in list.iter() {
-        let full = if fill > 0 {
-            count >= fill as usize
+/// A list as Redis 7.0 saves one: its quicklist nodes, a packed node as a
+/// listpack, a plain one (a single large element) as the element itself.
+fn write_list(out: &mut Vec<u8>, list: &List, compression: bool) {
+    write_len(out, list.nodes().count() as u64);
+    for (plain, mut elements) in list.nodes() {
+        if plain {
+            write_len(out, CONTAINER_PLAIN);
+            write_string(out, elements.next().unwrap_or_default(), compression);
         } else {
-            // Redis's estimate: the node's bytes, the element's, and some
-            // overhead.
-            bytes + e.len() + 11 > node_bytes
-        };
-        if full && count > 0 {
-            nodes.push(count);
-            (count, bytes) = (0, 7);
+            let mut node = listpack::Writer::new();
+            for e in elements {
+                node.push(e);
+            }
+            write_len(out, CONTAINER_PACKED);
+            write_string(out, &node.finish(), compression);
         }
-        count += 1;
-        bytes += listpack::entry_len(e);
-    }
-    if count > 0 {
-        nodes.push(count);
-    }
-    write_len(out, nodes.len() as u64);
-    let mut elements = list.iter();
-    for n in nodes {
-        let mut node = listpack::Writer::new();
-        for e in elements.by_ref().take(n) {
-            node.push(e);
-        }
-        write_len(out, CONTAINER_PACKED);
-        write_string(out, &node.finish(), compression);
     }
 }
 
@@ -475,7 +451,7 @@ mod tests {
     fn roundtrip(v: &Value) -> Value {
         let limits = Limits::default();
         let mut out = Vec::new();
-        write_value(&mut out, v, true, &limits);
+        write_value(&mut out, v, true);
         let mut pos = 1;
         let back = read_value(out[0], &out, &mut pos, &limits)
             .expect("reads")
@@ -608,13 +584,8 @@ mod tests {
             hash.insert(format!("f{i}").as_bytes(), b"v", &limits);
         }
         let mut out = Vec::new();
-        write_value(&mut out, &Value::Hash(Box::new(hash)), false, &limits);
-        write_value(
-            &mut out,
-            &list_of(&[b"a".to_vec(), b"12".to_vec()]),
-            false,
-            &limits,
-        );
+        write_value(&mut out, &Value::Hash(Box::new(hash)), false);
+        write_value(&mut out, &list_of(&[b"a".to_vec(), b"12".to_vec()]), false);
         for i in 0..out.len() {
             for bit in 0..8 {
                 let mut bad = out.clone();

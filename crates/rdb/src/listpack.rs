@@ -142,28 +142,6 @@ impl Writer {
     }
 }
 
-/// Bytes `element` takes in a listpack (encoding, data, backlen), as
-/// [`Writer::push`] would write it.
-pub fn entry_len(element: &[u8]) -> usize {
-    let body = if element.len() <= 20 && canonical_i64(element).is_some() {
-        match canonical_i64(element).unwrap_or(0) {
-            0..=127 => 1,
-            -4096..=4095 => 2,
-            v if i16::try_from(v).is_ok() => 3,
-            v if (-(1 << 23)..(1 << 23)).contains(&v) => 4,
-            v if i32::try_from(v).is_ok() => 5,
-            _ => 9,
-        }
-    } else if element.len() < 64 {
-        1 + element.len()
-    } else if element.len() < 4096 {
-        2 + element.len()
-    } else {
-        5 + element.len()
-    };
-    body + backlen_size(body)
-}
-
 /// `lpEncodeBacklen`: most significant group first, every byte but the
 /// first with the high bit set, so it reads right to left.
 fn encode_backlen(l: usize, out: &mut [u8; 5]) -> usize {
@@ -354,36 +332,6 @@ mod tests {
         let back = decode(&blob).unwrap();
         assert_eq!(back[4], Element::Str(b"-0"));
         assert!(back[7..].iter().all(|e| matches!(e, Element::Int(_))));
-    }
-
-    #[test]
-    fn entry_len_matches_what_push_writes() {
-        let long = vec![b'x'; 5000];
-        for e in [
-            &b""[..],
-            b"1",
-            b"127",
-            b"128",
-            b"-4096",
-            b"4096",
-            b"40000",
-            b"-9000000",
-            b"3000000000",
-            b"-0",
-            b"hello",
-            &long,
-            &long[..100],
-        ] {
-            let mut w = Writer::new();
-            let before = w.encoded_len();
-            w.push(e);
-            assert_eq!(
-                w.encoded_len() - before,
-                entry_len(e),
-                "{:?}",
-                &e[..e.len().min(8)]
-            );
-        }
     }
 
     #[test]

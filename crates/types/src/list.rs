@@ -689,6 +689,22 @@ impl List {
         self.len() == 0
     }
 
+    /// The list's nodes as its quicklist holds them, which is what an RDB
+    /// file stores: whether a node is plain (one large element alone), and
+    /// its elements. Node boundaries follow Redis's own rules, so the nodes
+    /// are the ones Redis would have for the same commands.
+    pub fn nodes(&self) -> impl Iterator<Item = (bool, crate::listpack::Iter<'_>)> {
+        let (single, many) = match &self.repr {
+            Repr::Listpack(n) => (Some(n), None),
+            Repr::Quicklist(q) => (None, Some(q.nodes.iter())),
+        };
+        single
+            .into_iter()
+            .chain(many.into_iter().flatten())
+            .filter(|n| !n.lp.is_empty())
+            .map(|n| (n.plain, n.lp.iter()))
+    }
+
     /// The name OBJECT ENCODING prints.
     pub fn encoding(&self) -> &'static str {
         match &self.repr {
