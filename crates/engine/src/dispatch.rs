@@ -289,8 +289,9 @@ pub fn execute(
     }
     // After a failed background save, writes (and PING, as Redis) are
     // refused until a save succeeds (`stop-writes-on-bgsave-error`).
-    if (spec.has_flag(flag::WRITE) || spec.name == "ping")
-        && crate::persistence::writes_refused(server)
+    // (One atomic load when the last save went well.)
+    if crate::persistence::writes_refused(server)
+        && (spec.has_flag(flag::WRITE) || spec.name == "ping")
     {
         entry.stats.add(REJECTED, 1);
         reject_command(

@@ -96,8 +96,9 @@ fn save_options(server: &Server) -> SaveOptions {
     }
 }
 
-/// The file's header: magic, Redis 7.0's aux fields, function libraries.
-fn header(server: &Server, opts: &SaveOptions) -> Vec<u8> {
+/// The file's header: magic, Redis 7.0's aux fields, function libraries,
+/// and the databases' sizes (`sizes`: db, keys, keys with a TTL).
+fn header(server: &Server, opts: &SaveOptions, sizes: &[(usize, u64, u64)]) -> Vec<u8> {
     let aux = [
         ("redis-ver", crate::REDIS_VERSION.to_string()),
         ("redis-bits", "64".to_string()),
@@ -106,16 +107,8 @@ fn header(server: &Server, opts: &SaveOptions) -> Vec<u8> {
         ("aof-base", "0".to_string()),
     ];
     let libraries = crate::functions::library_codes(server);
-    let sizes: Vec<(usize, u64, u64)> = server
-        .keyspace
-        .db_counts()
-        .into_iter()
-        .enumerate()
-        .filter(|(_, (keys, _))| *keys > 0)
-        .map(|(db, (keys, expires))| (db, keys as u64, expires as u64))
-        .collect();
     let mut out = Vec::new();
-    persist::file::write_header(&mut out, &aux, &libraries, &sizes, opts.compression);
+    persist::file::write_header(&mut out, &aux, &libraries, sizes, opts.compression);
     out
 }
 
@@ -142,13 +135,19 @@ fn begin_save(server: &Server) -> Result<Started, String> {
     st.started_ms.store(start_ms, Ordering::Relaxed);
     st.last_attempt_ms.store(start_ms, Ordering::Relaxed);
     st.keys_processed.store(0, Ordering::Relaxed);
-    st.keys_total.store(
-        server.keyspace.db_counts().iter().map(|c| c.0 as u64).sum(),
-        Ordering::Relaxed,
-    );
+    let sizes: Vec<(usize, u64, u64)> = server
+        .keyspace
+        .db_counts()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (keys, _))| *keys > 0)
+        .map(|(db, (keys, expires))| (db, keys as u64, expires as u64))
+        .collect();
+    st.keys_total
+        .store(sizes.iter().map(|s| s.1).sum(), Ordering::Relaxed);
     let opts = save_options(server);
     let path = rdb_path(server);
-    let header = header(server, &opts);
+    let header = header(server, &opts, &sizes);
     let dirty = server.keyspace.stats.dirty.get();
     match persist::snapshot::Save::begin(
         &server.keyspace,

@@ -1352,15 +1352,14 @@ fn zscan(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// A score as ZSCAN prints it: the text Redis keeps in a listpack (an
-/// integer for integral scores within ±2^62, `%.17g` otherwise), or `%.17g`
-/// for a skiplist.
+/// A score as ZSCAN prints it: the text Redis keeps in a listpack, or
+/// `%.17g` for a skiplist.
 fn scan_score_text(s: f64, listpack: bool) -> String {
-    const HALF: f64 = (i64::MAX / 2) as f64;
-    if listpack && s.fract() == 0.0 && (-HALF..=HALF).contains(&s) {
-        return (s as i64).to_string();
+    if listpack {
+        resp::format_listpack_score(s)
+    } else {
+        resp::format_double(s)
     }
-    resp::format_double(s)
 }
 
 #[cfg(test)]

@@ -347,11 +347,6 @@ impl Shard {
         self.dbs.len()
     }
 
-    /// Every entry of database `db` in this shard (expired ones included).
-    pub fn entries(&self, db: usize) -> impl Iterator<Item = &Entry> {
-        self.dbs[db].slots.iter().flat_map(Table::iter)
-    }
-
     /// The entries of slot `local` of database `db` a snapshot's walk
     /// captures: all but those the snapshot captured (or saw created)
     /// before the walk.
@@ -455,17 +450,6 @@ impl Keyspace {
         }
     }
 
-    /// Captures every shard as it is at this moment with `capture` (see
-    /// [`snapshot`]): returns once all are captured, while other threads
-    /// keep serving. False if another snapshot is running.
-    pub fn snapshot(&self, capture: Arc<dyn snapshot::ShardCapture>) -> bool {
-        if !self.begin_snapshot(capture) {
-            return false;
-        }
-        self.walk_snapshot(1);
-        true
-    }
-
     /// Starts a snapshot: the moment it captures is now (every shard is
     /// locked meanwhile, so no command is half done). False if another
     /// snapshot is running. [`Keyspace::walk_snapshot`] must follow.
@@ -518,11 +502,6 @@ impl Keyspace {
                 sdb.table_mut(local).reserve(per_slot);
             }
         }
-    }
-
-    /// Is a snapshot being taken?
-    pub fn snapshot_running(&self) -> bool {
-        self.snapshot.is_active()
     }
 
     pub fn databases(&self) -> usize {
@@ -1416,11 +1395,12 @@ mod tests {
         }
         let record = Arc::new(Record::default());
         let (ks2, rec2) = (ks.clone(), record.clone());
-        let walker = std::thread::spawn(move || assert!(ks2.snapshot(rec2)));
-        while !ks.snapshot_running() {
-            std::thread::yield_now();
-        }
-        assert!(!ks.snapshot(Arc::new(Record::default())), "one at a time");
+        assert!(ks.begin_snapshot(rec2));
+        let walker = std::thread::spawn(move || ks2.walk_snapshot(1));
+        assert!(
+            !ks.begin_snapshot(Arc::new(Record::default())),
+            "one at a time"
+        );
         // Overwrite, delete, create and expire keys while the walk runs;
         // MSET-like pairs across shards move together.
         for round in 0..5 {
@@ -1444,7 +1424,6 @@ mod tests {
         got.sort();
         want.sort();
         assert_eq!(got, want);
-        assert!(!ks.snapshot_running());
         // Walked by several threads, every key is captured once.
         let record = Arc::new(Record::default());
         assert!(ks.begin_snapshot(record.clone()));

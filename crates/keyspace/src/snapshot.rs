@@ -147,8 +147,4 @@ impl SnapshotState {
         self.active.store(false, Ordering::Release);
         *self.capture.lock() = None;
     }
-
-    pub(crate) fn is_active(&self) -> bool {
-        self.active.load(Ordering::Acquire)
-    }
 }

@@ -120,25 +120,12 @@ fn write_set(out: &mut Vec<u8>, set: &Set, compression: bool) {
     }
 }
 
-/// The text Redis keeps for a score in a listpack (`d2string`): an integer
-/// for integral scores within ±2^62, `%.17g` otherwise.
-fn score_text(s: f64) -> String {
-    const HALF: f64 = (i64::MAX / 2) as f64;
-    if s.fract() == 0.0 && (-HALF..=HALF).contains(&s) {
-        return (s as i64).to_string();
-    }
-    if s.is_infinite() {
-        return if s > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    resp::format_double(s)
-}
-
 fn write_zset(out: &mut Vec<u8>, z: &ZSet, compression: bool) {
     if z.encoding() == "listpack" {
         let mut w = listpack::Writer::new();
         for (m, s) in z.iter() {
             w.push(m);
-            w.push(score_text(s).as_bytes());
+            w.push(resp::format_listpack_score(s).as_bytes());
         }
         write_string(out, &w.finish(), compression);
         return;
@@ -193,7 +180,7 @@ pub fn read_value(
         TYPE_LIST_ZIPLIST => {
             let blob = read_string(buf, pos)?;
             let mut list = List::new();
-            push_elements(&mut list, &ziplist::decode(&blob)?, limits);
+            push_elements(&mut list, &packed(&blob, false)?, limits);
             Value::List(Box::new(list))
         }
         TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
@@ -211,11 +198,7 @@ pub fn read_value(
                         list.push_all(End::Tail, [blob.as_slice()], limits.list_max_listpack_size)
                     }
                     CONTAINER_PACKED => {
-                        let elements = if rdb_type == TYPE_LIST_QUICKLIST_2 {
-                            listpack::decode(&blob)?
-                        } else {
-                            ziplist::decode(&blob)?
-                        };
+                        let elements = packed(&blob, rdb_type == TYPE_LIST_QUICKLIST_2)?;
                         // Redis skips empty nodes (a bug of old versions could write them).
                         push_elements(&mut list, &elements, limits);
                     }
@@ -289,14 +272,7 @@ pub fn read_value(
         }
         TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => {
             let blob = read_string(buf, pos)?;
-            let elements = if rdb_type == TYPE_ZSET_LISTPACK {
-                listpack::decode(&blob)?
-            } else {
-                ziplist::decode(&blob)?
-            };
-            if elements.len() % 2 != 0 {
-                return Err(Error::Corrupt);
-            }
+            let elements = packed_pairs(&blob, rdb_type == TYPE_ZSET_LISTPACK)?;
             let mut entries = Vec::with_capacity(elements.len() / 2);
             for pair in elements.chunks_exact(2) {
                 entries.push((pair[0].to_vec(), element_score(&pair[1])?));
@@ -322,22 +298,8 @@ pub fn read_value(
         }
         TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
             let blob = read_string(buf, pos)?;
-            let elements = if rdb_type == TYPE_HASH_LISTPACK {
-                listpack::decode(&blob)?
-            } else {
-                ziplist::decode(&blob)?
-            };
-            if elements.len() % 2 != 0 {
-                return Err(Error::Corrupt);
-            }
-            // The elements' bytes (integers in decimal) side by side.
-            let mut arena = Vec::new();
-            let mut ranges = Vec::with_capacity(elements.len());
-            for e in &elements {
-                let start = arena.len();
-                e.write_to(&mut arena);
-                ranges.push(start..arena.len());
-            }
+            let elements = packed_pairs(&blob, rdb_type == TYPE_HASH_LISTPACK)?;
+            let (arena, ranges) = element_bytes(&elements);
             let pairs = ranges
                 .chunks_exact(2)
                 .map(|p| (&arena[p[0].clone()], &arena[p[1].clone()]));
@@ -435,11 +397,43 @@ fn zset_from(entries: Vec<(Vec<u8>, f64)>, limits: &Limits) -> Result<Value, Err
     Ok(Value::ZSet(Box::new(ZSet::from_entries(entries, limits))))
 }
 
+/// The elements of a packed blob: a listpack, or a ziplist (older files).
+fn packed(blob: &[u8], listpack: bool) -> Result<Vec<Element<'_>>, Error> {
+    if listpack {
+        listpack::decode(blob)
+    } else {
+        ziplist::decode(blob)
+    }
+}
+
+/// [`packed`] elements that alternate field (member) and value (score):
+/// an odd count is corruption.
+fn packed_pairs(blob: &[u8], listpack: bool) -> Result<Vec<Element<'_>>, Error> {
+    let elements = packed(blob, listpack)?;
+    if elements.len() % 2 != 0 {
+        return Err(Error::Corrupt);
+    }
+    Ok(elements)
+}
+
+/// The elements' bytes (integers in decimal) side by side, and where each
+/// one is.
+fn element_bytes(elements: &[Element<'_>]) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+    let mut arena = Vec::new();
+    let mut ranges = Vec::with_capacity(elements.len());
+    for e in elements {
+        let start = arena.len();
+        e.write_to(&mut arena);
+        ranges.push(start..arena.len());
+    }
+    (arena, ranges)
+}
+
 fn push_elements(list: &mut List, elements: &[Element<'_>], limits: &Limits) {
-    let owned: Vec<Vec<u8>> = elements.iter().map(Element::to_vec).collect();
+    let (arena, ranges) = element_bytes(elements);
     list.push_all(
         End::Tail,
-        owned.iter().map(|v| v.as_slice()),
+        ranges.iter().map(|r| &arena[r.clone()]),
         limits.list_max_listpack_size,
     );
 }

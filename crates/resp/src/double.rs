@@ -6,6 +6,17 @@ pub fn format_double(v: f64) -> String {
     format_g(v, 17)
 }
 
+/// The text Redis keeps for a sorted-set score in a listpack (`d2string`):
+/// an integer for integral scores within ±2^62, `%.17g` otherwise. ZSCAN of
+/// a listpack-encoded set prints it; RDB files store it.
+pub fn format_listpack_score(v: f64) -> String {
+    const HALF: f64 = (i64::MAX / 2) as f64;
+    if v.fract() == 0.0 && (-HALF..=HALF).contains(&v) {
+        return (v as i64).to_string();
+    }
+    format_double(v)
+}
+
 /// Formats like C's `printf("%.<precision>g", v)` (precision 1..=17).
 pub fn format_g(v: f64, precision: i32) -> String {
     if v.is_nan() {
