@@ -3,6 +3,8 @@
 //! `zset.rs`) under the keys' shard locks; if nothing can be served it parks
 //! the client on the keys before releasing the locks (`Ctx::block`), and the
 //! connection runs the command again when one of the keys is written.
+//! A served pop propagates as its non-blocking form on the key it served
+//! (a replay must never wait).
 
 use types::list::End;
 
@@ -39,10 +41,25 @@ fn bpop(ctx: &mut Ctx, a: &[&[u8]], end: End) -> CmdResult {
     let (db, fill) = (ctx.db(), list::fill(ctx));
     let mut l = ctx.lock(keys.iter().copied());
     let served = list::try_pop(&mut ctx.out, &mut l, db, keys, end, fill);
-    if !keep_waiting_on_wrong_type(ctx, served)? {
-        ctx.block(&l, keys, timeout, true);
+    match keep_waiting_on_wrong_type(ctx, served)? {
+        Some(key) => ctx.propagate(&[end_pop(end), key]),
+        None => ctx.block(&l, keys, timeout, true),
     }
     Ok(())
+}
+
+fn end_pop(end: End) -> &'static [u8] {
+    match end {
+        End::Head => b"LPOP",
+        End::Tail => b"RPOP",
+    }
+}
+
+fn end_name(end: End) -> &'static [u8] {
+    match end {
+        End::Head => b"LEFT",
+        End::Tail => b"RIGHT",
+    }
 }
 
 fn blpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
@@ -71,6 +88,8 @@ fn bmove(
             .is_some_and(|e| crate::collections::list(&mut e.value).is_none());
     if src_wrong_type || !list::try_move(&mut ctx.out, &mut l, db, src, dst, from, to, fill)? {
         ctx.block(&l, &[src], timeout, false);
+    } else {
+        ctx.propagate(&[b"LMOVE", src, dst, end_name(from), end_name(to)]);
     }
     Ok(())
 }
@@ -91,8 +110,9 @@ fn blmpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let (db, fill) = (ctx.db(), list::fill(ctx));
     let mut l = ctx.lock(m.keys.iter().copied());
     let served = list::try_mpop(&mut ctx.out, &mut l, db, m.keys, m.end, m.count, fill);
-    if !keep_waiting_on_wrong_type(ctx, served)? {
-        ctx.block(&l, m.keys, timeout, true);
+    match keep_waiting_on_wrong_type(ctx, served)? {
+        Some(key) => ctx.propagate(&[end_pop(m.end), key, m.count.to_string().as_bytes()]),
+        None => ctx.block(&l, m.keys, timeout, true),
     }
     Ok(())
 }
@@ -107,10 +127,19 @@ fn bzpop(ctx: &mut Ctx, a: &[&[u8]], max: bool) -> CmdResult {
     let db = ctx.db();
     let mut l = ctx.lock(keys.iter().copied());
     let served = zset::try_pop(&mut ctx.out, &mut l, db, keys, max, None, style);
-    if keep_waiting_on_wrong_type(ctx, served)?.is_none() {
-        ctx.block(&l, keys, timeout, true);
+    match keep_waiting_on_wrong_type(ctx, served)? {
+        Some((key, _)) => ctx.propagate(&[zpop_name(max), &key]),
+        None => ctx.block(&l, keys, timeout, true),
     }
     Ok(())
+}
+
+fn zpop_name(max: bool) -> &'static [u8] {
+    if max {
+        b"ZPOPMAX"
+    } else {
+        b"ZPOPMIN"
+    }
 }
 
 fn bzpopmin(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
@@ -131,8 +160,11 @@ fn bzmpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let mut l = ctx.lock(keys.iter().copied());
     let served = zset::try_pop(&mut ctx.out, &mut l, db, keys, max, Some(count), style);
-    if keep_waiting_on_wrong_type(ctx, served)?.is_none() {
-        ctx.block(&l, keys, timeout, true);
+    match keep_waiting_on_wrong_type(ctx, served)? {
+        Some((key, _)) => {
+            ctx.propagate(&[zpop_name(max), &key, count.to_string().as_bytes()]);
+        }
+        None => ctx.block(&l, keys, timeout, true),
     }
     Ok(())
 }

@@ -54,6 +54,8 @@ pub struct ClientShared {
     pub tot_mem: AtomicUsize,
     /// Set by CLIENT KILL; the connection closes at its next wake-up.
     pub killed: AtomicBool,
+    /// A write that is not propagated is running (see `propagate`).
+    pub unpropagated_write: AtomicBool,
     /// Blocked in a blocking command since this time (ms); 0 = not blocked.
     pub blocked_since: AtomicI64,
     /// Wakes the connection (kill, unblock, monitor output).
@@ -107,6 +109,7 @@ impl ClientShared {
             omem: AtomicUsize::new(0),
             tot_mem: AtomicUsize::new(0),
             killed: AtomicBool::new(false),
+            unpropagated_write: AtomicBool::new(false),
             blocked_since: AtomicI64::new(0),
             wake: tokio::sync::Notify::new(),
             unblock: AtomicUsize::new(0),

@@ -157,7 +157,9 @@ pub static PARAMS: &[Param] = &[
         "no",
     ),
     p("save", Kind::Special(check_save), "3600 1 300 100 60 10000"),
-    p("appendonly", Kind::Special(check_appendonly), "no"),
+    p("appendonly", BOOL, "no"),
+    p("aof-load-truncated", BOOL, "yes"),
+    p("no-appendfsync-on-rewrite", BOOL, "no"),
     p(
         "appendfsync",
         Kind::Enum(&["always", "everysec", "no"]),
@@ -293,17 +295,6 @@ fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::NotFound => "No such file or directory".into(),
         std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
         _ => e.to_string(),
-    }
-}
-
-/// `appendonly`: a yes/no, and only `no` until the AOF lands (accepting
-/// `yes` would promise a durability the node does not give).
-fn check_appendonly(v: &str) -> Result<String, String> {
-    match validate(&p("appendonly", BOOL, "no"), v)?.as_str() {
-        "yes" => Err(
-            "appendonly yes is not supported yet: use RDB snapshots (save points, BGSAVE)".into(),
-        ),
-        other => Ok(other.to_string()),
     }
 }
 

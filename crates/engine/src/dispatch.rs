@@ -44,7 +44,7 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 22] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 23] {
     [
         crate::string::HANDLERS,
         crate::blocking::HANDLERS,
@@ -58,6 +58,7 @@ fn handler_lists() -> [&'static [(&'static str, Handler)]; 22] {
         crate::connection::HANDLERS,
         crate::server::HANDLERS,
         crate::persistence::HANDLERS,
+        crate::aof::HANDLERS,
         crate::latency::HANDLERS,
         crate::introspection::HANDLERS,
         crate::multi::HANDLERS,
@@ -187,6 +188,11 @@ pub(crate) fn single_key<'a>(spec: &CommandSpec, args: &[&'a [u8]]) -> Option<&'
     }
 }
 
+/// May the command change the dataset (and so be propagated)?
+fn may_write(spec: &CommandSpec) -> bool {
+    crate::may_replicate(spec) || crate::propagate::runs_commands(spec)
+}
+
 /// Executes one command line, appending its reply to `out`.
 pub fn execute(
     server: &Arc<Server>,
@@ -303,6 +309,15 @@ pub fn execute(
         );
         return Outcome::Done;
     }
+    // Likewise while the AOF cannot be written (Redis's MISCONF for it).
+    if spec.has_flag(flag::WRITE) {
+        if let Some(e) = crate::aof::write_error(server) {
+            entry.stats.add(REJECTED, 1);
+            let msg = format!("MISCONF Errors writing to the AOF file: {e}");
+            reject_command(server, client, out, spec.name, msg.as_bytes());
+            return Outcome::Done;
+        }
+    }
     if let Some(queued) = &mut client.multi {
         if spec.has_flag(flag::NO_MULTI) {
             entry.stats.add(REJECTED, 1);
@@ -377,6 +392,26 @@ pub(crate) fn call(
     };
     let reply_start = out.len();
     let proto = client.proto;
+    // Write propagation (see `propagate`): decided once per outermost
+    // command; a propagated write runs under a hold on its keys, so its
+    // effects reach the log before any other command can touch them.
+    let outer = !client.in_exec;
+    let gated = outer && may_write(spec);
+    let mut propagates = false;
+    let mut hold = None;
+    if gated {
+        propagates = server.propagation.enter(&client.shared);
+        crate::propagate::start_outer(propagates);
+        // Transactions and scripts hold their own keys; publishing touches none.
+        if propagates && !crate::propagate::runs_commands(spec) && !spec.has_flag(flag::PUBSUB) {
+            let mut keys: smallvec::SmallVec<[&[u8]; 16]> = smallvec::SmallVec::new();
+            let every_shard = !crate::multi::command_keys(spec, args, &mut keys);
+            hold = Some(server.keyspace.hold(keys.iter().copied(), every_shard));
+        }
+    }
+    let db = client.db;
+    let dirty_before = keyspace::thread_dirty();
+    crate::propagate::before_command();
     let result = {
         let mut ctx = Ctx {
             server,
@@ -397,6 +432,20 @@ pub(crate) fn call(
         crate::notify::flush(&mut ctx);
         r
     };
+    // A command that failed changed nothing (it checks before it writes).
+    if result.is_ok() {
+        let changed = keyspace::thread_dirty() != dirty_before;
+        crate::propagate::after_command(db, spec, args, changed);
+    }
+    if gated {
+        if propagates {
+            crate::propagate::flush(&server.propagation);
+            crate::propagate::start_outer(false);
+        } else {
+            server.propagation.leave(&client.shared);
+        }
+    }
+    drop(hold);
     let usec = crate::now_us().saturating_sub(start_us);
     // CLIENT REPLY OFF and SKIP do not answer either; a successful CLIENT
     // REPLY ON or RESET always does (Redis clears the flags before replying).

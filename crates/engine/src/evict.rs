@@ -292,6 +292,10 @@ fn evict(server: &Server, now_ms: u64) -> (Room, u64) {
             continue;
         }
         let entry = locked.remove(db, &key);
+        if entry.is_some() {
+            // Logged under the key's lock, like every change.
+            server.propagation.effect(db, &[b"DEL", &key]);
+        }
         drop(locked);
         if let Some(entry) = entry {
             evicted += 1;

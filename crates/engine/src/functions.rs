@@ -560,6 +560,8 @@ pub(crate) fn flush_all(server: &crate::Server) {
 }
 
 fn function_load(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    // Libraries are data the AOF must carry: propagated when they succeed.
+    ctx.force_propagation();
     let code = a[a.len() - 1];
     let mut replace = false;
     for opt in &a[2..a.len() - 1] {
@@ -608,6 +610,8 @@ fn function_load(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 }
 
 fn function_delete(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    // Libraries are data the AOF must carry: propagated when they succeed.
+    ctx.force_propagation();
     let name = String::from_utf8_lossy(a[2]).into_owned();
     let libs = &ctx.server.functions;
     if libs.libs.write().remove(&name).is_none() {
@@ -675,6 +679,8 @@ enum Policy {
 }
 
 fn function_restore(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    // Libraries are data the AOF must carry: propagated when they succeed.
+    ctx.force_propagation();
     if a.len() > 4 {
         return Err(subcommand_syntax(a));
     }
@@ -746,6 +752,8 @@ fn function_restore(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 }
 
 fn function_flush(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    // Libraries are data the AOF must carry: propagated when they succeed.
+    ctx.force_propagation();
     if a.len() > 3 {
         return Err(subcommand_syntax(a));
     }

@@ -472,11 +472,14 @@ fn expire_generic(ctx: &mut Ctx, a: &[&[u8]], unit_ms: i64, absolute: bool) -> C
         ctx.out.int(0);
         return Ok(());
     }
+    // Propagated as an absolute time, or as the deletion it caused.
     let event = if when <= ctx.now_ms as i64 {
         l.remove(db, key);
+        ctx.propagate(&[b"DEL", key]);
         "del"
     } else {
         l.set_expire(db, key, when as u64);
+        ctx.propagate(&[b"PEXPIREAT", key, when.to_string().as_bytes()]);
         "expire"
     };
     drop(l);

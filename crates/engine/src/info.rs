@@ -249,7 +249,9 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
         "persistence" => {
             let p = &s.persistence;
             let started = p.started_ms.load(Ordering::Relaxed);
-            let running = p.in_progress.load(Ordering::Acquire);
+            // The snapshot slot is shared with AOF rewrites.
+            let rewriting = s.aof.rewrite_in_progress.load(Ordering::Acquire);
+            let running = p.in_progress.load(Ordering::Acquire) && !rewriting;
             let current_secs = if running && started > 0 {
                 (crate::now_ms().saturating_sub(started) / 1000) as i64
             } else {
@@ -265,7 +267,7 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
             };
             let _ = write!(
                 o,
-                "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:{processed}\r\ncurrent_save_keys_total:{total}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{current_secs}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:{processed}\r\ncurrent_save_keys_total:{total}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{current_secs}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
                 p.changes_since_save(s),
                 running as u8,
                 s.lastsave.load(Ordering::Relaxed),
@@ -275,6 +277,7 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
                 p.last_load_expired.load(Ordering::Relaxed),
                 p.last_load_keys.load(Ordering::Relaxed),
             );
+            crate::aof::info(s, o);
         }
         "stats" => {
             let ks = &s.keyspace.stats;

@@ -7,6 +7,7 @@
 //! [`Server`], the client's state and a RESP2/RESP3-aware reply writer, and
 //! never touches a socket, so `run(&["SET","k","v"])` tests work in-process.
 
+pub mod aof;
 pub mod args;
 mod bitfield;
 mod bitmap;
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod multi;
 pub mod notify;
 pub mod persistence;
+pub mod propagate;
 pub mod pubsub;
 pub mod scripting;
 mod server;
@@ -206,6 +208,9 @@ pub struct Server {
     pub start_time_ms: u64,
     pub lastsave: AtomicU64,
     pub persistence: persistence::State,
+    /// The stream of changes the AOF records (see `propagate`).
+    pub propagation: Arc<propagate::Propagation>,
+    pub aof: aof::Aof,
     pub active_expire_enabled: AtomicBool,
     pub shutdown: AtomicBool,
     pub shutdown_notify: tokio::sync::Notify,
@@ -247,8 +252,12 @@ impl Server {
         });
         keyspace::set_invalidation_hook(tracking::on_invalidated);
         keyspace::set_long_wait_hook(release_worker);
+        let keyspace = Keyspace::new(databases);
+        let propagation = Arc::new(propagate::Propagation::default());
+        let sink = propagation.clone();
+        keyspace.set_expiry_sink(Box::new(move |db, key| sink.effect(db, &[b"DEL", key])));
         Arc::new(Server {
-            keyspace: Keyspace::new(databases),
+            keyspace,
             config,
             clients: ClientRegistry::default(),
             stats: Stats::default(),
@@ -266,6 +275,8 @@ impl Server {
             start_time_ms: now_ms(),
             lastsave: AtomicU64::new(now_ms() / 1000),
             persistence: persistence::State::default(),
+            propagation,
+            aof: aof::Aof::default(),
             active_expire_enabled: AtomicBool::new(true),
             shutdown: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
@@ -343,6 +354,8 @@ impl Server {
 
     /// Asks the node to shut down (SHUTDOWN, signals).
     pub fn request_shutdown(&self) {
+        // Everything acknowledged so far reaches the disk (even NOSAVE).
+        aof::flush_for_shutdown(self);
         self.shutdown.store(true, Ordering::Release);
         self.shutdown_notify.notify_waiters();
         // Connections wait on their own wake-up only (no shared notifier on

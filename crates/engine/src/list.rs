@@ -235,14 +235,14 @@ fn rpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 /// `[key, element]` (BLPOP/BRPOP's reply). `Ok(false)`: all were missing,
 /// nothing written. A key of another type is WRONGTYPE, as soon as it is
 /// reached (keys before it are missing).
-pub(crate) fn try_pop(
+pub(crate) fn try_pop<'k>(
     out: &mut ReplyWriter,
     l: &mut Locked,
     db: usize,
-    keys: &[&[u8]],
+    keys: &[&'k [u8]],
     end: End,
     fill: i64,
-) -> Result<bool, CmdError> {
+) -> Result<Option<&'k [u8]>, CmdError> {
     for &key in keys {
         let Some(lst) = write(l, db, key, list)? else {
             continue;
@@ -255,23 +255,23 @@ pub(crate) fn try_pop(
         out.array(2);
         out.bulk(key);
         out.bulk(&v);
-        return Ok(true);
+        return Ok(Some(key));
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// Pops up to `count` elements from the first non-empty list among `keys`
 /// and replies `[key, [elements]]` (LMPOP/BLMPOP's reply). `Ok(false)`:
 /// all were missing, nothing written.
-pub(crate) fn try_mpop(
+pub(crate) fn try_mpop<'k>(
     out: &mut ReplyWriter,
     l: &mut Locked,
     db: usize,
-    keys: &[&[u8]],
+    keys: &[&'k [u8]],
     end: End,
     count: usize,
     fill: i64,
-) -> Result<bool, CmdError> {
+) -> Result<Option<&'k [u8]>, CmdError> {
     for &key in keys {
         let Some(lst) = write(l, db, key, list)? else {
             continue;
@@ -288,9 +288,9 @@ pub(crate) fn try_mpop(
         for v in &items {
             out.bulk(v);
         }
-        return Ok(true);
+        return Ok(Some(key));
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// Moves one element from `src`'s `from` end to `dst`'s `to` end (which
@@ -397,7 +397,7 @@ fn lmpop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let m = parse_mpop(a, 1)?;
     let (db, fill) = (ctx.db(), fill(ctx));
     let mut l = ctx.lock(m.keys.iter().copied());
-    if !try_mpop(&mut ctx.out, &mut l, db, m.keys, m.end, m.count, fill)? {
+    if try_mpop(&mut ctx.out, &mut l, db, m.keys, m.end, m.count, fill)?.is_none() {
         ctx.out.null_array();
     }
     Ok(())

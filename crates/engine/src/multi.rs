@@ -170,6 +170,29 @@ pub(crate) fn needs_every_shard(spec: &commands::CommandSpec) -> bool {
             .any(|ks| ks.flags & key_flag::INCOMPLETE != 0)
 }
 
+/// Adds the keys a command will touch to `keys`; false when they cannot
+/// be known in advance (it needs every shard).
+pub(crate) fn command_keys<'a>(
+    spec: &commands::CommandSpec,
+    args: &[&'a [u8]],
+    keys: &mut SmallVec<[&'a [u8]; 16]>,
+) -> bool {
+    if needs_every_shard(spec) {
+        return false;
+    }
+    if let Some(key) = dispatch::single_key(spec, args) {
+        keys.push(key);
+        return true;
+    }
+    match commands::keys::key_positions(spec, args) {
+        Ok(pos) => {
+            keys.extend(pos.iter().map(|(i, _)| args[*i]));
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 fn exec(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     let Some(queued) = end_multi(ctx.client) else {
         return Err(CmdError::new("ERR EXEC without MULTI"));
@@ -188,16 +211,7 @@ fn exec(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     let commands: SmallVec<[QueuedCommand; 8]> = queued.iter().collect();
     for (index, args) in &commands {
         let spec = server.commands.entries[*index].spec;
-        if needs_every_shard(spec) {
-            every_shard = true;
-        } else if let Some(key) = dispatch::single_key(spec, args) {
-            keys.push(key);
-        } else {
-            match commands::keys::key_positions(spec, args) {
-                Ok(pos) => keys.extend(pos.iter().map(|(i, _)| args[*i])),
-                Err(_) => every_shard = true,
-            }
-        }
+        every_shard |= !command_keys(spec, args, &mut keys);
     }
     keys.extend(watched.iter().map(|(_, k)| &**k));
     let hold = server.keyspace.hold(keys.iter().copied(), every_shard);
@@ -236,6 +250,8 @@ fn exec(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     ctx.client.in_exec = false;
     // CLIENT LIST shows EXEC, not the last command it ran.
     *ctx.client.shared.last_cmd.lock() = "exec";
+    // The transaction's writes reach the log before its locks go.
+    crate::propagate::flush(&server.propagation);
     drop(hold);
     ctx.client.watched = watched;
     unwatch_all(server, ctx.client);

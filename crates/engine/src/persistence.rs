@@ -87,9 +87,10 @@ pub fn rdb_path(server: &Server) -> PathBuf {
     PathBuf::from(server.config.get("dir")).join(server.config.get("dbfilename"))
 }
 
-fn save_options(server: &Server) -> SaveOptions {
+fn save_options(server: &Server, commands: bool) -> SaveOptions {
     let policy = server.config.get("maxmemory-policy");
     SaveOptions {
+        commands,
         compression: server.config.get_bool("rdbcompression"),
         save_idle: policy.contains("lru"),
         save_freq: policy.contains("lfu"),
@@ -98,22 +99,44 @@ fn save_options(server: &Server) -> SaveOptions {
 
 /// The file's header: magic, Redis 7.0's aux fields, function libraries,
 /// and the databases' sizes (`sizes`: db, keys, keys with a TTL).
-fn header(server: &Server, opts: &SaveOptions, sizes: &[(usize, u64, u64)]) -> Vec<u8> {
+fn header(
+    server: &Server,
+    opts: &SaveOptions,
+    sizes: &[(usize, u64, u64)],
+    aof_base: bool,
+) -> Vec<u8> {
     let aux = [
         ("redis-ver", crate::REDIS_VERSION.to_string()),
         ("redis-bits", "64".to_string()),
         ("ctime", (now_ms() / 1000).to_string()),
         ("used-mem", crate::used_memory().to_string()),
-        ("aof-base", "0".to_string()),
+        ("aof-base", u8::from(aof_base).to_string()),
     ];
     let libraries = crate::functions::library_codes(server);
     let mut out = Vec::new();
+    if opts.commands {
+        // An AOF base of commands: the libraries first, as Redis writes it.
+        for code in &libraries {
+            persist::aof_rewrite::write_function_commands(&mut out, code.as_ref());
+        }
+        return out;
+    }
     persist::file::write_header(&mut out, &aux, &libraries, sizes, opts.compression);
     out
 }
 
-/// Takes the one save slot (one save runs at a time); false if taken.
-fn claim(st: &State) -> bool {
+/// What a snapshot file is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SnapshotFile {
+    /// The RDB file (SAVE, BGSAVE).
+    Rdb,
+    /// An AOF base: an RDB file, or commands (`aof-use-rdb-preamble no`).
+    AofBase { commands: bool },
+}
+
+/// Takes the one snapshot slot (one save or AOF rewrite runs at a time);
+/// false if taken.
+pub(crate) fn claim(st: &State) -> bool {
     st.in_progress
         .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
         .is_ok()
@@ -127,13 +150,16 @@ struct Started {
     path: PathBuf,
 }
 
-/// Begins a save (the slot must be claimed): the file will hold the
-/// dataset as it is now. Releases the slot on failure.
-fn begin_save(server: &Server) -> Result<Started, String> {
+/// Begins a snapshot of the dataset into an RDB file at `path` (a save,
+/// or the AOF's base when `aof_base`); `at_point` runs at its moment,
+/// under every shard lock.
+pub(crate) fn begin_snapshot_file(
+    server: &Server,
+    path: &std::path::Path,
+    kind: SnapshotFile,
+    at_point: impl FnOnce(),
+) -> std::io::Result<persist::snapshot::Save> {
     let st = &server.persistence;
-    let start_ms = now_ms();
-    st.started_ms.store(start_ms, Ordering::Relaxed);
-    st.last_attempt_ms.store(start_ms, Ordering::Relaxed);
     st.keys_processed.store(0, Ordering::Relaxed);
     let sizes: Vec<(usize, u64, u64)> = server
         .keyspace
@@ -145,18 +171,29 @@ fn begin_save(server: &Server) -> Result<Started, String> {
         .collect();
     st.keys_total
         .store(sizes.iter().map(|s| s.1).sum(), Ordering::Relaxed);
-    let opts = save_options(server);
-    let path = rdb_path(server);
-    let header = header(server, &opts, &sizes);
-    let dirty = server.keyspace.stats.dirty.get();
-    match persist::snapshot::Save::begin(
+    let opts = save_options(server, kind == SnapshotFile::AofBase { commands: true });
+    let header = header(server, &opts, &sizes, kind != SnapshotFile::Rdb);
+    persist::snapshot::Save::begin(
         &server.keyspace,
-        &path,
+        path,
         header,
         opts,
         server.config.get_bool("rdbchecksum"),
         st.keys_processed.clone(),
-    ) {
+        at_point,
+    )
+}
+
+/// Begins a save (the slot must be claimed): the file will hold the
+/// dataset as it is now. Releases the slot on failure.
+fn begin_save(server: &Server) -> Result<Started, String> {
+    let st = &server.persistence;
+    let start_ms = now_ms();
+    st.started_ms.store(start_ms, Ordering::Relaxed);
+    st.last_attempt_ms.store(start_ms, Ordering::Relaxed);
+    let path = rdb_path(server);
+    let dirty = server.keyspace.stats.dirty.get();
+    match begin_snapshot_file(server, &path, SnapshotFile::Rdb, || ()) {
         Ok(save) => Ok(Started {
             save,
             start_ms,
@@ -525,15 +562,17 @@ fn apply_access(e: &mut keyspace::Entry, access: Access) {
 /// Loads the RDB file into the (empty) keyspace, if it exists. The error
 /// names the file, the byte offset and the problem.
 pub fn load_file(server: &Arc<Server>) -> Result<Option<persist::file::LoadStats>, String> {
-    load_file_merging(server, false)
+    load_rdb(server, &rdb_path(server), false)
 }
 
-fn load_file_merging(
+/// Loads the RDB file at `path`, if it exists (`merge`: its keys replace
+/// those present instead of failing).
+pub(crate) fn load_rdb(
     server: &Arc<Server>,
+    path: &std::path::Path,
     merge: bool,
 ) -> Result<Option<persist::file::LoadStats>, String> {
-    let path = rdb_path(server);
-    let file = match std::fs::File::open(&path) {
+    let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("can't open {}: {e}", path.display())),
@@ -628,7 +667,7 @@ pub fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
         drop(ctx.server.keyspace.flush(None));
         crate::functions::flush_all(ctx.server);
     }
-    match load_file_merging(ctx.server, merge) {
+    match load_rdb(ctx.server, &rdb_path(ctx.server), merge) {
         Ok(_) => {
             ctx.out.ok();
             Ok(())
@@ -729,6 +768,14 @@ fn restore(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         t if absttl => t as u64,
         t => ctx.now_ms.saturating_add(t as u64),
     };
+    if ttl > 0 && !absttl && ctx.propagating() {
+        // A relative TTL replayed later would restart: it goes out absolute.
+        let at = expire_at.to_string();
+        let mut args: Vec<&[u8]> = a.to_vec();
+        args[2] = at.as_bytes();
+        args.push(b"ABSTTL");
+        ctx.propagate(&args);
+    }
     let mut l = ctx.lock([key]);
     let deleted = replace && l.remove(db, key).is_some();
     if expire_at != 0 && expire_at <= ctx.now_ms {

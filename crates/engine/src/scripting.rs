@@ -1281,7 +1281,7 @@ pub(crate) fn run(
         let mut every_shard = vm.trusted.get(&*trust_key) != Some(&true);
         loop {
             // An EXEC on this thread may already hold every shard.
-            let _hold = (!server.keyspace.holding())
+            let hold = (!server.keyspace.holding())
                 .then(|| server.keyspace.hold(keys.iter().copied(), every_shard));
             let client = script_client(db);
             let name = match target {
@@ -1321,6 +1321,11 @@ pub(crate) fn run(
             };
             SCRIPT_CLIENT.with(|c| *c.borrow_mut() = running.client.take());
             if running.restart && !every_shard {
+                // It starts over before changing anything (a script
+                // inside EXEC never starts over: EXEC holds every shard).
+                if hold.is_some() {
+                    crate::propagate::discard();
+                }
                 every_shard = true;
                 vm.trusted.insert(trust_key.to_string(), false);
                 continue;
@@ -1329,6 +1334,12 @@ pub(crate) fn run(
                 vm.trusted
                     .insert(trust_key.into_owned(), !running.undeclared);
             }
+            if hold.is_some() {
+                // The script's writes reach the log before its locks go
+                // (inside EXEC, with the transaction's).
+                crate::propagate::flush(&server.propagation);
+            }
+            drop(hold);
             let mut out = Vec::new();
             return match outcome {
                 // An error reply is the command's error (counted in errorstats).

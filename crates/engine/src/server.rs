@@ -360,11 +360,13 @@ fn flush_mode(ctx: &Ctx, a: &[&[u8]]) -> Result<bool, CmdError> {
 
 fn flush(ctx: &mut Ctx, a: &[&[u8]], db: Option<usize>) -> CmdResult {
     let lazy = flush_mode(ctx, a)?;
+    // Propagated even when there was nothing to remove, as Redis does.
+    ctx.force_propagation();
     let freed = ctx.server.keyspace.flush(db);
     crate::tracking::on_flush();
     // Every key removed counts as a change (as Redis's `dirty`).
     let n: usize = freed.iter().flatten().map(|t| t.len()).sum();
-    ctx.server.keyspace.stats.dirty.add(n as u64);
+    ctx.server.keyspace.add_dirty(n as u64);
     if lazy {
         // Freeing millions of values takes time: do it off the command path.
         crate::lazyfree::queue(Box::new(freed), n as u64);
@@ -405,6 +407,7 @@ fn swapdb(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     if x != y {
         ctx.server.keyspace.swap_db(x, y);
     }
+    ctx.server.keyspace.add_dirty(1);
     ctx.out.ok();
     Ok(())
 }
@@ -682,7 +685,15 @@ fn config_set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             )));
         }
     }
+    let was_on = ctx.server.config.get_bool("appendonly");
     ctx.server.config.set_many(&pairs).map_err(CmdError::new)?;
+    if ctx.server.config.get_bool("appendonly") != was_on {
+        crate::aof::appendonly_changed(ctx.server).map_err(|e| {
+            CmdError::new(format!(
+                "ERR CONFIG SET failed (possibly related to argument 'appendonly') - {e}"
+            ))
+        })?;
+    }
     ctx.out.ok();
     Ok(())
 }

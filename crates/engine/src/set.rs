@@ -304,6 +304,11 @@ fn spop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
         remove_emptied(&mut l, db, key);
         drop(l);
+        // The member chosen at random goes out by name.
+        match &popped {
+            Some(m) => ctx.propagate(&[b"SREM", key, m]),
+            None => ctx.propagate_nothing(),
+        }
         match popped {
             Some(m) => ctx.out.bulk(&m),
             None => ctx.out.null(),
@@ -324,6 +329,15 @@ fn spop(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     remove_emptied(&mut l, db, key);
     drop(l);
+    if ctx.propagating() {
+        // The members chosen at random go out by name.
+        for batch in popped.chunks(1024) {
+            let mut args: Vec<&[u8]> = vec![b"SREM", key];
+            args.extend(batch.iter().map(|m| m.as_slice()));
+            ctx.propagate(&args);
+        }
+        ctx.propagate_nothing();
+    }
     ctx.out.set(popped.len());
     for m in &popped {
         ctx.out.bulk(m);

@@ -85,6 +85,8 @@ fn modify<'l>(
     db: usize,
     key: &[u8],
 ) -> Result<Option<&'l mut Stream>, CmdError> {
+    // Still a change to the data (saved, propagated).
+    l.count_change();
     crate::collections::peek(l, db, key, stream_of)
 }
 
@@ -359,7 +361,20 @@ fn xadd(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         Some(t) => s.trim(t, p.approx, p.limit),
         None => 0,
     };
+    let len = s.len();
     drop(l);
+    if ctx.propagating() {
+        // The id chosen and the length trimming left (approximate trimming
+        // depends on node layout) make the replay exact.
+        let (id_text, len_text) = (id.to_string(), len.to_string());
+        let mut args: Vec<&[u8]> = vec![b"XADD", key];
+        if p.trim.is_some() {
+            args.extend([&b"MAXLEN"[..], b"=", len_text.as_bytes()]);
+        }
+        args.push(id_text.as_bytes());
+        args.extend_from_slice(fields);
+        ctx.propagate(&args);
+    }
     bulk_id(&mut ctx.out, id);
     ctx.notify(notify::STREAM, "xadd", key);
     if trimmed > 0 {
@@ -372,14 +387,21 @@ fn xtrim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let p = parse_add_trim(ctx, a, false)?;
     let (db, key) = (ctx.db(), a[1]);
     let mut l = ctx.lock([key]);
-    let removed = match modify(&mut l, db, key)? {
-        Some(s) => s.trim(p.trim.ok_or(SYNTAX)?, p.approx, p.limit),
-        None => 0,
+    let (removed, len) = match modify(&mut l, db, key)? {
+        Some(s) => (s.trim(p.trim.ok_or(SYNTAX)?, p.approx, p.limit), s.len()),
+        None => (0, 0),
     };
     if removed > 0 {
         note_modified(&mut l, db, key)?;
     }
     drop(l);
+    // What approximate trimming removed depends on node layout: the
+    // replay trims to the length it left.
+    if removed > 0 {
+        ctx.propagate(&[b"XTRIM", key, b"MAXLEN", b"=", len.to_string().as_bytes()]);
+    } else {
+        ctx.propagate_nothing();
+    }
     if removed > 0 {
         ctx.notify(notify::STREAM, "xtrim", key);
     }
@@ -676,6 +698,9 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         });
     }
 
+    // A group read propagates as its effects (see group_read_effects).
+    let propagating = ctx.propagating();
+    let mut effects: Vec<Vec<Vec<u8>>> = Vec::new();
     // Serve what can be served now.
     let mut replies: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut created_consumers = Vec::new();
@@ -717,20 +742,37 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                 if created {
                     created_consumers.push(*key);
                 }
-                match from {
+                let (served, delivered, moved) = match from {
                     ReadFrom::History(id) => {
-                        reply_history(&mut w, s, g, consumer, id, count, now);
-                        true
+                        let delivered = reply_history(&mut w, s, g, consumer, id, count, now);
+                        (true, delivered, false)
                     }
                     _ => {
                         let last_delivered = s.groups.get(g).map_or(StreamId::MAX, |g| g.last_id);
                         let has_new = has_undelivered(s, g);
-                        if has_new {
-                            deliver_new(&mut w, s, g, consumer, last_delivered, count, noack, now);
-                        }
-                        has_new
+                        let ids = if has_new {
+                            deliver_new(&mut w, s, g, consumer, last_delivered, count, noack, now)
+                        } else {
+                            Vec::new()
+                        };
+                        let moved = !ids.is_empty();
+                        let delivered = if noack {
+                            Vec::new()
+                        } else {
+                            ids.into_iter().map(|id| (id, 1)).collect()
+                        };
+                        (has_new, delivered, moved)
                     }
+                };
+                if propagating {
+                    let position = moved
+                        .then(|| s.groups.get(g).map(|g| (g.last_id, g.entries_read)))
+                        .flatten();
+                    effects.extend(group_read_effects(
+                        key, g, consumer, created, &delivered, position, now,
+                    ));
                 }
+                served
             }
             (None, _) => false,
         };
@@ -739,6 +781,13 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
     }
 
+    if propagating && group.is_some() {
+        for op in &effects {
+            let args: Vec<&[u8]> = op.iter().map(|x| x.as_slice()).collect();
+            ctx.propagate(&args);
+        }
+        ctx.propagate_nothing();
+    }
     if replies.is_empty() {
         if let Some(timeout) = block {
             // Park the client; the re-run reads after the ids resolved now.
@@ -831,7 +880,7 @@ fn deliver_new(
     count: i64,
     noack: bool,
     now: u64,
-) {
+) -> Vec<StreamId> {
     let start = after.incr().unwrap_or(StreamId::MAX);
     let ids: Vec<StreamId> = s
         .range(start, StreamId::MAX, false)
@@ -863,6 +912,7 @@ fn deliver_new(
             c.active_time = now as i64;
         }
     }
+    ids
 }
 
 /// XREADGROUP with an id: the consumer's pending entries after `start`; an
@@ -875,11 +925,11 @@ fn reply_history(
     start: StreamId,
     count: i64,
     now: u64,
-) {
+) -> Vec<(StreamId, u64)> {
     // Like XREAD, the history starts after the given id.
     let Some(after) = start.incr() else {
         w.array(0);
-        return;
+        return Vec::new();
     };
     let ids: Vec<StreamId> = s
         .groups
@@ -898,6 +948,7 @@ fn reply_history(
         })
         .unwrap_or_default();
     w.array(ids.len());
+    let mut delivered = Vec::new();
     for id in ids {
         match s.get(id) {
             Some(e) => {
@@ -905,6 +956,7 @@ fn reply_history(
                 if let Some(p) = s.groups.get_mut(g).and_then(|g| g.pel.get_mut(&id)) {
                     p.delivery_time = now;
                     p.delivery_count += 1;
+                    delivered.push((id, p.delivery_count));
                 }
             }
             None => {
@@ -914,6 +966,63 @@ fn reply_history(
             }
         }
     }
+    delivered
+}
+
+/// Group bookkeeping of XREADGROUP as Redis propagates it: each delivery
+/// as an XCLAIM with its time and count, the group's position (with its
+/// read counter), a consumer it created.
+fn group_read_effects(
+    key: &[u8],
+    group: &[u8],
+    consumer: &[u8],
+    created: bool,
+    delivered: &[(StreamId, u64)],
+    position: Option<(StreamId, i64)>,
+    now: u64,
+) -> Vec<Vec<Vec<u8>>> {
+    let mut ops = Vec::new();
+    let v = |b: &[u8]| b.to_vec();
+    if created {
+        ops.push(vec![
+            v(b"XGROUP"),
+            v(b"CREATECONSUMER"),
+            v(key),
+            v(group),
+            v(consumer),
+        ]);
+    }
+    for (id, count) in delivered {
+        let id = id.to_string().into_bytes();
+        ops.push(vec![
+            v(b"XCLAIM"),
+            v(key),
+            v(group),
+            v(consumer),
+            v(b"0"),
+            id.clone(),
+            v(b"TIME"),
+            now.to_string().into_bytes(),
+            v(b"RETRYCOUNT"),
+            count.to_string().into_bytes(),
+            v(b"FORCE"),
+            v(b"JUSTID"),
+            v(b"LASTID"),
+            id,
+        ]);
+    }
+    if let Some((last, read)) = position {
+        ops.push(vec![
+            v(b"XGROUP"),
+            v(b"SETID"),
+            v(key),
+            v(group),
+            last.to_string().into_bytes(),
+            v(b"ENTRIESREAD"),
+            read.to_string().into_bytes(),
+        ]);
+    }
+    ops
 }
 
 // ---------------------------------------------------------------------------
@@ -1328,10 +1437,12 @@ fn xclaim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         created
     };
     let mut claimed = Vec::new();
+    let mut dropped = Vec::new();
     for (id, exists) in ids.iter().zip(exists) {
         if !exists {
             // The entry is gone: drop it from the PEL.
             g.ack(*id);
+            dropped.push(*id);
             continue;
         }
         let forced_new = !g.pel.contains_key(id);
@@ -1362,18 +1473,82 @@ fn xclaim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     let out = &mut ctx.out;
     out.array(claimed.len());
-    for id in claimed {
+    for id in &claimed {
         if justid {
-            bulk_id(out, id);
-        } else if let Some(e) = s.get(id) {
+            bulk_id(out, *id);
+        } else if let Some(e) = s.get(*id) {
             reply_entry(out, &e);
         }
     }
     drop(l);
+    let claim = Claim {
+        key,
+        group: name,
+        consumer,
+        ids: claimed.iter().chain(&dropped).copied().collect(),
+        delivery,
+        retry,
+        justid,
+        force,
+        last_id: (last_id != StreamId::MIN).then_some(last_id),
+        created,
+    };
+    propagate_claim(ctx, claim);
     if created {
         ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
     Ok(())
+}
+
+/// What an XCLAIM or XAUTOCLAIM changed.
+struct Claim<'a> {
+    key: &'a [u8],
+    group: &'a [u8],
+    consumer: &'a [u8],
+    /// Entries claimed, and entries dropped from the PEL as deleted.
+    ids: Vec<StreamId>,
+    delivery: u64,
+    retry: Option<i64>,
+    justid: bool,
+    force: bool,
+    last_id: Option<StreamId>,
+    created: bool,
+}
+
+/// Claims propagate as an XCLAIM of exactly the entries claimed (or
+/// dropped), with no idle-time condition and an absolute delivery time:
+/// replayed later, the condition would pick other entries.
+fn propagate_claim(ctx: &mut Ctx, c: Claim) {
+    if !ctx.propagating() {
+        return;
+    }
+    if c.ids.is_empty() {
+        if c.created {
+            ctx.propagate(&[b"XGROUP", b"CREATECONSUMER", c.key, c.group, c.consumer]);
+        } else {
+            ctx.propagate_nothing();
+        }
+        return;
+    }
+    let ids: Vec<String> = c.ids.iter().map(|id| id.to_string()).collect();
+    let (time, retry) = (c.delivery.to_string(), c.retry.map(|r| r.to_string()));
+    let last_id = c.last_id.map(|id| id.to_string());
+    let mut args: Vec<&[u8]> = vec![b"XCLAIM", c.key, c.group, c.consumer, b"0"];
+    args.extend(ids.iter().map(|id| id.as_bytes()));
+    args.extend([&b"TIME"[..], time.as_bytes()]);
+    if let Some(r) = &retry {
+        args.extend([&b"RETRYCOUNT"[..], r.as_bytes()]);
+    }
+    if c.justid {
+        args.push(b"JUSTID");
+    }
+    if c.force {
+        args.push(b"FORCE");
+    }
+    if let Some(id) = &last_id {
+        args.extend([&b"LASTID"[..], id.as_bytes()]);
+    }
+    ctx.propagate(&args);
 }
 
 fn xautoclaim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
@@ -1464,10 +1639,23 @@ fn xautoclaim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
     }
     out.array(deleted.len());
-    for id in deleted {
-        bulk_id(out, id);
+    for id in &deleted {
+        bulk_id(out, *id);
     }
     drop(l);
+    let claim = Claim {
+        key,
+        group: name,
+        consumer,
+        ids: claimed.iter().chain(&deleted).copied().collect(),
+        delivery: now,
+        retry: None,
+        justid,
+        force: false,
+        last_id: None,
+        created,
+    };
+    propagate_claim(ctx, claim);
     if created {
         ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }

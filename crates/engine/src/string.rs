@@ -108,6 +108,21 @@ fn expire_at(
     Ok(when as u64)
 }
 
+/// A string stored with an expiry time propagates with that time as an
+/// absolute one (replayed later, a relative TTL would restart), or as DEL
+/// when the time had passed.
+fn propagate_store_at(ctx: &mut Ctx, key: &[u8], value: &[u8], at: u64) {
+    if !ctx.propagating() {
+        return;
+    }
+    if at <= ctx.now_ms {
+        ctx.propagate(&[b"DEL", key]);
+    } else {
+        let at = at.to_string();
+        ctx.propagate(&[b"SET", key, value, b"PXAT", at.as_bytes()]);
+    }
+}
+
 /// Stores a string honouring a TTL choice; a TTL already in the past deletes the key.
 fn store(l: &mut Locked, db: usize, key: &[u8], value: StrValue, ttl: Ttl) {
     match ttl {
@@ -203,6 +218,9 @@ fn set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     let has_ttl = matches!(ttl, Ttl::At(_));
+    if let Ttl::At(at) = ttl {
+        propagate_store_at(ctx, key, val, at);
+    }
     store(&mut l, db, key, ctx.str_value(val), ttl);
     drop(l);
     ctx.notify(notify::STRING, "set", key);
@@ -249,15 +267,18 @@ fn getex(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let event = match ttl {
         Ttl::At(at) if at <= l.now_ms() => {
             l.remove(db, key);
+            ctx.propagate(&[b"DEL", key]);
             Some((notify::GENERIC, "del"))
         }
         Ttl::At(at) => {
             l.set_expire(db, key, at);
+            ctx.propagate(&[b"PEXPIREAT", key, at.to_string().as_bytes()]);
             Some((notify::GENERIC, "expire"))
         }
-        Ttl::Persist => l
-            .set_expire(db, key, 0)
-            .then_some((notify::GENERIC, "persist")),
+        Ttl::Persist => l.set_expire(db, key, 0).then(|| {
+            ctx.propagate(&[b"PERSIST", key]);
+            (notify::GENERIC, "persist")
+        }),
         Ttl::Unchanged | Ttl::Keep => None,
     };
     drop(l);
@@ -319,6 +340,7 @@ fn setex_generic(ctx: &mut Ctx, a: &[&[u8]], unit: i64, name: &str) -> CmdResult
     let at = expire_at(ctx, a[2], unit, false, name)?;
     let db = ctx.db();
     let mut l = ctx.lock([a[1]]);
+    propagate_store_at(ctx, a[1], a[3], at);
     store(&mut l, db, a[1], ctx.str_value(a[3]), Ttl::At(at));
     drop(l);
     ctx.notify(notify::STRING, "set", a[1]);
@@ -509,6 +531,8 @@ fn incrbyfloat(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         None => l.set(db, a[1], value, 0),
     }
     drop(l);
+    // The result, not the increment: float arithmetic need not replay alike.
+    ctx.propagate(&[b"SET", a[1], text.as_bytes(), b"KEEPTTL"]);
     ctx.notify(notify::STRING, "incrbyfloat", a[1]);
     ctx.out.bulk(text.as_bytes());
     Ok(())

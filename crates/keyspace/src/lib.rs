@@ -94,10 +94,9 @@ fn key_event(event: KeyEvent, db: usize, key: &[u8]) {
     }
 }
 
-#[inline]
-fn expired(db: usize, key: &[u8]) {
-    key_event(KeyEvent::Expired, db, key);
-}
+/// Where a keyspace reports the keys it deletes as expired (write
+/// propagation logs them as DEL while the key's lock is still held).
+pub type ExpirySink = Box<dyn Fn(usize, &[u8]) + Send + Sync>;
 
 /// Why the keyspace lets a value go (the engine may free big ones on
 /// another thread: lazyfree-lazy-expire / lazyfree-lazy-server-del).
@@ -302,6 +301,15 @@ thread_local! {
     /// The shards this thread holds through a [`Hold`]: the keyspace's
     /// address and one bit per shard.
     static HELD: Cell<(usize, [u64; SHARDS / 64])> = const { Cell::new((0, [0; SHARDS / 64])) };
+    /// Changes this thread made (see [`thread_dirty`]).
+    static THREAD_DIRTY: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Changes made by this thread so far: a command changed the data when
+/// the figure moved while it ran (write propagation uses it as Redis uses
+/// its `dirty` counter).
+pub fn thread_dirty() -> u64 {
+    THREAD_DIRTY.with(Cell::get)
 }
 
 /// Shard locks taken for a whole transaction or script. While it lives,
@@ -394,6 +402,7 @@ pub struct Keyspace {
     trimming: Mutex<()>,
     /// The snapshot being taken, if any (see [`snapshot`]).
     snapshot: snapshot::SnapshotState,
+    expiry_sink: std::sync::OnceLock<ExpirySink>,
 }
 
 /// Where a key lives: its shard and its slot's index within the shard.
@@ -447,17 +456,46 @@ impl Keyspace {
             trim_cursor: AtomicUsize::new(0),
             trimming: Mutex::new(()),
             snapshot: snapshot::SnapshotState::default(),
+            expiry_sink: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Installs the sink told of every key deleted because it expired
+    /// (once per keyspace).
+    pub fn set_expiry_sink(&self, sink: ExpirySink) {
+        let _ = self.expiry_sink.set(sink);
+    }
+
+    /// A key was deleted because it expired: its event, and the sink.
+    fn expired(&self, db: usize, key: &[u8]) {
+        key_event(KeyEvent::Expired, db, key);
+        if let Some(sink) = self.expiry_sink.get() {
+            sink(db, key);
         }
     }
 
     /// Starts a snapshot: the moment it captures is now (every shard is
     /// locked meanwhile, so no command is half done). False if another
     /// snapshot is running. [`Keyspace::walk_snapshot`] must follow.
-    pub fn begin_snapshot(&self, capture: Arc<dyn snapshot::ShardCapture>) -> bool {
+    /// `at_point` runs at that moment, under every lock, if it begins.
+    pub fn begin_snapshot(
+        &self,
+        capture: Arc<dyn snapshot::ShardCapture>,
+        at_point: impl FnOnce(),
+    ) -> bool {
         let all = self.lock_all(0);
         let begun = self.snapshot.begin(capture);
+        if begun {
+            at_point();
+        }
         drop(all);
         begun
+    }
+
+    /// Counts `n` changes made outside the per-key writes (a flush).
+    pub fn add_dirty(&self, n: u64) {
+        self.stats.dirty.add(n);
+        THREAD_DIRTY.with(|d| d.set(d.get() + n));
     }
 
     /// Walks the running snapshot's shards (see [`snapshot`]) on `threads`
@@ -991,7 +1029,7 @@ impl Keyspace {
                     sdb.volatile -= n;
                     removed += n;
                     for e in gone {
-                        expired(db, e.key());
+                        self.expired(db, e.key());
                         if watched {
                             expired_keys.push(e.key().into());
                         }
@@ -1090,7 +1128,7 @@ impl<'a> Locked<'a> {
                 sdb.volatile -= (gone.expire_at != 0) as usize;
                 dispose_entry(*gone, Disposal::Expired);
                 ks.stats.expired_keys.incr();
-                expired(db, key);
+                ks.expired(db, key);
                 if !shard.watches.is_empty() {
                     shard.watches.touch(db, key, false);
                 }
@@ -1149,11 +1187,20 @@ impl<'a> Locked<'a> {
             self.note_write(db, key, pos);
         }
         let touch = self.touch;
+        let counted = noted;
+        let ks = self.ks;
         let e = self.find_at(db, key, pos)?;
         if let Some(f) = accept {
             if !f(e) {
                 return Some(Err(()));
             }
+        }
+        if !counted {
+            // Taken for writing: counted as a change (a handler that then
+            // fails changes nothing, and its error keeps it from being
+            // propagated).
+            ks.stats.dirty.incr();
+            THREAD_DIRTY.with(|d| d.set(d.get() + 1));
         }
         if touch {
             e.touch();
@@ -1166,6 +1213,14 @@ impl<'a> Locked<'a> {
     /// already read).
     pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         self.get_entry(db, key)
+    }
+
+    /// Counts a change (Redis's `dirty`; see [`thread_dirty`]) that the
+    /// per-key writes do not see (bookkeeping inside a value).
+    #[inline]
+    pub fn count_change(&self) {
+        self.ks.stats.dirty.incr();
+        THREAD_DIRTY.with(|d| d.set(d.get() + 1));
     }
 
     /// A running snapshot captures `key` before this write changes it (see
@@ -1182,7 +1237,7 @@ impl<'a> Locked<'a> {
     /// Records a write to `key`: for blocked clients (only while any exist)
     /// and for watchers.
     fn note_write(&mut self, db: usize, key: &[u8], pos: KeyPos) {
-        self.ks.stats.dirty.incr();
+        self.count_change();
         if self.ks.ready.any() && !self.written.iter().any(|(d, k)| *d == db && **k == *key) {
             self.written.push((db, key.into()));
         }
@@ -1240,7 +1295,7 @@ impl<'a> Locked<'a> {
         if replaced_stale {
             // Like Redis: the expired key is deleted first, then the new one added.
             self.ks.stats.expired_keys.incr();
-            expired(db, key);
+            self.ks.expired(db, key);
             key_event(KeyEvent::New, db, key);
             let shard = self.shard_mut(pos.shard);
             if !shard.watches.is_empty() {
@@ -1278,7 +1333,7 @@ impl<'a> Locked<'a> {
         self.note_write(db, key, pos);
         if e.is_expired(now) {
             self.ks.stats.expired_keys.incr();
-            expired(db, key);
+            self.ks.expired(db, key);
             dispose_entry(*e, Disposal::Expired);
             return None;
         }
@@ -1293,6 +1348,7 @@ impl<'a> Locked<'a> {
         };
         let was = e.expire_at != 0;
         e.expire_at = expire_at_ms;
+        self.count_change();
         let now = expire_at_ms != 0;
         let pos = key_pos(key);
         let sdb = self.shard_db(db, pos.shard);
@@ -1395,10 +1451,10 @@ mod tests {
         }
         let record = Arc::new(Record::default());
         let (ks2, rec2) = (ks.clone(), record.clone());
-        assert!(ks.begin_snapshot(rec2));
+        assert!(ks.begin_snapshot(rec2, || ()));
         let walker = std::thread::spawn(move || ks2.walk_snapshot(1));
         assert!(
-            !ks.begin_snapshot(Arc::new(Record::default())),
+            !ks.begin_snapshot(Arc::new(Record::default()), || ()),
             "one at a time"
         );
         // Overwrite, delete, create and expire keys while the walk runs;
@@ -1426,7 +1482,7 @@ mod tests {
         assert_eq!(got, want);
         // Walked by several threads, every key is captured once.
         let record = Arc::new(Record::default());
-        assert!(ks.begin_snapshot(record.clone()));
+        assert!(ks.begin_snapshot(record.clone(), || ()));
         ks.walk_snapshot(3);
         assert_eq!(record.walked.load(Ordering::Relaxed), SLOTS);
         let seen = record.seen.lock();

@@ -47,6 +47,9 @@ pub struct SaveOptions {
     pub save_idle: bool,
     /// Save each key's LFU counter (an LFU maxmemory policy is set).
     pub save_freq: bool,
+    /// Write commands that rebuild each key instead of RDB records (an
+    /// AOF base with `aof-use-rdb-preamble no`; see [`crate::aof_rewrite`]).
+    pub commands: bool,
 }
 
 /// The file's start: magic and version, aux fields, function libraries,
@@ -80,6 +83,11 @@ pub fn write_header(
 
 /// One key: its expiry and access data, type, name and value.
 pub fn write_entry(out: &mut Vec<u8>, entry: &Entry, opts: &SaveOptions) {
+    if opts.commands {
+        let at = entry.expire_at().unwrap_or(0);
+        crate::aof_rewrite::write_entry_commands(out, entry.key(), &entry.value, at);
+        return;
+    }
     if let Some(at) = entry.expire_at() {
         out.push(OPCODE_EXPIRETIME_MS);
         out.extend_from_slice(&at.to_le_bytes());
@@ -106,8 +114,7 @@ pub fn write_slot(out: &mut Vec<u8>, shard: &Shard, local: usize, opts: &SaveOpt
             continue;
         }
         let start = out.len();
-        out.push(OPCODE_SELECTDB);
-        write_len(out, db as u64);
+        write_select(out, db, opts);
         let header = out.len();
         for entry in shard.snapshot_entries(db, local) {
             write_entry(out, entry, opts);
@@ -118,6 +125,16 @@ pub fn write_slot(out: &mut Vec<u8>, shard: &Shard, local: usize, opts: &SaveOpt
         }
     }
     keys
+}
+
+/// Selects database `db` for the entries that follow.
+pub fn write_select(out: &mut Vec<u8>, db: usize, opts: &SaveOptions) {
+    if opts.commands {
+        crate::aof_rewrite::write_select(out, db);
+    } else {
+        out.push(OPCODE_SELECTDB);
+        write_len(out, db as u64);
+    }
 }
 
 /// The end of the file: EOF and the checksum of everything written before
@@ -521,6 +538,7 @@ mod tests {
 
     fn opts() -> SaveOptions {
         SaveOptions {
+            commands: false,
             compression: true,
             save_idle: true,
             save_freq: false,

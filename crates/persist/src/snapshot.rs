@@ -15,8 +15,7 @@ use keyspace::snapshot::ShardCapture;
 use keyspace::{Entry, Keyspace, Shard};
 use rdb::crc64;
 
-use crate::file::{write_entry, write_footer, write_slot, SaveOptions, OPCODE_SELECTDB};
-use rdb::encoding::write_len;
+use crate::file::{write_entry, write_footer, write_select, write_slot, SaveOptions};
 
 /// What a save wrote.
 #[derive(Debug, Clone, Copy, Default)]
@@ -149,8 +148,7 @@ impl ShardCapture for Capture {
         };
         let (buf, selected) = &mut *early;
         if *selected != Some(db) {
-            buf.push(OPCODE_SELECTDB);
-            write_len(buf, db as u64);
+            write_select(buf, db, &self.opts);
             *selected = Some(db);
         }
         write_entry(buf, entry, &self.opts);
@@ -181,6 +179,8 @@ pub struct Save {
 }
 
 impl Save {
+    /// `at_point` runs at the snapshot's moment, under every shard lock
+    /// (the AOF starts its next file there).
     pub fn begin(
         ks: &Keyspace,
         path: &Path,
@@ -188,15 +188,18 @@ impl Save {
         opts: SaveOptions,
         checksum: bool,
         progress: Arc<AtomicU64>,
+        at_point: impl FnOnce(),
     ) -> std::io::Result<Save> {
         let temp = temp_path(path);
         let file = File::create(&temp)?;
         let (tx, rx) = channel::<Vec<u8>>();
+        // Commands (an AOF base) end with the last command.
+        let rdb_footer = !opts.commands;
         let flow = Arc::new(Flow::default());
         let writer_flow = flow.clone();
         let writer = std::thread::Builder::new()
             .name("rdb-writer".into())
-            .spawn(move || write_chunks(file, rx, &writer_flow, checksum));
+            .spawn(move || write_chunks(file, rx, &writer_flow, rdb_footer, checksum));
         let writer = match writer {
             Ok(w) => w,
             Err(e) => {
@@ -212,7 +215,7 @@ impl Save {
             flow,
             early: (0..keyspace::SHARDS).map(|_| Mutex::default()).collect(),
         });
-        if !ks.begin_snapshot(capture.clone()) {
+        if !ks.begin_snapshot(capture.clone(), at_point) {
             drop(capture);
             let _ = writer.join();
             let _ = std::fs::remove_file(&temp);
@@ -274,6 +277,7 @@ fn write_chunks(
     file: File,
     rx: std::sync::mpsc::Receiver<Vec<u8>>,
     flow: &Flow,
+    rdb_footer: bool,
     checksum: bool,
 ) -> std::io::Result<u64> {
     let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -292,10 +296,12 @@ fn write_chunks(
             return Err(e);
         }
     }
-    let mut footer = Vec::with_capacity(9);
-    write_footer(&mut footer, checksum.then_some(crc));
-    out.write_all(&footer)?;
-    bytes += footer.len() as u64;
+    if rdb_footer {
+        let mut footer = Vec::with_capacity(9);
+        write_footer(&mut footer, checksum.then_some(crc));
+        out.write_all(&footer)?;
+        bytes += footer.len() as u64;
+    }
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     Ok(bytes)

@@ -293,6 +293,7 @@ async fn run_loop(
                                 // Flush what we have, then wait for the pause to end;
                                 // meanwhile the client counts as blocked (INFO blocked_clients).
                                 if !out.is_empty() {
+                                    engine::aof::before_reply(server);
                                     stream.write_all(&out).await?;
                                     out.clear();
                                 }
@@ -309,6 +310,7 @@ async fn run_loop(
                     }
                     if client.blocked.is_some() {
                         if !out.is_empty() {
+                            engine::aof::before_reply(server);
                             stream.write_all(&out).await?;
                             out.clear();
                         }
@@ -374,6 +376,7 @@ async fn run_loop(
         }
         shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
         if !out.is_empty() {
+            engine::aof::before_reply(server);
             stream.write_all(&out).await?;
             server.stats.net_output_bytes.add(out.len() as u64);
             server.stats.total_writes.incr();

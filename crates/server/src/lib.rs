@@ -122,8 +122,13 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
     };
     let redis_engine = matches!(protocol, Protocol::Redis);
     if redis_engine {
-        // The dataset is in memory before the first client connects.
-        engine::persistence::load_file(&server).map_err(StartError)?;
+        // The dataset is in memory before the first client connects: from
+        // the AOF when it is on (as Redis: the RDB file is then ignored).
+        if server.config.get_bool("appendonly") {
+            engine::aof::load_at_startup(&server).map_err(StartError)?;
+        } else {
+            engine::persistence::load_file(&server).map_err(StartError)?;
+        }
     }
     let memcached = match &protocol {
         Protocol::Memcached(mc) => {
@@ -231,6 +236,7 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
                     if redis_engine && last_save_check.elapsed() >= Duration::from_secs(1) {
                         last_save_check = std::time::Instant::now();
                         engine::persistence::cron(&srv);
+                        engine::aof::cron(&srv);
                     }
                     let hz = srv.config.hot.hz.load(Ordering::Relaxed).max(1);
                     std::thread::sleep(Duration::from_millis(1000 / hz));
