@@ -61,15 +61,18 @@ Examples: bench/compare.py --quick --rounds 1 --group collections
 Only 127.0.0.1 is used. Needs: redis-server, redis-benchmark (apt: redis-server redis-tools).
 """
 import argparse
+import atexit
 import csv
 import hashlib
 import io
 import itertools
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 from typing import Callable, NamedTuple, Optional
@@ -97,10 +100,19 @@ def wait_port(port, timeout=15):
     raise SystemExit(f"server on port {port} did not start")
 
 
+# Options both servers get (--aof: the append-only file on, each server in a
+# fresh temporary directory).
+COMMON = []
+
+
 def start(kind, binary, extra=()):
     """Starts a fresh server of `kind` with `extra` arguments (both servers take
     `--name value` options); returns (process, port)."""
     port = free_port()
+    if COMMON:
+        d = tempfile.mkdtemp(prefix=f"bench-{kind}-")
+        atexit.register(shutil.rmtree, d, True)
+        extra = list(extra) + COMMON + ["--dir", d]
     if kind == "redis":
         cmd = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
                "--appendonly", "no", "--protected-mode", "no", "--logfile", ""]
@@ -488,7 +500,11 @@ def main():
     ap.add_argument("--mem-scale", type=float, help="multiply memory-test counts (default 1, 0.2 with --quick)")
     ap.add_argument("--keys", type=int, default=1_000_000, help="keys of the strings memory test")
     ap.add_argument("--binary", default="target/release/ferrocache")
+    ap.add_argument("--aof", choices=("always", "everysec", "no"),
+                    help="both servers with appendonly yes and this appendfsync")
     args = ap.parse_args()
+    if args.aof:
+        COMMON.extend(["--appendonly", "yes", "--appendfsync", args.aof])
     scale = 0.25 if args.quick else 1.0
     mem_scale = args.mem_scale if args.mem_scale is not None else (0.2 if args.quick else 1.0)
     if args.no_mem:

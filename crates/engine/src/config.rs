@@ -159,6 +159,7 @@ pub static PARAMS: &[Param] = &[
     p("save", Kind::Special(check_save), "3600 1 300 100 60 10000"),
     p("appendonly", BOOL, "no"),
     p("aof-load-truncated", BOOL, "yes"),
+    p("aof-timestamp-enabled", BOOL, "no"),
     p("no-appendfsync-on-rewrite", BOOL, "no"),
     p(
         "appendfsync",

@@ -16,6 +16,7 @@ pub mod client;
 mod collections;
 pub mod config;
 mod connection;
+mod digest;
 mod dispatch;
 pub mod error;
 mod evict;
@@ -254,6 +255,9 @@ impl Server {
         keyspace::set_long_wait_hook(release_worker);
         let keyspace = Keyspace::new(databases);
         let propagation = Arc::new(propagate::Propagation::default());
+        propagation
+            .timestamps
+            .store(config.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
         let sink = propagation.clone();
         keyspace.set_expiry_sink(Box::new(move |db, key| sink.effect(db, &[b"DEL", key])));
         Arc::new(Server {

@@ -37,6 +37,9 @@ use crate::Ctx;
 #[derive(Default)]
 pub struct Propagation {
     active: AtomicBool,
+    /// `aof-timestamp-enabled`: a `#TS:<unix seconds>` annotation precedes
+    /// the first command of each second.
+    pub timestamps: AtomicBool,
     pub(crate) log: Mutex<Log>,
 }
 
@@ -49,15 +52,25 @@ pub(crate) struct Log {
     pub(crate) aof: Option<Vec<u8>>,
     /// Offset of the stream's end: bytes appended since the node started.
     pub(crate) end: u64,
+    /// The second of the last timestamp annotation.
+    last_timestamp: u64,
 }
 
 impl Log {
-    /// Appends an encoded command, selecting `db` first when needed.
-    fn append(&mut self, db: Option<usize>, command: &[u8]) {
+    /// Appends an encoded command, selecting `db` first when needed, after
+    /// a timestamp annotation when `timestamps` and a new second began.
+    fn append(&mut self, db: Option<usize>, command: &[u8], timestamps: bool) {
         let Some(buf) = self.aof.as_mut() else {
             return;
         };
         let before = buf.len();
+        if timestamps {
+            let now = crate::now_ms() / 1000;
+            if now != self.last_timestamp {
+                self.last_timestamp = now;
+                buf.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+            }
+        }
         if let Some(db) = db.filter(|&db| self.db != Some(db)) {
             write_command(buf, &[&b"SELECT"[..], db.to_string().as_bytes()]);
             self.db = Some(db);
@@ -140,8 +153,9 @@ impl Propagation {
         }
         let mut command = Vec::new();
         write_command(&mut command, args);
+        let timestamps = self.timestamps.load(Ordering::Relaxed);
         let mut log = self.log.lock();
-        log.append(Some(db), &command);
+        log.append(Some(db), &command, timestamps);
         APPENDED.set(log.end);
     }
 }
@@ -207,22 +221,24 @@ pub(crate) fn flush(propagation: &Propagation) {
         if p.ops.is_empty() {
             return;
         }
+        let ts = propagation.timestamps.load(Ordering::Relaxed);
         let mut log = propagation.log.lock();
         let wrap = p.ops.len() > 1;
         if wrap {
             let mut multi = Vec::new();
             write_command(&mut multi, &[&b"MULTI"[..]]);
-            log.append(Some(p.ops[0].0), &multi);
+            log.append(Some(p.ops[0].0), &multi, ts);
         }
         let mut start = 0;
         for &(db, end) in &p.ops {
-            log.append(Some(db), &p.bytes[start..end]);
+            // No annotation inside a transaction.
+            log.append(Some(db), &p.bytes[start..end], ts && !wrap);
             start = end;
         }
         if wrap {
             let mut exec = Vec::new();
             write_command(&mut exec, &[&b"EXEC"[..]]);
-            log.append(None, &exec);
+            log.append(None, &exec, false);
         }
         APPENDED.set(log.end);
         drop(log);

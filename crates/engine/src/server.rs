@@ -495,6 +495,8 @@ fn debug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
                 "    default.",
+                "LOADAOF",
+                "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "RELOAD [option ...]",
                 "    Save the RDB on disk and reload it back to memory. Options:",
                 "    * MERGE: Merge data from RDB with existing data rather than failing on dup key.",
@@ -505,6 +507,13 @@ fn debug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             ],
         ),
         ("reload", _) => crate::persistence::debug_reload(ctx, &a[2..]),
+        ("digest", 2) => crate::digest::debug_digest(ctx),
+        ("digest-value", _) => crate::digest::debug_digest_value(ctx, &a[2..]),
+        ("loadaof", 2) => {
+            crate::aof::debug_loadaof(ctx.server).map_err(|e| CmdError::new(format!("ERR {e}")))?;
+            ctx.out.ok();
+            Ok(())
+        }
         ("sleep", 3) => {
             let secs = crate::args::float(a[2])?;
             if secs > 0.0 {
@@ -687,6 +696,10 @@ fn config_set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     let was_on = ctx.server.config.get_bool("appendonly");
     ctx.server.config.set_many(&pairs).map_err(CmdError::new)?;
+    ctx.server.propagation.timestamps.store(
+        ctx.server.config.get_bool("aof-timestamp-enabled"),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     if ctx.server.config.get_bool("appendonly") != was_on {
         crate::aof::appendonly_changed(ctx.server).map_err(|e| {
             CmdError::new(format!(
