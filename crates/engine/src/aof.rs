@@ -574,7 +574,7 @@ fn load_files(server: &Arc<Server>, manifest: &Manifest) -> Result<(), String> {
         let path = dir.join(&f.name);
         let last = i + 1 == files.len();
         if f.kind == FileKind::Base && is_rdb(&path)? {
-            crate::persistence::load_rdb(server, &path, false)?;
+            crate::persistence::load_rdb(server, &path, crate::persistence::LoadMode::AofBase)?;
             continue;
         }
         replay(server, &path, last && truncated_ok)?;
@@ -621,8 +621,11 @@ fn replay(server: &Arc<Server>, path: &Path, truncate_ok: bool) -> Result<(), St
         now_ms(),
     ));
     let mut client = Client::new(shared, true);
-    // Commands replay one by one, never blocking (as Redis's AOF client).
+    // Commands replay one by one, never blocking (as Redis's AOF client),
+    // and nothing expires meanwhile: each command must find the keys it
+    // found when it ran (what did expire is logged as DEL).
     client.in_exec = true;
+    client.loading = true;
     let mut out = Vec::new();
     // Commands of an open MULTI, and where it began.
     let mut transaction: Option<(Vec<Vec<Vec<u8>>>, u64)> = None;

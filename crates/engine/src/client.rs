@@ -178,6 +178,8 @@ pub struct Client {
     pub tracking: Option<crate::tracking::Mode>,
     /// The client of a running script (its commands' replies go to Lua).
     pub in_script: bool,
+    /// Replays a file (AOF): no key counts as expired (see `Ctx::lock`).
+    pub loading: bool,
 }
 
 /// What a blocked client waits for.
@@ -213,6 +215,7 @@ impl Client {
             watched: Vec::new(),
             watch_dirty: Arc::new(AtomicBool::new(false)),
             in_exec: false,
+            loading: false,
             arg_buf: None,
             subs: Default::default(),
             push_tx: None,

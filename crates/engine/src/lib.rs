@@ -454,9 +454,19 @@ impl<'a> Ctx<'a> {
     where
         I: IntoIterator<Item = &'k [u8]>,
     {
-        let mut l = self.server.keyspace.lock(keys, self.now_ms);
+        let mut l = self.server.keyspace.lock(keys, self.expiry_clock());
         l.touch = !self.client.no_touch;
         l
+    }
+
+    /// The time keys' TTLs are judged by: the command's clock, or 0 (no
+    /// key has expired) while a file replays.
+    pub(crate) fn expiry_clock(&self) -> u64 {
+        if self.client.loading {
+            0
+        } else {
+            self.now_ms
+        }
     }
 
     pub fn db(&self) -> usize {

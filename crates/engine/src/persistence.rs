@@ -562,23 +562,41 @@ fn apply_access(e: &mut keyspace::Entry, access: Access) {
 /// Loads the RDB file into the (empty) keyspace, if it exists. The error
 /// names the file, the byte offset and the problem.
 pub fn load_file(server: &Arc<Server>) -> Result<Option<persist::file::LoadStats>, String> {
-    load_rdb(server, &rdb_path(server), false)
+    load_rdb(server, &rdb_path(server), LoadMode::Fresh)
 }
 
-/// Loads the RDB file at `path`, if it exists (`merge`: its keys replace
-/// those present instead of failing).
+/// How a load treats the file's keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoadMode {
+    /// Keys that already expired are skipped, as a primary loads its RDB.
+    Fresh,
+    /// Its keys replace those present instead of failing (DEBUG RELOAD MERGE).
+    Merge,
+    /// An AOF base: every key is loaded, expired or not, as Redis loads an
+    /// AOF preamble (the commands that follow saw them live; they expire
+    /// once the load is over).
+    AofBase,
+}
+
+/// Loads the RDB file at `path`, if it exists.
 pub(crate) fn load_rdb(
     server: &Arc<Server>,
     path: &std::path::Path,
-    merge: bool,
+    mode: LoadMode,
 ) -> Result<Option<persist::file::LoadStats>, String> {
+    let merge = mode == LoadMode::Merge;
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("can't open {}: {e}", path.display())),
     };
     let start = std::time::Instant::now();
-    let now = now_ms();
+    // Nothing counts as expired while an AOF base loads.
+    let now = if mode == LoadMode::AofBase {
+        0
+    } else {
+        now_ms()
+    };
     let limits = server.config.hot.limits();
     let checksum = server.config.get_bool("rdbchecksum");
     let (tx, rx) = std::sync::mpsc::sync_channel(16);
@@ -667,7 +685,15 @@ pub fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
         drop(ctx.server.keyspace.flush(None));
         crate::functions::flush_all(ctx.server);
     }
-    match load_rdb(ctx.server, &rdb_path(ctx.server), merge) {
+    match load_rdb(
+        ctx.server,
+        &rdb_path(ctx.server),
+        if merge {
+            LoadMode::Merge
+        } else {
+            LoadMode::Fresh
+        },
+    ) {
         Ok(_) => {
             ctx.out.ok();
             Ok(())
@@ -778,7 +804,7 @@ fn restore(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     let mut l = ctx.lock([key]);
     let deleted = replace && l.remove(db, key).is_some();
-    if expire_at != 0 && expire_at <= ctx.now_ms {
+    if expire_at != 0 && expire_at <= ctx.expiry_clock() {
         // Already expired: nothing is created (a replaced key is gone).
         drop(l);
         if deleted {

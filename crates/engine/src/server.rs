@@ -489,6 +489,10 @@ fn debug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         ("help", 2) => help(
             ctx,
             &[
+                "DIGEST",
+                "    Output a hex signature representing the current DB content.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of all the specified keys.",
                 "OBJECT <key>",
                 "    Show low level info about the `key` and associated value.",
                 "SET-ACTIVE-EXPIRE <0|1>",

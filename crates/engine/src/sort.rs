@@ -329,7 +329,7 @@ fn sort_generic(ctx: &mut Ctx, a: &[&[u8]], readonly: bool) -> CmdResult {
     let needs_all =
         by.is_some_and(pattern_reads_keys) || gets.iter().any(|g| pattern_reads_keys(g));
     let mut l = if needs_all {
-        let mut l = ctx.server.keyspace.lock_all(ctx.now_ms);
+        let mut l = ctx.server.keyspace.lock_all(ctx.expiry_clock());
         l.touch = !ctx.client.no_touch;
         l
     } else {

@@ -765,9 +765,11 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                     }
                 };
                 if propagating {
-                    let position = moved
-                        .then(|| s.groups.get(g).map(|g| (g.last_id, g.entries_read)))
-                        .flatten();
+                    let (last_id, read) = s
+                        .groups
+                        .get(g)
+                        .map_or((StreamId::MIN, 0), |g| (g.last_id, g.entries_read));
+                    let position = (last_id, moved.then_some(read));
                     effects.extend(group_read_effects(
                         key, g, consumer, created, &delivered, position, now,
                     ));
@@ -978,7 +980,9 @@ fn group_read_effects(
     consumer: &[u8],
     created: bool,
     delivered: &[(StreamId, u64)],
-    position: Option<(StreamId, i64)>,
+    // The group's last delivered id, and its read counter when the read
+    // moved it.
+    (last, moved_read): (StreamId, Option<i64>),
     now: u64,
 ) -> Vec<Vec<Vec<u8>>> {
     let mut ops = Vec::new();
@@ -992,6 +996,8 @@ fn group_read_effects(
             v(consumer),
         ]);
     }
+    // LASTID is the group's own (unchanged by a history read).
+    let last_id = last.to_string().into_bytes();
     for (id, count) in delivered {
         let id = id.to_string().into_bytes();
         ops.push(vec![
@@ -1008,16 +1014,16 @@ fn group_read_effects(
             v(b"FORCE"),
             v(b"JUSTID"),
             v(b"LASTID"),
-            id,
+            last_id.clone(),
         ]);
     }
-    if let Some((last, read)) = position {
+    if let Some(read) = moved_read {
         ops.push(vec![
             v(b"XGROUP"),
             v(b"SETID"),
             v(key),
             v(group),
-            last.to_string().into_bytes(),
+            last_id,
             v(b"ENTRIESREAD"),
             read.to_string().into_bytes(),
         ]);
@@ -1522,12 +1528,13 @@ fn propagate_claim(ctx: &mut Ctx, c: Claim) {
     if !ctx.propagating() {
         return;
     }
+    // The consumer is created even when nothing is claimed (Redis's
+    // XCLAIM would not create it on replay then).
+    if c.created {
+        ctx.propagate(&[b"XGROUP", b"CREATECONSUMER", c.key, c.group, c.consumer]);
+    }
     if c.ids.is_empty() {
-        if c.created {
-            ctx.propagate(&[b"XGROUP", b"CREATECONSUMER", c.key, c.group, c.consumer]);
-        } else {
-            ctx.propagate_nothing();
-        }
+        ctx.propagate_nothing();
         return;
     }
     let ids: Vec<String> = c.ids.iter().map(|id| id.to_string()).collect();

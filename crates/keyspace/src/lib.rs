@@ -1210,8 +1210,13 @@ impl<'a> Locked<'a> {
 
     /// Looks a key up for a command's own bookkeeping: no hit/miss counting
     /// and no write noted (OBJECT, MEMORY USAGE, a second pass over a key
-    /// already read).
+    /// already read, changes Redis does not signal: consumer groups, bits
+    /// and HyperLogLog registers before they are known to change).
     pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        // The entry may be changed through the reference: a running
+        // snapshot takes it first (unchanged until now, so still as it
+        // was when the snapshot began).
+        self.before_write(db, key, key_pos(key));
         self.get_entry(db, key)
     }
 
