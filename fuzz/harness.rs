@@ -316,3 +316,63 @@ pub fn memcache_parse(data: &[u8]) {
         }
     }
 }
+
+/// `aof_file`: an append-only file. The reader either yields every command
+/// and ends, or stops with a truncation or corruption report whose offset
+/// lies within the input; a truncated file read again up to the reported
+/// length yields the same commands and ends cleanly (what
+/// `aof-load-truncated` relies on).
+pub fn aof_file(data: &[u8]) {
+    use persist::aof::{CommandReader, ReadError, ReadLimits};
+    let limits = || ReadLimits {
+        max_args: 1 << 16,
+        max_bulk: 1 << 20,
+    };
+    let mut reader = CommandReader::new(data, limits());
+    let mut commands = Vec::new();
+    let mut last = 0u64;
+    let outcome = loop {
+        match reader.next_command() {
+            Ok(Some((args, at))) => {
+                assert!(!args.is_empty(), "a command without arguments");
+                assert!(at >= last && reader.offset() > at, "no progress at {at}");
+                assert!(reader.offset() <= data.len() as u64, "read past the end");
+                last = reader.offset();
+                commands.push(args);
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    match outcome {
+        None => assert_eq!(reader.offset(), data.len() as u64, "stopped before the end"),
+        Some(ReadError::Truncated { valid_len }) => {
+            assert!(valid_len <= data.len() as u64, "truncation past the end");
+            let mut again = CommandReader::new(&data[..valid_len as usize], limits());
+            let mut n = 0;
+            while let Some((args, _)) = again.next_command().expect("the whole part reads back") {
+                assert_eq!(args, commands[n], "command {n} differs on the second read");
+                n += 1;
+            }
+            assert_eq!(n, commands.len(), "the whole part holds every command read");
+        }
+        Some(ReadError::Corrupt { offset, .. }) => {
+            assert!(
+                offset <= data.len() as u64,
+                "corruption reported past the end"
+            );
+        }
+        Some(ReadError::Io(e)) => panic!("I/O error reading memory: {e}"),
+    }
+}
+
+/// `aof_manifest`: a manifest. A manifest that parses renders to text that
+/// parses to the same manifest.
+pub fn aof_manifest(data: &[u8]) {
+    use persist::aof::Manifest;
+    if let Ok(m) = Manifest::parse(data) {
+        let text = m.render();
+        let again = Manifest::parse(text.as_bytes()).expect("a rendered manifest parses");
+        assert_eq!(again, m, "the manifest changed through render and parse");
+    }
+}

@@ -45,7 +45,9 @@ pub struct Aof {
     pub last_rewrite_ok: AtomicBool,
     pub rewrites: AtomicU64,
     pub rewrite_failures: AtomicU64,
-    /// The last write or fsync failed (writes are refused until one works).
+    /// The last write or fsync failed (writes are refused until one
+    /// works): the flag for the command path, the message for replies.
+    write_failed: AtomicBool,
     pub write_error: Mutex<Option<String>>,
     fsync_running: Arc<AtomicBool>,
     pub delayed_fsync: AtomicU64,
@@ -64,6 +66,7 @@ impl Default for Aof {
             last_rewrite_ok: AtomicBool::new(true),
             rewrites: AtomicU64::new(0),
             rewrite_failures: AtomicU64::new(0),
+            write_failed: AtomicBool::new(false),
             write_error: Mutex::new(None),
             fsync_running: Arc::new(AtomicBool::new(false)),
             delayed_fsync: AtomicU64::new(0),
@@ -83,6 +86,9 @@ struct Files {
     synced: u64,
     /// Bytes in the current incremental file.
     incr_len: u64,
+    /// The log's previous buffer, emptied, swapped back in at the next
+    /// write (no allocation per write).
+    spare: Vec<u8>,
     /// Bytes of the base file, and of the base and incremental files.
     base_size: u64,
     current_size: u64,
@@ -130,7 +136,7 @@ fn file_size(path: &Path) -> u64 {
 }
 
 fn always(server: &Server) -> bool {
-    server.config.get("appendfsync") == "always"
+    server.config.hot.appendfsync_always.load(Ordering::Relaxed)
 }
 
 /// Writes what the log holds to the incremental file (and, when `sync`,
@@ -143,7 +149,10 @@ fn write_pending(server: &Server, files: &mut Files, sync: bool) {
         let mut log = server.propagation.log.lock();
         let end = log.end;
         match log.aof.as_mut() {
-            Some(buf) if !buf.is_empty() => (std::mem::take(buf), end),
+            Some(buf) if !buf.is_empty() => (
+                std::mem::replace(buf, std::mem::take(&mut files.spare)),
+                end,
+            ),
             _ => (Vec::new(), end),
         }
     };
@@ -164,6 +173,11 @@ fn write_pending(server: &Server, files: &mut Files, sync: bool) {
         files.written = end;
         files.incr_len += bytes.len() as u64;
         files.current_size += bytes.len() as u64;
+        if bytes.capacity() <= 1 << 20 {
+            let mut bytes = bytes;
+            bytes.clear();
+            files.spare = bytes;
+        }
     }
     if sync && files.synced < files.written {
         if let Err(e) = incr.sync_data() {
@@ -173,7 +187,8 @@ fn write_pending(server: &Server, files: &mut Files, sync: bool) {
         files.synced = files.written;
         aof.last_fsync_ms.store(now_ms(), Ordering::Relaxed);
     }
-    if aof.write_error.lock().take().is_some() {
+    if aof.write_failed.swap(false, Ordering::AcqRel) {
+        aof.write_error.lock().take();
         tracing::warn!("AOF write error looks solved: the server can write again.");
     }
 }
@@ -184,6 +199,7 @@ fn record_write_error(aof: &Aof, msg: String) {
         tracing::warn!("{msg}");
     }
     *err = Some(msg);
+    aof.write_failed.store(true, Ordering::Release);
 }
 
 /// Called by a connection before it sends replies: the commands this
@@ -204,6 +220,9 @@ pub fn before_reply(server: &Server) {
 
 /// Writes are refused while the AOF cannot be written (Redis's MISCONF).
 pub fn write_error(server: &Server) -> Option<String> {
+    if !server.aof.write_failed.load(Ordering::Acquire) {
+        return None;
+    }
     server.aof.write_error.lock().clone()
 }
 

@@ -497,6 +497,8 @@ pub struct Hot {
     pub maxmemory_policy: AtomicU64,
     pub maxmemory_samples: AtomicU64,
     pub eviction_tenacity: AtomicU64,
+    /// `appendfsync always`: the AOF is synced before each reply.
+    pub appendfsync_always: AtomicBool,
 }
 
 impl Hot {
@@ -730,6 +732,8 @@ impl Config {
             .store(self.get_bool("latency-tracking"), Ordering::Relaxed);
         h.timeout_secs.store(v("timeout") as u64, Ordering::Relaxed);
         h.hz.store(v("hz").clamp(1, 500) as u64, Ordering::Relaxed);
+        h.appendfsync_always
+            .store(self.get("appendfsync") == "always", Ordering::Relaxed);
         h.active_expire_effort
             .store(v("active-expire-effort") as u64, Ordering::Relaxed);
         h.has_requirepass

@@ -91,6 +91,10 @@ impl Manifest {
                 return Err(format!("line {}: file names may not contain '/'", n + 1));
             }
             let file = AofFile { name, seq, kind };
+            if file_line(&file).len() > MAX_LINE {
+                // Redis could not read it back either.
+                return Err(format!("line {}: the file name is too long", n + 1));
+            }
             match kind {
                 FileKind::Base if manifest.base.is_some() => {
                     return Err("found duplicate base file information".into())
@@ -115,9 +119,7 @@ impl Manifest {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for f in self.base.iter().chain(&self.history).chain(&self.incrs) {
-            out.push_str("file ");
-            out.push_str(&quote_if_needed(&f.name));
-            out.push_str(&format!(" seq {} type {}\n", f.seq, f.kind.letter()));
+            out.push_str(&file_line(f));
         }
         out
     }
@@ -133,31 +135,44 @@ impl Manifest {
     }
 }
 
-/// Splits a line into words, with `"..."` and `'...'` quoting (the subset
-/// of Redis's `sdssplitargs` a manifest uses). None on unbalanced quotes.
+/// One file's manifest line.
+fn file_line(f: &AofFile) -> String {
+    format!(
+        "file {} seq {} type {}\n",
+        quote_if_needed(&f.name),
+        f.seq,
+        f.kind.letter()
+    )
+}
+
+/// Splits a line into words, with `"..."` (escapes `\n \r \t \xNN`,
+/// `\` before any other character takes it as is) and `'...'` quoting:
+/// the subset of Redis's `sdssplitargs` a manifest uses. None on
+/// unbalanced quotes or a word that is not UTF-8.
 fn split_args(line: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
-    let mut chars = line.chars().peekable();
+    let mut bytes = line.bytes().peekable();
     loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
+        while bytes.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+            bytes.next();
         }
-        let Some(&first) = chars.peek() else {
+        let Some(&first) = bytes.peek() else {
             return Some(out);
         };
-        let mut word = String::new();
-        if first == '"' || first == '\'' {
-            chars.next();
+        let mut word = Vec::new();
+        if first == b'"' || first == b'\'' {
+            bytes.next();
             loop {
-                match chars.next()? {
+                match bytes.next()? {
                     c if c == first => break,
-                    '\\' if first == '"' => match chars.next()? {
-                        'n' => word.push('\n'),
-                        'r' => word.push('\r'),
-                        't' => word.push('\t'),
-                        'x' => {
-                            let hex: String = [chars.next()?, chars.next()?].iter().collect();
-                            word.push(u8::from_str_radix(&hex, 16).ok()? as char);
+                    b'\\' if first == b'"' => match bytes.next()? {
+                        b'n' => word.push(b'\n'),
+                        b'r' => word.push(b'\r'),
+                        b't' => word.push(b'\t'),
+                        b'x' => {
+                            let hex = [bytes.next()?, bytes.next()?];
+                            let hex = std::str::from_utf8(&hex).ok()?;
+                            word.push(u8::from_str_radix(hex, 16).ok()?);
                         }
                         c => word.push(c),
                     },
@@ -165,15 +180,15 @@ fn split_args(line: &str) -> Option<Vec<String>> {
                 }
             }
         } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
+            while let Some(&c) = bytes.peek() {
+                if c.is_ascii_whitespace() {
                     break;
                 }
                 word.push(c);
-                chars.next();
+                bytes.next();
             }
         }
-        out.push(word);
+        out.push(String::from_utf8(word).ok()?);
     }
 }
 
@@ -403,6 +418,10 @@ mod tests {
         let quoted = Manifest::parse(b"file \"my file\" seq 1 type i\n").unwrap();
         assert_eq!(quoted.incrs[0].name, "my file");
         assert_eq!(quoted.render(), "file \"my file\" seq 1 type i\n");
+        // Found by the fuzzer: a name with non-ASCII and control characters.
+        let odd = Manifest::parse("file \"l\\xc3\\xa0\\x00y\" seq 1 type i\n".as_bytes()).unwrap();
+        assert_eq!(odd.incrs[0].name, "l\u{e0}\0y");
+        assert_eq!(Manifest::parse(odd.render().as_bytes()).unwrap(), odd);
     }
 
     #[test]

@@ -72,3 +72,13 @@ fn resp_parse_corpus() {
 fn memcache_parse_corpus() {
     replay("memcache_parse", harness::memcache_parse);
 }
+
+#[test]
+fn aof_file_corpus() {
+    replay("aof_file", harness::aof_file);
+}
+
+#[test]
+fn aof_manifest_corpus() {
+    replay("aof_manifest", harness::aof_manifest);
+}
