@@ -574,8 +574,9 @@ fn sorted_items(v: &Value) -> Vec<String> {
 struct KeyState {
     kind: String,
     value: String,
-    /// PTTL: -1 without a TTL.
-    pttl: i64,
+    /// PEXPIRETIME (absolute, so a slow restart does not shift it): -1
+    /// without a TTL.
+    expire_at: i64,
     encoding: String,
 }
 
@@ -611,12 +612,12 @@ fn key_state(c: &mut redis::Connection, key: &[u8]) -> KeyState {
         ),
         other => panic!("unexpected type {other}"),
     };
-    let pttl = int(&q(c, &[b"PTTL", key]));
+    let expire_at = int(&q(c, &[b"PEXPIRETIME", key]));
     let encoding = text(&q(c, &[b"OBJECT", b"ENCODING", key]));
     KeyState {
         kind,
         value,
-        pttl,
+        expire_at,
         encoding,
     }
 }
@@ -729,13 +730,18 @@ fn compare(what: &str, expected: &State, actual: &State, encodings: bool) {
                 first_difference(&e.value, &a.value)
             ));
         }
-        let ttl_ok = if e.pttl < 0 || a.pttl < 0 {
-            e.pttl == a.pttl
+        // Two servers given the same relative TTL a moment apart differ
+        // by that moment.
+        let ttl_ok = if e.expire_at < 0 || a.expire_at < 0 {
+            e.expire_at == a.expire_at
         } else {
-            (e.pttl - a.pttl).abs() <= 1000
+            (e.expire_at - a.expire_at).abs() <= 1000
         };
         if !ttl_ok {
-            problems.push(format!("{name}: pttl {} vs {}", e.pttl, a.pttl));
+            problems.push(format!(
+                "{name}: pexpiretime {} vs {}",
+                e.expire_at, a.expire_at
+            ));
         }
         if encodings
             && e.encoding != a.encoding
