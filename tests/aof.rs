@@ -147,32 +147,7 @@ fn redis_in(dir: &Path, extra: &[&str]) -> (Proc, String) {
 
 /// [`redis_in`] on the ports `next_port` hands out (tried 20 times).
 fn redis_in_ports(dir: &Path, extra: &[&str], next_port: fn() -> u16) -> (Proc, String) {
-    let log = dir.join("redis.log");
-    for _ in 0..20 {
-        let port = next_port();
-        let _ = std::fs::remove_file(&log);
-        let child = redis_command(dir, port, extra)
-            .spawn()
-            .expect("start redis-server (is it installed?)");
-        let mut node = Proc { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = node.child.try_wait().expect("try_wait") {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                if text.contains("Address already in use") {
-                    break; // another process has that port: try the next one
-                }
-                panic!("redis-server exited ({status}) on port {port}:\n{text}");
-            }
-            if redis_ready(port, node.child.id()) {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                return (node, text);
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("redis-server did not start on any of the 20 ports tried");
+    common::redis_in_dir(dir, extra, next_port)
 }
 
 /// Runs redis-server in `dir` expecting a startup failure: its exit status
@@ -195,7 +170,7 @@ fn redis_startup_failure(dir: &Path, extra: &[&str]) -> (ExitStatus, String) {
                 }
                 return (status, text);
             }
-            if redis_ready(port, node.child.id()) {
+            if common::redis_ready(port, node.child.id()) {
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
                 panic!("redis-server {extra:?} started; expected a refusal. Log:\n{text}");
             }
@@ -207,21 +182,6 @@ fn redis_startup_failure(dir: &Path, extra: &[&str]) -> (ExitStatus, String) {
         }
     }
     panic!("redis-server could not bind any port of 7360-7379");
-}
-
-/// Is the server on `port` the process `pid`, done loading its data?
-fn redis_ready(port: u16, pid: u32) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
-        return false;
-    };
-    let Ok(mut c) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
-        return false;
-    };
-    let Ok(info) = redis::cmd("INFO").query::<String>(&mut c) else {
-        return false;
-    };
-    info_field(&info, "process_id") == Some(pid.to_string())
-        && info_field(&info, "loading").as_deref() == Some("0")
 }
 
 /// Sends SHUTDOWN `args` and waits for a clean exit. With the AOF on,

@@ -17,11 +17,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{info_field, show, spawn_ferrocache, Proc, Raw, TempDir};
+use common::{show, spawn_ferrocache, Proc, Raw, TempDir};
 
 const ZEROS: &str = "0000000000000000000000000000000000000000";
 /// Databases compared (both servers have 16).
@@ -39,52 +38,7 @@ fn next_redis_port() -> u16 {
 /// Starts redis-server in `dir` on a port of this file's range, DEBUG
 /// allowed, no persistence; its log goes to `dir/redis.log`.
 fn start_redis(dir: &Path) -> Proc {
-    let log = dir.join("redis.log");
-    for _ in 0..30 {
-        let port = next_redis_port();
-        let _ = std::fs::remove_file(&log);
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--dir", dir.to_str().expect("utf-8 temp dir")])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--enable-debug-command", "yes"])
-            .args(["--logfile", log.to_str().expect("utf-8 temp dir")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server (is it installed?)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                if text.contains("Address already in use") {
-                    break; // another process has that port: try the next one
-                }
-                panic!("redis-server exited ({status}) on port {port}:\n{text}");
-            }
-            if redis_ready(port, child.id()) {
-                return Proc { child, port };
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("redis-server did not start on any port of 7380-7389");
-}
-
-/// Is the server on `port` the process `pid`, done loading?
-fn redis_ready(port: u16, pid: u32) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
-        return false;
-    };
-    let Ok(mut c) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
-        return false;
-    };
-    let Ok(info) = redis::cmd("INFO").query::<String>(&mut c) else {
-        return false;
-    };
-    info_field(&info, "process_id") == Some(pid.to_string())
-        && info_field(&info, "loading").as_deref() == Some("0")
+    common::redis_in_dir(dir, &[], next_redis_port).0
 }
 
 fn start_ferro(dir: &Path) -> Proc {

@@ -29,7 +29,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,53 +67,7 @@ fn next_redis_port() -> u16 {
 /// one) and `extra` options, on a port of this file's range, and waits
 /// until it has loaded its data. Its log goes to `dir/redis.log`.
 fn redis_in(dir: &Path, extra: &[&str]) -> Proc {
-    let log = dir.join("redis.log");
-    for _ in 0..20 {
-        let port = next_redis_port();
-        let _ = std::fs::remove_file(&log);
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--dir", dir.to_str().expect("utf-8 temp dir")])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--enable-debug-command", "yes"])
-            .args(["--logfile", log.to_str().expect("utf-8 temp dir")])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server (is it installed?)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                if text.contains("Address already in use") {
-                    break; // another process has that port: try the next one
-                }
-                panic!("redis-server exited ({status}) on port {port}:\n{text}");
-            }
-            if redis_ready(port, child.id()) {
-                return Proc { child, port };
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("redis-server did not start on any port of 7330-7349");
-}
-
-/// Is the server on `port` the process `pid`, done loading its data?
-fn redis_ready(port: u16, pid: u32) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
-        return false;
-    };
-    let Ok(mut c) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
-        return false;
-    };
-    let Ok(info) = redis::cmd("INFO").query::<String>(&mut c) else {
-        return false;
-    };
-    info_field(&info, "process_id") == Some(pid.to_string())
-        && info_field(&info, "loading").as_deref() == Some("0")
+    common::redis_in_dir(dir, extra, next_redis_port).0
 }
 
 /// A `redis` crate connection with 30 s timeouts (a hang fails the test).

@@ -530,3 +530,64 @@ pub fn key_slot(key: &[u8]) -> u16 {
 pub fn shard(key: &str) -> u16 {
     key_slot(key.as_bytes()) / 64
 }
+
+/// Starts redis-server with `--dir dir` (loading what `dir` holds), DEBUG
+/// allowed, no save points, and `extra` options, on the ports `next_port`
+/// hands out (the calling file's own range; 20 tried), and waits until it
+/// has loaded its data. Returns it and its log so far (`dir/redis.log`).
+pub fn redis_in_dir(
+    dir: &std::path::Path,
+    extra: &[&str],
+    mut next_port: impl FnMut() -> u16,
+) -> (Proc, String) {
+    let log = dir.join("redis.log");
+    for _ in 0..20 {
+        let port = next_port();
+        let _ = std::fs::remove_file(&log);
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", dir.to_str().expect("utf-8 temp dir")])
+            .args(["--save", "", "--daemonize", "no"])
+            .args(["--enable-debug-command", "yes"])
+            .args(["--logfile", log.to_str().expect("utf-8 temp dir")])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (is it installed?)");
+        let mut node = Proc { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = node.child.try_wait().expect("try_wait") {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if text.contains("Address already in use") {
+                    break; // another process has that port: try the next one
+                }
+                panic!("redis-server exited ({status}) on port {port}:\n{text}");
+            }
+            if redis_ready(port, node.child.id()) {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                return (node, text);
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("redis-server did not start on any of the 20 ports tried");
+}
+
+/// Is the server on `port` the process `pid`, done loading its data?
+pub fn redis_ready(port: u16, pid: u32) -> bool {
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+        return false;
+    };
+    let Ok(mut c) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+        return false;
+    };
+    let Ok(info) = redis::cmd("INFO").query::<String>(&mut c) else {
+        return false;
+    };
+    info_field(&info, "process_id") == Some(pid.to_string())
+        && info_field(&info, "loading").as_deref() == Some("0")
+}
