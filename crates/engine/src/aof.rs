@@ -51,7 +51,6 @@ pub struct Aof {
     pub write_error: Mutex<Option<String>>,
     fsync_running: Arc<AtomicBool>,
     pub delayed_fsync: AtomicU64,
-    last_fsync_ms: AtomicU64,
 }
 
 impl Default for Aof {
@@ -70,7 +69,6 @@ impl Default for Aof {
             write_error: Mutex::new(None),
             fsync_running: Arc::new(AtomicBool::new(false)),
             delayed_fsync: AtomicU64::new(0),
-            last_fsync_ms: AtomicU64::new(0),
         }
     }
 }
@@ -185,7 +183,6 @@ fn write_pending(server: &Server, files: &mut Files, sync: bool) {
             return;
         }
         files.synced = files.written;
-        aof.last_fsync_ms.store(now_ms(), Ordering::Relaxed);
     }
     if aof.write_failed.swap(false, Ordering::AcqRel) {
         aof.write_error.lock().take();
@@ -254,7 +251,6 @@ pub fn cron(server: &Arc<Server>) {
                                 Ok(()) => {
                                     let mut files = aof.files.lock();
                                     files.synced = files.synced.max(upto);
-                                    aof.last_fsync_ms.store(now_ms(), Ordering::Relaxed);
                                 }
                                 Err(e) => record_write_error(
                                     aof,
