@@ -46,15 +46,15 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    connect_with_timeouts, ferrocache_startup_failure, info_field, join_all, spawn_ferrocache,
-    wait_until, Proc, TempDir,
+    connect_with_timeouts, ferrocache_startup_failure, info_field, int_value as int, join_all, q,
+    qs, show_args, spawn_ferrocache, wait_until, Proc, TempDir,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -123,22 +123,6 @@ fn next_redis_port() -> u16 {
     7360 + NEXT.fetch_add(1, Ordering::Relaxed) % 20
 }
 
-/// The redis-server command line for `dir` on `port`, logging to
-/// `dir/redis.log`.
-fn redis_command(dir: &Path, port: u16, extra: &[&str]) -> Command {
-    let log = dir.join("redis.log");
-    let mut cmd = Command::new("redis-server");
-    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--dir", dir.to_str().expect("utf-8 temp dir")])
-        .args(["--save", "", "--daemonize", "no"])
-        .args(["--logfile", log.to_str().expect("utf-8 temp dir")])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd
-}
-
 /// Starts redis-server in `dir` on a port of this file's range and waits
 /// until it has loaded its data; returns it with its log so far.
 fn redis_in(dir: &Path, extra: &[&str]) -> (Proc, String) {
@@ -157,7 +141,7 @@ fn redis_startup_failure(dir: &Path, extra: &[&str]) -> (ExitStatus, String) {
     for _ in 0..20 {
         let port = next_redis_port();
         let _ = std::fs::remove_file(&log);
-        let child = redis_command(dir, port, extra)
+        let child = common::redis_command(dir, port, extra)
             .spawn()
             .expect("start redis-server (is it installed?)");
         let mut node = Proc { child, port };
@@ -214,55 +198,7 @@ fn connect(node: &Proc) -> redis::Connection {
 }
 
 fn connect_url(url: &str) -> redis::Connection {
-    let c = redis::Client::open(url)
-        .expect("client")
-        .get_connection()
-        .expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("read timeout");
-    c.set_write_timeout(Some(Duration::from_secs(30)))
-        .expect("write timeout");
-    c
-}
-
-/// Runs a command given as byte strings; an error reply fails the test.
-fn q(c: &mut redis::Connection, args: &[&[u8]]) -> Value {
-    let mut cmd = redis::cmd(std::str::from_utf8(args[0]).expect("command name"));
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<Value>(c) {
-        Ok(v) => v,
-        Err(e) => panic!("{}: {e}", show_args(args)),
-    }
-}
-
-/// Runs a command given as strings; an error reply fails the test.
-fn qs(c: &mut redis::Connection, args: &[&str]) -> Value {
-    let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-    q(c, &a)
-}
-
-fn show_args(args: &[&[u8]]) -> String {
-    let shown: Vec<String> = args
-        .iter()
-        .map(|a| {
-            let s = String::from_utf8_lossy(a);
-            if s.len() > 60 {
-                format!("{}...({} bytes)", &s[..60], a.len())
-            } else {
-                s.into_owned()
-            }
-        })
-        .collect();
-    shown.join(" ")
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Int(n) => *n,
-        other => panic!("expected an integer, got {other:?}"),
-    }
+    common::connect_with_timeout(url, Duration::from_secs(30))
 }
 
 /// A reply as text for comparisons and failure messages.

@@ -35,8 +35,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    encode, ferrocache_startup_failure, info_field, join_all, spawn_ferrocache, wait_until, Proc,
-    Raw, TempDir,
+    encode, ferrocache_startup_failure, info_field, int_value as int, join_all, q, qs, show_args,
+    spawn_ferrocache, wait_until, Proc, Raw, TempDir,
 };
 use redis::Value;
 
@@ -72,55 +72,7 @@ fn redis_in(dir: &Path, extra: &[&str]) -> Proc {
 
 /// A `redis` crate connection with 30 s timeouts (a hang fails the test).
 fn connect(node: &Proc) -> redis::Connection {
-    let c = redis::Client::open(node.url())
-        .expect("client")
-        .get_connection()
-        .expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("read timeout");
-    c.set_write_timeout(Some(Duration::from_secs(30)))
-        .expect("write timeout");
-    c
-}
-
-/// Runs a command given as byte strings.
-fn q(c: &mut redis::Connection, args: &[&[u8]]) -> Value {
-    let mut cmd = redis::cmd(std::str::from_utf8(args[0]).expect("command name"));
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<Value>(c) {
-        Ok(v) => v,
-        Err(e) => panic!("{}: {e}", show_args(args)),
-    }
-}
-
-/// Runs a command given as strings.
-fn qs(c: &mut redis::Connection, args: &[&str]) -> Value {
-    let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-    q(c, &a)
-}
-
-fn show_args(args: &[&[u8]]) -> String {
-    let shown: Vec<String> = args
-        .iter()
-        .map(|a| {
-            let s = String::from_utf8_lossy(a);
-            if s.len() > 60 {
-                format!("{}...({} bytes)", &s[..60], a.len())
-            } else {
-                s.into_owned()
-            }
-        })
-        .collect();
-    shown.join(" ")
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Int(n) => *n,
-        other => panic!("expected an integer, got {other:?}"),
-    }
+    common::connect_with_timeout(&node.url(), Duration::from_secs(30))
 }
 
 fn info(c: &mut redis::Connection, section: &str) -> String {

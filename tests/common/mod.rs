@@ -491,15 +491,60 @@ pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool
 /// A `redis` crate connection whose reads and writes fail after 10 s
 /// instead of hanging (a deadlock then fails the test).
 pub fn connect_with_timeouts(url: &str) -> redis::Connection {
+    connect_with_timeout(url, Duration::from_secs(10))
+}
+
+/// A `redis` crate connection whose reads and writes fail after `timeout`.
+pub fn connect_with_timeout(url: &str, timeout: Duration) -> redis::Connection {
     let c = redis::Client::open(url)
         .expect("client")
         .get_connection()
         .expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    c.set_write_timeout(Some(Duration::from_secs(10)))
-        .expect("write timeout");
+    c.set_read_timeout(Some(timeout)).expect("read timeout");
+    c.set_write_timeout(Some(timeout)).expect("write timeout");
     c
+}
+
+/// Runs a command given as byte strings; an error reply fails the test.
+pub fn q(c: &mut redis::Connection, args: &[&[u8]]) -> redis::Value {
+    let mut cmd = redis::cmd(std::str::from_utf8(args[0]).expect("command name"));
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<redis::Value>(c) {
+        Ok(v) => v,
+        Err(e) => panic!("{}: {e}", show_args(args)),
+    }
+}
+
+/// Runs a command given as strings; an error reply fails the test.
+pub fn qs(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+    q(c, &a)
+}
+
+/// A command line for failure messages (long arguments cut).
+pub fn show_args(args: &[&[u8]]) -> String {
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| {
+            let s = String::from_utf8_lossy(a);
+            if s.len() > 60 {
+                format!("{}...({} bytes)", &s[..60], a.len())
+            } else {
+                s.into_owned()
+            }
+        })
+        .collect();
+    shown.join(" ")
+}
+
+/// An integer reply (anything else fails the test).
+pub fn int_value(v: &redis::Value) -> i64 {
+    match v {
+        redis::Value::Int(n) => *n,
+        other => panic!("expected an integer, got {other:?}"),
+    }
 }
 
 /// The hash slot of a key (CRC16/XMODEM of its `{hash tag}` or whole name,
@@ -544,16 +589,7 @@ pub fn redis_in_dir(
     for _ in 0..20 {
         let port = next_port();
         let _ = std::fs::remove_file(&log);
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--dir", dir.to_str().expect("utf-8 temp dir")])
-            .args(["--save", "", "--daemonize", "no"])
-            .args(["--enable-debug-command", "yes"])
-            .args(["--logfile", log.to_str().expect("utf-8 temp dir")])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let child = redis_command(dir, port, extra)
             .spawn()
             .expect("start redis-server (is it installed?)");
         let mut node = Proc { child, port };
@@ -575,6 +611,23 @@ pub fn redis_in_dir(
         }
     }
     panic!("redis-server did not start on any of the 20 ports tried");
+}
+
+/// The redis-server command line [`redis_in_dir`] runs: `dir`, `port`,
+/// DEBUG allowed, no save points, log in `dir/redis.log`, then `extra`.
+pub fn redis_command(dir: &std::path::Path, port: u16, extra: &[&str]) -> Command {
+    let log = dir.join("redis.log");
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", dir.to_str().expect("utf-8 temp dir")])
+        .args(["--save", "", "--daemonize", "no"])
+        .args(["--enable-debug-command", "yes"])
+        .args(["--logfile", log.to_str().expect("utf-8 temp dir")])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
 }
 
 /// Is the server on `port` the process `pid`, done loading its data?

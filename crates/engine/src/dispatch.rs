@@ -401,7 +401,9 @@ pub(crate) fn call(
     let mut hold = None;
     if gated {
         propagates = server.propagation.enter(&client.shared);
-        crate::propagate::start_outer(propagates);
+        if propagates {
+            crate::propagate::start_outer(true);
+        }
         // Transactions and scripts hold their own keys; publishing touches none.
         if propagates && !crate::propagate::runs_commands(spec) && !spec.has_flag(flag::PUBSUB) {
             let mut keys: smallvec::SmallVec<[&[u8]; 16]> = smallvec::SmallVec::new();
@@ -409,9 +411,14 @@ pub(crate) fn call(
             hold = Some(server.keyspace.hold(keys.iter().copied(), every_shard));
         }
     }
+    // This command, or the transaction or script it runs in, propagates:
+    // only then is its change measured and its form recorded.
+    let recording = crate::propagate::propagating();
     let db = client.db;
     let dirty_before = keyspace::thread_dirty();
-    crate::propagate::before_command();
+    if recording {
+        crate::propagate::before_command();
+    }
     let result = {
         let mut ctx = Ctx {
             server,
@@ -433,7 +440,7 @@ pub(crate) fn call(
         r
     };
     // A command that failed changed nothing (it checks before it writes).
-    if result.is_ok() {
+    if recording && result.is_ok() {
         let changed = keyspace::thread_dirty() != dirty_before;
         crate::propagate::after_command(db, spec, args, changed);
     }

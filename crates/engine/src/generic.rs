@@ -473,7 +473,7 @@ fn expire_generic(ctx: &mut Ctx, a: &[&[u8]], unit_ms: i64, absolute: bool) -> C
         return Ok(());
     }
     // Propagated as an absolute time, or as the deletion it caused.
-    let event = if when <= ctx.expiry_clock() as i64 {
+    let event = if when <= l.now_ms() as i64 {
         l.remove(db, key);
         ctx.propagate(&[b"DEL", key]);
         "del"

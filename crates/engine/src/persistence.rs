@@ -804,7 +804,7 @@ fn restore(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     }
     let mut l = ctx.lock([key]);
     let deleted = replace && l.remove(db, key).is_some();
-    if expire_at != 0 && expire_at <= ctx.expiry_clock() {
+    if expire_at != 0 && expire_at <= l.now_ms() {
         // Already expired: nothing is created (a replaced key is gone).
         drop(l);
         if deleted {

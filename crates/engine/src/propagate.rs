@@ -187,7 +187,7 @@ pub(crate) fn after_command(
     args: &[&[u8]],
     changed: bool,
 ) {
-    if !PROPAGATING.get() || STATED.get() || runs_commands(spec) {
+    if STATED.get() || runs_commands(spec) {
         return;
     }
     if changed || FORCED.get() {

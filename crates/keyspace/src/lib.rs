@@ -492,7 +492,8 @@ impl Keyspace {
         begun
     }
 
-    /// Counts `n` changes made outside the per-key writes (a flush).
+    /// Counts `n` changes (Redis's `dirty`, and this thread's share: see
+    /// [`thread_dirty`]).
     pub fn add_dirty(&self, n: u64) {
         self.stats.dirty.add(n);
         THREAD_DIRTY.with(|d| d.set(d.get() + n));
@@ -1199,8 +1200,7 @@ impl<'a> Locked<'a> {
             // Taken for writing: counted as a change (a handler that then
             // fails changes nothing, and its error keeps it from being
             // propagated).
-            ks.stats.dirty.incr();
-            THREAD_DIRTY.with(|d| d.set(d.get() + 1));
+            ks.add_dirty(1);
         }
         if touch {
             e.touch();
@@ -1224,8 +1224,7 @@ impl<'a> Locked<'a> {
     /// per-key writes do not see (bookkeeping inside a value).
     #[inline]
     pub fn count_change(&self) {
-        self.ks.stats.dirty.incr();
-        THREAD_DIRTY.with(|d| d.set(d.get() + 1));
+        self.ks.add_dirty(1);
     }
 
     /// A running snapshot captures `key` before this write changes it (see

@@ -22,6 +22,7 @@
 //! existing entries), and encodings (the loader picks its own).
 
 use keyspace::{StrValue, Value};
+use resp::{write_array_len as array_header, write_bulk as bulk};
 use types::stream::{Stream, StreamId};
 use types::{Hash, List, Set, ZSet};
 
@@ -223,20 +224,6 @@ impl<'a> Batch<'a> {
         }
         self.remaining = self.remaining.saturating_sub(1);
     }
-}
-
-fn array_header(out: &mut Vec<u8>, n: usize) {
-    out.push(b'*');
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
-fn bulk(out: &mut Vec<u8>, b: &[u8]) {
-    out.push(b'$');
-    out.extend_from_slice(itoa::Buffer::new().format(b.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
 }
 
 fn bulk_u64(out: &mut Vec<u8>, v: u64) {

@@ -12,4 +12,4 @@ mod write;
 
 pub use double::{format_double, format_g, format_listpack_score, format_long_double};
 pub use parse::{parse_command, split_inline_args, Limits, ParseError, Parsed};
-pub use write::{write_command, Protocol, ReplyWriter};
+pub use write::{write_array_len, write_bulk, write_command, Protocol, ReplyWriter};

@@ -197,18 +197,27 @@ mod tests {
 /// Appends a command as a RESP array of bulk strings (how the append-only
 /// file and the replication stream carry commands).
 pub fn write_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
-    let mut num = itoa::Buffer::new();
-    out.push(b'*');
-    out.extend_from_slice(num.format(args.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    write_array_len(out, args.len());
     for a in args {
-        let a = a.as_ref();
-        out.push(b'$');
-        out.extend_from_slice(num.format(a.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
+        write_bulk(out, a.as_ref());
     }
+}
+
+/// Appends a RESP array header (`*n`), for a command written argument by
+/// argument with [`write_bulk`].
+pub fn write_array_len(out: &mut Vec<u8>, n: usize) {
+    out.push(b'*');
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one bulk string (`$len`, the bytes).
+pub fn write_bulk(out: &mut Vec<u8>, b: &[u8]) {
+    out.push(b'$');
+    out.extend_from_slice(itoa::Buffer::new().format(b.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]
