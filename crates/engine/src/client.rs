@@ -58,8 +58,9 @@ pub struct ClientShared {
     pub unpropagated_write: AtomicBool,
     /// Blocked in a blocking command since this time (ms); 0 = not blocked.
     pub blocked_since: AtomicI64,
-    /// Wakes the connection (kill, unblock, monitor output).
-    pub wake: tokio::sync::Notify,
+    /// How other threads get the connection's attention (kill, unblock, a
+    /// blocked key written, pushes queued): set by the connection's worker.
+    waker: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// CLIENT UNBLOCK request: 1 = timeout, 2 = error.
     pub unblock: AtomicUsize,
     /// Commands queued in MULTI (CLIENT LIST's `multi=`); -1 outside MULTI.
@@ -77,8 +78,10 @@ pub struct ClientShared {
     /// [`TRACKING_BROKEN`], [`TRACKING_BCAST`]; and the REDIRECT id.
     pub tracking: std::sync::atomic::AtomicU8,
     pub tracking_redirect: AtomicU64,
-    /// The connection's push channel (pub/sub messages, invalidations).
-    pub push: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<bytes::Bytes>>,
+    /// Output for this connection from other clients (pub/sub messages,
+    /// invalidations, MONITOR lines), written by its worker ahead of its
+    /// next replies.
+    pushes: Mutex<Vec<bytes::Bytes>>,
 }
 
 impl ClientShared {
@@ -111,7 +114,7 @@ impl ClientShared {
             killed: AtomicBool::new(false),
             unpropagated_write: AtomicBool::new(false),
             blocked_since: AtomicI64::new(0),
-            wake: tokio::sync::Notify::new(),
+            waker: std::sync::OnceLock::new(),
             unblock: AtomicUsize::new(0),
             multi: AtomicI64::new(-1),
             sub: AtomicUsize::new(0),
@@ -119,7 +122,7 @@ impl ClientShared {
             ssub: AtomicUsize::new(0),
             push_pending: AtomicUsize::new(0),
             push_soft_since: AtomicU64::new(0),
-            push: std::sync::OnceLock::new(),
+            pushes: Mutex::new(Vec::new()),
             tracking: std::sync::atomic::AtomicU8::new(0),
             tracking_redirect: AtomicU64::new(0),
         }
@@ -127,7 +130,35 @@ impl ClientShared {
 
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
-        self.wake.notify_one();
+        self.wake();
+    }
+
+    /// Sets how [`wake`](Self::wake) reaches the connection (once).
+    pub fn set_waker(&self, waker: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.waker.set(waker);
+    }
+
+    /// Asks the connection's worker to look at it again.
+    pub fn wake(&self) {
+        if let Some(w) = self.waker.get() {
+            w();
+        }
+    }
+
+    /// Queues output for the connection and wakes it.
+    pub fn push(&self, bytes: bytes::Bytes) {
+        self.pushes.lock().push(bytes);
+        self.wake();
+    }
+
+    /// Moves the queued pushes into `into` (in the order they were queued).
+    pub fn take_pushes(&self, into: &mut Vec<bytes::Bytes>) {
+        let mut q = self.pushes.lock();
+        if into.is_empty() {
+            std::mem::swap(&mut *q, into);
+        } else {
+            into.append(&mut q);
+        }
     }
 
     pub fn is_killed(&self) -> bool {
@@ -167,10 +198,6 @@ pub struct Client {
     pub arg_buf: Option<bytes::Bytes>,
     /// Pub/sub subscriptions.
     pub subs: crate::pubsub::Subscriptions,
-    /// Where published messages for this client are queued (created by its
-    /// first subscription); the connection takes the receiver and drains it.
-    pub push_tx: Option<tokio::sync::mpsc::UnboundedSender<bytes::Bytes>>,
-    pub push_rx: Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>,
     /// Set by a handler whose whole output is pushes (subscription
     /// confirmations), which CLIENT REPLY OFF/SKIP does not suppress.
     pub output_is_push: bool,
@@ -218,8 +245,6 @@ impl Client {
             loading: false,
             arg_buf: None,
             subs: Default::default(),
-            push_tx: None,
-            push_rx: None,
             output_is_push: false,
             tracking: None,
             in_script: false,

@@ -213,6 +213,12 @@ fn monitor(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     if !ctx.client.monitor {
         ctx.client.monitor = true;
         ctx.client.shared.monitor.store(true, Ordering::Relaxed);
+        let mut m = ctx.server.monitors.lock();
+        m.push(crate::Monitor {
+            client_id: ctx.client.id(),
+            shared: ctx.client.shared.clone(),
+        });
+        ctx.server.monitor_count.store(m.len(), Ordering::Relaxed);
     }
     ctx.out.ok();
     Ok(())
@@ -551,7 +557,12 @@ fn client_pause(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 fn client_unpause(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     ctx.server.pause.until_ms.store(0, Ordering::Release);
     keyspace::pause_expiry_until(0);
-    ctx.server.pause.unpaused.notify_waiters();
+    // Clients held by the pause wait as blocked: let them retry now.
+    for c in ctx.server.clients.all() {
+        if c.blocked_since.load(Ordering::Acquire) != 0 {
+            c.wake();
+        }
+    }
     ctx.out.ok();
     Ok(())
 }
@@ -625,7 +636,7 @@ fn client_unblock(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let unblocked = match target {
         Some(c) if c.blocked_since.load(Ordering::Acquire) != 0 => {
             c.unblock.store(reason, Ordering::Release);
-            c.wake.notify_one();
+            c.wake();
             true
         }
         _ => false,

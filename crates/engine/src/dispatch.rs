@@ -614,7 +614,16 @@ fn feed_monitors(server: &Server, client: &Client, args: &[&[u8]]) {
     }
     line.extend_from_slice(b"\r\n");
     let mut monitors = server.monitors.lock();
-    monitors.retain(|m| m.client_id == client.id() || m.tx.send(line.clone()).is_ok());
+    let line = bytes::Bytes::from(line);
+    monitors.retain(|m| {
+        if m.shared.is_killed() {
+            return false;
+        }
+        if m.client_id != client.id() {
+            m.shared.push(line.clone());
+        }
+        true
+    });
     server
         .monitor_count
         .store(monitors.len(), Ordering::Relaxed);

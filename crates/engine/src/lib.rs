@@ -139,7 +139,6 @@ pub struct PauseState {
     pub until_ms: AtomicU64,
     /// True: only writes are paused (CLIENT PAUSE ... WRITE).
     pub write_only: AtomicBool,
-    pub unpaused: tokio::sync::Notify,
 }
 
 impl PauseState {
@@ -164,23 +163,33 @@ impl PauseState {
     }
 }
 
-/// A MONITOR subscriber: receives formatted lines.
+/// A MONITOR subscriber: receives formatted lines as pushes.
 pub struct Monitor {
     pub client_id: u64,
-    pub tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    pub shared: Arc<ClientShared>,
+}
+
+thread_local! {
+    static RELEASE_WORKER: std::cell::RefCell<Option<Box<dyn Fn()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Sets what [`release_worker`] does on this thread (a worker's event loop
+/// sets it; elsewhere it does nothing).
+pub fn set_release_worker(release: Option<Box<dyn Fn()>>) {
+    RELEASE_WORKER.with(|r| *r.borrow_mut() = release);
 }
 
 /// Called before this thread may stay busy or blocked for long (a script
-/// past its busy threshold, a long lock wait): on a worker runtime, the
-/// worker's other connections move to another thread meanwhile, so they
-/// are not stalled behind it.
+/// past its busy threshold, a long lock wait): the worker's other
+/// connections are then served by another thread meanwhile, so they are
+/// not stalled behind it.
 pub fn release_worker() {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
-        // The replacement thread picks the worker up while this one sleeps
-        // (if it has not yet, this thread simply stays the worker).
-        tokio::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(2)));
-    }
+    RELEASE_WORKER.with(|r| {
+        if let Some(release) = &*r.borrow() {
+            release();
+        }
+    });
 }
 
 /// Bytes the process holds (INFO used_memory, the maxmemory check): the
@@ -512,7 +521,7 @@ impl<'a> Ctx<'a> {
             self.client.id(),
             Box::new(move || {
                 flag.store(true, Ordering::Release);
-                shared.wake.notify_one();
+                shared.wake();
             }),
         );
         let db = self.client.db;

@@ -67,7 +67,6 @@ impl Kind {
 #[derive(Clone)]
 pub struct Subscriber {
     pub shared: Arc<ClientShared>,
-    pub tx: tokio::sync::mpsc::UnboundedSender<Bytes>,
 }
 
 /// Every subscription of the node.
@@ -142,19 +141,6 @@ impl Subscriptions {
     }
 }
 
-/// The sender of the client's push channel, created on first use; the
-/// connection picks the receiver up after the command.
-fn push_sender(client: &mut Client) -> tokio::sync::mpsc::UnboundedSender<Bytes> {
-    if let Some(tx) = &client.push_tx {
-        return tx.clone();
-    }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let _ = client.shared.push.set(tx.clone());
-    client.push_tx = Some(tx.clone());
-    client.push_rx = Some(rx);
-    tx
-}
-
 fn publish_counts(client: &Client) {
     let s = &client.subs;
     let sh = &client.shared;
@@ -181,7 +167,6 @@ fn confirm(out: &mut ReplyWriter, word: &str, name: Option<&[u8]>, count: usize)
 
 fn subscribe_generic(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> CmdResult {
     ctx.client.output_is_push = true;
-    let tx = push_sender(ctx.client);
     for name in names {
         let list = ctx.client.subs.list(kind);
         if !list.iter().any(|n| **n == **name) {
@@ -191,7 +176,6 @@ fn subscribe_generic(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> CmdResult {
                 name,
                 Subscriber {
                     shared: ctx.client.shared.clone(),
-                    tx: tx.clone(),
                 },
             );
         }
@@ -323,13 +307,7 @@ const CHECK_ABOVE: usize = 64 * 1024;
 
 /// Queues `bytes` for `sub`, or disconnects it if it is over its output
 /// buffer limits. Returns false if the message was not delivered.
-pub(crate) fn deliver(
-    server: &Server,
-    sh: &ClientShared,
-    tx: &tokio::sync::mpsc::UnboundedSender<Bytes>,
-    bytes: Bytes,
-    now_ms: u64,
-) -> bool {
+pub(crate) fn deliver(server: &Server, sh: &ClientShared, bytes: Bytes, now_ms: u64) -> bool {
     if sh.is_killed() {
         return false;
     }
@@ -354,7 +332,8 @@ pub(crate) fn deliver(
             return false;
         }
     }
-    tx.send(bytes).is_ok()
+    sh.push(bytes);
+    true
 }
 
 /// Sends a message to the subscribers of `channel` (and of matching
@@ -384,7 +363,7 @@ pub(crate) fn publish_from(
                 out.extend_from_slice(&msg.bytes(resp3));
                 true
             }
-            _ => deliver(server, &sub.shared, &sub.tx, msg.bytes(resp3), now),
+            _ => deliver(server, &sub.shared, msg.bytes(resp3), now),
         }
     };
     let kind = if shard { Kind::Shard } else { Kind::Channel };

@@ -328,9 +328,7 @@ fn deliver(
             return;
         }
     }
-    if let Some(tx) = target.push.get() {
-        crate::pubsub::deliver(server, target, tx, Bytes::from(msg), now);
-    }
+    crate::pubsub::deliver(server, target, Bytes::from(msg), now);
 }
 
 fn syntax_error() -> CmdError {

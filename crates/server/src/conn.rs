@@ -1,46 +1,81 @@
-//! The connection loop: read, parse every complete command in the buffer,
-//! execute them in order, write all replies in one write.
+//! A Redis connection served by its worker's event loop: read what has
+//! arrived, parse every complete command in the buffer, execute them in
+//! order, write all replies in one write. A connection can also wait: for
+//! the keys of a blocking command, for a CLIENT PAUSE to end, or for the
+//! socket to take the rest of its output.
 
-use std::net::SocketAddr;
+use std::io::Write;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
-use engine::{Client, ClientShared, Outcome, Server};
+use bytes::{Buf, Bytes, BytesMut};
+use engine::{Client, Outcome, Server};
 use resp::{parse_command, Limits, Parsed};
 use smallvec::SmallVec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const READ_CHUNK: usize = 16 * 1024;
 /// A command with an argument this large is split off the input buffer and
 /// handed to the engine, so the value can be stored without a copy (Redis
 /// reads such arguments into their own buffer for the same reason).
 const ADOPT_ARG: usize = 32 * 1024;
+/// Output buffer capacity kept between replies; more is given back.
+const KEEP_OUT: usize = 4 * READ_CHUNK;
+/// Longest wait between retries of a command held by CLIENT PAUSE.
+const PAUSE_RETRY_MS: u64 = 100;
 
-/// Hands an accepted connection to a worker thread's runtime.
-pub(crate) fn spawn(
-    server: Arc<Server>,
-    id: u64,
-    worker: &tokio::runtime::Handle,
-    stream: TcpStream,
-    peer: SocketAddr,
-) {
-    // Move the socket to the worker's reactor.
-    let Ok(std_stream) = stream.into_std() else {
-        return;
-    };
-    worker.spawn(async move {
-        let Ok(stream) = TcpStream::from_std(std_stream) else {
-            return;
-        };
-        serve(server, id, stream, peer).await;
-    });
+/// Per-thread buffers shared by the connections a thread serves: a
+/// connection whose input is all complete commands needs no buffer of its
+/// own (an idle connection holds none, as Redis frees idle query buffers).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    input: BytesMut,
+    ranges: Vec<Range<usize>>,
+    inline: Vec<Vec<u8>>,
+    pushes: Vec<Bytes>,
 }
 
-fn configure(stream: &TcpStream, keepalive_secs: u64) {
+/// Why a connection is not reading commands.
+enum Wait {
+    None,
+    /// A blocking command found nothing: it runs again when a key it waits
+    /// for is written, or answers at its timeout.
+    Blocked {
+        blocked: engine::client::Blocked,
+        args: Vec<Vec<u8>>,
+    },
+    /// CLIENT PAUSE holds the command: retried at `retry_at` or when woken.
+    Paused {
+        args: Vec<Vec<u8>>,
+        retry_at: u64,
+    },
+}
+
+pub(crate) struct Conn {
+    stream: mio::net::TcpStream,
+    client: Client,
+    /// Input not yet executed: a partial command, or commands that arrived
+    /// while the connection waits.
+    inbuf: BytesMut,
+    /// Total input size needed before parsing again (a big argument arriving).
+    wait_for: usize,
+    out: Vec<u8>,
+    /// Bytes of `out` already written.
+    written: usize,
+    /// Bytes of pushes in `out`: they leave `push_pending` once written.
+    out_pushes: usize,
+    wait: Wait,
+    /// Close once `out` is written (QUIT, a protocol error).
+    closing: bool,
+    /// `inbuf` may hold complete commands (they arrived during a wait).
+    unparsed: bool,
+    last_active_ms: u64,
+    /// Idle past the `timeout` setting: closes when served.
+    idle_timed_out: bool,
+}
+
+pub(crate) fn configure(stream: &std::net::TcpStream, keepalive_secs: u64) {
     let _ = stream.set_nodelay(true);
     if keepalive_secs > 0 {
         let sock = socket2::SockRef::from(stream);
@@ -51,228 +86,272 @@ fn configure(stream: &TcpStream, keepalive_secs: u64) {
     }
 }
 
-async fn serve(server: Arc<Server>, id: u64, mut stream: TcpStream, peer: SocketAddr) {
-    let stats = &server.stats;
-    stats.connections_received.incr();
-    let maxclients = server.config.hot.maxclients.load(Ordering::Relaxed) as usize;
-    if server.clients.len() >= maxclients {
-        stats.rejected_connections.incr();
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
-        return;
-    }
-    configure(&stream, server.config.get_i64("tcp-keepalive") as u64);
-    let local = stream
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let fd = {
-        use std::os::fd::AsRawFd;
-        stream.as_raw_fd()
-    };
-    let shared = Arc::new(ClientShared::new(
-        id,
-        peer.to_string(),
-        local,
-        fd,
-        engine::now_ms(),
-    ));
-    server.clients.register(shared.clone());
-    let needs_auth = server.config.hot.has_requirepass.load(Ordering::Relaxed);
-    let mut client = Client::new(shared.clone(), !needs_auth);
-    // Every connection can receive pushes (pub/sub messages, invalidations
-    // redirected to it by other clients).
-    let (push_tx, push_rx) = tokio::sync::mpsc::unbounded_channel();
-    let _ = shared.push.set(push_tx.clone());
-    client.push_tx = Some(push_tx);
-    client.push_rx = Some(push_rx);
-    let _ = run_loop(&server, &mut client, &mut stream).await;
-    engine::tracking::disable(&server, &mut client);
-    engine::multi::unwatch_all(&server, &mut client);
-    engine::pubsub::unsubscribe_all(&server, &mut client);
-    if client.monitor {
-        let mut m = server.monitors.lock();
-        m.retain(|x| x.client_id != id);
-        server.monitor_count.store(m.len(), Ordering::Relaxed);
-    }
-    server.clients.unregister(id);
+/// Outcome of running the commands of a buffer.
+enum Flow {
+    /// Every complete command ran.
+    Continue,
+    /// The connection waits (blocked or paused); the rest of the input stays.
+    Wait,
+    /// Close once the output is written.
+    Close,
 }
 
-async fn run_loop(
-    server: &Arc<Server>,
-    client: &mut Client,
-    stream: &mut TcpStream,
-) -> std::io::Result<()> {
-    let shared = client.shared.clone();
-    let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
-    // Grows to what the replies need: an idle connection holds little.
-    let mut out: Vec<u8> = Vec::new();
-    let mut ranges: Vec<Range<usize>> = Vec::new();
-    let mut inline: Vec<Vec<u8>> = Vec::new();
-    let mut monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>> = None;
-    // Pushes for this client: pub/sub messages, tracking invalidations.
-    let mut push_rx = client.push_rx.take();
-    let mut pushes: Vec<u8> = Vec::new();
-    // Bytes that arrived while a blocking command waited (see wait_blocked).
-    let mut stash: Vec<u8> = Vec::new();
-    let mut stashed = 0usize;
-    let wake = shared.wake.notified();
-    tokio::pin!(wake);
-    // Parse position hint: total buffer size needed before reparsing a big argument.
-    let mut wait_for = 0usize;
-    loop {
-        if wait_for > inbuf.capacity() {
+impl Conn {
+    pub(crate) fn new(stream: mio::net::TcpStream, client: Client) -> Conn {
+        Conn {
+            stream,
+            client,
+            inbuf: BytesMut::new(),
+            wait_for: 0,
+            out: Vec::new(),
+            written: 0,
+            out_pushes: 0,
+            wait: Wait::None,
+            closing: false,
+            unparsed: false,
+            last_active_ms: engine::now_ms(),
+            idle_timed_out: false,
+        }
+    }
+
+    pub(crate) fn stream_mut(&mut self) -> &mut mio::net::TcpStream {
+        &mut self.stream
+    }
+
+    /// When the connection must be served even without events.
+    pub(crate) fn deadline(&self) -> Option<u64> {
+        match &self.wait {
+            Wait::Blocked { blocked, .. } => blocked.deadline_ms,
+            Wait::Paused { retry_at, .. } => Some(*retry_at),
+            Wait::None => None,
+        }
+    }
+
+    /// Marks the connection for closing if it is idle past the `timeout`
+    /// setting (blocked clients, subscribers and monitors are exempt, as in
+    /// Redis). Returns whether it did.
+    pub(crate) fn check_idle(&mut self, now: u64, timeout_secs: u64) -> bool {
+        self.idle_timed_out = matches!(self.wait, Wait::None)
+            && !self.client.monitor
+            && !self.client.shared.in_pubsub_mode()
+            && now.saturating_sub(self.last_active_ms) >= timeout_secs * 1000;
+        self.idle_timed_out
+    }
+
+    /// Serves the connection after an event or a wake-up. Returns false when
+    /// it must close.
+    pub(crate) fn serve(&mut self, server: &Arc<Server>, scratch: &mut Scratch) -> bool {
+        if self.idle_timed_out
+            || self.client.shared.is_killed()
+            || server.shutdown.load(Ordering::Acquire)
+        {
+            return false;
+        }
+        // Output the socket did not take last time goes first.
+        match self.flush(server) {
+            Ok(true) => {}
+            Ok(false) => return true,
+            Err(_) => return false,
+        }
+        if self.closing {
+            return false;
+        }
+        loop {
+            // Messages from other clients go out ahead of the replies to
+            // what is read now, as one output buffer would order them.
+            self.take_pushes(scratch);
+            if !self.resume(server) {
+                return false;
+            }
+            let (flow, drained) = if self.closing {
+                (Flow::Close, true)
+            } else if !matches!(self.wait, Wait::None) {
+                // Keep reading so a client that goes away is noticed; what
+                // it sends meanwhile runs once the wait is over.
+                match self.read_inbuf(server) {
+                    Some((_, drained)) if self.check_query_limit(server) => {
+                        self.unparsed |= !self.inbuf.is_empty();
+                        (Flow::Wait, drained)
+                    }
+                    _ => return false,
+                }
+            } else if self.unparsed {
+                // Commands that arrived during a wait.
+                (self.run_inbuf(server, scratch), false)
+            } else {
+                match self.read_and_run(server, scratch) {
+                    Some(r) => r,
+                    None => {
+                        // End of input: replies already computed still go out.
+                        let _ = self.flush(server);
+                        return false;
+                    }
+                }
+            };
+            if let Flow::Close = flow {
+                self.closing = true;
+            }
+            match self.flush(server) {
+                Ok(true) => {}
+                Ok(false) => return true,
+                Err(_) => return false,
+            }
+            if self.closing {
+                let _ = self.stream.shutdown(std::net::Shutdown::Both);
+                return false;
+            }
+            if drained {
+                if self.inbuf.is_empty() && self.inbuf.capacity() > 0 {
+                    // An idle connection holds no input buffer.
+                    self.inbuf = BytesMut::new();
+                }
+                self.client
+                    .shared
+                    .qbuf
+                    .store(self.inbuf.len(), Ordering::Relaxed);
+                return true;
+            }
+        }
+    }
+
+    /// Reads what has arrived and runs the complete commands. Returns the
+    /// flow and whether the socket is drained; None at the end of input.
+    fn read_and_run(
+        &mut self,
+        server: &Arc<Server>,
+        scratch: &mut Scratch,
+    ) -> Option<(Flow, bool)> {
+        if !self.inbuf.is_empty() {
+            // The rest of a command is awaited in the connection's buffer.
+            let (n, drained) = self.read_inbuf(server)?;
+            if !self.check_query_limit(server) {
+                return None;
+            }
+            let flow = if n > 0 && self.inbuf.len() >= self.wait_for {
+                self.run_inbuf(server, scratch)
+            } else {
+                Flow::Continue
+            };
+            return Some((flow, drained));
+        }
+        // Whole commands run straight from the thread's scratch buffer; a
+        // partial one left over moves to the connection's buffer.
+        let mut input = std::mem::take(&mut scratch.input);
+        input.clear();
+        input.reserve(READ_CHUNK);
+        let space = input.capacity();
+        let read = read_some(&self.stream, &mut input);
+        let result = match read {
+            Ok(0) => None,
+            Ok(n) => {
+                self.note_input(server, n);
+                let flow = self.run_commands(server, &mut input, scratch);
+                if !input.is_empty() {
+                    self.inbuf.extend_from_slice(&input);
+                    self.unparsed = matches!(flow, Flow::Wait);
+                }
+                Some((flow, n < space))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some((Flow::Continue, true)),
+            Err(_) => None,
+        };
+        input.clear();
+        scratch.input = input;
+        result
+    }
+
+    /// Reads into the connection's own buffer. Returns (bytes read,
+    /// drained); None at the end of input.
+    fn read_inbuf(&mut self, server: &Arc<Server>) -> Option<(usize, bool)> {
+        if self.wait_for > self.inbuf.capacity() {
             // A large argument is on its way: read it into a buffer of
             // exactly its command's size, which a value can then keep.
-            let mut fresh = BytesMut::with_capacity(wait_for);
-            fresh.extend_from_slice(&inbuf);
-            inbuf = fresh;
-        } else if inbuf.is_empty() {
-            // An idle connection holds no input buffer (Redis frees an idle
-            // client's query buffer too): `read_ready` allocates one when
-            // data arrives.
-            if inbuf.capacity() > 0 {
-                inbuf = BytesMut::new();
+            let mut fresh = BytesMut::with_capacity(self.wait_for);
+            fresh.extend_from_slice(&self.inbuf);
+            self.inbuf = fresh;
+        } else if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK / 4 {
+            self.inbuf.reserve(READ_CHUNK);
+        }
+        let space = self.inbuf.capacity() - self.inbuf.len();
+        match read_some(&self.stream, &mut self.inbuf) {
+            Ok(0) => None,
+            Ok(n) => {
+                self.note_input(server, n);
+                Some((n, n < space))
             }
-        } else if wait_for <= inbuf.len() && inbuf.capacity() - inbuf.len() < READ_CHUNK {
-            inbuf.reserve(READ_CHUNK);
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some((0, true)),
+            Err(_) => None,
         }
-        // Commands stashed while blocked are already in the buffer: run them
-        // before waiting for more input.
-        let n = if stashed > 0 {
-            std::mem::take(&mut stashed)
-        } else {
-            let timeout_secs = server.config.hot.timeout_secs.load(Ordering::Relaxed);
-            let monitoring = client.monitor;
-            let idle_deadline = async {
-                if timeout_secs == 0 || monitoring {
-                    std::future::pending::<()>().await;
-                }
-                tokio::time::sleep(Duration::from_secs(timeout_secs)).await;
-            };
-            let monitor_line = async {
-                match monitor_rx.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let push = async {
-                match push_rx.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                r = read_ready(stream, &mut inbuf) => r?,
-                _ = &mut wake => {
-                    // Registered once and kept across reads (re-armed only
-                    // after it fires): no waiter-list churn per request.
-                    wake.set(shared.wake.notified());
-                    if shared.is_killed() { return Ok(()); }
-                    continue;
-                }
-                line = monitor_line => {
-                    if let Some(line) = line {
-                        stream.write_all(&line).await?;
-                    }
-                    continue;
-                }
-                msg = push => {
-                    // Write this message and whatever else is queued at once.
-                    pushes.clear();
-                    let mut next = msg;
-                    while let Some(m) = next {
-                        pushes.extend_from_slice(&m);
-                        if pushes.len() >= READ_CHUNK * 4 {
-                            break;
-                        }
-                        next = push_rx.as_mut().and_then(|rx| rx.try_recv().ok());
-                    }
-                    // A subscriber that stopped reading can be cut off
-                    // (output buffer limit) while this write waits.
-                    let mut written = 0;
-                    while written < pushes.len() {
-                        tokio::select! {
-                            r = stream.write(&pushes[written..]) => written += r?,
-                            _ = &mut wake => {
-                                wake.set(shared.wake.notified());
-                                if shared.is_killed() { return Ok(()); }
-                            }
-                        }
-                    }
-                    shared.push_pending.fetch_sub(pushes.len(), Ordering::AcqRel);
-                    server.stats.net_output_bytes.add(pushes.len() as u64);
-                    if pushes.capacity() > 1024 * 1024 {
-                        pushes = Vec::new();
-                    }
-                    continue;
-                }
-                _ = idle_deadline => return Ok(()),
-            }
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        if shared.is_killed() || server.shutdown.load(Ordering::Acquire) {
-            return Ok(());
-        }
+    }
+
+    fn note_input(&mut self, server: &Server, n: usize) {
         server.stats.net_input_bytes.add(n as u64);
         server.stats.total_reads.incr();
+        self.last_active_ms = engine::now_ms();
+    }
+
+    /// Like Redis: a client whose query buffer outgrows the limit is closed.
+    fn check_query_limit(&self, server: &Server) -> bool {
         let limit = server
             .config
             .hot
             .client_query_buffer_limit
             .load(Ordering::Relaxed);
-        if inbuf.len() as u64 > limit {
-            // Like Redis: a client whose query buffer outgrows the limit is closed.
+        if self.inbuf.len() as u64 > limit {
             server.stats.client_query_buffer_limit_disconnections.incr();
-            return Ok(());
+            return false;
         }
-        if inbuf.len() < wait_for {
-            continue;
-        }
-        wait_for = 0;
+        true
+    }
 
-        // Pushes queued before these commands run (invalidations, messages)
-        // go out ahead of their replies, as one output buffer would order them.
-        if let Some(rx) = push_rx.as_mut() {
-            while let Ok(m) = rx.try_recv() {
-                out.extend_from_slice(&m);
-                shared.push_pending.fetch_sub(m.len(), Ordering::AcqRel);
-            }
-        }
+    fn run_inbuf(&mut self, server: &Arc<Server>, scratch: &mut Scratch) -> Flow {
+        let mut input = std::mem::take(&mut self.inbuf);
+        let flow = self.run_commands(server, &mut input, scratch);
+        self.inbuf = input;
+        self.unparsed = matches!(flow, Flow::Wait) && !self.inbuf.is_empty();
+        self.client
+            .shared
+            .qbuf
+            .store(self.inbuf.len(), Ordering::Relaxed);
+        flow
+    }
+
+    /// Runs the complete commands at the front of `input`, removing them.
+    fn run_commands(
+        &mut self,
+        server: &Arc<Server>,
+        input: &mut BytesMut,
+        scratch: &mut Scratch,
+    ) -> Flow {
+        let client = &mut self.client;
+        let shared = client.shared.clone();
         let limits = Limits {
             max_bulk_len: server.config.hot.proto_max_bulk_len.load(Ordering::Relaxed),
             authenticated: client.authenticated,
         };
+        let Scratch { ranges, inline, .. } = scratch;
         let mut pos = 0;
-        let mut close = false;
-        while pos < inbuf.len() {
-            match parse_command(&inbuf[pos..], &limits, &mut ranges, &mut inline) {
+        let mut flow = Flow::Continue;
+        self.wait_for = 0;
+        while pos < input.len() {
+            match parse_command(&input[pos..], &limits, ranges, inline) {
                 Ok(Parsed::Command { consumed }) => {
                     // CLIENT LIST's qbuf counts the running command, as in Redis.
-                    shared.qbuf.store(inbuf.len() - pos, Ordering::Relaxed);
+                    shared.qbuf.store(input.len() - pos, Ordering::Relaxed);
                     // A large argument: the command's bytes leave the input
-                    // buffer (no copy) so a value can keep them.
-                    // Only when the buffer holds little else, which the
-                    // value would keep alive too.
+                    // buffer (no copy) so a value can keep them. Only when
+                    // the buffer holds little else, which the value would
+                    // keep alive too.
                     let adopt = inline.is_empty()
                         && pos == 0
-                        && inbuf.capacity() <= consumed + READ_CHUNK
+                        && input.capacity() <= consumed + READ_CHUNK
                         && ranges.iter().any(|r| r.len() >= ADOPT_ARG);
-                    let frozen = adopt.then(|| {
-                        let mut head = inbuf.split_to(pos + consumed);
-                        head.advance(pos);
-                        pos = 0;
-                        head.freeze()
-                    });
+                    let frozen = adopt.then(|| input.split_to(consumed).freeze());
                     client.arg_buf = frozen.clone();
                     // Arguments point into the input buffer (no copies).
                     let (src, base): (&[u8], usize) = match &frozen {
                         Some(b) => (b, 0),
-                        None => (&inbuf, pos),
+                        None => (input, pos),
                     };
                     let mut args: SmallVec<[&[u8]; 16]> = SmallVec::new();
                     if inline.is_empty() {
@@ -286,197 +365,138 @@ async fn run_loop(
                     if args.is_empty() {
                         continue;
                     }
-                    loop {
-                        match engine::execute(server, client, &args, &mut out) {
-                            Outcome::Done => break,
-                            Outcome::Paused(ms) => {
-                                // Flush what we have, then wait for the pause to end;
-                                // meanwhile the client counts as blocked (INFO blocked_clients).
-                                if !out.is_empty() {
-                                    engine::aof::before_reply(server);
-                                    stream.write_all(&out).await?;
-                                    out.clear();
-                                }
-                                shared
-                                    .blocked_since
-                                    .store(engine::now_ms() as i64, Ordering::Relaxed);
-                                let wait = Duration::from_millis(ms.min(100));
-                                let _ =
-                                    tokio::time::timeout(wait, server.pause.unpaused.notified())
-                                        .await;
-                                shared.blocked_since.store(0, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                    if client.blocked.is_some() {
-                        if !out.is_empty() {
-                            engine::aof::before_reply(server);
-                            stream.write_all(&out).await?;
-                            out.clear();
-                        }
-                        if !wait_blocked(
-                            server,
-                            client,
-                            &args,
-                            &mut out,
-                            stream,
-                            &mut stash,
-                            &shared,
-                            wake.as_mut(),
-                        )
-                        .await
-                        {
-                            return Ok(());
-                        }
-                    }
-                    if let Some(rx) = client.push_rx.take() {
-                        push_rx = Some(rx);
-                    }
-                    if client.monitor && monitor_rx.is_none() {
-                        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                        let mut m = server.monitors.lock();
-                        m.push(engine::Monitor {
-                            client_id: client.id(),
-                            tx,
-                        });
-                        server.monitor_count.store(m.len(), Ordering::Relaxed);
-                        monitor_rx = Some(rx);
-                    }
+                    let outcome = engine::execute(server, client, &args, &mut self.out);
                     client.arg_buf = None;
+                    if let Outcome::Paused(ms) = outcome {
+                        shared
+                            .blocked_since
+                            .store(engine::now_ms() as i64, Ordering::Relaxed);
+                        self.wait = Wait::Paused {
+                            args: args.iter().map(|a| a.to_vec()).collect(),
+                            retry_at: engine::now_ms() + ms.min(PAUSE_RETRY_MS),
+                        };
+                        flow = Flow::Wait;
+                        break;
+                    }
+                    if let Some(blocked) = client.blocked.take() {
+                        shared
+                            .blocked_since
+                            .store(engine::now_ms() as i64, Ordering::Relaxed);
+                        self.wait = Wait::Blocked {
+                            blocked,
+                            args: args.iter().map(|a| a.to_vec()).collect(),
+                        };
+                        flow = Flow::Wait;
+                        break;
+                    }
                     if client.close_after_reply {
-                        close = true;
+                        flow = Flow::Close;
                         break;
                     }
                 }
                 Ok(Parsed::Incomplete { hint }) => {
                     // A big argument is still arriving: wait for all of it
                     // before parsing again (no quadratic reparsing or copying).
-                    wait_for = if hint > 0 { pos + hint } else { 0 };
+                    self.wait_for = if hint > 0 { hint } else { 0 };
                     break;
                 }
                 Err(e) => {
                     // Like Redis: reply with the error, then close.
-                    resp::ReplyWriter::new(&mut out, client.proto).error_bytes(&e.0);
+                    resp::ReplyWriter::new(&mut self.out, client.proto).error_bytes(&e.0);
                     server.count_error(&e.0);
-                    close = true;
+                    flow = Flow::Close;
                     break;
                 }
             }
         }
         if pos > 0 {
-            inbuf.advance(pos);
-            if wait_for > 0 {
-                wait_for -= pos;
-            }
-        }
-        if !stash.is_empty() {
-            stashed = stash.len();
-            inbuf.extend_from_slice(&stash);
-            stash.clear();
-        }
-        shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
-        if !out.is_empty() {
-            engine::aof::before_reply(server);
-            stream.write_all(&out).await?;
-            server.stats.net_output_bytes.add(out.len() as u64);
-            server.stats.total_writes.incr();
-            if out.capacity() > 4 * READ_CHUNK {
-                out = Vec::new();
-            } else {
-                out.clear();
-            }
-        }
-        if close {
-            let _ = stream.shutdown().await;
-            return Ok(());
+            input.advance(pos);
         }
         // A command with very many arguments leaves a big argument index
         // behind: give it back (it counts in used_memory).
         if ranges.capacity() > 4096 {
-            ranges = Vec::new();
+            *ranges = Vec::new();
+        }
+        flow
+    }
+
+    /// Moves queued pushes into the output, unless earlier output is still
+    /// waiting for the socket (then they stay queued, and count against the
+    /// pub/sub output buffer limit).
+    fn take_pushes(&mut self, scratch: &mut Scratch) {
+        if self.written < self.out.len() && self.written > 0 {
+            return;
+        }
+        let pushes = &mut scratch.pushes;
+        self.client.shared.take_pushes(pushes);
+        for p in pushes.drain(..) {
+            self.out_pushes += p.len();
+            self.out.extend_from_slice(&p);
         }
     }
-}
 
-/// Reads what has arrived into `inbuf`, giving it a read chunk of room
-/// only once the socket is readable (an idle connection holds none).
-pub(crate) async fn read_ready(
-    stream: &mut TcpStream,
-    inbuf: &mut BytesMut,
-) -> std::io::Result<usize> {
-    std::future::poll_fn(|cx| {
-        std::task::ready!(stream.poll_read_ready(cx))?;
-        if inbuf.capacity() == inbuf.len() {
-            inbuf.reserve(READ_CHUNK);
+    /// Moves a waiting connection on: a blocked command whose key was
+    /// written runs again, a timeout or CLIENT UNBLOCK answers it, a paused
+    /// command is retried. Returns false when the connection must close.
+    fn resume(&mut self, server: &Arc<Server>) -> bool {
+        let now = engine::now_ms();
+        let shared = self.client.shared.clone();
+        match std::mem::replace(&mut self.wait, Wait::None) {
+            Wait::None => true,
+            Wait::Paused { args, retry_at } => {
+                if now < retry_at && server.pause.is_paused(now) {
+                    self.wait = Wait::Paused { args, retry_at };
+                    return true;
+                }
+                shared.blocked_since.store(0, Ordering::Relaxed);
+                let outcome = {
+                    let argv: SmallVec<[&[u8]; 16]> = args.iter().map(|a| a.as_slice()).collect();
+                    engine::execute(server, &mut self.client, &argv, &mut self.out)
+                };
+                match outcome {
+                    Outcome::Paused(ms) => {
+                        shared.blocked_since.store(now as i64, Ordering::Relaxed);
+                        self.wait = Wait::Paused {
+                            args,
+                            retry_at: now + ms.min(PAUSE_RETRY_MS),
+                        };
+                    }
+                    Outcome::Done => self.after_resumed(args),
+                }
+                self.closing |= self.client.close_after_reply;
+                true
+            }
+            Wait::Blocked { blocked, args } => self.resume_blocked(server, blocked, args, now),
         }
-        // Polled once on a readable socket: tokio's read (which notes a
-        // short read as having drained the socket, sparing a syscall).
-        std::future::Future::poll(std::pin::pin!(stream.read_buf(&mut *inbuf)), cx)
-    })
-    .await
-}
+    }
 
-/// Waits while a blocking command is parked on its keys: until a key it waits
-/// for is written (then the command runs again, and may park again), its
-/// timeout, CLIENT UNBLOCK, or the connection's end. Returns false when the
-/// connection must close.
-#[allow(clippy::too_many_arguments)]
-async fn wait_blocked<'w>(
-    server: &Arc<Server>,
-    client: &mut Client,
-    args: &[&[u8]],
-    out: &mut Vec<u8>,
-    stream: &mut TcpStream,
-    stash: &mut Vec<u8>,
-    shared: &'w Arc<ClientShared>,
-    mut wake: std::pin::Pin<&mut tokio::sync::futures::Notified<'w>>,
-) -> bool {
-    let Some(mut blocked) = client.blocked.take() else {
-        return true;
-    };
-    let deadline = blocked.deadline_ms;
-    shared
-        .blocked_since
-        .store(engine::now_ms() as i64, Ordering::Relaxed);
-    let ready = &server.keyspace.ready;
-    let keep_open = loop {
-        let timeout = async {
-            match deadline {
-                Some(d) => {
-                    let left = d.saturating_sub(engine::now_ms());
-                    tokio::time::sleep(Duration::from_millis(left)).await
-                }
-                None => std::future::pending().await,
-            }
-        };
-        let timed_out = tokio::select! {
-            _ = &mut wake => {
-                wake.set(shared.wake.notified());
-                false
-            }
-            // Keep reading so a client that goes away is noticed; what it
-            // sends meanwhile runs after the blocking command completes.
-            r = stream.read_buf(stash) => {
-                if matches!(r, Ok(0) | Err(_)) {
-                    ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
-                    break false;
-                }
-                false
-            }
-            _ = timeout => true,
-            _ = server.shutdown_notify.notified() => {
-                ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
-                break false;
-            }
-        };
-        if shared.is_killed() {
-            ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
-            break false;
+    /// After a held command ran: it may block in turn.
+    fn after_resumed(&mut self, args: Vec<Vec<u8>>) {
+        if let Some(blocked) = self.client.blocked.take() {
+            self.client
+                .shared
+                .blocked_since
+                .store(engine::now_ms() as i64, Ordering::Relaxed);
+            self.wait = Wait::Blocked { blocked, args };
         }
+    }
+
+    fn resume_blocked(
+        &mut self,
+        server: &Arc<Server>,
+        mut blocked: engine::client::Blocked,
+        args: Vec<Vec<u8>>,
+        now: u64,
+    ) -> bool {
+        let shared = self.client.shared.clone();
+        let ready = &server.keyspace.ready;
         let unblock = shared.unblock.swap(0, Ordering::AcqRel);
-        if timed_out || unblock != 0 {
+        let timed_out = blocked.deadline_ms.is_some_and(|d| now >= d);
+        // A key written before the timeout is served even if the timeout
+        // passed meanwhile.
+        if unblock != 0 || (timed_out && !blocked.woken.load(Ordering::Acquire)) {
             ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
-            let mut w = resp::ReplyWriter::new(out, client.proto);
+            let mut w = resp::ReplyWriter::new(&mut self.out, self.client.proto);
             if unblock == 2 {
                 w.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
             } else if blocked.timeout_null_array {
@@ -484,57 +504,148 @@ async fn wait_blocked<'w>(
             } else {
                 w.null();
             }
-            break true;
+            shared.blocked_since.store(0, Ordering::Relaxed);
+            return true;
         }
-        if blocked.woken.load(Ordering::Acquire) {
-            // A stream reader keeps its place in the queues while it runs
-            // again (if it finds nothing, its new registration takes that
-            // place); other commands leave and re-queue at the front.
-            let keeps_place = blocked.rerun_args.is_some();
-            if !keeps_place {
-                ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
+        if !blocked.woken.load(Ordering::Acquire) {
+            self.wait = Wait::Blocked { blocked, args };
+            return true;
+        }
+        // A stream reader keeps its place in the queues while it runs
+        // again (if it finds nothing, its new registration takes that
+        // place); other commands leave and re-queue at the front.
+        let keeps_place = blocked.rerun_args.is_some();
+        if !keeps_place {
+            ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
+        }
+        let client = &mut self.client;
+        client.block_retry = true;
+        {
+            let rerun: SmallVec<[&[u8]; 16]> = match &blocked.rerun_args {
+                Some(rerun) => rerun.iter().map(|a| a.as_slice()).collect(),
+                None => args.iter().map(|a| a.as_slice()).collect(),
+            };
+            engine::execute(server, client, &rerun, &mut self.out);
+        }
+        client.block_retry = false;
+        match client.blocked.take() {
+            None => {
+                // Served, or answered with an error (a destination of the
+                // wrong type): whatever is left in the keys is for the next
+                // waiter, as Redis serves every blocked client the key can
+                // satisfy.
+                if keeps_place {
+                    ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
+                }
+                for key in &blocked.keys {
+                    ready.signal(blocked.db, key);
+                }
+                shared.blocked_since.store(0, Ordering::Relaxed);
             }
-            client.block_retry = true;
-            match &blocked.rerun_args {
-                Some(rerun) => {
-                    let rerun: Vec<&[u8]> = rerun.iter().map(|a| a.as_slice()).collect();
-                    engine::execute(server, client, &rerun, out);
+            Some(mut again) => {
+                again.deadline_ms = blocked.deadline_ms;
+                if again.rerun_args.is_none() {
+                    again.rerun_args = blocked.rerun_args.take();
                 }
-                None => {
-                    engine::execute(server, client, args, out);
+                if keeps_place {
+                    // Nothing for this reader: the one behind it may wait
+                    // for something else (Redis serves every stream reader
+                    // the write satisfies).
+                    ready.signal_behind(again.db, &again.keys, &again.waiter);
                 }
-            }
-            client.block_retry = false;
-            match client.blocked.take() {
-                None => {
-                    // Served, or answered with an error (a destination of
-                    // the wrong type): whatever is left in the keys is for
-                    // the next waiter, as Redis serves every blocked client
-                    // the key can satisfy.
-                    if keeps_place {
-                        ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
-                    }
-                    for key in &blocked.keys {
-                        ready.signal(blocked.db, key);
-                    }
-                    break true;
-                }
-                Some(mut again) => {
-                    again.deadline_ms = deadline;
-                    if again.rerun_args.is_none() {
-                        again.rerun_args = blocked.rerun_args.take();
-                    }
-                    if keeps_place {
-                        // Nothing for this reader: the one behind it may
-                        // wait for something else (Redis serves every
-                        // stream reader the write satisfies).
-                        ready.signal_behind(again.db, &again.keys, &again.waiter);
-                    }
-                    blocked = again;
-                }
+                self.wait = Wait::Blocked {
+                    blocked: again,
+                    args,
+                };
             }
         }
-    };
-    shared.blocked_since.store(0, Ordering::Relaxed);
-    keep_open
+        true
+    }
+
+    /// Writes pending output. Ok(true): all written; Ok(false): the socket
+    /// is full (the rest goes out on the next writable event).
+    fn flush(&mut self, server: &Server) -> std::io::Result<bool> {
+        if self.written >= self.out.len() {
+            return Ok(true);
+        }
+        if self.written == 0 {
+            // The AOF holds what these replies depend on before they leave.
+            engine::aof::before_reply(server);
+        }
+        while self.written < self.out.len() {
+            match self.stream.write(&self.out[self.written..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        server.stats.net_output_bytes.add(self.out.len() as u64);
+        server.stats.total_writes.incr();
+        if self.out_pushes > 0 {
+            self.client
+                .shared
+                .push_pending
+                .fetch_sub(self.out_pushes, Ordering::AcqRel);
+            self.out_pushes = 0;
+        }
+        self.written = 0;
+        if self.out.capacity() > KEEP_OUT {
+            self.out = Vec::new();
+        } else {
+            self.out.clear();
+        }
+        Ok(true)
+    }
+
+    /// Ends the connection: leaves every registry it is in.
+    pub(crate) fn close(mut self: Box<Self>, server: &Arc<Server>) {
+        let client = &mut self.client;
+        if let Wait::Blocked { blocked, .. } = &self.wait {
+            server
+                .keyspace
+                .ready
+                .unregister(blocked.db, &blocked.keys, &blocked.waiter);
+        }
+        engine::tracking::disable(server, client);
+        engine::multi::unwatch_all(server, client);
+        engine::pubsub::unsubscribe_all(server, client);
+        if client.monitor {
+            let mut m = server.monitors.lock();
+            m.retain(|x| x.client_id != client.id());
+            server.monitor_count.store(m.len(), Ordering::Relaxed);
+        }
+        server.clients.unregister(client.id());
+    }
+}
+
+/// Reads what the socket has into the spare capacity of `buf`.
+fn read_some(stream: &mio::net::TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let spare = buf.spare_capacity_mut();
+    loop {
+        // SAFETY: `recv` writes at most `spare.len()` bytes into the spare
+        // capacity, which `buf` owns; the length is extended by what it
+        // wrote, so no uninitialized byte becomes readable. Exercised by
+        // every end-to-end test (all input arrives this way).
+        let n = unsafe {
+            libc::recv(
+                stream.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                0,
+            )
+        };
+        if n >= 0 {
+            let n = n as usize;
+            // SAFETY: the kernel initialized these `n` bytes (see above).
+            unsafe { buf.set_len(buf.len() + n) };
+            return Ok(n);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
 }

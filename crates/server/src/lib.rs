@@ -16,6 +16,7 @@
 mod conn;
 mod mc_conn;
 mod metrics;
+mod worker;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -86,10 +87,16 @@ impl std::fmt::Display for StartError {
 }
 
 /// Which protocol a node's connections speak.
-#[derive(Clone)]
 enum Protocol {
     Redis,
     Memcached(Arc<Memcached>),
+}
+
+/// The worker threads connections are handed to: event loops for Redis
+/// connections, tokio runtimes for memcached ones.
+enum Workers {
+    Redis(Vec<Arc<worker::Worker>>),
+    Memcached(Arc<Memcached>, Vec<tokio::runtime::Handle>),
 }
 
 /// Starts a node with `config`: binds, spawns workers, acceptor and cron.
@@ -175,35 +182,50 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
         }));
 
     let mut threads = Vec::new();
-    let mut workers = Vec::new();
-    for i in 0..threads_n {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(format!("worker-{i}"))
-            .enable_all()
-            .build()
-            .map_err(|e| StartError(format!("runtime: {e}")))?;
-        workers.push(rt.handle().clone());
-        let srv = server.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("worker-{i}"))
-                .spawn(move || {
-                    rt.block_on(async {
-                        while !srv.shutdown.load(Ordering::Acquire) {
-                            let notified = srv.shutdown_notify.notified();
-                            if srv.shutdown.load(Ordering::Acquire) {
-                                break;
-                            }
-                            notified.await;
-                        }
-                        // Let connections see the shutdown and close.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    });
-                })
-                .map_err(|e| StartError(format!("thread: {e}")))?,
-        );
-    }
+    let workers = match protocol {
+        Protocol::Redis => {
+            let mut workers = Vec::new();
+            for i in 0..threads_n {
+                let (worker, thread) = worker::Worker::start(server.clone(), format!("worker-{i}"))
+                    .map_err(|e| StartError(format!("worker: {e}")))?;
+                workers.push(worker);
+                threads.push(thread);
+            }
+            Workers::Redis(workers)
+        }
+        Protocol::Memcached(mc) => {
+            let mut runtimes = Vec::new();
+            for i in 0..threads_n {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name(format!("worker-{i}"))
+                    .enable_all()
+                    .build()
+                    .map_err(|e| StartError(format!("runtime: {e}")))?;
+                runtimes.push(rt.handle().clone());
+                let srv = server.clone();
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("worker-{i}"))
+                        .spawn(move || {
+                            rt.block_on(async {
+                                while !srv.shutdown.load(Ordering::Acquire) {
+                                    let notified = srv.shutdown_notify.notified();
+                                    if srv.shutdown.load(Ordering::Acquire) {
+                                        break;
+                                    }
+                                    notified.await;
+                                }
+                                // Let connections see the shutdown and close.
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            });
+                        })
+                        .map_err(|e| StartError(format!("thread: {e}")))?,
+                );
+            }
+            Workers::Memcached(mc, runtimes)
+        }
+    };
 
     let acceptor_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -214,13 +236,7 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
         std::thread::Builder::new()
             .name("acceptor".into())
             .spawn(move || {
-                acceptor_rt.block_on(accept_loop(
-                    srv,
-                    protocol,
-                    std_listeners,
-                    rebind_rx,
-                    workers,
-                ))
+                acceptor_rt.block_on(accept_loop(srv, workers, std_listeners, rebind_rx))
             })
             .map_err(|e| StartError(format!("thread: {e}")))?,
     );
@@ -320,17 +336,16 @@ fn spawn_listeners(
 
 async fn accept_loop(
     server: Arc<Server>,
-    protocol: Protocol,
+    workers: Workers,
     listeners: Vec<std::net::TcpListener>,
     mut rebind: tokio::sync::mpsc::UnboundedReceiver<Vec<std::net::TcpListener>>,
-    workers: Vec<tokio::runtime::Handle>,
 ) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     let (generation, _) = tokio::sync::watch::channel(0u64);
     spawn_listeners(listeners, &tx, &generation);
     let mut next = 0usize;
     let srv = server.clone();
-    let redis_engine = matches!(protocol, Protocol::Redis);
+    let redis_engine = matches!(workers, Workers::Redis(_));
     let signals = async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut term), Ok(mut int)) = (
@@ -360,15 +375,19 @@ async fn accept_loop(
         tokio::select! {
             conn = rx.recv() => {
                 let Some((stream, peer)) = conn else { break };
-                let worker = &workers[next % workers.len()];
+                let n = next;
                 next = next.wrapping_add(1);
-                match &protocol {
-                    Protocol::Redis => {
+                match &workers {
+                    Workers::Redis(workers) => {
                         // Ids are given in accept order, as Redis does.
                         let id = server.clients.next_id();
-                        conn::spawn(server.clone(), id, worker, stream, peer);
+                        if let Ok(stream) = stream.into_std() {
+                            workers[n % workers.len()].hand(stream, peer, id);
+                        }
                     }
-                    Protocol::Memcached(mc) => mc_conn::spawn(mc.clone(), worker, stream),
+                    Workers::Memcached(mc, runtimes) => {
+                        mc_conn::spawn(mc.clone(), &runtimes[n % runtimes.len()], stream)
+                    }
                 }
             }
             _ = shutdown => break,

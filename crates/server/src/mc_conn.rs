@@ -102,7 +102,7 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
             return;
         }
         let n = tokio::select! {
-            r = crate::conn::read_ready(&mut stream, &mut buf) => match r {
+            r = read_ready(&mut stream, &mut buf) => match r {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             },
@@ -242,4 +242,19 @@ async fn stream_watch(
             _ = shutdown => return,
         }
     }
+}
+
+/// Reads what has arrived into `inbuf`, giving it a read chunk of room
+/// only once the socket is readable (an idle connection holds none).
+async fn read_ready(stream: &mut TcpStream, inbuf: &mut BytesMut) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        std::task::ready!(stream.poll_read_ready(cx))?;
+        if inbuf.capacity() == inbuf.len() {
+            inbuf.reserve(READ_CHUNK);
+        }
+        // Polled once on a readable socket: tokio's read (which notes a
+        // short read as having drained the socket, sparing a syscall).
+        std::future::Future::poll(std::pin::pin!(stream.read_buf(&mut *inbuf)), cx)
+    })
+    .await
 }

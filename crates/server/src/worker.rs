@@ -1,0 +1,347 @@
+//! A Redis-engine worker: one thread running an epoll loop (mio) over its
+//! connections, as Redis's event loop does, without an async runtime in
+//! between (tokio's scheduler cost about a third of the user time of an
+//! unpipelined request; see docs/architecture.md).
+//!
+//! Other threads reach a connection through its waker ([`ClientShared::wake`]):
+//! the connection's token goes into the worker's inbox and the poll wakes.
+//! The acceptor hands new sockets over the same inbox.
+//!
+//! A command that will keep its thread for long (a busy script, a long lock
+//! wait) calls `engine::release_worker`: another thread then runs this loop
+//! meanwhile, so the worker's other connections are served (and can send
+//! SCRIPT KILL). The loop's state sits behind a mutex for that reason; a
+//! connection is taken out of it while it is served.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use engine::{Client, ClientShared, Server};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use parking_lot::{Mutex, MutexGuard};
+use slab::Slab;
+
+use crate::conn::{Conn, Scratch};
+
+const WAKER: Token = Token(usize::MAX);
+/// The longest the loop sleeps: it notices a shutdown within this time.
+const MAX_SLEEP_MS: u64 = 100;
+
+pub(crate) struct Worker {
+    server: Arc<Server>,
+    name: String,
+    registry: Registry,
+    waker: Waker,
+    inbox: Mutex<Inbox>,
+    state: Mutex<State>,
+    /// Threads running this loop that are not stuck in a long command.
+    free_loopers: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Inbox {
+    accepted: Vec<(std::net::TcpStream, SocketAddr, u64)>,
+    /// Tokens of connections woken by other threads.
+    attend: Vec<usize>,
+}
+
+struct State {
+    poll: Poll,
+    conns: Slab<Slot>,
+    /// (deadline ms, token): blocking timeouts and pause retries. Entries
+    /// can be stale; a connection checks its own deadline when served.
+    timers: BinaryHeap<Reverse<(u64, usize)>>,
+    last_sweep_ms: u64,
+}
+
+enum Slot {
+    Here(Box<Conn>),
+    /// Being served by a thread; `missed`: events arrived meanwhile.
+    Away {
+        missed: bool,
+    },
+}
+
+thread_local! {
+    /// This thread called `release_worker` during the connection it serves.
+    static RELEASED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Tokens this thread has yet to serve in this round of the loop; a
+    /// thread that goes busy hands them to the thread that takes over.
+    static READY: std::cell::RefCell<VecDeque<usize>> =
+        const { std::cell::RefCell::new(VecDeque::new()) };
+}
+
+fn next_ready() -> Option<usize> {
+    READY.with(|r| r.borrow_mut().pop_front())
+}
+
+impl Worker {
+    /// Starts a worker thread.
+    pub(crate) fn start(
+        server: Arc<Server>,
+        name: String,
+    ) -> std::io::Result<(Arc<Worker>, std::thread::JoinHandle<()>)> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Waker::new(&registry, WAKER)?;
+        let worker = Arc::new(Worker {
+            server,
+            name: name.clone(),
+            registry,
+            waker,
+            inbox: Mutex::new(Inbox::default()),
+            state: Mutex::new(State {
+                poll,
+                conns: Slab::new(),
+                timers: BinaryHeap::new(),
+                last_sweep_ms: 0,
+            }),
+            free_loopers: AtomicUsize::new(1),
+        });
+        let w = worker.clone();
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || w.run(false))?;
+        Ok((worker, thread))
+    }
+
+    /// Takes an accepted connection (from the acceptor thread).
+    pub(crate) fn hand(&self, stream: std::net::TcpStream, peer: SocketAddr, id: u64) {
+        self.inbox.lock().accepted.push((stream, peer, id));
+        let _ = self.waker.wake();
+    }
+
+    fn attend(&self, token: usize) {
+        self.inbox.lock().attend.push(token);
+        let _ = self.waker.wake();
+    }
+
+    /// The event loop. A helper (started by `release`) leaves as soon as
+    /// another free thread runs the loop again.
+    fn run(self: Arc<Self>, helper: bool) {
+        let weak = Arc::downgrade(&self);
+        engine::set_release_worker(Some(Box::new(move || release(&weak))));
+        let mut events = Events::with_capacity(256);
+        let mut ready: Vec<usize> = Vec::new();
+        READY.with(|r| r.borrow_mut().clear());
+        let mut scratch = Scratch::default();
+        let server = self.server.clone();
+        loop {
+            if server.shutdown.load(Ordering::Acquire) {
+                break;
+            }
+            if helper {
+                let free = self.free_loopers.load(Ordering::Acquire);
+                if free > 1
+                    && self
+                        .free_loopers
+                        .compare_exchange(free, free - 1, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    return;
+                }
+            }
+            let mut st = self.state.lock();
+            let now = engine::now_ms();
+            let sleep = match st.timers.peek() {
+                Some(Reverse((at, _))) => at.saturating_sub(now).min(MAX_SLEEP_MS),
+                None => MAX_SLEEP_MS,
+            };
+            if let Err(e) = st
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(sleep)))
+            {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    tracing::warn!("{}: poll failed: {e}", self.name);
+                }
+                continue;
+            }
+            ready.clear();
+            for ev in events.iter() {
+                if ev.token() != WAKER {
+                    ready.push(ev.token().0);
+                }
+            }
+            let inbox = std::mem::take(&mut *self.inbox.lock());
+            ready.extend_from_slice(&inbox.attend);
+            for (stream, peer, id) in inbox.accepted {
+                self.add_conn(&mut st, stream, peer, id);
+            }
+            let now = engine::now_ms();
+            while let Some(&Reverse((at, token))) = st.timers.peek() {
+                if at > now {
+                    break;
+                }
+                st.timers.pop();
+                ready.push(token);
+            }
+            if now >= st.last_sweep_ms + 1000 {
+                st.last_sweep_ms = now;
+                sweep_idle(&server, &mut st, now, &mut ready);
+            }
+            READY.with(|r| r.borrow_mut().extend(ready.drain(..)));
+            while let Some(token) = next_ready() {
+                if let Some(again) = self.serve_one(&mut st, token, &mut scratch) {
+                    READY.with(|r| r.borrow_mut().push_back(again));
+                }
+            }
+        }
+        if !helper {
+            // Shutdown: close every connection this worker holds.
+            let mut st = self.state.lock();
+            let conns: Vec<Slot> = st.conns.drain().collect();
+            drop(st);
+            for slot in conns {
+                if let Slot::Here(conn) = slot {
+                    conn.close(&server);
+                }
+            }
+        }
+    }
+
+    /// Serves the connection of `token` with the state unlocked. Returns the
+    /// token again if events arrived for it meanwhile.
+    fn serve_one(
+        &self,
+        st: &mut MutexGuard<'_, State>,
+        token: usize,
+        scratch: &mut Scratch,
+    ) -> Option<usize> {
+        let mut conn = match st.conns.get_mut(token) {
+            Some(slot @ Slot::Here(_)) => {
+                match std::mem::replace(slot, Slot::Away { missed: false }) {
+                    Slot::Here(conn) => conn,
+                    Slot::Away { .. } => return None,
+                }
+            }
+            Some(Slot::Away { missed }) => {
+                *missed = true;
+                return None;
+            }
+            None => return None,
+        };
+        let server = &self.server;
+        let keep = MutexGuard::unlocked(st, || {
+            let keep = conn.serve(server, scratch);
+            if RELEASED.with(|r| r.replace(false)) {
+                // Back from a long command: a helper can leave now.
+                self.free_loopers.fetch_add(1, Ordering::AcqRel);
+                let _ = self.waker.wake();
+            }
+            if !keep {
+                let _ = self.registry.deregister(conn.stream_mut());
+            }
+            keep
+        });
+        let missed = matches!(st.conns.get(token), Some(Slot::Away { missed: true }));
+        if keep {
+            if let Some(at) = conn.deadline() {
+                st.timers.push(Reverse((at, token)));
+            }
+            st.conns[token] = Slot::Here(conn);
+            missed.then_some(token)
+        } else {
+            st.conns.remove(token);
+            MutexGuard::unlocked(st, || conn.close(server));
+            None
+        }
+    }
+
+    fn add_conn(
+        self: &Arc<Self>,
+        st: &mut State,
+        stream: std::net::TcpStream,
+        peer: SocketAddr,
+        id: u64,
+    ) {
+        let server = &self.server;
+        server.stats.connections_received.incr();
+        let maxclients = server.config.hot.maxclients.load(Ordering::Relaxed) as usize;
+        if server.clients.len() >= maxclients {
+            server.stats.rejected_connections.incr();
+            use std::io::Write;
+            let _ = (&stream).write(b"-ERR max number of clients reached\r\n");
+            return;
+        }
+        crate::conn::configure(&stream, server.config.get_i64("tcp-keepalive") as u64);
+        let local = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let shared = Arc::new(ClientShared::new(
+            id,
+            peer.to_string(),
+            local,
+            fd,
+            engine::now_ms(),
+        ));
+        let entry = st.conns.vacant_entry();
+        let token = entry.key();
+        let weak: Weak<Worker> = Arc::downgrade(self);
+        shared.set_waker(Box::new(move || {
+            if let Some(w) = weak.upgrade() {
+                w.attend(token);
+            }
+        }));
+        let mut stream = mio::net::TcpStream::from_std(stream);
+        if let Err(e) = self.registry.register(
+            &mut stream,
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            tracing::warn!("{}: cannot watch a connection: {e}", self.name);
+            return;
+        }
+        server.clients.register(shared.clone());
+        let needs_auth = server.config.hot.has_requirepass.load(Ordering::Relaxed);
+        let client = Client::new(shared, !needs_auth);
+        entry.insert(Slot::Here(Box::new(Conn::new(stream, client))));
+    }
+}
+
+/// `engine::release_worker` on a worker thread: make sure another thread
+/// runs the loop while this one is busy.
+fn release(worker: &Weak<Worker>) {
+    if RELEASED.with(|r| r.replace(true)) {
+        return;
+    }
+    let Some(w) = worker.upgrade() else { return };
+    // Connections this thread was about to serve go to the thread that
+    // takes over.
+    let rest: Vec<usize> = READY.with(|r| r.borrow_mut().drain(..).collect());
+    if !rest.is_empty() {
+        w.inbox.lock().attend.extend(rest);
+        let _ = w.waker.wake();
+    }
+    if w.free_loopers.fetch_sub(1, Ordering::AcqRel) == 1 {
+        w.free_loopers.fetch_add(1, Ordering::AcqRel);
+        let helper = w.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-helper", w.name))
+            .spawn(move || helper.run(true));
+        if let Err(e) = spawned {
+            tracing::warn!("{}: no helper thread: {e}", w.name);
+        }
+    }
+}
+
+/// Adds connections idle past `timeout` (CONFIG `timeout`) to `ready`:
+/// they close when served.
+fn sweep_idle(server: &Server, st: &mut State, now: u64, ready: &mut Vec<usize>) {
+    let timeout_secs = server.config.hot.timeout_secs.load(Ordering::Relaxed);
+    if timeout_secs == 0 {
+        return;
+    }
+    for (token, slot) in st.conns.iter_mut() {
+        if let Slot::Here(conn) = slot {
+            if conn.check_idle(now, timeout_secs) {
+                ready.push(token);
+            }
+        }
+    }
+}
