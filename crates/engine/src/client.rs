@@ -145,8 +145,10 @@ impl ClientShared {
         }
     }
 
-    /// Queues output for the connection and wakes it.
+    /// Queues output for the connection and wakes it. The bytes count in
+    /// `push_pending` until the connection has written them.
     pub fn push(&self, bytes: bytes::Bytes) {
+        self.push_pending.fetch_add(bytes.len(), Ordering::AcqRel);
         self.pushes.lock().push(bytes);
         self.wake();
     }

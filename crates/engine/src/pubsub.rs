@@ -311,7 +311,7 @@ pub(crate) fn deliver(server: &Server, sh: &ClientShared, bytes: Bytes, now_ms: 
     if sh.is_killed() {
         return false;
     }
-    let pending = sh.push_pending.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
+    let pending = sh.push_pending.load(Ordering::Acquire) + bytes.len();
     if pending > CHECK_ABOVE {
         let (hard, soft, secs) = pubsub_limits(server);
         let over_hard = hard > 0 && pending as u64 > hard;

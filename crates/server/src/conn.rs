@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::ops::Range;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +73,9 @@ pub(crate) struct Conn {
     last_active_ms: u64,
     /// Idle past the `timeout` setting: closes when served.
     idle_timed_out: bool,
+    /// Set by a wake-up from another thread (pushes may be queued); cleared
+    /// before the queue is read, so a later wake-up rings again.
+    attention: Arc<AtomicBool>,
 }
 
 pub(crate) fn configure(stream: &std::net::TcpStream, keepalive_secs: u64) {
@@ -97,7 +100,11 @@ enum Flow {
 }
 
 impl Conn {
-    pub(crate) fn new(stream: mio::net::TcpStream, client: Client) -> Conn {
+    pub(crate) fn new(
+        stream: mio::net::TcpStream,
+        client: Client,
+        attention: Arc<AtomicBool>,
+    ) -> Conn {
         Conn {
             stream,
             client,
@@ -111,6 +118,7 @@ impl Conn {
             unparsed: false,
             last_active_ms: engine::now_ms(),
             idle_timed_out: false,
+            attention,
         }
     }
 
@@ -138,9 +146,9 @@ impl Conn {
         self.idle_timed_out
     }
 
-    /// Serves the connection after an event or a wake-up. Returns false when
-    /// it must close.
-    pub(crate) fn serve(&mut self, server: &Arc<Server>, scratch: &mut Scratch) -> bool {
+    /// Serves the connection after an event or a wake-up (`now`: the loop's
+    /// clock, ms). Returns false when it must close.
+    pub(crate) fn serve(&mut self, server: &Arc<Server>, scratch: &mut Scratch, now: u64) -> bool {
         if self.idle_timed_out
             || self.client.shared.is_killed()
             || server.shutdown.load(Ordering::Acquire)
@@ -159,8 +167,10 @@ impl Conn {
         loop {
             // Messages from other clients go out ahead of the replies to
             // what is read now, as one output buffer would order them.
-            self.take_pushes(scratch);
-            if !self.resume(server) {
+            if self.attention.swap(false, Ordering::AcqRel) {
+                self.take_pushes(scratch);
+            }
+            if !self.resume(server, now) {
                 return false;
             }
             let (flow, drained) = if self.closing {
@@ -168,18 +178,15 @@ impl Conn {
             } else if !matches!(self.wait, Wait::None) {
                 // Keep reading so a client that goes away is noticed; what
                 // it sends meanwhile runs once the wait is over.
-                match self.read_inbuf(server) {
-                    Some((_, drained)) if self.check_query_limit(server) => {
-                        self.unparsed |= !self.inbuf.is_empty();
-                        (Flow::Wait, drained)
-                    }
+                match self.read_while_waiting(server, scratch, now) {
+                    Some(drained) if self.check_query_limit(server) => (Flow::Wait, drained),
                     _ => return false,
                 }
             } else if self.unparsed {
                 // Commands that arrived during a wait.
                 (self.run_inbuf(server, scratch), false)
             } else {
-                match self.read_and_run(server, scratch) {
+                match self.read_and_run(server, scratch, now) {
                     Some(r) => r,
                     None => {
                         // End of input: replies already computed still go out.
@@ -220,10 +227,11 @@ impl Conn {
         &mut self,
         server: &Arc<Server>,
         scratch: &mut Scratch,
+        now: u64,
     ) -> Option<(Flow, bool)> {
         if !self.inbuf.is_empty() {
             // The rest of a command is awaited in the connection's buffer.
-            let (n, drained) = self.read_inbuf(server)?;
+            let (n, drained) = self.read_inbuf(server, now)?;
             if !self.check_query_limit(server) {
                 return None;
             }
@@ -244,7 +252,7 @@ impl Conn {
         let result = match read {
             Ok(0) => None,
             Ok(n) => {
-                self.note_input(server, n);
+                self.note_input(server, n, now);
                 let flow = self.run_commands(server, &mut input, scratch);
                 if !input.is_empty() {
                     self.inbuf.extend_from_slice(&input);
@@ -260,9 +268,35 @@ impl Conn {
         result
     }
 
+    /// Reads during a wait: what arrives is kept for later (read through the
+    /// scratch buffer, so a waiting connection allocates nothing until then).
+    /// Returns whether the socket is drained; None at the end of input.
+    fn read_while_waiting(
+        &mut self,
+        server: &Server,
+        scratch: &mut Scratch,
+        now: u64,
+    ) -> Option<bool> {
+        let input = &mut scratch.input;
+        input.clear();
+        input.reserve(READ_CHUNK);
+        let space = input.capacity();
+        match read_some(&self.stream, input) {
+            Ok(0) => None,
+            Ok(n) => {
+                self.note_input(server, n, now);
+                self.inbuf.extend_from_slice(input);
+                self.unparsed = true;
+                Some(n < space)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some(true),
+            Err(_) => None,
+        }
+    }
+
     /// Reads into the connection's own buffer. Returns (bytes read,
     /// drained); None at the end of input.
-    fn read_inbuf(&mut self, server: &Arc<Server>) -> Option<(usize, bool)> {
+    fn read_inbuf(&mut self, server: &Arc<Server>, now: u64) -> Option<(usize, bool)> {
         if self.wait_for > self.inbuf.capacity() {
             // A large argument is on its way: read it into a buffer of
             // exactly its command's size, which a value can then keep.
@@ -276,7 +310,7 @@ impl Conn {
         match read_some(&self.stream, &mut self.inbuf) {
             Ok(0) => None,
             Ok(n) => {
-                self.note_input(server, n);
+                self.note_input(server, n, now);
                 Some((n, n < space))
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some((0, true)),
@@ -284,10 +318,10 @@ impl Conn {
         }
     }
 
-    fn note_input(&mut self, server: &Server, n: usize) {
+    fn note_input(&mut self, server: &Server, n: usize, now: u64) {
         server.stats.net_input_bytes.add(n as u64);
         server.stats.total_reads.incr();
-        self.last_active_ms = engine::now_ms();
+        self.last_active_ms = now;
     }
 
     /// Like Redis: a client whose query buffer outgrows the limit is closed.
@@ -324,7 +358,6 @@ impl Conn {
         scratch: &mut Scratch,
     ) -> Flow {
         let client = &mut self.client;
-        let shared = client.shared.clone();
         let limits = Limits {
             max_bulk_len: server.config.hot.proto_max_bulk_len.load(Ordering::Relaxed),
             authenticated: client.authenticated,
@@ -337,7 +370,10 @@ impl Conn {
             match parse_command(&input[pos..], &limits, ranges, inline) {
                 Ok(Parsed::Command { consumed }) => {
                     // CLIENT LIST's qbuf counts the running command, as in Redis.
-                    shared.qbuf.store(input.len() - pos, Ordering::Relaxed);
+                    client
+                        .shared
+                        .qbuf
+                        .store(input.len() - pos, Ordering::Relaxed);
                     // A large argument: the command's bytes leave the input
                     // buffer (no copy) so a value can keep them. Only when
                     // the buffer holds little else, which the value would
@@ -368,7 +404,8 @@ impl Conn {
                     let outcome = engine::execute(server, client, &args, &mut self.out);
                     client.arg_buf = None;
                     if let Outcome::Paused(ms) = outcome {
-                        shared
+                        client
+                            .shared
                             .blocked_since
                             .store(engine::now_ms() as i64, Ordering::Relaxed);
                         self.wait = Wait::Paused {
@@ -379,7 +416,8 @@ impl Conn {
                         break;
                     }
                     if let Some(blocked) = client.blocked.take() {
-                        shared
+                        client
+                            .shared
                             .blocked_since
                             .store(engine::now_ms() as i64, Ordering::Relaxed);
                         self.wait = Wait::Blocked {
@@ -424,7 +462,7 @@ impl Conn {
     /// waiting for the socket (then they stay queued, and count against the
     /// pub/sub output buffer limit).
     fn take_pushes(&mut self, scratch: &mut Scratch) {
-        if self.written < self.out.len() && self.written > 0 {
+        if !self.out.is_empty() {
             return;
         }
         let pushes = &mut scratch.pushes;
@@ -438,8 +476,7 @@ impl Conn {
     /// Moves a waiting connection on: a blocked command whose key was
     /// written runs again, a timeout or CLIENT UNBLOCK answers it, a paused
     /// command is retried. Returns false when the connection must close.
-    fn resume(&mut self, server: &Arc<Server>) -> bool {
-        let now = engine::now_ms();
+    fn resume(&mut self, server: &Arc<Server>, now: u64) -> bool {
         let shared = self.client.shared.clone();
         match std::mem::replace(&mut self.wait, Wait::None) {
             Wait::None => true,

@@ -16,7 +16,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -40,6 +40,9 @@ pub(crate) struct Worker {
     state: Mutex<State>,
     /// Threads running this loop that are not stuck in a long command.
     free_loopers: AtomicUsize,
+    /// The waker was rung since the loop last looked at the inbox (rings
+    /// in between need no syscall).
+    rung: AtomicBool,
 }
 
 #[derive(Default)]
@@ -101,6 +104,7 @@ impl Worker {
                 last_sweep_ms: 0,
             }),
             free_loopers: AtomicUsize::new(1),
+            rung: AtomicBool::new(false),
         });
         let w = worker.clone();
         let thread = std::thread::Builder::new()
@@ -112,12 +116,18 @@ impl Worker {
     /// Takes an accepted connection (from the acceptor thread).
     pub(crate) fn hand(&self, stream: std::net::TcpStream, peer: SocketAddr, id: u64) {
         self.inbox.lock().accepted.push((stream, peer, id));
-        let _ = self.waker.wake();
+        self.ring();
     }
 
     fn attend(&self, token: usize) {
         self.inbox.lock().attend.push(token);
-        let _ = self.waker.wake();
+        self.ring();
+    }
+
+    fn ring(&self) {
+        if !self.rung.swap(true, Ordering::AcqRel) {
+            let _ = self.waker.wake();
+        }
     }
 
     /// The event loop. A helper (started by `release`) leaves as soon as
@@ -146,9 +156,8 @@ impl Worker {
                 }
             }
             let mut st = self.state.lock();
-            let now = engine::now_ms();
             let sleep = match st.timers.peek() {
-                Some(Reverse((at, _))) => at.saturating_sub(now).min(MAX_SLEEP_MS),
+                Some(Reverse((at, _))) => at.saturating_sub(engine::now_ms()).min(MAX_SLEEP_MS),
                 None => MAX_SLEEP_MS,
             };
             if let Err(e) = st
@@ -166,6 +175,7 @@ impl Worker {
                     ready.push(ev.token().0);
                 }
             }
+            self.rung.store(false, Ordering::Release);
             let inbox = std::mem::take(&mut *self.inbox.lock());
             ready.extend_from_slice(&inbox.attend);
             for (stream, peer, id) in inbox.accepted {
@@ -185,7 +195,7 @@ impl Worker {
             }
             READY.with(|r| r.borrow_mut().extend(ready.drain(..)));
             while let Some(token) = next_ready() {
-                if let Some(again) = self.serve_one(&mut st, token, &mut scratch) {
+                if let Some(again) = self.serve_one(&mut st, token, &mut scratch, now) {
                     READY.with(|r| r.borrow_mut().push_back(again));
                 }
             }
@@ -210,6 +220,7 @@ impl Worker {
         st: &mut MutexGuard<'_, State>,
         token: usize,
         scratch: &mut Scratch,
+        now: u64,
     ) -> Option<usize> {
         let mut conn = match st.conns.get_mut(token) {
             Some(slot @ Slot::Here(_)) => {
@@ -226,11 +237,11 @@ impl Worker {
         };
         let server = &self.server;
         let keep = MutexGuard::unlocked(st, || {
-            let keep = conn.serve(server, scratch);
+            let keep = conn.serve(server, scratch, now);
             if RELEASED.with(|r| r.replace(false)) {
                 // Back from a long command: a helper can leave now.
                 self.free_loopers.fetch_add(1, Ordering::AcqRel);
-                let _ = self.waker.wake();
+                self.ring();
             }
             if !keep {
                 let _ = self.registry.deregister(conn.stream_mut());
@@ -283,9 +294,15 @@ impl Worker {
         let entry = st.conns.vacant_entry();
         let token = entry.key();
         let weak: Weak<Worker> = Arc::downgrade(self);
+        // Set until the connection is served: wakes in between (a burst of
+        // messages for a subscriber) queue its token once.
+        let attention = Arc::new(AtomicBool::new(false));
+        let flag = attention.clone();
         shared.set_waker(Box::new(move || {
-            if let Some(w) = weak.upgrade() {
-                w.attend(token);
+            if !flag.swap(true, Ordering::AcqRel) {
+                if let Some(w) = weak.upgrade() {
+                    w.attend(token);
+                }
             }
         }));
         let mut stream = mio::net::TcpStream::from_std(stream);
@@ -300,7 +317,7 @@ impl Worker {
         server.clients.register(shared.clone());
         let needs_auth = server.config.hot.has_requirepass.load(Ordering::Relaxed);
         let client = Client::new(shared, !needs_auth);
-        entry.insert(Slot::Here(Box::new(Conn::new(stream, client))));
+        entry.insert(Slot::Here(Box::new(Conn::new(stream, client, attention))));
     }
 }
 
@@ -316,7 +333,7 @@ fn release(worker: &Weak<Worker>) {
     let rest: Vec<usize> = READY.with(|r| r.borrow_mut().drain(..).collect());
     if !rest.is_empty() {
         w.inbox.lock().attend.extend(rest);
-        let _ = w.waker.wake();
+        w.ring();
     }
     if w.free_loopers.fetch_sub(1, Ordering::AcqRel) == 1 {
         w.free_loopers.fetch_add(1, Ordering::AcqRel);

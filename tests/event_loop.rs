@@ -1,0 +1,228 @@
+//! The worker event loop (crates/server/src/worker.rs, conn.rs) on a
+//! one-worker node, where every connection shares the same thread:
+//! * a busy script hands the loop to a helper thread, so the worker's other
+//!   connections, including those whose input arrived in the same batch as
+//!   the script, get BUSY and can SCRIPT KILL;
+//! * a client that does not read its (large) replies waits for the socket
+//!   without holding up the others, and gets every byte later;
+//! * commands sent behind a blocking command run once it is served, and a
+//!   blocked client that goes away leaves no waiter behind;
+//! * `timeout` closes idle clients but not blocked ones or subscribers.
+//!
+//! The scenarios that are plain Redis behaviour also run against the real
+//! redis-server.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{have_redis, start_ferrocache, start_redis, Proc, Raw};
+
+fn raw(node: &Proc, timeout: Duration) -> Raw {
+    let r = node.raw();
+    r.stream.set_read_timeout(Some(timeout)).expect("timeout");
+    r
+}
+
+fn call(c: &mut Raw, args: &[&str]) -> Vec<u8> {
+    send(c, args);
+    c.read_reply()
+}
+
+fn send(c: &mut Raw, args: &[&str]) {
+    let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+    c.cmd(&a);
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn one_worker_serves_other_connections_while_a_script_is_busy() {
+    let node = start_ferrocache(&["--threads", "1", "--enable-debug-command", "yes"]);
+    let mut admin = raw(&node, Duration::from_secs(5));
+    assert_eq!(
+        call(&mut admin, &["CONFIG", "SET", "busy-reply-threshold", "50"]),
+        b"+OK\r\n"
+    );
+    for round in 0..5 {
+        let mut others: Vec<Raw> = (0..8).map(|_| raw(&node, Duration::from_secs(5))).collect();
+        for c in &mut others {
+            assert_eq!(call(c, &["PING"]), b"+PONG\r\n");
+        }
+        let mut script = raw(&node, Duration::from_secs(10));
+        // While the worker sleeps, the script and then the PINGs arrive: the
+        // worker finds them in one batch, and the PINGs behind the script
+        // must be handed to the helper with the loop.
+        send(&mut admin, &["DEBUG", "SLEEP", "0.3"]);
+        std::thread::sleep(Duration::from_millis(50));
+        send(&mut script, &["EVAL", "while true do end", "0"]);
+        std::thread::sleep(Duration::from_millis(20));
+        for c in &mut others {
+            send(c, &["PING"]);
+        }
+        assert_eq!(admin.read_reply(), b"+OK\r\n");
+        let mut busy = 0;
+        for c in &mut others {
+            let r = c
+                .try_read_reply()
+                .unwrap_or_else(|e| panic!("round {round}: a connection stalled: {e}"));
+            if r.starts_with(b"-BUSY") {
+                busy += 1;
+            } else {
+                assert_eq!(r, b"+PONG\r\n", "round {round}: {}", text(&r));
+            }
+        }
+        // Served while the script runs (PINGs that beat the script to the
+        // worker got PONG): each connection is answered, and soon BUSY.
+        for c in &mut others {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let r = call(c, &["PING"]);
+                if r.starts_with(b"-BUSY") {
+                    break;
+                }
+                assert_eq!(r, b"+PONG\r\n", "round {round}: {}", text(&r));
+                assert!(Instant::now() < deadline, "round {round}: never BUSY");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        assert_eq!(call(&mut others[0], &["SCRIPT", "KILL"]), b"+OK\r\n");
+        let killed = text(&script.read_reply());
+        assert!(killed.contains("Script killed by user"), "{killed}");
+        for c in &mut others {
+            assert_eq!(call(c, &["PING"]), b"+PONG\r\n");
+        }
+        assert_eq!(call(&mut script, &["PING"]), b"+PONG\r\n");
+        eprintln!("round {round}: {busy} of 8 PINGs sent with the script answered BUSY");
+    }
+}
+
+/// A client pipelines GETs of a big value and reads nothing for a while:
+/// the others on its worker are still served, and it gets every byte.
+fn slow_reader(node: &Proc) {
+    let mut c = raw(node, Duration::from_secs(10));
+    let value: Vec<u8> = (0..8 << 20).map(|i| b'a' + (i % 26) as u8).collect();
+    c.cmd(&[b"SET", b"big", &value]);
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    let mut reader = raw(node, Duration::from_secs(10));
+    for _ in 0..4 {
+        send(&mut reader, &["GET", "big"]);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    for i in 0..200 {
+        assert_eq!(
+            call(&mut c, &["INCR", "n"]),
+            format!(":{}\r\n", i + 1).as_bytes()
+        );
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "others were held up: {:?}",
+        start.elapsed()
+    );
+    let mut expected = format!("${}\r\n", value.len()).into_bytes();
+    expected.extend_from_slice(&value);
+    expected.extend_from_slice(b"\r\n");
+    for _ in 0..4 {
+        assert!(reader.read_reply() == expected, "a reply was damaged");
+    }
+    assert_eq!(call(&mut reader, &["PING"]), b"+PONG\r\n");
+}
+
+#[test]
+fn slow_reader_does_not_hold_up_its_worker() {
+    slow_reader(&start_ferrocache(&["--threads", "1"]));
+    if have_redis() {
+        slow_reader(&start_redis());
+    }
+}
+
+/// Commands pipelined behind a blocking command, and a blocked client that
+/// disconnects.
+fn behind_a_blocked_command(node: &Proc) {
+    let mut admin = raw(node, Duration::from_secs(5));
+    let mut blocked = raw(node, Duration::from_secs(5));
+    blocked.send(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nq\r\n");
+    common::wait_until(Duration::from_secs(5), "the client to block", || {
+        let info = text(&call(&mut admin, &["INFO", "clients"]));
+        common::info_field(&info, "blocked_clients").as_deref() == Some("1")
+    });
+    // More input while blocked: it waits too.
+    send(&mut blocked, &["ECHO", "later"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(call(&mut admin, &["RPUSH", "q", "v"]), b":1\r\n");
+    assert_eq!(blocked.read_reply(), b"*2\r\n$1\r\nq\r\n$1\r\nv\r\n");
+    assert_eq!(blocked.read_reply(), b"+PONG\r\n");
+    assert_eq!(blocked.read_reply(), b"$-1\r\n");
+    assert_eq!(blocked.read_reply(), b"$5\r\nlater\r\n");
+
+    // A blocked client that goes away is no longer waiting: the next push
+    // stays in the list.
+    let mut gone = raw(node, Duration::from_secs(5));
+    send(&mut gone, &["BLPOP", "q2", "0"]);
+    common::wait_until(Duration::from_secs(5), "the client to block", || {
+        let info = text(&call(&mut admin, &["INFO", "clients"]));
+        common::info_field(&info, "blocked_clients").as_deref() == Some("1")
+    });
+    drop(gone);
+    common::wait_until(Duration::from_secs(5), "the client to leave", || {
+        let info = text(&call(&mut admin, &["INFO", "clients"]));
+        common::info_field(&info, "blocked_clients").as_deref() == Some("0")
+    });
+    assert_eq!(call(&mut admin, &["RPUSH", "q2", "v"]), b":1\r\n");
+    assert_eq!(call(&mut admin, &["LLEN", "q2"]), b":1\r\n");
+}
+
+#[test]
+fn commands_behind_a_blocked_command_run_once_it_is_served() {
+    behind_a_blocked_command(&start_ferrocache(&["--threads", "1"]));
+    if have_redis() {
+        behind_a_blocked_command(&start_redis());
+    }
+}
+
+/// `timeout`: an idle client is closed; a blocked client and a subscriber
+/// are not.
+fn idle_timeout(node: &Proc) {
+    let mut admin = raw(node, Duration::from_secs(5));
+    let mut idle = raw(node, Duration::from_secs(10));
+    assert_eq!(call(&mut idle, &["PING"]), b"+PONG\r\n");
+    let mut blocked = raw(node, Duration::from_secs(10));
+    send(&mut blocked, &["BLPOP", "never", "0"]);
+    let mut subscriber = raw(node, Duration::from_secs(10));
+    send(&mut subscriber, &["SUBSCRIBE", "ch"]);
+    subscriber.read_reply();
+    assert_eq!(
+        call(&mut admin, &["CONFIG", "SET", "timeout", "1"]),
+        b"+OK\r\n"
+    );
+    let start = Instant::now();
+    assert!(idle.is_closed(), "the idle client was not closed");
+    assert!(start.elapsed() < Duration::from_secs(8));
+    std::thread::sleep(Duration::from_millis(1500));
+    // The admin connection was idle too.
+    assert!(admin.is_closed(), "the idle admin client was not closed");
+    let mut admin = raw(node, Duration::from_secs(5));
+    assert_eq!(
+        call(&mut admin, &["CONFIG", "SET", "timeout", "0"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(call(&mut admin, &["RPUSH", "never", "x"]), b":1\r\n");
+    assert_eq!(blocked.read_reply(), b"*2\r\n$5\r\nnever\r\n$1\r\nx\r\n");
+    assert_eq!(call(&mut admin, &["PUBLISH", "ch", "m"]), b":1\r\n");
+    assert_eq!(
+        subscriber.read_reply(),
+        b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n"
+    );
+}
+
+#[test]
+fn timeout_closes_idle_clients_only() {
+    idle_timeout(&start_ferrocache(&["--threads", "1"]));
+    if have_redis() {
+        idle_timeout(&start_redis());
+    }
+}
