@@ -140,16 +140,20 @@ fn slow_reader_does_not_hold_up_its_worker() {
     }
 }
 
+fn wait_blocked_clients(admin: &mut Raw, n: usize) {
+    common::wait_until(Duration::from_secs(5), "blocked_clients to change", || {
+        let info = text(&call(admin, &["INFO", "clients"]));
+        common::info_field(&info, "blocked_clients") == Some(n.to_string())
+    });
+}
+
 /// Commands pipelined behind a blocking command, and a blocked client that
 /// disconnects.
 fn behind_a_blocked_command(node: &Proc) {
     let mut admin = raw(node, Duration::from_secs(5));
     let mut blocked = raw(node, Duration::from_secs(5));
     blocked.send(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nq\r\n");
-    common::wait_until(Duration::from_secs(5), "the client to block", || {
-        let info = text(&call(&mut admin, &["INFO", "clients"]));
-        common::info_field(&info, "blocked_clients").as_deref() == Some("1")
-    });
+    wait_blocked_clients(&mut admin, 1);
     // More input while blocked: it waits too.
     send(&mut blocked, &["ECHO", "later"]);
     std::thread::sleep(Duration::from_millis(100));
@@ -163,15 +167,9 @@ fn behind_a_blocked_command(node: &Proc) {
     // stays in the list.
     let mut gone = raw(node, Duration::from_secs(5));
     send(&mut gone, &["BLPOP", "q2", "0"]);
-    common::wait_until(Duration::from_secs(5), "the client to block", || {
-        let info = text(&call(&mut admin, &["INFO", "clients"]));
-        common::info_field(&info, "blocked_clients").as_deref() == Some("1")
-    });
+    wait_blocked_clients(&mut admin, 1);
     drop(gone);
-    common::wait_until(Duration::from_secs(5), "the client to leave", || {
-        let info = text(&call(&mut admin, &["INFO", "clients"]));
-        common::info_field(&info, "blocked_clients").as_deref() == Some("0")
-    });
+    wait_blocked_clients(&mut admin, 0);
     assert_eq!(call(&mut admin, &["RPUSH", "q2", "v"]), b":1\r\n");
     assert_eq!(call(&mut admin, &["LLEN", "q2"]), b":1\r\n");
 }

@@ -285,9 +285,11 @@ fn lru_keeps_recently_used_keys() {
     let hot_left = surviving(&mut c, "warm", 0..1000);
     let cold_left = surviving(&mut c, "warm", 1000..2000);
     // Sampled LRU (5 samples and a pool, as Redis): most, not all, of the
-    // recently used keys stay; 850 of 1000 was seen on a loaded machine.
+    // recently used keys stay: 850-870 of 1000 usually, 740 once while the
+    // whole test suite loaded the machine (random eviction would keep about
+    // as many of each kind, 450).
     assert!(
-        hot_left >= 800 && cold_left < 400,
+        hot_left >= 700 && cold_left < 300,
         "recently used kept {hot_left}/1000, idle kept {cold_left}/1000"
     );
 }

@@ -82,6 +82,9 @@ pub struct ClientShared {
     /// invalidations, MONITOR lines), written by its worker ahead of its
     /// next replies.
     pushes: Mutex<Vec<bytes::Bytes>>,
+    /// A push woke the connection and it has not read the queue since
+    /// (further pushes need no wake-up).
+    push_rung: AtomicBool,
 }
 
 impl ClientShared {
@@ -123,6 +126,7 @@ impl ClientShared {
             push_pending: AtomicUsize::new(0),
             push_soft_since: AtomicU64::new(0),
             pushes: Mutex::new(Vec::new()),
+            push_rung: AtomicBool::new(false),
             tracking: std::sync::atomic::AtomicU8::new(0),
             tracking_redirect: AtomicU64::new(0),
         }
@@ -150,11 +154,20 @@ impl ClientShared {
     pub fn push(&self, bytes: bytes::Bytes) {
         self.push_pending.fetch_add(bytes.len(), Ordering::AcqRel);
         self.pushes.lock().push(bytes);
-        self.wake();
+        if !self.push_rung.swap(true, Ordering::AcqRel) {
+            self.wake();
+        }
+    }
+
+    /// Pushes may be queued (a push rang since the queue was last read)?
+    pub fn has_pushes(&self) -> bool {
+        self.push_rung.load(Ordering::Acquire)
     }
 
     /// Moves the queued pushes into `into` (in the order they were queued).
     pub fn take_pushes(&self, into: &mut Vec<bytes::Bytes>) {
+        // Cleared first: a push queued from now on rings again.
+        self.push_rung.store(false, Ordering::Release);
         let mut q = self.pushes.lock();
         if into.is_empty() {
             std::mem::swap(&mut *q, into);

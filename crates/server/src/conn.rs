@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,9 +73,6 @@ pub(crate) struct Conn {
     last_active_ms: u64,
     /// Idle past the `timeout` setting: closes when served.
     idle_timed_out: bool,
-    /// Set by a wake-up from another thread (pushes may be queued); cleared
-    /// before the queue is read, so a later wake-up rings again.
-    attention: Arc<AtomicBool>,
 }
 
 pub(crate) fn configure(stream: &std::net::TcpStream, keepalive_secs: u64) {
@@ -100,11 +97,7 @@ enum Flow {
 }
 
 impl Conn {
-    pub(crate) fn new(
-        stream: mio::net::TcpStream,
-        client: Client,
-        attention: Arc<AtomicBool>,
-    ) -> Conn {
+    pub(crate) fn new(stream: mio::net::TcpStream, client: Client) -> Conn {
         Conn {
             stream,
             client,
@@ -118,7 +111,6 @@ impl Conn {
             unparsed: false,
             last_active_ms: engine::now_ms(),
             idle_timed_out: false,
-            attention,
         }
     }
 
@@ -167,7 +159,7 @@ impl Conn {
         loop {
             // Messages from other clients go out ahead of the replies to
             // what is read now, as one output buffer would order them.
-            if self.attention.swap(false, Ordering::AcqRel) {
+            if self.client.shared.has_pushes() {
                 self.take_pushes(scratch);
             }
             if !self.resume(server, now) {

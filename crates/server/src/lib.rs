@@ -1,12 +1,12 @@
-//! A node's I/O: listeners, N worker threads each running its own event
-//! loop, and the connection loop that reads requests, hands every complete
-//! command of the buffer to the engine, and writes all replies back in one
-//! write. A Redis-engine node serves connections with `conn`; a
-//! memcached-engine node ([`start_memcached`]) runs the same threads and
-//! acceptor and serves connections with `mc_conn`.
+//! A node's I/O: listeners, N worker threads, and the connection loops
+//! that read requests, hand every complete command of the buffer to the
+//! engine, and write all replies back in one write. A Redis-engine node's
+//! workers are epoll loops (`worker`) serving `conn` connections; a
+//! memcached-engine node ([`start_memcached`]) runs the same acceptor and
+//! cron with one-worker tokio runtimes serving `mc_conn` connections.
 //!
 //! ```text
-//!   acceptor thread ──round robin──▶ worker 1 (current-thread runtime): conns…
+//!   acceptor thread ──round robin──▶ worker 1 (epoll loop): conns…
 //!                                  ▶ worker N: conns…
 //!   each conn: read ▶ parse all ▶ engine::execute each ▶ one write
 //!   cron thread: hz × per second: LRU clock, active expiry, INFO samples

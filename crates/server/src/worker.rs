@@ -294,15 +294,9 @@ impl Worker {
         let entry = st.conns.vacant_entry();
         let token = entry.key();
         let weak: Weak<Worker> = Arc::downgrade(self);
-        // Set until the connection is served: wakes in between (a burst of
-        // messages for a subscriber) queue its token once.
-        let attention = Arc::new(AtomicBool::new(false));
-        let flag = attention.clone();
         shared.set_waker(Box::new(move || {
-            if !flag.swap(true, Ordering::AcqRel) {
-                if let Some(w) = weak.upgrade() {
-                    w.attend(token);
-                }
+            if let Some(w) = weak.upgrade() {
+                w.attend(token);
             }
         }));
         let mut stream = mio::net::TcpStream::from_std(stream);
@@ -317,7 +311,7 @@ impl Worker {
         server.clients.register(shared.clone());
         let needs_auth = server.config.hot.has_requirepass.load(Ordering::Relaxed);
         let client = Client::new(shared, !needs_auth);
-        entry.insert(Slot::Here(Box::new(Conn::new(stream, client, attention))));
+        entry.insert(Slot::Here(Box::new(Conn::new(stream, client))));
     }
 }
 
