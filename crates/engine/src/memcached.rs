@@ -158,7 +158,28 @@ pub struct WatchFlags {
 
 struct Watcher {
     flags: WatchFlags,
-    tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    sink: Arc<WatchSink>,
+}
+
+/// Where a `watch` connection's log lines queue up.
+pub struct WatchSink {
+    lines: Mutex<Vec<u8>>,
+    /// Wakes the connection (set by its worker).
+    wake: Box<dyn Fn() + Send + Sync>,
+    /// The connection is gone: the watcher is dropped.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl WatchSink {
+    /// Moves the queued lines to the end of `out`.
+    pub fn take(&self, out: &mut Vec<u8>) {
+        out.append(&mut self.lines.lock());
+    }
+
+    /// The connection is gone: no more lines.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
 }
 
 /// A client connection, for `stats conns`.
@@ -370,13 +391,25 @@ impl Memcached {
         self.conns.lock().remove(&session.id);
     }
 
-    /// Subscribes a `watch` connection: log lines arrive on the returned channel.
-    pub fn add_watcher(&self, flags: WatchFlags) -> tokio::sync::mpsc::UnboundedReceiver<Vec<u8>> {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    /// Subscribes a `watch` connection: log lines queue in the returned sink,
+    /// and `wake` is called after each.
+    pub fn add_watcher(
+        &self,
+        flags: WatchFlags,
+        wake: Box<dyn Fn() + Send + Sync>,
+    ) -> Arc<WatchSink> {
+        let sink = Arc::new(WatchSink {
+            lines: Mutex::new(Vec::new()),
+            wake,
+            closed: std::sync::atomic::AtomicBool::new(false),
+        });
         let mut w = self.watchers.lock();
-        w.push(Watcher { flags, tx });
+        w.push(Watcher {
+            flags,
+            sink: sink.clone(),
+        });
         self.watching.store(w.len(), Ordering::Relaxed);
-        rx
+        sink
     }
 
     /// Sends a log line to the watchers of its kind (`mutation` or fetch), dropping
@@ -386,7 +419,7 @@ impl Memcached {
             return;
         }
         let mut w = self.watchers.lock();
-        w.retain(|x| !x.tx.is_closed());
+        w.retain(|x| !x.sink.closed.load(Ordering::Acquire));
         self.watching.store(w.len(), Ordering::Relaxed);
         let wanted = |f: WatchFlags| if mutation { f.mutations } else { f.fetchers };
         if !w.iter().any(|x| wanted(x.flags)) {
@@ -405,7 +438,8 @@ impl Memcached {
         )
         .into_bytes();
         for x in w.iter().filter(|x| wanted(x.flags)) {
-            let _ = x.tx.send(line.clone());
+            x.sink.lines.lock().extend_from_slice(&line);
+            (x.sink.wake)();
         }
     }
 

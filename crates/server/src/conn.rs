@@ -196,7 +196,7 @@ impl Conn {
                 Err(_) => return false,
             }
             if self.closing {
-                let _ = self.stream.shutdown(std::net::Shutdown::Both);
+                let _ = self.stream.shutdown(std::net::Shutdown::Write);
                 return false;
             }
             if drained {
@@ -629,7 +629,7 @@ impl Conn {
     }
 
     /// Ends the connection: leaves every registry it is in.
-    pub(crate) fn close(mut self: Box<Self>, server: &Arc<Server>) {
+    pub(crate) fn close(mut self, server: &Arc<Server>) {
         let client = &mut self.client;
         if let Wait::Blocked { blocked, .. } = &self.wait {
             server
@@ -650,7 +650,10 @@ impl Conn {
 }
 
 /// Reads what the socket has into the spare capacity of `buf`.
-fn read_some(stream: &mio::net::TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+pub(crate) fn read_some(
+    stream: &mio::net::TcpStream,
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
     use std::os::fd::AsRawFd;
     let spare = buf.spare_capacity_mut();
     loop {

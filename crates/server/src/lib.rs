@@ -1,9 +1,8 @@
-//! A node's I/O: listeners, N worker threads, and the connection loops
-//! that read requests, hand every complete command of the buffer to the
-//! engine, and write all replies back in one write. A Redis-engine node's
-//! workers are epoll loops (`worker`) serving `conn` connections; a
-//! memcached-engine node ([`start_memcached`]) runs the same acceptor and
-//! cron with one-worker tokio runtimes serving `mc_conn` connections.
+//! A node's I/O: listeners, N worker threads running epoll loops
+//! (`worker`), and the connections they serve, which read requests, hand
+//! every complete command of the buffer to the engine, and write all
+//! replies back in one write: `conn` for a Redis-engine node, `mc_conn` for
+//! a memcached-engine node ([`start_memcached`]).
 //!
 //! ```text
 //!   acceptor thread ──round robin──▶ worker 1 (epoll loop): conns…
@@ -87,16 +86,10 @@ impl std::fmt::Display for StartError {
 }
 
 /// Which protocol a node's connections speak.
-enum Protocol {
+#[derive(Clone)]
+pub(crate) enum Protocol {
     Redis,
     Memcached(Arc<Memcached>),
-}
-
-/// The worker threads connections are handed to: event loops for Redis
-/// connections, tokio runtimes for memcached ones.
-enum Workers {
-    Redis(Vec<Arc<worker::Worker>>),
-    Memcached(Arc<Memcached>, Vec<tokio::runtime::Handle>),
 }
 
 /// Starts a node with `config`: binds, spawns workers, acceptor and cron.
@@ -182,50 +175,14 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
         }));
 
     let mut threads = Vec::new();
-    let workers = match protocol {
-        Protocol::Redis => {
-            let mut workers = Vec::new();
-            for i in 0..threads_n {
-                let (worker, thread) = worker::Worker::start(server.clone(), format!("worker-{i}"))
-                    .map_err(|e| StartError(format!("worker: {e}")))?;
-                workers.push(worker);
-                threads.push(thread);
-            }
-            Workers::Redis(workers)
-        }
-        Protocol::Memcached(mc) => {
-            let mut runtimes = Vec::new();
-            for i in 0..threads_n {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name(format!("worker-{i}"))
-                    .enable_all()
-                    .build()
-                    .map_err(|e| StartError(format!("runtime: {e}")))?;
-                runtimes.push(rt.handle().clone());
-                let srv = server.clone();
-                threads.push(
-                    std::thread::Builder::new()
-                        .name(format!("worker-{i}"))
-                        .spawn(move || {
-                            rt.block_on(async {
-                                while !srv.shutdown.load(Ordering::Acquire) {
-                                    let notified = srv.shutdown_notify.notified();
-                                    if srv.shutdown.load(Ordering::Acquire) {
-                                        break;
-                                    }
-                                    notified.await;
-                                }
-                                // Let connections see the shutdown and close.
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            });
-                        })
-                        .map_err(|e| StartError(format!("thread: {e}")))?,
-                );
-            }
-            Workers::Memcached(mc, runtimes)
-        }
-    };
+    let mut workers = Vec::new();
+    for i in 0..threads_n {
+        let (worker, thread) =
+            worker::Worker::start(server.clone(), protocol.clone(), format!("worker-{i}"))
+                .map_err(|e| StartError(format!("worker: {e}")))?;
+        workers.push(worker);
+        threads.push(thread);
+    }
 
     let acceptor_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -236,7 +193,13 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
         std::thread::Builder::new()
             .name("acceptor".into())
             .spawn(move || {
-                acceptor_rt.block_on(accept_loop(srv, workers, std_listeners, rebind_rx))
+                acceptor_rt.block_on(accept_loop(
+                    srv,
+                    redis_engine,
+                    workers,
+                    std_listeners,
+                    rebind_rx,
+                ))
             })
             .map_err(|e| StartError(format!("thread: {e}")))?,
     );
@@ -336,7 +299,8 @@ fn spawn_listeners(
 
 async fn accept_loop(
     server: Arc<Server>,
-    workers: Workers,
+    redis_engine: bool,
+    workers: Vec<Arc<worker::Worker>>,
     listeners: Vec<std::net::TcpListener>,
     mut rebind: tokio::sync::mpsc::UnboundedReceiver<Vec<std::net::TcpListener>>,
 ) {
@@ -345,7 +309,6 @@ async fn accept_loop(
     spawn_listeners(listeners, &tx, &generation);
     let mut next = 0usize;
     let srv = server.clone();
-    let redis_engine = matches!(workers, Workers::Redis(_));
     let signals = async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut term), Ok(mut int)) = (
@@ -375,19 +338,12 @@ async fn accept_loop(
         tokio::select! {
             conn = rx.recv() => {
                 let Some((stream, peer)) = conn else { break };
-                let n = next;
+                let worker = &workers[next % workers.len()];
                 next = next.wrapping_add(1);
-                match &workers {
-                    Workers::Redis(workers) => {
-                        // Ids are given in accept order, as Redis does.
-                        let id = server.clients.next_id();
-                        if let Ok(stream) = stream.into_std() {
-                            workers[n % workers.len()].hand(stream, peer, id);
-                        }
-                    }
-                    Workers::Memcached(mc, runtimes) => {
-                        mc_conn::spawn(mc.clone(), &runtimes[n % runtimes.len()], stream)
-                    }
+                // Ids are given in accept order, as Redis does.
+                let id = if redis_engine { server.clients.next_id() } else { 0 };
+                if let Ok(stream) = stream.into_std() {
+                    worker.hand(stream, peer, id);
                 }
             }
             _ = shutdown => break,

@@ -1,158 +1,204 @@
-//! The memcached connection loop: read, parse every complete text/meta request in the
-//! buffer (`memcache::text::parse`), execute each on the shared [`Memcached`] engine, and
-//! write all replies in one write. It runs on the same worker threads as Redis
-//! connections (see `lib.rs`).
+//! A memcached connection served by its worker's event loop (`worker.rs`, as
+//! Redis connections are): read, parse every complete text/meta request in the
+//! buffer (`memcache::text::parse`), execute each on the shared [`Memcached`]
+//! engine, and write all replies in one write.
 //!
 //! memcached decides the protocol per connection from its first byte: `0x80` is the binary
 //! protocol (`memcache::binary::parse`, executed by `Memcached::execute_binary`), anything
 //! else the text and meta protocols.
 
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use engine::memcached::{McSession, Memcached, Step};
+use engine::memcached::{McSession, Memcached, Step, WatchSink};
 use memcache::binary::BinParsed;
 use memcache::reply;
 use memcache::text::{self, Parsed};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use crate::conn::read_some;
 
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Hands an accepted connection to a worker thread's runtime.
-pub(crate) fn spawn(mc: Arc<Memcached>, worker: &tokio::runtime::Handle, stream: TcpStream) {
-    let Ok(std_stream) = stream.into_std() else {
-        return;
-    };
-    worker.spawn(async move {
-        let Ok(stream) = TcpStream::from_std(std_stream) else {
-            return;
-        };
-        serve(mc, stream).await;
-    });
+pub(crate) struct McConn {
+    stream: mio::net::TcpStream,
+    mc: Arc<Memcached>,
+    session: McSession,
+    /// Allocated when data arrives, grown to what replies need: an idle
+    /// connection holds neither.
+    buf: BytesMut,
+    out: Vec<u8>,
+    written: usize,
+    /// Bytes of a rejected data block still to drop as they arrive.
+    swallow: usize,
+    /// The protocol is known (memcached picks it once, from the first byte).
+    started: bool,
+    binary: bool,
+    closing: bool,
+    /// A `watch` connection: log lines arrive here; its input is ignored,
+    /// as memcached does.
+    watch: Option<Arc<WatchSink>>,
+    wake: Arc<dyn Fn() + Send + Sync>,
 }
 
-/// Unregisters the connection (`stats conns`) however it ends.
-struct SessionGuard(Arc<Memcached>, u64);
-
-impl Drop for SessionGuard {
-    fn drop(&mut self) {
-        self.0.close_session(&McSession {
-            id: self.1,
-            ..McSession::default()
-        });
+impl McConn {
+    /// Registers an accepted connection, or refuses it past `-c`.
+    pub(crate) fn open(
+        mc: &Arc<Memcached>,
+        stream: std::net::TcpStream,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> Option<McConn> {
+        let stats = &mc.stats;
+        stats.total_connections.incr();
+        let current = stats.curr_connections.fetch_add(1, Ordering::Relaxed) + 1;
+        if current as u64 > mc.settings.max_conns {
+            stats.rejected_connections.incr();
+            stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
+            let _ = (&stream).write(b"ERROR Too many open connections\r\n");
+            return None;
+        }
+        let _ = stream.set_nodelay(true);
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let local = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let session = mc.open_session(peer, local);
+        Some(McConn {
+            stream: mio::net::TcpStream::from_std(stream),
+            mc: mc.clone(),
+            session,
+            buf: BytesMut::new(),
+            out: Vec::new(),
+            written: 0,
+            swallow: 0,
+            started: false,
+            binary: false,
+            closing: false,
+            watch: None,
+            wake,
+        })
     }
-}
 
-/// Keeps `curr_connections` right however the connection ends.
-struct ConnGuard(Arc<Memcached>);
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.0
-            .stats
-            .curr_connections
-            .fetch_sub(1, Ordering::Relaxed);
+    pub(crate) fn stream_mut(&mut self) -> &mut mio::net::TcpStream {
+        &mut self.stream
     }
-}
 
-async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
-    let stats = &mc.stats;
-    stats.total_connections.incr();
-    let current = stats.curr_connections.fetch_add(1, Ordering::Relaxed) + 1;
-    let _guard = ConnGuard(mc.clone());
-    if current as u64 > mc.settings.max_conns {
-        stats.rejected_connections.incr();
-        let _ = stream
-            .write_all(b"ERROR Too many open connections\r\n")
-            .await;
-        return;
-    }
-    let _ = stream.set_nodelay(true);
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let local = stream
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let mut session = mc.open_session(peer, local);
-    let _registered = SessionGuard(mc.clone(), session.id);
-    let limits = mc.settings.limits.clone();
-    // Allocated when data arrives, grown to what replies need: an idle
-    // connection holds neither.
-    let mut buf = BytesMut::new();
-    let mut out: Vec<u8> = Vec::new();
-    // Bytes of a rejected data block still to drop as they arrive.
-    let mut swallow = 0usize;
-    let mut first = true;
-    let mut binary = false;
-    loop {
-        if buf.is_empty() {
-            if buf.capacity() > 0 {
-                buf = BytesMut::new();
+    /// Serves the connection after an event or a wake-up. Returns false when
+    /// it must close.
+    pub(crate) fn serve(&mut self) -> bool {
+        if self.mc.server.shutdown.load(Ordering::Acquire) {
+            return false;
+        }
+        loop {
+            match self.flush() {
+                Ok(true) => {}
+                Ok(false) => return true,
+                Err(_) => return false,
             }
-        } else if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
+            if self.closing {
+                let _ = self.stream.shutdown(std::net::Shutdown::Write);
+                return false;
+            }
+            if let Some(sink) = &self.watch {
+                sink.take(&mut self.out);
+                if !self.out.is_empty() {
+                    continue;
+                }
+                // Input is read only to notice the client going away.
+                self.buf.clear();
+                match self.read() {
+                    Some(true) => return true,
+                    Some(false) => continue,
+                    None => return false,
+                }
+            }
+            let Some(drained) = self.read() else {
+                return false;
+            };
+            self.run();
+            if drained && self.out.is_empty() && !self.closing {
+                if self.buf.is_empty() && self.buf.capacity() > 0 {
+                    self.buf = BytesMut::new();
+                }
+                return true;
+            }
         }
-        let shutdown = mc.server.shutdown_notify.notified();
-        if mc.server.shutdown.load(Ordering::Acquire) {
-            return;
+    }
+
+    /// Reads what has arrived. Returns whether the socket is drained; None
+    /// at the end of input.
+    fn read(&mut self) -> Option<bool> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
         }
-        let n = tokio::select! {
-            r = read_ready(&mut stream, &mut buf) => match r {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            },
-            _ = shutdown => return,
-        };
-        stats.bytes_read.add(n as u64);
-        if first {
-            first = false;
-            // memcached picks the protocol once per connection, from its first byte.
-            binary = buf.first() == Some(&memcache::binary::REQUEST_MAGIC);
-            if !binary && mc.settings.sasl_users.is_some() {
+        let space = self.buf.capacity() - self.buf.len();
+        match read_some(&self.stream, &mut self.buf) {
+            Ok(0) => None,
+            Ok(n) => {
+                self.mc.stats.bytes_read.add(n as u64);
+                Some(n < space)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some(true),
+            Err(_) => None,
+        }
+    }
+
+    /// Runs every complete request in the buffer.
+    fn run(&mut self) {
+        let mc = &self.mc;
+        let buf = &mut self.buf;
+        let out = &mut self.out;
+        if !self.started && !buf.is_empty() {
+            self.started = true;
+            self.binary = buf.first() == Some(&memcache::binary::REQUEST_MAGIC);
+            if !self.binary && mc.settings.sasl_users.is_some() {
                 // SASL authentication exists only in the binary protocol.
-                let _ = stream.write_all(b"CLIENT_ERROR unauthenticated\r\n").await;
+                out.extend_from_slice(b"CLIENT_ERROR unauthenticated\r\n");
+                self.closing = true;
                 return;
             }
         }
-        let mut close = false;
-        let mut watch = None;
+        let limits = &mc.settings.limits;
         loop {
-            if swallow > 0 {
-                let skip = swallow.min(buf.len());
+            if self.swallow > 0 {
+                let skip = self.swallow.min(buf.len());
                 buf.advance(skip);
-                swallow -= skip;
-                if swallow > 0 {
+                self.swallow -= skip;
+                if self.swallow > 0 {
                     break;
                 }
             }
-            let (consumed, step) = if binary {
-                match memcache::binary::parse(&buf, &limits) {
+            if buf.is_empty() {
+                break;
+            }
+            let (consumed, step) = if self.binary {
+                match memcache::binary::parse(buf, limits) {
                     BinParsed::Incomplete { need } => {
                         buf.reserve(need.saturating_sub(buf.len()));
                         break;
                     }
                     BinParsed::Request { req, consumed } => {
-                        (consumed, mc.execute_binary(req, &mut session, &mut out))
+                        (consumed, mc.execute_binary(req, &mut self.session, out))
                     }
                     BinParsed::Error(e) => {
                         if let Some(status) = e.status {
-                            memcache::binary::write_error(&mut out, e.opcode, e.opaque, status);
+                            memcache::binary::write_error(out, e.opcode, e.opaque, status);
                         }
                         if let Some(k) = e.unlink {
                             mc.unlink(k);
                         }
-                        swallow = e.swallow;
+                        self.swallow = e.swallow;
                         let step = if e.close { Step::Close } else { Step::Continue };
                         (e.consumed, step)
                     }
                 }
             } else {
-                match text::parse(&buf, &limits) {
+                match text::parse(buf, limits) {
                     Parsed::Incomplete { need } => {
                         if let Some(need) = need {
                             buf.reserve(need.saturating_sub(buf.len()));
@@ -160,16 +206,16 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
                         break;
                     }
                     Parsed::Request { req, consumed } => {
-                        (consumed, mc.execute(req, &session, &mut out))
+                        (consumed, mc.execute(req, &self.session, out))
                     }
                     Parsed::Error(e) => {
                         if let Some(r) = e.reply {
-                            reply::line(&mut out, r);
+                            reply::line(out, r);
                         }
                         if let Some(k) = &e.unlink {
                             mc.unlink(k);
                         }
-                        swallow = e.swallow;
+                        self.swallow = e.swallow;
                         let step = if e.close { Step::Close } else { Step::Continue };
                         (e.consumed, step)
                     }
@@ -179,82 +225,53 @@ async fn serve(mc: Arc<Memcached>, mut stream: TcpStream) {
             match step {
                 Step::Continue => {}
                 Step::Close => {
-                    close = true;
+                    self.closing = true;
                     break;
                 }
                 Step::Watch(flags) => {
                     // Registered before its OK goes out: a client that has
                     // read the OK sees every line logged after it.
-                    watch = Some(mc.add_watcher(flags));
+                    let wake = self.wake.clone();
+                    self.watch = Some(mc.add_watcher(flags, Box::new(move || wake())));
                     break;
                 }
             }
-            if buf.is_empty() {
-                break;
-            }
-        }
-        if !out.is_empty() {
-            stats.bytes_written.add(out.len() as u64);
-            if stream.write_all(&out).await.is_err() {
-                return;
-            }
-            out.clear();
-            if out.capacity() > 4 * READ_CHUNK {
-                out = Vec::new();
-            }
-        }
-        if close {
-            let _ = stream.shutdown().await;
-            return;
-        }
-        if let Some(lines) = watch {
-            stream_watch(&mc, stream, lines).await;
-            return;
         }
     }
-}
 
-/// A `watch` connection: forwards log lines until the client goes away (its input is
-/// ignored, as memcached does).
-async fn stream_watch(
-    mc: &Memcached,
-    mut stream: TcpStream,
-    mut lines: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
-) {
-    let mut sink = [0u8; 1024];
-    loop {
-        let shutdown = mc.server.shutdown_notify.notified();
-        if mc.server.shutdown.load(Ordering::Acquire) {
-            return;
-        }
-        tokio::select! {
-            line = lines.recv() => {
-                let Some(line) = line else { return };
-                if stream.write_all(&line).await.is_err() {
-                    return;
-                }
+    /// Writes pending output. Ok(true): all written; Ok(false): the socket
+    /// is full (the rest goes out on the next writable event).
+    fn flush(&mut self) -> std::io::Result<bool> {
+        while self.written < self.out.len() {
+            match self.stream.write(&self.out[self.written..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
-            r = stream.read(&mut sink) => {
-                if matches!(r, Ok(0) | Err(_)) {
-                    return;
-                }
-            }
-            _ = shutdown => return,
         }
+        if !self.out.is_empty() {
+            self.mc.stats.bytes_written.add(self.out.len() as u64);
+            self.written = 0;
+            if self.out.capacity() > 4 * READ_CHUNK {
+                self.out = Vec::new();
+            } else {
+                self.out.clear();
+            }
+        }
+        Ok(true)
     }
-}
 
-/// Reads what has arrived into `inbuf`, giving it a read chunk of room
-/// only once the socket is readable (an idle connection holds none).
-async fn read_ready(stream: &mut TcpStream, inbuf: &mut BytesMut) -> std::io::Result<usize> {
-    std::future::poll_fn(|cx| {
-        std::task::ready!(stream.poll_read_ready(cx))?;
-        if inbuf.capacity() == inbuf.len() {
-            inbuf.reserve(READ_CHUNK);
+    /// Ends the connection: `stats conns` and `curr_connections` forget it.
+    pub(crate) fn close(self) {
+        if let Some(sink) = &self.watch {
+            sink.close();
         }
-        // Polled once on a readable socket: tokio's read (which notes a
-        // short read as having drained the socket, sparing a syscall).
-        std::future::Future::poll(std::pin::pin!(stream.read_buf(&mut *inbuf)), cx)
-    })
-    .await
+        self.mc.close_session(&self.session);
+        self.mc
+            .stats
+            .curr_connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
 }

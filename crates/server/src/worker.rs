@@ -26,6 +26,8 @@ use parking_lot::{Mutex, MutexGuard};
 use slab::Slab;
 
 use crate::conn::{Conn, Scratch};
+use crate::mc_conn::McConn;
+use crate::Protocol;
 
 const WAKER: Token = Token(usize::MAX);
 /// The longest the loop sleeps: it notices a shutdown within this time.
@@ -33,6 +35,7 @@ const MAX_SLEEP_MS: u64 = 100;
 
 pub(crate) struct Worker {
     server: Arc<Server>,
+    protocol: Protocol,
     name: String,
     registry: Registry,
     waker: Waker,
@@ -62,7 +65,7 @@ struct State {
 }
 
 enum Slot {
-    Here(Box<Conn>),
+    Here(Box<AnyConn>),
     /// Being served by a thread; `missed`: events arrived meanwhile.
     Away {
         missed: bool,
@@ -86,6 +89,7 @@ impl Worker {
     /// Starts a worker thread.
     pub(crate) fn start(
         server: Arc<Server>,
+        protocol: Protocol,
         name: String,
     ) -> std::io::Result<(Arc<Worker>, std::thread::JoinHandle<()>)> {
         let poll = Poll::new()?;
@@ -93,6 +97,7 @@ impl Worker {
         let waker = Waker::new(&registry, WAKER)?;
         let worker = Arc::new(Worker {
             server,
+            protocol,
             name: name.clone(),
             registry,
             waker,
@@ -269,6 +274,41 @@ impl Worker {
         peer: SocketAddr,
         id: u64,
     ) {
+        let entry = st.conns.vacant_entry();
+        let token = entry.key();
+        let weak: Weak<Worker> = Arc::downgrade(self);
+        let wake = move || {
+            if let Some(w) = weak.upgrade() {
+                w.attend(token);
+            }
+        };
+        let conn = match &self.protocol {
+            Protocol::Redis => self.open_redis(stream, peer, id, Box::new(wake)),
+            Protocol::Memcached(mc) => {
+                McConn::open(mc, stream, Arc::new(wake)).map(AnyConn::Memcached)
+            }
+        };
+        let Some(mut conn) = conn else { return };
+        if let Err(e) = self.registry.register(
+            conn.stream_mut(),
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            tracing::warn!("{}: cannot watch a connection: {e}", self.name);
+            Box::new(conn).close(&self.server);
+            return;
+        }
+        entry.insert(Slot::Here(Box::new(conn)));
+    }
+
+    /// A Redis connection, or None past `maxclients`.
+    fn open_redis(
+        &self,
+        stream: std::net::TcpStream,
+        peer: SocketAddr,
+        id: u64,
+        wake: Box<dyn Fn() + Send + Sync>,
+    ) -> Option<AnyConn> {
         let server = &self.server;
         server.stats.connections_received.incr();
         let maxclients = server.config.hot.maxclients.load(Ordering::Relaxed) as usize;
@@ -276,7 +316,7 @@ impl Worker {
             server.stats.rejected_connections.incr();
             use std::io::Write;
             let _ = (&stream).write(b"-ERR max number of clients reached\r\n");
-            return;
+            return None;
         }
         crate::conn::configure(&stream, server.config.get_i64("tcp-keepalive") as u64);
         let local = stream
@@ -291,27 +331,55 @@ impl Worker {
             fd,
             engine::now_ms(),
         ));
-        let entry = st.conns.vacant_entry();
-        let token = entry.key();
-        let weak: Weak<Worker> = Arc::downgrade(self);
-        shared.set_waker(Box::new(move || {
-            if let Some(w) = weak.upgrade() {
-                w.attend(token);
-            }
-        }));
-        let mut stream = mio::net::TcpStream::from_std(stream);
-        if let Err(e) = self.registry.register(
-            &mut stream,
-            Token(token),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            tracing::warn!("{}: cannot watch a connection: {e}", self.name);
-            return;
-        }
+        shared.set_waker(wake);
         server.clients.register(shared.clone());
         let needs_auth = server.config.hot.has_requirepass.load(Ordering::Relaxed);
         let client = Client::new(shared, !needs_auth);
-        entry.insert(Slot::Here(Box::new(Conn::new(stream, client))));
+        let stream = mio::net::TcpStream::from_std(stream);
+        Some(AnyConn::Redis(Conn::new(stream, client)))
+    }
+}
+
+/// A connection of either engine.
+enum AnyConn {
+    Redis(Conn),
+    Memcached(McConn),
+}
+
+impl AnyConn {
+    fn serve(&mut self, server: &Arc<Server>, scratch: &mut Scratch, now: u64) -> bool {
+        match self {
+            AnyConn::Redis(c) => c.serve(server, scratch, now),
+            AnyConn::Memcached(c) => c.serve(),
+        }
+    }
+
+    fn stream_mut(&mut self) -> &mut mio::net::TcpStream {
+        match self {
+            AnyConn::Redis(c) => c.stream_mut(),
+            AnyConn::Memcached(c) => c.stream_mut(),
+        }
+    }
+
+    fn deadline(&self) -> Option<u64> {
+        match self {
+            AnyConn::Redis(c) => c.deadline(),
+            AnyConn::Memcached(_) => None,
+        }
+    }
+
+    fn check_idle(&mut self, now: u64, timeout_secs: u64) -> bool {
+        match self {
+            AnyConn::Redis(c) => c.check_idle(now, timeout_secs),
+            AnyConn::Memcached(_) => false,
+        }
+    }
+
+    fn close(self: Box<Self>, server: &Arc<Server>) {
+        match *self {
+            AnyConn::Redis(c) => c.close(server),
+            AnyConn::Memcached(c) => c.close(),
+        }
     }
 }
 
