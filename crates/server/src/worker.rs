@@ -341,6 +341,8 @@ impl Worker {
 }
 
 /// A connection of either engine.
+// Always boxed (`Slot::Here`): the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum AnyConn {
     Redis(Conn),
     Memcached(McConn),
