@@ -594,23 +594,17 @@ impl Conn {
     /// Writes pending output. Ok(true): all written; Ok(false): the socket
     /// is full (the rest goes out on the next writable event).
     fn flush(&mut self, server: &Server) -> std::io::Result<bool> {
-        if self.written >= self.out.len() {
+        if self.out.is_empty() {
             return Ok(true);
         }
         if self.written == 0 {
             // The AOF holds what these replies depend on before they leave.
             engine::aof::before_reply(server);
         }
-        while self.written < self.out.len() {
-            match self.stream.write(&self.out[self.written..]) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        server.stats.net_output_bytes.add(self.out.len() as u64);
+        let Some(n) = write_out(&mut self.stream, &mut self.out, &mut self.written)? else {
+            return Ok(false);
+        };
+        server.stats.net_output_bytes.add(n as u64);
         server.stats.total_writes.incr();
         if self.out_pushes > 0 {
             self.client
@@ -618,12 +612,6 @@ impl Conn {
                 .push_pending
                 .fetch_sub(self.out_pushes, Ordering::AcqRel);
             self.out_pushes = 0;
-        }
-        self.written = 0;
-        if self.out.capacity() > KEEP_OUT {
-            self.out = Vec::new();
-        } else {
-            self.out.clear();
         }
         Ok(true)
     }
@@ -647,6 +635,33 @@ impl Conn {
         }
         server.clients.unregister(client.id());
     }
+}
+
+/// Writes `out[*written..]` to the socket. Ok(Some(n)): all of `out` (n
+/// bytes) is written, and `out` is emptied (a big buffer is given back);
+/// Ok(None): the socket is full, `written` says how far it got.
+pub(crate) fn write_out(
+    stream: &mut mio::net::TcpStream,
+    out: &mut Vec<u8>,
+    written: &mut usize,
+) -> std::io::Result<Option<usize>> {
+    while *written < out.len() {
+        match stream.write(&out[*written..]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => *written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let n = out.len();
+    *written = 0;
+    if out.capacity() > KEEP_OUT {
+        *out = Vec::new();
+    } else {
+        out.clear();
+    }
+    Ok(Some(n))
 }
 
 /// Reads what the socket has into the spare capacity of `buf`.

@@ -17,7 +17,7 @@ use memcache::binary::BinParsed;
 use memcache::reply;
 use memcache::text::{self, Parsed};
 
-use crate::conn::read_some;
+use crate::conn::{read_some, write_out};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -242,24 +242,10 @@ impl McConn {
     /// Writes pending output. Ok(true): all written; Ok(false): the socket
     /// is full (the rest goes out on the next writable event).
     fn flush(&mut self) -> std::io::Result<bool> {
-        while self.written < self.out.len() {
-            match self.stream.write(&self.out[self.written..]) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if !self.out.is_empty() {
-            self.mc.stats.bytes_written.add(self.out.len() as u64);
-            self.written = 0;
-            if self.out.capacity() > 4 * READ_CHUNK {
-                self.out = Vec::new();
-            } else {
-                self.out.clear();
-            }
-        }
+        let Some(n) = write_out(&mut self.stream, &mut self.out, &mut self.written)? else {
+            return Ok(false);
+        };
+        self.mc.stats.bytes_written.add(n as u64);
         Ok(true)
     }
 
