@@ -73,6 +73,8 @@ pub(crate) struct Conn {
     last_active_ms: u64,
     /// Idle past the `timeout` setting: closes when served.
     idle_timed_out: bool,
+    /// The peer shut down its side (or the socket failed): read until EOF.
+    pub(crate) peer_closed: bool,
 }
 
 pub(crate) fn configure(stream: &std::net::TcpStream, keepalive_secs: u64) {
@@ -111,6 +113,7 @@ impl Conn {
             unparsed: false,
             last_active_ms: engine::now_ms(),
             idle_timed_out: false,
+            peer_closed: false,
         }
     }
 
@@ -250,7 +253,7 @@ impl Conn {
                     self.inbuf.extend_from_slice(&input);
                     self.unparsed = matches!(flow, Flow::Wait);
                 }
-                Some((flow, n < space))
+                Some((flow, n < space && !self.peer_closed))
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some((Flow::Continue, true)),
             Err(_) => None,
@@ -279,7 +282,7 @@ impl Conn {
                 self.note_input(server, n, now);
                 self.inbuf.extend_from_slice(input);
                 self.unparsed = true;
-                Some(n < space)
+                Some(n < space && !self.peer_closed)
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some(true),
             Err(_) => None,
@@ -303,7 +306,7 @@ impl Conn {
             Ok(0) => None,
             Ok(n) => {
                 self.note_input(server, n, now);
-                Some((n, n < space))
+                Some((n, n < space && !self.peer_closed))
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some((0, true)),
             Err(_) => None,

@@ -40,6 +40,8 @@ pub(crate) struct McConn {
     /// as memcached does.
     watch: Option<Arc<WatchSink>>,
     wake: Arc<dyn Fn() + Send + Sync>,
+    /// The peer shut down its side (or the socket failed): read until EOF.
+    pub(crate) peer_closed: bool,
 }
 
 impl McConn {
@@ -81,6 +83,7 @@ impl McConn {
             closing: false,
             watch: None,
             wake,
+            peer_closed: false,
         })
     }
 
@@ -141,7 +144,7 @@ impl McConn {
             Ok(0) => None,
             Ok(n) => {
                 self.mc.stats.bytes_read.add(n as u64);
-                Some(n < space)
+                Some(n < space && !self.peer_closed)
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some(true),
             Err(_) => None,

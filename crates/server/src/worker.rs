@@ -176,9 +176,18 @@ impl Worker {
             }
             ready.clear();
             for ev in events.iter() {
-                if ev.token() != WAKER {
-                    ready.push(ev.token().0);
+                if ev.token() == WAKER {
+                    continue;
                 }
+                let token = ev.token().0;
+                if ev.is_read_closed() || ev.is_error() {
+                    // The peer's FIN may have come with the last data, in
+                    // the same edge: a short read no longer means drained.
+                    if let Some(Slot::Here(conn)) = st.conns.get_mut(token) {
+                        conn.note_peer_closed();
+                    }
+                }
+                ready.push(token);
             }
             self.rung.store(false, Ordering::Release);
             let inbox = std::mem::take(&mut *self.inbox.lock());
@@ -360,6 +369,13 @@ impl AnyConn {
         match self {
             AnyConn::Redis(c) => c.stream_mut(),
             AnyConn::Memcached(c) => c.stream_mut(),
+        }
+    }
+
+    fn note_peer_closed(&mut self) {
+        match self {
+            AnyConn::Redis(c) => c.peer_closed = true,
+            AnyConn::Memcached(c) => c.peer_closed = true,
         }
     }
 
