@@ -167,7 +167,7 @@ pub struct WatchSink {
     /// Wakes the connection (set by its worker).
     wake: Box<dyn Fn() + Send + Sync>,
     /// The connection is gone: the watcher is dropped.
-    closed: std::sync::atomic::AtomicBool,
+    closed: AtomicBool,
 }
 
 impl WatchSink {
@@ -401,7 +401,7 @@ impl Memcached {
         let sink = Arc::new(WatchSink {
             lines: Mutex::new(Vec::new()),
             wake,
-            closed: std::sync::atomic::AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         });
         let mut w = self.watchers.lock();
         w.push(Watcher {

@@ -15,7 +15,8 @@ use engine::{Client, Outcome, Server};
 use resp::{parse_command, Limits, Parsed};
 use smallvec::SmallVec;
 
-const READ_CHUNK: usize = 16 * 1024;
+/// Room made for one read (both kinds of connection).
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
 /// A command with an argument this large is split off the input buffer and
 /// handed to the engine, so the value can be stored without a copy (Redis
 /// reads such arguments into their own buffer for the same reason).

@@ -17,9 +17,7 @@ use memcache::binary::BinParsed;
 use memcache::reply;
 use memcache::text::{self, Parsed};
 
-use crate::conn::{read_some, write_out};
-
-const READ_CHUNK: usize = 16 * 1024;
+use crate::conn::{read_some, write_out, READ_CHUNK};
 
 pub(crate) struct McConn {
     stream: mio::net::TcpStream,
