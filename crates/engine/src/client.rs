@@ -222,6 +222,16 @@ pub struct Client {
     pub in_script: bool,
     /// Replays a file (AOF): no key counts as expired (see `Ctx::lock`).
     pub loading: bool,
+    /// The client the primary's stream runs as, on a replica.
+    pub from_primary: bool,
+    /// What REPLCONF said, for the PSYNC that may follow.
+    pub replica_conf: Option<crate::replication::ReplicaRequest>,
+    /// Set by PSYNC/SYNC: the connection is handed to replication.
+    pub replica_handover: Option<Box<crate::replication::ReplicaRequest>>,
+    /// The replication offset after this client's last write (WAIT).
+    pub repl_offset: u64,
+    /// A blocked command runs again because its timeout passed (WAIT).
+    pub block_timed_out: bool,
 }
 
 /// What a blocked client waits for.
@@ -232,6 +242,9 @@ pub struct Blocked {
     pub deadline_ms: Option<u64>,
     /// The reply on timeout: a null array (BLPOP...) or a null bulk (BLMOVE...).
     pub timeout_null_array: bool,
+    /// On timeout the command runs again (with `block_timed_out`) and
+    /// gives the reply itself (WAIT).
+    pub rerun_on_timeout: bool,
     pub waiter: Arc<keyspace::Waiter>,
     /// Set by the waiter's wake-up (a key it waits on was written).
     pub woken: Arc<AtomicBool>,
@@ -258,6 +271,11 @@ impl Client {
             watch_dirty: Arc::new(AtomicBool::new(false)),
             in_exec: false,
             loading: false,
+            from_primary: false,
+            replica_conf: None,
+            replica_handover: None,
+            repl_offset: 0,
+            block_timed_out: false,
             arg_buf: None,
             subs: Default::default(),
             output_is_push: false,

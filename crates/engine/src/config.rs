@@ -229,6 +229,33 @@ pub static PARAMS: &[Param] = &[
     p("replica-serve-stale-data", BOOL, "yes"),
     p("repl-diskless-sync", BOOL, "yes"),
     p("repl-diskless-sync-delay", int(0, INT_MAX), "5"),
+    p("repl-diskless-sync-max-replicas", int(0, INT_MAX), "0"),
+    p(
+        "repl-diskless-load",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        "disabled",
+    ),
+    p("repl-timeout", int(1, INT_MAX), "60"),
+    aka(
+        p("repl-ping-replica-period", int(1, INT_MAX), "10"),
+        "repl-ping-slave-period",
+    ),
+    p("repl-backlog-ttl", int(0, INT_MAX), "3600"),
+    p("repl-disable-tcp-nodelay", BOOL, "no"),
+    aka(
+        p("replica-priority", int(0, INT_MAX), "100"),
+        "slave-priority",
+    ),
+    aka(p("replica-announce-ip", Kind::Str, ""), "slave-announce-ip"),
+    aka(
+        p("replica-announce-port", int(0, 65535), "0"),
+        "slave-announce-port",
+    ),
+    p("replica-announced", BOOL, "yes"),
+    aka(
+        p("replica-ignore-maxmemory", BOOL, "yes"),
+        "slave-ignore-maxmemory",
+    ),
     p("masterauth", Kind::Str, ""),
     p("masteruser", Kind::Str, ""),
     aka(p("replicaof", Kind::Str, ""), "slaveof"),

@@ -44,7 +44,7 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 23] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 24] {
     [
         crate::string::HANDLERS,
         crate::blocking::HANDLERS,
@@ -69,6 +69,7 @@ fn handler_lists() -> [&'static [(&'static str, Handler)]; 23] {
         crate::hyperloglog::HANDLERS,
         crate::geo::HANDLERS,
         crate::stream::HANDLERS,
+        crate::replication::HANDLERS,
     ]
 }
 
@@ -279,6 +280,7 @@ pub fn execute(
     // refused when nothing more can go; inside MULTI so is any command but
     // EXEC, DISCARD, QUIT and RESET (queueing takes memory too).
     let exhausted = server.config.hot.maxmemory.load(Ordering::Relaxed) != 0
+        && !client.from_primary
         && crate::evict::before_command(server, client.id(), out, now_ms);
     crate::evict::refuse_writes(exhausted);
     if exhausted
@@ -318,6 +320,25 @@ pub fn execute(
             return Outcome::Done;
         }
     }
+    // A replica takes writes from its primary only (`replica-read-only`);
+    // a primary short of good replicas takes none (`min-replicas-to-write`).
+    if spec.has_flag(flag::WRITE) && !client.from_primary {
+        let refusal = if server.replication.is_replica() {
+            server
+                .config
+                .get_bool("replica-read-only")
+                .then_some(&b"READONLY You can't write against a read only replica."[..])
+        } else if crate::replication::too_few_replicas(server) {
+            Some(crate::replication::NOREPLICAS_ERROR)
+        } else {
+            None
+        };
+        if let Some(msg) = refusal {
+            entry.stats.add(REJECTED, 1);
+            reject_command(server, client, out, spec.name, msg);
+            return Outcome::Done;
+        }
+    }
     if let Some(queued) = &mut client.multi {
         if spec.has_flag(flag::NO_MULTI) {
             entry.stats.add(REJECTED, 1);
@@ -352,7 +373,11 @@ pub fn execute(
     let writes = server.pause.is_paused(now_ms)
         && (matches!((&client.multi, spec.name), (Some(q), "exec") if q.writes)
             || crate::scripting::may_write(server, spec.name, args));
-    if let Some(ms) = server.pause.wait_ms(spec, now_ms, writes) {
+    if let Some(ms) = server
+        .pause
+        .wait_ms(spec, now_ms, writes)
+        .filter(|_| !client.from_primary)
+    {
         return Outcome::Paused(ms);
     }
     call(server, client, entry, args, out, start_us);
@@ -448,6 +473,10 @@ pub(crate) fn call(
         if propagates {
             crate::propagate::flush(&server.propagation);
             crate::propagate::start_outer(false);
+            let offset = crate::propagate::take_repl_appended();
+            if offset > 0 {
+                client.repl_offset = offset;
+            }
         } else {
             server.propagation.leave(&client.shared);
         }

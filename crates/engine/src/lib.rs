@@ -40,6 +40,7 @@ pub mod notify;
 pub mod persistence;
 pub mod propagate;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 mod server;
 mod set;
@@ -221,6 +222,7 @@ pub struct Server {
     /// The stream of changes the AOF records (see `propagate`).
     pub propagation: Arc<propagate::Propagation>,
     pub aof: aof::Aof,
+    pub replication: replication::Replication,
     pub active_expire_enabled: AtomicBool,
     pub shutdown: AtomicBool,
     pub shutdown_notify: tokio::sync::Notify,
@@ -290,6 +292,7 @@ impl Server {
             persistence: persistence::State::default(),
             propagation,
             aof: aof::Aof::default(),
+            replication: Default::default(),
             active_expire_enabled: AtomicBool::new(true),
             shutdown: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
@@ -399,11 +402,19 @@ impl Server {
         // Memory freed by nothing else (say, after a burst of writes and
         // no command since) is still made.
         let limited = self.config.hot.maxmemory.load(Ordering::Relaxed) != 0;
-        if limited && !self.pause.is_paused(now) && evict::make_room(self, now).1 > 0 {
+        if limited
+            && !self.pause.is_paused(now)
+            && !self.replication.is_replica()
+            && evict::make_room(self, now).1 > 0
+        {
             notify::flush_background(self);
             tracking::flush(self, None, now);
         }
-        if self.active_expire_enabled.load(Ordering::Relaxed) && !self.pause.is_paused(now) {
+        replication::cron(self, now);
+        if self.active_expire_enabled.load(Ordering::Relaxed)
+            && !self.pause.is_paused(now)
+            && !keyspace::expiry_by_primary()
+        {
             let hz = self.config.hot.hz.load(Ordering::Relaxed).max(1);
             let effort = self.config.hot.active_expire_effort.load(Ordering::Relaxed);
             // Redis spends up to 25% of a core on active expiry (more with effort).
@@ -534,6 +545,7 @@ impl<'a> Ctx<'a> {
             keys: keys.iter().map(|k| k.to_vec()).collect(),
             deadline_ms: (timeout_ms > 0).then(|| self.now_ms + timeout_ms),
             timeout_null_array,
+            rerun_on_timeout: false,
             waiter,
             woken,
             rerun_args: None,

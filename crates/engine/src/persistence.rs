@@ -159,6 +159,39 @@ pub(crate) fn begin_snapshot_file(
     kind: SnapshotFile,
     at_point: impl FnOnce(),
 ) -> std::io::Result<persist::snapshot::Save> {
+    let (header, opts) = snapshot_header(server, kind);
+    persist::snapshot::Save::begin(
+        &server.keyspace,
+        path,
+        header,
+        opts,
+        server.config.get_bool("rdbchecksum"),
+        server.persistence.keys_processed.clone(),
+        at_point,
+    )
+}
+
+/// Begins a snapshot streamed to `out` as an RDB file (a replica's full
+/// synchronization); `at_point` runs at its moment, under every shard lock.
+pub(crate) fn begin_snapshot_stream(
+    server: &Server,
+    out: Box<dyn std::io::Write + Send>,
+    at_point: impl FnOnce(),
+) -> std::io::Result<persist::snapshot::Save> {
+    let (header, opts) = snapshot_header(server, SnapshotFile::Rdb);
+    persist::snapshot::Save::begin_stream(
+        &server.keyspace,
+        out,
+        header,
+        opts,
+        server.config.get_bool("rdbchecksum"),
+        server.persistence.keys_processed.clone(),
+        at_point,
+    )
+}
+
+/// A snapshot's header and options; resets the progress counters.
+fn snapshot_header(server: &Server, kind: SnapshotFile) -> (Vec<u8>, SaveOptions) {
     let st = &server.persistence;
     st.keys_processed.store(0, Ordering::Relaxed);
     let sizes: Vec<(usize, u64, u64)> = server
@@ -173,15 +206,7 @@ pub(crate) fn begin_snapshot_file(
         .store(sizes.iter().map(|s| s.1).sum(), Ordering::Relaxed);
     let opts = save_options(server, kind == SnapshotFile::AofBase { commands: true });
     let header = header(server, &opts, &sizes, kind != SnapshotFile::Rdb);
-    persist::snapshot::Save::begin(
-        &server.keyspace,
-        path,
-        header,
-        opts,
-        server.config.get_bool("rdbchecksum"),
-        st.keys_processed.clone(),
-        at_point,
-    )
+    (header, opts)
 }
 
 /// Begins a save (the slot must be claimed): the file will hold the

@@ -1,6 +1,7 @@
 //! Write propagation: every change to the dataset leaves as a command that
 //! reproduces it, in the order the changes were made. The append-only file
-//! records this stream (see `aof.rs`); replicas will receive it too.
+//! records this stream (see `aof.rs`), and the replication backlog feeds it
+//! to replicas (see `replication.rs`).
 //!
 //! A command goes out as itself when replaying it reproduces its effect
 //! exactly; otherwise its handler states a deterministic form
@@ -41,6 +42,9 @@ pub struct Propagation {
     /// the first command of each second.
     pub timestamps: AtomicBool,
     pub(crate) log: Mutex<Log>,
+    /// Notified when the replication backlog grows (replicas' threads wait
+    /// on it with the log's lock).
+    pub(crate) fed: parking_lot::Condvar,
 }
 
 /// The stream of propagated commands.
@@ -50,6 +54,15 @@ pub(crate) struct Log {
     pub(crate) db: Option<usize>,
     /// Bytes for the AOF not yet written; `None` while no AOF takes them.
     pub(crate) aof: Option<Vec<u8>>,
+    /// The replication stream, once a replica has asked for it. On a
+    /// replica it holds its primary's stream as received (for replicas of
+    /// its own), and the commands it applies go to the AOF only.
+    pub(crate) repl: Option<crate::replication::Backlog>,
+    /// This node is a replica: its backlog is fed from upstream.
+    pub(crate) upstream: bool,
+    /// The database the replication stream last selected (the AOF's may
+    /// differ: each starts from its own moment).
+    pub(crate) repl_db: Option<usize>,
     /// Offset of the stream's end: bytes appended since the node started.
     pub(crate) end: u64,
     /// The second of the last timestamp annotation.
@@ -60,6 +73,17 @@ impl Log {
     /// Appends an encoded command, selecting `db` first when needed, after
     /// a timestamp annotation when `timestamps` and a new second began.
     fn append(&mut self, db: Option<usize>, command: &[u8], timestamps: bool) {
+        if !self.upstream {
+            if let Some(backlog) = self.repl.as_mut() {
+                if let Some(db) = db.filter(|&db| self.repl_db != Some(db)) {
+                    let mut select = Vec::new();
+                    write_command(&mut select, &[&b"SELECT"[..], db.to_string().as_bytes()]);
+                    backlog.feed(&select);
+                    self.repl_db = Some(db);
+                }
+                backlog.feed(command);
+            }
+        }
         let Some(buf) = self.aof.as_mut() else {
             return;
         };
@@ -99,6 +123,9 @@ thread_local! {
     /// The log's end after this thread's last append: what must be written
     /// before this thread's replies go out.
     static APPENDED: Cell<u64> = const { Cell::new(0) };
+    /// The replication offset after this thread's last append (0: none
+    /// since it was taken): what WAIT waits for.
+    static REPL_APPENDED: Cell<u64> = const { Cell::new(0) };
 }
 
 impl Propagation {
@@ -141,8 +168,12 @@ impl Propagation {
         }
     }
 
+    /// Turns propagation off, unless replicas still take the stream.
     pub(crate) fn deactivate(&self) {
-        self.active.store(false, Ordering::Release);
+        let log = self.log.lock();
+        if log.repl.is_none() {
+            self.active.store(false, Ordering::Release);
+        }
     }
 
     /// Propagates a change made outside any command (a key that expired or
@@ -157,6 +188,11 @@ impl Propagation {
         let mut log = self.log.lock();
         log.append(Some(db), &command, timestamps);
         APPENDED.set(log.end);
+        if let Some(backlog) = &log.repl {
+            REPL_APPENDED.set(backlog.end);
+            drop(log);
+            self.fed.notify_all();
+        }
     }
 }
 
@@ -241,7 +277,14 @@ pub(crate) fn flush(propagation: &Propagation) {
             log.append(None, &exec, false);
         }
         APPENDED.set(log.end);
+        let fed = log
+            .repl
+            .as_ref()
+            .map(|backlog| REPL_APPENDED.set(backlog.end));
         drop(log);
+        if fed.is_some() {
+            propagation.fed.notify_all();
+        }
         p.ops.clear();
         p.bytes.clear();
         if p.bytes.capacity() > 1 << 20 {
@@ -257,6 +300,12 @@ pub(crate) fn discard() {
         p.ops.clear();
         p.bytes.clear();
     });
+}
+
+/// The replication offset this thread's last append reached, cleared (0:
+/// nothing appended since).
+pub(crate) fn take_repl_appended() -> u64 {
+    REPL_APPENDED.replace(0)
 }
 
 /// The log offset this thread's last append reached, cleared: what must be

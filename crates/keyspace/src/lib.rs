@@ -75,8 +75,23 @@ pub fn pause_expiry_until(until_ms: u64) {
     EXPIRY_PAUSED_UNTIL.store(until_ms, Ordering::Release);
 }
 
+/// On a replica, expired keys read as missing but only the primary deletes
+/// them (its DEL arrives in the replication stream), as in Redis.
+static EXPIRY_BY_PRIMARY: AtomicBool = AtomicBool::new(false);
+
+/// Leaves key deletion by expiry to the primary (`true`, a replica) or not.
+pub fn set_expiry_by_primary(on: bool) {
+    EXPIRY_BY_PRIMARY.store(on, Ordering::Release);
+}
+
+/// Is expiry left to the primary?
+pub fn expiry_by_primary() -> bool {
+    EXPIRY_BY_PRIMARY.load(Ordering::Acquire)
+}
+
 fn expiry_paused(now_ms: u64) -> bool {
     EXPIRY_PAUSED_UNTIL.load(Ordering::Relaxed) > now_ms
+        || EXPIRY_BY_PRIMARY.load(Ordering::Relaxed)
 }
 
 /// Called with every [`KeyEvent`], its database and key.

@@ -24,6 +24,11 @@ impl Waiter {
     pub fn new(client_id: u64, wake: Box<dyn Fn() + Send + Sync>) -> Arc<Waiter> {
         Arc::new(Waiter { client_id, wake })
     }
+
+    /// Wakes the client (for waits on something other than keys: WAIT).
+    pub fn wake(&self) {
+        (self.wake)();
+    }
 }
 
 /// The waiters of each (database, key), first come first served.

@@ -3,6 +3,7 @@
 //! to [`Capture`], which serializes it into a chunk; a writer thread streams
 //! the chunks to a temporary file, then the file is synced and renamed over
 //! the target, so a crash at any point leaves the previous file intact.
+//! A snapshot may also stream to any writer (a replica's socket).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -171,8 +172,8 @@ impl ShardCapture for Capture {
 /// the keys written. (BGSAVE begins in the command, so the file holds no
 /// write made after its reply, and finishes on a thread of its own.)
 pub struct Save {
-    temp: PathBuf,
-    path: PathBuf,
+    /// The temporary file and the path it becomes; None for a stream.
+    file: Option<(PathBuf, PathBuf)>,
     capture: Arc<Capture>,
     writer: std::thread::JoinHandle<std::io::Result<u64>>,
     progress: Arc<AtomicU64>,
@@ -192,6 +193,57 @@ impl Save {
     ) -> std::io::Result<Save> {
         let temp = temp_path(path);
         let file = File::create(&temp)?;
+        let target = Some((temp.clone(), path.to_path_buf()));
+        let save = Self::begin_sink(
+            ks,
+            Sink::File(file),
+            target,
+            header,
+            opts,
+            checksum,
+            progress,
+            at_point,
+        );
+        if save.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        save
+    }
+
+    /// Like [`Save::begin`], but the RDB bytes go to `out` (a replica's
+    /// socket), which the writer thread flushes at the end.
+    pub fn begin_stream(
+        ks: &Keyspace,
+        out: Box<dyn Write + Send>,
+        header: Vec<u8>,
+        opts: SaveOptions,
+        checksum: bool,
+        progress: Arc<AtomicU64>,
+        at_point: impl FnOnce(),
+    ) -> std::io::Result<Save> {
+        Self::begin_sink(
+            ks,
+            Sink::Stream(out),
+            None,
+            header,
+            opts,
+            checksum,
+            progress,
+            at_point,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn begin_sink(
+        ks: &Keyspace,
+        sink: Sink,
+        file: Option<(PathBuf, PathBuf)>,
+        header: Vec<u8>,
+        opts: SaveOptions,
+        checksum: bool,
+        progress: Arc<AtomicU64>,
+        at_point: impl FnOnce(),
+    ) -> std::io::Result<Save> {
         let (tx, rx) = channel::<Vec<u8>>();
         // Commands (an AOF base) end with the last command.
         let rdb_footer = !opts.commands;
@@ -199,14 +251,7 @@ impl Save {
         let writer_flow = flow.clone();
         let writer = std::thread::Builder::new()
             .name("rdb-writer".into())
-            .spawn(move || write_chunks(file, rx, &writer_flow, rdb_footer, checksum));
-        let writer = match writer {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = std::fs::remove_file(&temp);
-                return Err(e);
-            }
-        };
+            .spawn(move || write_chunks(sink, rx, &writer_flow, rdb_footer, checksum))?;
         let _ = tx.send(header);
         let capture = Arc::new(Capture {
             opts,
@@ -218,12 +263,10 @@ impl Save {
         if !ks.begin_snapshot(capture.clone(), at_point) {
             drop(capture);
             let _ = writer.join();
-            let _ = std::fs::remove_file(&temp);
             return Err(std::io::Error::other("another snapshot is in progress"));
         }
         Ok(Save {
-            temp,
-            path: path.to_path_buf(),
+            file,
             capture,
             writer,
             progress,
@@ -242,18 +285,20 @@ impl Save {
             .map_err(|_| std::io::Error::other("the RDB writer thread panicked"))
             .and_then(|r| r);
         let result = written.and_then(|bytes| {
-            std::fs::rename(&self.temp, &self.path)?;
-            // The rename itself must reach the disk too.
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                File::open(dir)?.sync_all()?;
+            if let Some((temp, path)) = &self.file {
+                std::fs::rename(temp, path)?;
+                // The rename itself must reach the disk too.
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    File::open(dir)?.sync_all()?;
+                }
             }
             Ok(SaveStats {
                 keys: self.progress.load(Ordering::Relaxed),
                 bytes,
             })
         });
-        if result.is_err() {
-            let _ = std::fs::remove_file(&self.temp);
+        if let (Err(_), Some((temp, _))) = (&result, &self.file) {
+            let _ = std::fs::remove_file(temp);
         }
         result
     }
@@ -271,16 +316,38 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// The writer thread: chunks to the file, then the footer; syncs it.
+/// Where a snapshot's bytes go.
+enum Sink {
+    File(File),
+    Stream(Box<dyn Write + Send>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(buf),
+            Sink::Stream(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Stream(s) => s.flush(),
+        }
+    }
+}
+
+/// The writer thread: chunks to the sink, then the footer; syncs a file.
 /// Returns the bytes written.
 fn write_chunks(
-    file: File,
+    sink: Sink,
     rx: std::sync::mpsc::Receiver<Vec<u8>>,
     flow: &Flow,
     rdb_footer: bool,
     checksum: bool,
 ) -> std::io::Result<u64> {
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut out = BufWriter::with_capacity(1 << 20, sink);
     let mut crc = 0u64;
     let mut bytes = 0u64;
     for chunk in rx {
@@ -302,7 +369,9 @@ fn write_chunks(
         out.write_all(&footer)?;
         bytes += footer.len() as u64;
     }
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
+    match out.into_inner().map_err(|e| e.into_error())? {
+        Sink::File(file) => file.sync_all()?,
+        Sink::Stream(mut s) => s.flush()?,
+    }
     Ok(bytes)
 }

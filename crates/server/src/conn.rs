@@ -200,7 +200,9 @@ impl Conn {
                 Err(_) => return false,
             }
             if self.closing {
-                let _ = self.stream.shutdown(std::net::Shutdown::Write);
+                if self.client.replica_handover.is_none() {
+                    let _ = self.stream.shutdown(std::net::Shutdown::Write);
+                }
                 return false;
             }
             if drained {
@@ -423,7 +425,9 @@ impl Conn {
                         flow = Flow::Wait;
                         break;
                     }
-                    if client.close_after_reply {
+                    // PSYNC/SYNC: the connection leaves for replication
+                    // once the replies so far are out (see `close`).
+                    if client.close_after_reply || client.replica_handover.is_some() {
                         flow = Flow::Close;
                         break;
                     }
@@ -636,6 +640,12 @@ impl Conn {
             let mut m = server.monitors.lock();
             m.retain(|x| x.client_id != client.id());
             server.monitor_count.store(m.len(), Ordering::Relaxed);
+        }
+        if let Some(request) = client.replica_handover.take() {
+            // A replica: fed by a thread of its own from now on.
+            let shared = client.shared.clone();
+            crate::replica_feed::start(server, self.stream.into(), shared, *request);
+            return;
         }
         server.clients.unregister(client.id());
     }

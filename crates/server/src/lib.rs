@@ -15,6 +15,8 @@
 mod conn;
 mod mc_conn;
 mod metrics;
+mod repl_link;
+mod replica_feed;
 mod worker;
 
 use std::net::SocketAddr;
@@ -203,6 +205,21 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
             })
             .map_err(|e| StartError(format!("thread: {e}")))?,
     );
+
+    if redis_engine {
+        // `replicaof host port` in the configuration: follow from the start.
+        let replicaof = server.config.get("replicaof");
+        let mut words = replicaof.split_whitespace();
+        if let (Some(host), Some(port)) = (words.next(), words.next()) {
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| StartError(format!("replicaof: invalid port {port}")))?;
+            engine::replication::follow(&server, host.to_string(), port);
+        }
+        threads.push(
+            repl_link::start(server.clone()).map_err(|e| StartError(format!("thread: {e}")))?,
+        );
+    }
 
     let srv = server.clone();
     threads.push(

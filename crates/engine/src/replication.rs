@@ -1,0 +1,1029 @@
+//! Replication (PSYNC2, as Redis 7): the node's role, its replication ids
+//! and offsets, the backlog of the stream it sends, the replicas it feeds
+//! and the primary it follows; and the commands REPLICAOF (SLAVEOF), ROLE,
+//! REPLCONF, PSYNC, SYNC, WAIT, READONLY and READWRITE.
+//!
+//! The sockets are the server crate's: a connection that asks for the
+//! stream (PSYNC, SYNC) leaves its worker's event loop for a thread of its
+//! own that sends the snapshot and then the stream (`repl_primary.rs`), and
+//! a replica follows its primary on a link thread (`repl_link.rs`). This
+//! module holds what they share with the commands.
+//!
+//! Offsets are Redis's: `master_repl_offset` counts the bytes of the stream
+//! since the replication id began (a replica's follows its primary's); the
+//! backlog keeps the last `repl-backlog-size` bytes, plus whatever a
+//! connected replica has not been sent yet (Redis 7's shared replication
+//! buffer), so a replica that reconnects resumes with PSYNC from the
+//! offset it reached. A replica's backlog holds its primary's stream as
+//! received, so replicas of replicas share the primary's ids and offsets.
+//!
+//! Lock order: shard locks, then `state`, then the propagation log.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::args::{eq, parse_i64};
+use crate::client::{Blocked, ClientShared};
+use crate::error::{CmdError, CmdResult, SYNTAX};
+use crate::{now_ms, Client, Ctx, Handler, Server};
+
+pub(crate) const HANDLERS: &[(&str, Handler)] = &[
+    ("replicaof", replicaof),
+    ("slaveof", replicaof),
+    ("role", role),
+    ("replconf", replconf),
+    ("psync", psync),
+    ("sync", psync),
+    ("wait", wait),
+    ("readonly", cluster_only),
+    ("readwrite", cluster_only),
+];
+
+/// The replication stream's recent past, and the ids it is known by.
+pub(crate) struct Backlog {
+    /// Bytes at `buf[head..]`; the last one is at offset `end`.
+    buf: Vec<u8>,
+    head: usize,
+    /// `master_repl_offset`: bytes in the stream since the id began.
+    pub(crate) end: u64,
+    /// `repl-backlog-size`.
+    pub(crate) limit: usize,
+    /// How far each replica being fed has been sent: bytes after these
+    /// positions are kept for them.
+    readers: Vec<Arc<AtomicU64>>,
+    pub(crate) replid: String,
+    /// The previous id, valid up to `second_offset - 1` (PSYNC2: replicas
+    /// of the former primary resume after a failover).
+    pub(crate) replid2: String,
+    pub(crate) second_offset: i64,
+}
+
+/// An id of 40 zeros: no previous id.
+const NO_ID: &str = "0000000000000000000000000000000000000000";
+
+/// A new random replication id (40 hex characters).
+pub fn random_id() -> String {
+    (0..40)
+        .map(|_| char::from_digit(u32::from(rand::random::<u8>() % 16), 16).unwrap_or('0'))
+        .collect()
+}
+
+impl Backlog {
+    fn new(replid: String, end: u64, limit: usize) -> Backlog {
+        Backlog {
+            buf: Vec::new(),
+            head: 0,
+            end,
+            limit,
+            readers: Vec::new(),
+            replid,
+            replid2: NO_ID.to_string(),
+            second_offset: -1,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    /// Offset of the first byte held (Redis's `repl_backlog_first_byte_offset`).
+    pub(crate) fn first_offset(&self) -> u64 {
+        self.end - self.len() as u64 + 1
+    }
+
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        self.end += bytes.len() as u64;
+        self.trim();
+    }
+
+    /// Drops what is past `limit` and sent to every replica.
+    fn trim(&mut self) {
+        let excess = self.len().saturating_sub(self.limit);
+        if excess == 0 {
+            return;
+        }
+        let start = self.end - self.len() as u64;
+        let needed_from = self
+            .readers
+            .iter()
+            .map(|r| r.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(self.end);
+        let drop = excess.min(needed_from.saturating_sub(start) as usize);
+        self.head += drop;
+        // Compacted once the dropped part outweighs what is kept.
+        if self.head > self.len() && self.head >= 64 << 10 {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
+    /// Appends to `out` at most `max` bytes that follow position `pos` (the
+    /// offset of the last byte a replica has); None if they are gone.
+    pub(crate) fn read_after(&self, pos: u64, max: usize, out: &mut Vec<u8>) -> Option<()> {
+        let start = self.end - self.len() as u64;
+        if pos < start || pos > self.end {
+            return None;
+        }
+        let from = self.head + (pos - start) as usize;
+        let to = self.buf.len().min(from + max);
+        out.extend_from_slice(&self.buf[from..to]);
+        Some(())
+    }
+
+    fn add_reader(&mut self, reader: &Arc<AtomicU64>) {
+        self.readers.push(reader.clone());
+    }
+
+    fn remove_reader(&mut self, reader: &Arc<AtomicU64>) {
+        self.readers.retain(|r| !Arc::ptr_eq(r, reader));
+    }
+
+    /// A new id from here on; the current one stays valid up to here.
+    fn shift_id(&mut self) {
+        self.replid2 = std::mem::replace(&mut self.replid, random_id());
+        self.second_offset = self.end as i64 + 1;
+    }
+}
+
+/// A replica's sync state, as INFO shows it.
+pub const REPLICA_WAIT_BGSAVE: u8 = 0;
+pub const REPLICA_SEND_BULK: u8 = 1;
+pub const REPLICA_ONLINE: u8 = 2;
+
+/// A replica this node feeds.
+pub struct ReplicaInfo {
+    pub shared: Arc<ClientShared>,
+    pub ip: String,
+    /// The port it listens on (REPLCONF listening-port).
+    pub port: u16,
+    pub state: AtomicU8,
+    /// Position in the stream sent to it.
+    pub sent: Arc<AtomicU64>,
+    /// The offset it acknowledged, and when (ms).
+    pub ack: AtomicU64,
+    pub ack_ms: AtomicU64,
+}
+
+/// What REPLCONF told about a connection that may become a replica.
+#[derive(Default, Clone, Debug)]
+pub struct ReplicaRequest {
+    pub listening_port: u16,
+    pub ip: Option<String>,
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+    /// PSYNC's id and offset; None for SYNC.
+    pub psync: Option<(String, i64)>,
+}
+
+/// The replica's link to its primary, as INFO and ROLE show it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LinkState {
+    /// Not connected (yet, or any more).
+    Connect,
+    Connecting,
+    /// Receiving the snapshot.
+    Sync,
+    Connected,
+}
+
+/// The primary this node follows, and the link's progress.
+pub struct Following {
+    pub host: String,
+    pub port: u16,
+    pub link: LinkState,
+    /// Last byte from the primary (ms).
+    pub last_io_ms: u64,
+    pub down_since_ms: u64,
+    /// Snapshot transfer: bytes expected (0: unknown, EOF-marked) and read.
+    pub sync_total: u64,
+    pub sync_read: u64,
+    pub sync_started_ms: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) following: Option<Following>,
+}
+
+/// The node's replication state.
+#[derive(Default)]
+pub struct Replication {
+    pub(crate) state: Mutex<State>,
+    /// Following a primary (the fast check for writes and expiry).
+    replica: AtomicBool,
+    /// Bumped when REPLICAOF changes what to follow: the link starts over.
+    pub generation: AtomicU64,
+    pub replicas: Mutex<Vec<Arc<ReplicaInfo>>>,
+    /// WAIT clients, woken when an acknowledgement arrives.
+    waiters: Mutex<Vec<Arc<keyspace::Waiter>>>,
+    /// Writes are refused: fewer good replicas than `min-replicas-to-write`.
+    too_few_replicas: AtomicBool,
+    last_ping_ms: AtomicU64,
+    pub sync_full: AtomicU64,
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
+}
+
+impl Replication {
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Ordering::Acquire)
+    }
+
+    /// The primary to follow, and the generation of that choice.
+    pub fn primary(&self) -> Option<(String, u16, u64)> {
+        let st = self.state.lock();
+        st.following.as_ref().map(|f| {
+            (
+                f.host.clone(),
+                f.port,
+                self.generation.load(Ordering::Acquire),
+            )
+        })
+    }
+
+    /// Updates the link's state for INFO and ROLE (if still following).
+    pub fn with_following(&self, f: impl FnOnce(&mut Following)) {
+        if let Some(following) = self.state.lock().following.as_mut() {
+            f(following);
+        }
+    }
+
+    fn wake_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.lock());
+        for w in waiters {
+            w.wake();
+        }
+    }
+}
+
+/// The replication stream's offset (`master_repl_offset`).
+pub fn offset(server: &Server) -> u64 {
+    server
+        .propagation
+        .log
+        .lock()
+        .repl
+        .as_ref()
+        .map_or(0, |b| b.end)
+}
+
+fn cluster_only(_ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    Err(CmdError::new(
+        "ERR This instance has cluster support disabled",
+    ))
+}
+
+/// REPLICAOF host port | NO ONE.
+fn replicaof(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let server = ctx.server;
+    if eq(a[1], "no") && eq(a[2], "one") {
+        if server.replication.is_replica() {
+            become_primary(server);
+            tracing::info!(
+                "MASTER MODE enabled (user request from '{}')",
+                ctx.client.shared.addr
+            );
+        }
+        ctx.out.ok();
+        return Ok(());
+    }
+    let port = parse_i64(a[2])
+        .filter(|p| (0..=65535).contains(p))
+        .ok_or_else(|| CmdError::new("ERR Invalid master port"))? as u16;
+    let host = String::from_utf8_lossy(a[1]).into_owned();
+    {
+        let st = server.replication.state.lock();
+        if let Some(f) = &st.following {
+            if f.host.eq_ignore_ascii_case(&host) && f.port == port {
+                ctx.out.simple("OK Already connected to specified master");
+                return Ok(());
+            }
+        }
+    }
+    follow(server, host.clone(), port);
+    tracing::info!(
+        "REPLICAOF {host}:{port} enabled (user request from '{}')",
+        ctx.client.shared.addr
+    );
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Starts following `host:port`: the data it has becomes ours. Replicas
+/// of this node reconnect (their stream's id changes).
+pub fn follow(server: &Server, host: String, port: u16) {
+    let rep = &server.replication;
+    {
+        let mut st = rep.state.lock();
+        st.following = Some(Following {
+            host,
+            port,
+            link: LinkState::Connect,
+            last_io_ms: 0,
+            down_since_ms: now_ms(),
+            sync_total: 0,
+            sync_read: 0,
+            sync_started_ms: 0,
+        });
+        rep.replica.store(true, Ordering::Release);
+        keyspace::set_expiry_by_primary(true);
+        let mut log = server.propagation.log.lock();
+        log.upstream = true;
+        // The stream we hand on is the primary's from now on.
+        log.repl_db = None;
+    }
+    rep.generation.fetch_add(1, Ordering::AcqRel);
+    disconnect_replicas(server);
+}
+
+/// Stops following: this node takes writes, under a new replication id
+/// (the old one stays valid up to here, so the other replicas of the
+/// former primary resume from this node with PSYNC).
+pub fn become_primary(server: &Server) {
+    let rep = &server.replication;
+    {
+        let mut st = rep.state.lock();
+        st.following = None;
+        rep.replica.store(false, Ordering::Release);
+        keyspace::set_expiry_by_primary(false);
+        let mut log = server.propagation.log.lock();
+        log.upstream = false;
+        log.repl_db = None;
+        if let Some(b) = log.repl.as_mut() {
+            b.shift_id();
+        }
+    }
+    rep.generation.fetch_add(1, Ordering::AcqRel);
+    disconnect_replicas(server);
+}
+
+fn disconnect_replicas(server: &Server) {
+    for r in server.replication.replicas.lock().iter() {
+        r.shared.kill();
+    }
+}
+
+/// ROLE.
+fn role(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let server = ctx.server;
+    let offset = offset(server) as i64;
+    let st = server.replication.state.lock();
+    let out = &mut ctx.out;
+    match &st.following {
+        Some(f) => {
+            out.array(5);
+            out.bulk_str("slave");
+            out.bulk_str(&f.host);
+            out.int(i64::from(f.port));
+            out.bulk_str(match f.link {
+                LinkState::Connect => "connect",
+                LinkState::Connecting => "connecting",
+                LinkState::Sync => "sync",
+                LinkState::Connected => "connected",
+            });
+            out.int(if f.link == LinkState::Connected {
+                offset
+            } else {
+                -1
+            });
+        }
+        None => {
+            drop(st);
+            let replicas = server.replication.replicas.lock();
+            let online: Vec<_> = replicas
+                .iter()
+                .filter(|r| r.state.load(Ordering::Acquire) == REPLICA_ONLINE)
+                .collect();
+            out.array(3);
+            out.bulk_str("master");
+            out.int(offset);
+            out.array(online.len());
+            for r in online {
+                out.array(3);
+                out.bulk_str(&r.ip);
+                out.bulk_str(&r.port.to_string());
+                out.bulk_str(&r.ack.load(Ordering::Acquire).to_string());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// REPLCONF option value [option value ...].
+fn replconf(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    if a.len().is_multiple_of(2) {
+        return Err(SYNTAX);
+    }
+    let mut req = ctx.client.replica_conf.take().unwrap_or_default();
+    for pair in a[1..].chunks(2) {
+        let (opt, value) = (pair[0], pair[1]);
+        if eq(opt, "listening-port") {
+            req.listening_port = parse_i64(value)
+                .filter(|p| (0..=65535).contains(p))
+                .ok_or_else(|| CmdError::new("ERR value is not an integer or out of range"))?
+                as u16;
+        } else if eq(opt, "ip-address") {
+            req.ip = Some(String::from_utf8_lossy(value).into_owned());
+        } else if eq(opt, "capa") {
+            if eq(value, "eof") {
+                req.capa_eof = true;
+            } else if eq(value, "psync2") {
+                req.capa_psync2 = true;
+            }
+        } else if eq(opt, "ack") || eq(opt, "fack") {
+            // Acknowledgements reach the replica's own thread; from anyone
+            // else they are ignored, without a reply (as Redis).
+            ctx.client.replica_conf = Some(req);
+            return Ok(());
+        } else if eq(opt, "getack") {
+            // Only the primary asks; the link answers it (see `repl_link`).
+            ctx.client.replica_conf = Some(req);
+            return Ok(());
+        } else if eq(opt, "rdb-only") || eq(opt, "rdb-filter-only") {
+            // Accepted (redis-cli --rdb sends them); the whole snapshot is sent.
+        } else {
+            ctx.client.replica_conf = Some(req);
+            return Err(CmdError::new(format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(opt)
+            )));
+        }
+    }
+    ctx.client.replica_conf = Some(req);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// PSYNC replid offset / SYNC: the connection becomes a replica. The reply
+/// (+FULLRESYNC or +CONTINUE, then the stream) comes from the thread it is
+/// handed to.
+fn psync(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let server = ctx.server;
+    if server.replication.is_replica() {
+        let connected = server
+            .replication
+            .state
+            .lock()
+            .following
+            .as_ref()
+            .is_some_and(|f| f.link == LinkState::Connected);
+        if !connected {
+            return Err(CmdError::new(
+                "NOMASTERLINK Can't SYNC while not connected with my master",
+            ));
+        }
+    }
+    let mut req = ctx.client.replica_conf.take().unwrap_or_default();
+    if ctx.spec.name == "psync" {
+        let offset = parse_i64(a[2])
+            .ok_or_else(|| CmdError::new("ERR value is not an integer or out of range"))?;
+        req.psync = Some((String::from_utf8_lossy(a[1]).into_owned(), offset));
+    }
+    ctx.client.replica_handover = Some(Box::new(req));
+    Ok(())
+}
+
+/// Registers a replica about to be fed (CLIENT LIST, INFO, ROLE, WAIT).
+pub fn add_replica(
+    server: &Server,
+    shared: Arc<ClientShared>,
+    req: &ReplicaRequest,
+) -> Arc<ReplicaInfo> {
+    let ip = req.ip.clone().unwrap_or_else(|| {
+        shared
+            .addr
+            .rsplit_once(':')
+            .map_or(shared.addr.clone(), |(ip, _)| ip.to_string())
+    });
+    let info = Arc::new(ReplicaInfo {
+        shared,
+        ip,
+        port: req.listening_port,
+        state: AtomicU8::new(REPLICA_WAIT_BGSAVE),
+        sent: Arc::new(AtomicU64::new(0)),
+        ack: AtomicU64::new(0),
+        ack_ms: AtomicU64::new(now_ms()),
+    });
+    server.replication.replicas.lock().push(info.clone());
+    info
+}
+
+/// Forgets a replica whose connection ended.
+pub fn remove_replica(server: &Server, replica: &Arc<ReplicaInfo>) {
+    server
+        .replication
+        .replicas
+        .lock()
+        .retain(|r| !Arc::ptr_eq(r, replica));
+    if let Some(b) = server.propagation.log.lock().repl.as_mut() {
+        b.remove_reader(&replica.sent);
+    }
+    server.clients.unregister(replica.shared.id);
+    server.replication.wake_waiters();
+}
+
+/// Records a replica's acknowledgement (REPLCONF ACK) and wakes WAIT.
+pub fn acknowledged(server: &Server, replica: &ReplicaInfo, offset: u64) {
+    replica.ack.fetch_max(offset, Ordering::AcqRel);
+    replica.ack_ms.store(now_ms(), Ordering::Release);
+    server.replication.wake_waiters();
+}
+
+/// Creates the backlog if there is none. Called with the log locked.
+fn ensure_backlog<'a>(server: &Server, log: &'a mut crate::propagate::Log) -> &'a mut Backlog {
+    let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
+    // The id INFO showed before any replica came.
+    log.repl
+        .get_or_insert_with(|| Backlog::new(server.run_id.clone(), 0, limit))
+}
+
+/// PSYNC's partial resynchronization: if the backlog still holds what the
+/// replica lacks, returns the reply (+CONTINUE) and registers `replica` to
+/// be fed from there.
+pub fn try_partial(
+    server: &Server,
+    req: &ReplicaRequest,
+    replica: &ReplicaInfo,
+) -> Option<Vec<u8>> {
+    let (id, wanted) = req.psync.as_ref()?;
+    let mut log = server.propagation.log.lock();
+    let b = log.repl.as_mut()?;
+    let wanted = u64::try_from(*wanted).ok()?;
+    let known = *id == b.replid
+        || (*id == b.replid2 && b.second_offset >= 0 && wanted <= b.second_offset as u64);
+    if !known || wanted < b.first_offset() || wanted > b.end + 1 {
+        return None;
+    }
+    replica.sent.store(wanted - 1, Ordering::Release);
+    b.add_reader(&replica.sent);
+    replica.state.store(REPLICA_ONLINE, Ordering::Release);
+    server
+        .replication
+        .sync_partial_ok
+        .fetch_add(1, Ordering::Relaxed);
+    Some(if req.capa_psync2 {
+        format!("+CONTINUE {}\r\n", b.replid).into_bytes()
+    } else {
+        b"+CONTINUE\r\n".to_vec()
+    })
+}
+
+/// How a full synchronization sends the snapshot.
+pub enum SnapshotTransfer {
+    /// Streamed straight to the socket, between `$EOF:<mark>` and the mark.
+    Diskless { mark: String },
+    /// Saved to the RDB file first, then sent as one bulk string.
+    Disk,
+}
+
+/// A full synchronization: waits for the snapshot slot, then takes a
+/// snapshot and streams it to `out` after the `+FULLRESYNC <id> <offset>`
+/// line; from the snapshot's moment on, `replica` is fed the stream. For
+/// `Disk`, the file is written instead and its path returned. `cancelled`
+/// is polled while waiting for the slot.
+pub fn full_sync(
+    server: &Arc<Server>,
+    replica: &ReplicaInfo,
+    transfer: &SnapshotTransfer,
+    mut out: Box<dyn Write + Send>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<std::path::PathBuf>, String> {
+    while !crate::persistence::claim(&server.persistence) {
+        if cancelled() {
+            return Err("the replica went away".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    server.replication.sync_full.fetch_add(1, Ordering::Relaxed);
+    // Every change from the snapshot's moment on must reach the stream.
+    server.propagation.activate(&server.clients);
+    let at_point = |out: &mut dyn Write| {
+        let mut log = server.propagation.log.lock();
+        let b = ensure_backlog(server, &mut log);
+        replica.sent.store(b.end, Ordering::Release);
+        b.add_reader(&replica.sent);
+        let line = format!("+FULLRESYNC {} {}\r\n", b.replid, b.end);
+        log.repl_db = None;
+        drop(log);
+        replica.state.store(REPLICA_SEND_BULK, Ordering::Release);
+        let _ = out.write_all(line.as_bytes());
+    };
+    let result = match transfer {
+        SnapshotTransfer::Diskless { mark } => {
+            // The writer thread must not send snapshot bytes before the
+            // +FULLRESYNC line, written at the snapshot's moment.
+            let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+            let mut preamble = Vec::new();
+            let sink = AfterPreamble {
+                out,
+                preamble: Some(rx),
+            };
+            let begun = crate::persistence::begin_snapshot_stream(server, Box::new(sink), || {
+                at_point(&mut preamble);
+                preamble.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
+                let _ = tx.send(std::mem::take(&mut preamble));
+            });
+            begun
+                .and_then(|save| save.finish(&server.keyspace, 1))
+                .map(|_| None)
+                .map_err(|e| format!("can't stream the snapshot: {e}"))
+        }
+        SnapshotTransfer::Disk => {
+            let path = crate::persistence::rdb_path(server);
+            let mut line = Vec::new();
+            let begun = crate::persistence::begin_snapshot_file(
+                server,
+                &path,
+                crate::persistence::SnapshotFile::Rdb,
+                || at_point(&mut line),
+            );
+            let done = begun
+                .and_then(|save| save.finish(&server.keyspace, 1))
+                .map_err(|e| format!("can't save the snapshot: {e}"));
+            done.and_then(|_| {
+                out.write_all(&line)
+                    .map_err(|e| format!("can't write to the replica: {e}"))
+            })
+            .map(|_| Some(path))
+        }
+    };
+    server
+        .persistence
+        .in_progress
+        .store(false, Ordering::Release);
+    result
+}
+
+/// A writer that first writes the preamble it is sent (waiting for it).
+struct AfterPreamble {
+    out: Box<dyn Write + Send>,
+    preamble: Option<std::sync::mpsc::Receiver<Vec<u8>>>,
+}
+
+impl AfterPreamble {
+    fn start(&mut self) -> std::io::Result<()> {
+        if let Some(rx) = self.preamble.take() {
+            let line = rx
+                .recv()
+                .map_err(|_| std::io::Error::other("the snapshot did not begin"))?;
+            self.out.write_all(&line)?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for AfterPreamble {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.start()?;
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.start()?;
+        self.out.flush()
+    }
+}
+
+/// Waits (at most `timeout`) until the stream has bytes after `pos`, then
+/// appends up to `max` of them to `out`, and returns the stream's end.
+/// None: the replica fell out of the backlog (it must resynchronize).
+pub fn stream_after(
+    server: &Server,
+    pos: u64,
+    max: usize,
+    out: &mut Vec<u8>,
+    timeout: std::time::Duration,
+) -> Option<u64> {
+    let propagation = &server.propagation;
+    let mut log = propagation.log.lock();
+    let has_more = |log: &crate::propagate::Log| log.repl.as_ref().is_some_and(|b| b.end > pos);
+    if !has_more(&log) {
+        propagation.fed.wait_for(&mut log, timeout);
+    }
+    match log.repl.as_ref() {
+        Some(b) if b.end > pos => b.read_after(pos, max, out).map(|()| b.end),
+        Some(b) if pos > b.end => None,
+        Some(b) => Some(b.end),
+        None => Some(pos),
+    }
+}
+
+/// The bytes a replica has been sent but not acknowledged, beyond which it
+/// is disconnected (`client-output-buffer-limit replica`'s hard limit).
+pub fn output_limit(server: &Server) -> (u64, u64, u64) {
+    let mut limits = (268435456, 67108864, 60);
+    for class in server
+        .config
+        .get("client-output-buffer-limit")
+        .split(' ')
+        .collect::<Vec<_>>()
+        .chunks(4)
+    {
+        if class.len() == 4 && matches!(class[0], "slave" | "replica") {
+            let n = |s: &str| crate::config::parse_memory(s).unwrap_or(0).max(0) as u64;
+            limits = (n(class[1]), n(class[2]), class[3].parse().unwrap_or(0));
+        }
+    }
+    limits
+}
+
+// ---------------------------------------------------------------------------
+// The replica's side: what its link to the primary changes.
+// ---------------------------------------------------------------------------
+
+/// The PSYNC this replica sends: the id and next offset of what it has
+/// (its own, if it was a primary), or `? -1` for everything.
+pub fn psync_request(server: &Server) -> (String, i64) {
+    match server.propagation.log.lock().repl.as_ref() {
+        Some(b) => (b.replid.clone(), b.end as i64 + 1),
+        None => ("?".to_string(), -1),
+    }
+}
+
+/// After +FULLRESYNC's snapshot arrived in `path`: the dataset becomes the
+/// file's, the stream continues from `offset` under `replid`.
+pub fn load_full_sync(
+    server: &Arc<Server>,
+    path: &std::path::Path,
+    replid: &str,
+    offset: u64,
+) -> Result<(), String> {
+    drop(server.keyspace.flush(None));
+    crate::functions::flush_all(server);
+    // Keys that expired still load: the primary's DEL for them follows.
+    crate::persistence::load_rdb(server, path, crate::persistence::LoadMode::AofBase)?;
+    let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
+    let mut log = server.propagation.log.lock();
+    let readers = log.repl.take().map(|b| b.readers).unwrap_or_default();
+    let mut b = Backlog::new(replid.to_string(), offset, limit);
+    b.readers = readers;
+    log.repl = Some(b);
+    log.repl_db = None;
+    drop(log);
+    // Our replicas hold data the snapshot replaced.
+    disconnect_replicas(server);
+    Ok(())
+}
+
+/// After +CONTINUE [id]: a primary that changed id (a failover) keeps the
+/// old one valid up to here; our replicas learn it by reconnecting.
+pub fn continued(server: &Server, new_id: Option<&str>) {
+    let mut log = server.propagation.log.lock();
+    let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
+    let b = log
+        .repl
+        .get_or_insert_with(|| Backlog::new(random_id(), 0, limit));
+    if let Some(id) = new_id.filter(|id| *id != b.replid) {
+        b.replid2 = std::mem::replace(&mut b.replid, id.to_string());
+        b.second_offset = b.end as i64 + 1;
+        drop(log);
+        disconnect_replicas(server);
+    }
+}
+
+/// Hands on a command from the primary's stream, once applied: its bytes
+/// join our backlog (for our replicas) and advance our offset.
+pub fn feed_upstream(server: &Server, bytes: &[u8]) {
+    let propagation = &server.propagation;
+    let mut log = propagation.log.lock();
+    if let Some(b) = log.repl.as_mut() {
+        b.feed(bytes);
+    }
+    drop(log);
+    propagation.fed.notify_all();
+}
+
+/// The client the primary's commands run as: never refused, never
+/// blocked, and no key counts as expired for it (the primary decides).
+pub fn primary_client(server: &Server) -> Client {
+    let shared = Arc::new(ClientShared::new(
+        server.clients.next_id(),
+        String::new(),
+        String::new(),
+        -1,
+        now_ms(),
+    ));
+    let mut client = Client::new(shared, true);
+    client.from_primary = true;
+    client.loading = true;
+    client
+}
+
+// ---------------------------------------------------------------------------
+// WAIT, min-replicas-to-write, the primary's pings.
+// ---------------------------------------------------------------------------
+
+/// Replicas that acknowledged `offset`.
+fn acked(server: &Server, offset: u64) -> usize {
+    server
+        .replication
+        .replicas
+        .lock()
+        .iter()
+        .filter(|r| {
+            r.state.load(Ordering::Acquire) == REPLICA_ONLINE
+                && r.ack.load(Ordering::Acquire) >= offset
+        })
+        .count()
+}
+
+/// WAIT numreplicas timeout.
+fn wait(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let server = ctx.server;
+    if server.replication.is_replica() {
+        return Err(CmdError::new("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
+    }
+    let needed = parse_i64(a[1])
+        .ok_or_else(|| CmdError::new("ERR value is not an integer or out of range"))?;
+    let timeout = parse_i64(a[2])
+        .ok_or_else(|| CmdError::new("ERR timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(CmdError::new("ERR timeout is negative"));
+    }
+    let count = acked(server, ctx.client.repl_offset);
+    let timed_out = std::mem::take(&mut ctx.client.block_timed_out);
+    if count as i64 >= needed || timed_out || ctx.client.in_exec || ctx.client.in_script {
+        ctx.out.int(count as i64);
+        return Ok(());
+    }
+    let woken = Arc::new(AtomicBool::new(false));
+    let flag = woken.clone();
+    let shared = ctx.client.shared.clone();
+    let waiter = keyspace::Waiter::new(
+        ctx.client.id(),
+        Box::new(move || {
+            flag.store(true, Ordering::Release);
+            shared.wake();
+        }),
+    );
+    server.replication.waiters.lock().push(waiter.clone());
+    if !ctx.client.block_retry {
+        request_acks(server);
+    }
+    ctx.client.blocked = Some(Blocked {
+        db: ctx.client.db,
+        keys: Vec::new(),
+        deadline_ms: (timeout > 0).then(|| ctx.now_ms + timeout as u64),
+        timeout_null_array: false,
+        rerun_on_timeout: true,
+        waiter,
+        woken,
+        rerun_args: None,
+    });
+    Ok(())
+}
+
+/// Asks every replica for its offset (REPLCONF GETACK * in the stream).
+fn request_acks(server: &Server) {
+    let propagation = &server.propagation;
+    let mut log = propagation.log.lock();
+    if let Some(b) = log.repl.as_mut() {
+        let mut cmd = Vec::new();
+        resp::write_command(&mut cmd, &[&b"REPLCONF"[..], b"GETACK", b"*"]);
+        b.feed(&cmd);
+    }
+    drop(log);
+    propagation.fed.notify_all();
+}
+
+/// Refuse writes (`min-replicas-to-write`)?
+pub(crate) fn too_few_replicas(server: &Server) -> bool {
+    server.replication.too_few_replicas.load(Ordering::Relaxed)
+}
+
+pub(crate) const NOREPLICAS_ERROR: &[u8] = b"NOREPLICAS Not enough good replicas to write.";
+
+/// Periodic work: the primary pings its replicas every
+/// `repl-ping-replica-period` (so they see it alive and offsets move) and
+/// counts the good ones for `min-replicas-to-write`.
+pub(crate) fn cron(server: &Server, now: u64) {
+    let rep = &server.replication;
+    let min = server.config.get_i64("min-replicas-to-write");
+    let max_lag = server.config.get_i64("min-replicas-max-lag").max(0) as u64;
+    let replicas = rep.replicas.lock();
+    let good = replicas
+        .iter()
+        .filter(|r| {
+            r.state.load(Ordering::Acquire) == REPLICA_ONLINE
+                && now.saturating_sub(r.ack_ms.load(Ordering::Acquire)) <= max_lag * 1000
+        })
+        .count();
+    let any = !replicas.is_empty();
+    drop(replicas);
+    rep.too_few_replicas.store(
+        !rep.is_replica() && min > 0 && max_lag > 0 && (good as i64) < min,
+        Ordering::Relaxed,
+    );
+    let period = server.config.get_i64("repl-ping-replica-period").max(1) as u64 * 1000;
+    if any
+        && !rep.is_replica()
+        && now.saturating_sub(rep.last_ping_ms.load(Ordering::Relaxed)) >= period
+    {
+        rep.last_ping_ms.store(now, Ordering::Relaxed);
+        let propagation = &server.propagation;
+        let mut log = propagation.log.lock();
+        if let Some(b) = log.repl.as_mut() {
+            let mut cmd = Vec::new();
+            resp::write_command(&mut cmd, &[&b"PING"[..]]);
+            b.feed(&cmd);
+        }
+        drop(log);
+        propagation.fed.notify_all();
+    }
+}
+
+/// INFO's replication section.
+pub(crate) fn info(server: &Server, o: &mut String) {
+    use std::fmt::Write as _;
+    let now = now_ms();
+    let (replid, replid2, second, end, backlog) = {
+        let log = server.propagation.log.lock();
+        match log.repl.as_ref() {
+            Some(b) => (
+                b.replid.clone(),
+                b.replid2.clone(),
+                b.second_offset,
+                b.end,
+                Some((b.first_offset(), b.len())),
+            ),
+            None => (server.run_id.clone(), NO_ID.to_string(), -1, 0, None),
+        }
+    };
+    o.push_str("# Replication\r\n");
+    let st = server.replication.state.lock();
+    match &st.following {
+        Some(f) => {
+            let up = f.link == LinkState::Connected;
+            let _ = write!(
+                o,
+                "role:slave\r\nmaster_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{end}\r\nslave_repl_offset:{end}\r\n",
+                f.host,
+                f.port,
+                if up { "up" } else { "down" },
+                if f.last_io_ms == 0 {
+                    -1
+                } else {
+                    (now.saturating_sub(f.last_io_ms) / 1000) as i64
+                },
+                u8::from(f.link == LinkState::Sync),
+            );
+            if f.link == LinkState::Sync {
+                let _ = write!(
+                    o,
+                    "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{}\r\nmaster_sync_left_bytes:{}\r\nmaster_sync_perc:{:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
+                    if f.sync_total == 0 { -1 } else { f.sync_total as i64 },
+                    f.sync_read,
+                    if f.sync_total == 0 { -1 } else { f.sync_total.saturating_sub(f.sync_read) as i64 },
+                    if f.sync_total == 0 { 0.0 } else { f.sync_read as f64 * 100.0 / f.sync_total as f64 },
+                    now.saturating_sub(f.last_io_ms) / 1000,
+                );
+            }
+            if !up {
+                let _ = write!(
+                    o,
+                    "master_link_down_since_seconds:{}\r\n",
+                    now.saturating_sub(f.down_since_ms) / 1000
+                );
+            }
+            let _ = write!(
+                o,
+                "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
+                server.config.get("replica-priority"),
+                u8::from(server.config.get_bool("replica-read-only")),
+            );
+        }
+        None => o.push_str("role:master\r\n"),
+    }
+    drop(st);
+    let replicas = server.replication.replicas.lock();
+    let _ = write!(o, "connected_slaves:{}\r\n", replicas.len());
+    for (i, r) in replicas.iter().enumerate() {
+        let state = match r.state.load(Ordering::Acquire) {
+            REPLICA_WAIT_BGSAVE => "wait_bgsave",
+            REPLICA_SEND_BULK => "send_bulk",
+            _ => "online",
+        };
+        let _ = write!(
+            o,
+            "slave{i}:ip={},port={},state={state},offset={},lag={}\r\n",
+            r.ip,
+            r.port,
+            r.ack.load(Ordering::Acquire),
+            now.saturating_sub(r.ack_ms.load(Ordering::Acquire)) / 1000
+        );
+    }
+    drop(replicas);
+    let _ = write!(
+        o,
+        "master_failover_state:no-failover\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{end}\r\nsecond_repl_offset:{second}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        u8::from(backlog.is_some()),
+        server.config.get("repl-backlog-size"),
+        backlog.map_or(0, |b| b.0),
+        backlog.map_or(0, |b| b.1),
+    );
+}

@@ -1,0 +1,226 @@
+//! Feeding one replica, on a thread of its own (blocking I/O): after PSYNC
+//! or SYNC the connection leaves its worker's event loop (replicas are few,
+//! and a snapshot transfer is a long write). The thread answers
+//! +CONTINUE and resumes from the backlog, or answers +FULLRESYNC and
+//! streams a snapshot (diskless, `$EOF:` framing, when the replica can
+//! take it and `repl-diskless-sync` is on; otherwise saved to the RDB file
+//! and sent as one bulk string); then it sends the stream as it grows. A
+//! second thread reads the replica's REPLCONF ACKs.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::client::ClientShared;
+use engine::replication::{self, ReplicaInfo, ReplicaRequest, SnapshotTransfer};
+use engine::Server;
+
+/// Stream bytes sent per write.
+const SEND_CHUNK: usize = 256 << 10;
+
+/// Takes over the connection of a replica that sent PSYNC or SYNC.
+pub(crate) fn start(
+    server: &Arc<Server>,
+    stream: TcpStream,
+    shared: Arc<ClientShared>,
+    request: ReplicaRequest,
+) {
+    let info = replication::add_replica(server, shared, &request);
+    let srv = server.clone();
+    let spawned = std::thread::Builder::new()
+        .name("replica-feed".into())
+        .spawn(move || {
+            if let Err(e) = feed(&srv, &stream, &info, &request) {
+                tracing::warn!(
+                    "Connection with replica {}:{} lost: {e}",
+                    info.ip,
+                    info.port
+                );
+            }
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            replication::remove_replica(&srv, &info);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("can't start a thread for a replica: {e}");
+    }
+}
+
+fn feed(
+    server: &Arc<Server>,
+    stream: &TcpStream,
+    info: &Arc<ReplicaInfo>,
+    request: &ReplicaRequest,
+) -> Result<(), String> {
+    let io = |e: std::io::Error| e.to_string();
+    stream.set_nonblocking(false).map_err(io)?;
+    let timeout = Duration::from_secs(server.config.get_i64("repl-timeout").max(1) as u64);
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let reader = stream.try_clone().map_err(io)?;
+    let (srv, acker) = (server.clone(), info.clone());
+    std::thread::Builder::new()
+        .name("replica-acks".into())
+        .spawn(move || read_acks(&srv, reader, &acker))
+        .map_err(io)?;
+    let mut out = stream;
+    match replication::try_partial(server, request, info) {
+        Some(reply) => {
+            tracing::info!(
+                "Partial resynchronization request from {}:{} accepted",
+                info.ip,
+                info.port
+            );
+            out.write_all(&reply).map_err(io)?;
+        }
+        None => {
+            if request.psync.as_ref().is_some_and(|(id, _)| id != "?") {
+                server
+                    .replication
+                    .sync_partial_err
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::info!("Full resync requested by replica {}:{}", info.ip, info.port);
+            full_sync(server, stream, info, request)?;
+        }
+    }
+    info.state
+        .store(replication::REPLICA_ONLINE, Ordering::Release);
+    let (hard, soft, soft_secs) = replication::output_limit(server);
+    let mut over_soft_since = None;
+    let mut buf = Vec::with_capacity(SEND_CHUNK);
+    loop {
+        if info.shared.is_killed() || server.shutdown.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let pos = info.sent.load(Ordering::Acquire);
+        buf.clear();
+        let end = replication::stream_after(
+            server,
+            pos,
+            SEND_CHUNK,
+            &mut buf,
+            Duration::from_millis(100),
+        )
+        .ok_or("the replica fell behind the backlog")?;
+        // `client-output-buffer-limit replica`: what it has not been sent.
+        let pending = end.saturating_sub(pos);
+        if hard > 0 && pending > hard {
+            return Err(format!(
+                "output buffer limit reached ({pending} bytes pending)"
+            ));
+        }
+        if soft > 0 && pending > soft {
+            let since = *over_soft_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= Duration::from_secs(soft_secs) {
+                return Err(format!("soft output buffer limit held for {soft_secs} s"));
+            }
+        } else {
+            over_soft_since = None;
+        }
+        if !buf.is_empty() {
+            out.write_all(&buf).map_err(io)?;
+            info.sent.store(pos + buf.len() as u64, Ordering::Release);
+            server.stats.net_output_bytes.add(buf.len() as u64);
+        }
+    }
+}
+
+/// +FULLRESYNC and the snapshot.
+fn full_sync(
+    server: &Arc<Server>,
+    stream: &TcpStream,
+    info: &Arc<ReplicaInfo>,
+    request: &ReplicaRequest,
+) -> Result<(), String> {
+    let io = |e: std::io::Error| e.to_string();
+    let diskless = request.capa_eof && server.config.get_bool("repl-diskless-sync");
+    let transfer = if diskless {
+        SnapshotTransfer::Diskless {
+            mark: replication::random_id(),
+        }
+    } else {
+        SnapshotTransfer::Disk
+    };
+    let cancelled = || info.shared.is_killed() || server.shutdown.load(Ordering::Acquire);
+    let sink = stream.try_clone().map_err(io)?;
+    let saved = replication::full_sync(server, info, &transfer, Box::new(sink), &cancelled)?;
+    let mut out = stream;
+    match (transfer, saved) {
+        (SnapshotTransfer::Diskless { mark }, _) => out.write_all(mark.as_bytes()).map_err(io)?,
+        (SnapshotTransfer::Disk, Some(path)) => {
+            let mut file = std::fs::File::open(&path).map_err(io)?;
+            let len = file.metadata().map_err(io)?.len();
+            out.write_all(format!("${len}\r\n").as_bytes())
+                .map_err(io)?;
+            let sent = std::io::copy(&mut (&mut file).take(len), &mut out).map_err(io)?;
+            if sent != len {
+                return Err(format!("{} changed while it was sent", path.display()));
+            }
+        }
+        (SnapshotTransfer::Disk, None) => return Err("no snapshot file".into()),
+    }
+    tracing::info!(
+        "Synchronization with replica {}:{} succeeded",
+        info.ip,
+        info.port
+    );
+    Ok(())
+}
+
+/// Reads what the replica sends (REPLCONF ACK <offset> every second);
+/// ends the feed when the connection ends.
+fn read_acks(server: &Server, mut stream: TcpStream, info: &ReplicaInfo) {
+    let limits = resp::Limits {
+        max_bulk_len: 1 << 20,
+        authenticated: true,
+    };
+    let (mut ranges, mut inline) = (Vec::new(), Vec::new());
+    let mut input: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        input.extend_from_slice(&chunk[..n]);
+        let mut pos = 0;
+        while pos < input.len() {
+            match resp::parse_command(&input[pos..], &limits, &mut ranges, &mut inline) {
+                Ok(resp::Parsed::Command { consumed }) => {
+                    let at = pos;
+                    pos += consumed;
+                    let args: Vec<&[u8]> = if inline.is_empty() {
+                        ranges
+                            .iter()
+                            .map(|r| &input[at + r.start..at + r.end])
+                            .collect()
+                    } else {
+                        inline.iter().map(|a| a.as_slice()).collect()
+                    };
+                    if args.len() >= 3
+                        && args[0].eq_ignore_ascii_case(b"replconf")
+                        && args[1].eq_ignore_ascii_case(b"ack")
+                    {
+                        if let Some(offset) = std::str::from_utf8(args[2])
+                            .ok()
+                            .and_then(|s| s.parse::<u64>().ok())
+                        {
+                            replication::acknowledged(server, info, offset);
+                        }
+                    }
+                }
+                Ok(resp::Parsed::Incomplete { .. }) => break,
+                Err(_) => {
+                    info.shared.kill();
+                    return;
+                }
+            }
+        }
+        input.drain(..pos);
+        if input.len() > 1 << 20 {
+            break;
+        }
+    }
+    info.shared.kill();
+}
