@@ -31,6 +31,11 @@ pub const TRACKING_ON: u8 = 1;
 pub const TRACKING_BROKEN: u8 = 2;
 pub const TRACKING_BCAST: u8 = 4;
 
+/// [`ClientShared::link`]: an ordinary client, a replica, our primary.
+pub const LINK_NONE: u8 = 0;
+pub const LINK_REPLICA: u8 = 1;
+pub const LINK_PRIMARY: u8 = 2;
+
 /// What other connections may read or change about a client.
 pub struct ClientShared {
     pub id: u64,
@@ -54,6 +59,9 @@ pub struct ClientShared {
     pub tot_mem: AtomicUsize,
     /// Set by CLIENT KILL; the connection closes at its next wake-up.
     pub killed: AtomicBool,
+    /// A replica this node feeds, or the link to our primary (CLIENT LIST
+    /// flags S and M, CLIENT KILL TYPE): one of the `LINK_*` values.
+    pub link: std::sync::atomic::AtomicU8,
     /// A write that is not propagated is running (see `propagate`).
     pub unpropagated_write: AtomicBool,
     /// Blocked in a blocking command since this time (ms); 0 = not blocked.
@@ -115,6 +123,7 @@ impl ClientShared {
             omem: AtomicUsize::new(0),
             tot_mem: AtomicUsize::new(0),
             killed: AtomicBool::new(false),
+            link: std::sync::atomic::AtomicU8::new(LINK_NONE),
             unpropagated_write: AtomicBool::new(false),
             blocked_since: AtomicI64::new(0),
             waker: std::sync::OnceLock::new(),

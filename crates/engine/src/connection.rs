@@ -285,6 +285,11 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
             .unwrap_or_default()
     };
     let mut flags = String::new();
+    match c.link.load(Ordering::Relaxed) {
+        crate::client::LINK_REPLICA => flags.push('S'),
+        crate::client::LINK_PRIMARY => flags.push('M'),
+        _ => {}
+    }
     if c.monitor.load(Ordering::Relaxed) {
         flags.push('O');
     }
@@ -358,9 +363,14 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
     )
 }
 
-/// A client's class for CLIENT LIST / KILL TYPE: subscribers are "pubsub",
-/// everyone else "normal" (no replication links yet).
+/// A client's class for CLIENT LIST / KILL TYPE: replication links,
+/// subscribers ("pubsub"), everyone else "normal".
 fn client_type(c: &ClientShared) -> &'static str {
+    match c.link.load(Ordering::Relaxed) {
+        crate::client::LINK_REPLICA => return "slave",
+        crate::client::LINK_PRIMARY => return "master",
+        _ => {}
+    }
     let subs = c.sub.load(Ordering::Relaxed)
         + c.psub.load(Ordering::Relaxed)
         + c.ssub.load(Ordering::Relaxed);
@@ -387,7 +397,12 @@ fn client_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                     text(a[i + 1])
                 )));
             }
-            ctype = Some(t);
+            // "replica" and "slave" name the same class.
+            ctype = Some(if t == "replica" {
+                "slave".to_string()
+            } else {
+                t
+            });
             i += 2;
         } else if eq(a[i], "id") && i + 1 < a.len() {
             let mut v = ids.take().unwrap_or_default();
@@ -477,7 +492,12 @@ fn client_kill(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                     text(v)
                 )));
             }
-            ctype = Some(t);
+            // "replica" and "slave" name the same class.
+            ctype = Some(if t == "replica" {
+                "slave".to_string()
+            } else {
+                t
+            });
         } else if eq(a[i], "skipme") {
             skipme = if eq(v, "yes") {
                 true

@@ -214,6 +214,10 @@ pub(crate) struct State {
 #[derive(Default)]
 pub struct Replication {
     pub(crate) state: Mutex<State>,
+    /// Held while a command from the primary is applied and joins the
+    /// backlog, and while a snapshot for a replica of ours begins: the
+    /// snapshot holds exactly the commands before its offset.
+    applying: Mutex<()>,
     /// Following a primary (the fast check for writes and expiry).
     replica: AtomicBool,
     /// Bumped when REPLICAOF changes what to follow: the link starts over.
@@ -360,6 +364,10 @@ pub fn become_primary(server: &Server) {
     }
     rep.generation.fetch_add(1, Ordering::AcqRel);
     disconnect_replicas(server);
+    // Our own writes feed the backlog from now on.
+    if server.propagation.log.lock().repl.is_some() {
+        server.propagation.activate(&server.clients);
+    }
 }
 
 fn disconnect_replicas(server: &Server) {
@@ -500,6 +508,9 @@ pub fn add_replica(
             .rsplit_once(':')
             .map_or(shared.addr.clone(), |(ip, _)| ip.to_string())
     });
+    shared
+        .link
+        .store(crate::client::LINK_REPLICA, Ordering::Relaxed);
     let info = Arc::new(ReplicaInfo {
         shared,
         ip,
@@ -507,7 +518,8 @@ pub fn add_replica(
         state: AtomicU8::new(REPLICA_WAIT_BGSAVE),
         sent: Arc::new(AtomicU64::new(0)),
         ack: AtomicU64::new(0),
-        ack_ms: AtomicU64::new(now_ms()),
+        // 0 until the first acknowledgement.
+        ack_ms: AtomicU64::new(0),
     });
     server.replication.replicas.lock().push(info.clone());
     info
@@ -602,6 +614,8 @@ pub fn full_sync(
     server.replication.sync_full.fetch_add(1, Ordering::Relaxed);
     // Every change from the snapshot's moment on must reach the stream.
     server.propagation.activate(&server.clients);
+    // (Lock order: `applying`, then the shard locks the snapshot takes.)
+    let applying = server.replication.applying.lock();
     let at_point = |out: &mut dyn Write| {
         let mut log = server.propagation.log.lock();
         let b = ensure_backlog(server, &mut log);
@@ -628,6 +642,7 @@ pub fn full_sync(
                 preamble.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
                 let _ = tx.send(std::mem::take(&mut preamble));
             });
+            drop(applying);
             begun
                 .and_then(|save| save.finish(&server.keyspace, 1))
                 .map(|_| None)
@@ -642,6 +657,7 @@ pub fn full_sync(
                 crate::persistence::SnapshotFile::Rdb,
                 || at_point(&mut line),
             );
+            drop(applying);
             let done = begun
                 .and_then(|save| save.finish(&server.keyspace, 1))
                 .map_err(|e| format!("can't save the snapshot: {e}"));
@@ -786,9 +802,26 @@ pub fn continued(server: &Server, new_id: Option<&str>) {
     }
 }
 
-/// Hands on a command from the primary's stream, once applied: its bytes
-/// join our backlog (for our replicas) and advance our offset.
-pub fn feed_upstream(server: &Server, bytes: &[u8]) {
+/// Applies a command of the primary's stream (`args`, parsed from `raw`)
+/// as `client` (see [`primary_client`]); its bytes then join our backlog
+/// (for our replicas) and advance our offset. `args` None: a command the
+/// link answered itself (REPLCONF GETACK), which only advances the offset.
+pub fn apply_from_primary(
+    server: &Arc<Server>,
+    client: &mut Client,
+    args: Option<&[&[u8]]>,
+    raw: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let _applying = server.replication.applying.lock();
+    if let Some(args) = args {
+        out.clear();
+        crate::dispatch::execute(server, client, args, out);
+    }
+    feed_upstream(server, raw);
+}
+
+fn feed_upstream(server: &Server, bytes: &[u8]) {
     let propagation = &server.propagation;
     let mut log = propagation.log.lock();
     if let Some(b) = log.repl.as_mut() {
@@ -798,20 +831,29 @@ pub fn feed_upstream(server: &Server, bytes: &[u8]) {
     propagation.fed.notify_all();
 }
 
-/// The client the primary's commands run as: never refused, never
-/// blocked, and no key counts as expired for it (the primary decides).
-pub fn primary_client(server: &Server) -> Client {
+/// The client the primary's commands run as (`addr`: the primary's): never
+/// refused, never blocked, and no key counts as expired for it (the
+/// primary decides). Listed by CLIENT LIST until [`drop_primary_client`].
+pub fn primary_client(server: &Server, addr: String) -> Client {
     let shared = Arc::new(ClientShared::new(
         server.clients.next_id(),
-        String::new(),
+        addr,
         String::new(),
         -1,
         now_ms(),
     ));
+    shared
+        .link
+        .store(crate::client::LINK_PRIMARY, Ordering::Relaxed);
+    server.clients.register(shared.clone());
     let mut client = Client::new(shared, true);
     client.from_primary = true;
     client.loading = true;
     client
+}
+
+pub fn drop_primary_client(server: &Server, client: &Client) {
+    server.clients.unregister(client.id());
 }
 
 // ---------------------------------------------------------------------------
@@ -915,6 +957,12 @@ pub(crate) fn cron(server: &Server, now: u64) {
         .count();
     let any = !replicas.is_empty();
     drop(replicas);
+    // CONFIG SET repl-backlog-size applies from here.
+    let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
+    if let Some(b) = server.propagation.log.lock().repl.as_mut() {
+        b.limit = limit;
+        b.trim();
+    }
     rep.too_few_replicas.store(
         !rep.is_replica() && min > 0 && max_lag > 0 && (good as i64) < min,
         Ordering::Relaxed,
@@ -1014,7 +1062,7 @@ pub(crate) fn info(server: &Server, o: &mut String) {
             r.ip,
             r.port,
             r.ack.load(Ordering::Acquire),
-            now.saturating_sub(r.ack_ms.load(Ordering::Acquire)) / 1000
+            now.saturating_sub(r.ack_ms.load(Ordering::Acquire).max(r.shared.created_ms)) / 1000
         );
     }
     drop(replicas);

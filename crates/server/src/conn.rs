@@ -529,6 +529,11 @@ impl Conn {
         let ready = &server.keyspace.ready;
         let unblock = shared.unblock.swap(0, Ordering::AcqRel);
         let timed_out = blocked.deadline_ms.is_some_and(|d| now >= d);
+        if timed_out && unblock == 0 && blocked.rerun_on_timeout {
+            // The command gives its own reply at the timeout (WAIT).
+            self.client.block_timed_out = true;
+            blocked.woken.store(true, Ordering::Release);
+        }
         // A key written before the timeout is served even if the timeout
         // passed meanwhile.
         if unblock != 0 || (timed_out && !blocked.woken.load(Ordering::Acquire)) {

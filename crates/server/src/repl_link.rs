@@ -31,15 +31,27 @@ fn run(server: &Arc<Server>) {
     let mut primary_client: Option<(u64, Client)> = None;
     while !server.shutdown.load(Ordering::Acquire) {
         let Some((host, port, generation)) = server.replication.primary() else {
-            primary_client = None;
+            if let Some((_, old)) = primary_client.take() {
+                replication::drop_primary_client(server, &old);
+            }
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
-        if primary_client
+        let stale = primary_client
             .as_ref()
-            .is_none_or(|(g, _)| *g != generation)
-        {
-            primary_client = Some((generation, replication::primary_client(server)));
+            .is_none_or(|(g, c)| *g != generation || c.shared.is_killed());
+        if stale {
+            let addr = format!("{host}:{port}");
+            let mut fresh = replication::primary_client(server, addr);
+            if let Some((g, old)) = primary_client.take() {
+                replication::drop_primary_client(server, &old);
+                // CLIENT KILL TYPE master: the stream goes on where it was.
+                if g == generation {
+                    fresh.set_db(old.db);
+                    fresh.multi = old.multi;
+                }
+            }
+            primary_client = Some((generation, fresh));
         }
         let Some((_, client)) = primary_client.as_mut() else {
             continue;
@@ -338,12 +350,14 @@ fn receive_snapshot(
                 match &mark {
                     Some(mark) => {
                         pending.extend_from_slice(chunk);
-                        link.start += take;
-                        if pending.ends_with(mark) {
-                            file.write_all(&pending[..pending.len() - mark.len()])
-                                .map_err(io)?;
+                        // The stream may follow the mark in the same read.
+                        if let Some(at) = pending.windows(mark.len()).position(|w| w == mark) {
+                            file.write_all(&pending[..at]).map_err(io)?;
+                            let after = pending.len() - (at + mark.len());
+                            link.start += take - after;
                             break;
                         }
+                        link.start += take;
                         let keep = mark.len().min(pending.len());
                         let flush = pending.len() - keep;
                         file.write_all(&pending[..flush]).map_err(io)?;
@@ -398,6 +412,9 @@ fn stream_commands(
         if !current(server, generation) {
             return Ok(());
         }
+        if client.shared.is_killed() {
+            return Err("the link was killed (CLIENT KILL)".into());
+        }
         // Every complete command, in order.
         loop {
             let input = &link.buf[link.start..];
@@ -424,18 +441,15 @@ fn stream_commands(
                 && args[1].eq_ignore_ascii_case(b"getack");
             if getack {
                 // The offset before this command, as Redis answers.
-                send_ack(server, link)?;
+                send_ack(server, &mut link.stream)?;
                 last_ack = Some(Instant::now());
-            } else if !args.is_empty() {
-                out.clear();
-                engine::execute(server, client, &args, &mut out);
             }
-            let raw = &link.buf[link.start..link.start + consumed];
-            replication::feed_upstream(server, raw);
+            let run = (!getack && !args.is_empty()).then_some(args.as_slice());
+            replication::apply_from_primary(server, client, run, &input[..consumed], &mut out);
             link.start += consumed;
         }
         if last_ack.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-            send_ack(server, link)?;
+            send_ack(server, &mut link.stream)?;
             last_ack = Some(Instant::now());
         }
         if link.fill()? {
@@ -448,7 +462,11 @@ fn stream_commands(
     }
 }
 
-fn send_ack(server: &Server, link: &mut Link) -> Result<(), String> {
+fn send_ack(server: &Server, stream: &mut TcpStream) -> Result<(), String> {
+    let mut cmd = Vec::new();
     let offset = replication::offset(server).to_string();
-    link.send(&[&b"REPLCONF"[..], b"ACK", offset.as_bytes()])
+    resp::write_command(&mut cmd, &[&b"REPLCONF"[..], b"ACK", offset.as_bytes()]);
+    stream
+        .write_all(&cmd)
+        .map_err(|e| format!("writing to the primary: {e}"))
 }

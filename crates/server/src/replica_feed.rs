@@ -82,6 +82,17 @@ fn feed(
             }
             tracing::info!("Full resync requested by replica {}:{}", info.ip, info.port);
             full_sync(server, stream, info, request)?;
+            // After an `$EOF:` transfer the stream waits for the replica's
+            // first ACK: bytes right behind the end mark would hide it from
+            // a replica that looks for the mark at the end of what it read
+            // (Redis's replicas do).
+            let deadline = std::time::Instant::now() + timeout;
+            while info.ack_ms.load(Ordering::Acquire) == 0 {
+                if info.shared.is_killed() || std::time::Instant::now() > deadline {
+                    return Err("no acknowledgement after the snapshot".into());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
     }
     info.state

@@ -1,0 +1,653 @@
+//! Replication end to end: Ferrocache replicas of Ferrocache, of the real
+//! redis-server 7.0.15, and the real redis-server as a replica of
+//! Ferrocache. Each scenario writes a mixed workload (every data type,
+//! TTLs, SPOP, INCRBYFLOAT, scripts, transactions, several databases,
+//! blocking pops, from several connections at once) and then requires the
+//! replica's offset to equal the primary's and the DEBUG DIGEST of both
+//! datasets to be identical. Also: partial resynchronization after a
+//! dropped link (both directions of CLIENT KILL), PSYNC2 after a promotion,
+//! chained replicas, disk-based transfer, read-only replicas, replicas
+//! hiding keys that expired on the primary, WAIT, min-replicas-to-write,
+//! ROLE and INFO replication.
+//!
+//! redis-server instances use ports 7470-7479 (their logs are shown when a
+//! scenario with one fails). A missing redis-server is a failure, not a
+//! skip.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{spawn_ferrocache, Proc, TempDir};
+
+/// A redis-server (DEBUG allowed, no persistence) in `dir`, on this file's
+/// ports.
+fn start_redis(dir: &TempDir) -> Proc {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let next = || 7470 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
+    common::redis_in_dir(&dir.0, &[], next).0
+}
+
+/// Shows a redis-server's log if the scenario fails.
+struct ShowLog<'a>(&'a TempDir);
+
+impl Drop for ShowLog<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.0.path("redis.log")).unwrap_or_default();
+            eprintln!("redis-server's log:\n{log}");
+        }
+    }
+}
+
+fn start_ferro(dir: &TempDir, extra: &[&str]) -> Proc {
+    let dir = dir.0.to_str().expect("utf-8 temp dir");
+    let mut args = vec![
+        "--port",
+        "0",
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--enable-debug-command",
+        "yes",
+    ];
+    args.extend_from_slice(extra);
+    spawn_ferrocache(&args, &[]).0
+}
+
+fn connect(node: &Proc) -> redis::Connection {
+    let mut c = node.client();
+    c.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    c
+}
+
+fn info(c: &mut redis::Connection, section: &str) -> String {
+    redis::cmd("INFO").arg(section).query(c).expect("INFO")
+}
+
+fn field(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_string())
+}
+
+fn repl_field(c: &mut redis::Connection, name: &str) -> String {
+    field(&info(c, "replication"), name).unwrap_or_default()
+}
+
+fn stat(c: &mut redis::Connection, name: &str) -> i64 {
+    field(&info(c, "stats"), name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn replicaof(replica: &Proc, primary: &Proc) {
+    let mut c = connect(replica);
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query(&mut c)
+        .expect("REPLICAOF");
+}
+
+/// Waits until `replica`'s link is up and its offset equals `primary`'s.
+fn wait_synced(primary: &Proc, replica: &Proc) {
+    let (mut p, mut r) = (connect(primary), connect(replica));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let want = repl_field(&mut p, "master_repl_offset");
+        if repl_field(&mut r, "master_link_status") == "up"
+            && repl_field(&mut r, "master_repl_offset") == want
+            && want == repl_field(&mut p, "master_repl_offset")
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica did not catch up:\nprimary:\n{}\nreplica:\n{}",
+            info(&mut p, "replication"),
+            info(&mut r, "replication")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn digest(node: &Proc) -> String {
+    let mut c = connect(node);
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(&mut c)
+        .expect("DEBUG DIGEST")
+}
+
+fn assert_same_data(primary: &Proc, replica: &Proc) {
+    wait_synced(primary, replica);
+    let (p, r) = (digest(primary), digest(replica));
+    assert_ne!(p, "0".repeat(40), "the primary has data");
+    if p != r {
+        panic!(
+            "the replica's dataset differs from the primary's:\n{}",
+            differences(primary, replica)
+        );
+    }
+}
+
+/// The keys whose values differ (DEBUG DIGEST-VALUE), or that only one
+/// side has, in databases 0-2.
+fn differences(primary: &Proc, replica: &Proc) -> String {
+    let (mut p, mut r) = (connect(primary), connect(replica));
+    let mut out = String::new();
+    for db in 0..3 {
+        for c in [&mut p, &mut r] {
+            let _: () = redis::cmd("SELECT").arg(db).query(c).unwrap();
+        }
+        let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut p).unwrap();
+        let theirs: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut r).unwrap();
+        keys.extend(theirs);
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let d = |c: &mut redis::Connection| -> Vec<String> {
+                redis::cmd("DEBUG")
+                    .arg("DIGEST-VALUE")
+                    .arg(&k)
+                    .query(c)
+                    .unwrap()
+            };
+            let (a, b) = (d(&mut p), d(&mut r));
+            if a != b {
+                let t = |c: &mut redis::Connection| -> i64 {
+                    redis::cmd("PTTL").arg(&k).query(c).unwrap()
+                };
+                let v = |c: &mut redis::Connection| -> redis::Value {
+                    let kind: String = redis::cmd("TYPE").arg(&k).query(c).unwrap();
+                    let q = match kind.as_str() {
+                        "zset" => redis::cmd("ZRANGE")
+                            .arg(&k)
+                            .arg(0)
+                            .arg(-1)
+                            .arg("WITHSCORES")
+                            .clone(),
+                        "list" => redis::cmd("LRANGE").arg(&k).arg(0).arg(-1).clone(),
+                        "set" => redis::cmd("SMEMBERS").arg(&k).clone(),
+                        "hash" => redis::cmd("HGETALL").arg(&k).clone(),
+                        _ => redis::cmd("TYPE").arg(&k).clone(),
+                    };
+                    q.query(c).unwrap()
+                };
+                out += &format!(
+                    "db {db} key {k}: {a:?} vs {b:?}, pttl {} vs {}\n  {:?}\n  {:?}\n",
+                    t(&mut p),
+                    t(&mut r),
+                    v(&mut p),
+                    v(&mut r)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A small deterministic generator (no dependency on a rand crate).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// `ops` random writes of every kind on `node`, in databases 0-2.
+fn workload(node: &Proc, seed: u64, ops: usize) {
+    let mut c = connect(node);
+    let mut rng = Lcg(seed);
+    for _ in 0..ops {
+        let k = format!("k{}", rng.next(40));
+        let db = rng.next(3);
+        let mut cmd = redis::cmd("SELECT");
+        cmd.arg(db);
+        let _: () = cmd.query(&mut c).expect("SELECT");
+        let n = rng.next(1000).to_string();
+        let script = "redis.call('incr', KEYS[1]); redis.call('rpush', KEYS[2], ARGV[1]); return 1";
+        let cmd: Vec<&str> = match rng.next(22) {
+            0 => vec!["SET", &k, &n],
+            1 => vec!["SET", &k, &n, "EX", "1000"],
+            2 => vec!["INCR", "counter"],
+            3 => vec!["INCRBYFLOAT", "float", "1.25"],
+            4 => vec!["APPEND", "s", &n],
+            5 => vec!["RPUSH", "list", &n, &k],
+            6 => vec!["LPOP", "list"],
+            7 => vec!["HSET", "hash", &k, &n],
+            8 => vec!["HINCRBY", "hash", "count", "3"],
+            9 => vec!["SADD", "set", &n, &k],
+            10 => vec!["SPOP", "set"],
+            11 => vec!["ZADD", "zset", &n, &k],
+            12 => vec!["ZPOPMIN", "zset"],
+            13 => vec!["XADD", "stream", "*", "f", &n],
+            14 => vec!["EXPIRE", "list", "1000"],
+            15 => vec!["PERSIST", "list"],
+            16 => vec!["DEL", &k],
+            17 => vec!["EVAL", script, "2", "scripted", "slist", &n],
+            18 => vec!["PFADD", "hll", &n],
+            19 => vec!["SETBIT", "bits", &n, "1"],
+            20 => vec!["GEOADD", "geo", "13.36", "38.11", &k],
+            _ => vec!["LMOVE", "list", "list2", "LEFT", "RIGHT"],
+        };
+        let mut q = redis::cmd(cmd[0]);
+        for a in &cmd[1..] {
+            q.arg(*a);
+        }
+        let _: redis::Value = q.query(&mut c).expect("workload command");
+        if rng.next(50) == 0 {
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .cmd("INCR")
+                .arg("tx")
+                .cmd("SADD")
+                .arg("txset")
+                .arg(&n);
+            let _: redis::Value = pipe.query(&mut c).expect("MULTI/EXEC");
+        }
+    }
+}
+
+/// `workload` from several connections at once.
+fn concurrent_workload(node: &Proc, seed: u64, ops: usize) {
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            s.spawn(move || workload(node, seed * 10 + t, ops));
+        }
+    });
+}
+
+#[test]
+fn replica_converges_with_ferrocache_primary() {
+    let (pd, rd) = (TempDir::new("repl-p"), TempDir::new("repl-r"));
+    let primary = start_ferro(&pd, &[]);
+    let replica = start_ferro(&rd, &[]);
+    workload(&primary, 1, 600);
+    replicaof(&replica, &primary);
+    // Writes while the snapshot is taken and after.
+    concurrent_workload(&primary, 2, 300);
+    assert_same_data(&primary, &replica);
+
+    // A blocked pop served by a push goes out as its non-blocking form.
+    let popper = std::thread::spawn({
+        let mut c = connect(&primary);
+        move || {
+            let v: Option<(String, String)> = redis::cmd("BLPOP")
+                .arg("queue")
+                .arg(10)
+                .query(&mut c)
+                .expect("BLPOP");
+            v
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let mut p = connect(&primary);
+    let _: () = redis::cmd("RPUSH")
+        .arg("queue")
+        .arg("a")
+        .arg("b")
+        .query(&mut p)
+        .unwrap();
+    assert_eq!(popper.join().unwrap(), Some(("queue".into(), "a".into())));
+    assert_same_data(&primary, &replica);
+
+    // Read-only replica; roles.
+    let mut r = connect(&replica);
+    let err = redis::cmd("SET")
+        .arg("x")
+        .arg("1")
+        .query::<()>(&mut r)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("You can't write against a read only replica"),
+        "{err}"
+    );
+    let role: redis::Value = redis::cmd("ROLE").query(&mut r).unwrap();
+    let text = format!("{role:?}");
+    assert!(
+        text.contains("slave") && text.contains("connected"),
+        "{text}"
+    );
+    let role: redis::Value = redis::cmd("ROLE").query(&mut p).unwrap();
+    let text = format!("{role:?}");
+    assert!(
+        text.contains("master") && text.contains(&replica.port.to_string()),
+        "{text}"
+    );
+    let pinfo = info(&mut p, "replication");
+    assert_eq!(field(&pinfo, "connected_slaves").as_deref(), Some("1"));
+    let slave0 = field(&pinfo, "slave0").expect("slave0 line");
+    assert!(
+        slave0.starts_with(&format!(
+            "ip=127.0.0.1,port={},state=online,offset=",
+            replica.port
+        )),
+        "{slave0}"
+    );
+    assert_eq!(
+        repl_field(&mut r, "master_replid"),
+        field(&pinfo, "master_replid").unwrap(),
+        "the replica shares the primary's replication id"
+    );
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut p)
+        .unwrap();
+    assert!(list.contains("flags=S"), "{list}");
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("master")
+        .query(&mut r)
+        .unwrap();
+    assert!(list.contains("flags=M"), "{list}");
+
+    // WAIT counts the replica once it acknowledged this client's write.
+    let _: () = redis::cmd("SET").arg("w").arg("1").query(&mut p).unwrap();
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
+    assert_eq!(acked, 1);
+    let acked: i64 = redis::cmd("WAIT").arg(2).arg(200).query(&mut p).unwrap();
+    assert_eq!(
+        acked, 1,
+        "WAIT for more replicas than exist times out with the count"
+    );
+    let err = redis::cmd("WAIT")
+        .arg(1)
+        .arg(0)
+        .query::<i64>(&mut r)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("WAIT cannot be used with replica instances"),
+        "{err}"
+    );
+
+    // REPLICAOF NO ONE: writable again, under a new id.
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut r)
+        .unwrap();
+    let _: () = redis::cmd("SET").arg("x").arg("1").query(&mut r).unwrap();
+    let rinfo = info(&mut r, "replication");
+    assert_eq!(field(&rinfo, "role").as_deref(), Some("master"));
+    assert_eq!(
+        field(&rinfo, "master_replid2"),
+        field(&pinfo, "master_replid"),
+        "the old id stays valid as replid2"
+    );
+}
+
+#[test]
+fn replicas_hide_keys_that_expired_until_the_primary_deletes_them() {
+    let (pd, rd) = (TempDir::new("repl-exp-p"), TempDir::new("repl-exp-r"));
+    let primary = start_ferro(&pd, &[]);
+    let replica = start_ferro(&rd, &[]);
+    replicaof(&replica, &primary);
+    wait_synced(&primary, &replica);
+    let mut p = connect(&primary);
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .query(&mut p)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("short")
+        .arg("v")
+        .arg("PX")
+        .arg(200)
+        .query(&mut p)
+        .unwrap();
+    wait_synced(&primary, &replica);
+    std::thread::sleep(Duration::from_millis(400));
+    let mut r = connect(&replica);
+    let v: Option<String> = redis::cmd("GET").arg("short").query(&mut r).unwrap();
+    assert_eq!(v, None, "an expired key reads as missing on the replica");
+    let size: i64 = redis::cmd("DBSIZE").query(&mut r).unwrap();
+    assert_eq!(size, 1, "but only the primary deletes it");
+    // The primary's lazy expiry sends the DEL.
+    let v: Option<String> = redis::cmd("GET").arg("short").query(&mut p).unwrap();
+    assert_eq!(v, None);
+    wait_synced(&primary, &replica);
+    let size: i64 = redis::cmd("DBSIZE").query(&mut r).unwrap();
+    assert_eq!(size, 0);
+}
+
+#[test]
+fn a_dropped_link_resumes_with_a_partial_resync() {
+    let (pd, rd) = (TempDir::new("repl-pr-p"), TempDir::new("repl-pr-r"));
+    let primary = start_ferro(&pd, &[]);
+    let replica = start_ferro(&rd, &[]);
+    workload(&primary, 3, 300);
+    replicaof(&replica, &primary);
+    assert_same_data(&primary, &replica);
+    let mut p = connect(&primary);
+    assert_eq!(stat(&mut p, "sync_full"), 1);
+    assert_eq!(stat(&mut p, "sync_partial_ok"), 0);
+
+    // The primary drops the replica; writes go on meanwhile.
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut p)
+        .unwrap();
+    assert_eq!(killed, 1);
+    workload(&primary, 4, 200);
+    assert_same_data(&primary, &replica);
+    assert_eq!(stat(&mut p, "sync_full"), 1, "no second full sync");
+    assert_eq!(stat(&mut p, "sync_partial_ok"), 1);
+
+    // The replica drops its primary (in the middle of nothing: the stream
+    // resumes in the database it had selected).
+    let mut r = connect(&replica);
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("master")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(killed, 1);
+    workload(&primary, 5, 200);
+    assert_same_data(&primary, &replica);
+    assert_eq!(stat(&mut p, "sync_full"), 1);
+    assert_eq!(stat(&mut p, "sync_partial_ok"), 2);
+
+    // Past the backlog a full resync is the only way.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("repl-backlog-size")
+        .arg("16384")
+        .query(&mut p)
+        .unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut p)
+        .unwrap();
+    wait_until("the replica to be gone", Duration::from_secs(5), || {
+        repl_field(&mut p, "connected_slaves") == "0"
+    });
+    let big = "x".repeat(64 << 10);
+    for i in 0..4 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("big{i}"))
+            .arg(&big)
+            .query(&mut p)
+            .unwrap();
+    }
+    wait_until("the backlog to shrink", Duration::from_secs(5), || {
+        repl_field(&mut p, "repl_backlog_histlen")
+            .parse::<u64>()
+            .unwrap_or(0)
+            <= 16384
+    });
+    assert_same_data(&primary, &replica);
+    assert!(
+        stat(&mut p, "sync_full") >= 2,
+        "a full resync after the backlog moved on"
+    );
+}
+
+#[test]
+fn after_a_promotion_the_other_replicas_resume_partially() {
+    let dirs = [
+        TempDir::new("repl-f-p"),
+        TempDir::new("repl-f-a"),
+        TempDir::new("repl-f-b"),
+    ];
+    // No PING from the primary between the promotion and its own
+    // REPLICAOF (its offset would pass the promoted replica's).
+    let primary = start_ferro(&dirs[0], &["--repl-ping-replica-period", "3600"]);
+    let a = start_ferro(&dirs[1], &[]);
+    let b = start_ferro(&dirs[2], &[]);
+    workload(&primary, 6, 300);
+    replicaof(&a, &primary);
+    replicaof(&b, &primary);
+    assert_same_data(&primary, &a);
+    assert_same_data(&primary, &b);
+    // Stop writes, promote `a`, point `b` and the old primary at it.
+    let mut ac = connect(&a);
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut ac)
+        .unwrap();
+    replicaof(&b, &a);
+    replicaof(&primary, &a);
+    workload(&a, 7, 200);
+    assert_same_data(&a, &b);
+    assert_same_data(&a, &primary);
+    assert_eq!(
+        stat(&mut ac, "sync_full"),
+        0,
+        "PSYNC2: nobody needed a full resync"
+    );
+    assert_eq!(stat(&mut ac, "sync_partial_ok"), 2);
+}
+
+#[test]
+fn chained_replicas_and_disk_based_transfer() {
+    let dirs = [
+        TempDir::new("repl-c-p"),
+        TempDir::new("repl-c-a"),
+        TempDir::new("repl-c-b"),
+    ];
+    let primary = start_ferro(&dirs[0], &["--repl-diskless-sync", "no"]);
+    let a = start_ferro(&dirs[1], &[]);
+    let b = start_ferro(&dirs[2], &[]);
+    workload(&primary, 8, 300);
+    replicaof(&a, &primary);
+    assert_same_data(&primary, &a);
+    assert!(
+        dirs[0].path("dump.rdb").exists(),
+        "the disk-based transfer saved the RDB file"
+    );
+    replicaof(&b, &a);
+    concurrent_workload(&primary, 9, 150);
+    assert_same_data(&primary, &b);
+    let mut bc = connect(&b);
+    assert_eq!(
+        repl_field(&mut bc, "master_replid"),
+        repl_field(&mut connect(&primary), "master_replid"),
+        "a replica of a replica shares the primary's id"
+    );
+}
+
+#[test]
+fn min_replicas_to_write_refuses_writes_without_good_replicas() {
+    let (pd, rd) = (TempDir::new("repl-min-p"), TempDir::new("repl-min-r"));
+    let primary = start_ferro(&pd, &[]);
+    let mut p = connect(&primary);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg(1)
+        .query(&mut p)
+        .unwrap();
+    wait_until("writes refused", Duration::from_secs(5), || {
+        redis::cmd("SET")
+            .arg("k")
+            .arg("v")
+            .query::<()>(&mut p)
+            .is_err_and(|e| e.to_string().contains("Not enough good replicas to write."))
+    });
+    let replica = start_ferro(&rd, &[]);
+    replicaof(&replica, &primary);
+    wait_synced(&primary, &replica);
+    wait_until("writes accepted", Duration::from_secs(5), || {
+        redis::cmd("SET")
+            .arg("k")
+            .arg("v")
+            .query::<()>(&mut p)
+            .is_ok()
+    });
+}
+
+#[test]
+fn real_redis_replica_follows_ferrocache() {
+    let (pd, rd) = (TempDir::new("repl-rr-p"), TempDir::new("repl-rr-r"));
+    let primary = start_ferro(&pd, &[]);
+    let replica = start_redis(&rd);
+    let _log = ShowLog(&rd);
+    workload(&primary, 10, 400);
+    replicaof(&replica, &primary);
+    concurrent_workload(&primary, 11, 150);
+    assert_same_data(&primary, &replica);
+    let mut p = connect(&primary);
+    let _: () = redis::cmd("SET").arg("w").arg("1").query(&mut p).unwrap();
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
+    assert_eq!(acked, 1, "redis-server acknowledges our stream");
+}
+
+#[test]
+fn ferrocache_replica_follows_real_redis() {
+    let (pd, rd) = (TempDir::new("repl-fr-p"), TempDir::new("repl-fr-r"));
+    let primary = start_redis(&pd);
+    let _log = ShowLog(&pd);
+    let replica = start_ferro(&rd, &[]);
+    let mut p = connect(&primary);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("repl-diskless-sync-delay")
+        .arg(0)
+        .query(&mut p)
+        .unwrap();
+    workload(&primary, 12, 400);
+    replicaof(&replica, &primary);
+    concurrent_workload(&primary, 13, 150);
+    assert_same_data(&primary, &replica);
+    let _: () = redis::cmd("SET").arg("w").arg("1").query(&mut p).unwrap();
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
+    assert_eq!(acked, 1, "redis-server counts our acknowledgements");
+    // A dropped link resumes partially from redis-server's backlog too.
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut p)
+        .unwrap();
+    workload(&primary, 14, 100);
+    assert_same_data(&primary, &replica);
+    assert_eq!(stat(&mut p, "sync_partial_ok"), 1);
+}
