@@ -57,7 +57,7 @@ fn start_ferro(dir: &TempDir, extra: &[&str]) -> Proc {
 }
 
 fn connect(node: &Proc) -> redis::Connection {
-    let mut c = node.client();
+    let c = node.client();
     c.set_read_timeout(Some(Duration::from_secs(30))).ok();
     c
 }
