@@ -563,7 +563,24 @@ fn chained_replicas_and_disk_based_transfer() {
         dirs[0].path("dump.rdb").exists(),
         "the disk-based transfer saved the RDB file"
     );
+    // The stream `b` joins has database 2 selected already: `b` learns it
+    // from the snapshot (repl-stream-db), not from a SELECT.
+    let mut p = connect(&primary);
+    let _: () = redis::cmd("SELECT").arg(2).query(&mut p).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("before-chain")
+        .arg(1)
+        .query(&mut p)
+        .unwrap();
+    wait_synced(&primary, &a);
     replicaof(&b, &a);
+    wait_synced(&a, &b);
+    let _: () = redis::cmd("SET")
+        .arg("after-chain")
+        .arg(1)
+        .query(&mut p)
+        .unwrap();
+    assert_same_data(&primary, &b);
     concurrent_workload(&primary, 9, 150);
     assert_same_data(&primary, &b);
     let mut bc = connect(&b);
@@ -650,4 +667,85 @@ fn ferrocache_replica_follows_real_redis() {
     workload(&primary, 14, 100);
     assert_same_data(&primary, &replica);
     assert_eq!(stat(&mut p, "sync_partial_ok"), 1);
+}
+
+#[test]
+fn failover_hands_the_primary_role_to_a_replica_without_losing_writes() {
+    let (pd, rd) = (TempDir::new("repl-fo-p"), TempDir::new("repl-fo-r"));
+    let primary = start_ferro(&pd, &[]);
+    let replica = start_ferro(&rd, &[]);
+    let mut p = connect(&primary);
+    let err = |c: &mut redis::Connection, args: &[&str]| -> String {
+        let mut q = redis::cmd(args[0]);
+        for a in &args[1..] {
+            q.arg(*a);
+        }
+        q.query::<redis::Value>(c).unwrap_err().to_string()
+    };
+    assert!(err(&mut p, &["FAILOVER"]).contains("FAILOVER requires connected replicas."));
+    assert!(err(&mut p, &["FAILOVER", "ABORT"]).contains("No failover in progress."));
+    workload(&primary, 15, 200);
+    replicaof(&replica, &primary);
+    wait_synced(&primary, &replica);
+    assert!(err(
+        &mut p,
+        &["FAILOVER", "TO", "127.0.0.1", "1", "TIMEOUT", "100"]
+    )
+    .contains("FAILOVER target HOST and PORT is not a replica."));
+    assert!(err(&mut p, &["FAILOVER", "FORCE"])
+        .contains("FAILOVER with force option requires both a timeout and target HOST and IP."));
+    assert!(err(&mut p, &["FAILOVER", "TIMEOUT", "0"])
+        .contains("FAILOVER timeout must be greater than 0"));
+    let mut r = connect(&replica);
+    assert!(err(&mut r, &["FAILOVER"]).contains("FAILOVER is not valid when server is a replica."));
+
+    // A writer keeps incrementing through the failover; every increment
+    // the old primary acknowledged must be on the new one.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let acked = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut c = connect(&primary);
+            let mut acked = 0i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match redis::cmd("INCR").arg("fo-counter").query::<i64>(&mut c) {
+                    Ok(v) => acked = v,
+                    Err(_) => break, // READONLY: the old primary is a replica now
+                }
+            }
+            acked
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let _: () = redis::cmd("FAILOVER")
+            .arg("TO")
+            .arg("127.0.0.1")
+            .arg(replica.port)
+            .query(&mut p)
+            .unwrap();
+        wait_until("the roles to swap", Duration::from_secs(20), || {
+            repl_field(&mut r, "role") == "master"
+                && repl_field(&mut p, "role") == "slave"
+                && repl_field(&mut p, "master_link_status") == "up"
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap()
+    });
+    assert_eq!(repl_field(&mut p, "master_failover_state"), "no-failover");
+    assert_eq!(
+        repl_field(&mut p, "master_port"),
+        replica.port.to_string(),
+        "the old primary follows the new one"
+    );
+    let counter: i64 = redis::cmd("GET").arg("fo-counter").query(&mut r).unwrap();
+    assert!(
+        counter >= acked,
+        "acknowledged {acked} increments, the new primary has {counter}"
+    );
+    assert_eq!(
+        stat(&mut r, "sync_full"),
+        0,
+        "the old primary resumed partially"
+    );
+    // The new primary's writes reach the old one.
+    workload(&replica, 16, 100);
+    assert_same_data(&replica, &primary);
 }

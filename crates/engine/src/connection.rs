@@ -555,34 +555,13 @@ fn client_pause(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         return Err(CmdError::new("ERR timeout is negative"));
     }
     let until = ctx.now_ms.saturating_add(timeout as u64);
-    let p = &ctx.server.pause;
-    // A new pause never shortens or weakens one in force (Redis semantics).
-    let current = p.until_ms.load(Ordering::Acquire);
-    let active = current > ctx.now_ms;
-    let was_write_only = p.write_only.load(Ordering::Acquire);
-    p.write_only.store(
-        if active {
-            write_only && was_write_only
-        } else {
-            write_only
-        },
-        Ordering::Release,
-    );
-    p.until_ms.store(until.max(current), Ordering::Release);
-    keyspace::pause_expiry_until(until.max(current));
+    ctx.server.pause.pause(ctx.now_ms, until, write_only);
     ctx.out.ok();
     Ok(())
 }
 
 fn client_unpause(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
-    ctx.server.pause.until_ms.store(0, Ordering::Release);
-    keyspace::pause_expiry_until(0);
-    // Clients held by the pause wait as blocked: let them retry now.
-    for c in ctx.server.clients.all() {
-        if c.blocked_since.load(Ordering::Acquire) != 0 {
-            c.wake();
-        }
-    }
+    ctx.server.pause.unpause(&ctx.server.clients);
     ctx.out.ok();
     Ok(())
 }

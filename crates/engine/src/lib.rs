@@ -158,6 +158,31 @@ impl PauseState {
         Some(until - now_ms)
     }
 
+    /// Pauses clients until `until` (ms): all commands, or only writes. A
+    /// new pause never shortens or weakens one in force (Redis semantics).
+    /// Keys do not expire meanwhile.
+    pub fn pause(&self, now_ms: u64, until: u64, write_only: bool) {
+        let current = self.until_ms.load(Ordering::Acquire);
+        let active = current > now_ms;
+        let was_write_only = self.write_only.load(Ordering::Acquire);
+        self.write_only
+            .store(write_only && (!active || was_write_only), Ordering::Release);
+        self.until_ms.store(until.max(current), Ordering::Release);
+        keyspace::pause_expiry_until(until.max(current));
+    }
+
+    /// Ends the pause; the clients it holds retry at once.
+    pub fn unpause(&self, clients: &ClientRegistry) {
+        self.until_ms.store(0, Ordering::Release);
+        keyspace::pause_expiry_until(0);
+        // Clients held by the pause wait as blocked: let them retry now.
+        for c in clients.all() {
+            if c.blocked_since.load(Ordering::Acquire) != 0 {
+                c.wake();
+            }
+        }
+    }
+
     pub fn is_paused(&self, now_ms: u64) -> bool {
         let until = self.until_ms.load(Ordering::Acquire);
         until != 0 && until > now_ms

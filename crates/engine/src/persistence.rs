@@ -49,6 +49,9 @@ pub struct State {
     /// Keys the last load inserted, and skipped as already expired.
     pub last_load_keys: AtomicU64,
     pub last_load_expired: AtomicU64,
+    /// The last file loaded said which database the replication stream
+    /// after it selected (`repl-stream-db`): -1 if it did not.
+    pub loaded_stream_db: AtomicI64,
 }
 
 impl Default for State {
@@ -66,6 +69,7 @@ impl Default for State {
             keys_total: AtomicU64::new(0),
             last_load_keys: AtomicU64::new(0),
             last_load_expired: AtomicU64::new(0),
+            loaded_stream_db: AtomicI64::new(-1),
         }
     }
 }
@@ -104,14 +108,20 @@ fn header(
     opts: &SaveOptions,
     sizes: &[(usize, u64, u64)],
     aof_base: bool,
+    stream_db: Option<usize>,
 ) -> Vec<u8> {
-    let aux = [
+    let mut aux = vec![
         ("redis-ver", crate::REDIS_VERSION.to_string()),
         ("redis-bits", "64".to_string()),
         ("ctime", (now_ms() / 1000).to_string()),
         ("used-mem", crate::used_memory().to_string()),
-        ("aof-base", u8::from(aof_base).to_string()),
     ];
+    if let Some(db) = stream_db {
+        // A replica's snapshot: the database the stream that follows it
+        // has selected (its SELECT came before the snapshot's offset).
+        aux.push(("repl-stream-db", db.to_string()));
+    }
+    aux.push(("aof-base", u8::from(aof_base).to_string()));
     let libraries = crate::functions::library_codes(server);
     let mut out = Vec::new();
     if opts.commands {
@@ -130,6 +140,9 @@ fn header(
 pub(crate) enum SnapshotFile {
     /// The RDB file (SAVE, BGSAVE).
     Rdb,
+    /// The RDB file, for a replica's full synchronization: it names the
+    /// database the stream after it has selected.
+    ForReplica { stream_db: usize },
     /// An AOF base: an RDB file, or commands (`aof-use-rdb-preamble no`).
     AofBase { commands: bool },
 }
@@ -176,9 +189,10 @@ pub(crate) fn begin_snapshot_file(
 pub(crate) fn begin_snapshot_stream(
     server: &Server,
     out: Box<dyn std::io::Write + Send>,
+    stream_db: usize,
     at_point: impl FnOnce(),
 ) -> std::io::Result<persist::snapshot::Save> {
-    let (header, opts) = snapshot_header(server, SnapshotFile::Rdb);
+    let (header, opts) = snapshot_header(server, SnapshotFile::ForReplica { stream_db });
     persist::snapshot::Save::begin_stream(
         &server.keyspace,
         out,
@@ -205,7 +219,12 @@ fn snapshot_header(server: &Server, kind: SnapshotFile) -> (Vec<u8>, SaveOptions
     st.keys_total
         .store(sizes.iter().map(|s| s.1).sum(), Ordering::Relaxed);
     let opts = save_options(server, kind == SnapshotFile::AofBase { commands: true });
-    let header = header(server, &opts, &sizes, kind != SnapshotFile::Rdb);
+    let (aof_base, stream_db) = match kind {
+        SnapshotFile::Rdb => (false, None),
+        SnapshotFile::ForReplica { stream_db } => (false, Some(stream_db)),
+        SnapshotFile::AofBase { .. } => (true, None),
+    };
+    let header = header(server, &opts, &sizes, aof_base, stream_db);
     (header, opts)
 }
 
@@ -488,6 +507,14 @@ impl LoadSink for Loader<'_> {
     }
 
     fn aux(&mut self, name: &[u8], value: &[u8]) {
+        if name == b"repl-stream-db" {
+            if let Some(db) = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
+                self.server
+                    .persistence
+                    .loaded_stream_db
+                    .store(db, Ordering::Relaxed);
+            }
+        }
         if name == b"redis-ver" {
             tracing::info!(
                 "Loading RDB produced by version {}",

@@ -1,7 +1,7 @@
 //! Replication (PSYNC2, as Redis 7): the node's role, its replication ids
 //! and offsets, the backlog of the stream it sends, the replicas it feeds
 //! and the primary it follows; and the commands REPLICAOF (SLAVEOF), ROLE,
-//! REPLCONF, PSYNC, SYNC, WAIT, READONLY and READWRITE.
+//! REPLCONF, PSYNC, SYNC, WAIT, FAILOVER, READONLY and READWRITE.
 //!
 //! The sockets are the server crate's: a connection that asks for the
 //! stream (PSYNC, SYNC) leaves its worker's event loop for a thread of its
@@ -38,6 +38,7 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
     ("psync", psync),
     ("sync", psync),
     ("wait", wait),
+    ("failover", failover),
     ("readonly", cluster_only),
     ("readwrite", cluster_only),
 ];
@@ -195,6 +196,9 @@ pub enum LinkState {
 pub struct Following {
     pub host: String,
     pub port: u16,
+    /// This node hands its role over to that primary (FAILOVER): the
+    /// link's PSYNC asks it to take over.
+    pub failover: bool,
     pub link: LinkState,
     /// Last byte from the primary (ms).
     pub last_io_ms: u64,
@@ -208,6 +212,20 @@ pub struct Following {
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) following: Option<Following>,
+    pub(crate) failover: Option<Failover>,
+}
+
+/// A coordinated failover this primary runs (FAILOVER).
+pub(crate) struct Failover {
+    /// Hand over to this replica (`None`: the first to catch up).
+    target: Option<(String, u16)>,
+    /// Give up (or, with `force`, hand over anyway) at this time (ms).
+    deadline_ms: Option<u64>,
+    force: bool,
+    /// Writes are paused and we wait for the target's acknowledgement
+    /// (`waiting-for-sync`), or we follow it and wait for its PSYNC reply
+    /// (`failover-in-progress`).
+    in_progress: bool,
 }
 
 /// The node's replication state.
@@ -216,8 +234,9 @@ pub struct Replication {
     pub(crate) state: Mutex<State>,
     /// Held while a command from the primary is applied and joins the
     /// backlog, and while a snapshot for a replica of ours begins: the
-    /// snapshot holds exactly the commands before its offset.
-    applying: Mutex<()>,
+    /// snapshot holds exactly the commands before its offset. It guards
+    /// the database the primary's stream has selected.
+    applying: Mutex<usize>,
     /// Following a primary (the fast check for writes and expiry).
     replica: AtomicBool,
     /// Bumped when REPLICAOF changes what to follow: the link starts over.
@@ -248,6 +267,15 @@ impl Replication {
                 self.generation.load(Ordering::Acquire),
             )
         })
+    }
+
+    /// Does this node hand its role over to the primary it now follows?
+    pub fn handing_over(&self) -> bool {
+        self.state
+            .lock()
+            .following
+            .as_ref()
+            .is_some_and(|f| f.failover)
     }
 
     /// Updates the link's state for INFO and ROLE (if still following).
@@ -327,6 +355,7 @@ pub fn follow(server: &Server, host: String, port: u16) {
         st.following = Some(Following {
             host,
             port,
+            failover: false,
             link: LinkState::Connect,
             last_io_ms: 0,
             down_since_ms: now_ms(),
@@ -472,6 +501,28 @@ fn replconf(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 /// handed to.
 fn psync(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let server = ctx.server;
+    // PSYNC <my id> <offset> FAILOVER: our primary hands its role to us.
+    if ctx.spec.name == "psync" && a.len() > 3 && eq(a[3], "failover") {
+        let mine = server
+            .propagation
+            .log
+            .lock()
+            .repl
+            .as_ref()
+            .is_some_and(|b| b.replid.as_bytes() == a[1]);
+        if !mine {
+            return Err(CmdError::new(
+                "ERR PSYNC FAILOVER replid must match my replid.",
+            ));
+        }
+        if server.replication.is_replica() {
+            become_primary(server);
+            tracing::info!(
+                "MASTER MODE enabled (failover request from '{}')",
+                ctx.client.shared.addr
+            );
+        }
+    }
     if server.replication.is_replica() {
         let connected = server
             .replication
@@ -637,11 +688,17 @@ pub fn full_sync(
                 out,
                 preamble: Some(rx),
             };
-            let begun = crate::persistence::begin_snapshot_stream(server, Box::new(sink), || {
-                at_point(&mut preamble);
-                preamble.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
-                let _ = tx.send(std::mem::take(&mut preamble));
-            });
+            let stream_db = *applying;
+            let begun = crate::persistence::begin_snapshot_stream(
+                server,
+                Box::new(sink),
+                stream_db,
+                || {
+                    at_point(&mut preamble);
+                    preamble.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
+                    let _ = tx.send(std::mem::take(&mut preamble));
+                },
+            );
             drop(applying);
             begun
                 .and_then(|save| save.finish(&server.keyspace, 1))
@@ -651,10 +708,11 @@ pub fn full_sync(
         SnapshotTransfer::Disk => {
             let path = crate::persistence::rdb_path(server);
             let mut line = Vec::new();
+            let stream_db = *applying;
             let begun = crate::persistence::begin_snapshot_file(
                 server,
                 &path,
-                crate::persistence::SnapshotFile::Rdb,
+                crate::persistence::SnapshotFile::ForReplica { stream_db },
                 || at_point(&mut line),
             );
             drop(applying);
@@ -763,16 +821,20 @@ pub fn psync_request(server: &Server) -> (String, i64) {
 
 /// After +FULLRESYNC's snapshot arrived in `path`: the dataset becomes the
 /// file's, the stream continues from `offset` under `replid`.
+/// Returns the database the stream selects at that offset.
 pub fn load_full_sync(
     server: &Arc<Server>,
     path: &std::path::Path,
     replid: &str,
     offset: u64,
-) -> Result<(), String> {
+) -> Result<usize, String> {
     drop(server.keyspace.flush(None));
     crate::functions::flush_all(server);
+    let stream_db = &server.persistence.loaded_stream_db;
+    stream_db.store(-1, Ordering::Relaxed);
     // Keys that expired still load: the primary's DEL for them follows.
     crate::persistence::load_rdb(server, path, crate::persistence::LoadMode::AofBase)?;
+    let db = stream_db.load(Ordering::Relaxed).max(0) as usize;
     let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
     let mut log = server.propagation.log.lock();
     let readers = log.repl.take().map(|b| b.readers).unwrap_or_default();
@@ -783,7 +845,8 @@ pub fn load_full_sync(
     drop(log);
     // Our replicas hold data the snapshot replaced.
     disconnect_replicas(server);
-    Ok(())
+    *server.replication.applying.lock() = db;
+    Ok(db)
 }
 
 /// After +CONTINUE [id]: a primary that changed id (a failover) keeps the
@@ -813,12 +876,13 @@ pub fn apply_from_primary(
     raw: &[u8],
     out: &mut Vec<u8>,
 ) {
-    let _applying = server.replication.applying.lock();
+    let mut stream_db = server.replication.applying.lock();
     if let Some(args) = args {
         out.clear();
         crate::dispatch::execute(server, client, args, out);
     }
     feed_upstream(server, raw);
+    *stream_db = client.db;
 }
 
 fn feed_upstream(server: &Server, bytes: &[u8]) {
@@ -854,6 +918,202 @@ pub fn primary_client(server: &Server, addr: String) -> Client {
 
 pub fn drop_primary_client(server: &Server, client: &Client) {
     server.clients.unregister(client.id());
+}
+
+// ---------------------------------------------------------------------------
+// FAILOVER
+// ---------------------------------------------------------------------------
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: pause writes,
+/// wait until a replica has everything, then follow it and ask it (PSYNC
+/// ... FAILOVER) to take over; writes resume once it accepted.
+fn failover(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let server = ctx.server;
+    if a.len() == 2 && eq(a[1], "abort") {
+        if server.replication.state.lock().failover.is_none() {
+            return Err(CmdError::new("ERR No failover in progress."));
+        }
+        abort_failover(server, "Failover manually aborted");
+        ctx.out.ok();
+        return Ok(());
+    }
+    let (mut timeout, mut force, mut target) = (0i64, false, None);
+    let mut i = 1;
+    while i < a.len() {
+        if eq(a[i], "timeout") && i + 1 < a.len() && timeout == 0 {
+            timeout = parse_i64(a[i + 1])
+                .ok_or_else(|| CmdError::new("ERR value is not an integer or out of range"))?;
+            if timeout <= 0 {
+                return Err(CmdError::new("ERR FAILOVER timeout must be greater than 0"));
+            }
+            i += 2;
+        } else if eq(a[i], "to") && i + 2 < a.len() && target.is_none() {
+            let port = parse_i64(a[i + 2])
+                .ok_or_else(|| CmdError::new("ERR value is not an integer or out of range"))?;
+            target = Some((String::from_utf8_lossy(a[i + 1]).into_owned(), port));
+            i += 3;
+        } else if eq(a[i], "force") && !force {
+            force = true;
+            i += 1;
+        } else {
+            return Err(SYNTAX);
+        }
+    }
+    let rep = &server.replication;
+    let mut st = rep.state.lock();
+    if st.failover.is_some() {
+        return Err(CmdError::new("ERR FAILOVER already in progress."));
+    }
+    if st.following.is_some() {
+        return Err(CmdError::new(
+            "ERR FAILOVER is not valid when server is a replica.",
+        ));
+    }
+    let replicas = rep.replicas.lock();
+    if replicas.is_empty() {
+        return Err(CmdError::new("ERR FAILOVER requires connected replicas."));
+    }
+    if force && (timeout == 0 || target.is_none()) {
+        return Err(CmdError::new(
+            "ERR FAILOVER with force option requires both a timeout and target HOST and IP.",
+        ));
+    }
+    let target = match target {
+        Some((host, port)) => {
+            let replica = replicas
+                .iter()
+                .find(|r| r.ip.eq_ignore_ascii_case(&host) && i64::from(r.port) == port)
+                .ok_or_else(|| {
+                    CmdError::new("ERR FAILOVER target HOST and PORT is not a replica.")
+                })?;
+            if replica.state.load(Ordering::Acquire) != REPLICA_ONLINE {
+                return Err(CmdError::new("ERR FAILOVER target replica is not online."));
+            }
+            tracing::info!("FAILOVER requested to {host}:{port}.");
+            Some((host, replica.port))
+        }
+        None => {
+            tracing::info!("FAILOVER requested to any replica.");
+            None
+        }
+    };
+    drop(replicas);
+    st.failover = Some(Failover {
+        target,
+        deadline_ms: (timeout > 0).then(|| ctx.now_ms + timeout as u64),
+        force,
+        in_progress: false,
+    });
+    drop(st);
+    server.pause.pause(ctx.now_ms, u64::MAX, true);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Ends the failover: writes resume.
+fn clear_failover(server: &Server) {
+    if server.replication.state.lock().failover.take().is_some() {
+        server.pause.unpause(&server.clients);
+    }
+}
+
+/// Gives up a failover; a node that already follows the target takes
+/// writes again.
+pub fn abort_failover(server: &Server, why: &str) {
+    let in_progress = match server.replication.state.lock().failover.as_ref() {
+        None => return,
+        Some(f) => {
+            match &f.target {
+                Some((host, port)) => {
+                    tracing::info!("FAILOVER to {host}:{port} aborted: {why}")
+                }
+                None => tracing::info!("FAILOVER to any replica aborted: {why}"),
+            }
+            f.in_progress
+        }
+    };
+    if in_progress {
+        become_primary(server);
+    }
+    clear_failover(server);
+}
+
+/// The link's PSYNC to the failover target got its answer: the target is
+/// the primary now (`accepted`), or the failover is off.
+pub fn failover_answered(server: &Server, accepted: bool, reply: &str) {
+    if accepted {
+        clear_failover(server);
+    } else {
+        abort_failover(server, &format!("the target refused: {reply}"));
+    }
+}
+
+/// The failover's progress (from the cron): hand over once the target has
+/// acknowledged everything, or at the timeout.
+fn update_failover(server: &Server, now: u64) {
+    let rep = &server.replication;
+    let mut st = rep.state.lock();
+    let Some(f) = st.failover.as_mut() else {
+        return;
+    };
+    if f.in_progress {
+        return;
+    }
+    let end = offset(server);
+    let synced = |r: &ReplicaInfo| {
+        r.state.load(Ordering::Acquire) == REPLICA_ONLINE && r.ack.load(Ordering::Acquire) == end
+    };
+    let chosen = {
+        let replicas = rep.replicas.lock();
+        match &f.target {
+            Some((host, port)) => replicas
+                .iter()
+                .find(|r| r.ip.eq_ignore_ascii_case(host) && r.port == *port && synced(r))
+                .map(|r| (r.ip.clone(), r.port)),
+            None => replicas
+                .iter()
+                .find(|r| synced(r))
+                .map(|r| (r.ip.clone(), r.port)),
+        }
+    };
+    let timed_out = f.deadline_ms.is_some_and(|d| now >= d);
+    let to = match (chosen, timed_out) {
+        (Some(to), _) => {
+            tracing::info!("Failover target {}:{} is synced, failing over.", to.0, to.1);
+            to
+        }
+        (None, true) if f.force => {
+            let Some(to) = f.target.clone() else { return };
+            tracing::info!(
+                "FAILOVER to {}:{} time out exceeded, failing over.",
+                to.0,
+                to.1
+            );
+            to
+        }
+        (None, true) => {
+            drop(st);
+            abort_failover(server, "Replica never caught up before timeout");
+            return;
+        }
+        // (No GETACK: while writes are paused the stream must not grow,
+        // the replicas' acknowledgements come every second.)
+        (None, false) => return,
+    };
+    f.target = Some(to.clone());
+    f.in_progress = true;
+    drop(st);
+    follow(server, to.0, to.1);
+    rep.with_following(|f| f.failover = true);
+}
+
+/// The failover state INFO shows.
+fn failover_state(st: &State) -> &'static str {
+    match &st.failover {
+        None => "no-failover",
+        Some(f) if f.in_progress => "failover-in-progress",
+        Some(_) => "waiting-for-sync",
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -920,8 +1180,13 @@ fn wait(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Asks every replica for its offset (REPLCONF GETACK * in the stream).
+/// Asks every replica for its offset (REPLCONF GETACK * in the stream),
+/// unless clients are paused (the stream must not grow then; replicas
+/// acknowledge every second anyway).
 fn request_acks(server: &Server) {
+    if server.pause.is_paused(now_ms()) {
+        return;
+    }
     let propagation = &server.propagation;
     let mut log = propagation.log.lock();
     if let Some(b) = log.repl.as_mut() {
@@ -945,6 +1210,7 @@ pub(crate) const NOREPLICAS_ERROR: &[u8] = b"NOREPLICAS Not enough good replicas
 /// counts the good ones for `min-replicas-to-write`.
 pub(crate) fn cron(server: &Server, now: u64) {
     let rep = &server.replication;
+    update_failover(server, now);
     let min = server.config.get_i64("min-replicas-to-write");
     let max_lag = server.config.get_i64("min-replicas-max-lag").max(0) as u64;
     let replicas = rep.replicas.lock();
@@ -970,6 +1236,7 @@ pub(crate) fn cron(server: &Server, now: u64) {
     let period = server.config.get_i64("repl-ping-replica-period").max(1) as u64 * 1000;
     if any
         && !rep.is_replica()
+        && !server.pause.is_paused(now)
         && now.saturating_sub(rep.last_ping_ms.load(Ordering::Relaxed)) >= period
     {
         rep.last_ping_ms.store(now, Ordering::Relaxed);
@@ -1047,6 +1314,7 @@ pub(crate) fn info(server: &Server, o: &mut String) {
         }
         None => o.push_str("role:master\r\n"),
     }
+    let failover = failover_state(&st);
     drop(st);
     let replicas = server.replication.replicas.lock();
     let _ = write!(o, "connected_slaves:{}\r\n", replicas.len());
@@ -1068,7 +1336,7 @@ pub(crate) fn info(server: &Server, o: &mut String) {
     drop(replicas);
     let _ = write!(
         o,
-        "master_failover_state:no-failover\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{end}\r\nsecond_repl_offset:{second}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        "master_failover_state:{failover}\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{end}\r\nsecond_repl_offset:{second}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
         u8::from(backlog.is_some()),
         server.config.get("repl-backlog-size"),
         backlog.map_or(0, |b| b.0),

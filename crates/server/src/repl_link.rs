@@ -183,11 +183,19 @@ fn follow(
     };
     handshake(server, &mut link, timeout)?;
     let (replid, offset) = replication::psync_request(server);
-    link.send(&[
-        &b"PSYNC"[..],
-        replid.as_bytes(),
-        offset.to_string().as_bytes(),
-    ])?;
+    let offset = offset.to_string();
+    let handing_over = server.replication.handing_over();
+    if handing_over {
+        // FAILOVER: the target takes over as it answers.
+        link.send(&[
+            &b"PSYNC"[..],
+            replid.as_bytes(),
+            offset.as_bytes(),
+            b"FAILOVER",
+        ])?;
+    } else {
+        link.send(&[&b"PSYNC"[..], replid.as_bytes(), offset.as_bytes()])?;
+    }
     // The primary may send newlines to keep the link alive before it
     // answers (while its snapshot waits for `repl-diskless-sync-delay`).
     let reply = loop {
@@ -196,6 +204,13 @@ fn follow(
             break line;
         }
     };
+    if handing_over {
+        let accepted = reply.starts_with("+FULLRESYNC") || reply.starts_with("+CONTINUE");
+        replication::failover_answered(server, accepted, &reply);
+        if !accepted {
+            return Err(format!("the failover target refused: {reply}"));
+        }
+    }
     let mut words = reply.split_whitespace();
     match words.next() {
         Some("+FULLRESYNC") => {
@@ -212,8 +227,8 @@ fn follow(
                 f.sync_total = 0;
             });
             let path = receive_snapshot(server, &mut link, timeout, generation)?;
-            replication::load_full_sync(server, &path, &id, offset)?;
-            client.set_db(0);
+            let db = replication::load_full_sync(server, &path, &id, offset)?;
+            client.set_db(db);
             client.multi = None;
             tracing::info!("MASTER <-> REPLICA sync: Finished with success");
         }
