@@ -749,3 +749,42 @@ fn failover_hands_the_primary_role_to_a_replica_without_losing_writes() {
     workload(&replica, 16, 100);
     assert_same_data(&replica, &primary);
 }
+
+#[test]
+fn a_replica_restarted_from_its_own_rdb_resumes_partially() {
+    let (pd, rd) = (TempDir::new("repl-rs-p"), TempDir::new("repl-rs-r"));
+    let primary = start_ferro(&pd, &[]);
+    let replica = start_ferro(&rd, &[]);
+    workload(&primary, 17, 300);
+    replicaof(&replica, &primary);
+    assert_same_data(&primary, &replica);
+    // The stream has database 1 selected when the replica saves.
+    let mut p = connect(&primary);
+    let _: () = redis::cmd("SELECT").arg(1).query(&mut p).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("in-db-1")
+        .arg("x")
+        .query(&mut p)
+        .unwrap();
+    wait_synced(&primary, &replica);
+    let _: () = redis::cmd("SAVE").query(&mut connect(&replica)).unwrap();
+    drop(replica);
+    // Writes while it is down, some in the stream's database.
+    let _: () = redis::cmd("SET")
+        .arg("while-down")
+        .arg("y")
+        .query(&mut p)
+        .unwrap();
+    workload(&primary, 18, 100);
+    let _: () = redis::cmd("SELECT").arg(1).query(&mut p).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("after-restart")
+        .arg("z")
+        .query(&mut p)
+        .unwrap();
+    let port = primary.port.to_string();
+    let replica = start_ferro(&rd, &["--replicaof", "127.0.0.1", &port]);
+    assert_same_data(&primary, &replica);
+    assert_eq!(stat(&mut p, "sync_full"), 1, "no second full sync");
+    assert_eq!(stat(&mut p, "sync_partial_ok"), 1);
+}

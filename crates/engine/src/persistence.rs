@@ -52,6 +52,9 @@ pub struct State {
     /// The last file loaded said which database the replication stream
     /// after it selected (`repl-stream-db`): -1 if it did not.
     pub loaded_stream_db: AtomicI64,
+    /// ... and the stream's id and offset (`repl-id`, `repl-offset`).
+    loaded_repl_id: parking_lot::Mutex<Option<String>>,
+    loaded_repl_offset: AtomicI64,
 }
 
 impl Default for State {
@@ -70,6 +73,8 @@ impl Default for State {
             last_load_keys: AtomicU64::new(0),
             last_load_expired: AtomicU64::new(0),
             loaded_stream_db: AtomicI64::new(-1),
+            loaded_repl_id: parking_lot::Mutex::new(None),
+            loaded_repl_offset: AtomicI64::new(-1),
         }
     }
 }
@@ -107,6 +112,7 @@ fn header(
     server: &Server,
     opts: &SaveOptions,
     sizes: &[(usize, u64, u64)],
+    libraries: &[Vec<u8>],
     aof_base: bool,
     stream_db: Option<usize>,
 ) -> Vec<u8> {
@@ -117,21 +123,26 @@ fn header(
         ("used-mem", crate::used_memory().to_string()),
     ];
     if let Some(db) = stream_db {
-        // A replica's snapshot: the database the stream that follows it
-        // has selected (its SELECT came before the snapshot's offset).
+        // The replication stream at the snapshot's moment (made under
+        // every shard lock): the database it has selected, and, once
+        // there is a backlog, its id and offset, from which this node
+        // resumes after a restart (PSYNC).
         aux.push(("repl-stream-db", db.to_string()));
+        if let Some((id, offset)) = crate::replication::position(server) {
+            aux.push(("repl-id", id));
+            aux.push(("repl-offset", offset.to_string()));
+        }
     }
     aux.push(("aof-base", u8::from(aof_base).to_string()));
-    let libraries = crate::functions::library_codes(server);
     let mut out = Vec::new();
     if opts.commands {
         // An AOF base of commands: the libraries first, as Redis writes it.
-        for code in &libraries {
+        for code in libraries {
             persist::aof_rewrite::write_function_commands(&mut out, code.as_ref());
         }
         return out;
     }
-    persist::file::write_header(&mut out, &aux, &libraries, sizes, opts.compression);
+    persist::file::write_header(&mut out, &aux, libraries, sizes, opts.compression);
     out
 }
 
@@ -172,6 +183,15 @@ pub(crate) fn begin_snapshot_file(
     kind: SnapshotFile,
     at_point: impl FnOnce(),
 ) -> std::io::Result<persist::snapshot::Save> {
+    // A save (not inside EXEC, whose held shards the replica's link may
+    // wait for) records the stream's position: on a replica the link must
+    // not be between applying a command and counting it.
+    let applying = (kind == SnapshotFile::Rdb && !server.keyspace.holding())
+        .then(|| server.replication.applying.lock());
+    let kind = match &applying {
+        Some(db) => SnapshotFile::ForReplica { stream_db: **db },
+        None => kind,
+    };
     let (header, opts) = snapshot_header(server, kind);
     persist::snapshot::Save::begin(
         &server.keyspace,
@@ -204,8 +224,12 @@ pub(crate) fn begin_snapshot_stream(
     )
 }
 
-/// A snapshot's header and options; resets the progress counters.
-fn snapshot_header(server: &Server, kind: SnapshotFile) -> (Vec<u8>, SaveOptions) {
+/// A snapshot's header (made at its moment) and options; resets the
+/// progress counters.
+fn snapshot_header(
+    server: &Server,
+    kind: SnapshotFile,
+) -> (impl FnOnce() -> Vec<u8> + '_, SaveOptions) {
     let st = &server.persistence;
     st.keys_processed.store(0, Ordering::Relaxed);
     let sizes: Vec<(usize, u64, u64)> = server
@@ -224,7 +248,20 @@ fn snapshot_header(server: &Server, kind: SnapshotFile) -> (Vec<u8>, SaveOptions
         SnapshotFile::ForReplica { stream_db } => (false, Some(stream_db)),
         SnapshotFile::AofBase { .. } => (true, None),
     };
-    let header = header(server, &opts, &sizes, aof_base, stream_db);
+    // Made before the moment: the function libraries' lock is not taken
+    // under the shard locks.
+    let libraries = crate::functions::library_codes(server);
+    let header_opts = opts.clone();
+    let header = move || {
+        header(
+            server,
+            &header_opts,
+            &sizes,
+            &libraries,
+            aof_base,
+            stream_db,
+        )
+    };
     (header, opts)
 }
 
@@ -507,13 +544,23 @@ impl LoadSink for Loader<'_> {
     }
 
     fn aux(&mut self, name: &[u8], value: &[u8]) {
-        if name == b"repl-stream-db" {
-            if let Some(db) = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
-                self.server
-                    .persistence
-                    .loaded_stream_db
-                    .store(db, Ordering::Relaxed);
+        let st = &self.server.persistence;
+        let number = || std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+        match name {
+            b"repl-stream-db" => {
+                if let Some(db) = number() {
+                    st.loaded_stream_db.store(db, Ordering::Relaxed);
+                }
             }
+            b"repl-offset" => {
+                if let Some(offset) = number() {
+                    st.loaded_repl_offset.store(offset, Ordering::Relaxed);
+                }
+            }
+            b"repl-id" if value.len() == 40 => {
+                *st.loaded_repl_id.lock() = Some(String::from_utf8_lossy(value).into_owned());
+            }
+            _ => {}
         }
         if name == b"redis-ver" {
             tracing::info!(
@@ -613,8 +660,23 @@ fn apply_access(e: &mut keyspace::Entry, access: Access) {
 
 /// Loads the RDB file into the (empty) keyspace, if it exists. The error
 /// names the file, the byte offset and the problem.
+/// A file that recorded the replication stream's position (a replica's,
+/// or a primary's with replicas) lets the node resume from there.
 pub fn load_file(server: &Arc<Server>) -> Result<Option<persist::file::LoadStats>, String> {
-    load_rdb(server, &rdb_path(server), LoadMode::Fresh)
+    let st = &server.persistence;
+    *st.loaded_repl_id.lock() = None;
+    st.loaded_repl_offset.store(-1, Ordering::Relaxed);
+    st.loaded_stream_db.store(-1, Ordering::Relaxed);
+    let loaded = load_rdb(server, &rdb_path(server), LoadMode::Fresh)?;
+    let offset = st.loaded_repl_offset.load(Ordering::Relaxed);
+    if let (Some(id), Ok(offset)) = (st.loaded_repl_id.lock().take(), u64::try_from(offset)) {
+        let db = st.loaded_stream_db.load(Ordering::Relaxed).max(0) as usize;
+        tracing::info!(
+            "The file recorded replication id {id}, offset {offset}: resuming from there"
+        );
+        crate::replication::restore_position(server, id, offset, db);
+    }
+    Ok(loaded)
 }
 
 /// How a load treats the file's keys.

@@ -236,7 +236,7 @@ pub struct Replication {
     /// backlog, and while a snapshot for a replica of ours begins: the
     /// snapshot holds exactly the commands before its offset. It guards
     /// the database the primary's stream has selected.
-    applying: Mutex<usize>,
+    pub(crate) applying: Mutex<usize>,
     /// Following a primary (the fast check for writes and expiry).
     replica: AtomicBool,
     /// Bumped when REPLICAOF changes what to follow: the link starts over.
@@ -291,6 +291,33 @@ impl Replication {
             w.wake();
         }
     }
+}
+
+/// The replication stream's id and offset, once there is a backlog.
+pub(crate) fn position(server: &Server) -> Option<(String, u64)> {
+    let log = server.propagation.log.lock();
+    log.repl.as_ref().map(|b| (b.replid.clone(), b.end))
+}
+
+/// After loading a file that recorded the stream's position (`repl-id`,
+/// `repl-offset`, `repl-stream-db`): this node resumes from there, as a
+/// replica with PSYNC, or as a primary its replicas resume from.
+pub fn restore_position(server: &Server, id: String, offset: u64, stream_db: usize) {
+    let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
+    let mut log = server.propagation.log.lock();
+    log.repl = Some(Backlog::new(id, offset, limit));
+    log.repl_db = None;
+    drop(log);
+    *server.replication.applying.lock() = stream_db;
+    if !server.replication.is_replica() {
+        server.propagation.activate(&server.clients);
+    }
+}
+
+/// The database the primary's stream has selected (after a restart, as
+/// the file recorded it).
+pub fn stream_db(server: &Server) -> usize {
+    *server.replication.applying.lock()
 }
 
 /// The replication stream's offset (`master_repl_offset`).

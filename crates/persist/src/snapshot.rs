@@ -167,7 +167,7 @@ impl ShardCapture for Capture {
 
 /// A save whose snapshot has begun: the moment it captures is fixed, and
 /// [`Save::finish`] walks the keyspace and writes the file: `header`
-/// (magic, aux fields, functions) first, then every shard, then the
+/// (magic, aux fields, functions; made at the snapshot's moment) first, then every shard, then the
 /// footer, while other threads keep reading and writing; `progress` counts
 /// the keys written. (BGSAVE begins in the command, so the file holds no
 /// write made after its reply, and finishes on a thread of its own.)
@@ -185,7 +185,7 @@ impl Save {
     pub fn begin(
         ks: &Keyspace,
         path: &Path,
-        header: Vec<u8>,
+        header: impl FnOnce() -> Vec<u8>,
         opts: SaveOptions,
         checksum: bool,
         progress: Arc<AtomicU64>,
@@ -215,7 +215,7 @@ impl Save {
     pub fn begin_stream(
         ks: &Keyspace,
         out: Box<dyn Write + Send>,
-        header: Vec<u8>,
+        header: impl FnOnce() -> Vec<u8>,
         opts: SaveOptions,
         checksum: bool,
         progress: Arc<AtomicU64>,
@@ -238,7 +238,7 @@ impl Save {
         ks: &Keyspace,
         sink: Sink,
         file: Option<(PathBuf, PathBuf)>,
-        header: Vec<u8>,
+        header: impl FnOnce() -> Vec<u8>,
         opts: SaveOptions,
         checksum: bool,
         progress: Arc<AtomicU64>,
@@ -252,7 +252,6 @@ impl Save {
         let writer = std::thread::Builder::new()
             .name("rdb-writer".into())
             .spawn(move || write_chunks(sink, rx, &writer_flow, rdb_footer, checksum))?;
-        let _ = tx.send(header);
         let capture = Arc::new(Capture {
             opts,
             tx: Mutex::new(tx),
@@ -260,6 +259,13 @@ impl Save {
             flow,
             early: (0..keyspace::SHARDS).map(|_| Mutex::default()).collect(),
         });
+        // The header is made at the snapshot's moment (it may describe it:
+        // a replication offset), and goes before anything captured.
+        let first = capture.clone();
+        let at_point = move || {
+            first.send(header());
+            at_point();
+        };
         if !ks.begin_snapshot(capture.clone(), at_point) {
             drop(capture);
             let _ = writer.join();

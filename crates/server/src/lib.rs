@@ -124,6 +124,16 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
     };
     let redis_engine = matches!(protocol, Protocol::Redis);
     if redis_engine {
+        // `replicaof host port` in the configuration: follow from the
+        // start (the link starts with the other threads, after the load).
+        let replicaof = server.config.get("replicaof");
+        let mut words = replicaof.split_whitespace();
+        if let (Some(host), Some(port)) = (words.next(), words.next()) {
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| StartError(format!("replicaof: invalid port {port}")))?;
+            engine::replication::follow(&server, host.to_string(), port);
+        }
         // The dataset is in memory before the first client connects: from
         // the AOF when it is on (as Redis: the RDB file is then ignored).
         if server.config.get_bool("appendonly") {
@@ -207,15 +217,6 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
     );
 
     if redis_engine {
-        // `replicaof host port` in the configuration: follow from the start.
-        let replicaof = server.config.get("replicaof");
-        let mut words = replicaof.split_whitespace();
-        if let (Some(host), Some(port)) = (words.next(), words.next()) {
-            let port = port
-                .parse::<u16>()
-                .map_err(|_| StartError(format!("replicaof: invalid port {port}")))?;
-            engine::replication::follow(&server, host.to_string(), port);
-        }
         threads.push(
             repl_link::start(server.clone()).map_err(|e| StartError(format!("thread: {e}")))?,
         );

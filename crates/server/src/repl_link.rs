@@ -43,6 +43,9 @@ fn run(server: &Arc<Server>) {
         if stale {
             let addr = format!("{host}:{port}");
             let mut fresh = replication::primary_client(server, addr);
+            // A partial resync goes on in the database the stream had
+            // selected (recorded in our RDB file after a restart).
+            fresh.set_db(replication::stream_db(server));
             if let Some((g, old)) = primary_client.take() {
                 replication::drop_primary_client(server, &old);
                 // CLIENT KILL TYPE master: the stream goes on where it was.
