@@ -51,6 +51,10 @@ fn start_ferro(dir: &TempDir, extra: &[&str]) -> Proc {
         "",
         "--enable-debug-command",
         "yes",
+        // Each synchronization starts at once (the sharing of one
+        // snapshot by replicas that arrive together has its own test).
+        "--repl-diskless-sync-delay",
+        "0",
     ];
     args.extend_from_slice(extra);
     spawn_ferrocache(&args, &[]).0
@@ -787,4 +791,142 @@ fn a_replica_restarted_from_its_own_rdb_resumes_partially() {
     assert_same_data(&primary, &replica);
     assert_eq!(stat(&mut p, "sync_full"), 1, "no second full sync");
     assert_eq!(stat(&mut p, "sync_partial_ok"), 1);
+}
+
+#[test]
+fn replicas_that_arrive_together_share_one_snapshot() {
+    let dirs = [
+        TempDir::new("repl-sh-p"),
+        TempDir::new("repl-sh-a"),
+        TempDir::new("repl-sh-b"),
+    ];
+    // A long delay, cut short once two replicas wait.
+    let primary = start_ferro(
+        &dirs[0],
+        &[
+            "--repl-diskless-sync-delay",
+            "60",
+            "--repl-diskless-sync-max-replicas",
+            "2",
+        ],
+    );
+    let a = start_ferro(&dirs[1], &[]);
+    let b = start_ferro(&dirs[2], &[]);
+    workload(&primary, 19, 300);
+    let started = Instant::now();
+    replicaof(&a, &primary);
+    let mut p = connect(&primary);
+    wait_until("the first replica to wait", Duration::from_secs(10), || {
+        info(&mut p, "replication").contains("state=wait_bgsave")
+    });
+    replicaof(&b, &primary);
+    concurrent_workload(&primary, 20, 100);
+    assert_same_data(&primary, &a);
+    assert_same_data(&primary, &b);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the second replica started the shared snapshot"
+    );
+    assert_eq!(stat(&mut p, "sync_full"), 2, "two full synchronizations");
+}
+
+#[test]
+fn a_replica_without_its_primary_can_refuse_stale_reads() {
+    let rd = TempDir::new("repl-stale");
+    // A primary that is not there: the link stays down.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = unused.local_addr().unwrap().port().to_string();
+    drop(unused);
+    let replica = start_ferro(&rd, &["--replicaof", "127.0.0.1", &port]);
+    let mut r = connect(&replica);
+    let v: Option<String> = redis::cmd("GET").arg("k").query(&mut r).unwrap();
+    assert_eq!(v, None, "stale data is served by default");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("replica-serve-stale-data")
+        .arg("no")
+        .query(&mut r)
+        .unwrap();
+    let err = redis::cmd("GET")
+        .arg("k")
+        .query::<Option<String>>(&mut r)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Link with MASTER is down and replica-serve-stale-data is set to 'no'."),
+        "{err}"
+    );
+    assert_eq!(
+        repl_field(&mut r, "master_link_status"),
+        "down",
+        "INFO still answers"
+    );
+}
+
+#[test]
+fn waitaof_counts_the_aofs_that_have_the_writes_on_disk() {
+    let (pd, rd, nd) = (
+        TempDir::new("repl-aof-p"),
+        TempDir::new("repl-aof-r"),
+        TempDir::new("repl-aof-n"),
+    );
+    let aof = ["--appendonly", "yes", "--appendfsync", "always"];
+    let primary = start_ferro(&pd, &aof);
+    let replica = start_ferro(&rd, &["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let plain = start_ferro(&nd, &[]);
+    let mut n = connect(&plain);
+    let err = redis::cmd("WAITAOF")
+        .arg(1)
+        .arg(0)
+        .arg(0)
+        .query::<Vec<i64>>(&mut n)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("WAITAOF cannot be used when numlocal is set but appendonly is disabled."),
+        "{err}"
+    );
+    let none: Vec<i64> = redis::cmd("WAITAOF")
+        .arg(0)
+        .arg(0)
+        .arg(0)
+        .query(&mut n)
+        .unwrap();
+    assert_eq!(none, vec![0, 0]);
+
+    replicaof(&replica, &primary);
+    wait_synced(&primary, &replica);
+    let mut p = connect(&primary);
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut p).unwrap();
+    // Local with `always`: at once; the replica's `everysec` within a second or so.
+    let both: Vec<i64> = redis::cmd("WAITAOF")
+        .arg(1)
+        .arg(1)
+        .arg(10000)
+        .query(&mut p)
+        .unwrap();
+    assert_eq!(both, vec![1, 1]);
+    let more: Vec<i64> = redis::cmd("WAITAOF")
+        .arg(1)
+        .arg(2)
+        .arg(300)
+        .query(&mut p)
+        .unwrap();
+    assert_eq!(
+        more,
+        vec![1, 1],
+        "the timeout answers with the counts reached"
+    );
+    let mut r = connect(&replica);
+    let err = redis::cmd("WAITAOF")
+        .arg(0)
+        .arg(0)
+        .arg(0)
+        .query::<Vec<i64>>(&mut r)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("WAITAOF cannot be used with replica instances"),
+        "{err}"
+    );
 }

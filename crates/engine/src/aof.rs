@@ -183,6 +183,8 @@ fn write_pending(server: &Server, files: &mut Files, sync: bool) {
             return;
         }
         files.synced = files.written;
+        // WAITAOF waits for this.
+        server.replication.wake_waiters();
     }
     if aof.write_failed.swap(false, Ordering::AcqRel) {
         aof.write_error.lock().take();
@@ -213,6 +215,21 @@ pub fn before_reply(server: &Server) {
         return;
     }
     write_pending(server, &mut files, sync);
+}
+
+/// How far the AOF is on disk (fsynced), in the propagation log's
+/// offsets; None while the AOF is off.
+pub fn fsynced(server: &Server) -> Option<u64> {
+    if !server.aof.enabled.load(Ordering::Acquire) {
+        return None;
+    }
+    Some(server.aof.files.lock().synced)
+}
+
+/// The propagation log's end, in the AOF's offsets (what a replica's AOF
+/// must reach for the commands applied so far).
+pub fn logged(server: &Server) -> u64 {
+    server.propagation.log.lock().end
 }
 
 /// Writes are refused while the AOF cannot be written (Redis's MISCONF).
@@ -251,6 +268,8 @@ pub fn cron(server: &Arc<Server>) {
                                 Ok(()) => {
                                     let mut files = aof.files.lock();
                                     files.synced = files.synced.max(upto);
+                                    drop(files);
+                                    srv.replication.wake_waiters();
                                 }
                                 Err(e) => record_write_error(
                                     aof,

@@ -237,8 +237,10 @@ pub struct Client {
     pub replica_conf: Option<crate::replication::ReplicaRequest>,
     /// Set by PSYNC/SYNC: the connection is handed to replication.
     pub replica_handover: Option<Box<crate::replication::ReplicaRequest>>,
-    /// The replication offset after this client's last write (WAIT).
+    /// The replication offset after this client's last write (WAIT), and
+    /// the AOF's (WAITAOF).
     pub repl_offset: u64,
+    pub aof_offset: u64,
     /// A blocked command runs again because its timeout passed (WAIT).
     pub block_timed_out: bool,
 }
@@ -284,6 +286,7 @@ impl Client {
             replica_conf: None,
             replica_handover: None,
             repl_offset: 0,
+            aof_offset: 0,
             block_timed_out: false,
             arg_buf: None,
             subs: Default::default(),

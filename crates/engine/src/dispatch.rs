@@ -320,6 +320,21 @@ pub fn execute(
             return Outcome::Done;
         }
     }
+    // A replica cut off from its primary may refuse to serve stale data.
+    if !spec.has_flag(flag::STALE)
+        && !client.from_primary
+        && server.replication.refuses_stale(server)
+    {
+        entry.stats.add(REJECTED, 1);
+        reject_command(
+            server,
+            client,
+            out,
+            spec.name,
+            b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        );
+        return Outcome::Done;
+    }
     // A replica takes writes from its primary only (`replica-read-only`);
     // a primary short of good replicas takes none (`min-replicas-to-write`).
     if spec.has_flag(flag::WRITE) && !client.from_primary {
@@ -473,9 +488,12 @@ pub(crate) fn call(
         if propagates {
             crate::propagate::flush(&server.propagation);
             crate::propagate::start_outer(false);
-            let offset = crate::propagate::take_repl_appended();
-            if offset > 0 {
-                client.repl_offset = offset;
+            let (aof, repl) = crate::propagate::take_command_end();
+            if aof > 0 {
+                client.aof_offset = aof;
+            }
+            if repl > 0 {
+                client.repl_offset = repl;
             }
         } else {
             server.propagation.leave(&client.shared);

@@ -123,9 +123,10 @@ thread_local! {
     /// The log's end after this thread's last append: what must be written
     /// before this thread's replies go out.
     static APPENDED: Cell<u64> = const { Cell::new(0) };
-    /// The replication offset after this thread's last append (0: none
-    /// since it was taken): what WAIT waits for.
-    static REPL_APPENDED: Cell<u64> = const { Cell::new(0) };
+    /// The log's AOF end and replication offset after this thread's last
+    /// append ((0, 0): none since they were taken): what WAITAOF and WAIT
+    /// wait for.
+    static COMMAND_END: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
 impl Propagation {
@@ -188,8 +189,8 @@ impl Propagation {
         let mut log = self.log.lock();
         log.append(Some(db), &command, timestamps);
         APPENDED.set(log.end);
-        if let Some(backlog) = &log.repl {
-            REPL_APPENDED.set(backlog.end);
+        COMMAND_END.set((log.end, log.repl.as_ref().map_or(0, |b| b.end)));
+        if log.repl.is_some() {
             drop(log);
             self.fed.notify_all();
         }
@@ -277,12 +278,10 @@ pub(crate) fn flush(propagation: &Propagation) {
             log.append(None, &exec, false);
         }
         APPENDED.set(log.end);
-        let fed = log
-            .repl
-            .as_ref()
-            .map(|backlog| REPL_APPENDED.set(backlog.end));
+        COMMAND_END.set((log.end, log.repl.as_ref().map_or(0, |b| b.end)));
+        let fed = log.repl.is_some();
         drop(log);
-        if fed.is_some() {
+        if fed {
             propagation.fed.notify_all();
         }
         p.ops.clear();
@@ -302,10 +301,10 @@ pub(crate) fn discard() {
     });
 }
 
-/// The replication offset this thread's last append reached, cleared (0:
-/// nothing appended since).
-pub(crate) fn take_repl_appended() -> u64 {
-    REPL_APPENDED.replace(0)
+/// The log's AOF end and replication offset this thread's last append
+/// reached, cleared ((0, 0): nothing appended since).
+pub(crate) fn take_command_end() -> (u64, u64) {
+    COMMAND_END.replace((0, 0))
 }
 
 /// The log offset this thread's last append reached, cleared: what must be

@@ -38,6 +38,7 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
     ("psync", psync),
     ("sync", psync),
     ("wait", wait),
+    ("waitaof", waitaof),
     ("failover", failover),
     ("readonly", cluster_only),
     ("readwrite", cluster_only),
@@ -167,6 +168,8 @@ pub struct ReplicaInfo {
     pub sent: Arc<AtomicU64>,
     /// The offset it acknowledged, and when (ms).
     pub ack: AtomicU64,
+    /// The offset its AOF has on disk (REPLCONF ACK .. FACK), for WAITAOF.
+    pub fack: AtomicU64,
     pub ack_ms: AtomicU64,
 }
 
@@ -239,13 +242,23 @@ pub struct Replication {
     pub(crate) applying: Mutex<usize>,
     /// Following a primary (the fast check for writes and expiry).
     replica: AtomicBool,
+    /// ... and the link to it is up (the check for
+    /// `replica-serve-stale-data no`).
+    link_up: AtomicBool,
+    /// Since when no replica has been connected (ms; 0: one is), for
+    /// `repl-backlog-ttl`.
+    no_replicas_since: AtomicU64,
     /// Bumped when REPLICAOF changes what to follow: the link starts over.
     pub generation: AtomicU64,
     pub replicas: Mutex<Vec<Arc<ReplicaInfo>>>,
+    /// Full synchronizations waiting for their snapshot to start.
+    pending_syncs: Mutex<Vec<Arc<SyncGroup>>>,
     /// WAIT clients, woken when an acknowledgement arrives.
     waiters: Mutex<Vec<Arc<keyspace::Waiter>>>,
     /// Writes are refused: fewer good replicas than `min-replicas-to-write`.
     too_few_replicas: AtomicBool,
+    /// Replicas online and acknowledging within `min-replicas-max-lag`.
+    good_replicas: AtomicU64,
     last_ping_ms: AtomicU64,
     pub sync_full: AtomicU64,
     pub sync_partial_ok: AtomicU64,
@@ -280,12 +293,22 @@ impl Replication {
 
     /// Updates the link's state for INFO and ROLE (if still following).
     pub fn with_following(&self, f: impl FnOnce(&mut Following)) {
-        if let Some(following) = self.state.lock().following.as_mut() {
+        let mut st = self.state.lock();
+        if let Some(following) = st.following.as_mut() {
             f(following);
+            self.link_up
+                .store(following.link == LinkState::Connected, Ordering::Release);
         }
     }
 
-    fn wake_waiters(&self) {
+    /// A replica whose link is down, told not to serve stale data?
+    pub(crate) fn refuses_stale(&self, server: &Server) -> bool {
+        self.is_replica()
+            && !self.link_up.load(Ordering::Acquire)
+            && !server.config.get_bool("replica-serve-stale-data")
+    }
+
+    pub(crate) fn wake_waiters(&self) {
         let waiters = std::mem::take(&mut *self.waiters.lock());
         for w in waiters {
             w.wake();
@@ -391,6 +414,7 @@ pub fn follow(server: &Server, host: String, port: u16) {
             sync_started_ms: 0,
         });
         rep.replica.store(true, Ordering::Release);
+        rep.link_up.store(false, Ordering::Release);
         keyspace::set_expiry_by_primary(true);
         let mut log = server.propagation.log.lock();
         log.upstream = true;
@@ -410,6 +434,7 @@ pub fn become_primary(server: &Server) {
         let mut st = rep.state.lock();
         st.following = None;
         rep.replica.store(false, Ordering::Release);
+        rep.link_up.store(false, Ordering::Release);
         keyspace::set_expiry_by_primary(false);
         let mut log = server.propagation.log.lock();
         log.upstream = false;
@@ -596,6 +621,7 @@ pub fn add_replica(
         state: AtomicU8::new(REPLICA_WAIT_BGSAVE),
         sent: Arc::new(AtomicU64::new(0)),
         ack: AtomicU64::new(0),
+        fack: AtomicU64::new(0),
         // 0 until the first acknowledgement.
         ack_ms: AtomicU64::new(0),
     });
@@ -617,9 +643,13 @@ pub fn remove_replica(server: &Server, replica: &Arc<ReplicaInfo>) {
     server.replication.wake_waiters();
 }
 
-/// Records a replica's acknowledgement (REPLCONF ACK) and wakes WAIT.
-pub fn acknowledged(server: &Server, replica: &ReplicaInfo, offset: u64) {
+/// Records a replica's acknowledgement (REPLCONF ACK, with FACK: what its
+/// AOF has on disk) and wakes WAIT and WAITAOF.
+pub fn acknowledged(server: &Server, replica: &ReplicaInfo, offset: u64, fsynced: Option<u64>) {
     replica.ack.fetch_max(offset, Ordering::AcqRel);
+    if let Some(f) = fsynced {
+        replica.fack.fetch_max(f, Ordering::AcqRel);
+    }
     replica.ack_ms.store(now_ms(), Ordering::Release);
     server.replication.wake_waiters();
 }
@@ -664,93 +694,203 @@ pub fn try_partial(
 }
 
 /// How a full synchronization sends the snapshot.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotTransfer {
-    /// Streamed straight to the socket, between `$EOF:<mark>` and the mark.
-    Diskless { mark: String },
+    /// Streamed straight to the sockets, between `$EOF:<mark>` and the mark.
+    Diskless,
     /// Saved to the RDB file first, then sent as one bulk string.
     Disk,
 }
 
-/// A full synchronization: waits for the snapshot slot, then takes a
-/// snapshot and streams it to `out` after the `+FULLRESYNC <id> <offset>`
-/// line; from the snapshot's moment on, `replica` is fed the stream. For
-/// `Disk`, the file is written instead and its path returned. `cancelled`
-/// is polled while waiting for the slot.
+/// What a replica sends once the snapshot it waited for is done.
+pub struct SyncDone {
+    /// Diskless: the end mark to send after the snapshot.
+    pub mark: Option<String>,
+    /// Disk: the `+FULLRESYNC` line, and the file to send after it.
+    pub line: Vec<u8>,
+    pub file: Option<std::path::PathBuf>,
+}
+
+/// A replica waiting for a snapshot, and its socket (taken by the
+/// snapshot's writer).
+type SyncMember = (Arc<ReplicaInfo>, Option<Box<dyn Write + Send>>);
+
+/// Replicas that share one full synchronization's snapshot: those that
+/// ask within `repl-diskless-sync-delay` of the first (up to
+/// `repl-diskless-sync-max-replicas`), as Redis shares one fork.
+pub(crate) struct SyncGroup {
+    transfer: SnapshotTransfer,
+    mark: String,
+    created: std::time::Instant,
+    members: Mutex<Vec<SyncMember>>,
+    outcome: Mutex<Option<Result<SyncDone, String>>>,
+    done: parking_lot::Condvar,
+}
+
+/// A full synchronization for `replica`, whose socket is `out`: joins the
+/// group of replicas waiting for a snapshot of this kind, or starts one
+/// and, after the delay, takes the snapshot for all of them. From the
+/// snapshot's moment on (`+FULLRESYNC <id> <offset>`), each is fed the
+/// stream. `cancelled` is polled while waiting.
 pub fn full_sync(
     server: &Arc<Server>,
-    replica: &ReplicaInfo,
-    transfer: &SnapshotTransfer,
-    mut out: Box<dyn Write + Send>,
+    replica: &Arc<ReplicaInfo>,
+    transfer: SnapshotTransfer,
+    out: Box<dyn Write + Send>,
     cancelled: &dyn Fn() -> bool,
-) -> Result<Option<std::path::PathBuf>, String> {
+) -> Result<SyncDone, String> {
+    let rep = &server.replication;
+    rep.sync_full.fetch_add(1, Ordering::Relaxed);
+    let (group, leader) = {
+        let mut pending = rep.pending_syncs.lock();
+        match pending.iter().find(|g| g.transfer == transfer) {
+            Some(g) => {
+                g.members.lock().push((replica.clone(), Some(out)));
+                (g.clone(), false)
+            }
+            None => {
+                let g = Arc::new(SyncGroup {
+                    transfer,
+                    mark: random_id(),
+                    created: std::time::Instant::now(),
+                    members: Mutex::new(vec![(replica.clone(), Some(out))]),
+                    outcome: Mutex::new(None),
+                    done: parking_lot::Condvar::new(),
+                });
+                pending.push(g.clone());
+                (g, true)
+            }
+        }
+    };
+    if leader {
+        lead_sync(server, &group, cancelled);
+    }
+    let mut outcome = group.outcome.lock();
+    loop {
+        if let Some(result) = outcome.as_ref() {
+            return match result {
+                Ok(done) => Ok(SyncDone {
+                    mark: done.mark.clone(),
+                    line: done.line.clone(),
+                    file: done.file.clone(),
+                }),
+                Err(e) => Err(e.clone()),
+            };
+        }
+        group
+            .done
+            .wait_for(&mut outcome, std::time::Duration::from_millis(100));
+    }
+}
+
+/// The group's snapshot: after the diskless delay, for every member.
+fn lead_sync(server: &Arc<Server>, group: &Arc<SyncGroup>, cancelled: &dyn Fn() -> bool) {
+    let rep = &server.replication;
+    if group.transfer == SnapshotTransfer::Diskless {
+        let delay = server.config.get_i64("repl-diskless-sync-delay").max(0) as u64;
+        let max = server
+            .config
+            .get_i64("repl-diskless-sync-max-replicas")
+            .max(0) as usize;
+        while group.created.elapsed() < std::time::Duration::from_secs(delay)
+            && !(max > 0 && group.members.lock().len() >= max)
+            && !server.shutdown.load(Ordering::Acquire)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    // Late comers start a group of their own.
+    rep.pending_syncs.lock().retain(|g| !Arc::ptr_eq(g, group));
+    let result = snapshot_for(server, group, cancelled);
+    *group.outcome.lock() = Some(result);
+    group.done.notify_all();
+}
+
+fn snapshot_for(
+    server: &Arc<Server>,
+    group: &SyncGroup,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<SyncDone, String> {
     while !crate::persistence::claim(&server.persistence) {
-        if cancelled() {
+        if cancelled() && group.members.lock().len() == 1 {
             return Err("the replica went away".into());
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    server.replication.sync_full.fetch_add(1, Ordering::Relaxed);
     // Every change from the snapshot's moment on must reach the stream.
     server.propagation.activate(&server.clients);
+    let (replicas, outs): (Vec<Arc<ReplicaInfo>>, Vec<_>) = group
+        .members
+        .lock()
+        .iter_mut()
+        .map(|(r, out)| (r.clone(), out.take()))
+        .unzip();
     // (Lock order: `applying`, then the shard locks the snapshot takes.)
     let applying = server.replication.applying.lock();
-    let at_point = |out: &mut dyn Write| {
+    let stream_db = *applying;
+    // At the snapshot's moment, under every shard lock: the replicas are
+    // fed from here; returns the +FULLRESYNC line.
+    let at_point = || {
         let mut log = server.propagation.log.lock();
         let b = ensure_backlog(server, &mut log);
-        replica.sent.store(b.end, Ordering::Release);
-        b.add_reader(&replica.sent);
-        let line = format!("+FULLRESYNC {} {}\r\n", b.replid, b.end);
+        for r in &replicas {
+            r.sent.store(b.end, Ordering::Release);
+            b.add_reader(&r.sent);
+            r.state.store(REPLICA_SEND_BULK, Ordering::Release);
+        }
+        let line = format!("+FULLRESYNC {} {}\r\n", b.replid, b.end).into_bytes();
         log.repl_db = None;
-        drop(log);
-        replica.state.store(REPLICA_SEND_BULK, Ordering::Release);
-        let _ = out.write_all(line.as_bytes());
+        line
     };
-    let result = match transfer {
-        SnapshotTransfer::Diskless { mark } => {
+    let result = match group.transfer {
+        SnapshotTransfer::Diskless => {
             // The writer thread must not send snapshot bytes before the
-            // +FULLRESYNC line, written at the snapshot's moment.
+            // +FULLRESYNC line, made at the snapshot's moment.
             let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
-            let mut preamble = Vec::new();
             let sink = AfterPreamble {
-                out,
+                out: Box::new(Tee(outs.into_iter().flatten().map(Some).collect())),
                 preamble: Some(rx),
             };
-            let stream_db = *applying;
+            let mark = &group.mark;
             let begun = crate::persistence::begin_snapshot_stream(
                 server,
                 Box::new(sink),
                 stream_db,
                 || {
-                    at_point(&mut preamble);
+                    let mut preamble = at_point();
                     preamble.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
-                    let _ = tx.send(std::mem::take(&mut preamble));
+                    let _ = tx.send(preamble);
                 },
             );
             drop(applying);
             begun
                 .and_then(|save| save.finish(&server.keyspace, 1))
-                .map(|_| None)
+                .map(|_| SyncDone {
+                    mark: Some(group.mark.clone()),
+                    line: Vec::new(),
+                    file: None,
+                })
                 .map_err(|e| format!("can't stream the snapshot: {e}"))
         }
         SnapshotTransfer::Disk => {
+            drop(outs);
             let path = crate::persistence::rdb_path(server);
             let mut line = Vec::new();
-            let stream_db = *applying;
             let begun = crate::persistence::begin_snapshot_file(
                 server,
                 &path,
                 crate::persistence::SnapshotFile::ForReplica { stream_db },
-                || at_point(&mut line),
+                || line = at_point(),
             );
             drop(applying);
-            let done = begun
+            begun
                 .and_then(|save| save.finish(&server.keyspace, 1))
-                .map_err(|e| format!("can't save the snapshot: {e}"));
-            done.and_then(|_| {
-                out.write_all(&line)
-                    .map_err(|e| format!("can't write to the replica: {e}"))
-            })
-            .map(|_| Some(path))
+                .map(|_| SyncDone {
+                    mark: None,
+                    line,
+                    file: Some(path),
+                })
+                .map_err(|e| format!("can't save the snapshot: {e}"))
         }
     };
     server
@@ -758,6 +898,31 @@ pub fn full_sync(
         .in_progress
         .store(false, Ordering::Release);
     result
+}
+
+/// Writes to every replica of a shared snapshot; one whose socket fails is
+/// left out (its feed ends on its own), the others go on.
+struct Tee(Vec<Option<Box<dyn Write + Send>>>);
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for out in &mut self.0 {
+            if out.as_mut().is_some_and(|o| o.write_all(buf).is_err()) {
+                *out = None;
+            }
+        }
+        if self.0.iter().all(Option::is_none) {
+            return Err(std::io::Error::other("every replica went away"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        for out in self.0.iter_mut().flatten() {
+            let _ = out.flush();
+        }
+        Ok(())
+    }
 }
 
 /// A writer that first writes the preamble it is sent (waiting for it).
@@ -1147,16 +1312,17 @@ fn failover_state(st: &State) -> &'static str {
 // WAIT, min-replicas-to-write, the primary's pings.
 // ---------------------------------------------------------------------------
 
-/// Replicas that acknowledged `offset`.
-fn acked(server: &Server, offset: u64) -> usize {
+/// Replicas that acknowledged `offset` (`on_disk`: in their AOF).
+fn acked(server: &Server, offset: u64, on_disk: bool) -> usize {
     server
         .replication
         .replicas
         .lock()
         .iter()
         .filter(|r| {
+            let acked = if on_disk { &r.fack } else { &r.ack };
             r.state.load(Ordering::Acquire) == REPLICA_ONLINE
-                && r.ack.load(Ordering::Acquire) >= offset
+                && acked.load(Ordering::Acquire) >= offset
         })
         .count()
 }
@@ -1174,12 +1340,59 @@ fn wait(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     if timeout < 0 {
         return Err(CmdError::new("ERR timeout is negative"));
     }
-    let count = acked(server, ctx.client.repl_offset);
+    let count = acked(server, ctx.client.repl_offset, false);
     let timed_out = std::mem::take(&mut ctx.client.block_timed_out);
     if count as i64 >= needed || timed_out || ctx.client.in_exec || ctx.client.in_script {
         ctx.out.int(count as i64);
         return Ok(());
     }
+    block_for_acks(ctx, timeout as u64);
+    Ok(())
+}
+
+/// WAITAOF numlocal numreplicas timeout (Redis 7.2): until this client's
+/// writes are on disk in the local AOF and/or the AOFs of replicas.
+fn waitaof(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let server = ctx.server;
+    let int = |v: &[u8]| {
+        parse_i64(v).ok_or_else(|| CmdError::new("ERR value is not an integer or out of range"))
+    };
+    let (local, replicas) = (int(a[1])?, int(a[2])?);
+    let timeout = parse_i64(a[3])
+        .ok_or_else(|| CmdError::new("ERR timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(CmdError::new("ERR timeout is negative"));
+    }
+    if server.replication.is_replica() {
+        return Err(CmdError::new("ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated."));
+    }
+    let fsynced = crate::aof::fsynced(server);
+    if local > 0 && fsynced.is_none() {
+        return Err(CmdError::new(
+            "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.",
+        ));
+    }
+    let local_done = i64::from(fsynced.is_some_and(|f| f >= ctx.client.aof_offset));
+    let replicas_done = acked(server, ctx.client.repl_offset, true) as i64;
+    let timed_out = std::mem::take(&mut ctx.client.block_timed_out);
+    if (local_done >= local && replicas_done >= replicas)
+        || timed_out
+        || ctx.client.in_exec
+        || ctx.client.in_script
+    {
+        ctx.out.array(2);
+        ctx.out.int(local_done);
+        ctx.out.int(replicas_done);
+        return Ok(());
+    }
+    block_for_acks(ctx, timeout as u64);
+    Ok(())
+}
+
+/// WAIT and WAITAOF block until an acknowledgement (or an fsync) wakes
+/// them; they run again then, and at the timeout give their count.
+fn block_for_acks(ctx: &mut Ctx, timeout_ms: u64) {
+    let server = ctx.server;
     let woken = Arc::new(AtomicBool::new(false));
     let flag = woken.clone();
     let shared = ctx.client.shared.clone();
@@ -1197,14 +1410,13 @@ fn wait(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     ctx.client.blocked = Some(Blocked {
         db: ctx.client.db,
         keys: Vec::new(),
-        deadline_ms: (timeout > 0).then(|| ctx.now_ms + timeout as u64),
+        deadline_ms: (timeout_ms > 0).then(|| ctx.now_ms + timeout_ms),
         timeout_null_array: false,
         rerun_on_timeout: true,
         waiter,
         woken,
         rerun_args: None,
     });
-    Ok(())
 }
 
 /// Asks every replica for its offset (REPLCONF GETACK * in the stream),
@@ -1260,6 +1472,8 @@ pub(crate) fn cron(server: &Server, now: u64) {
         !rep.is_replica() && min > 0 && max_lag > 0 && (good as i64) < min,
         Ordering::Relaxed,
     );
+    rep.good_replicas.store(good as u64, Ordering::Relaxed);
+    free_unused_backlog(server, any, now);
     let period = server.config.get_i64("repl-ping-replica-period").max(1) as u64 * 1000;
     if any
         && !rep.is_replica()
@@ -1276,6 +1490,34 @@ pub(crate) fn cron(server: &Server, now: u64) {
         }
         drop(log);
         propagation.fed.notify_all();
+    }
+}
+
+/// `repl-backlog-ttl`: a primary without replicas for that long frees its
+/// backlog (and stops propagating, unless the AOF needs it). Replicas
+/// that come back then need a full synchronization.
+fn free_unused_backlog(server: &Server, any_replica: bool, now: u64) {
+    let rep = &server.replication;
+    if any_replica || rep.is_replica() {
+        rep.no_replicas_since.store(0, Ordering::Relaxed);
+        return;
+    }
+    let since = rep.no_replicas_since.load(Ordering::Relaxed);
+    if since == 0 {
+        rep.no_replicas_since.store(now, Ordering::Relaxed);
+        return;
+    }
+    let ttl = server.config.get_i64("repl-backlog-ttl").max(0) as u64;
+    if ttl == 0 || now.saturating_sub(since) < ttl * 1000 {
+        return;
+    }
+    let mut log = server.propagation.log.lock();
+    if log.repl.take().is_some() {
+        drop(log);
+        tracing::info!("Replication backlog freed after {ttl} seconds without connected replicas.");
+        if !server.aof.enabled.load(Ordering::Acquire) {
+            server.propagation.deactivate();
+        }
     }
 }
 
@@ -1345,6 +1587,15 @@ pub(crate) fn info(server: &Server, o: &mut String) {
     drop(st);
     let replicas = server.replication.replicas.lock();
     let _ = write!(o, "connected_slaves:{}\r\n", replicas.len());
+    if server.config.get_i64("min-replicas-to-write") > 0
+        && server.config.get_i64("min-replicas-max-lag") > 0
+    {
+        let _ = write!(
+            o,
+            "min_slaves_good_slaves:{}\r\n",
+            server.replication.good_replicas.load(Ordering::Relaxed)
+        );
+    }
     for (i, r) in replicas.iter().enumerate() {
         let state = match r.state.load(Ordering::Acquire) {
             REPLICA_WAIT_BGSAVE => "wait_bgsave",

@@ -425,6 +425,7 @@ fn stream_commands(
     let (mut ranges, mut inline) = (Vec::new(), Vec::new());
     let mut out = Vec::new();
     let mut last_ack: Option<Instant> = None;
+    let mut on_disk = OnDisk::default();
     let mut last_io = Instant::now();
     loop {
         if !current(server, generation) {
@@ -459,15 +460,17 @@ fn stream_commands(
                 && args[1].eq_ignore_ascii_case(b"getack");
             if getack {
                 // The offset before this command, as Redis answers.
-                send_ack(server, &mut link.stream)?;
+                send_ack(server, &mut link.stream, &mut on_disk)?;
                 last_ack = Some(Instant::now());
             }
             let run = (!getack && !args.is_empty()).then_some(args.as_slice());
             replication::apply_from_primary(server, client, run, &input[..consumed], &mut out);
             link.start += consumed;
         }
+        // What was applied reaches our AOF (and the disk, with `always`).
+        on_disk.applied(server);
         if last_ack.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-            send_ack(server, &mut link.stream)?;
+            send_ack(server, &mut link.stream, &mut on_disk)?;
             last_ack = Some(Instant::now());
         }
         if link.fill()? {
@@ -480,10 +483,62 @@ fn stream_commands(
     }
 }
 
-fn send_ack(server: &Server, stream: &mut TcpStream) -> Result<(), String> {
+/// Which stream offsets our AOF has on disk (for FACK): the AOF's end
+/// after each batch of applied commands, with the stream offset it holds.
+#[derive(Default)]
+struct OnDisk {
+    marks: std::collections::VecDeque<(u64, u64)>,
+    fsynced: u64,
+}
+
+impl OnDisk {
+    fn applied(&mut self, server: &Server) {
+        if engine::aof::fsynced(server).is_none() {
+            return;
+        }
+        engine::aof::before_reply(server);
+        let mark = (engine::aof::logged(server), replication::offset(server));
+        if self.marks.back() != Some(&mark) {
+            // (Bounded: with `appendfsync no` nothing is ever synced.)
+            if self.marks.len() >= 4096 {
+                self.marks.pop_front();
+            }
+            self.marks.push_back(mark);
+        }
+    }
+
+    /// The stream offset whose commands are on disk; None without an AOF.
+    fn fsynced(&mut self, server: &Server) -> Option<u64> {
+        let synced = engine::aof::fsynced(server)?;
+        while let Some(&(aof_end, offset)) = self.marks.front() {
+            if aof_end > synced {
+                break;
+            }
+            self.fsynced = offset;
+            self.marks.pop_front();
+        }
+        Some(self.fsynced)
+    }
+}
+
+/// REPLCONF ACK <offset>, and FACK <offset on disk> when our AOF is on
+/// (Redis 7.2; older primaries ignore it).
+fn send_ack(server: &Server, stream: &mut TcpStream, on_disk: &mut OnDisk) -> Result<(), String> {
     let mut cmd = Vec::new();
     let offset = replication::offset(server).to_string();
-    resp::write_command(&mut cmd, &[&b"REPLCONF"[..], b"ACK", offset.as_bytes()]);
+    match on_disk.fsynced(server) {
+        Some(f) => resp::write_command(
+            &mut cmd,
+            &[
+                &b"REPLCONF"[..],
+                b"ACK",
+                offset.as_bytes(),
+                b"FACK",
+                f.to_string().as_bytes(),
+            ],
+        ),
+        None => resp::write_command(&mut cmd, &[&b"REPLCONF"[..], b"ACK", offset.as_bytes()]),
+    }
     stream
         .write_all(&cmd)
         .map_err(|e| format!("writing to the primary: {e}"))

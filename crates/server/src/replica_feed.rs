@@ -147,29 +147,27 @@ fn full_sync(
     let io = |e: std::io::Error| e.to_string();
     let diskless = request.capa_eof && server.config.get_bool("repl-diskless-sync");
     let transfer = if diskless {
-        SnapshotTransfer::Diskless {
-            mark: replication::random_id(),
-        }
+        SnapshotTransfer::Diskless
     } else {
         SnapshotTransfer::Disk
     };
     let cancelled = || info.shared.is_killed() || server.shutdown.load(Ordering::Acquire);
     let sink = stream.try_clone().map_err(io)?;
-    let saved = replication::full_sync(server, info, &transfer, Box::new(sink), &cancelled)?;
+    let done = replication::full_sync(server, info, transfer, Box::new(sink), &cancelled)?;
     let mut out = stream;
-    match (transfer, saved) {
-        (SnapshotTransfer::Diskless { mark }, _) => out.write_all(mark.as_bytes()).map_err(io)?,
-        (SnapshotTransfer::Disk, Some(path)) => {
-            let mut file = std::fs::File::open(&path).map_err(io)?;
-            let len = file.metadata().map_err(io)?.len();
-            out.write_all(format!("${len}\r\n").as_bytes())
-                .map_err(io)?;
-            let sent = std::io::copy(&mut (&mut file).take(len), &mut out).map_err(io)?;
-            if sent != len {
-                return Err(format!("{} changed while it was sent", path.display()));
-            }
+    if let Some(mark) = &done.mark {
+        out.write_all(mark.as_bytes()).map_err(io)?;
+    }
+    if let Some(path) = &done.file {
+        out.write_all(&done.line).map_err(io)?;
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        out.write_all(format!("${len}\r\n").as_bytes())
+            .map_err(io)?;
+        let sent = std::io::copy(&mut (&mut file).take(len), &mut out).map_err(io)?;
+        if sent != len {
+            return Err(format!("{} changed while it was sent", path.display()));
         }
-        (SnapshotTransfer::Disk, None) => return Err("no snapshot file".into()),
     }
     tracing::info!(
         "Synchronization with replica {}:{} succeeded",
@@ -179,8 +177,8 @@ fn full_sync(
     Ok(())
 }
 
-/// Reads what the replica sends (REPLCONF ACK <offset> every second);
-/// ends the feed when the connection ends.
+/// Reads what the replica sends (REPLCONF ACK <offset> [FACK <offset on
+/// disk>] every second); ends the feed when the connection ends.
 fn read_acks(server: &Server, mut stream: TcpStream, info: &ReplicaInfo) {
     let limits = resp::Limits {
         max_bulk_len: 1 << 20,
@@ -209,15 +207,19 @@ fn read_acks(server: &Server, mut stream: TcpStream, info: &ReplicaInfo) {
                     } else {
                         inline.iter().map(|a| a.as_slice()).collect()
                     };
+                    let number = |a: &[u8]| std::str::from_utf8(a).ok()?.parse::<u64>().ok();
                     if args.len() >= 3
                         && args[0].eq_ignore_ascii_case(b"replconf")
                         && args[1].eq_ignore_ascii_case(b"ack")
                     {
-                        if let Some(offset) = std::str::from_utf8(args[2])
-                            .ok()
-                            .and_then(|s| s.parse::<u64>().ok())
-                        {
-                            replication::acknowledged(server, info, offset);
+                        let fsynced = match args.get(3..5) {
+                            Some([name, value]) if name.eq_ignore_ascii_case(b"fack") => {
+                                number(value)
+                            }
+                            _ => None,
+                        };
+                        if let Some(offset) = number(args[2]) {
+                            replication::acknowledged(server, info, offset, fsynced);
                         }
                     }
                 }
