@@ -1057,24 +1057,36 @@ pub fn continued(server: &Server, new_id: Option<&str>) {
     }
 }
 
-/// Applies a command of the primary's stream (`args`, parsed from `raw`)
-/// as `client` (see [`primary_client`]); its bytes then join our backlog
-/// (for our replicas) and advance our offset. `args` None: a command the
-/// link answered itself (REPLCONF GETACK), which only advances the offset.
-pub fn apply_from_primary(
-    server: &Arc<Server>,
-    client: &mut Client,
-    args: Option<&[&[u8]]>,
-    raw: &[u8],
-    out: &mut Vec<u8>,
-) {
-    let mut stream_db = server.replication.applying.lock();
-    if let Some(args) = args {
-        out.clear();
-        crate::dispatch::execute(server, client, args, out);
+/// Commands of the primary's stream being applied: no snapshot for a
+/// replica of ours begins until their bytes have joined our backlog.
+pub struct Applying<'a> {
+    server: &'a Arc<Server>,
+    stream_db: parking_lot::MutexGuard<'a, usize>,
+}
+
+/// Starts applying a batch of the primary's commands.
+pub fn applying(server: &Arc<Server>) -> Applying<'_> {
+    Applying {
+        server,
+        stream_db: server.replication.applying.lock(),
     }
-    feed_upstream(server, raw);
-    *stream_db = client.db;
+}
+
+impl Applying<'_> {
+    /// Runs a command of the stream as `client` (see [`primary_client`]).
+    pub fn execute(&mut self, client: &mut Client, args: &[&[u8]], out: &mut Vec<u8>) {
+        out.clear();
+        crate::dispatch::execute(self.server, client, args, out);
+        *self.stream_db = client.db;
+    }
+
+    /// The bytes of the commands run so far join our backlog (for our
+    /// replicas) and advance our offset.
+    pub fn applied(&mut self, raw: &[u8]) {
+        if !raw.is_empty() {
+            feed_upstream(self.server, raw);
+        }
+    }
 }
 
 fn feed_upstream(server: &Server, bytes: &[u8]) {

@@ -434,7 +434,10 @@ fn stream_commands(
         if client.shared.is_killed() {
             return Err("the link was killed (CLIENT KILL)".into());
         }
-        // Every complete command, in order.
+        // Every complete command, in order; their bytes join our backlog
+        // together, after the batch (or before an ACK).
+        let mut batch = replication::applying(server);
+        let mut unfed = link.start;
         loop {
             let input = &link.buf[link.start..];
             if input.is_empty() {
@@ -460,13 +463,17 @@ fn stream_commands(
                 && args[1].eq_ignore_ascii_case(b"getack");
             if getack {
                 // The offset before this command, as Redis answers.
+                batch.applied(&link.buf[unfed..link.start]);
+                unfed = link.start;
                 send_ack(server, &mut link.stream, &mut on_disk)?;
                 last_ack = Some(Instant::now());
+            } else if !args.is_empty() {
+                batch.execute(client, &args, &mut out);
             }
-            let run = (!getack && !args.is_empty()).then_some(args.as_slice());
-            replication::apply_from_primary(server, client, run, &input[..consumed], &mut out);
             link.start += consumed;
         }
+        batch.applied(&link.buf[unfed..link.start]);
+        drop(batch);
         // What was applied reaches our AOF (and the disk, with `always`).
         on_disk.applied(server);
         if last_ack.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {

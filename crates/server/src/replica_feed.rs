@@ -19,6 +19,9 @@ use engine::Server;
 
 /// Stream bytes sent per write.
 const SEND_CHUNK: usize = 256 << 10;
+/// After a write, the stream gathers this long before the next: under a
+/// write load, one wake-up and one send carry many commands.
+const COALESCE_US: u64 = 200;
 
 /// Takes over the connection of a replica that sent PSYNC or SYNC.
 pub(crate) fn start(
@@ -133,6 +136,10 @@ fn feed(
             out.write_all(&buf).map_err(io)?;
             info.sent.store(pos + buf.len() as u64, Ordering::Release);
             server.stats.net_output_bytes.add(buf.len() as u64);
+            if buf.len() < SEND_CHUNK {
+                // Let a busy stream gather before the next write.
+                std::thread::sleep(Duration::from_micros(COALESCE_US));
+            }
         }
     }
 }
