@@ -930,3 +930,183 @@ fn waitaof_counts_the_aofs_that_have_the_writes_on_disk() {
         "{err}"
     );
 }
+
+/// Stops (SIGSTOP) or resumes (SIGCONT) a server process.
+fn signal(node: &Proc, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &node.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn failover_aborts_at_its_timeout_or_on_request_and_forces_over_when_told() {
+    let dirs = [
+        TempDir::new("repl-fa-p"),
+        TempDir::new("repl-fa-r"),
+        TempDir::new("repl-fa-a"),
+    ];
+    let primary = start_ferro(&dirs[0], &[]);
+    let replica = start_ferro(&dirs[1], &[]);
+    let mut p = connect(&primary);
+    // The address a replica announces is the one its primary lists.
+    let announced = start_ferro(
+        &dirs[2],
+        &[
+            "--replica-announce-ip",
+            "10.1.2.3",
+            "--replica-announce-port",
+            "1234",
+        ],
+    );
+    replicaof(&announced, &primary);
+    wait_until("the announced address", Duration::from_secs(20), || {
+        info(&mut p, "replication").contains("slave0:ip=10.1.2.3,port=1234,state=online")
+    });
+    let mut a = connect(&announced);
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut a)
+        .unwrap();
+    drop(announced);
+    wait_until(
+        "the announced replica to leave",
+        Duration::from_secs(10),
+        || repl_field(&mut p, "connected_slaves") == "0",
+    );
+    replicaof(&replica, &primary);
+    wait_synced(&primary, &replica);
+    let rport = replica.port.to_string();
+    let err = redis::cmd("READONLY").query::<()>(&mut p).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("This instance has cluster support disabled"),
+        "{err}"
+    );
+    let err = redis::cmd("READWRITE").query::<()>(&mut p).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("This instance has cluster support disabled"),
+        "{err}"
+    );
+
+    // A replica that cannot acknowledge (stopped): the failover waits with
+    // writes paused, then gives up at its timeout; writes resume.
+    let _: () = redis::cmd("SET")
+        .arg("before-stop")
+        .arg("1")
+        .query(&mut p)
+        .unwrap();
+    wait_synced(&primary, &replica);
+    signal(&replica, "-STOP");
+    let _: () = redis::cmd("SET").arg("k").arg("1").query(&mut p).unwrap();
+    let _: () = redis::cmd("FAILOVER")
+        .arg("TO")
+        .arg("127.0.0.1")
+        .arg(&rport)
+        .arg("TIMEOUT")
+        .arg(300)
+        .query(&mut p)
+        .unwrap();
+    assert_eq!(
+        repl_field(&mut p, "master_failover_state"),
+        "waiting-for-sync"
+    );
+    let err = redis::cmd("FAILOVER").query::<()>(&mut p).unwrap_err();
+    assert!(
+        err.to_string().contains("FAILOVER already in progress."),
+        "{err}"
+    );
+    wait_until("the failover to give up", Duration::from_secs(10), || {
+        repl_field(&mut p, "master_failover_state") == "no-failover"
+    });
+    let _: () = redis::cmd("SET").arg("k").arg("2").query(&mut p).unwrap();
+    assert_eq!(repl_field(&mut p, "role"), "master");
+
+    // FAILOVER ABORT while it waits.
+    let _: () = redis::cmd("FAILOVER").query(&mut p).unwrap();
+    assert_eq!(
+        repl_field(&mut p, "master_failover_state"),
+        "waiting-for-sync"
+    );
+    let _: () = redis::cmd("FAILOVER").arg("ABORT").query(&mut p).unwrap();
+    assert_eq!(repl_field(&mut p, "master_failover_state"), "no-failover");
+    let _: () = redis::cmd("SET").arg("k").arg("3").query(&mut p).unwrap();
+
+    // FORCE: at the timeout the primary hands over anyway; the replica
+    // takes over once it runs again.
+    let _: () = redis::cmd("FAILOVER")
+        .arg("TO")
+        .arg("127.0.0.1")
+        .arg(&rport)
+        .arg("TIMEOUT")
+        .arg(300)
+        .arg("FORCE")
+        .query(&mut p)
+        .unwrap();
+    wait_until("the forced hand-over", Duration::from_secs(10), || {
+        repl_field(&mut p, "master_failover_state") == "failover-in-progress"
+    });
+    signal(&replica, "-CONT");
+    let mut r = connect(&replica);
+    wait_until("the roles to swap", Duration::from_secs(20), || {
+        repl_field(&mut r, "role") == "master" && repl_field(&mut p, "master_link_status") == "up"
+    });
+    assert_eq!(repl_field(&mut p, "master_failover_state"), "no-failover");
+    let v: String = redis::cmd("GET").arg("before-stop").query(&mut r).unwrap();
+    assert_eq!(v, "1", "the new primary has what it had acknowledged");
+    // (What it had not received is lost, as FORCE says; the old primary
+    // now follows the new one's dataset.)
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("1")
+        .query(&mut r)
+        .unwrap();
+    assert_same_data(&replica, &primary);
+}
+
+#[test]
+fn a_replica_answers_loading_while_it_loads_its_primarys_snapshot() {
+    let (pd, rd) = (TempDir::new("repl-ld-p"), TempDir::new("repl-ld-r"));
+    let primary = start_ferro(&pd, &[]);
+    let replica = start_ferro(&rd, &[]);
+    let mut p = connect(&primary);
+    // Enough keys that loading them takes a while.
+    for chunk in 0..30 {
+        let mut pipe = redis::pipe();
+        for i in 0..5000 {
+            pipe.cmd("SET")
+                .arg(format!("key:{chunk}:{i}"))
+                .arg("v".repeat(64))
+                .ignore();
+        }
+        let _: () = pipe.query(&mut p).unwrap();
+    }
+    let mut r = connect(&replica);
+    let _: () = redis::cmd("SET")
+        .arg("mine")
+        .arg("1")
+        .query(&mut r)
+        .unwrap();
+    replicaof(&replica, &primary);
+    let (mut loading_seen, mut half_seen) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while repl_field(&mut r, "master_link_status") != "up" {
+        assert!(Instant::now() < deadline, "the replica did not sync");
+        match redis::cmd("DBSIZE").query::<i64>(&mut r) {
+            Err(e)
+                if e.to_string()
+                    .contains("Redis is loading the dataset in memory") =>
+            {
+                loading_seen = true
+            }
+            Ok(n) if n != 1 && n != 150_000 => half_seen = true,
+            _ => {}
+        }
+    }
+    assert!(loading_seen, "clients were told LOADING during the load");
+    assert!(!half_seen, "no client saw a half-loaded dataset");
+    assert_same_data(&primary, &replica);
+}

@@ -320,6 +320,21 @@ pub fn execute(
             return Outcome::Done;
         }
     }
+    // A replica loading its primary's snapshot.
+    if server.persistence.loading.load(Ordering::Relaxed)
+        && !spec.has_flag(flag::LOADING)
+        && !client.from_primary
+    {
+        entry.stats.add(REJECTED, 1);
+        reject_command(
+            server,
+            client,
+            out,
+            spec.name,
+            b"LOADING Redis is loading the dataset in memory",
+        );
+        return Outcome::Done;
+    }
     // A replica cut off from its primary may refuse to serve stale data.
     if !spec.has_flag(flag::STALE)
         && !client.from_primary

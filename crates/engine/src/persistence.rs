@@ -49,6 +49,9 @@ pub struct State {
     /// Keys the last load inserted, and skipped as already expired.
     pub last_load_keys: AtomicU64,
     pub last_load_expired: AtomicU64,
+    /// A replica is loading its primary's snapshot: commands that may not
+    /// run meanwhile get -LOADING (INFO `loading:1`).
+    pub loading: AtomicBool,
     /// The last file loaded said which database the replication stream
     /// after it selected (`repl-stream-db`): -1 if it did not.
     pub loaded_stream_db: AtomicI64,
@@ -73,6 +76,7 @@ impl Default for State {
             last_load_keys: AtomicU64::new(0),
             last_load_expired: AtomicU64::new(0),
             loaded_stream_db: AtomicI64::new(-1),
+            loading: AtomicBool::new(false),
             loaded_repl_id: parking_lot::Mutex::new(None),
             loaded_repl_offset: AtomicI64::new(-1),
         }

@@ -1020,12 +1020,17 @@ pub fn load_full_sync(
     replid: &str,
     offset: u64,
 ) -> Result<usize, String> {
+    // Clients see no half-loaded dataset: they get -LOADING meanwhile.
+    let loading = &server.persistence.loading;
+    loading.store(true, Ordering::Release);
     drop(server.keyspace.flush(None));
     crate::functions::flush_all(server);
     let stream_db = &server.persistence.loaded_stream_db;
     stream_db.store(-1, Ordering::Relaxed);
     // Keys that expired still load: the primary's DEL for them follows.
-    crate::persistence::load_rdb(server, path, crate::persistence::LoadMode::AofBase)?;
+    let loaded = crate::persistence::load_rdb(server, path, crate::persistence::LoadMode::AofBase);
+    loading.store(false, Ordering::Release);
+    loaded?;
     let db = stream_db.load(Ordering::Relaxed).max(0) as usize;
     let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
     let mut log = server.propagation.log.lock();
