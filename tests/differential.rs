@@ -30,7 +30,13 @@ use common::{Proc, Raw};
 /// Commands Ferrocache has (from Redis 7.2) that redis-server 7.0 lacks.
 /// Commands whose 7.2 form cannot be compared with redis-server 7.0: new in
 /// 7.2, or changed (ZRANK/ZREVRANK gained WITHSCORE).
-const NOT_IN_REDIS_70: &[&str] = &["client|setinfo", "client|no-touch", "zrank", "zrevrank"];
+const NOT_IN_REDIS_70: &[&str] = &[
+    "client|setinfo",
+    "client|no-touch",
+    "zrank",
+    "zrevrank",
+    "waitaof",
+];
 
 type Line<'a> = &'a [&'a str];
 

@@ -1110,3 +1110,59 @@ fn a_replica_answers_loading_while_it_loads_its_primarys_snapshot() {
     assert!(!half_seen, "no client saw a half-loaded dataset");
     assert_same_data(&primary, &replica);
 }
+
+#[test]
+fn a_stuck_replica_is_cut_off_by_the_output_buffer_limit() {
+    let (pd, rd) = (TempDir::new("repl-ob-p"), TempDir::new("repl-ob-r"));
+    let primary = start_ferro(&pd, &[]);
+    let replica = start_ferro(&rd, &[]);
+    replicaof(&replica, &primary);
+    wait_synced(&primary, &replica);
+    let mut p = connect(&primary);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("client-output-buffer-limit")
+        .arg("replica 4mb 2mb 60")
+        .query(&mut p)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&replica, "-STOP");
+    // Far more than the socket buffers and the limit hold.
+    let value = "x".repeat(64 << 10);
+    for i in 0..800 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("big{}", i % 50))
+            .arg(&value)
+            .query(&mut p)
+            .unwrap();
+    }
+    wait_until("the replica to be cut off", Duration::from_secs(20), || {
+        repl_field(&mut p, "connected_slaves") == "0"
+    });
+    let histlen: u64 = repl_field(&mut p, "repl_backlog_histlen").parse().unwrap();
+    assert!(
+        histlen <= 2 << 20,
+        "the backlog kept {histlen} bytes for the stuck replica"
+    );
+    // Back, it syncs again (in full: it fell out of the backlog).
+    signal(&replica, "-CONT");
+    assert_same_data(&primary, &replica);
+    assert_eq!(stat(&mut p, "sync_full"), 2);
+}
+
+#[test]
+fn a_primary_stopped_for_a_few_seconds_loses_no_replica() {
+    let (pd, rd) = (TempDir::new("repl-ps-p"), TempDir::new("repl-ps-r"));
+    let primary = start_ferro(&pd, &[]);
+    let replica = start_ferro(&rd, &[]);
+    workload(&primary, 21, 200);
+    replicaof(&replica, &primary);
+    assert_same_data(&primary, &replica);
+    signal(&primary, "-STOP");
+    std::thread::sleep(Duration::from_secs(3));
+    signal(&primary, "-CONT");
+    workload(&primary, 22, 200);
+    assert_same_data(&primary, &replica);
+    let mut p = connect(&primary);
+    assert_eq!(stat(&mut p, "sync_full"), 1, "no second full sync");
+}

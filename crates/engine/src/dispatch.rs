@@ -320,54 +320,10 @@ pub fn execute(
             return Outcome::Done;
         }
     }
-    // A replica loading its primary's snapshot.
-    if server.persistence.loading.load(Ordering::Relaxed)
-        && !spec.has_flag(flag::LOADING)
-        && !client.from_primary
-    {
+    if let Some(msg) = crate::replication::refusal(server, spec, client) {
         entry.stats.add(REJECTED, 1);
-        reject_command(
-            server,
-            client,
-            out,
-            spec.name,
-            b"LOADING Redis is loading the dataset in memory",
-        );
+        reject_command(server, client, out, spec.name, msg);
         return Outcome::Done;
-    }
-    // A replica cut off from its primary may refuse to serve stale data.
-    if !spec.has_flag(flag::STALE)
-        && !client.from_primary
-        && server.replication.refuses_stale(server)
-    {
-        entry.stats.add(REJECTED, 1);
-        reject_command(
-            server,
-            client,
-            out,
-            spec.name,
-            b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
-        );
-        return Outcome::Done;
-    }
-    // A replica takes writes from its primary only (`replica-read-only`);
-    // a primary short of good replicas takes none (`min-replicas-to-write`).
-    if spec.has_flag(flag::WRITE) && !client.from_primary {
-        let refusal = if server.replication.is_replica() {
-            server
-                .config
-                .get_bool("replica-read-only")
-                .then_some(&b"READONLY You can't write against a read only replica."[..])
-        } else if crate::replication::too_few_replicas(server) {
-            Some(crate::replication::NOREPLICAS_ERROR)
-        } else {
-            None
-        };
-        if let Some(msg) = refusal {
-            entry.stats.add(REJECTED, 1);
-            reject_command(server, client, out, spec.name, msg);
-            return Outcome::Done;
-        }
     }
     if let Some(queued) = &mut client.multi {
         if spec.has_flag(flag::NO_MULTI) {

@@ -53,6 +53,10 @@ pub(crate) struct Backlog {
     pub(crate) end: u64,
     /// `repl-backlog-size`.
     pub(crate) limit: usize,
+    /// `client-output-buffer-limit replica`'s hard limit (0: none): a
+    /// replica further behind loses its claim on the backlog (it is cut
+    /// off), so a stuck replica cannot make it grow without bound.
+    pub(crate) hard_limit: u64,
     /// How far each replica being fed has been sent: bytes after these
     /// positions are kept for them.
     readers: Vec<Arc<AtomicU64>>,
@@ -80,6 +84,7 @@ impl Backlog {
             head: 0,
             end,
             limit,
+            hard_limit: 0,
             readers: Vec::new(),
             replid,
             replid2: NO_ID.to_string(),
@@ -109,6 +114,11 @@ impl Backlog {
             return;
         }
         let start = self.end - self.len() as u64;
+        if self.hard_limit > 0 {
+            let (end, hard) = (self.end, self.hard_limit);
+            self.readers
+                .retain(|r| end.saturating_sub(r.load(Ordering::Acquire)) <= hard);
+        }
         let needed_from = self
             .readers
             .iter()
@@ -299,13 +309,6 @@ impl Replication {
             self.link_up
                 .store(following.link == LinkState::Connected, Ordering::Release);
         }
-    }
-
-    /// A replica whose link is down, told not to serve stale data?
-    pub(crate) fn refuses_stale(&self, server: &Server) -> bool {
-        self.is_replica()
-            && !self.link_up.load(Ordering::Acquire)
-            && !server.config.get_bool("replica-serve-stale-data")
     }
 
     pub(crate) fn wake_waiters(&self) {
@@ -627,6 +630,15 @@ pub fn add_replica(
     });
     server.replication.replicas.lock().push(info.clone());
     info
+}
+
+/// Does the backlog still keep what `replica` has not been sent (it was
+/// not cut off for lagging past the output buffer's hard limit)?
+pub fn still_fed(server: &Server, replica: &ReplicaInfo) -> bool {
+    let log = server.propagation.log.lock();
+    log.repl
+        .as_ref()
+        .is_some_and(|b| b.readers.iter().any(|r| Arc::ptr_eq(r, &replica.sent)))
 }
 
 /// Forgets a replica whose connection ended.
@@ -1454,12 +1466,42 @@ fn request_acks(server: &Server) {
     propagation.fed.notify_all();
 }
 
-/// Refuse writes (`min-replicas-to-write`)?
-pub(crate) fn too_few_replicas(server: &Server) -> bool {
-    server.replication.too_few_replicas.load(Ordering::Relaxed)
+/// Why the node refuses a command now, for replication's sake: a replica
+/// loading its primary's snapshot, cut off from it (with
+/// `replica-serve-stale-data no`), or taking writes from it only
+/// (`replica-read-only`); a primary short of good replicas
+/// (`min-replicas-to-write`). The primary's own commands always run.
+pub(crate) fn refusal(
+    server: &Server,
+    spec: &commands::CommandSpec,
+    client: &Client,
+) -> Option<&'static [u8]> {
+    use commands::flag;
+    if client.from_primary {
+        return None;
+    }
+    if server.persistence.loading.load(Ordering::Relaxed) && !spec.has_flag(flag::LOADING) {
+        return Some(b"LOADING Redis is loading the dataset in memory");
+    }
+    let rep = &server.replication;
+    let write = spec.has_flag(flag::WRITE);
+    if rep.is_replica() {
+        if !spec.has_flag(flag::STALE)
+            && !rep.link_up.load(Ordering::Acquire)
+            && !server.config.get_bool("replica-serve-stale-data")
+        {
+            return Some(
+                b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            );
+        }
+        if write && server.config.get_bool("replica-read-only") {
+            return Some(b"READONLY You can't write against a read only replica.");
+        }
+    } else if write && rep.too_few_replicas.load(Ordering::Relaxed) {
+        return Some(b"NOREPLICAS Not enough good replicas to write.");
+    }
+    None
 }
-
-pub(crate) const NOREPLICAS_ERROR: &[u8] = b"NOREPLICAS Not enough good replicas to write.";
 
 /// Periodic work: the primary pings its replicas every
 /// `repl-ping-replica-period` (so they see it alive and offsets move) and
@@ -1479,10 +1521,13 @@ pub(crate) fn cron(server: &Server, now: u64) {
         .count();
     let any = !replicas.is_empty();
     drop(replicas);
-    // CONFIG SET repl-backlog-size applies from here.
+    // CONFIG SET repl-backlog-size and client-output-buffer-limit apply
+    // from here.
     let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
+    let hard = output_limit(server).0;
     if let Some(b) = server.propagation.log.lock().repl.as_mut() {
         b.limit = limit;
+        b.hard_limit = hard;
         b.trim();
     }
     rep.too_few_replicas.store(

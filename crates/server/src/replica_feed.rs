@@ -58,8 +58,10 @@ fn feed(
 ) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
     stream.set_nonblocking(false).map_err(io)?;
-    let timeout = Duration::from_secs(server.config.get_i64("repl-timeout").max(1) as u64);
-    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    // Writes wake up often enough to notice a kill or a stuck replica.
+    stream
+        .set_write_timeout(Some(Duration::from_millis(100)))
+        .map_err(io)?;
     let reader = stream.try_clone().map_err(io)?;
     let (srv, acker) = (server.clone(), info.clone());
     std::thread::Builder::new()
@@ -89,7 +91,8 @@ fn feed(
             // first ACK: bytes right behind the end mark would hide it from
             // a replica that looks for the mark at the end of what it read
             // (Redis's replicas do).
-            let deadline = std::time::Instant::now() + timeout;
+            let timeout = server.config.get_i64("repl-timeout").max(1) as u64;
+            let deadline = std::time::Instant::now() + Duration::from_secs(timeout);
             while info.ack_ms.load(Ordering::Acquire) == 0 {
                 if info.shared.is_killed() || std::time::Instant::now() > deadline {
                     return Err("no acknowledgement after the snapshot".into());
@@ -133,15 +136,60 @@ fn feed(
             over_soft_since = None;
         }
         if !buf.is_empty() {
-            out.write_all(&buf).map_err(io)?;
-            info.sent.store(pos + buf.len() as u64, Ordering::Release);
-            server.stats.net_output_bytes.add(buf.len() as u64);
+            send(server, &mut out, info, pos, &buf)?;
             if buf.len() < SEND_CHUNK {
                 // Let a busy stream gather before the next write.
                 std::thread::sleep(Duration::from_micros(COALESCE_US));
             }
         }
     }
+}
+
+/// Sends stream bytes (those after `pos`), moving the replica's position
+/// as the socket takes them. A replica that takes nothing for
+/// `repl-timeout` seconds is given up (its backlog share is dropped
+/// sooner, past the output buffer's hard limit: see `Backlog::trim`).
+fn send(
+    server: &Server,
+    out: &mut &TcpStream,
+    info: &ReplicaInfo,
+    pos: u64,
+    bytes: &[u8],
+) -> Result<(), String> {
+    let timeout = Duration::from_secs(server.config.get_i64("repl-timeout").max(1) as u64);
+    let mut done = 0;
+    let mut progress = std::time::Instant::now();
+    while done < bytes.len() {
+        match out.write(&bytes[done..]) {
+            Ok(0) => return Err("the replica closed the connection".into()),
+            Ok(n) => {
+                done += n;
+                progress = std::time::Instant::now();
+                info.sent.store(pos + done as u64, Ordering::Release);
+                server.stats.net_output_bytes.add(n as u64);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                if info.shared.is_killed() || server.shutdown.load(Ordering::Acquire) {
+                    return Err("disconnected".into());
+                }
+                if !replication::still_fed(server, info) {
+                    return Err("output buffer limit reached: cut off".into());
+                }
+                if progress.elapsed() > timeout {
+                    return Err("timeout: the replica takes no data".into());
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
 }
 
 /// +FULLRESYNC and the snapshot.
