@@ -71,7 +71,7 @@ pub(crate) struct Backlog {
 const NO_ID: &str = "0000000000000000000000000000000000000000";
 
 /// A new random replication id (40 hex characters).
-pub fn random_id() -> String {
+fn random_id() -> String {
     (0..40)
         .map(|_| char::from_digit(u32::from(rand::random::<u8>() % 16), 16).unwrap_or('0'))
         .collect()
@@ -431,7 +431,7 @@ pub fn follow(server: &Server, host: String, port: u16) {
 /// Stops following: this node takes writes, under a new replication id
 /// (the old one stays valid up to here, so the other replicas of the
 /// former primary resume from this node with PSYNC).
-pub fn become_primary(server: &Server) {
+fn become_primary(server: &Server) {
     let rep = &server.replication;
     {
         let mut st = rep.state.lock();
@@ -1240,7 +1240,7 @@ fn clear_failover(server: &Server) {
 
 /// Gives up a failover; a node that already follows the target takes
 /// writes again.
-pub fn abort_failover(server: &Server, why: &str) {
+fn abort_failover(server: &Server, why: &str) {
     let in_progress = match server.replication.state.lock().failover.as_ref() {
         None => return,
         Some(f) => {
