@@ -114,12 +114,26 @@ fn free_port() -> u16 {
 
 /// Starts a real redis-server on a free loopback port (no persistence).
 /// The port is picked before redis binds it, so another test process may
-/// take it first: the server's own pid confirms we reached our redis.
+/// take it first: the server's own pid confirms we reached our redis. Its
+/// RDB file has a name of its own in the temporary directory, so it never
+/// loads a file left behind (one in the working directory would be
+/// loaded at startup) and a SAVE writes nothing into the repository.
 pub fn start_redis() -> Proc {
     for _ in 0..20 {
         let port = free_port();
+        let dir = std::env::temp_dir();
+        let dbfilename = format!(
+            "ferrocache-test-redis-{}-{port}-{}.rdb",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", dir.to_str().expect("utf-8 temp dir")])
+            .args(["--dbfilename", &dbfilename])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .args(["--enable-debug-command", "local"])
             .stdout(Stdio::null())
