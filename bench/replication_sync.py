@@ -16,6 +16,7 @@ Usage: bench/replication_sync.py [--keys N] [--binary PATH]
 Needs: redis-server, redis-benchmark (apt: redis-server redis-tools).
 """
 import argparse
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -25,7 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from compare import HOST, free_port, send_commands, wait_port  # noqa: E402
+from compare import HOST, encode, free_port, send_commands, wait_port  # noqa: E402
 from persistence import cli, pss_bytes  # noqa: E402
 
 
@@ -64,14 +65,26 @@ def bench_load(port, keys, requests):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def full_sync(kind, binary, keys):
+@contextlib.contextmanager
+def pair(kind, binary):
+    """A primary and a server to become its replica, each in a directory of
+    its own: yields (primary process, primary port, replica port)."""
     dirs = [tempfile.mkdtemp(prefix=f"repl-{kind}-{r}-") for r in ("p", "r")]
     procs = []
     try:
-        p, pport = start(kind, binary, dirs[0])
-        procs.append(p)
-        r, rport = start(kind, binary, dirs[1])
-        procs.append(r)
+        for d in dirs:
+            procs.append(start(kind, binary, d))
+        yield procs[0][0], procs[0][1], procs[1][1]
+    finally:
+        for q, _ in procs:
+            q.terminate()
+            q.wait()
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def full_sync(kind, binary, keys):
+    with pair(kind, binary) as (p, pport, rport):
         load(pport, keys)
         base = pss_bytes(p.pid)
         peak = [base]
@@ -97,30 +110,10 @@ def full_sync(kind, binary, keys):
         done.set()
         sampler.join()
         return took, base, peak[0]
-    finally:
-        for q in procs:
-            q.terminate()
-            q.wait()
-        for d in dirs:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-def resp(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
 
 
 def lag(kind, binary, seconds=10):
-    dirs = [tempfile.mkdtemp(prefix=f"lag-{kind}-{r}-") for r in ("p", "r")]
-    procs = []
-    try:
-        p, pport = start(kind, binary, dirs[0])
-        procs.append(p)
-        r, rport = start(kind, binary, dirs[1])
-        procs.append(r)
+    with pair(kind, binary) as (_, pport, rport):
         cli(rport, "REPLICAOF", HOST, pport)
         while field(rport, "master_link_status") != "up":
             time.sleep(0.05)
@@ -132,7 +125,7 @@ def lag(kind, binary, seconds=10):
         def probe():
             with socket.create_connection((HOST, pport)) as s:
                 while not stop.is_set():
-                    s.sendall(resp("SET", "lagprobe", time.monotonic_ns()))
+                    s.sendall(encode(["SET", "lagprobe", time.monotonic_ns()]))
                     s.recv(64)
                     time.sleep(0.005)
 
@@ -143,7 +136,7 @@ def lag(kind, binary, seconds=10):
         with socket.create_connection((HOST, rport)) as s:
             f = s.makefile("rb")
             while time.time() < end:
-                s.sendall(resp("GET", "lagprobe"))
+                s.sendall(encode(["GET", "lagprobe"]))
                 head = f.readline()
                 if head.startswith(b"$-1"):
                     continue
@@ -159,12 +152,6 @@ def lag(kind, binary, seconds=10):
         samples.sort()
         pick = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]  # noqa: E731
         return len(samples), pick(0.5), pick(0.99), samples[-1]
-    finally:
-        for q in procs:
-            q.terminate()
-            q.wait()
-        for d in dirs:
-            shutil.rmtree(d, ignore_errors=True)
 
 
 def main():

@@ -625,6 +625,22 @@ impl Config {
         self.get(name) == "yes"
     }
 
+    /// `client-output-buffer-limit` for one class (`normal`, `slave`,
+    /// `pubsub`: the names the stored value uses): (hard, soft, soft
+    /// seconds), in bytes and seconds; 0 means no limit.
+    pub fn output_buffer_limits(&self, class: &str) -> (u64, u64, u64) {
+        let v = self.get("client-output-buffer-limit");
+        let parts: Vec<&str> = v.split_whitespace().collect();
+        parts
+            .chunks(4)
+            .find(|c| c.len() == 4 && c[0] == class)
+            .map(|c| {
+                let n = |s: &str| s.parse::<u64>().unwrap_or(0);
+                (n(c[1]), n(c[2]), n(c[3]))
+            })
+            .unwrap_or((0, 0, 0))
+    }
+
     /// The `save` value after one more `save` directive (file or command
     /// line): the first replaces the default save points, later ones add
     /// theirs, `""` clears them (as Redis's loader does).

@@ -188,10 +188,17 @@ impl Propagation {
         let timestamps = self.timestamps.load(Ordering::Relaxed);
         let mut log = self.log.lock();
         log.append(Some(db), &command, timestamps);
+        self.appended(log);
+    }
+
+    /// After this thread appended: where the log ends now (what its replies
+    /// wait for), and the replicas' feeds woken.
+    fn appended(&self, log: parking_lot::MutexGuard<'_, Log>) {
         APPENDED.set(log.end);
         COMMAND_END.set((log.end, log.repl.as_ref().map_or(0, |b| b.end)));
-        if log.repl.is_some() {
-            drop(log);
+        let fed = log.repl.is_some();
+        drop(log);
+        if fed {
             self.fed.notify_all();
         }
     }
@@ -277,13 +284,7 @@ pub(crate) fn flush(propagation: &Propagation) {
             write_command(&mut exec, &[&b"EXEC"[..]]);
             log.append(None, &exec, false);
         }
-        APPENDED.set(log.end);
-        COMMAND_END.set((log.end, log.repl.as_ref().map_or(0, |b| b.end)));
-        let fed = log.repl.is_some();
-        drop(log);
-        if fed {
-            propagation.fed.notify_all();
-        }
+        propagation.appended(log);
         p.ops.clear();
         p.bytes.clear();
         if p.bytes.capacity() > 1 << 20 {

@@ -287,20 +287,6 @@ impl Message<'_> {
     }
 }
 
-/// `client-output-buffer-limit`'s pubsub class: (hard, soft, soft seconds).
-fn pubsub_limits(server: &Server) -> (u64, u64, u64) {
-    let v = server.config.get("client-output-buffer-limit");
-    let parts: Vec<&str> = v.split_whitespace().collect();
-    parts
-        .chunks(4)
-        .find(|c| c.len() == 4 && c[0] == "pubsub")
-        .map(|c| {
-            let n = |s: &str| s.parse::<u64>().unwrap_or(0);
-            (n(c[1]), n(c[2]), n(c[3]))
-        })
-        .unwrap_or((0, 0, 0))
-}
-
 /// Below this many queued bytes a subscriber is never checked against the
 /// limits (reading the configuration on every message would cost more).
 const CHECK_ABOVE: usize = 64 * 1024;
@@ -313,7 +299,7 @@ pub(crate) fn deliver(server: &Server, sh: &ClientShared, bytes: Bytes, now_ms: 
     }
     let pending = sh.push_pending.load(Ordering::Acquire) + bytes.len();
     if pending > CHECK_ABOVE {
-        let (hard, soft, secs) = pubsub_limits(server);
+        let (hard, soft, secs) = server.config.output_buffer_limits("pubsub");
         let over_hard = hard > 0 && pending as u64 > hard;
         let over_soft = soft > 0 && pending as u64 > soft;
         let since = sh.push_soft_since.load(Ordering::Acquire);

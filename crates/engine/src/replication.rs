@@ -78,18 +78,29 @@ fn random_id() -> String {
 }
 
 impl Backlog {
-    fn new(replid: String, end: u64, limit: usize) -> Backlog {
+    /// An empty backlog whose stream, known as `replid`, is at `end`.
+    fn new(server: &Server, replid: String, end: u64) -> Backlog {
+        let (limit, hard_limit) = Backlog::limits(server);
         Backlog {
             buf: Vec::new(),
             head: 0,
             end,
             limit,
-            hard_limit: 0,
+            hard_limit,
             readers: Vec::new(),
             replid,
             replid2: NO_ID.to_string(),
             second_offset: -1,
         }
+    }
+
+    /// `repl-backlog-size`, and `client-output-buffer-limit`'s hard limit
+    /// for replicas, as configured now.
+    fn limits(server: &Server) -> (usize, u64) {
+        (
+            server.config.get_i64("repl-backlog-size").max(1) as usize,
+            server.config.output_buffer_limits("slave").0,
+        )
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -329,9 +340,8 @@ pub(crate) fn position(server: &Server) -> Option<(String, u64)> {
 /// `repl-offset`, `repl-stream-db`): this node resumes from there, as a
 /// replica with PSYNC, or as a primary its replicas resume from.
 pub fn restore_position(server: &Server, id: String, offset: u64, stream_db: usize) {
-    let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
     let mut log = server.propagation.log.lock();
-    log.repl = Some(Backlog::new(id, offset, limit));
+    log.repl = Some(Backlog::new(server, id, offset));
     log.repl_db = None;
     drop(log);
     *server.replication.applying.lock() = stream_db;
@@ -668,10 +678,9 @@ pub fn acknowledged(server: &Server, replica: &ReplicaInfo, offset: u64, fsynced
 
 /// Creates the backlog if there is none. Called with the log locked.
 fn ensure_backlog<'a>(server: &Server, log: &'a mut crate::propagate::Log) -> &'a mut Backlog {
-    let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
     // The id INFO showed before any replica came.
     log.repl
-        .get_or_insert_with(|| Backlog::new(server.run_id.clone(), 0, limit))
+        .get_or_insert_with(|| Backlog::new(server, server.run_id.clone(), 0))
 }
 
 /// PSYNC's partial resynchronization: if the backlog still holds what the
@@ -715,6 +724,7 @@ pub enum SnapshotTransfer {
 }
 
 /// What a replica sends once the snapshot it waited for is done.
+#[derive(Clone)]
 pub struct SyncDone {
     /// Diskless: the end mark to send after the snapshot.
     pub mark: Option<String>,
@@ -780,14 +790,7 @@ pub fn full_sync(
     let mut outcome = group.outcome.lock();
     loop {
         if let Some(result) = outcome.as_ref() {
-            return match result {
-                Ok(done) => Ok(SyncDone {
-                    mark: done.mark.clone(),
-                    line: done.line.clone(),
-                    file: done.file.clone(),
-                }),
-                Err(e) => Err(e.clone()),
-            };
+            return result.clone();
         }
         group
             .done
@@ -991,25 +994,6 @@ pub fn stream_after(
     }
 }
 
-/// The bytes a replica has been sent but not acknowledged, beyond which it
-/// is disconnected (`client-output-buffer-limit replica`'s hard limit).
-pub fn output_limit(server: &Server) -> (u64, u64, u64) {
-    let mut limits = (268435456, 67108864, 60);
-    for class in server
-        .config
-        .get("client-output-buffer-limit")
-        .split(' ')
-        .collect::<Vec<_>>()
-        .chunks(4)
-    {
-        if class.len() == 4 && matches!(class[0], "slave" | "replica") {
-            let n = |s: &str| crate::config::parse_memory(s).unwrap_or(0).max(0) as u64;
-            limits = (n(class[1]), n(class[2]), class[3].parse().unwrap_or(0));
-        }
-    }
-    limits
-}
-
 // ---------------------------------------------------------------------------
 // The replica's side: what its link to the primary changes.
 // ---------------------------------------------------------------------------
@@ -1044,10 +1028,9 @@ pub fn load_full_sync(
     loading.store(false, Ordering::Release);
     loaded?;
     let db = stream_db.load(Ordering::Relaxed).max(0) as usize;
-    let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
     let mut log = server.propagation.log.lock();
     let readers = log.repl.take().map(|b| b.readers).unwrap_or_default();
-    let mut b = Backlog::new(replid.to_string(), offset, limit);
+    let mut b = Backlog::new(server, replid.to_string(), offset);
     b.readers = readers;
     log.repl = Some(b);
     log.repl_db = None;
@@ -1062,10 +1045,7 @@ pub fn load_full_sync(
 /// old one valid up to here; our replicas learn it by reconnecting.
 pub fn continued(server: &Server, new_id: Option<&str>) {
     let mut log = server.propagation.log.lock();
-    let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
-    let b = log
-        .repl
-        .get_or_insert_with(|| Backlog::new(random_id(), 0, limit));
+    let b = ensure_backlog(server, &mut log);
     if let Some(id) = new_id.filter(|id| *id != b.replid) {
         b.replid2 = std::mem::replace(&mut b.replid, id.to_string());
         b.second_offset = b.end as i64 + 1;
@@ -1101,12 +1081,14 @@ impl Applying<'_> {
     /// replicas) and advance our offset.
     pub fn applied(&mut self, raw: &[u8]) {
         if !raw.is_empty() {
-            feed_upstream(self.server, raw);
+            feed_stream(self.server, raw);
         }
     }
 }
 
-fn feed_upstream(server: &Server, bytes: &[u8]) {
+/// Appends `bytes` to the stream (if there is a backlog) and wakes the
+/// replicas' feeds.
+fn feed_stream(server: &Server, bytes: &[u8]) {
     let propagation = &server.propagation;
     let mut log = propagation.log.lock();
     if let Some(b) = log.repl.as_mut() {
@@ -1114,6 +1096,14 @@ fn feed_upstream(server: &Server, bytes: &[u8]) {
     }
     drop(log);
     propagation.fed.notify_all();
+}
+
+/// Appends a command of the primary's own (PING, REPLCONF GETACK) to the
+/// stream; it belongs to no database.
+fn feed_command(server: &Server, args: &[&[u8]]) {
+    let mut cmd = Vec::new();
+    resp::write_command(&mut cmd, args);
+    feed_stream(server, &cmd);
 }
 
 /// The client the primary's commands run as (`addr`: the primary's): never
@@ -1452,18 +1442,9 @@ fn block_for_acks(ctx: &mut Ctx, timeout_ms: u64) {
 /// unless clients are paused (the stream must not grow then; replicas
 /// acknowledge every second anyway).
 fn request_acks(server: &Server) {
-    if server.pause.is_paused(now_ms()) {
-        return;
+    if !server.pause.is_paused(now_ms()) {
+        feed_command(server, &[b"REPLCONF", b"GETACK", b"*"]);
     }
-    let propagation = &server.propagation;
-    let mut log = propagation.log.lock();
-    if let Some(b) = log.repl.as_mut() {
-        let mut cmd = Vec::new();
-        resp::write_command(&mut cmd, &[&b"REPLCONF"[..], b"GETACK", b"*"]);
-        b.feed(&cmd);
-    }
-    drop(log);
-    propagation.fed.notify_all();
 }
 
 /// Why the node refuses a command now, for replication's sake: a replica
@@ -1523,11 +1504,9 @@ pub(crate) fn cron(server: &Server, now: u64) {
     drop(replicas);
     // CONFIG SET repl-backlog-size and client-output-buffer-limit apply
     // from here.
-    let limit = server.config.get_i64("repl-backlog-size").max(1) as usize;
-    let hard = output_limit(server).0;
+    let (limit, hard_limit) = Backlog::limits(server);
     if let Some(b) = server.propagation.log.lock().repl.as_mut() {
-        b.limit = limit;
-        b.hard_limit = hard;
+        (b.limit, b.hard_limit) = (limit, hard_limit);
         b.trim();
     }
     rep.too_few_replicas.store(
@@ -1543,15 +1522,7 @@ pub(crate) fn cron(server: &Server, now: u64) {
         && now.saturating_sub(rep.last_ping_ms.load(Ordering::Relaxed)) >= period
     {
         rep.last_ping_ms.store(now, Ordering::Relaxed);
-        let propagation = &server.propagation;
-        let mut log = propagation.log.lock();
-        if let Some(b) = log.repl.as_mut() {
-            let mut cmd = Vec::new();
-            resp::write_command(&mut cmd, &[&b"PING"[..]]);
-            b.feed(&cmd);
-        }
-        drop(log);
-        propagation.fed.notify_all();
+        feed_command(server, &[b"PING"]);
     }
 }
 

@@ -139,11 +139,7 @@ impl Link {
     }
 
     fn send(&mut self, args: &[&[u8]]) -> Result<(), String> {
-        let mut cmd = Vec::new();
-        resp::write_command(&mut cmd, args);
-        self.stream
-            .write_all(&cmd)
-            .map_err(|e| format!("writing to the primary: {e}"))
+        send_command(&mut self.stream, args)
     }
 
     /// Sends a command and returns its one-line reply.
@@ -531,21 +527,18 @@ impl OnDisk {
 /// REPLCONF ACK <offset>, and FACK <offset on disk> when our AOF is on
 /// (Redis 7.2; older primaries ignore it).
 fn send_ack(server: &Server, stream: &mut TcpStream, on_disk: &mut OnDisk) -> Result<(), String> {
-    let mut cmd = Vec::new();
     let offset = replication::offset(server).to_string();
-    match on_disk.fsynced(server) {
-        Some(f) => resp::write_command(
-            &mut cmd,
-            &[
-                &b"REPLCONF"[..],
-                b"ACK",
-                offset.as_bytes(),
-                b"FACK",
-                f.to_string().as_bytes(),
-            ],
-        ),
-        None => resp::write_command(&mut cmd, &[&b"REPLCONF"[..], b"ACK", offset.as_bytes()]),
+    let fsynced = on_disk.fsynced(server).map(|f| f.to_string());
+    let mut args: Vec<&[u8]> = vec![b"REPLCONF", b"ACK", offset.as_bytes()];
+    if let Some(f) = &fsynced {
+        args.extend([&b"FACK"[..], f.as_bytes()]);
     }
+    send_command(stream, &args)
+}
+
+fn send_command(stream: &mut TcpStream, args: &[&[u8]]) -> Result<(), String> {
+    let mut cmd = Vec::new();
+    resp::write_command(&mut cmd, args);
     stream
         .write_all(&cmd)
         .map_err(|e| format!("writing to the primary: {e}"))

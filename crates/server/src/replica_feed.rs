@@ -103,7 +103,7 @@ fn feed(
     }
     info.state
         .store(replication::REPLICA_ONLINE, Ordering::Release);
-    let (hard, soft, soft_secs) = replication::output_limit(server);
+    let (hard, soft, soft_secs) = server.config.output_buffer_limits("slave");
     let mut over_soft_since = None;
     let mut buf = Vec::with_capacity(SEND_CHUNK);
     loop {
