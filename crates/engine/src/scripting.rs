@@ -106,6 +106,8 @@ thread_local! {
     /// This thread's slot in each node's [`ScriptState`] (by its address;
     /// in-process tests run several nodes).
     static SLOTS: RefCell<Vec<(usize, Arc<Slot>)>> = const { RefCell::new(Vec::new()) };
+    /// The record of this thread's last script run, for the next one.
+    static SPARE_RUN: RefCell<Option<Arc<ScriptRun>>> = const { RefCell::new(None) };
 }
 
 impl ScriptState {
@@ -123,19 +125,41 @@ impl ScriptState {
         })
     }
 
-    fn start(&self, is_function: bool, name: String, command: &[&[u8]]) -> Arc<ScriptRun> {
-        let run = Arc::new(ScriptRun {
-            started_ms: crate::now_ms(),
-            is_function,
-            name,
-            command: command.iter().map(|a| a.to_vec()).collect(),
-            ..ScriptRun::default()
-        });
+    /// Registers this thread's run of a script (`name`: its parts) and
+    /// returns it. The previous run's record is reused when no other
+    /// thread still looks at it.
+    fn start(&self, is_function: bool, name: &[&str], command: &[&[u8]]) -> Arc<ScriptRun> {
+        let mut run = SPARE_RUN
+            .with(|spare| spare.borrow_mut().take())
+            .unwrap_or_default();
+        if Arc::get_mut(&mut run).is_none() {
+            run = Arc::default();
+        }
+        if let Some(r) = Arc::get_mut(&mut run) {
+            r.started_ms = crate::now_ms();
+            r.is_function = is_function;
+            r.name.clear();
+            name.iter().for_each(|part| r.name.push_str(part));
+            r.command.truncate(command.len());
+            for (i, arg) in command.iter().enumerate() {
+                match r.command.get_mut(i) {
+                    Some(kept) => {
+                        kept.clear();
+                        kept.extend_from_slice(arg);
+                    }
+                    None => r.command.push(arg.to_vec()),
+                }
+            }
+            *r.busy.get_mut() = false;
+            *r.kill.get_mut() = false;
+            *r.wrote.get_mut() = false;
+        }
         *self.my_slot().run.lock() = Some(run.clone());
         run
     }
 
-    fn finish(&self, run: &Arc<ScriptRun>) {
+    /// Unregisters this thread's run (see [`ScriptState::start`]).
+    fn finish(&self, run: Arc<ScriptRun>) {
         *self.my_slot().run.lock() = None;
         if run.busy.load(Ordering::Relaxed) {
             let still = self
@@ -144,6 +168,7 @@ impl ScriptState {
                 .any(|r| r.busy.load(Ordering::Relaxed));
             self.busy.store(still, Ordering::Release);
         }
+        SPARE_RUN.with(|spare| *spare.borrow_mut() = Some(run));
     }
 
     /// Every running script.
@@ -369,7 +394,7 @@ pub(crate) struct Vm {
     pub(crate) env: Table,
     /// The globals themselves, where KEYS and ARGV are set.
     real_globals: Table,
-    compiled: HashMap<String, mlua::Function>,
+    compiled: HashMap<String, (mlua::Function, Shebang)>,
     generation: u64,
     /// Registered functions loaded into this interpreter (FCALL).
     functions: crate::functions::Loaded,
@@ -391,6 +416,18 @@ struct Running {
     /// The script's own client (handed back to [`SCRIPT_CLIENT`] after).
     client: Option<Client>,
     read_only: bool,
+    reach: Reach,
+    /// A read-only command ran.
+    read: bool,
+    /// The script's line when the watchdog stopped it (for the error).
+    stop_line: Option<i64>,
+    /// The caller's CLIENT TRACKING mode and the declared keys, which it
+    /// tracks once the script runs a read-only command (Redis 7.0).
+    tracking: Option<(crate::tracking::Mode, Vec<Box<[u8]>>)>,
+}
+
+/// The shards a running script reaches (see the module doc).
+struct Reach {
     /// The shards of the declared keys (KEYS).
     declared: smallvec::SmallVec<[usize; 8]>,
     /// A command has touched a shard not in `declared`.
@@ -401,20 +438,16 @@ struct Running {
     /// The script must start over holding every shard: every further call
     /// fails, and the result is discarded.
     restart: bool,
-    /// A read-only command ran.
-    read: bool,
-    /// The script's line when the watchdog stopped it (for the error).
-    stop_line: Option<i64>,
-    /// The caller's CLIENT TRACKING mode and the declared keys, which it
-    /// tracks once the script runs a read-only command (Redis 7.0).
-    tracking: Option<(crate::tracking::Mode, Vec<Box<[u8]>>)>,
 }
 
-impl Running {
-    /// Makes sure this thread holds what the command is about to touch
-    /// (see the module doc).
-    fn cover(&mut self, spec: &commands::CommandSpec, args: &[&[u8]]) -> Result<(), Vec<u8>> {
-        let keyspace = &self.server.keyspace;
+impl Reach {
+    /// Makes sure this thread holds what the command is about to touch.
+    fn cover(
+        &mut self,
+        keyspace: &keyspace::Keyspace,
+        spec: &commands::CommandSpec,
+        args: &[&[u8]],
+    ) -> Result<(), &'static [u8]> {
         let everything = crate::multi::needs_every_shard(spec) && !keyless_harmless(spec);
         let mut missing = everything && !keyspace.holds_every_shard();
         if everything {
@@ -432,13 +465,13 @@ impl Running {
         }
         if !self.effects {
             self.restart = true;
-            return Err(RESTART.to_vec());
+            return Err(RESTART);
         }
         let deadline = std::time::Instant::now() + ESCALATION_WAIT;
         if keyspace.escalate(deadline) {
             Ok(())
         } else {
-            Err(b"ERR the script accessed a key it did not declare in KEYS after writing, while another client held that key's shard; declare every key the script uses".to_vec())
+            Err(b"ERR the script accessed a key it did not declare in KEYS after writing, while another client held that key's shard; declare every key the script uses")
         }
     }
 }
@@ -446,11 +479,6 @@ impl Running {
 /// How long a script that already wrote waits for the shards of an
 /// undeclared key.
 const ESCALATION_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
-
-/// Is the script running on this thread starting over?
-fn running_restart() -> bool {
-    RUNNING.with(|r| r.borrow().as_ref().is_some_and(|run| run.restart))
-}
 
 /// The error of every call of a script that will start over.
 const RESTART: &[u8] = b"ERR script restarting to lock every shard";
@@ -583,11 +611,21 @@ fn new_vm() -> mlua::Result<Vm> {
             Ok(e)
         })?,
     )?;
-    let call = lua.create_function(raw_call)?;
-    let call_table = lua.create_function(raw_call_table)?;
     let redis: Table = globals.get("redis")?;
-    redis.set("call", redis_fn(&lua, &call, &call_table, true)?)?;
-    redis.set("pcall", redis_fn(&lua, &call, &call_table, false)?)?;
+    // SAFETY: `push_reply` follows the Lua C API contract (see it).
+    let push = unsafe { lua.create_c_function(push_reply)? };
+    for (name, raise) in [("call", true), ("pcall", false)] {
+        // SAFETY: `redis_call` follows the Lua C API contract: it reads
+        // its arguments and two upvalues (pushed here), converts in
+        // protected mode, and raises only from a frame holding nothing
+        // to drop.
+        let f: mlua::Function = unsafe {
+            lua.exec_raw((&push, raise), |state| {
+                mlua::ffi::lua_pushcclosure(state, redis_call, 2);
+            })?
+        };
+        redis.set(name, f)?;
+    }
     redis.set("sha1hex", redis_fn(&lua, &sha1hex, &sha1hex, true)?)?;
     globals.set(
         "__err_table",
@@ -694,7 +732,7 @@ pub(crate) fn watchdog(lua: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState>
     let running = RUNNING.with(|r| {
         r.borrow()
             .as_ref()
-            .map(|run| (run.server.clone(), run.run.clone(), run.restart))
+            .map(|run| (run.server.clone(), run.run.clone(), run.reach.restart))
     });
     let Some((server, run, restart)) = running else {
         return Ok(mlua::VmState::Continue);
@@ -745,6 +783,23 @@ fn script_line(lua: &Lua) -> Option<i64> {
     })
 }
 
+/// [`script_line`] from the C side (`state` is the calling thread).
+unsafe fn script_line_at(state: *mut mlua::ffi::lua_State) -> Option<i64> {
+    use mlua::ffi;
+    (0..8).find_map(|level| {
+        let mut ar: ffi::lua_Debug = std::mem::zeroed();
+        if ffi::lua_getstack(state, level, &mut ar) == 0
+            || ffi::lua_getinfo(state, c"Sl".as_ptr(), &mut ar) == 0
+            || ar.source.is_null()
+        {
+            return None;
+        }
+        let source = std::ffi::CStr::from_ptr(ar.source).to_bytes();
+        let is_script = matches!(source, b"@user_script" | b"@user_function");
+        (is_script && ar.currentline > 0).then_some(ar.currentline as i64)
+    })
+}
+
 /// A Lua error with Redis's `{err = ...}` shape, plus the line of the
 /// script that made the call.
 fn error_table(lua: &Lua, msg: &[u8]) -> mlua::Result<Table> {
@@ -756,215 +811,324 @@ fn error_table(lua: &Lua, msg: &[u8]) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// `redis.call` (`raise`) and `redis.pcall`: runs a command for the script.
-fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
-    call_values(lua, args.into_iter())
-}
-
-/// [`raw_call`] with the arguments in a table (`n` of them): a call with
-/// thousands of arguments does not fit the C stack of a callback.
-fn raw_call_table(lua: &Lua, (args, n): (Table, usize)) -> mlua::Result<(bool, Value)> {
-    let values: Vec<Value> = (1..=n)
-        .map(|i| args.raw_get(i))
-        .collect::<mlua::Result<_>>()?;
-    call_values(lua, values.into_iter())
-}
-
-fn call_values(lua: &Lua, args: impl Iterator<Item = Value>) -> mlua::Result<(bool, Value)> {
-    let fail = |msg: &[u8]| -> mlua::Result<(bool, Value)> {
-        Ok((false, Value::Table(error_table(lua, msg)?)))
+/// `redis.call` (upvalue 2 true) and `redis.pcall`: a C function that
+/// reads its arguments straight off the Lua stack, runs the command and
+/// pushes its reply converted with Redis's rules (by the C function in
+/// upvalue 1, [`push_reply`], in protected mode). An error is returned as
+/// Redis's `{err = ...}` table by `redis.pcall` and raised by `redis.call`.
+/// Being C, it keeps the script's frame when the script tail-calls it
+/// (`return redis.call(...)`), so errors name the script's line.
+unsafe extern "C-unwind" fn redis_call(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    let raise = ffi::lua_toboolean(state, ffi::lua_upvalueindex(2)) != 0;
+    let mut reply = REPLY_BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    reply.clear();
+    let failure = run_from_stack(state, &mut reply);
+    let fails = failure.is_some() || reply.first() == Some(&b'-');
+    let mut conversion = Conversion {
+        reply: &reply,
+        failure: failure.as_deref(),
+        line: if fails { script_line_at(state) } else { None },
+        is_error: false,
     };
-    let mut argv: Vec<Vec<u8>> = Vec::new();
-    for v in args {
-        match v {
-            Value::String(s) => argv.push(s.as_bytes().to_vec()),
-            Value::Integer(i) => argv.push(i.to_string().into_bytes()),
-            Value::Number(n) => argv.push(lua_number_arg(n).into_bytes()),
-            _ => return fail(b"ERR Lua redis lib command arguments must be strings or integers"),
+    // Three slots at most beyond the arguments: a C function is
+    // guaranteed LUA_MINSTACK (20) free on entry.
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+    ffi::lua_pushlightuserdata(state, (&raw mut conversion).cast());
+    let status = ffi::lua_pcall(state, 1, 1, 0);
+    let is_error = conversion.is_error;
+    drop(failure);
+    REPLY_BUFFER.with(|b| *b.borrow_mut() = reply);
+    // Nothing with a destructor is left in this frame: raising (a long
+    // jump) skips nothing that needs dropping.
+    if status != 0 || (is_error && raise) {
+        ffi::lua_error(state)
+    }
+    1
+}
+
+thread_local! {
+    /// The reply buffer of `redis.call`, reused from call to call.
+    static REPLY_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs the command whose arguments are on the Lua stack; its reply goes
+/// to `out`, or its error is returned. Raises no Lua error.
+unsafe fn run_from_stack(
+    state: *mut mlua::ffi::lua_State,
+    out: &mut Vec<u8>,
+) -> Option<std::borrow::Cow<'static, [u8]>> {
+    use mlua::ffi;
+    use std::borrow::Cow;
+    let nargs = ffi::lua_gettop(state);
+    let mut argv: smallvec::SmallVec<[Cow<[u8]>; 8]> = smallvec::SmallVec::new();
+    for i in 1..=nargs {
+        match ffi::lua_type(state, i) {
+            ffi::LUA_TSTRING => {
+                let mut len = 0;
+                let p = ffi::lua_tolstring(state, i, &mut len);
+                // SAFETY: a string on the stack stays alive (and unmoved)
+                // until this function returns: no Lua code runs meanwhile.
+                argv.push(Cow::Borrowed(std::slice::from_raw_parts(p.cast(), len)));
+            }
+            ffi::LUA_TNUMBER => argv.push(Cow::Owned(
+                number_arg(ffi::lua_tonumber(state, i)).into_bytes(),
+            )),
+            _ => {
+                return Some(Cow::Borrowed(
+                    b"ERR Lua redis lib command arguments must be strings or integers",
+                ))
+            }
         }
     }
     if argv.is_empty() {
-        return fail(b"ERR Please specify at least one argument for this redis lib call");
+        return Some(Cow::Borrowed(
+            b"ERR Please specify at least one argument for this redis lib call",
+        ));
     }
-    let reply = RUNNING.with(|r| {
+    let args: smallvec::SmallVec<[&[u8]; 8]> = argv.iter().map(|a| &**a).collect();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call_command(&args, out))) {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(Cow::Borrowed(b"ERR the command failed unexpectedly")),
+    }
+}
+
+/// A number passed to redis.call: an integer as one, any other as Redis
+/// formats it (`%.17g`).
+fn number_arg(n: f64) -> String {
+    if n.fract() == 0.0 && n >= i64::MIN as f64 && n < i64::MAX as f64 {
+        (n as i64).to_string()
+    } else {
+        resp::format_g(n, 17)
+    }
+}
+
+/// Runs one command line for the script running on this thread.
+fn call_command(args: &[&[u8]], out: &mut Vec<u8>) -> Result<(), std::borrow::Cow<'static, [u8]>> {
+    RUNNING.with(|r| {
         let mut guard = r.borrow_mut();
         let Some(run) = guard.as_mut() else {
-            return Err(b"ERR redis.call outside a script".to_vec());
+            return Err(OUTSIDE_SCRIPT.into());
         };
-        let args: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-        let server = run.server.clone();
-        let entry = match crate::dispatch::lookup(&server, &args) {
+        let Running {
+            server,
+            run: script,
+            client,
+            read_only,
+            reach,
+            read,
+            tracking,
+            ..
+        } = run;
+        let entry = match crate::dispatch::lookup(server, args) {
             Ok(e) => e,
             Err(crate::dispatch::LookupError::Arity(_)) => {
-                return Err(b"ERR Wrong number of args calling Redis command from script".to_vec())
+                return Err(b"ERR Wrong number of args calling Redis command from script".into())
             }
-            Err(_) => return Err(b"ERR Unknown Redis command called from script".to_vec()),
+            Err(_) => return Err(b"ERR Unknown Redis command called from script".into()),
         };
         let spec = entry.spec;
         if spec.has_flag(commands::flag::NOSCRIPT) {
-            return Err(b"ERR This Redis command is not allowed from script".to_vec());
+            return Err(b"ERR This Redis command is not allowed from script".into());
         }
-        if run.restart {
-            return Err(RESTART.to_vec());
+        if reach.restart {
+            return Err(RESTART.into());
         }
-        if run.run.kill.load(Ordering::Acquire) {
-            return Err(KILLED.as_bytes().to_vec());
+        if script.kill.load(Ordering::Acquire) {
+            return Err(KILLED.as_bytes().into());
         }
-        if run.read_only && crate::may_replicate(spec) {
-            return Err(b"ERR Write commands are not allowed from read-only scripts.".to_vec());
+        if *read_only && crate::may_replicate(spec) {
+            return Err(b"ERR Write commands are not allowed from read-only scripts.".into());
         }
         // Above maxmemory a script may not start using memory (once it has
         // written, it must finish).
         if spec.has_flag(commands::flag::DENYOOM)
             && crate::evict::writes_refused()
-            && !run.run.wrote.load(Ordering::Acquire)
+            && !script.wrote.load(Ordering::Acquire)
         {
-            return Err(crate::evict::OOM_ERROR.to_vec());
+            return Err(crate::evict::OOM_ERROR.into());
         }
-        run.cover(spec, &args)?;
+        reach.cover(&server.keyspace, spec, args)?;
         if spec.has_flag(commands::flag::WRITE) {
-            run.run.wrote.store(true, Ordering::Release);
+            script.wrote.store(true, Ordering::Release);
         }
-        run.effects |= has_effects(spec);
-        if spec.has_flag(commands::flag::READONLY) && !run.read {
-            run.read = true;
-            if let Some((mode, keys)) = &run.tracking {
+        reach.effects |= has_effects(spec);
+        if spec.has_flag(commands::flag::READONLY) && !*read {
+            *read = true;
+            if let Some((mode, keys)) = tracking {
                 // Under the script's hold, which covers the declared keys.
                 let keys: Vec<&[u8]> = keys.iter().map(|k| &**k).collect();
-                crate::tracking::remember(&server, mode, &keys, crate::now_ms());
+                crate::tracking::remember(server, mode, &keys, crate::now_ms());
             }
         }
-        let Some(client) = run.client.as_mut() else {
-            return Err(b"ERR redis.call outside a script".to_vec());
+        let Some(client) = client.as_mut() else {
+            return Err(OUTSIDE_SCRIPT.into());
         };
-        let mut out = Vec::new();
-        crate::dispatch::call(&server, client, entry, &args, &mut out, crate::now_us());
-        Ok(out)
-    });
-    match reply {
-        Err(msg) => fail(&msg),
-        Ok(out) => {
+        crate::dispatch::call(server, client, entry, args, out, crate::now_us());
+        Ok(())
+    })
+}
+
+const OUTSIDE_SCRIPT: &[u8] = b"ERR redis.call outside a script";
+
+/// What [`push_reply`] converts: a command's reply, or the error that
+/// kept it from running, with the script's line for an error.
+struct Conversion<'a> {
+    reply: &'a [u8],
+    failure: Option<&'a [u8]>,
+    line: Option<i64>,
+    /// Set by the conversion: the result is an error.
+    is_error: bool,
+}
+
+/// The C function that pushes a [`Conversion`] (a light userdata, its
+/// argument) as one Lua value. It runs under `lua_pcall`: a memory error
+/// while building tables ends it, and it holds nothing to drop.
+unsafe extern "C-unwind" fn push_reply(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    let conversion = &mut *mlua::ffi::lua_touserdata(state, 1).cast::<Conversion>();
+    mlua::ffi::lua_settop(state, 0);
+    let error = match conversion.failure {
+        Some(msg) => Some(msg),
+        None => {
             let mut pos = 0;
-            match resp_to_lua(lua, &out, &mut pos)? {
-                Reply::Value(v) => Ok((true, v)),
-                Reply::Error(e) => fail(&e),
-            }
+            push_resp(state, conversion.reply, &mut pos)
         }
+    };
+    if let Some(msg) = error {
+        conversion.is_error = true;
+        push_error_table(state, msg, conversion.line);
+    }
+    1
+}
+
+/// Pushes Redis's `{err = msg}` table (with the script's line if known).
+unsafe fn push_error_table(state: *mut mlua::ffi::lua_State, msg: &[u8], line: Option<i64>) {
+    use mlua::ffi;
+    ffi::lua_createtable(state, 0, 2);
+    ffi::lua_pushlstring(state, msg.as_ptr().cast(), msg.len());
+    ffi::lua_setfield(state, -2, c"err".as_ptr());
+    if let Some(line) = line {
+        ffi::lua_pushinteger(state, line);
+        ffi::lua_setfield(state, -2, c"line".as_ptr());
     }
 }
 
-/// A number passed to redis.call, formatted as Redis does (`%.17g`).
-fn lua_number_arg(n: f64) -> String {
-    resp::format_g(n, 17)
+/// The line at `pos` (up to its CRLF); `pos` moves past it.
+fn resp_line<'b>(buf: &'b [u8], pos: &mut usize) -> Option<&'b [u8]> {
+    let rest = buf.get(*pos..)?;
+    let end = memchr::memmem::find(rest, b"\r\n")?;
+    *pos += end + 2;
+    Some(&rest[..end])
 }
 
-/// A parsed command reply: a Lua value, or an error reply.
-enum Reply {
-    Value(Value),
-    Error(Vec<u8>),
-}
-
-fn line_at(buf: &[u8], pos: &mut usize) -> mlua::Result<Vec<u8>> {
-    let start = *pos;
-    let end = memchr::memmem::find(&buf[start..], b"\r\n")
-        .ok_or_else(|| mlua::Error::RuntimeError("truncated reply".into()))?;
-    *pos = start + end + 2;
-    Ok(buf[start..start + end].to_vec())
-}
-
-/// Converts one RESP reply at `pos` into a Lua value (Redis's rules:
-/// status → {ok=...}, nil → false, integer → number, RESP3 types as in
-/// Redis 7).
-fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Reply> {
-    let kind = buf[*pos];
+/// Pushes the RESP reply at `pos` as one Lua value (Redis's rules: status
+/// → {ok=...}, nil → false, integer → number, RESP3 types as in Redis 7).
+/// An error reply is not pushed but returned (its caller decides its
+/// shape). A malformed reply pushes nil.
+unsafe fn push_resp<'b>(
+    state: *mut mlua::ffi::lua_State,
+    buf: &'b [u8],
+    pos: &mut usize,
+) -> Option<&'b [u8]> {
+    use mlua::ffi;
+    let Some(&kind) = buf.get(*pos) else {
+        ffi::lua_pushnil(state);
+        return None;
+    };
     *pos += 1;
-    let line = line_at(buf, pos)?;
-    let text = String::from_utf8_lossy(&line).into_owned();
-    let num = || text.parse::<i64>().unwrap_or(0);
-    let v = match kind {
+    let Some(line) = resp_line(buf, pos) else {
+        ffi::lua_pushnil(state);
+        return None;
+    };
+    let num = || crate::args::parse_i64(line).unwrap_or(0);
+    // Each level pushes at most three values (wrapper, table, key/value).
+    if ffi::lua_checkstack(state, 4) == 0 {
+        ffi::lua_pushstring(state, c"reply nested too deeply".as_ptr());
+        ffi::lua_error(state)
+    }
+    match kind {
         b'+' => {
-            let t = lua.create_table()?;
-            t.set("ok", lua.create_string(&line)?)?;
-            Value::Table(t)
+            ffi::lua_createtable(state, 0, 1);
+            ffi::lua_pushlstring(state, line.as_ptr().cast(), line.len());
+            ffi::lua_setfield(state, -2, c"ok".as_ptr());
         }
-        b'-' => return Ok(Reply::Error(line)),
-        b':' => Value::Number(num() as f64),
-        b'$' | b'=' => {
-            let n = num();
-            if n < 0 {
-                Value::Boolean(false)
-            } else {
-                let mut data = &buf[*pos..*pos + n as usize];
-                *pos += n as usize + 2;
-                if kind == b'=' && data.len() >= 4 {
-                    data = &data[4..];
+        b'-' => return Some(line),
+        b':' => ffi::lua_pushnumber(state, num() as f64),
+        b'$' | b'=' => match usize::try_from(num()) {
+            Err(_) => ffi::lua_pushboolean(state, 0),
+            Ok(n) => match buf.get(*pos..*pos + n) {
+                Some(mut data) => {
+                    *pos += n + 2;
+                    if kind == b'=' && data.len() >= 4 {
+                        data = &data[4..];
+                    }
+                    ffi::lua_pushlstring(state, data.as_ptr().cast(), data.len());
                 }
-                Value::String(lua.create_string(data)?)
-            }
-        }
+                None => ffi::lua_pushnil(state),
+            },
+        },
         b'*' | b'~' | b'>' => {
-            let n = num();
-            if n < 0 {
-                Value::Boolean(false)
-            } else {
-                let t = lua.create_table()?;
-                for i in 1..=n {
-                    match resp_to_lua(lua, buf, pos)? {
-                        Reply::Value(v) => t.raw_set(i, v)?,
-                        Reply::Error(e) => {
-                            let et = lua.create_table()?;
-                            et.set("err", lua.create_string(&e)?)?;
-                            t.raw_set(i, et)?;
-                        }
+            let Ok(n) = usize::try_from(num()) else {
+                ffi::lua_pushboolean(state, 0);
+                return None;
+            };
+            if kind == b'~' {
+                // RESP3 set: {set = {member = true, ...}}.
+                ffi::lua_createtable(state, 0, 1);
+                ffi::lua_createtable(state, 0, n.min(1 << 16) as i32);
+                for _ in 0..n {
+                    if let Some(e) = push_resp(state, buf, pos) {
+                        ffi::lua_pushlstring(state, e.as_ptr().cast(), e.len());
                     }
+                    ffi::lua_pushboolean(state, 1);
+                    ffi::lua_rawset(state, -3);
                 }
-                if kind == b'~' {
-                    // RESP3 set: {set = {member = true, ...}}.
-                    let set = lua.create_table()?;
-                    for v in t.sequence_values::<Value>() {
-                        set.raw_set(v?, true)?;
+                ffi::lua_setfield(state, -2, c"set".as_ptr());
+            } else {
+                ffi::lua_createtable(state, n.min(1 << 16) as i32, 0);
+                for i in 1..=n {
+                    if let Some(e) = push_resp(state, buf, pos) {
+                        push_error_table(state, e, None);
                     }
-                    let w = lua.create_table()?;
-                    w.set("set", set)?;
-                    Value::Table(w)
-                } else {
-                    Value::Table(t)
+                    ffi::lua_rawseti(state, -2, i as ffi::lua_Integer);
                 }
             }
         }
         b'%' => {
-            let n = num();
-            let map = lua.create_table()?;
+            let n = usize::try_from(num()).unwrap_or(0);
+            ffi::lua_createtable(state, 0, 1);
+            ffi::lua_createtable(state, 0, n.min(1 << 16) as i32);
             for _ in 0..n {
-                let k = match resp_to_lua(lua, buf, pos)? {
-                    Reply::Value(v) => v,
-                    Reply::Error(e) => Value::String(lua.create_string(&e)?),
-                };
-                let v = match resp_to_lua(lua, buf, pos)? {
-                    Reply::Value(v) => v,
-                    Reply::Error(e) => Value::String(lua.create_string(&e)?),
-                };
-                map.raw_set(k, v)?;
+                // Keys and values: an error becomes its message.
+                for _ in 0..2 {
+                    if let Some(e) = push_resp(state, buf, pos) {
+                        ffi::lua_pushlstring(state, e.as_ptr().cast(), e.len());
+                    }
+                }
+                ffi::lua_rawset(state, -3);
             }
-            let w = lua.create_table()?;
-            w.set("map", map)?;
-            Value::Table(w)
+            ffi::lua_setfield(state, -2, c"map".as_ptr());
         }
-        b'_' => Value::Nil,
-        b'#' => Value::Boolean(line.first() == Some(&b't')),
+        b'_' => ffi::lua_pushnil(state),
+        b'#' => ffi::lua_pushboolean(state, (line.first() == Some(&b't')) as i32),
         b',' => {
-            let w = lua.create_table()?;
-            w.set("double", text.parse::<f64>().unwrap_or(0.0))?;
-            Value::Table(w)
+            let d = std::str::from_utf8(line)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            ffi::lua_createtable(state, 0, 1);
+            ffi::lua_pushnumber(state, d);
+            ffi::lua_setfield(state, -2, c"double".as_ptr());
         }
         b'(' => {
-            let w = lua.create_table()?;
-            w.set("big_number", lua.create_string(&line)?)?;
-            Value::Table(w)
+            ffi::lua_createtable(state, 0, 1);
+            ffi::lua_pushlstring(state, line.as_ptr().cast(), line.len());
+            ffi::lua_setfield(state, -2, c"big_number".as_ptr());
         }
-        _ => Value::Nil,
-    };
-    Ok(Reply::Value(v))
+        _ => ffi::lua_pushnil(state),
+    }
+    None
 }
 
 /// Writes a script's return value as a reply (Redis's Lua → RESP rules).
@@ -1078,12 +1242,30 @@ pub(crate) fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Resul
     })
 }
 
-/// Compiles `body` in `vm` (cached by `sha`).
-fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<mlua::Function, CmdError> {
-    if let Some(f) = vm.compiled.get(sha) {
-        return Ok(f.clone());
+/// The script `sha` compiled in `vm`, with its flags: compiled from
+/// `body`, or when that is not given (EVALSHA) from the node's cache, the
+/// first time this interpreter runs it.
+fn compile(
+    vm: &mut Vm,
+    scripts: &Scripts,
+    sha: &str,
+    body: Option<&[u8]>,
+) -> Result<(mlua::Function, Shebang), CmdError> {
+    if let Some((f, flags)) = vm.compiled.get(sha) {
+        return Ok((f.clone(), *flags));
     }
-    let (_, skip) = shebang(body)?;
+    let cached;
+    let body = match body {
+        Some(body) => body,
+        None => {
+            cached =
+                scripts.bodies.read().get(sha).cloned().ok_or_else(|| {
+                    CmdError::new("NOSCRIPT No matching script. Please use EVAL.")
+                })?;
+            &cached
+        }
+    };
+    let (flags, skip) = shebang(body)?;
     let f = vm
         .lua
         .load(&body[skip..])
@@ -1097,8 +1279,8 @@ fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<mlua::Function, CmdErr
             };
             CmdError::new(format!("ERR Error compiling script (new function): {msg}"))
         })?;
-    vm.compiled.insert(sha.to_string(), f.clone());
-    Ok(f)
+    vm.compiled.insert(sha.to_string(), (f.clone(), flags));
+    Ok((f, flags))
 }
 
 /// What a `#!lua` line says about an EVAL script (Redis 7 script flags;
@@ -1198,12 +1380,15 @@ pub(crate) fn refused_when_oom(server: &Server, name: &str, a: &[&[u8]]) -> bool
 /// Stores a body in the node's cache; returns its SHA1.
 fn cache(server: &Server, body: &[u8]) -> String {
     let sha = sha1_hex(body);
-    server
-        .scripts
-        .bodies
-        .write()
-        .entry(sha.clone())
-        .or_insert_with(|| body.into());
+    // Most EVALs run a cached script: the shared lock suffices then.
+    if !server.scripts.bodies.read().contains_key(&sha) {
+        server
+            .scripts
+            .bodies
+            .write()
+            .entry(sha.clone())
+            .or_insert_with(|| body.into());
+    }
     sha
 }
 
@@ -1226,10 +1411,48 @@ pub(crate) fn keys_and_args<'a>(a: Args<'a>) -> Result<(Args<'a>, Args<'a>), Cmd
     Ok((&a[3..n], &a[n..]))
 }
 
-/// What to run: a script body (EVAL) or a registered function (FCALL).
+/// What to run: a script (EVAL, EVALSHA) or a registered function (FCALL).
 pub(crate) enum Target<'a> {
-    Script { sha: &'a str, body: &'a [u8] },
-    Function { name: &'a str },
+    /// A script by SHA, with its body for EVAL (EVALSHA finds it in the
+    /// node's cache when this thread has not compiled it yet).
+    Script {
+        sha: &'a str,
+        body: Option<&'a [u8]>,
+    },
+    Function {
+        name: &'a str,
+    },
+}
+
+/// Makes a run's KEYS and ARGV tables; for a script, also sets them as
+/// globals.
+fn arguments(
+    vm: &Vm,
+    keys: &[&[u8]],
+    argv: &[&[u8]],
+    globals: bool,
+) -> mlua::Result<(Table, Table)> {
+    use mlua::ffi;
+    // SAFETY: `exec_raw` runs the closure in protected mode with the real
+    // globals at index 1 and room for its pushes (at most four at a time);
+    // the closure holds nothing to drop if a memory error ends it.
+    unsafe {
+        vm.lua.exec_raw(&vm.real_globals, |state| {
+            for (name, items) in [(c"KEYS", keys), (c"ARGV", argv)] {
+                ffi::lua_createtable(state, items.len().min(1 << 16) as i32, 0);
+                for (i, item) in items.iter().enumerate() {
+                    ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+                    ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+                }
+                if globals {
+                    ffi::lua_pushstring(state, name.as_ptr());
+                    ffi::lua_pushvalue(state, -2);
+                    ffi::lua_rawset(state, 1);
+                }
+            }
+            ffi::lua_remove(state, 1);
+        })
+    }
 }
 
 /// Runs a script or function atomically and writes its reply.
@@ -1239,20 +1462,30 @@ pub(crate) fn run(
     target: Target,
     keys: &[&[u8]],
     argv: &[&[u8]],
-    read_only: bool,
+    mut read_only: bool,
 ) -> CmdResult {
-    let server = ctx.server.clone();
+    let server = ctx.server;
     let proto = ctx.client.proto;
     let db = ctx.client.db;
     let tracking = ctx.client.tracking.clone();
-    let declared: smallvec::SmallVec<[usize; 8]> =
-        keys.iter().map(|k| keyspace::key_shard(k)).collect();
-    let out = with_vm(&server, |vm| -> Result<Vec<u8>, CmdError> {
+    let out = with_vm(server, |vm| -> Result<Vec<u8>, CmdError> {
         // The error label is built only for an error.
         let (f, trust_key): (_, std::borrow::Cow<str>) = match target {
-            Target::Script { sha, body } => (compile(vm, sha, body)?, sha.into()),
+            Target::Script { sha, body } => {
+                let (f, flags) = compile(vm, &server.scripts, sha, body)?;
+                if flags.present && !flags.no_writes && read_only {
+                    return Err(CmdError::new(
+                        "ERR Can not execute a script with write flag using *_ro command.",
+                    ));
+                }
+                read_only |= flags.no_writes;
+                if flags.allow_oom {
+                    crate::evict::refuse_writes(false);
+                }
+                (f, sha.into())
+            }
             Target::Function { name } => {
-                let f = crate::functions::function(vm_functions(vm, &server)?, name)?;
+                let f = crate::functions::function(vm_functions(vm, server)?, name)?;
                 (f, format!("fn:{name}").into())
             }
         };
@@ -1260,48 +1493,32 @@ pub(crate) fn run(
             Target::Script { sha, .. } => format!("{sha}, on @user_script"),
             Target::Function { name } => format!("{name}, on @user_function"),
         };
-        let lua = &vm.lua;
-        let table = |items: &[&[u8]]| -> mlua::Result<Table> {
-            let t = lua.create_table()?;
-            for (i, v) in items.iter().enumerate() {
-                t.raw_set(i + 1, lua.create_string(v)?)?;
-            }
-            Ok(t)
-        };
         let lua_err = |e: mlua::Error| CmdError::new(format!("ERR {e}"));
-        let (kt, at) = (table(keys).map_err(lua_err)?, table(argv).map_err(lua_err)?);
-        if matches!(target, Target::Script { .. }) {
-            vm.real_globals
-                .raw_set("KEYS", kt.clone())
-                .map_err(lua_err)?;
-            vm.real_globals
-                .raw_set("ARGV", at.clone())
-                .map_err(lua_err)?;
-        }
+        let (kt, at) =
+            arguments(vm, keys, argv, matches!(target, Target::Script { .. })).map_err(lua_err)?;
         let mut every_shard = vm.trusted.get(&*trust_key) != Some(&true);
         loop {
             // An EXEC on this thread may already hold every shard.
             let hold = (!server.keyspace.holding())
                 .then(|| server.keyspace.hold(keys.iter().copied(), every_shard));
-            let client = script_client(db);
-            let name = match target {
-                Target::Script { sha, .. } => format!("f_{sha}"),
-                Target::Function { name } => name.to_string(),
+            let run = match target {
+                Target::Script { sha, .. } => {
+                    server.script_state.start(false, &["f_", sha], command)
+                }
+                Target::Function { name } => server.script_state.start(true, &[name], command),
             };
-            let run =
-                server
-                    .script_state
-                    .start(matches!(target, Target::Function { .. }), name, command);
             RUNNING.with(|r| {
                 *r.borrow_mut() = Some(Running {
                     server: server.clone(),
                     run: run.clone(),
-                    client: Some(client),
+                    client: Some(script_client(db)),
                     read_only,
-                    declared: declared.clone(),
-                    undeclared: false,
-                    effects: false,
-                    restart: false,
+                    reach: Reach {
+                        declared: keys.iter().map(|k| keyspace::key_shard(k)).collect(),
+                        undeclared: false,
+                        effects: false,
+                        restart: false,
+                    },
                     read: false,
                     stop_line: None,
                     tracking: tracking
@@ -1312,15 +1529,17 @@ pub(crate) fn run(
             let outcome = vm
                 .runner
                 .call::<(bool, Value)>((f.clone(), kt.clone(), at.clone()));
-            server.script_state.finish(&run);
-            if run.kill.load(Ordering::Relaxed) || running_restart() {
-                vm.lua.set_hook(WATCH_EVERY, watchdog);
-            }
+            let killed = run.kill.load(Ordering::Relaxed);
             let Some(mut running) = RUNNING.with(|r| r.borrow_mut().take()) else {
                 return Err(CmdError::new("ERR script state lost"));
             };
+            drop(running.run);
+            server.script_state.finish(run);
+            if killed || running.reach.restart {
+                vm.lua.set_hook(WATCH_EVERY, watchdog);
+            }
             SCRIPT_CLIENT.with(|c| *c.borrow_mut() = running.client.take());
-            if running.restart && !every_shard {
+            if running.reach.restart && !every_shard {
                 // It starts over before changing anything (a script
                 // inside EXEC never starts over: EXEC holds every shard).
                 if hold.is_some() {
@@ -1332,7 +1551,7 @@ pub(crate) fn run(
             }
             if !vm.trusted.contains_key(&*trust_key) {
                 vm.trusted
-                    .insert(trust_key.into_owned(), !running.undeclared);
+                    .insert(trust_key.into_owned(), !running.reach.undeclared);
             }
             if hold.is_some() {
                 // The script's writes reach the log before its locks go
@@ -1364,45 +1583,30 @@ pub(crate) fn run(
     Ok(())
 }
 
-fn eval_generic(ctx: &mut Ctx, a: &[&[u8]], by_sha: bool, mut read_only: bool) -> CmdResult {
+fn eval_generic(ctx: &mut Ctx, a: &[&[u8]], by_sha: bool, read_only: bool) -> CmdResult {
     let (keys, argv) = keys_and_args(a)?;
-    let (sha, body) = if by_sha {
-        let sha = String::from_utf8_lossy(a[1]).to_ascii_lowercase();
-        let body = ctx.server.scripts.bodies.read().get(&sha).cloned();
-        match body {
-            Some(b) => (sha, b),
-            None => {
-                return Err(CmdError::new(
-                    "NOSCRIPT No matching script. Please use EVAL.",
-                ))
+    if by_sha {
+        // A SHA is 40 hex digits (any case); nothing else can be cached.
+        let mut sha = [0u8; 40];
+        let sha = match a[1] {
+            given if given.len() == 40 => {
+                sha.copy_from_slice(given);
+                sha.make_ascii_lowercase();
+                std::str::from_utf8(&sha).ok()
             }
+            _ => None,
         }
-    } else {
-        shebang(a[1])?;
-        let sha = cache(ctx.server, a[1]);
-        (sha, Arc::from(a[1]))
+        .ok_or_else(|| CmdError::new("NOSCRIPT No matching script. Please use EVAL."))?;
+        let target = Target::Script { sha, body: None };
+        return run(ctx, a, target, keys, argv, read_only);
+    }
+    shebang(a[1])?;
+    let sha = cache(ctx.server, a[1]);
+    let target = Target::Script {
+        sha: &sha,
+        body: Some(a[1]),
     };
-    let (flags, _) = shebang(&body)?;
-    if flags.present && !flags.no_writes && read_only {
-        return Err(CmdError::new(
-            "ERR Can not execute a script with write flag using *_ro command.",
-        ));
-    }
-    read_only |= flags.no_writes;
-    if flags.allow_oom {
-        crate::evict::refuse_writes(false);
-    }
-    run(
-        ctx,
-        a,
-        Target::Script {
-            sha: &sha,
-            body: &body,
-        },
-        keys,
-        argv,
-        read_only,
-    )
+    run(ctx, a, target, keys, argv, read_only)
 }
 
 /// Redis's text for a script that raised an error: the message, the script
@@ -1472,7 +1676,9 @@ fn evalsha_ro(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 fn script_load(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let sha = sha1_hex(a[2]);
-    with_vm(ctx.server, |vm| compile(vm, &sha, a[2]))??;
+    with_vm(ctx.server, |vm| {
+        compile(vm, &ctx.server.scripts, &sha, Some(a[2]))
+    })??;
     cache(ctx.server, a[2]);
     ctx.out.bulk(sha.as_bytes());
     Ok(())
