@@ -388,12 +388,10 @@ pub(crate) const REAL_GLOBALS: &str = "ferrocache.globals";
 /// One thread's interpreter and its compiled scripts.
 pub(crate) struct Vm {
     pub(crate) lua: Lua,
-    /// `pcall` of a compiled script (see the prelude).
+    /// Runs a script or function ([`run_script`]).
     runner: mlua::Function,
     /// The read-only view of the globals scripts run in (see the prelude).
     pub(crate) env: Table,
-    /// The globals themselves, where KEYS and ARGV are set.
-    real_globals: Table,
     compiled: HashMap<String, (mlua::Function, Shebang)>,
     generation: u64,
     /// Registered functions loaded into this interpreter (FCALL).
@@ -632,8 +630,15 @@ fn new_vm() -> mlua::Result<Vm> {
         lua.create_function(|lua, msg: mlua::String| error_table(lua, &msg.as_bytes()))?,
     )?;
     crate::lua_libs::register(&lua)?;
-    let (runner, env, real): (mlua::Function, Table, Table) =
+    let (prelude_runner, env, real): (mlua::Function, Table, Table) =
         lua.load(PRELUDE).set_name("=prelude").eval()?;
+    // SAFETY: `run_script` follows the Lua C API contract (see it); its
+    // two upvalues are pushed here.
+    let runner: mlua::Function = unsafe {
+        lua.exec_raw((&prelude_runner, &real), |state| {
+            mlua::ffi::lua_pushcclosure(state, run_script, 2);
+        })?
+    };
     lua.set_named_registry_value(REAL_GLOBALS, real.clone())?;
     lua.set_hook(WATCH_EVERY, watchdog);
     // Setting up leaves garbage behind: start from the live set.
@@ -642,7 +647,6 @@ fn new_vm() -> mlua::Result<Vm> {
         lua,
         runner,
         env,
-        real_globals: real,
         compiled: HashMap::new(),
         generation: 0,
         functions: Default::default(),
@@ -1424,35 +1428,40 @@ pub(crate) enum Target<'a> {
     },
 }
 
-/// Makes a run's KEYS and ARGV tables; for a script, also sets them as
-/// globals.
-fn arguments(
-    vm: &Vm,
-    keys: &[&[u8]],
-    argv: &[&[u8]],
+/// The arguments of a run, as [`run_script`] reads them.
+struct RunArgs<'a> {
+    keys: &'a [&'a [u8]],
+    argv: &'a [&'a [u8]],
+    /// Also set KEYS and ARGV as globals (EVAL scripts; not functions).
     globals: bool,
-) -> mlua::Result<(Table, Table)> {
+}
+
+/// The runner of a script or function: a C function called with the
+/// function and a light userdata pointing to its [`RunArgs`]. It builds
+/// the KEYS and ARGV tables and calls the prelude's runner (upvalue 1)
+/// with them; upvalue 2 is the real globals table. It holds nothing to
+/// drop: a memory error raised in it is caught by the caller's `pcall`.
+unsafe extern "C-unwind" fn run_script(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     use mlua::ffi;
-    // SAFETY: `exec_raw` runs the closure in protected mode with the real
-    // globals at index 1 and room for its pushes (at most four at a time);
-    // the closure holds nothing to drop if a memory error ends it.
-    unsafe {
-        vm.lua.exec_raw(&vm.real_globals, |state| {
-            for (name, items) in [(c"KEYS", keys), (c"ARGV", argv)] {
-                ffi::lua_createtable(state, items.len().min(1 << 16) as i32, 0);
-                for (i, item) in items.iter().enumerate() {
-                    ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
-                    ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
-                }
-                if globals {
-                    ffi::lua_pushstring(state, name.as_ptr());
-                    ffi::lua_pushvalue(state, -2);
-                    ffi::lua_rawset(state, 1);
-                }
-            }
-            ffi::lua_remove(state, 1);
-        })
+    let args = &*ffi::lua_touserdata(state, 2).cast::<RunArgs>();
+    ffi::lua_settop(state, 1);
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+    ffi::lua_insert(state, 1);
+    // The stack is now (runner, f); then KEYS, ARGV.
+    for (name, items) in [(c"KEYS", args.keys), (c"ARGV", args.argv)] {
+        ffi::lua_createtable(state, items.len().min(1 << 16) as i32, 0);
+        for (i, item) in items.iter().enumerate() {
+            ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+            ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+        }
+        if args.globals {
+            ffi::lua_pushstring(state, name.as_ptr());
+            ffi::lua_pushvalue(state, -2);
+            ffi::lua_rawset(state, ffi::lua_upvalueindex(2));
+        }
     }
+    ffi::lua_call(state, 3, 2);
+    2
 }
 
 /// Runs a script or function atomically and writes its reply.
@@ -1494,8 +1503,11 @@ pub(crate) fn run(
             Target::Function { name } => format!("{name}, on @user_function"),
         };
         let lua_err = |e: mlua::Error| CmdError::new(format!("ERR {e}"));
-        let (kt, at) =
-            arguments(vm, keys, argv, matches!(target, Target::Script { .. })).map_err(lua_err)?;
+        let run_args = RunArgs {
+            keys,
+            argv,
+            globals: matches!(target, Target::Script { .. }),
+        };
         let mut every_shard = vm.trusted.get(&*trust_key) != Some(&true);
         loop {
             // An EXEC on this thread may already hold every shard.
@@ -1526,9 +1538,10 @@ pub(crate) fn run(
                         .map(|m| (m, keys.iter().map(|k| Box::from(*k)).collect())),
                 })
             });
-            let outcome = vm
-                .runner
-                .call::<(bool, Value)>((f.clone(), kt.clone(), at.clone()));
+            let outcome = vm.runner.call::<(bool, Value)>((
+                f.clone(),
+                mlua::LightUserData((&raw const run_args).cast_mut().cast()),
+            ));
             let killed = run.kill.load(Ordering::Relaxed);
             let Some(mut running) = RUNNING.with(|r| r.borrow_mut().take()) else {
                 return Err(CmdError::new("ERR script state lost"));

@@ -51,13 +51,12 @@ impl Table {
         key: &[u8],
         expired: impl FnOnce(&Entry) -> bool,
     ) -> Option<Result<&mut Entry, Box<Entry>>> {
-        match self
-            .inner
-            .entry(hash(key), |e| e.key() == key, |e| hash(e.key()))
-        {
-            TableEntry::Vacant(_) => None,
-            TableEntry::Occupied(o) if expired(o.get()) => Some(Err(o.remove().0)),
-            TableEntry::Occupied(o) => Some(Ok(&mut **o.into_mut())),
+        // `find_entry`, not `entry`: a lookup must not reserve room for an
+        // insertion.
+        match self.inner.find_entry(hash(key), |e| e.key() == key) {
+            Err(_) => None,
+            Ok(o) if expired(o.get()) => Some(Err(o.remove().0)),
+            Ok(o) => Some(Ok(&mut **o.into_mut())),
         }
     }
 
