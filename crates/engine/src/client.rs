@@ -23,6 +23,14 @@ pub struct ClientNames {
     pub name: Option<Vec<u8>>,
     pub lib_name: Option<Vec<u8>>,
     pub lib_ver: Option<Vec<u8>>,
+    /// The user it is authenticated as (None: `default`).
+    pub user: Option<String>,
+}
+
+impl ClientNames {
+    pub fn user(&self) -> &str {
+        self.user.as_deref().unwrap_or("default")
+    }
 }
 
 /// [`ClientShared::tracking`] bits: tracking is on; its REDIRECT client
@@ -196,6 +204,9 @@ pub struct Client {
     pub db: usize,
     pub proto: Protocol,
     pub authenticated: bool,
+    /// The ACL user whose permissions apply (None: an internal client,
+    /// such as the AOF loader's or a script's, which is not checked).
+    pub user: Option<Arc<crate::acl::User>>,
     pub reply: ReplyMode,
     /// Close the connection once the replies so far are written (QUIT, protocol errors).
     pub close_after_reply: bool,
@@ -265,12 +276,28 @@ pub struct Blocked {
 }
 
 impl Client {
+    /// A network connection's client: the default user's, authenticated
+    /// when that user needs no password.
+    pub fn for_connection(server: &crate::Server, shared: Arc<ClientShared>) -> Self {
+        let mut client = Client::new(shared, server.acl.default_open());
+        client.user = Some(server.acl.default_user());
+        client
+    }
+
+    /// Makes the client `user`'s (AUTH, HELLO AUTH).
+    pub fn log_in(&mut self, user: Arc<crate::acl::User>) {
+        self.shared.names.lock().user = (user.name != "default").then(|| user.name.clone());
+        self.user = Some(user);
+        self.authenticated = true;
+    }
+
     pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> Self {
         Client {
             shared,
             db: 0,
             proto: Protocol::Resp2,
             authenticated,
+            user: None,
             reply: ReplyMode::On,
             close_after_reply: false,
             monitor: false,

@@ -63,19 +63,20 @@ fn quit(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn requirepass(ctx: &Ctx) -> String {
-    ctx.server.config.get("requirepass")
-}
-
 fn reset(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
-    let open = requirepass(ctx).is_empty();
+    let open = ctx.server.acl.default_open();
     let c = &mut *ctx.client;
+    c.user = Some(ctx.server.acl.default_user());
     c.set_db(0);
     c.proto = Protocol::Resp2;
     ctx.out.proto = Protocol::Resp2;
     c.shared.resp3.store(false, Ordering::Relaxed);
     c.authenticated = open;
-    c.shared.names.lock().name = None;
+    {
+        let mut names = c.shared.names.lock();
+        names.name = None;
+        names.user = None;
+    }
     c.reply = ReplyMode::On;
     c.no_touch = false;
     c.shared.no_touch.store(false, Ordering::Relaxed);
@@ -95,23 +96,39 @@ fn reset(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Checks credentials for AUTH / HELLO AUTH. Only the default user exists
-/// until ACLs land, protected by `requirepass`.
+/// Checks credentials for AUTH / HELLO AUTH and logs the client in as
+/// the user. A failure is recorded in ACL LOG.
 fn check_auth(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
-    let required = requirepass(ctx);
-    if user == b"default" && (required.is_empty() || required.as_bytes() == pass) {
-        ctx.client.authenticated = true;
-        return Ok(());
+    match ctx.server.acl.user(user) {
+        Some(u) if u.perms().password_ok(pass) => {
+            ctx.client.log_in(u);
+            Ok(())
+        }
+        _ => {
+            let context = if ctx.client.multi.is_some() {
+                "multi"
+            } else {
+                "toplevel"
+            };
+            crate::acl::log_refusal(
+                ctx.server,
+                ctx.client,
+                "auth",
+                context,
+                "AUTH",
+                &String::from_utf8_lossy(user),
+            );
+            Err(CmdError::new(
+                "WRONGPASS invalid username-password pair or user is disabled.",
+            ))
+        }
     }
-    Err(CmdError::new(
-        "WRONGPASS invalid username-password pair or user is disabled.",
-    ))
 }
 
 fn auth(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     match a.len() {
         2 => {
-            if requirepass(ctx).is_empty() {
+            if ctx.server.acl.default_user().perms().nopass {
                 return Err(CmdError::new("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
             }
             check_auth(ctx, b"default", a[1])?
@@ -277,7 +294,7 @@ fn client_setinfo(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 }
 
 /// One CLIENT LIST / CLIENT INFO line (Redis 7.2 field order).
-fn client_line(c: &ClientShared, now_ms: u64) -> String {
+pub(crate) fn client_line(c: &ClientShared, now_ms: u64) -> String {
     let names = c.names.lock().clone();
     let s = |v: &Option<Vec<u8>>| {
         v.as_deref()
@@ -331,7 +348,7 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
     // Output memory includes pub/sub messages queued for the client.
     let omem = c.omem.load(Ordering::Relaxed) + c.push_pending.load(Ordering::Relaxed);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -352,6 +369,7 @@ fn client_line(c: &ClientShared, now_ms: u64) -> String {
         omem,
         c.tot_mem.load(Ordering::Relaxed) + 16384,
         c.last_cmd.lock(),
+        names.user(),
         if tracking & crate::client::TRACKING_ON != 0 {
             c.tracking_redirect.load(Ordering::Relaxed) as i64
         } else {
@@ -476,8 +494,7 @@ fn client_kill(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         } else if eq(a[i], "laddr") {
             laddr = Some(text(v));
         } else if eq(a[i], "user") {
-            // Only the default user exists until ACLs land.
-            if v != b"default" {
+            if ctx.server.acl.user(v).is_none() {
                 return Err(CmdError::new(format!("ERR No such user '{}'", text(v))));
             }
             user = Some(text(v));
@@ -518,7 +535,7 @@ fn client_kill(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         let matches = id.is_none_or(|x| x == c.id)
             && addr.as_deref().is_none_or(|x| x == c.addr)
             && laddr.as_deref().is_none_or(|x| x == c.laddr)
-            && user.as_deref().is_none_or(|x| x == "default")
+            && user.as_deref().is_none_or(|x| x == c.names.lock().user())
             && ctype.as_deref().is_none_or(|x| x == client_type(c))
             && max_age.is_none_or(|m| ctx.now_ms.saturating_sub(c.created_ms) / 1000 >= m)
             && !(skipme && c.id == me);

@@ -44,8 +44,9 @@ pub struct CommandTable {
 }
 
 /// Every family module's handlers, by full command name.
-fn handler_lists() -> [&'static [(&'static str, Handler)]; 24] {
+fn handler_lists() -> [&'static [(&'static str, Handler)]; 25] {
     [
+        crate::acl::HANDLERS,
         crate::string::HANDLERS,
         crate::blocking::HANDLERS,
         crate::bitmap::HANDLERS,
@@ -243,6 +244,18 @@ pub fn execute(
             spec.name,
             b"NOAUTH Authentication required.",
         );
+        return Outcome::Done;
+    }
+    let context = if client.multi.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    if let Err(msg) =
+        crate::acl::check_command(server, client.user.as_ref(), client, entry, args, context)
+    {
+        entry.stats.add(REJECTED, 1);
+        reject_command(server, client, out, spec.name, &msg);
         return Outcome::Done;
     }
     // A script past busy-reply-threshold holds the keyspace: answer BUSY

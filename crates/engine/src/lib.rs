@@ -7,6 +7,7 @@
 //! [`Server`], the client's state and a RESP2/RESP3-aware reply writer, and
 //! never touches a socket, so `run(&["SET","k","v"])` tests work in-process.
 
+pub mod acl;
 pub mod aof;
 pub mod args;
 mod bitfield;
@@ -256,6 +257,8 @@ pub struct Server {
     pub executable: String,
     pub worker_threads: usize,
     pub(crate) commands: dispatch::CommandTable,
+    /// Users and the ACL LOG.
+    pub acl: acl::Acl,
     /// Allocator bytes at startup (INFO used_memory_startup) and the peak seen.
     pub startup_memory: AtomicU64,
     memory_peak: AtomicU64,
@@ -296,6 +299,9 @@ impl Server {
             .store(config.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
         let sink = propagation.clone();
         keyspace.set_expiry_sink(Box::new(move |db, key| sink.effect(db, &[b"DEL", key])));
+        let commands = dispatch::CommandTable::build();
+        let acl = acl::Acl::new(&commands);
+        acl.set_requirepass(config.get("requirepass").as_bytes(), &commands);
         Arc::new(Server {
             keyspace,
             config,
@@ -327,7 +333,8 @@ impl Server {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             worker_threads: threads.max(1) as usize,
-            commands: dispatch::CommandTable::build(),
+            commands,
+            acl,
             startup_memory: AtomicU64::new(used_memory() as u64),
             memory_peak: AtomicU64::new(0),
             samples: Mutex::new(Samples::default()),

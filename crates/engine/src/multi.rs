@@ -238,6 +238,14 @@ fn exec(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     ctx.client.in_exec = true;
     for (index, args) in &commands {
         let entry = &server.commands.entries[*index];
+        // Permissions may have changed since the command was queued.
+        let user = ctx.client.user.clone();
+        if let Err(msg) =
+            crate::acl::check_command(server, user.as_ref(), ctx.client, entry, args, "multi")
+        {
+            resp::ReplyWriter::new(ctx.out.out, ctx.client.proto).error_bytes(&msg);
+            continue;
+        }
         dispatch::call(
             server,
             ctx.client,

@@ -415,6 +415,8 @@ struct Running {
     client: Option<Client>,
     read_only: bool,
     reach: Reach,
+    /// The caller's ACL user when its permissions are restricted.
+    user: Option<Arc<crate::acl::User>>,
     /// A read-only command ran.
     read: bool,
     /// The script's line when the watchdog stopped it (for the error).
@@ -921,6 +923,7 @@ fn call_command(args: &[&[u8]], out: &mut Vec<u8>) -> Result<(), std::borrow::Co
             client,
             read_only,
             reach,
+            user,
             read,
             tracking,
             ..
@@ -935,6 +938,15 @@ fn call_command(args: &[&[u8]], out: &mut Vec<u8>) -> Result<(), std::borrow::Co
         let spec = entry.spec;
         if spec.has_flag(commands::flag::NOSCRIPT) {
             return Err(b"ERR This Redis command is not allowed from script".into());
+        }
+        if let Some(client) = client.as_ref() {
+            if crate::acl::check_command(server, user.as_ref(), client, entry, args, "lua").is_err()
+            {
+                return Err(
+                    b"ERR The user executing the script can't run this command or subcommand"
+                        .into(),
+                );
+            }
         }
         if reach.restart {
             return Err(RESTART.into());
@@ -1477,6 +1489,12 @@ pub(crate) fn run(
     let proto = ctx.client.proto;
     let db = ctx.client.db;
     let tracking = ctx.client.tracking.clone();
+    let user = ctx
+        .client
+        .user
+        .as_ref()
+        .filter(|u| !u.unrestricted())
+        .cloned();
     let out = with_vm(server, |vm| -> Result<Vec<u8>, CmdError> {
         // The error label is built only for an error.
         let (f, trust_key): (_, std::borrow::Cow<str>) = match target {
@@ -1531,6 +1549,7 @@ pub(crate) fn run(
                         effects: false,
                         restart: false,
                     },
+                    user: user.clone(),
                     read: false,
                     stop_line: None,
                     tracking: tracking

@@ -704,6 +704,15 @@ fn config_set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         ctx.server.config.get_bool("aof-timestamp-enabled"),
         std::sync::atomic::Ordering::Relaxed,
     );
+    if pairs
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("requirepass"))
+    {
+        let pass = ctx.server.config.get("requirepass");
+        ctx.server
+            .acl
+            .set_requirepass(pass.as_bytes(), &ctx.server.commands);
+    }
     if ctx.server.config.get_bool("appendonly") != was_on {
         crate::aof::appendonly_changed(ctx.server).map_err(|e| {
             CmdError::new(format!(

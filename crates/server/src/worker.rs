@@ -342,8 +342,7 @@ impl Worker {
         ));
         shared.set_waker(wake);
         server.clients.register(shared.clone());
-        let needs_auth = server.config.hot.has_requirepass.load(Ordering::Relaxed);
-        let client = Client::new(shared, !needs_auth);
+        let client = Client::for_connection(server, shared);
         let stream = mio::net::TcpStream::from_std(stream);
         Some(AnyConn::Redis(Conn::new(stream, client)))
     }

@@ -1,0 +1,1105 @@
+//! Access control lists (Redis 7 ACLs): users, their rules, and the
+//! permission check every command passes.
+//!
+//! A user holds [`Perms`]: whether it is enabled, its password hashes
+//! (SHA-256, as Redis stores them) and selectors. A selector allows a set
+//! of commands (one bit per command-table entry, subcommands included),
+//! key patterns with read/write rights, and channel patterns. The root
+//! selector comes first; a command is allowed when any selector allows it.
+//!
+//! Clients hold their user's `Arc<User>`. ACL SETUSER replaces the user's
+//! `Perms` wholesale, so connected clients see new rules at their next
+//! command. The default user as Redis starts it (every command, key and
+//! channel) is marked unrestricted: its clients skip the check entirely.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use commands::{key_flag, CommandSpec, ACL_CATEGORY_NAMES};
+use parking_lot::{Mutex, RwLock};
+
+use crate::dispatch::CommandTable;
+
+/// Why a command was refused (Redis's order: the highest wins across
+/// selectors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Denied {
+    Command,
+    Key,
+    Channel,
+}
+
+/// A key pattern and the rights it grants.
+#[derive(Debug, Clone, PartialEq)]
+struct KeyPattern {
+    pattern: Vec<u8>,
+    read: bool,
+    write: bool,
+}
+
+/// One selector: commands, keys and channels it allows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selector {
+    /// One bit per command-table entry.
+    allowed: Vec<u64>,
+    /// The command rules as ACL GETUSER describes them, after "+@all" or
+    /// "-@all" (`all_base`).
+    all_base: bool,
+    rules: Vec<String>,
+    all_keys: bool,
+    keys: Vec<KeyPattern>,
+    all_channels: bool,
+    channels: Vec<Vec<u8>>,
+}
+
+impl Selector {
+    /// Nothing allowed (a new user's root selector, or `reset`).
+    fn none(table: &CommandTable) -> Selector {
+        Selector {
+            allowed: vec![0; table.entries.len().div_ceil(64)],
+            all_base: false,
+            rules: Vec::new(),
+            all_keys: false,
+            keys: Vec::new(),
+            all_channels: false,
+            channels: Vec::new(),
+        }
+    }
+
+    fn allows(&self, index: usize) -> bool {
+        self.allowed[index / 64] & (1 << (index % 64)) != 0
+    }
+
+    fn set(&mut self, index: usize, on: bool) {
+        if on {
+            self.allowed[index / 64] |= 1 << (index % 64);
+        } else {
+            self.allowed[index / 64] &= !(1 << (index % 64));
+        }
+    }
+
+    /// Every command (`+@all` and no later rule), key and channel.
+    fn everything(&self) -> bool {
+        self.all_keys && self.all_channels && self.all_base && self.rules.is_empty()
+    }
+
+    /// Applies one rule (not a user-level one such as `on` or `>pass`).
+    fn apply(&mut self, rule: &str, table: &CommandTable) -> Result<(), String> {
+        let lower = rule.to_ascii_lowercase();
+        match lower.as_str() {
+            "allkeys" | "~*" => {
+                self.all_keys = true;
+                self.keys.clear();
+                return Ok(());
+            }
+            "resetkeys" => {
+                self.all_keys = false;
+                self.keys.clear();
+                return Ok(());
+            }
+            "allchannels" | "&*" => {
+                self.all_channels = true;
+                self.channels.clear();
+                return Ok(());
+            }
+            "resetchannels" => {
+                self.all_channels = false;
+                self.channels.clear();
+                return Ok(());
+            }
+            "allcommands" | "+@all" => {
+                self.allowed.iter_mut().for_each(|w| *w = u64::MAX);
+                self.all_base = true;
+                self.rules.clear();
+                return Ok(());
+            }
+            "nocommands" | "-@all" => {
+                self.allowed.iter_mut().for_each(|w| *w = 0);
+                self.all_base = false;
+                self.rules.clear();
+                return Ok(());
+            }
+            _ => {}
+        }
+        let bytes = rule.as_bytes();
+        if let Some(pattern) = key_rule(bytes)? {
+            let KeyPattern {
+                pattern,
+                read,
+                write,
+            } = pattern;
+            if self.all_keys {
+                return Ok(());
+            }
+            if read && write && pattern == b"*" {
+                self.all_keys = true;
+                self.keys.clear();
+                return Ok(());
+            }
+            match self.keys.iter_mut().find(|k| k.pattern == pattern) {
+                Some(k) => {
+                    k.read |= read;
+                    k.write |= write;
+                }
+                None => self.keys.push(KeyPattern {
+                    pattern,
+                    read,
+                    write,
+                }),
+            }
+            return Ok(());
+        }
+        if let Some(pattern) = bytes.strip_prefix(b"&") {
+            if !self.all_channels && !self.channels.iter().any(|c| c == pattern) {
+                self.channels.push(pattern.to_vec());
+            }
+            return Ok(());
+        }
+        let (allow, what) = match bytes.first() {
+            Some(b'+') => (true, &lower[1..]),
+            Some(b'-') => (false, &lower[1..]),
+            _ => return Err("Syntax error".into()),
+        };
+        if let Some(name) = what.strip_prefix('@') {
+            let bit = ACL_CATEGORY_NAMES
+                .iter()
+                .position(|c| *c == name)
+                .ok_or("Unknown command or category name in ACL")?;
+            for e in &table.entries {
+                if e.spec.acl_categories & (1 << bit) != 0 {
+                    self.set(e.index, allow);
+                }
+            }
+            self.rules.push(lower);
+            return Ok(());
+        }
+        let entry = table
+            .get(what)
+            .filter(|e| !e.spec.name.contains('|') || what.contains('|'))
+            .ok_or("Unknown command or category name in ACL")?;
+        self.set(entry.index, allow);
+        for sub in entry.spec.subcommands {
+            if let Some(s) = table.get(sub.name) {
+                self.set(s.index, allow);
+            }
+        }
+        // A later rule on the same command replaces earlier ones.
+        self.rules.retain(|r| &r[1..] != what);
+        self.rules.push(lower);
+        Ok(())
+    }
+
+    /// The command rules as ACL GETUSER prints them.
+    fn commands(&self) -> String {
+        let mut s = String::from(if self.all_base { "+@all" } else { "-@all" });
+        for r in &self.rules {
+            s.push(' ');
+            s.push_str(r);
+        }
+        s
+    }
+
+    fn key_rules(&self) -> String {
+        if self.all_keys {
+            return "~*".into();
+        }
+        let parts: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| {
+                let p = String::from_utf8_lossy(&k.pattern);
+                match (k.read, k.write) {
+                    (true, true) => format!("~{p}"),
+                    (true, false) => format!("%R~{p}"),
+                    _ => format!("%W~{p}"),
+                }
+            })
+            .collect();
+        parts.join(" ")
+    }
+
+    fn channel_rules(&self) -> String {
+        if self.all_channels {
+            return "&*".into();
+        }
+        let parts: Vec<String> = self
+            .channels
+            .iter()
+            .map(|c| format!("&{}", String::from_utf8_lossy(c)))
+            .collect();
+        parts.join(" ")
+    }
+
+    /// The selector's whole description (ACL LIST, and selectors in
+    /// parentheses).
+    fn describe(&self) -> String {
+        // Unlike GETUSER's field, the description starts the channels
+        // from scratch ("resetchannels") unless all are allowed.
+        let channels = match self.channel_rules() {
+            c if self.all_channels => c,
+            c if c.is_empty() => "resetchannels".to_string(),
+            c => format!("resetchannels {c}"),
+        };
+        let parts = [self.key_rules(), channels, self.commands()];
+        let parts: Vec<&str> = parts
+            .iter()
+            .map(|s| s.as_str())
+            .filter(|s| !s.is_empty())
+            .collect();
+        parts.join(" ")
+    }
+
+    /// Checks one command line against this selector; a refusal names
+    /// the argument refused (0 for the command).
+    fn check(
+        &self,
+        entry_index: usize,
+        spec: &CommandSpec,
+        args: &[&[u8]],
+    ) -> Result<(), (Denied, usize)> {
+        if !self.allows(entry_index) {
+            return Err((Denied::Command, 0));
+        }
+        if !self.all_keys && !spec.key_specs.is_empty() {
+            let positions = commands::keys::key_positions(spec, args).unwrap_or_default();
+            for (i, flags) in positions {
+                let read = flags & key_flag::ACCESS != 0;
+                let write = flags & (key_flag::INSERT | key_flag::DELETE | key_flag::UPDATE) != 0;
+                let ok = self.keys.iter().any(|k| {
+                    (!read || k.read)
+                        && (!write || k.write)
+                        && keyspace::glob::glob_match(&k.pattern, args[i], false)
+                });
+                if !ok {
+                    return Err((Denied::Key, i));
+                }
+            }
+        }
+        if !self.all_channels {
+            let (channels, patterns) = channels_of(spec.name, args);
+            for i in channels {
+                let ok = self
+                    .channels
+                    .iter()
+                    .any(|p| keyspace::glob::glob_match(p, args[i], false));
+                if !ok {
+                    return Err((Denied::Channel, i));
+                }
+            }
+            // A subscription pattern must be allowed literally.
+            for i in patterns {
+                if !self.channels.iter().any(|c| c == args[i]) {
+                    return Err((Denied::Channel, i));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `~pattern`, `%R~pattern`, `%W~pattern`, `%RW~pattern`: the pattern and
+/// its rights; None when `rule` is not a key rule.
+fn key_rule(rule: &[u8]) -> Result<Option<KeyPattern>, String> {
+    if let Some(p) = rule.strip_prefix(b"~") {
+        return Ok(Some(KeyPattern {
+            pattern: p.to_vec(),
+            read: true,
+            write: true,
+        }));
+    }
+    let Some(rest) = rule.strip_prefix(b"%") else {
+        return Ok(None);
+    };
+    let Some(tilde) = rest.iter().position(|&c| c == b'~') else {
+        return Err("Syntax error".into());
+    };
+    let (mut read, mut write) = (false, false);
+    for c in &rest[..tilde] {
+        match c.to_ascii_uppercase() {
+            b'R' => read = true,
+            b'W' => write = true,
+            _ => return Err("Syntax error".into()),
+        }
+    }
+    if !read && !write {
+        return Err("Syntax error".into());
+    }
+    Ok(Some(KeyPattern {
+        pattern: rest[tilde + 1..].to_vec(),
+        read,
+        write,
+    }))
+}
+
+/// The positions of the channels a command publishes or subscribes to,
+/// and of the patterns it subscribes to (unsubscribing needs no
+/// permission, as in Redis).
+fn channels_of(name: &str, args: &[&[u8]]) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    let rest = 1..args.len();
+    match name {
+        "publish" | "spublish" => (1..2.min(args.len()), 0..0),
+        "subscribe" | "ssubscribe" => (rest, 0..0),
+        "psubscribe" => (0..0, rest),
+        _ => (0..0, 0..0),
+    }
+}
+
+/// A user's rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Perms {
+    pub enabled: bool,
+    pub nopass: bool,
+    /// SHA-256 of each password, in the order they were added.
+    passwords: Vec<[u8; 32]>,
+    root: Selector,
+    selectors: Vec<Selector>,
+}
+
+impl Perms {
+    /// A new user: off, no password, nothing allowed.
+    fn new(table: &CommandTable) -> Perms {
+        Perms {
+            enabled: false,
+            nopass: false,
+            passwords: Vec::new(),
+            root: Selector::none(table),
+            selectors: Vec::new(),
+        }
+    }
+
+    /// Applies one ACL SETUSER rule.
+    pub fn apply(&mut self, rule: &[u8], table: &CommandTable) -> Result<(), String> {
+        let text = String::from_utf8_lossy(rule);
+        if rule.first() == Some(&b'(') {
+            let inner = rule
+                .strip_suffix(b")")
+                .ok_or("Unmatched parenthesis in acl selector starting at '('.")?;
+            let mut selector = Selector::none(table);
+            for part in inner[1..].split(|&c| c == b' ').filter(|p| !p.is_empty()) {
+                selector.apply(&String::from_utf8_lossy(part), table)?;
+            }
+            self.selectors.push(selector);
+            return Ok(());
+        }
+        match text.to_ascii_lowercase().as_str() {
+            "on" => self.enabled = true,
+            "off" => self.enabled = false,
+            "nopass" => {
+                self.nopass = true;
+                self.passwords.clear();
+            }
+            "resetpass" => {
+                self.nopass = false;
+                self.passwords.clear();
+            }
+            "clearselectors" => self.selectors.clear(),
+            "reset" => *self = Perms::new(table),
+            // Accepted for compatibility; payloads are always checked.
+            "sanitize-payload" | "skip-sanitize-payload" => {}
+            _ => {
+                match rule.first() {
+                    Some(b'>') => {
+                        let hash = sha256(&rule[1..]);
+                        if !self.passwords.contains(&hash) {
+                            self.passwords.push(hash);
+                        }
+                        self.nopass = false;
+                    }
+                    Some(b'<') => {
+                        let hash = sha256(&rule[1..]);
+                        self.passwords.retain(|p| *p != hash);
+                    }
+                    Some(b'#') => {
+                        let hash = parse_hash(&rule[1..])?;
+                        if !self.passwords.contains(&hash) {
+                            self.passwords.push(hash);
+                        }
+                        self.nopass = false;
+                    }
+                    Some(b'!') => {
+                        let hash = parse_hash(&rule[1..])?;
+                        if !self.passwords.contains(&hash) {
+                            return Err("The password you are trying to remove from the user does not exist".into());
+                        }
+                        self.passwords.retain(|p| *p != hash);
+                    }
+                    _ => self.root.apply(&text, table)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// May this password (or any, for a `nopass` user) log in?
+    pub fn password_ok(&self, pass: &[u8]) -> bool {
+        self.enabled && (self.nopass || self.passwords.contains(&sha256(pass)))
+    }
+
+    /// Everything allowed, as the default user starts.
+    fn unrestricted(&self) -> bool {
+        self.root.everything()
+    }
+
+    /// Checks a command line: Ok when some selector allows it, else the
+    /// most specific refusal and the argument refused.
+    pub fn check(
+        &self,
+        entry_index: usize,
+        spec: &CommandSpec,
+        args: &[&[u8]],
+    ) -> Result<(), (Denied, usize)> {
+        let mut worst = match self.root.check(entry_index, spec, args) {
+            Ok(()) => return Ok(()),
+            Err(d) => d,
+        };
+        for s in &self.selectors {
+            match s.check(entry_index, spec, args) {
+                Ok(()) => return Ok(()),
+                Err(d) if d.0 > worst.0 => worst = d,
+                Err(_) => {}
+            }
+        }
+        Err(worst)
+    }
+
+    /// The user's flags as ACL GETUSER lists them.
+    fn flags(&self) -> Vec<&'static str> {
+        let mut flags = vec![if self.enabled { "on" } else { "off" }];
+        if self.nopass {
+            flags.push("nopass");
+        }
+        flags
+    }
+
+    fn password_hexes(&self) -> Vec<String> {
+        self.passwords.iter().map(|h| hex(h)).collect()
+    }
+
+    /// The user's ACL LIST line, after `user <name> `.
+    fn describe(&self) -> String {
+        let mut parts: Vec<String> = self.flags().iter().map(|f| f.to_string()).collect();
+        parts.extend(self.password_hexes().into_iter().map(|h| format!("#{h}")));
+        let root = self.root.describe();
+        if !root.is_empty() {
+            parts.push(root);
+        }
+        for s in &self.selectors {
+            parts.push(format!("({})", s.describe()));
+        }
+        parts.join(" ")
+    }
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_hash(text: &[u8]) -> Result<[u8; 32], String> {
+    let bad = || {
+        "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters".to_string()
+    };
+    if text.len() != 64 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in text.chunks(2).enumerate() {
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        out[i] = digit(pair[0])
+            .zip(digit(pair[1]))
+            .map(|(h, l)| h << 4 | l)
+            .ok_or_else(bad)?;
+    }
+    Ok(out)
+}
+
+/// A user: its name and current rules.
+#[derive(Debug)]
+pub struct User {
+    pub name: String,
+    perms: RwLock<Arc<Perms>>,
+    /// The rules allow everything: its clients skip the check.
+    unrestricted: AtomicBool,
+    /// ACL DELUSER removed it: its clients are being closed.
+    pub deleted: AtomicBool,
+}
+
+impl User {
+    fn new(name: &str, perms: Perms) -> User {
+        let unrestricted = perms.unrestricted();
+        User {
+            name: name.to_string(),
+            perms: RwLock::new(Arc::new(perms)),
+            unrestricted: AtomicBool::new(unrestricted),
+            deleted: AtomicBool::new(false),
+        }
+    }
+
+    pub fn perms(&self) -> Arc<Perms> {
+        self.perms.read().clone()
+    }
+
+    fn set_perms(&self, perms: Perms) {
+        self.unrestricted
+            .store(perms.unrestricted(), Ordering::Release);
+        *self.perms.write() = Arc::new(perms);
+    }
+
+    /// Does this user need no permission check?
+    pub fn unrestricted(&self) -> bool {
+        self.unrestricted.load(Ordering::Acquire)
+    }
+}
+
+/// One ACL LOG entry.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub count: u64,
+    pub reason: &'static str,
+    pub context: &'static str,
+    pub object: String,
+    pub username: String,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    pub entry_id: u64,
+    pub client_info: String,
+}
+
+/// The node's users and its ACL LOG.
+pub struct Acl {
+    users: RwLock<BTreeMap<String, Arc<User>>>,
+    log: Mutex<VecDeque<LogEntry>>,
+    next_entry_id: std::sync::atomic::AtomicU64,
+}
+
+impl Acl {
+    /// The default user as Redis starts it: on, nopass, everything.
+    pub fn new(table: &CommandTable) -> Acl {
+        let mut perms = Perms::new(table);
+        for rule in ["on", "nopass", "~*", "&*", "+@all"] {
+            let _ = perms.apply(rule.as_bytes(), table);
+        }
+        let mut users = BTreeMap::new();
+        users.insert("default".to_string(), Arc::new(User::new("default", perms)));
+        Acl {
+            users: RwLock::new(users),
+            log: Mutex::new(VecDeque::new()),
+            next_entry_id: Default::default(),
+        }
+    }
+
+    pub fn user(&self, name: &[u8]) -> Option<Arc<User>> {
+        let name = std::str::from_utf8(name).ok()?;
+        self.users.read().get(name).cloned()
+    }
+
+    pub fn default_user(&self) -> Arc<User> {
+        self.user(b"default")
+            .expect("the default user always exists")
+    }
+
+    /// Do new connections start authenticated (as the default user)?
+    pub fn default_open(&self) -> bool {
+        let perms = self.default_user().perms();
+        perms.enabled && perms.nopass
+    }
+
+    /// ACL SETUSER: applies every rule to a copy of the user (created if
+    /// new); nothing changes when one fails.
+    pub fn set_user(
+        &self,
+        name: &[u8],
+        rules: &[&[u8]],
+        table: &CommandTable,
+    ) -> Result<(), String> {
+        let name_text = String::from_utf8_lossy(name).into_owned();
+        if name.iter().any(|c| *c == b' ' || !c.is_ascii_graphic()) && !name.is_empty() {
+            return Err("Usernames can't contain spaces or null characters".into());
+        }
+        let existing = self.user(name);
+        let mut perms = match &existing {
+            Some(u) => (*u.perms()).clone(),
+            None => Perms::new(table),
+        };
+        for rule in rules {
+            perms.apply(rule, table).map_err(|e| {
+                format!(
+                    "Error in ACL SETUSER modifier '{}': {e}",
+                    String::from_utf8_lossy(rule)
+                )
+            })?;
+        }
+        match existing {
+            Some(u) => u.set_perms(perms),
+            None => {
+                self.users
+                    .write()
+                    .insert(name_text.clone(), Arc::new(User::new(&name_text, perms)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the default user's password from `requirepass` (empty: nopass).
+    pub fn set_requirepass(&self, pass: &[u8], table: &CommandTable) {
+        let user = self.default_user();
+        let mut perms = (*user.perms()).clone();
+        let _ = perms.apply(b"resetpass", table);
+        let rule = if pass.is_empty() {
+            b"nopass".to_vec()
+        } else {
+            [b">".as_slice(), pass].concat()
+        };
+        let _ = perms.apply(&rule, table);
+        user.set_perms(perms);
+    }
+
+    /// ACL DELUSER: removes the users; returns them (their clients must go).
+    pub fn delete(&self, names: &[&[u8]]) -> Result<Vec<Arc<User>>, String> {
+        if names.iter().any(|n| *n == b"default") {
+            return Err("The 'default' user cannot be removed".into());
+        }
+        let mut users = self.users.write();
+        let mut removed = Vec::new();
+        for n in names {
+            if let Some(u) = std::str::from_utf8(n).ok().and_then(|n| users.remove(n)) {
+                u.deleted.store(true, Ordering::Release);
+                removed.push(u);
+            }
+        }
+        Ok(removed)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.users.read().keys().cloned().collect()
+    }
+
+    /// ACL LIST lines.
+    pub fn list(&self) -> Vec<String> {
+        self.users
+            .read()
+            .values()
+            .map(|u| format!("user {} {}", u.name, u.perms().describe()))
+            .collect()
+    }
+
+    /// Records a refusal in ACL LOG (grouped with an identical recent one,
+    /// as Redis does within 60 seconds).
+    pub fn log(
+        &self,
+        reason: &'static str,
+        context: &'static str,
+        object: &str,
+        username: &str,
+        client_info: String,
+        max_len: usize,
+    ) {
+        let now = crate::now_ms();
+        let mut log = self.log.lock();
+        if let Some(e) = log.iter_mut().find(|e| {
+            e.reason == reason
+                && e.context == context
+                && e.object == object
+                && e.username == username
+                && now.saturating_sub(e.updated_ms) < 60_000
+        }) {
+            e.count += 1;
+            e.updated_ms = now;
+            e.client_info = client_info;
+            return;
+        }
+        let entry_id = self.next_entry_id.fetch_add(1, Ordering::Relaxed);
+        log.push_front(LogEntry {
+            count: 1,
+            reason,
+            context,
+            object: object.to_string(),
+            username: username.to_string(),
+            created_ms: now,
+            updated_ms: now,
+            entry_id,
+            client_info,
+        });
+        log.truncate(max_len);
+    }
+
+    pub fn log_entries(&self, count: usize) -> Vec<LogEntry> {
+        self.log.lock().iter().take(count).cloned().collect()
+    }
+
+    pub fn reset_log(&self) {
+        self.log.lock().clear();
+    }
+}
+
+/// The user-facing parts of a user for ACL GETUSER: flags, password
+/// hashes, and per selector (root first) commands, keys, channels.
+pub struct Described {
+    pub flags: Vec<&'static str>,
+    pub passwords: Vec<String>,
+    pub root: [String; 3],
+    pub selectors: Vec<[String; 3]>,
+}
+
+pub fn describe_user(user: &User) -> Described {
+    let p = user.perms();
+    let parts = |s: &Selector| [s.commands(), s.key_rules(), s.channel_rules()];
+    Described {
+        flags: p.flags(),
+        passwords: p.password_hexes(),
+        root: parts(&p.root),
+        selectors: p.selectors.iter().map(parts).collect(),
+    }
+}
+
+/// The category names of ACL CAT.
+pub fn categories() -> &'static [&'static str] {
+    &ACL_CATEGORY_NAMES
+}
+
+/// The commands in a category (ACL CAT <category>); None for an unknown one.
+pub fn commands_in(table: &CommandTable, name: &str) -> Option<Vec<&'static str>> {
+    let bit = ACL_CATEGORY_NAMES
+        .iter()
+        .position(|c| c.eq_ignore_ascii_case(name))?;
+    Some(
+        table
+            .entries
+            .iter()
+            .filter(|e| e.spec.acl_categories & (1 << bit) != 0)
+            .map(|e| e.spec.name)
+            .collect(),
+    )
+}
+
+/// Checks `user`'s permission to run a command line (see
+/// [`Perms::check`]; no user: an internal client, allowed). A refusal is
+/// logged in ACL LOG (in `context`, about `client`) and answered with
+/// Redis's NOPERM error, returned.
+pub(crate) fn check_command(
+    server: &crate::Server,
+    user: Option<&Arc<User>>,
+    client: &crate::Client,
+    entry: &crate::dispatch::CommandEntry,
+    args: &[&[u8]],
+    context: &'static str,
+) -> Result<(), Vec<u8>> {
+    // AUTH and HELLO (no-auth commands) are always allowed, as in Redis.
+    let Some(user) =
+        user.filter(|u| !u.unrestricted() && !entry.spec.has_flag(commands::flag::NO_AUTH))
+    else {
+        return Ok(());
+    };
+    let Err((denied, arg)) = user.perms().check(entry.index, entry.spec, args) else {
+        return Ok(());
+    };
+    let (reason, object, msg) = match denied {
+        Denied::Command => (
+            "command",
+            entry.spec.name.to_string(),
+            format!(
+                "NOPERM this user has no permissions to run the '{}' command",
+                entry.spec.name
+            ),
+        ),
+        Denied::Key => (
+            "key",
+            String::from_utf8_lossy(args[arg]).into_owned(),
+            "NOPERM this user has no permissions to access one of the keys used as arguments"
+                .to_string(),
+        ),
+        Denied::Channel => (
+            "channel",
+            String::from_utf8_lossy(args[arg]).into_owned(),
+            "NOPERM this user has no permissions to access one of the channels used as arguments"
+                .to_string(),
+        ),
+    };
+    log_refusal(server, client, reason, context, &object, &user.name);
+    Err(msg.into_bytes())
+}
+
+/// Adds an ACL LOG entry about `client`.
+pub(crate) fn log_refusal(
+    server: &crate::Server,
+    client: &crate::Client,
+    reason: &'static str,
+    context: &'static str,
+    object: &str,
+    username: &str,
+) {
+    let max_len = server.config.get_i64("acllog-max-len").max(0) as usize;
+    let info = crate::connection::client_line(&client.shared, crate::now_ms());
+    server
+        .acl
+        .log(reason, context, object, username, info, max_len);
+}
+
+// ---------------------------------------------------------------------------
+// The ACL command family
+// ---------------------------------------------------------------------------
+
+use crate::args::{eq, text};
+use crate::error::{CmdError, CmdResult};
+use crate::{Ctx, Handler};
+
+pub(crate) const HANDLERS: &[(&str, Handler)] = &[
+    ("acl|setuser", acl_setuser),
+    ("acl|getuser", acl_getuser),
+    ("acl|deluser", acl_deluser),
+    ("acl|list", acl_list),
+    ("acl|users", acl_users),
+    ("acl|whoami", acl_whoami),
+    ("acl|cat", acl_cat),
+    ("acl|genpass", acl_genpass),
+    ("acl|log", acl_log),
+    ("acl|dryrun", acl_dryrun),
+    ("acl|load", acl_load),
+    ("acl|save", acl_save),
+    ("acl|help", acl_help),
+];
+
+fn acl_setuser(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    ctx.server
+        .acl
+        .set_user(a[2], &a[3..], &ctx.server.commands)
+        .map_err(|e| CmdError::new(format!("ERR {e}")))?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn acl_getuser(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let Some(user) = ctx.server.acl.user(a[2]) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let d = describe_user(&user);
+    ctx.out.map(6);
+    ctx.out.bulk_str("flags");
+    ctx.out.array(d.flags.len());
+    d.flags.iter().for_each(|f| ctx.out.bulk_str(f));
+    ctx.out.bulk_str("passwords");
+    ctx.out.array(d.passwords.len());
+    d.passwords.iter().for_each(|p| ctx.out.bulk_str(p));
+    for (name, value) in ["commands", "keys", "channels"].iter().zip(&d.root) {
+        ctx.out.bulk_str(name);
+        ctx.out.bulk_str(value);
+    }
+    ctx.out.bulk_str("selectors");
+    ctx.out.array(d.selectors.len());
+    for s in &d.selectors {
+        ctx.out.map(3);
+        for (name, value) in ["commands", "keys", "channels"].iter().zip(s) {
+            ctx.out.bulk_str(name);
+            ctx.out.bulk_str(value);
+        }
+    }
+    Ok(())
+}
+
+fn acl_deluser(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let removed = ctx
+        .server
+        .acl
+        .delete(&a[2..])
+        .map_err(|e| CmdError::new(format!("ERR {e}")))?;
+    // Their connections close (after this reply, for the caller's own).
+    for c in ctx.server.clients.all() {
+        let user = c.names.lock().user.clone();
+        if removed.iter().any(|u| Some(&u.name) == user.as_ref()) {
+            if c.id == ctx.client.id() {
+                ctx.client.close_after_reply = true;
+            } else {
+                c.kill();
+            }
+        }
+    }
+    ctx.out.int(removed.len() as i64);
+    Ok(())
+}
+
+fn acl_list(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let lines = ctx.server.acl.list();
+    ctx.out.array(lines.len());
+    lines.iter().for_each(|l| ctx.out.bulk_str(l));
+    Ok(())
+}
+
+fn acl_users(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let names = ctx.server.acl.names();
+    ctx.out.array(names.len());
+    names.iter().for_each(|n| ctx.out.bulk_str(n));
+    Ok(())
+}
+
+fn acl_whoami(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let name = ctx.client.shared.names.lock().user().to_string();
+    ctx.out.bulk_str(&name);
+    Ok(())
+}
+
+fn acl_cat(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let names: Vec<&str> = match a.get(2) {
+        None => categories().to_vec(),
+        Some(cat) => commands_in(&ctx.server.commands, &text(cat))
+            .ok_or_else(|| CmdError::new(format!("ERR Unknown category '{}'", text(cat))))?,
+    };
+    ctx.out.array(names.len());
+    names.iter().for_each(|n| ctx.out.bulk_str(n));
+    Ok(())
+}
+
+fn acl_genpass(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let bits = match a.get(2) {
+        None => 256,
+        Some(b) => crate::args::parse_i64(b)
+            .filter(|b| (1..=4096).contains(b))
+            .ok_or_else(|| CmdError::new("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"))?,
+    };
+    let chars = (bits as usize).div_ceil(4);
+    let pass: String = (0..chars)
+        .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
+        .collect();
+    ctx.out.bulk_str(&pass);
+    Ok(())
+}
+
+fn acl_log(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let count = match a.get(2) {
+        None => 10,
+        Some(arg) if eq(arg, "reset") => {
+            ctx.server.acl.reset_log();
+            ctx.out.ok();
+            return Ok(());
+        }
+        Some(arg) => crate::args::parse_i64(arg)
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| CmdError::new("ERR value is out of range, must be positive"))?
+            as usize,
+    };
+    let now = crate::now_ms();
+    let entries = ctx.server.acl.log_entries(count);
+    ctx.out.array(entries.len());
+    for e in &entries {
+        ctx.out.map(10);
+        ctx.out.bulk_str("count");
+        ctx.out.int(e.count as i64);
+        ctx.out.bulk_str("reason");
+        ctx.out.bulk_str(e.reason);
+        ctx.out.bulk_str("context");
+        ctx.out.bulk_str(e.context);
+        ctx.out.bulk_str("object");
+        ctx.out.bulk_str(&e.object);
+        ctx.out.bulk_str("username");
+        ctx.out.bulk_str(&e.username);
+        ctx.out.bulk_str("age-seconds");
+        ctx.out
+            .double(now.saturating_sub(e.created_ms) as f64 / 1000.0);
+        ctx.out.bulk_str("client-info");
+        ctx.out.bulk_str(&e.client_info);
+        ctx.out.bulk_str("entry-id");
+        ctx.out.int(e.entry_id as i64);
+        ctx.out.bulk_str("timestamp-created");
+        ctx.out.int(e.created_ms as i64);
+        ctx.out.bulk_str("timestamp-last-updated");
+        ctx.out.int(e.updated_ms as i64);
+    }
+    Ok(())
+}
+
+fn acl_dryrun(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    let Some(user) = ctx.server.acl.user(a[2]) else {
+        return Err(CmdError::new(format!(
+            "ERR User '{}' not found",
+            text(a[2])
+        )));
+    };
+    let args = &a[3..];
+    let entry = match crate::dispatch::lookup(ctx.server, args) {
+        Ok(e) => e,
+        Err(crate::dispatch::LookupError::Arity(spec)) => {
+            return Err(CmdError::new(format!(
+                "ERR wrong number of arguments for '{}' command",
+                spec.name
+            )))
+        }
+        Err(_) => {
+            return Err(CmdError::new(format!(
+                "ERR Command '{}' not found",
+                text(args[0])
+            )))
+        }
+    };
+    match user.perms().check(entry.index, entry.spec, args) {
+        Ok(()) => ctx.out.ok(),
+        Err((Denied::Command, _)) => ctx.out.bulk_str(&format!(
+            "This user has no permissions to run the '{}' command",
+            entry.spec.name
+        )),
+        Err((Denied::Key, i)) => ctx.out.bulk_str(&format!(
+            "This user has no permissions to access the '{}' key",
+            text(args[i])
+        )),
+        Err((Denied::Channel, i)) => ctx.out.bulk_str(&format!(
+            "This user has no permissions to access the '{}' channel",
+            text(args[i])
+        )),
+    }
+    Ok(())
+}
+
+fn acl_load(_ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    Err(CmdError::new(
+        "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.",
+    ))
+}
+
+fn acl_save(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    acl_load(ctx, a)
+}
+
+fn acl_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    const LINES: &[&str] = &[
+        "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CAT [<category>]",
+        "    List all commands that belong to <category>, or all command categories",
+        "    when no category is specified.",
+        "DELUSER <username> [<username> ...]",
+        "    Delete a list of users.",
+        "DRYRUN <username> <command> [<arg> ...]",
+        "    Returns whether the user can execute the given command without executing the command.",
+        "GETUSER <username>",
+        "    Get the user's details.",
+        "GENPASS [<bits>]",
+        "    Generate a secure 256-bit user password. The optional `bits` argument can",
+        "    be used to specify a different size.",
+        "LIST",
+        "    Show users details in config file format.",
+        "LOAD",
+        "    Reload users from the ACL file.",
+        "LOG [<count> | RESET]",
+        "    Show the ACL log entries.",
+        "SAVE",
+        "    Save the current config to the ACL file.",
+        "SETUSER <username> <attribute> [<attribute> ...]",
+        "    Create or modify a user with the specified attributes.",
+        "USERS",
+        "    List all the registered usernames.",
+        "WHOAMI",
+        "    Return the current connection username.",
+        "HELP",
+        "    Print this help.",
+    ];
+    ctx.out.array(LINES.len());
+    LINES.iter().for_each(|l| ctx.out.simple(l));
+    Ok(())
+}
