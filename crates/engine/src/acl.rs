@@ -912,19 +912,27 @@ fn acl_deluser(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         .acl
         .delete(&a[2..])
         .map_err(|e| CmdError::new(format!("ERR {e}")))?;
-    // Their connections close (after this reply, for the caller's own).
-    for c in ctx.server.clients.all() {
-        let user = c.names.lock().user.clone();
-        if removed.iter().any(|u| Some(&u.name) == user.as_ref()) {
-            if c.id == ctx.client.id() {
-                ctx.client.close_after_reply = true;
-            } else {
-                c.kill();
-            }
-        }
-    }
+    close_deleted_users(ctx);
     ctx.out.int(removed.len() as i64);
     Ok(())
+}
+
+/// Closes the connections of deleted users (the caller's own after this
+/// reply).
+fn close_deleted_users(ctx: &mut Ctx) {
+    for c in ctx.server.clients.all() {
+        let Some(name) = c.names.lock().user.clone() else {
+            continue;
+        };
+        if ctx.server.acl.user(name.as_bytes()).is_some() {
+            continue;
+        }
+        if c.id == ctx.client.id() {
+            ctx.client.close_after_reply = true;
+        } else {
+            c.kill();
+        }
+    }
 }
 
 fn acl_list(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
@@ -1057,14 +1065,36 @@ fn acl_dryrun(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn acl_load(_ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
-    Err(CmdError::new(
-        "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.",
-    ))
+/// The ACL file's path, or Redis's error when there is none.
+fn acl_file(ctx: &Ctx) -> Result<String, CmdError> {
+    let path = ctx.server.config.get("aclfile");
+    if path.is_empty() {
+        return Err(CmdError::new(
+            "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.",
+        ));
+    }
+    Ok(path)
 }
 
-fn acl_save(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    acl_load(ctx, a)
+fn acl_load(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let path = acl_file(ctx)?;
+    ctx.server
+        .acl
+        .load_file(&path, &ctx.server.commands)
+        .map_err(|e| CmdError::new(format!("ERR {e}")))?;
+    close_deleted_users(ctx);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn acl_save(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
+    let path = acl_file(ctx)?;
+    ctx.server
+        .acl
+        .save_file(&path)
+        .map_err(|e| CmdError::new(format!("ERR {e}")))?;
+    ctx.out.ok();
+    Ok(())
 }
 
 fn acl_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
@@ -1102,4 +1132,125 @@ fn acl_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     ctx.out.array(LINES.len());
     LINES.iter().for_each(|l| ctx.out.simple(l));
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Users from files: `user` directives of the configuration, and the ACL
+// file (`aclfile`, ACL LOAD / ACL SAVE)
+// ---------------------------------------------------------------------------
+
+/// Checks a `user <name> <rules...>` declaration (`words` after `user`).
+pub(crate) fn check_declaration(words: &[String]) -> Result<(), String> {
+    let table = CommandTable::build();
+    parse_declaration(words, &table).map(|_| ())
+}
+
+/// The user a declaration describes.
+fn parse_declaration(words: &[String], table: &CommandTable) -> Result<(String, Perms), String> {
+    let Some((name, rules)) = words.split_first() else {
+        return Err("Error in user declaration: the user name is missing".into());
+    };
+    let mut perms = Perms::new(table);
+    for rule in rules {
+        perms
+            .apply(rule.as_bytes(), table)
+            .map_err(|e| format!("Error in user declaration '{name}': {e}"))?;
+    }
+    Ok((name.clone(), perms))
+}
+
+impl Acl {
+    /// Replaces every user with `declared` (the default user is kept as it
+    /// is unless declared); all or nothing.
+    fn replace_users(&self, declared: Vec<(String, Perms)>, table: &CommandTable) {
+        let mut users = self.users.write();
+        let mut fresh = BTreeMap::new();
+        let default = users
+            .remove("default")
+            .unwrap_or_else(|| Arc::new(User::new("default", Perms::new(table))));
+        fresh.insert("default".to_string(), default);
+        for (name, perms) in declared {
+            match (fresh.get(&name), users.get(&name)) {
+                (Some(u), _) | (None, Some(u)) => {
+                    u.set_perms(perms);
+                    fresh.insert(name, u.clone());
+                }
+                (None, None) => {
+                    fresh.insert(name.clone(), Arc::new(User::new(&name, perms)));
+                }
+            }
+        }
+        // Users not declared again are gone: their clients are closed.
+        for u in users.values() {
+            if !fresh.contains_key(&u.name) {
+                u.deleted.store(true, Ordering::Release);
+            }
+        }
+        *users = fresh;
+    }
+
+    /// Applies the configuration's `user` directives (checked when read).
+    pub fn load_declarations(
+        &self,
+        declarations: &[Vec<String>],
+        table: &CommandTable,
+    ) -> Result<(), String> {
+        let mut declared = Vec::new();
+        for words in declarations {
+            let (name, perms) = parse_declaration(words, table)?;
+            declared.retain(|(n, _): &(String, Perms)| *n != name);
+            declared.push((name, perms));
+        }
+        for (name, perms) in declared {
+            let user = self.users.read().get(&name).cloned();
+            match user {
+                Some(u) => u.set_perms(perms),
+                None => {
+                    self.users
+                        .write()
+                        .insert(name.clone(), Arc::new(User::new(&name, perms)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the ACL file (`user <name> <rules...>` lines): every user is
+    /// replaced, or nothing changes when a line is wrong.
+    pub fn load_file(&self, path: &str, table: &CommandTable) -> Result<(), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("Error loading ACLs, opening file '{path}': {e}"))?;
+        let mut declared: Vec<(String, Perms)> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            if words.first().map(String::as_str) != Some("user") || words.len() < 2 {
+                return Err(format!(
+                    "{path}:{}: line should start with user keyword. ",
+                    i + 1
+                ));
+            }
+            let (name, perms) = parse_declaration(&words[1..], table)
+                .map_err(|e| format!("{path}:{}: {e}. ", i + 1))?;
+            if declared.iter().any(|(n, _)| *n == name) {
+                return Err(format!("{path}:{}: Duplicate user '{name}' found. ", i + 1));
+            }
+            declared.push((name, perms));
+        }
+        self.replace_users(declared, table);
+        Ok(())
+    }
+
+    /// Writes every user to the ACL file (through a temporary file).
+    pub fn save_file(&self, path: &str) -> Result<(), String> {
+        let mut text = self.list().join("\n");
+        text.push('\n');
+        let tmp = format!("{path}.tmp-{}", std::process::id());
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("There was an error trying to save the ACLs. Please check the server logs for more information ({e})"))
+    }
 }

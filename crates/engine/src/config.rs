@@ -108,6 +108,7 @@ pub static PARAMS: &[Param] = &[
     fixed("cluster-enabled", BOOL, "no"),
     fixed("tcp-backlog", int(0, INT_MAX), "511"),
     p("requirepass", Kind::Str, ""),
+    fixed("aclfile", Kind::Str, ""),
     p("maxclients", int(1, u32::MAX as i64), "10000"),
     p("timeout", int(0, INT_MAX), "0"),
     p("tcp-keepalive", int(0, INT_MAX), "300"),
@@ -502,7 +503,6 @@ pub struct Hot {
     pub timeout_secs: AtomicU64,
     pub hz: AtomicU64,
     pub active_expire_effort: AtomicU64,
-    pub has_requirepass: AtomicBool,
     pub lazy_user_del: AtomicBool,
     pub lazy_user_flush: AtomicBool,
     pub lazy_eviction: AtomicBool,
@@ -557,6 +557,9 @@ pub struct Config {
     /// A `save` directive was read: later ones add to it, while the first
     /// replaces the default save points (as Redis's loader does).
     save_loaded: std::sync::atomic::AtomicBool,
+    /// `user` directives of the file, each one's words (name, rules...):
+    /// applied to the node's ACL at startup.
+    pub users: parking_lot::Mutex<Vec<Vec<String>>>,
 }
 
 /// Applies one changed parameter (name, new value) outside the configuration;
@@ -607,6 +610,7 @@ impl Config {
             hot: Hot::default(),
             apply_hook: RwLock::new(None),
             save_loaded: std::sync::atomic::AtomicBool::new(false),
+            users: Default::default(),
         };
         c.refresh_hot();
         c
@@ -779,8 +783,6 @@ impl Config {
             .store(self.get("appendfsync") == "always", Ordering::Relaxed);
         h.active_expire_effort
             .store(v("active-expire-effort") as u64, Ordering::Relaxed);
-        h.has_requirepass
-            .store(!self.get("requirepass").is_empty(), Ordering::Relaxed);
         h.lazy_user_del
             .store(self.get_bool("lazyfree-lazy-user-del"), Ordering::Relaxed);
         h.lazy_user_flush
@@ -884,6 +886,12 @@ impl Config {
             let Some((name, rest)) = words.split_first() else {
                 continue;
             };
+            if name.eq_ignore_ascii_case("user") {
+                // Checked now, so a bad rule stops the start with its line.
+                crate::acl::check_declaration(rest).map_err(|e| err(i + 1, line, e))?;
+                self.users.lock().push(rest.to_vec());
+                continue;
+            }
             if name.eq_ignore_ascii_case("include") {
                 let [inc] = rest else {
                     return Err(err(

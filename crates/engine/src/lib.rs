@@ -302,6 +302,8 @@ impl Server {
         let commands = dispatch::CommandTable::build();
         let acl = acl::Acl::new(&commands);
         acl.set_requirepass(config.get("requirepass").as_bytes(), &commands);
+        // Checked when the file was read.
+        let _ = acl.load_declarations(&config.users.lock(), &commands);
         Arc::new(Server {
             keyspace,
             config,
@@ -340,6 +342,19 @@ impl Server {
             samples: Mutex::new(Samples::default()),
             latency: Default::default(),
         })
+    }
+
+    /// Loads `aclfile` at startup, if set (users declared both in the
+    /// configuration and in an ACL file are refused, as by Redis).
+    pub fn load_acl_file(&self) -> Result<(), String> {
+        let path = self.config.get("aclfile");
+        if path.is_empty() {
+            return Ok(());
+        }
+        if !self.config.users.lock().is_empty() {
+            return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
+        }
+        self.acl.load_file(&path, &self.commands)
     }
 
     /// Records `allocated` as a candidate peak; returns the peak.

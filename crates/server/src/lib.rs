@@ -124,6 +124,7 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
     };
     let redis_engine = matches!(protocol, Protocol::Redis);
     if redis_engine {
+        server.load_acl_file().map_err(StartError)?;
         // `replicaof host port` in the configuration: follow from the
         // start (the link starts with the other threads, after the load).
         let replicaof = server.config.get("replicaof");
