@@ -1254,3 +1254,113 @@ impl Acl {
             .map_err(|e| format!("There was an error trying to save the ACLs. Please check the server logs for more information ({e})"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(table: &CommandTable, rules: &[&str]) -> Result<Perms, String> {
+        let mut p = Perms::new(table);
+        for r in rules {
+            p.apply(r.as_bytes(), table)?;
+        }
+        Ok(p)
+    }
+
+    fn check(table: &CommandTable, p: &Perms, line: &[&str]) -> Result<(), Denied> {
+        let args: Vec<&[u8]> = line.iter().map(|a| a.as_bytes()).collect();
+        let Ok(entry) = crate::dispatch::lookup_in(table, &args) else {
+            panic!("unknown command {line:?}")
+        };
+        p.check(entry.index, entry.spec, &args).map_err(|(d, _)| d)
+    }
+
+    #[test]
+    fn rules_describe_as_redis_lists_them() {
+        let t = CommandTable::build();
+        let p = user(
+            &t,
+            &[
+                "on", ">p1", "~foo*", "%R~ro*", "&news*", "+@read", "-get", "+get",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            p.describe(),
+            "on #f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a ~foo* %R~ro* resetchannels &news* -@all +@read +get"
+        );
+        let p = user(
+            &t,
+            &[
+                "reset",
+                "nopass",
+                "allkeys",
+                "allchannels",
+                "allcommands",
+                "-debug",
+            ],
+        )
+        .unwrap();
+        assert_eq!(p.describe(), "off nopass ~* &* +@all -debug");
+        assert!(!p.unrestricted());
+        let p = user(&t, &["on", "nopass", "~*", "&*", "+@all"]).unwrap();
+        assert!(p.unrestricted());
+    }
+
+    #[test]
+    fn bad_rules_are_refused() {
+        let t = CommandTable::build();
+        for bad in ["+nosuch", "+@nosuch", "#abc", "%X~k", "bogus", "(+get"] {
+            assert!(user(&t, &[bad]).is_err(), "{bad} accepted");
+        }
+        let hash = "f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a";
+        let p = user(&t, &["on", &format!("#{hash}")]).unwrap();
+        assert!(p.password_ok(b"p1"));
+        assert!(!p.password_ok(b"p2"));
+        assert!(user(&t, &[&format!("!{hash}")]).is_err());
+        let p = user(&t, &["on", ">a", ">b", "<a"]).unwrap();
+        assert!(!p.password_ok(b"a") && p.password_ok(b"b"));
+        let off = user(&t, &[">a"]).unwrap();
+        assert!(!off.password_ok(b"a"), "a disabled user cannot log in");
+    }
+
+    #[test]
+    fn commands_keys_and_channels_are_checked() {
+        let t = CommandTable::build();
+        let p = user(
+            &t,
+            &[
+                "on",
+                "~foo*",
+                "%R~ro*",
+                "&news*",
+                "+@read",
+                "+set",
+                "+publish",
+                "+config|get",
+            ],
+        )
+        .unwrap();
+        assert_eq!(check(&t, &p, &["get", "foo1"]), Ok(()));
+        assert_eq!(check(&t, &p, &["get", "ro1"]), Ok(()));
+        assert_eq!(check(&t, &p, &["set", "ro1", "v"]), Err(Denied::Key));
+        assert_eq!(check(&t, &p, &["get", "bar"]), Err(Denied::Key));
+        assert_eq!(check(&t, &p, &["del", "foo1"]), Err(Denied::Command));
+        assert_eq!(check(&t, &p, &["publish", "news1", "m"]), Ok(()));
+        assert_eq!(
+            check(&t, &p, &["publish", "other", "m"]),
+            Err(Denied::Channel)
+        );
+        assert_eq!(check(&t, &p, &["config", "get", "x"]), Ok(()));
+        assert_eq!(
+            check(&t, &p, &["config", "set", "x", "y"]),
+            Err(Denied::Command)
+        );
+        // A selector adds what the root selector lacks.
+        let p = user(&t, &["on", "~a*", "+get", "(~b* +set)"]).unwrap();
+        assert_eq!(check(&t, &p, &["get", "a1"]), Ok(()));
+        assert_eq!(check(&t, &p, &["set", "b1", "v"]), Ok(()));
+        assert_eq!(check(&t, &p, &["set", "a1", "v"]), Err(Denied::Key));
+        assert!(p.describe().ends_with("(~b* resetchannels -@all +set)"));
+    }
+}

@@ -122,13 +122,21 @@ pub enum LookupError {
 
 /// Resolves a command line to its table entry (subcommands included) and checks arity.
 pub fn lookup<'t>(server: &'t Server, args: &[&[u8]]) -> Result<&'t CommandEntry, LookupError> {
+    lookup_in(&server.commands, args)
+}
+
+/// [`lookup`] in a given table.
+pub fn lookup_in<'t>(
+    commands: &'t CommandTable,
+    args: &[&[u8]],
+) -> Result<&'t CommandEntry, LookupError> {
     let mut buf = [0u8; 64];
     let name = lower(args[0], &mut buf).ok_or(LookupError::Unknown)?;
     // "container|sub" is how subcommands are named, never how they are typed.
     if name.contains('|') {
         return Err(LookupError::Unknown);
     }
-    let entry = server.commands.get(name).ok_or(LookupError::Unknown)?;
+    let entry = commands.get(name).ok_or(LookupError::Unknown)?;
     if entry.spec.subcommands.is_empty() {
         if !entry.spec.arity_ok(args.len()) {
             return Err(LookupError::Arity(entry.spec));
@@ -154,8 +162,7 @@ pub fn lookup<'t>(server: &'t Server, args: &[&[u8]]) -> Result<&'t CommandEntry
     let mut buf2 = [0u8; 64];
     let full_name = lower(&full[..clen + 1 + sub.len()], &mut buf2)
         .ok_or(LookupError::UnknownSub(entry.spec))?;
-    let sub_entry = server
-        .commands
+    let sub_entry = commands
         .get(full_name)
         .ok_or(LookupError::UnknownSub(entry.spec))?;
     if !sub_entry.spec.arity_ok(args.len()) {
