@@ -46,6 +46,13 @@ pub fn key_positions(spec: &CommandSpec, args: &[&[u8]]) -> Result<Vec<(usize, u
         }
         spec_keys(ks, args, &mut out)?;
     }
+    if spec.name == "set" && !args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
+        // Variable flags too (Redis's setGetKeys): without GET, SET only
+        // overwrites its key.
+        for k in &mut out {
+            k.1 = key_flag::OW | key_flag::UPDATE;
+        }
+    }
     if spec.name == "bitfield" {
         // Its key spec's flags are variable: Redis's bitfieldGetKeys calls
         // the key read-only when every subcommand is a GET.

@@ -43,6 +43,9 @@ struct KeyPattern {
 pub struct Selector {
     /// One bit per command-table entry.
     allowed: Vec<u64>,
+    /// First arguments allowed for a command whose bit is not set
+    /// (`+select|0`), by entry index.
+    first_args: Vec<(usize, Vec<Vec<u8>>)>,
     /// The command rules as ACL GETUSER describes them, after "+@all" or
     /// "-@all" (`all_base`).
     all_base: bool,
@@ -58,6 +61,7 @@ impl Selector {
     fn none(table: &CommandTable) -> Selector {
         Selector {
             allowed: vec![0; table.entries.len().div_ceil(64)],
+            first_args: Vec::new(),
             all_base: false,
             rules: Vec::new(),
             all_keys: false,
@@ -72,6 +76,7 @@ impl Selector {
     }
 
     fn set(&mut self, index: usize, on: bool) {
+        self.first_args.retain(|(i, _)| *i != index);
         if on {
             self.allowed[index / 64] |= 1 << (index % 64);
         } else {
@@ -110,12 +115,14 @@ impl Selector {
             }
             "allcommands" | "+@all" => {
                 self.allowed.iter_mut().for_each(|w| *w = u64::MAX);
+                self.first_args.clear();
                 self.all_base = true;
                 self.rules.clear();
                 return Ok(());
             }
             "nocommands" | "-@all" => {
                 self.allowed.iter_mut().for_each(|w| *w = 0);
+                self.first_args.clear();
                 self.all_base = false;
                 self.rules.clear();
                 return Ok(());
@@ -130,7 +137,7 @@ impl Selector {
                 write,
             } = pattern;
             if self.all_keys {
-                return Ok(());
+                return Err("Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns".into());
             }
             if read && write && pattern == b"*" {
                 self.all_keys = true;
@@ -151,6 +158,9 @@ impl Selector {
             return Ok(());
         }
         if let Some(pattern) = bytes.strip_prefix(b"&") {
+            if self.all_channels {
+                return Err("Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels".into());
+            }
             if !self.all_channels && !self.channels.iter().any(|c| c == pattern) {
                 self.channels.push(pattern.to_vec());
             }
@@ -173,6 +183,26 @@ impl Selector {
             }
             self.rules.push(lower);
             return Ok(());
+        }
+        if let Some((command, first)) = what.split_once('|') {
+            // `+cmd|arg` of a command without subcommands: that first
+            // argument only.
+            if let Some(entry) = table.get(command).filter(|e| e.spec.subcommands.is_empty()) {
+                if !allow {
+                    return Err("Allowing first-arg of a subcommand is not supported".into());
+                }
+                if !self.allows(entry.index) {
+                    let index = entry.index;
+                    let first = first.as_bytes().to_vec();
+                    match self.first_args.iter_mut().find(|(i, _)| *i == index) {
+                        Some((_, args)) if !args.contains(&first) => args.push(first),
+                        Some(_) => {}
+                        None => self.first_args.push((index, vec![first])),
+                    }
+                }
+                self.rules.push(lower);
+                return Ok(());
+            }
         }
         let entry = table
             .get(what)
@@ -259,7 +289,14 @@ impl Selector {
         args: &[&[u8]],
     ) -> Result<(), (Denied, usize)> {
         if !self.allows(entry_index) {
-            return Err((Denied::Command, 0));
+            let first_ok = args.get(1).is_some_and(|first| {
+                self.first_args.iter().any(|(i, allowed)| {
+                    *i == entry_index && allowed.iter().any(|a| a.eq_ignore_ascii_case(first))
+                })
+            });
+            if !first_ok {
+                return Err((Denied::Command, 0));
+            }
         }
         if !self.all_keys && !spec.key_specs.is_empty() {
             let positions = commands::keys::key_positions(spec, args).unwrap_or_default();
@@ -350,6 +387,9 @@ fn channels_of(name: &str, args: &[&[u8]]) -> (std::ops::Range<usize>, std::ops:
 pub struct Perms {
     pub enabled: bool,
     pub nopass: bool,
+    /// `sanitize-payload` (true) or `skip-sanitize-payload` (false) as
+    /// last given, shown in the flags (payloads are always checked).
+    sanitize: Option<bool>,
     /// SHA-256 of each password, in the order they were added.
     passwords: Vec<[u8; 32]>,
     root: Selector,
@@ -362,6 +402,7 @@ impl Perms {
         Perms {
             enabled: false,
             nopass: false,
+            sanitize: None,
             passwords: Vec::new(),
             root: Selector::none(table),
             selectors: Vec::new(),
@@ -383,6 +424,8 @@ impl Perms {
             return Ok(());
         }
         match text.to_ascii_lowercase().as_str() {
+            // An empty rule does nothing (as in Redis).
+            "" => {}
             "on" => self.enabled = true,
             "off" => self.enabled = false,
             "nopass" => {
@@ -394,9 +437,12 @@ impl Perms {
                 self.passwords.clear();
             }
             "clearselectors" => self.selectors.clear(),
-            "reset" => *self = Perms::new(table),
-            // Accepted for compatibility; payloads are always checked.
-            "sanitize-payload" | "skip-sanitize-payload" => {}
+            "reset" => {
+                *self = Perms::new(table);
+                self.sanitize = Some(true);
+            }
+            "sanitize-payload" => self.sanitize = Some(true),
+            "skip-sanitize-payload" => self.sanitize = Some(false),
             _ => {
                 match rule.first() {
                     Some(b'>') => {
@@ -408,6 +454,9 @@ impl Perms {
                     }
                     Some(b'<') => {
                         let hash = sha256(&rule[1..]);
+                        if !self.passwords.contains(&hash) {
+                            return Err("The password you are trying to remove from the user does not exist".into());
+                        }
                         self.passwords.retain(|p| *p != hash);
                     }
                     Some(b'#') => {
@@ -463,11 +512,31 @@ impl Perms {
         Err(worst)
     }
 
+    /// May the user stay subscribed to `name` (a pattern subscription
+    /// when `pattern`)?
+    pub fn channel_allowed(&self, name: &[u8], pattern: bool) -> bool {
+        std::iter::once(&self.root).chain(&self.selectors).any(|s| {
+            s.all_channels
+                || s.channels.iter().any(|c| {
+                    if pattern {
+                        c == name
+                    } else {
+                        keyspace::glob::glob_match(c, name, false)
+                    }
+                })
+        })
+    }
+
     /// The user's flags as ACL GETUSER lists them.
     fn flags(&self) -> Vec<&'static str> {
         let mut flags = vec![if self.enabled { "on" } else { "off" }];
         if self.nopass {
             flags.push("nopass");
+        }
+        match self.sanitize {
+            Some(true) => flags.push("sanitize-payload"),
+            Some(false) => flags.push("skip-sanitize-payload"),
+            None => {}
         }
         flags
     }
@@ -705,16 +774,19 @@ impl Acl {
     ) {
         let now = crate::now_ms();
         let mut log = self.log.lock();
-        if let Some(e) = log.iter_mut().find(|e| {
+        let similar = log.iter().position(|e| {
             e.reason == reason
                 && e.context == context
                 && e.object == object
                 && e.username == username
                 && now.saturating_sub(e.updated_ms) < 60_000
-        }) {
+        });
+        // A repeat counts in the existing entry, which becomes the newest.
+        if let Some(mut e) = similar.and_then(|i| log.remove(i)) {
             e.count += 1;
             e.updated_ms = now;
             e.client_info = client_info;
+            log.push_front(e);
             return;
         }
         let entry_id = self.next_entry_id.fetch_add(1, Ordering::Relaxed);
@@ -783,16 +855,16 @@ pub fn commands_in(table: &CommandTable, name: &str) -> Option<Vec<&'static str>
 
 /// Checks `user`'s permission to run a command line (see
 /// [`Perms::check`]; no user: an internal client, allowed). A refusal is
-/// logged in ACL LOG (in `context`, about `client`) and answered with
-/// Redis's NOPERM error, returned.
+/// logged in ACL LOG (in `context`, about `client`: for a script, its
+/// caller) and answered with Redis's NOPERM error, returned.
 pub(crate) fn check_command(
     server: &crate::Server,
     user: Option<&Arc<User>>,
-    client: &crate::Client,
+    client: &crate::client::ClientShared,
     entry: &crate::dispatch::CommandEntry,
     args: &[&[u8]],
     context: &'static str,
-) -> Result<(), Vec<u8>> {
+) -> Result<(), (Denied, Vec<u8>)> {
     // AUTH and HELLO (no-auth commands) are always allowed, as in Redis.
     let Some(user) =
         user.filter(|u| !u.unrestricted() && !entry.spec.has_flag(commands::flag::NO_AUTH))
@@ -824,21 +896,26 @@ pub(crate) fn check_command(
                 .to_string(),
         ),
     };
+    // The client info names the refused command (a script's caller's
+    // names the script's).
+    if context != "lua" {
+        *client.last_cmd.lock() = entry.spec.name;
+    }
     log_refusal(server, client, reason, context, &object, &user.name);
-    Err(msg.into_bytes())
+    Err((denied, msg.into_bytes()))
 }
 
 /// Adds an ACL LOG entry about `client`.
 pub(crate) fn log_refusal(
     server: &crate::Server,
-    client: &crate::Client,
+    client: &crate::client::ClientShared,
     reason: &'static str,
     context: &'static str,
     object: &str,
     username: &str,
 ) {
     let max_len = server.config.get_i64("acllog-max-len").max(0) as usize;
-    let info = crate::connection::client_line(&client.shared, crate::now_ms());
+    let info = crate::connection::client_line(client, crate::now_ms());
     server
         .acl
         .log(reason, context, object, username, info, max_len);
@@ -873,6 +950,16 @@ fn acl_setuser(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         .acl
         .set_user(a[2], &a[3..], &ctx.server.commands)
         .map_err(|e| CmdError::new(format!("ERR {e}")))?;
+    // As Redis 7: subscriptions the user may no longer hold end with
+    // their connections.
+    if let Some(user) = ctx.server.acl.user(a[2]) {
+        let perms = user.perms();
+        ctx.server
+            .pubsub
+            .close_revoked(&user.name, |name, pattern| {
+                perms.channel_allowed(name, pattern)
+            });
+    }
     ctx.out.ok();
     Ok(())
 }
@@ -885,7 +972,7 @@ fn acl_getuser(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let d = describe_user(&user);
     ctx.out.map(6);
     ctx.out.bulk_str("flags");
-    ctx.out.array(d.flags.len());
+    ctx.out.set(d.flags.len());
     d.flags.iter().for_each(|f| ctx.out.bulk_str(f));
     ctx.out.bulk_str("passwords");
     ctx.out.array(d.passwords.len());
@@ -956,6 +1043,11 @@ fn acl_whoami(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 }
 
 fn acl_cat(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
+    if a.len() > 3 {
+        return Err(CmdError::new(
+            "ERR unknown subcommand or wrong number of arguments for 'CAT'. Try ACL HELP.",
+        ));
+    }
     let names: Vec<&str> = match a.get(2) {
         None => categories().to_vec(),
         Some(cat) => commands_in(&ctx.server.commands, &text(cat))
@@ -970,6 +1062,8 @@ fn acl_genpass(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let bits = match a.get(2) {
         None => 256,
         Some(b) => crate::args::parse_i64(b)
+            .ok_or_else(|| CmdError::new("ERR value is not an integer or out of range"))
+            .map(Some)?
             .filter(|b| (1..=4096).contains(b))
             .ok_or_else(|| CmdError::new("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"))?,
     };
@@ -990,9 +1084,8 @@ fn acl_log(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             return Ok(());
         }
         Some(arg) => crate::args::parse_i64(arg)
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| CmdError::new("ERR value is out of range, must be positive"))?
-            as usize,
+            .ok_or_else(|| CmdError::new("ERR value is not an integer or out of range"))?
+            .max(0) as usize,
     };
     let now = crate::now_ms();
     let entries = ctx.server.acl.log_entries(count);

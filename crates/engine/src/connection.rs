@@ -97,14 +97,16 @@ fn reset(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 }
 
 /// Checks credentials for AUTH / HELLO AUTH and logs the client in as
-/// the user. A failure is recorded in ACL LOG.
-fn check_auth(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
+/// the user. A failure is recorded in ACL LOG, under `command` (the
+/// command word as typed, as Redis names it).
+fn check_auth(ctx: &mut Ctx, command: &[u8], user: &[u8], pass: &[u8]) -> CmdResult {
     match ctx.server.acl.user(user) {
         Some(u) if u.perms().password_ok(pass) => {
             ctx.client.log_in(u);
             Ok(())
         }
         _ => {
+            *ctx.client.shared.last_cmd.lock() = ctx.spec.name;
             let context = if ctx.client.multi.is_some() {
                 "multi"
             } else {
@@ -112,10 +114,10 @@ fn check_auth(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
             };
             crate::acl::log_refusal(
                 ctx.server,
-                ctx.client,
+                &ctx.client.shared,
                 "auth",
                 context,
-                "AUTH",
+                &String::from_utf8_lossy(command),
                 &String::from_utf8_lossy(user),
             );
             Err(CmdError::new(
@@ -131,9 +133,9 @@ fn auth(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             if ctx.server.acl.default_user().perms().nopass {
                 return Err(CmdError::new("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
             }
-            check_auth(ctx, b"default", a[1])?
+            check_auth(ctx, a[0], b"default", a[1])?
         }
-        3 => check_auth(ctx, a[1], a[2])?,
+        3 => check_auth(ctx, a[0], a[1], a[2])?,
         _ => return Err(SYNTAX),
     }
     ctx.out.ok();
@@ -165,7 +167,7 @@ fn hello(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     while i < a.len() {
         let left = a.len() - i - 1;
         if eq(a[i], "auth") && left >= 2 {
-            check_auth(ctx, a[i + 1], a[i + 2])?;
+            check_auth(ctx, a[0], a[i + 1], a[i + 2])?;
             i += 3;
         } else if eq(a[i], "setname") && left >= 1 {
             let n = a[i + 1];

@@ -258,9 +258,14 @@ pub fn execute(
     } else {
         "toplevel"
     };
-    if let Err(msg) =
-        crate::acl::check_command(server, client.user.as_ref(), client, entry, args, context)
-    {
+    if let Err((_, msg)) = crate::acl::check_command(
+        server,
+        client.user.as_ref(),
+        &client.shared,
+        entry,
+        args,
+        context,
+    ) {
         entry.stats.add(REJECTED, 1);
         reject_command(server, client, out, spec.name, &msg);
         return Outcome::Done;

@@ -240,10 +240,24 @@ fn exec(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
         let entry = &server.commands.entries[*index];
         // Permissions may have changed since the command was queued.
         let user = ctx.client.user.clone();
-        if let Err(msg) =
-            crate::acl::check_command(server, user.as_ref(), ctx.client, entry, args, "multi")
-        {
-            resp::ReplyWriter::new(ctx.out.out, ctx.client.proto).error_bytes(&msg);
+        if let Err((denied, _)) = crate::acl::check_command(
+            server,
+            user.as_ref(),
+            &ctx.client.shared,
+            entry,
+            args,
+            "multi",
+        ) {
+            let reason = match denied {
+                crate::acl::Denied::Command => "no permission to execute the command or subcommand",
+                crate::acl::Denied::Key => "no permission to touch the specified keys",
+                crate::acl::Denied::Channel => {
+                    "no permission to access one of the channels used as arguments"
+                }
+            };
+            resp::ReplyWriter::new(ctx.out.out, ctx.client.proto).error(&format!(
+                "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"
+            ));
             continue;
         }
         dispatch::call(

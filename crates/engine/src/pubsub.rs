@@ -86,6 +86,22 @@ impl Registry {
         }
     }
 
+    /// Closes the connections of `user` subscribed to a channel or pattern
+    /// that `allowed` (name, is a pattern) now refuses.
+    pub(crate) fn close_revoked(&self, user: &str, allowed: impl Fn(&[u8], bool) -> bool) {
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            for (name, subscribers) in self.map(kind).read().iter() {
+                for s in subscribers {
+                    if s.shared.names.lock().user() == user
+                        && !allowed(name, matches!(kind, Kind::Pattern))
+                    {
+                        s.shared.kill();
+                    }
+                }
+            }
+        }
+    }
+
     /// Channels (or patterns) with at least one subscriber.
     pub fn count(&self, kind: Kind) -> usize {
         self.map(kind).read().len()

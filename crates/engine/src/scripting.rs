@@ -415,8 +415,9 @@ struct Running {
     client: Option<Client>,
     read_only: bool,
     reach: Reach,
-    /// The caller's ACL user when its permissions are restricted.
-    user: Option<Arc<crate::acl::User>>,
+    /// The caller's ACL user when its permissions are restricted, and the
+    /// caller (ACL LOG names it).
+    user: Option<(Arc<crate::acl::User>, Arc<ClientShared>)>,
     /// A read-only command ran.
     read: bool,
     /// The script's line when the watchdog stopped it (for the error).
@@ -939,13 +940,16 @@ fn call_command(args: &[&[u8]], out: &mut Vec<u8>) -> Result<(), std::borrow::Co
         if spec.has_flag(commands::flag::NOSCRIPT) {
             return Err(b"ERR This Redis command is not allowed from script".into());
         }
-        if let Some(client) = client.as_ref() {
-            if crate::acl::check_command(server, user.as_ref(), client, entry, args, "lua").is_err()
+        if let Some((user, caller)) = user {
+            if let Err((denied, _)) =
+                crate::acl::check_command(server, Some(&*user), caller, entry, args, "lua")
             {
-                return Err(
-                    b"ERR The user executing the script can't run this command or subcommand"
-                        .into(),
-                );
+                let why: &'static [u8] = match denied {
+                    crate::acl::Denied::Command => b"ERR The user executing the script can't run this command or subcommand",
+                    crate::acl::Denied::Key => b"ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
+                    crate::acl::Denied::Channel => b"ERR The user executing the script can't publish to the channel mentioned in the command",
+                };
+                return Err(why.into());
             }
         }
         if reach.restart {
@@ -1494,7 +1498,7 @@ pub(crate) fn run(
         .user
         .as_ref()
         .filter(|u| !u.unrestricted())
-        .cloned();
+        .map(|u| (u.clone(), ctx.client.shared.clone()));
     let out = with_vm(server, |vm| -> Result<Vec<u8>, CmdError> {
         // The error label is built only for an error.
         let (f, trust_key): (_, std::borrow::Cow<str>) = match target {
