@@ -598,8 +598,6 @@ pub struct User {
     perms: RwLock<Arc<Perms>>,
     /// The rules allow everything: its clients skip the check.
     unrestricted: AtomicBool,
-    /// ACL DELUSER removed it: its clients are being closed.
-    pub deleted: AtomicBool,
 }
 
 impl User {
@@ -609,7 +607,6 @@ impl User {
             name: name.to_string(),
             perms: RwLock::new(Arc::new(perms)),
             unrestricted: AtomicBool::new(unrestricted),
-            deleted: AtomicBool::new(false),
         }
     }
 
@@ -741,7 +738,6 @@ impl Acl {
         let mut removed = Vec::new();
         for n in names {
             if let Some(u) = std::str::from_utf8(n).ok().and_then(|n| users.remove(n)) {
-                u.deleted.store(true, Ordering::Release);
                 removed.push(u);
             }
         }
@@ -1273,12 +1269,8 @@ impl Acl {
                 }
             }
         }
-        // Users not declared again are gone: their clients are closed.
-        for u in users.values() {
-            if !fresh.contains_key(&u.name) {
-                u.deleted.store(true, Ordering::Release);
-            }
-        }
+        // Users not declared again are gone (the caller closes their
+        // connections).
         *users = fresh;
     }
 
@@ -1394,7 +1386,10 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(p.describe(), "off nopass ~* &* +@all -debug");
+        assert_eq!(
+            p.describe(),
+            "off nopass sanitize-payload ~* &* +@all -debug"
+        );
         assert!(!p.unrestricted());
         let p = user(&t, &["on", "nopass", "~*", "&*", "+@all"]).unwrap();
         assert!(p.unrestricted());
