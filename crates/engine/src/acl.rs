@@ -691,8 +691,9 @@ impl Acl {
         if name.iter().any(|c| *c == b' ' || !c.is_ascii_graphic()) && !name.is_empty() {
             return Err("Usernames can't contain spaces or null characters".into());
         }
-        let existing = self.user(name);
-        let mut perms = match &existing {
+        // Under the write lock: concurrent SETUSERs of a user apply in turn.
+        let mut users = self.users.write();
+        let mut perms = match users.get(&name_text) {
             Some(u) => (*u.perms()).clone(),
             None => Perms::new(table),
         };
@@ -704,14 +705,7 @@ impl Acl {
                 )
             })?;
         }
-        match existing {
-            Some(u) => u.set_perms(perms),
-            None => {
-                self.users
-                    .write()
-                    .insert(name_text.clone(), Arc::new(User::new(&name_text, perms)));
-            }
-        }
+        put_user(&mut users, &name_text, perms);
         Ok(())
     }
 
@@ -809,6 +803,17 @@ impl Acl {
     }
 }
 
+/// Gives the user `name` these rules (its clients see them at their next
+/// command), creating it if needed.
+fn put_user(users: &mut BTreeMap<String, Arc<User>>, name: &str, perms: Perms) {
+    match users.get(name) {
+        Some(u) => u.set_perms(perms),
+        None => {
+            users.insert(name.to_string(), Arc::new(User::new(name, perms)));
+        }
+    }
+}
+
 /// The user-facing parts of a user for ACL GETUSER: flags, password
 /// hashes, and per selector (root first) commands, keys, channels.
 pub struct Described {
@@ -827,11 +832,6 @@ pub fn describe_user(user: &User) -> Described {
         root: parts(&p.root),
         selectors: p.selectors.iter().map(parts).collect(),
     }
-}
-
-/// The category names of ACL CAT.
-pub fn categories() -> &'static [&'static str] {
-    &ACL_CATEGORY_NAMES
 }
 
 /// The commands in a category (ACL CAT <category>); None for an unknown one.
@@ -1045,7 +1045,7 @@ fn acl_cat(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         ));
     }
     let names: Vec<&str> = match a.get(2) {
-        None => categories().to_vec(),
+        None => ACL_CATEGORY_NAMES.to_vec(),
         Some(cat) => commands_in(&ctx.server.commands, &text(cat))
             .ok_or_else(|| CmdError::new(format!("ERR Unknown category '{}'", text(cat))))?,
     };
@@ -1230,8 +1230,9 @@ fn acl_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 
 /// Checks a `user <name> <rules...>` declaration (`words` after `user`).
 pub(crate) fn check_declaration(words: &[String]) -> Result<(), String> {
-    let table = CommandTable::build();
-    parse_declaration(words, &table).map(|_| ())
+    // The configuration is read before the node (and its table) exists.
+    static TABLE: std::sync::OnceLock<CommandTable> = std::sync::OnceLock::new();
+    parse_declaration(words, TABLE.get_or_init(CommandTable::build)).map(|_| ())
 }
 
 /// The user a declaration describes.
@@ -1280,22 +1281,10 @@ impl Acl {
         declarations: &[Vec<String>],
         table: &CommandTable,
     ) -> Result<(), String> {
-        let mut declared = Vec::new();
+        let mut users = self.users.write();
         for words in declarations {
             let (name, perms) = parse_declaration(words, table)?;
-            declared.retain(|(n, _): &(String, Perms)| *n != name);
-            declared.push((name, perms));
-        }
-        for (name, perms) in declared {
-            let user = self.users.read().get(&name).cloned();
-            match user {
-                Some(u) => u.set_perms(perms),
-                None => {
-                    self.users
-                        .write()
-                        .insert(name.clone(), Arc::new(User::new(&name, perms)));
-                }
-            }
+            put_user(&mut users, &name, perms);
         }
         Ok(())
     }

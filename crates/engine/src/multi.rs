@@ -239,10 +239,9 @@ fn exec(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     for (index, args) in &commands {
         let entry = &server.commands.entries[*index];
         // Permissions may have changed since the command was queued.
-        let user = ctx.client.user.clone();
         if let Err((denied, _)) = crate::acl::check_command(
             server,
-            user.as_ref(),
+            ctx.client.user.as_ref(),
             &ctx.client.shared,
             entry,
             args,

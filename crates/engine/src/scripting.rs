@@ -780,20 +780,26 @@ pub(crate) fn watchdog(lua: &Lua, _: mlua::Debug) -> mlua::Result<mlua::VmState>
 /// `return redis.call(...)` tail call leaves none: the line is then
 /// unknown).
 fn script_line(lua: &Lua) -> Option<i64> {
-    (0..8).find_map(|level| {
+    (0..SCRIPT_FRAMES).find_map(|level| {
         let d = lua.inspect_stack(level)?;
-        let is_script = matches!(
-            d.source().source.as_deref(),
-            Some("@user_script" | "@user_function")
-        );
-        (is_script && d.curr_line() > 0).then(|| d.curr_line() as i64)
+        let source = d.source().source.unwrap_or_default();
+        script_frame_line(source.as_bytes(), d.curr_line())
     })
+}
+
+/// How many frames up a script's line is looked for.
+const SCRIPT_FRAMES: usize = 8;
+
+/// The line of a frame when it is the script's (or function's) own.
+fn script_frame_line(source: &[u8], line: i32) -> Option<i64> {
+    let is_script = matches!(source, b"@user_script" | b"@user_function");
+    (is_script && line > 0).then_some(line as i64)
 }
 
 /// [`script_line`] from the C side (`state` is the calling thread).
 unsafe fn script_line_at(state: *mut mlua::ffi::lua_State) -> Option<i64> {
     use mlua::ffi;
-    (0..8).find_map(|level| {
+    (0..SCRIPT_FRAMES as i32).find_map(|level| {
         let mut ar: ffi::lua_Debug = std::mem::zeroed();
         if ffi::lua_getstack(state, level, &mut ar) == 0
             || ffi::lua_getinfo(state, c"Sl".as_ptr(), &mut ar) == 0
@@ -802,8 +808,7 @@ unsafe fn script_line_at(state: *mut mlua::ffi::lua_State) -> Option<i64> {
             return None;
         }
         let source = std::ffi::CStr::from_ptr(ar.source).to_bytes();
-        let is_script = matches!(source, b"@user_script" | b"@user_function");
-        (is_script && ar.currentline > 0).then_some(ar.currentline as i64)
+        script_frame_line(source, ar.currentline)
     })
 }
 
