@@ -155,6 +155,12 @@ fn main() -> ExitCode {
                             env!("CARGO_PKG_VERSION")
                         );
                     }
+                    for a in &node.tls_addrs {
+                        tracing::info!(
+                            "Ferrocache {} ready to accept TLS connections on {a}",
+                            env!("CARGO_PKG_VERSION")
+                        );
+                    }
                     node.wait();
                     tracing::info!("Ferrocache is now ready to exit, bye bye...");
                     ExitCode::SUCCESS
@@ -254,7 +260,7 @@ fn run_memcached(args: &[String]) -> ExitCode {
                 eprintln!("ferrocache: {e}");
                 return ExitCode::from(1);
             }
-            for a in &node.addrs {
+            for a in node.addrs.iter().chain(&node.tls_addrs) {
                 tracing::info!(
                     "Ferrocache {} (memcached engine) ready to accept connections on {a}",
                     env!("CARGO_PKG_VERSION")

@@ -4,7 +4,7 @@
 //!
 //! Flags that only tune memcached's slab allocator or threads internals are accepted and
 //! have no effect (Ferrocache has no slabs); flags for features Ferrocache does not have
-//! (UDP, unix sockets, binary-only mode, ASCII auth, external storage) are refused
+//! (UDP, unix sockets, binary-only mode, external storage) are refused
 //! with a message instead of being ignored.
 
 use engine::memcached::McSettings;
@@ -19,6 +19,10 @@ pub struct McOptions {
     pub pid_file: Option<String>,
     /// `--metrics-port` (Ferrocache's own): serve Prometheus metrics on this port.
     pub metrics_port: Option<u16>,
+    /// `-Z`: every connection speaks TLS.
+    pub tls: bool,
+    /// The `-o ssl_*` options, as the node's `tls-*` parameters.
+    pub tls_params: Vec<(&'static str, String)>,
 }
 
 /// What to do after parsing.
@@ -48,7 +52,12 @@ const USAGE: &str = "ferrocache server --engine memcached [options] (memcached 1
 -C, --disable-cas         disable use of CAS
 -A, --enable-shutdown     enable the shutdown command
 -B, --protocol=<name>     ascii or auto (binary is not supported yet)
--o, --extended=<opts>     comma separated extended options (slab and LRU tuning accepted, no effect)
+-o, --extended=<opts>     comma separated extended options (slab and LRU tuning accepted, no effect;
+                          ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode, ssl_min_version,
+                          ssl_ciphers, ssl_session_cache for -Z)
+-S, --enable-sasl         binary protocol SASL PLAIN (users from $MEMCACHED_SASL_PWDB)
+-Y, --auth-file=<file>    text protocol authentication (user:password lines)
+-Z, --enable-ssl          every connection speaks TLS (certificates from -o ssl_*)
 -f -n -D -R -b -L -r -X -W -k: accepted for compatibility, no effect
 -h, -V, -i                help, version, license
 --metrics-port=<num>      also serve Prometheus metrics (GET /metrics) over HTTP on this port";
@@ -78,6 +87,8 @@ fn long_to_short(name: &str) -> Option<u8> {
         "max-reqs-per-event" => b'R',
         "listen-backlog" => b'b',
         "enable-sasl" => b'S',
+        "enable-ssl" => b'Z',
+        "auth-file" => b'Y',
         "disable-flush-all" => b'F',
         "disable-dumping" => b'X',
         "disable-watch" => b'W',
@@ -155,20 +166,55 @@ const EXTENDED_NO_EFFECT: &[&str] = &[
     "meta_response_old",
 ];
 
-fn extended(opts: &str, s: &mut McSettings) -> Result<(), String> {
+fn extended(
+    opts: &str,
+    s: &mut McSettings,
+    tls: &mut Vec<(&'static str, String)>,
+) -> Result<(), String> {
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
         let (name, value) = opt.split_once('=').unwrap_or((opt, ""));
+        let mut tls_param = |param: &'static str, v: &str| tls.push((param, v.to_string()));
         match name {
             "item_size_max" => s.limits.item_size_max = parse_size(value, 'o')? as usize,
+            "ssl_chain_cert" => tls_param("tls-cert-file", value),
+            "ssl_key" => tls_param("tls-key-file", value),
+            "ssl_ca_cert" => tls_param("tls-ca-cert-file", value),
+            "ssl_ciphers" => tls_param("tls-ciphers", value),
+            "ssl_verify_mode" => match value {
+                "0" => tls_param("tls-auth-clients", "no"),
+                "1" => tls_param("tls-auth-clients", "optional"),
+                "2" | "3" => tls_param("tls-auth-clients", "yes"),
+                _ => {
+                    return Err(format!(
+                        "-o ssl_verify_mode={value}: valid values are 0 to 3"
+                    ))
+                }
+            },
+            "ssl_min_version" => match value.to_ascii_lowercase().as_str() {
+                // rustls has neither TLS 1.0 nor 1.1: 1.2 is the floor.
+                "0" | "1" | "2" | "tlsv1.0" | "tlsv1.1" | "tlsv1.2" => {
+                    tls_param("tls-protocols", "TLSv1.2 TLSv1.3")
+                }
+                "3" | "tlsv1.3" => tls_param("tls-protocols", "TLSv1.3"),
+                _ => {
+                    return Err(format!(
+                        "-o ssl_min_version={value}: valid values are 0 to 3"
+                    ))
+                }
+            },
+            "ssl_session_cache" => tls_param("tls-session-caching", "yes"),
+            "ssl_keyformat" if value.eq_ignore_ascii_case("pem") => {}
+            "ssl_keyformat" => {
+                return Err(format!(
+                    "-o ssl_keyformat={value}: only PEM keys are supported by ferrocache"
+                ))
+            }
+            // Buffer sizing and kernel offload: nothing to tune here.
+            "ssl_wbuf_size" | "ssl_kernel_tls" => {}
             n if EXTENDED_NO_EFFECT.contains(&n) => {}
             n if n.starts_with("ext_") => {
                 return Err(format!(
                     "-o {n}: external storage (extstore) is not supported by ferrocache"
-                ))
-            }
-            n if n.starts_with("ssl") => {
-                return Err(format!(
-                    "-o {n}: TLS is not supported by ferrocache's memcached engine"
                 ))
             }
             n => return Err(format!("-o {n}: unknown or unsupported extended option")),
@@ -205,6 +251,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         daemonize: false,
         pid_file: None,
         metrics_port: None,
+        tls: false,
+        tls_params: Vec::new(),
     };
     let mut i = 0;
     while i < args.len() {
@@ -327,7 +375,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                     }
                     other => return Err(format!("Invalid value for binding protocol: {other}")),
                 },
-                b'o' => extended(&value()?, s)?,
+                b'o' => extended(&value()?, s, &mut o.tls_params)?,
+                b'Z' => o.tls = true,
                 b'f' | b'n' | b'D' | b'R' | b'b' => {
                     value()?;
                 }
@@ -339,9 +388,14 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                 }
                 b'S' => s.sasl_users = Some(sasl_password_file()?),
                 b'Y' => {
-                    return Err(
-                        "-Y: ASCII authentication is not supported by ferrocache yet".into(),
-                    )
+                    let path = value()?;
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("Could not load authfile {path}: {e}"))?;
+                    let users = memcache::auth::parse_authfile(&text);
+                    if users.is_empty() {
+                        return Err(format!("-Y: no user:password line in {path}"));
+                    }
+                    s.ascii_auth_users = Some(users);
                 }
                 b'e' => return Err("-e: memory files are not supported by ferrocache".into()),
                 b'F' => {
@@ -380,6 +434,24 @@ pub fn node_config(o: &McOptions) -> Result<Config, String> {
     set("bind", bind)?;
     set("io-threads", o.settings.threads.to_string())?;
     set("databases", "1".to_string())?;
+    if o.tls {
+        // memcached's defaults: no client certificates, no session cache;
+        // the key may sit in the certificate chain's file.
+        set("tls-auth-clients", "no".into())?;
+        set("tls-session-caching", "no".into())?;
+        for (param, value) in &o.tls_params {
+            set(param, value.clone())?;
+        }
+        if config.get("tls-key-file").is_empty() {
+            set("tls-key-file", config.get("tls-cert-file"))?;
+        }
+        if config.get("tls-cert-file").is_empty() {
+            return Err("-Z: set the certificate with -o ssl_chain_cert=FILE".into());
+        }
+        // All listeners speak TLS, as memcached's do with -Z.
+        set("tls-port", o.settings.tcp_port.to_string())?;
+        set("port", "0".into())?;
+    }
     Ok(config)
 }
 
@@ -468,6 +540,33 @@ mod tests {
         assert_eq!(o.metrics_port, Some(9151));
         assert!(run(&["--metrics-port"]).is_err());
         assert!(run(&["--metrics-port", "http"]).is_err());
+    }
+
+    #[test]
+    fn tls_flags_map_onto_tls_parameters() {
+        let o = run(&[
+            "-Z",
+            "-p",
+            "11300",
+            "-o",
+            "ssl_chain_cert=/c.pem,ssl_verify_mode=2,ssl_ca_cert=/ca.pem,ssl_min_version=3",
+        ])
+        .unwrap();
+        let config = node_config(&o).unwrap();
+        assert_eq!(config.get("tls-port"), "11300");
+        assert_eq!(config.get("port"), "0");
+        assert_eq!(config.get("tls-cert-file"), "/c.pem");
+        // The key may sit in the chain's file, as memcached allows.
+        assert_eq!(config.get("tls-key-file"), "/c.pem");
+        assert_eq!(config.get("tls-auth-clients"), "yes");
+        assert_eq!(config.get("tls-ca-cert-file"), "/ca.pem");
+        assert_eq!(config.get("tls-protocols"), "TLSv1.3");
+        assert!(node_config(&run(&["-Z"]).unwrap()).is_err());
+        assert!(run(&["-o", "ssl_verify_mode=9"]).is_err());
+        assert!(run(&["-o", "ssl_keyformat=DER"]).is_err());
+        // Without -Z, plain as before.
+        let plain = node_config(&run(&["-o", "ssl_chain_cert=/c.pem"]).unwrap()).unwrap();
+        assert_eq!(plain.get("tls-port"), "0");
     }
 
     #[test]

@@ -47,6 +47,11 @@ fn free_port() -> u16 {
 
 /// Starts a real memcached on a free port.
 fn start_memcached() -> Option<Proc> {
+    Some(start_memcached_with(&[]))
+}
+
+/// Starts a real memcached on a free port with extra flags.
+fn start_memcached_with(extra: &[&str]) -> Proc {
     let installed = Command::new("memcached")
         .arg("-V")
         .stdout(Stdio::null())
@@ -63,6 +68,7 @@ fn start_memcached() -> Option<Proc> {
         let port = free_port();
         let mut cmd = Command::new("memcached");
         cmd.args(["-p", &port.to_string(), "-U", "0", "-l", "127.0.0.1"]);
+        cmd.args(extra);
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             cmd.args(["-u", "root"]);
@@ -78,7 +84,7 @@ fn start_memcached() -> Option<Proc> {
                 break;
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Proc { child, port });
+                return Proc { child, port };
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -796,4 +802,107 @@ fn random_pipelines_match_memcached() {
         let input: Vec<u8> = (0..n).flat_map(|_| random_command(&mut rng)).collect();
         p.check(&format!("random pipeline {i}"), &input);
     }
+}
+
+/// Sends `request` and returns what arrives within `wait` (the connection staying open
+/// or not).
+fn send_and_collect(s: &mut TcpStream, request: &[u8], wait: Duration) -> Vec<u8> {
+    s.write_all(request).expect("write");
+    s.set_read_timeout(Some(wait)).expect("timeout");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}
+
+#[test]
+fn ascii_authentication_matches_memcached() {
+    let dir = common::TempDir::new("mc-authfile");
+    let authfile = dir.path("authfile");
+    std::fs::write(&authfile, "alice:secret\nbob:hunter2\n").expect("authfile");
+    let path = authfile.to_str().expect("utf8");
+    let ferro = start_ferrocache(&["-Y", path]);
+    let real = start_memcached_with(&["-Y", path]);
+    // Each session is a list of steps, sent one at a time on one connection.
+    let sessions: &[&[&[u8]]] = &[
+        &[
+            b"get a\r\n",
+            b"version\r\n",
+            b"add x 0 0 12\r\n",
+            b"set x 0 0 12\r\nalice secret\r\n",
+            b"set a 0 0 1\r\n1\r\nget a\r\n",
+        ],
+        &[
+            b"set x 0 0 9\r\nalice bad\r\n",
+            b"set x 0 0 5\r\nalice\r\n",
+            b"set x 0 0 3\r\nabcde",
+            b"set x 0 0 11 noreply\r\nbob hunter2\r\n",
+            b"get a\r\n",
+        ],
+        &[b"set k 0 0 11\r\nbob ", b"hunter2\r\nmn\r\n"],
+    ];
+    for steps in sessions {
+        let mut f = connect(ferro.port);
+        let mut r = connect(real.port);
+        for step in *steps {
+            let wait = Duration::from_millis(150);
+            let ours = send_and_collect(&mut f, step, wait);
+            let theirs = send_and_collect(&mut r, step, wait);
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs),
+                "after {:?}",
+                String::from_utf8_lossy(step)
+            );
+        }
+    }
+    // Pipelined requests before authentication: memcached 1.6.18 sends only the last
+    // reply of a batch read together (its replies overwrite each other); every request
+    // gets its reply here.
+    let mut f = connect(ferro.port);
+    let ours = send_and_collect(
+        &mut f,
+        b"get a\r\nset x 0 0 9\r\nalice bad\r\nset x 0 0 12\r\nalice secret\r\nget a\r\n",
+        Duration::from_millis(300),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        "CLIENT_ERROR unauthenticated\r\nCLIENT_ERROR authentication failure\r\nSTORED\r\nVALUE a 0 1\r\n1\r\nEND\r\n"
+    );
+    // The same sessions count the same: auth_cmds and auth_errors.
+    let auth_stats = |port: u16| -> Vec<String> {
+        let stats = text_exchange_authenticated(port);
+        String::from_utf8_lossy(&stats)
+            .lines()
+            .filter(|l| l.starts_with("STAT auth_"))
+            .map(str::to_string)
+            .collect()
+    };
+    let (ours, theirs) = (auth_stats(ferro.port), auth_stats(real.port));
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    // Ours also counts the pipelined batch above: two attempts, one failure.
+    let counts = |lines: &[String]| -> Vec<u64> {
+        lines
+            .iter()
+            .map(|l| {
+                l.rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("count")
+            })
+            .collect()
+    };
+    let (o, t) = (counts(&ours), counts(&theirs));
+    assert_eq!((o[0], o[1]), (t[0] + 2, t[1] + 1), "{ours:?} {theirs:?}");
+}
+
+/// `stats` on a connection that logs in first (as alice).
+fn text_exchange_authenticated(port: u16) -> Vec<u8> {
+    text_exchange(port, b"set x 0 0 12\r\nalice secret\r\nstats\r\n")
 }

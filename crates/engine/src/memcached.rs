@@ -73,6 +73,8 @@ pub struct McSettings {
     pub cas_disabled: bool,
     /// `-S`: the `user:password` entries of the SASL password file; `None` without `-S`.
     pub sasl_users: Option<Vec<(String, String)>>,
+    /// `-Y`: the `user:password` entries of the ASCII authentication file; `None` without.
+    pub ascii_auth_users: Option<Vec<(String, String)>>,
 }
 
 impl Default for McSettings {
@@ -89,6 +91,7 @@ impl Default for McSettings {
             shutdown_enabled: false,
             cas_disabled: false,
             sasl_users: None,
+            ascii_auth_users: None,
         }
     }
 }
@@ -132,7 +135,7 @@ pub struct McSession {
     /// lines and `stats conns` show it where memcached shows the socket's fd: ids only
     /// grow, so the newest connection is listed last.
     pub id: u64,
-    /// SASL authentication succeeded on this connection.
+    /// SASL (binary) or `-Y` (text) authentication succeeded on this connection.
     pub authenticated: bool,
 }
 
@@ -1041,6 +1044,33 @@ impl Memcached {
 
     // ---- binary protocol ---------------------------------------------------------------
 
+    /// Whether a text connection must authenticate (`-Y`) before its requests run.
+    pub fn needs_text_login(&self, session: &McSession) -> bool {
+        self.settings.ascii_auth_users.is_some() && !session.authenticated
+    }
+
+    /// `-Y` authentication: checks `user` / `password` against the authfile, counting
+    /// `auth_cmds` and `auth_errors` as memcached does, and writes the reply.
+    pub fn text_login(
+        &self,
+        user: &[u8],
+        password: &[u8],
+        session: &mut McSession,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(users) = &self.settings.ascii_auth_users else {
+            return;
+        };
+        self.stats.auth_cmds.incr();
+        if credentials_ok(users, user, password) {
+            session.authenticated = true;
+            reply::line(out, "STORED");
+        } else {
+            self.stats.auth_errors.incr();
+            reply::line(out, "CLIENT_ERROR authentication failure");
+        }
+    }
+
     /// Runs one binary-protocol request, appending its response(s) to `out`.
     pub fn execute_binary(
         &self,
@@ -1863,6 +1893,13 @@ impl Memcached {
 /// Checks a SASL PLAIN message (`[authzid] NUL authcid NUL password`) against the
 /// password file's entries. An entry `user@realm` also matches `user` (Cyrus SASL
 /// password files carry the realm).
+/// Whether `user` / `password` is an entry of a password file.
+fn credentials_ok(users: &[(String, String)], user: &[u8], password: &[u8]) -> bool {
+    users
+        .iter()
+        .any(|(u, p)| u.as_bytes() == user && p.as_bytes() == password)
+}
+
 fn plain_auth_ok(users: &[(String, String)], data: &[u8]) -> bool {
     let mut parts = data.split(|&b| b == 0);
     let (Some(_authzid), Some(user), Some(pass), None) =

@@ -27,12 +27,15 @@
 //! live memcached when `MEMCACHED_ADDR` is set; the toys there double as worked examples
 //! of the engine-side rules (quiet mode, `ms` modes, counter padding).
 //!
-//! Not covered here (engine or connection concerns): stats contents, `-Y` ASCII
-//! authentication (`set <any> 0 0 <n>` carrying `user pass` before any other command), and
+//! `-Y` ASCII authentication (`set <any> 0 0 <n>` carrying `user pass` before any other
+//! command) has its own small parser, [`auth`].
+//!
+//! Not covered here (engine or connection concerns): stats contents, and
 //! when replies are flushed (memcached writes after 20 requests, on `mn`, or when the read
 //! buffer is drained; this decides whether counters are rewritten in place, see
 //! [`apply_delta`]).
 
+pub mod auth;
 mod b64;
 pub mod binary;
 pub mod meta;

@@ -4,7 +4,6 @@
 //! the keys of a blocking command, for a CLIENT PAUSE to end, or for the
 //! socket to take the rest of its output.
 
-use std::io::Write;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,14 +14,14 @@ use engine::{Client, Outcome, Server};
 use resp::{parse_command, Limits, Parsed};
 use smallvec::SmallVec;
 
+use crate::tls::Transport;
+
 /// Room made for one read (both kinds of connection).
 pub(crate) const READ_CHUNK: usize = 16 * 1024;
 /// A command with an argument this large is split off the input buffer and
 /// handed to the engine, so the value can be stored without a copy (Redis
 /// reads such arguments into their own buffer for the same reason).
 const ADOPT_ARG: usize = 32 * 1024;
-/// Output buffer capacity kept between replies; more is given back.
-const KEEP_OUT: usize = 4 * READ_CHUNK;
 /// Longest wait between retries of a command held by CLIENT PAUSE.
 const PAUSE_RETRY_MS: u64 = 100;
 
@@ -54,7 +53,7 @@ enum Wait {
 }
 
 pub(crate) struct Conn {
-    stream: mio::net::TcpStream,
+    transport: Transport,
     client: Client,
     /// Input not yet executed: a partial command, or commands that arrived
     /// while the connection waits.
@@ -100,9 +99,9 @@ enum Flow {
 }
 
 impl Conn {
-    pub(crate) fn new(stream: mio::net::TcpStream, client: Client) -> Conn {
+    pub(crate) fn new(transport: Transport, client: Client) -> Conn {
         Conn {
-            stream,
+            transport,
             client,
             inbuf: BytesMut::new(),
             wait_for: 0,
@@ -118,8 +117,8 @@ impl Conn {
         }
     }
 
-    pub(crate) fn stream_mut(&mut self) -> &mut mio::net::TcpStream {
-        &mut self.stream
+    pub(crate) fn socket(&mut self) -> &mut mio::net::TcpStream {
+        self.transport.socket()
     }
 
     /// When the connection must be served even without events.
@@ -201,7 +200,7 @@ impl Conn {
             }
             if self.closing {
                 if self.client.replica_handover.is_none() {
-                    let _ = self.stream.shutdown(std::net::Shutdown::Write);
+                    self.transport.shutdown_write();
                 }
                 return false;
             }
@@ -246,7 +245,7 @@ impl Conn {
         input.clear();
         input.reserve(READ_CHUNK);
         let space = input.capacity();
-        let read = read_some(&self.stream, &mut input);
+        let read = self.transport.read_some(&mut input);
         let result = match read {
             Ok(0) => None,
             Ok(n) => {
@@ -279,7 +278,7 @@ impl Conn {
         input.clear();
         input.reserve(READ_CHUNK);
         let space = input.capacity();
-        match read_some(&self.stream, input) {
+        match self.transport.read_some(input) {
             Ok(0) => None,
             Ok(n) => {
                 self.note_input(server, n, now);
@@ -305,7 +304,7 @@ impl Conn {
             self.inbuf.reserve(READ_CHUNK);
         }
         let space = self.inbuf.capacity() - self.inbuf.len();
-        match read_some(&self.stream, &mut self.inbuf) {
+        match self.transport.read_some(&mut self.inbuf) {
             Ok(0) => None,
             Ok(n) => {
                 self.note_input(server, n, now);
@@ -607,14 +606,14 @@ impl Conn {
     /// Writes pending output. Ok(true): all written; Ok(false): the socket
     /// is full (the rest goes out on the next writable event).
     fn flush(&mut self, server: &Server) -> std::io::Result<bool> {
-        if self.out.is_empty() {
+        if self.out.is_empty() && !self.transport.has_pending_output() {
             return Ok(true);
         }
         if self.written == 0 {
             // The AOF holds what these replies depend on before they leave.
             engine::aof::before_reply(server);
         }
-        let Some(n) = write_out(&mut self.stream, &mut self.out, &mut self.written)? else {
+        let Some(n) = self.transport.write_out(&mut self.out, &mut self.written)? else {
             return Ok(false);
         };
         server.stats.net_output_bytes.add(n as u64);
@@ -649,69 +648,16 @@ impl Conn {
         if let Some(request) = client.replica_handover.take() {
             // A replica: fed by a thread of its own from now on.
             let shared = client.shared.clone();
-            crate::replica_feed::start(server, self.stream.into(), shared, *request);
+            match self.transport {
+                Transport::Plain(stream) => {
+                    crate::replica_feed::start(server, stream.into(), shared, *request)
+                }
+                Transport::Tls(_) => {
+                    tracing::warn!("replication over TLS is not supported: connection closed")
+                }
+            }
             return;
         }
         server.clients.unregister(client.id());
-    }
-}
-
-/// Writes `out[*written..]` to the socket. Ok(Some(n)): all of `out` (n
-/// bytes) is written, and `out` is emptied (a big buffer is given back);
-/// Ok(None): the socket is full, `written` says how far it got.
-pub(crate) fn write_out(
-    stream: &mut mio::net::TcpStream,
-    out: &mut Vec<u8>,
-    written: &mut usize,
-) -> std::io::Result<Option<usize>> {
-    while *written < out.len() {
-        match stream.write(&out[*written..]) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => *written += n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let n = out.len();
-    *written = 0;
-    if out.capacity() > KEEP_OUT {
-        *out = Vec::new();
-    } else {
-        out.clear();
-    }
-    Ok(Some(n))
-}
-
-/// Reads what the socket has into the spare capacity of `buf`.
-pub(crate) fn read_some(
-    stream: &mio::net::TcpStream,
-    buf: &mut BytesMut,
-) -> std::io::Result<usize> {
-    use std::os::fd::AsRawFd;
-    let spare = buf.spare_capacity_mut();
-    loop {
-        // SAFETY: `recv` writes at most `spare.len()` bytes into the spare
-        // capacity, which `buf` owns; the length is extended by what it
-        // wrote, so no uninitialized byte becomes readable. Exercised by
-        // every end-to-end test (all input arrives this way).
-        let n = unsafe {
-            libc::recv(
-                stream.as_raw_fd(),
-                spare.as_mut_ptr().cast(),
-                spare.len(),
-                0,
-            )
-        };
-        if n >= 0 {
-            let n = n as usize;
-            // SAFETY: the kernel initialized these `n` bytes (see above).
-            unsafe { buf.set_len(buf.len() + n) };
-            return Ok(n);
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
-        }
     }
 }

@@ -17,6 +17,7 @@ mod mc_conn;
 mod metrics;
 mod repl_link;
 mod replica_feed;
+mod tls;
 mod worker;
 
 use std::net::SocketAddr;
@@ -31,7 +32,10 @@ use tokio::net::TcpListener;
 /// A running node (for tests and the binary).
 pub struct Node {
     pub server: Arc<Server>,
+    /// The plain listeners' addresses.
     pub addrs: Vec<SocketAddr>,
+    /// The TLS listeners' addresses (`tls-port`).
+    pub tls_addrs: Vec<SocketAddr>,
     /// The memcached engine of a `--engine memcached` node.
     pub memcached: Option<Arc<Memcached>>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -152,47 +156,86 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
         Protocol::Redis => None,
     };
 
-    // Bind synchronously so errors surface before we report success.
-    let std_listeners = bind_all(&binds, port).map_err(StartError)?;
-    let addrs: Vec<SocketAddr> = std_listeners
-        .iter()
-        .filter_map(|l| l.local_addr().ok())
-        .collect();
+    // TLS settings first: a node told to serve TLS does not start without.
+    let tls = Arc::new(tls::TlsContext::default());
+    let tls_port = server.config.get_i64("tls-port") as u16;
+    if tls_port != 0 {
+        tls.reload(&server.config)
+            .map_err(|e| StartError(format!("Failed to configure TLS: {e}")))?;
+    }
+    // Bind synchronously so errors surface before we report success. Port
+    // 0 with a TLS port means TLS only (as in Redis).
+    let std_listeners = if port == 0 && tls_port != 0 {
+        Vec::new()
+    } else {
+        bind_all(&binds, port).map_err(StartError)?
+    };
+    let tls_listeners = if tls_port != 0 {
+        bind_all(&binds, tls_port).map_err(StartError)?
+    } else {
+        Vec::new()
+    };
+    let local_addrs = |ls: &[std::net::TcpListener]| -> Vec<SocketAddr> {
+        ls.iter().filter_map(|l| l.local_addr().ok()).collect()
+    };
+    let addrs = local_addrs(&std_listeners);
+    let tls_addrs = local_addrs(&tls_listeners);
     if let Some(a) = addrs.first() {
         server.tcp_port.store(a.port() as usize, Ordering::Relaxed);
     }
 
-    // CONFIG SET port/bind: listen on the new addresses first, and only then
-    // hand them to the acceptor (which drops the old ones); a failure leaves
-    // everything as it was.
+    // CONFIG SET port/bind/tls-port: listen on the new addresses first,
+    // and only then hand them to the acceptor (which drops the old ones); a
+    // failure leaves everything as it was. A `tls-*` change rebuilds the
+    // TLS settings (certificates are read again) or is refused.
     let (rebind_tx, rebind_rx) = tokio::sync::mpsc::unbounded_channel();
     let weak = Arc::downgrade(&server);
+    let tls_settings = tls.clone();
     server
         .config
         .set_apply_hook(Box::new(move |cfg, name, _value| {
-            if name != "port" && name != "bind" {
-                return Ok(());
-            }
-            let port = cfg.get_i64("port") as u16;
-            let binds = bind_list(&cfg.get("bind"));
-            let listeners = bind_all(&binds, port)
-                .map_err(|e| format!("Unable to listen on this port: {e}"))?;
-            if let (Some(srv), Some(a)) = (weak.upgrade(), listeners.first()) {
-                if let Ok(addr) = a.local_addr() {
-                    srv.tcp_port.store(addr.port() as usize, Ordering::Relaxed);
+            let tls_port = cfg.get_i64("tls-port") as u16;
+            if tls::is_tls_param(name) || (name == "tls-port" && tls_port != 0) {
+                if tls_port == 0 && !cfg.get_bool("tls-replication") {
+                    return Ok(());
                 }
+                tls_settings
+                    .reload(cfg)
+                    .map_err(|e| format!("Unable to update TLS configuration: {e}"))?;
             }
-            rebind_tx
-                .send(listeners)
-                .map_err(|_| "the acceptor is gone".to_string())
+            let listen_tls = match name {
+                "port" => false,
+                "tls-port" => true,
+                "bind" => {
+                    if tls_port != 0 {
+                        rebind(cfg, true, tls_port, &rebind_tx)?;
+                    }
+                    false
+                }
+                _ => return Ok(()),
+            };
+            let port = if listen_tls {
+                tls_port
+            } else {
+                cfg.get_i64("port") as u16
+            };
+            let addr = rebind(cfg, listen_tls, port, &rebind_tx)?;
+            if let (Some(srv), Some(addr), false) = (weak.upgrade(), addr, listen_tls) {
+                srv.tcp_port.store(addr.port() as usize, Ordering::Relaxed);
+            }
+            Ok(())
         }));
 
     let mut threads = Vec::new();
     let mut workers = Vec::new();
     for i in 0..threads_n {
-        let (worker, thread) =
-            worker::Worker::start(server.clone(), protocol.clone(), format!("worker-{i}"))
-                .map_err(|e| StartError(format!("worker: {e}")))?;
+        let (worker, thread) = worker::Worker::start(
+            server.clone(),
+            protocol.clone(),
+            tls.clone(),
+            format!("worker-{i}"),
+        )
+        .map_err(|e| StartError(format!("worker: {e}")))?;
         workers.push(worker);
         threads.push(thread);
     }
@@ -211,6 +254,7 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
                     redis_engine,
                     workers,
                     std_listeners,
+                    tls_listeners,
                     rebind_rx,
                 ))
             })
@@ -246,6 +290,7 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
     Ok(Node {
         server,
         addrs,
+        tls_addrs,
         memcached,
         threads,
     })
@@ -280,11 +325,34 @@ fn bind_all(binds: &[String], port: u16) -> Result<Vec<std::net::TcpListener>, S
     Ok(out)
 }
 
+/// Listens on `port` of the `bind` addresses and hands the listeners to the
+/// acceptor (`tls`: a TLS port; port 0 closes that kind of listener).
+/// Returns the first address bound.
+fn rebind(cfg: &Config, tls: bool, port: u16, tx: &Rebind) -> Result<Option<SocketAddr>, String> {
+    let listeners = if tls && port == 0 {
+        Vec::new()
+    } else {
+        let binds = bind_list(&cfg.get("bind"));
+        bind_all(&binds, port).map_err(|e| format!("Unable to listen on this port: {e}"))?
+    };
+    let first = listeners.first().and_then(|l| l.local_addr().ok());
+    tx.send((tls, listeners))
+        .map_err(|_| "the acceptor is gone".to_string())?;
+    Ok(first)
+}
+
+/// New listeners for the acceptor: (TLS port, listeners).
+type Rebind = tokio::sync::mpsc::UnboundedSender<(bool, Vec<std::net::TcpListener>)>;
+
+/// An accepted connection: (socket, peer, came through a TLS port).
+type Accepted = (tokio::net::TcpStream, SocketAddr, bool);
+
 /// Accepts on `listeners` until the generation changes (a rebind), handing
 /// connections to `tx`.
 fn spawn_listeners(
     listeners: Vec<std::net::TcpListener>,
-    tx: &tokio::sync::mpsc::Sender<(tokio::net::TcpStream, SocketAddr)>,
+    tls: bool,
+    tx: &tokio::sync::mpsc::Sender<Accepted>,
     generation: &tokio::sync::watch::Sender<u64>,
 ) {
     for l in listeners {
@@ -298,8 +366,8 @@ fn spawn_listeners(
             loop {
                 tokio::select! {
                     r = l.accept() => match r {
-                        Ok(conn) => {
-                            if tx.send(conn).await.is_err() {
+                        Ok((stream, peer)) => {
+                            if tx.send((stream, peer, tls)).await.is_err() {
                                 break;
                             }
                         }
@@ -321,11 +389,15 @@ async fn accept_loop(
     redis_engine: bool,
     workers: Vec<Arc<worker::Worker>>,
     listeners: Vec<std::net::TcpListener>,
-    mut rebind: tokio::sync::mpsc::UnboundedReceiver<Vec<std::net::TcpListener>>,
+    tls_listeners: Vec<std::net::TcpListener>,
+    mut rebind: tokio::sync::mpsc::UnboundedReceiver<(bool, Vec<std::net::TcpListener>)>,
 ) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-    let (generation, _) = tokio::sync::watch::channel(0u64);
-    spawn_listeners(listeners, &tx, &generation);
+    // One generation per kind of port: a rebind ends that kind's accepts.
+    let (plain_generation, _) = tokio::sync::watch::channel(0u64);
+    let (tls_generation, _) = tokio::sync::watch::channel(0u64);
+    spawn_listeners(listeners, false, &tx, &plain_generation);
+    spawn_listeners(tls_listeners, true, &tx, &tls_generation);
     let mut next = 0usize;
     let srv = server.clone();
     let signals = async move {
@@ -356,20 +428,21 @@ async fn accept_loop(
         let shutdown = server.shutdown_notify.notified();
         tokio::select! {
             conn = rx.recv() => {
-                let Some((stream, peer)) = conn else { break };
+                let Some((stream, peer, tls)) = conn else { break };
                 let worker = &workers[next % workers.len()];
                 next = next.wrapping_add(1);
                 // Ids are given in accept order, as Redis does.
                 let id = if redis_engine { server.clients.next_id() } else { 0 };
                 if let Ok(stream) = stream.into_std() {
-                    worker.hand(stream, peer, id);
+                    worker.hand(stream, peer, id, tls);
                 }
             }
             _ = shutdown => break,
             _ = &mut signals => {}
-            Some(new) = rebind.recv() => {
+            Some((tls, new)) = rebind.recv() => {
+                let generation = if tls { &tls_generation } else { &plain_generation };
                 generation.send_modify(|g| *g += 1);
-                spawn_listeners(new, &tx, &generation);
+                spawn_listeners(new, tls, &tx, generation);
             }
         }
     }

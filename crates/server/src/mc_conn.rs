@@ -13,14 +13,16 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use engine::memcached::{McSession, Memcached, Step, WatchSink};
+use memcache::auth::AuthParsed;
 use memcache::binary::BinParsed;
 use memcache::reply;
 use memcache::text::{self, Parsed};
 
-use crate::conn::{read_some, write_out, READ_CHUNK};
+use crate::conn::READ_CHUNK;
+use crate::tls::Transport;
 
 pub(crate) struct McConn {
-    stream: mio::net::TcpStream,
+    transport: Transport,
     mc: Arc<Memcached>,
     session: McSession,
     /// Allocated when data arrives, grown to what replies need: an idle
@@ -47,6 +49,7 @@ impl McConn {
     pub(crate) fn open(
         mc: &Arc<Memcached>,
         stream: std::net::TcpStream,
+        tls: Option<&crate::tls::TlsContext>,
         wake: Arc<dyn Fn() + Send + Sync>,
     ) -> Option<McConn> {
         let stats = &mc.stats;
@@ -67,9 +70,21 @@ impl McConn {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
+        let stream = mio::net::TcpStream::from_std(stream);
+        let transport = match tls {
+            None => Transport::Plain(stream),
+            Some(tls) => match tls.accept(stream) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!("TLS connection refused: {e}");
+                    stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
+                    return None;
+                }
+            },
+        };
         let session = mc.open_session(peer, local);
         Some(McConn {
-            stream: mio::net::TcpStream::from_std(stream),
+            transport,
             mc: mc.clone(),
             session,
             buf: BytesMut::new(),
@@ -85,8 +100,8 @@ impl McConn {
         })
     }
 
-    pub(crate) fn stream_mut(&mut self) -> &mut mio::net::TcpStream {
-        &mut self.stream
+    pub(crate) fn socket(&mut self) -> &mut mio::net::TcpStream {
+        self.transport.socket()
     }
 
     /// Serves the connection after an event or a wake-up. Returns false when
@@ -102,7 +117,7 @@ impl McConn {
                 Err(_) => return false,
             }
             if self.closing {
-                let _ = self.stream.shutdown(std::net::Shutdown::Write);
+                self.transport.shutdown_write();
                 return false;
             }
             if let Some(sink) = &self.watch {
@@ -138,7 +153,7 @@ impl McConn {
             self.buf.reserve(READ_CHUNK);
         }
         let space = self.buf.capacity() - self.buf.len();
-        match read_some(&self.stream, &mut self.buf) {
+        match self.transport.read_some(&mut self.buf) {
             Ok(0) => None,
             Ok(n) => {
                 self.mc.stats.bytes_read.add(n as u64);
@@ -198,6 +213,23 @@ impl McConn {
                         (e.consumed, step)
                     }
                 }
+            } else if mc.needs_text_login(&self.session) {
+                match memcache::auth::parse(buf) {
+                    AuthParsed::Incomplete => break,
+                    AuthParsed::Close => (buf.len(), Step::Close),
+                    AuthParsed::Reply { consumed, reply } => {
+                        reply::line(out, reply);
+                        (consumed, Step::Continue)
+                    }
+                    AuthParsed::Credentials {
+                        consumed,
+                        user,
+                        password,
+                    } => {
+                        mc.text_login(user, password, &mut self.session, out);
+                        (consumed, Step::Continue)
+                    }
+                }
             } else {
                 match text::parse(buf, limits) {
                     Parsed::Incomplete { need } => {
@@ -243,7 +275,10 @@ impl McConn {
     /// Writes pending output. Ok(true): all written; Ok(false): the socket
     /// is full (the rest goes out on the next writable event).
     fn flush(&mut self) -> std::io::Result<bool> {
-        let Some(n) = write_out(&mut self.stream, &mut self.out, &mut self.written)? else {
+        if self.out.is_empty() && !self.transport.has_pending_output() {
+            return Ok(true);
+        }
+        let Some(n) = self.transport.write_out(&mut self.out, &mut self.written)? else {
             return Ok(false);
         };
         self.mc.stats.bytes_written.add(n as u64);

@@ -27,6 +27,7 @@ use slab::Slab;
 
 use crate::conn::{Conn, Scratch};
 use crate::mc_conn::McConn;
+use crate::tls::{TlsContext, Transport};
 use crate::Protocol;
 
 const WAKER: Token = Token(usize::MAX);
@@ -36,6 +37,8 @@ const MAX_SLEEP_MS: u64 = 100;
 pub(crate) struct Worker {
     server: Arc<Server>,
     protocol: Protocol,
+    /// The TLS settings of connections accepted on a TLS port.
+    tls: Arc<TlsContext>,
     name: String,
     registry: Registry,
     waker: Waker,
@@ -50,7 +53,8 @@ pub(crate) struct Worker {
 
 #[derive(Default)]
 struct Inbox {
-    accepted: Vec<(std::net::TcpStream, SocketAddr, u64)>,
+    /// (socket, peer, client id, came through a TLS port).
+    accepted: Vec<(std::net::TcpStream, SocketAddr, u64, bool)>,
     /// Tokens of connections woken by other threads.
     attend: Vec<usize>,
 }
@@ -90,6 +94,7 @@ impl Worker {
     pub(crate) fn start(
         server: Arc<Server>,
         protocol: Protocol,
+        tls: Arc<TlsContext>,
         name: String,
     ) -> std::io::Result<(Arc<Worker>, std::thread::JoinHandle<()>)> {
         let poll = Poll::new()?;
@@ -98,6 +103,7 @@ impl Worker {
         let worker = Arc::new(Worker {
             server,
             protocol,
+            tls,
             name: name.clone(),
             registry,
             waker,
@@ -119,8 +125,8 @@ impl Worker {
     }
 
     /// Takes an accepted connection (from the acceptor thread).
-    pub(crate) fn hand(&self, stream: std::net::TcpStream, peer: SocketAddr, id: u64) {
-        self.inbox.lock().accepted.push((stream, peer, id));
+    pub(crate) fn hand(&self, stream: std::net::TcpStream, peer: SocketAddr, id: u64, tls: bool) {
+        self.inbox.lock().accepted.push((stream, peer, id, tls));
         self.ring();
     }
 
@@ -192,8 +198,8 @@ impl Worker {
             self.rung.store(false, Ordering::Release);
             let inbox = std::mem::take(&mut *self.inbox.lock());
             ready.extend_from_slice(&inbox.attend);
-            for (stream, peer, id) in inbox.accepted {
-                self.add_conn(&mut st, stream, peer, id);
+            for (stream, peer, id, tls) in inbox.accepted {
+                self.add_conn(&mut st, stream, peer, id, tls);
             }
             let now = engine::now_ms();
             while let Some(&Reverse((at, token))) = st.timers.peek() {
@@ -258,7 +264,7 @@ impl Worker {
                 self.ring();
             }
             if !keep {
-                let _ = self.registry.deregister(conn.stream_mut());
+                let _ = self.registry.deregister(conn.socket());
             }
             keep
         });
@@ -282,6 +288,7 @@ impl Worker {
         stream: std::net::TcpStream,
         peer: SocketAddr,
         id: u64,
+        tls: bool,
     ) {
         let entry = st.conns.vacant_entry();
         let token = entry.key();
@@ -291,15 +298,16 @@ impl Worker {
                 w.attend(token);
             }
         };
+        let tls = tls.then_some(&*self.tls);
         let conn = match &self.protocol {
-            Protocol::Redis => self.open_redis(stream, peer, id, Box::new(wake)),
+            Protocol::Redis => self.open_redis(stream, peer, id, tls, Box::new(wake)),
             Protocol::Memcached(mc) => {
-                McConn::open(mc, stream, Arc::new(wake)).map(AnyConn::Memcached)
+                McConn::open(mc, stream, tls, Arc::new(wake)).map(AnyConn::Memcached)
             }
         };
         let Some(mut conn) = conn else { return };
         if let Err(e) = self.registry.register(
-            conn.stream_mut(),
+            conn.socket(),
             Token(token),
             Interest::READABLE | Interest::WRITABLE,
         ) {
@@ -316,6 +324,7 @@ impl Worker {
         stream: std::net::TcpStream,
         peer: SocketAddr,
         id: u64,
+        tls: Option<&TlsContext>,
         wake: Box<dyn Fn() + Send + Sync>,
     ) -> Option<AnyConn> {
         let server = &self.server;
@@ -333,6 +342,17 @@ impl Worker {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let stream = mio::net::TcpStream::from_std(stream);
+        let transport = match tls {
+            None => Transport::Plain(stream),
+            Some(tls) => match tls.accept(stream) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!("TLS connection refused: {e}");
+                    return None;
+                }
+            },
+        };
         let shared = Arc::new(ClientShared::new(
             id,
             peer.to_string(),
@@ -343,8 +363,7 @@ impl Worker {
         shared.set_waker(wake);
         server.clients.register(shared.clone());
         let client = Client::for_connection(server, shared);
-        let stream = mio::net::TcpStream::from_std(stream);
-        Some(AnyConn::Redis(Conn::new(stream, client)))
+        Some(AnyConn::Redis(Conn::new(transport, client)))
     }
 }
 
@@ -364,10 +383,10 @@ impl AnyConn {
         }
     }
 
-    fn stream_mut(&mut self) -> &mut mio::net::TcpStream {
+    fn socket(&mut self) -> &mut mio::net::TcpStream {
         match self {
-            AnyConn::Redis(c) => c.stream_mut(),
-            AnyConn::Memcached(c) => c.stream_mut(),
+            AnyConn::Redis(c) => c.socket(),
+            AnyConn::Memcached(c) => c.socket(),
         }
     }
 

@@ -1,0 +1,557 @@
+//! TLS for both engines, with rustls: the server's TLS settings built from
+//! the `tls-*` parameters (a memcached node's `-Z -o ssl_*` flags map onto
+//! the same parameters), and [`Transport`], the plain or encrypted stream a
+//! connection reads and writes through in its worker's event loop.
+//!
+//! Settings are rebuilt whenever a `tls-*` parameter changes (CONFIG SET
+//! reloads certificates, as Redis does); connections accepted afterwards
+//! get the new ones, established connections keep theirs.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use engine::Config;
+use parking_lot::RwLock;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
+use rustls::{CipherSuite, RootCertStore, ServerConfig, SupportedCipherSuite};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Output buffer capacity kept between replies; more is given back.
+const KEEP_OUT: usize = 64 * 1024;
+
+/// The TLS settings new connections get: None until TLS is configured.
+#[derive(Default)]
+pub(crate) struct TlsContext {
+    config: RwLock<Option<Arc<ServerConfig>>>,
+}
+
+impl TlsContext {
+    /// Rebuilds the settings from the `tls-*` parameters; on error the
+    /// current settings stay.
+    pub(crate) fn reload(&self, config: &Config) -> Result<(), String> {
+        let built = server_config(config)?;
+        *self.config.write() = Some(built);
+        Ok(())
+    }
+
+    /// Starts the server side of a TLS session for an accepted socket.
+    pub(crate) fn accept(&self, sock: mio::net::TcpStream) -> std::io::Result<Transport> {
+        let config = self
+            .config
+            .read()
+            .clone()
+            .ok_or_else(|| std::io::Error::other("TLS is not configured"))?;
+        let tls = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+        Ok(Transport::Tls(Box::new(TlsStream {
+            sock,
+            tls,
+            eof: false,
+        })))
+    }
+}
+
+/// Whether a parameter change concerns the TLS settings.
+pub(crate) fn is_tls_param(name: &str) -> bool {
+    name.starts_with("tls-") && name != "tls-port"
+}
+
+/// OpenSSL's names of the cipher suites rustls offers (Redis's
+/// `tls-ciphers` and `tls-ciphersuites` take OpenSSL's names).
+const OPENSSL_NAMES: &[(CipherSuite, &str)] = &[
+    (
+        CipherSuite::TLS13_AES_128_GCM_SHA256,
+        "TLS_AES_128_GCM_SHA256",
+    ),
+    (
+        CipherSuite::TLS13_AES_256_GCM_SHA384,
+        "TLS_AES_256_GCM_SHA384",
+    ),
+    (
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        "ECDHE-RSA-AES256-GCM-SHA384",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ),
+];
+
+/// A suite named as OpenSSL or IANA names it.
+fn suite_named(name: &str, suites: &[SupportedCipherSuite]) -> Option<SupportedCipherSuite> {
+    suites.iter().copied().find(|s| {
+        let id = s.suite();
+        OPENSSL_NAMES
+            .iter()
+            .any(|(cs, n)| *cs == id && n.eq_ignore_ascii_case(name))
+            || id
+                .as_str()
+                .is_some_and(|iana| iana.eq_ignore_ascii_case(name))
+    })
+}
+
+/// Picks the suites of one protocol version from an OpenSSL-style list
+/// (`a:b:c`; `DEFAULT`, `ALL` and `HIGH` mean every suite; `!x` and `-x`
+/// remove one, and are ignored for suites rustls does not have at all).
+fn pick_suites(
+    param: &str,
+    list: &str,
+    suites: &[SupportedCipherSuite],
+) -> Result<Vec<SupportedCipherSuite>, String> {
+    if list.trim().is_empty() {
+        return Ok(suites.to_vec());
+    }
+    let mut picked: Vec<SupportedCipherSuite> = Vec::new();
+    for token in list.split([':', ',', ' ']).filter(|t| !t.is_empty()) {
+        if let Some(removed) = token.strip_prefix(['!', '-']) {
+            if let Some(s) = suite_named(removed, suites) {
+                picked.retain(|p| p.suite() != s.suite());
+            }
+            continue;
+        }
+        if token.starts_with('@') {
+            continue;
+        }
+        if ["DEFAULT", "ALL", "HIGH"]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(token))
+        {
+            for s in suites {
+                if !picked.iter().any(|p| p.suite() == s.suite()) {
+                    picked.push(*s);
+                }
+            }
+            continue;
+        }
+        let known: Vec<&str> = suites
+            .iter()
+            .filter_map(|s| OPENSSL_NAMES.iter().find(|(cs, _)| *cs == s.suite()))
+            .map(|(_, n)| *n)
+            .collect();
+        let s = suite_named(token, suites).ok_or_else(|| {
+            format!(
+                "{param}: cipher '{token}' is not available (available: {})",
+                known.join(":")
+            )
+        })?;
+        if !picked.iter().any(|p| p.suite() == s.suite()) {
+            picked.push(s);
+        }
+    }
+    if picked.is_empty() {
+        return Err(format!("{param}: no cipher left in '{list}'"));
+    }
+    Ok(picked)
+}
+
+/// `tls-protocols`: "TLSv1.2 TLSv1.3" (empty: both). rustls has neither
+/// TLSv1 nor TLSv1.1; they are skipped with a warning.
+fn protocol_versions(list: &str) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+    if list.trim().is_empty() {
+        return Ok(vec![&rustls::version::TLS13, &rustls::version::TLS12]);
+    }
+    let mut out = Vec::new();
+    for p in list.split_whitespace() {
+        match p.to_ascii_lowercase().as_str() {
+            "tlsv1.2" => out.push(&rustls::version::TLS12),
+            "tlsv1.3" => out.push(&rustls::version::TLS13),
+            "tlsv1" | "tlsv1.1" => {
+                tracing::warn!("tls-protocols: {p} is not supported (only TLSv1.2 and TLSv1.3)")
+            }
+            _ => return Err(format!("Invalid tls-protocols specified: '{p}'")),
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "tls-protocols '{list}' names no supported protocol (TLSv1.2 and TLSv1.3 are)"
+        ));
+    }
+    Ok(out)
+}
+
+/// The crypto provider with the suites `tls-ciphers` (TLS 1.2) and
+/// `tls-ciphersuites` (TLS 1.3) allow.
+fn provider(config: &Config) -> Result<Arc<CryptoProvider>, String> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    let (tls13, tls12): (Vec<_>, Vec<_>) = provider
+        .cipher_suites
+        .iter()
+        .copied()
+        .partition(|s| s.version() == &rustls::version::TLS13);
+    let mut suites = pick_suites("tls-ciphersuites", &config.get("tls-ciphersuites"), &tls13)?;
+    suites.extend(pick_suites(
+        "tls-ciphers",
+        &config.get("tls-ciphers"),
+        &tls12,
+    )?);
+    provider.cipher_suites = suites;
+    Ok(Arc::new(provider))
+}
+
+fn load_certs(path: &str, param: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect())
+        .map_err(|e| format!("{param}: can't read certificates from {path}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{param}: no PEM certificate in {path}"));
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &str, pass: &str, param: &str) -> Result<PrivateKeyDer<'static>, String> {
+    if !pass.is_empty() {
+        return Err(format!(
+            "{param}: encrypted private keys are not supported; decrypt it once \
+             (openssl pkey -in {path} -out plain.key) and point {param} at the result"
+        ));
+    }
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| format!("{param}: can't read a PEM private key from {path}: {e}"))
+}
+
+/// The CA certificates of `tls-ca-cert-file` and every file of
+/// `tls-ca-cert-dir` (files that hold no certificate are skipped).
+fn load_roots(config: &Config) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    let file = config.get("tls-ca-cert-file");
+    if !file.is_empty() {
+        for c in load_certs(&file, "tls-ca-cert-file")? {
+            roots
+                .add(c)
+                .map_err(|e| format!("tls-ca-cert-file: {file}: {e}"))?;
+        }
+    }
+    let dir = config.get("tls-ca-cert-dir");
+    if !dir.is_empty() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| format!("tls-ca-cert-dir: {dir}: {e}"))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(iter) = CertificateDer::pem_file_iter(&path) else {
+                continue;
+            };
+            for c in iter.flatten() {
+                let _ = roots.add(c);
+            }
+        }
+    }
+    Ok(roots)
+}
+
+/// Builds the server's TLS settings from the `tls-*` parameters.
+pub(crate) fn server_config(config: &Config) -> Result<Arc<ServerConfig>, String> {
+    let cert_file = config.get("tls-cert-file");
+    let key_file = config.get("tls-key-file");
+    if cert_file.is_empty() || key_file.is_empty() {
+        return Err("TLS needs tls-cert-file and tls-key-file (PEM files)".into());
+    }
+    let certs = load_certs(&cert_file, "tls-cert-file")?;
+    let key = load_key(&key_file, &config.get("tls-key-file-pass"), "tls-key-file")?;
+    let provider = provider(config)?;
+    let versions = protocol_versions(&config.get("tls-protocols"))?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls-protocols / tls-ciphers: {e}"))?;
+    let auth = config.get("tls-auth-clients");
+    let builder = if auth == "no" {
+        builder.with_no_client_auth()
+    } else {
+        let roots = load_roots(config)?;
+        if roots.is_empty() {
+            return Err(format!(
+                "tls-auth-clients is '{auth}': set tls-ca-cert-file or tls-ca-cert-dir to the \
+                 CA that signs client certificates (or set tls-auth-clients no)"
+            ));
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+        let verifier = if auth == "optional" {
+            verifier.allow_unauthenticated()
+        } else {
+            verifier
+        };
+        builder.with_client_cert_verifier(
+            verifier
+                .build()
+                .map_err(|e| format!("tls-ca-cert-file: {e}"))?,
+        )
+    };
+    let mut server = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls-cert-file / tls-key-file: {e}"))?;
+    server.ignore_client_order = config.get_bool("tls-prefer-server-ciphers");
+    let cache_size = config.get_i64("tls-session-cache-size").max(0) as usize;
+    if config.get_bool("tls-session-caching") && cache_size > 0 {
+        server.session_storage = ServerSessionMemoryCache::new(cache_size);
+    } else {
+        server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        server.send_tls13_tickets = 0;
+    }
+    Ok(Arc::new(server))
+}
+
+/// The stream of a client connection: plain TCP or TLS over TCP. Both read
+/// and write without blocking (the socket is in its worker's epoll loop).
+pub(crate) enum Transport {
+    Plain(mio::net::TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+pub(crate) struct TlsStream {
+    sock: mio::net::TcpStream,
+    tls: rustls::ServerConnection,
+    /// The socket reached end of input.
+    eof: bool,
+}
+
+impl Transport {
+    /// The socket, for the event loop's registration.
+    pub(crate) fn socket(&mut self) -> &mut mio::net::TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => &mut t.sock,
+        }
+    }
+
+    /// Reads what has arrived into the spare capacity of `buf`. As with a
+    /// plain socket, fewer bytes than the room given means nothing more is
+    /// waiting (the socket said it would block), Ok(0) the end of input.
+    pub(crate) fn read_some(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        match self {
+            Transport::Plain(s) => read_plain(s, buf),
+            Transport::Tls(t) => t.read_some(buf),
+        }
+    }
+
+    /// Writes `out[*written..]`. Ok(Some(n)): all of `out` (n bytes) is
+    /// written, and `out` is emptied (a big buffer is given back);
+    /// Ok(None): the socket is full, `written` says how far it got.
+    pub(crate) fn write_out(
+        &mut self,
+        out: &mut Vec<u8>,
+        written: &mut usize,
+    ) -> std::io::Result<Option<usize>> {
+        let done = match self {
+            Transport::Plain(s) => write_plain(s, out, written)?,
+            Transport::Tls(t) => t.write_out(out, written)?,
+        };
+        if !done {
+            return Ok(None);
+        }
+        let n = out.len();
+        *written = 0;
+        if out.capacity() > KEEP_OUT {
+            *out = Vec::new();
+        } else {
+            out.clear();
+        }
+        Ok(Some(n))
+    }
+
+    /// Encrypted bytes (a handshake message, say) wait for the socket.
+    pub(crate) fn has_pending_output(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(t) => t.tls.wants_write(),
+        }
+    }
+
+    /// Ends the sending side (after a TLS close_notify).
+    pub(crate) fn shutdown_write(&mut self) {
+        if let Transport::Tls(t) = self {
+            t.tls.send_close_notify();
+            while t.tls.wants_write() {
+                if t.tls.write_tls(&mut t.sock).is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = self.socket().shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl TlsStream {
+    fn read_some(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        let mut total = 0;
+        loop {
+            let state = match self.tls.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => {
+                    // The alert that says why goes out before the close.
+                    let _ = self.tls.write_tls(&mut self.sock);
+                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+                }
+            };
+            let available = state.plaintext_bytes_to_read();
+            let peer_closed = state.peer_has_closed();
+            if available > 0 {
+                let start = buf.len();
+                let take = available.min(buf.capacity() - start);
+                buf.resize(start + take, 0);
+                let n = self.tls.reader().read(&mut buf[start..])?;
+                buf.truncate(start + n);
+                total += n;
+                if buf.len() == buf.capacity() {
+                    return Ok(total);
+                }
+            }
+            // Handshake messages (and alerts) go out as soon as they exist;
+            // what the socket does not take now goes with the next write.
+            while self.tls.wants_write() {
+                match self.tls.write_tls(&mut self.sock) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.eof || peer_closed {
+                return Ok(total);
+            }
+            match self.tls.read_tls(&mut self.sock) {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return if total > 0 { Ok(total) } else { Err(e) };
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Encrypts and sends `out[*written..]`. Ok(false): the socket (or the
+    /// handshake) holds the rest back.
+    fn write_out(&mut self, out: &[u8], written: &mut usize) -> std::io::Result<bool> {
+        loop {
+            while self.tls.wants_write() {
+                match self.tls.write_tls(&mut self.sock) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if *written >= out.len() {
+                return Ok(true);
+            }
+            let n = self.tls.writer().write(&out[*written..])?;
+            if n == 0 {
+                // Buffered until the handshake completes.
+                return Ok(false);
+            }
+            *written += n;
+        }
+    }
+}
+
+/// Writes `out[*written..]` to a plain socket. Ok(false): the socket is full.
+fn write_plain(
+    stream: &mut mio::net::TcpStream,
+    out: &[u8],
+    written: &mut usize,
+) -> std::io::Result<bool> {
+    while *written < out.len() {
+        match stream.write(&out[*written..]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => *written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Reads what a plain socket has into the spare capacity of `buf`.
+fn read_plain(stream: &mio::net::TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let spare = buf.spare_capacity_mut();
+    loop {
+        // SAFETY: `recv` writes at most `spare.len()` bytes into the spare
+        // capacity, which `buf` owns; the length is extended by what it
+        // wrote, so no uninitialized byte becomes readable. Exercised by
+        // every end-to-end test (all plain input arrives this way).
+        let n = unsafe {
+            libc::recv(
+                stream.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                0,
+            )
+        };
+        if n >= 0 {
+            let n = n as usize;
+            // SAFETY: the kernel initialized these `n` bytes (see above).
+            unsafe { buf.set_len(buf.len() + n) };
+            return Ok(n);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cipher_lists_take_openssl_and_iana_names() {
+        let p = rustls::crypto::ring::default_provider();
+        let tls12: Vec<_> = p
+            .cipher_suites
+            .iter()
+            .copied()
+            .filter(|s| s.version() == &rustls::version::TLS12)
+            .collect();
+        let picked = pick_suites(
+            "tls-ciphers",
+            "ECDHE-RSA-AES128-GCM-SHA256:TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            &tls12,
+        )
+        .unwrap();
+        assert_eq!(picked.len(), 2);
+        let all_but_one = pick_suites(
+            "tls-ciphers",
+            "DEFAULT:!ECDHE-RSA-AES128-GCM-SHA256:!MD5",
+            &tls12,
+        )
+        .unwrap();
+        assert_eq!(all_but_one.len(), tls12.len() - 1);
+        let err = pick_suites("tls-ciphers", "RC4-SHA", &tls12).unwrap_err();
+        assert!(err.contains("'RC4-SHA' is not available"), "{err}");
+        assert!(pick_suites("tls-ciphers", "!ECDHE-RSA-AES128-GCM-SHA256", &tls12).is_err());
+    }
+
+    #[test]
+    fn protocols_are_checked() {
+        assert_eq!(protocol_versions("").unwrap().len(), 2);
+        assert_eq!(protocol_versions("TLSv1.2").unwrap().len(), 1);
+        assert_eq!(protocol_versions("tlsv1.1 TLSv1.3").unwrap().len(), 1);
+        assert!(protocol_versions("TLSv1.1").is_err());
+        assert!(protocol_versions("SSLv3").is_err());
+    }
+}
