@@ -119,6 +119,11 @@ fn free_port() -> u16 {
 /// loads a file left behind (one in the working directory would be
 /// loaded at startup) and a SAVE writes nothing into the repository.
 pub fn start_redis() -> Proc {
+    start_redis_with(None, &[])
+}
+
+/// [`start_redis`] reading `config_file` first, with extra arguments after.
+pub fn start_redis_with(config_file: Option<&str>, extra: &[&str]) -> Proc {
     for _ in 0..20 {
         let port = free_port();
         let dir = std::env::temp_dir();
@@ -131,11 +136,13 @@ pub fn start_redis() -> Proc {
                 .unwrap_or(0)
         );
         let mut child = Command::new("redis-server")
+            .args(config_file)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--dir", dir.to_str().expect("utf-8 temp dir")])
             .args(["--dbfilename", &dbfilename])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .args(["--enable-debug-command", "local"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

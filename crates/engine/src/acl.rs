@@ -187,7 +187,10 @@ impl Selector {
         if let Some((command, first)) = what.split_once('|') {
             // `+cmd|arg` of a command without subcommands: that first
             // argument only.
-            if let Some(entry) = table.get(command).filter(|e| e.spec.subcommands.is_empty()) {
+            if let Some(entry) = table
+                .get_original(command)
+                .filter(|e| e.spec.subcommands.is_empty())
+            {
                 if !allow {
                     return Err("Allowing first-arg of a subcommand is not supported".into());
                 }
@@ -205,12 +208,12 @@ impl Selector {
             }
         }
         let entry = table
-            .get(what)
+            .get_original(what)
             .filter(|e| !e.spec.name.contains('|') || what.contains('|'))
             .ok_or("Unknown command or category name in ACL")?;
         self.set(entry.index, allow);
         for sub in entry.spec.subcommands {
-            if let Some(s) = table.get(sub.name) {
+            if let Some(s) = table.get_original(sub.name) {
                 self.set(s.index, allow);
             }
         }

@@ -586,6 +586,10 @@ pub struct Config {
     /// `user` directives of the file, each one's words (name, rules...):
     /// applied to the node's ACL at startup.
     pub users: parking_lot::Mutex<Vec<Vec<String>>>,
+    /// `rename-command` directives of the file (old name, new name; an
+    /// empty new name removes the command), applied to the node's command
+    /// table at startup.
+    pub renames: parking_lot::Mutex<Vec<(String, String)>>,
 }
 
 /// Applies one changed parameter (name, new value) outside the configuration;
@@ -637,6 +641,7 @@ impl Config {
             apply_hook: RwLock::new(None),
             save_loaded: std::sync::atomic::AtomicBool::new(false),
             users: Default::default(),
+            renames: Default::default(),
         };
         c.refresh_hot();
         c
@@ -916,6 +921,17 @@ impl Config {
                 // Checked now, so a bad rule stops the start with its line.
                 crate::acl::check_declaration(rest).map_err(|e| err(i + 1, line, e))?;
                 self.users.lock().push(rest.to_vec());
+                continue;
+            }
+            if name.eq_ignore_ascii_case("rename-command") {
+                let [from, to] = rest else {
+                    return Err(err(i + 1, line, "wrong number of arguments".into()));
+                };
+                let from = from.to_ascii_lowercase();
+                if from.contains('|') || commands::find(&from).is_none() {
+                    return Err(err(i + 1, line, "No such command in rename-command".into()));
+                }
+                self.renames.lock().push((from, to.to_ascii_lowercase()));
                 continue;
             }
             if name.eq_ignore_ascii_case("include") {

@@ -40,7 +40,11 @@ pub struct CommandEntry {
 /// handlers of the family modules.
 pub struct CommandTable {
     pub entries: Vec<CommandEntry>,
+    /// The names commands answer to.
     by_name: HashMap<&'static str, usize>,
+    /// The names before any `rename-command` (ACL rules use them, as in
+    /// Redis); None while nothing is renamed.
+    original: Option<HashMap<&'static str, usize>>,
 }
 
 /// Every family module's handlers, by full command name.
@@ -94,11 +98,44 @@ impl CommandTable {
                 latency: Default::default(),
             });
         }
-        CommandTable { entries, by_name }
+        CommandTable {
+            entries,
+            by_name,
+            original: None,
+        }
+    }
+
+    /// `rename-command from to`: the command answers to `to` only (to
+    /// nothing when `to` is empty). Names are lower case.
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<(), String> {
+        if self.original.is_none() {
+            self.original = Some(self.by_name.clone());
+        }
+        let index = self
+            .by_name
+            .remove(from)
+            .ok_or_else(|| format!("rename-command: no command named '{from}'"))?;
+        if to.is_empty() {
+            return Ok(());
+        }
+        if self.by_name.contains_key(to) {
+            return Err(format!(
+                "rename-command: a command named '{to}' already exists"
+            ));
+        }
+        // Renames are a handful, read once at startup.
+        self.by_name.insert(Box::leak(to.into()), index);
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Option<&CommandEntry> {
         self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+
+    /// A command by its name before `rename-command`.
+    pub fn get_original(&self, name: &str) -> Option<&CommandEntry> {
+        let names = self.original.as_ref().unwrap_or(&self.by_name);
+        names.get(name).map(|&i| &self.entries[i])
     }
 }
 

@@ -299,7 +299,12 @@ impl Server {
             .store(config.get_bool("aof-timestamp-enabled"), Ordering::Relaxed);
         let sink = propagation.clone();
         keyspace.set_expiry_sink(Box::new(move |db, key| sink.effect(db, &[b"DEL", key])));
-        let commands = dispatch::CommandTable::build();
+        let mut commands = dispatch::CommandTable::build();
+        for (from, to) in config.renames.lock().iter() {
+            if let Err(e) = commands.rename(from, to) {
+                tracing::warn!("{e}");
+            }
+        }
         let acl = acl::Acl::new(&commands);
         acl.set_requirepass(config.get("requirepass").as_bytes(), &commands);
         // Checked when the file was read.

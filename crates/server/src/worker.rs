@@ -336,6 +336,14 @@ impl Worker {
             let _ = (&stream).write(b"-ERR max number of clients reached\r\n");
             return None;
         }
+        if server.config.get_bool("protected-mode")
+            && server.acl.default_user().perms().nopass
+            && !peer.ip().to_canonical().is_loopback()
+        {
+            use std::io::Write;
+            let _ = (&stream).write(PROTECTED_MODE_DENIED.as_bytes());
+            return None;
+        }
         crate::conn::configure(&stream, server.config.get_i64("tcp-keepalive") as u64);
         let local = stream
             .local_addr()
@@ -366,6 +374,10 @@ impl Worker {
         Some(AnyConn::Redis(Conn::new(transport, client)))
     }
 }
+
+/// Redis 7.0's refusal of a non-loopback client in protected mode (with its
+/// wording, typo included).
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// A connection of either engine.
 // Always boxed (`Slot::Here`): the variants' sizes do not matter.
