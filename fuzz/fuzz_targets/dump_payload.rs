@@ -1,7 +1,4 @@
-//! cargo-fuzz target `dump_payload`: see `harness::dump_payload` for what one input exercises.
+//! cargo-fuzz target `dump_payload`: see `fuzz_targets::dump_payload` (crates/fuzz-targets).
 #![no_main]
 
-#[path = "../harness.rs"]
-mod harness;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::dump_payload(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_targets::dump_payload(data));

@@ -1,7 +1,4 @@
-//! cargo-fuzz target `rdb_object`: see `harness::rdb_object` for what one input exercises.
+//! cargo-fuzz target `rdb_object`: see `fuzz_targets::rdb_object` (crates/fuzz-targets).
 #![no_main]
 
-#[path = "../harness.rs"]
-mod harness;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::rdb_object(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_targets::rdb_object(data));

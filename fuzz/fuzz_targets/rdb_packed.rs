@@ -1,7 +1,4 @@
-//! cargo-fuzz target `rdb_packed`: see `harness::rdb_packed` for what one input exercises.
+//! cargo-fuzz target `rdb_packed`: see `fuzz_targets::rdb_packed` (crates/fuzz-targets).
 #![no_main]
 
-#[path = "../harness.rs"]
-mod harness;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::rdb_packed(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_targets::rdb_packed(data));
