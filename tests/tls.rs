@@ -622,3 +622,89 @@ fn memcached_engine_serves_tls_with_z() {
     );
     assert!(!matches!(mc_exchange(&mut without, b"mn\r\n", b"MN\r\n"), Ok(r) if r == b"MN\r\n"));
 }
+
+/// Polls `GET key` on `port` (plain) until it answers `want`.
+fn wait_for_value(port: u16, key: &str, want: &[u8]) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s.write_all(&encode(&[b"GET", key.as_bytes()]));
+            let mut buf = [0u8; 256];
+            if let Ok(n) = s.read(&mut buf) {
+                if &buf[..n] == want {
+                    return true;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn replication_over_tls_interoperates_with_redis() {
+    let certs = Certs::new();
+    // Snapshots go out at once (no wait for more replicas).
+    let no_delay = ["--repl-diskless-sync-delay", "0"];
+    let (primary, primary_tls) = start_tls_node(&certs, &no_delay);
+    let replica_args = |tls_port: u16| -> Vec<String> {
+        let mut args = vec![
+            "--tls-replication".to_string(),
+            "yes".into(),
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            tls_port.to_string(),
+        ];
+        args.extend(certs.server_args());
+        args
+    };
+    // Ferrocache replica of a Ferrocache primary, over TLS.
+    let args = replica_args(primary_tls);
+    let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let replica = common::start_ferrocache(&[&argv[..], &["--save", ""]].concat());
+    let mut p = primary.raw();
+    assert_eq!(p.call(&["SET", "k1", "first"]), b"+OK\r\n");
+    assert!(wait_for_value(replica.port, "k1", b"$5\r\nfirst\r\n"));
+    // Past the snapshot: the stream flows over TLS too.
+    assert_eq!(p.call(&["SET", "k2", "streamed"]), b"+OK\r\n");
+    assert!(wait_for_value(replica.port, "k2", b"$8\r\nstreamed\r\n"));
+
+    // redis-server as the replica of a Ferrocache primary, over TLS.
+    let redis_replica = common::start_redis_with(None, &argv);
+    assert!(wait_for_value(
+        redis_replica.port,
+        "k2",
+        b"$8\r\nstreamed\r\n"
+    ));
+    assert_eq!(p.call(&["SET", "k3", "to-redis"]), b"+OK\r\n");
+    assert!(wait_for_value(
+        redis_replica.port,
+        "k3",
+        b"$8\r\nto-redis\r\n"
+    ));
+
+    // A Ferrocache replica of a redis-server primary, over TLS.
+    let redis_tls = free_port();
+    let mut primary_args = vec!["--tls-port".to_string(), redis_tls.to_string()];
+    primary_args.extend(certs.server_args());
+    let argv: Vec<&str> = primary_args.iter().map(|s| s.as_str()).collect();
+    let argv = [&argv[..], &no_delay].concat();
+    let redis_primary = common::start_redis_with(None, &argv);
+    let mut rp = redis_primary.raw();
+    assert_eq!(rp.call(&["SET", "from-redis", "yes"]), b"+OK\r\n");
+    let args = replica_args(redis_tls);
+    let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let follower = common::start_ferrocache(&[&argv[..], &["--save", ""]].concat());
+    assert!(wait_for_value(
+        follower.port,
+        "from-redis",
+        b"$3\r\nyes\r\n"
+    ));
+    assert_eq!(rp.call(&["SET", "later", "streamed"]), b"+OK\r\n");
+    assert!(wait_for_value(
+        follower.port,
+        "later",
+        b"$8\r\nstreamed\r\n"
+    ));
+}

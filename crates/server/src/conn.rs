@@ -14,6 +14,7 @@ use engine::{Client, Outcome, Server};
 use resp::{parse_command, Limits, Parsed};
 use smallvec::SmallVec;
 
+use crate::replica_feed::FeedStream;
 use crate::tls::Transport;
 
 /// Room made for one read (both kinds of connection).
@@ -648,14 +649,11 @@ impl Conn {
         if let Some(request) = client.replica_handover.take() {
             // A replica: fed by a thread of its own from now on.
             let shared = client.shared.clone();
-            match self.transport {
-                Transport::Plain(stream) => {
-                    crate::replica_feed::start(server, stream.into(), shared, *request)
-                }
-                Transport::Tls(_) => {
-                    tracing::warn!("replication over TLS is not supported: connection closed")
-                }
-            }
+            let stream = match self.transport {
+                Transport::Plain(stream) => FeedStream::Plain(stream.into()),
+                Transport::Tls(tls) => FeedStream::Tls(tls.into_shared()),
+            };
+            crate::replica_feed::start(server, stream, shared, *request);
             return;
         }
         server.clients.unregister(client.id());

@@ -83,9 +83,40 @@ fn current(server: &Server, generation: u64) -> bool {
         && server.replication.generation.load(Ordering::Acquire) == generation
 }
 
+/// The connection to the primary: plain, or TLS with `tls-replication`.
+enum LinkStream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for LinkStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            LinkStream::Plain(s) => s.read(buf),
+            LinkStream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for LinkStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            LinkStream::Plain(s) => s.write(buf),
+            LinkStream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            LinkStream::Plain(s) => s.flush(),
+            LinkStream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// The connection to the primary and what has been read from it.
 struct Link {
-    stream: TcpStream,
+    stream: LinkStream,
     buf: Vec<u8>,
     /// Bytes of `buf` already consumed.
     start: usize,
@@ -175,6 +206,26 @@ fn follow(
         .set_write_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
     tracing::info!("Connecting to MASTER {host}:{port}");
+    let stream = if server.config.get_bool("tls-replication") {
+        let config = crate::tls::client_config(&server.config)?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("TLS: {host}: {e}"))?;
+        let mut session =
+            rustls::ClientConnection::new(config, name).map_err(|e| format!("TLS: {e}"))?;
+        // The handshake gets the whole `repl-timeout` (reads otherwise wake
+        // up every 100 ms).
+        let mut sock = stream;
+        let _ = sock.set_read_timeout(Some(timeout));
+        while session.is_handshaking() {
+            session
+                .complete_io(&mut sock)
+                .map_err(|e| format!("TLS handshake with the primary: {e}"))?;
+        }
+        let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+        LinkStream::Tls(Box::new(rustls::StreamOwned::new(session, sock)))
+    } else {
+        LinkStream::Plain(stream)
+    };
     let mut link = Link {
         stream,
         buf: Vec::new(),
@@ -526,7 +577,7 @@ impl OnDisk {
 
 /// REPLCONF ACK <offset>, and FACK <offset on disk> when our AOF is on
 /// (Redis 7.2; older primaries ignore it).
-fn send_ack(server: &Server, stream: &mut TcpStream, on_disk: &mut OnDisk) -> Result<(), String> {
+fn send_ack(server: &Server, stream: &mut impl Write, on_disk: &mut OnDisk) -> Result<(), String> {
     let offset = replication::offset(server).to_string();
     let fsynced = on_disk.fsynced(server).map(|f| f.to_string());
     let mut args: Vec<&[u8]> = vec![b"REPLCONF", b"ACK", offset.as_bytes()];
@@ -536,7 +587,7 @@ fn send_ack(server: &Server, stream: &mut TcpStream, on_disk: &mut OnDisk) -> Re
     send_command(stream, &args)
 }
 
-fn send_command(stream: &mut TcpStream, args: &[&[u8]]) -> Result<(), String> {
+fn send_command(stream: &mut impl Write, args: &[&[u8]]) -> Result<(), String> {
     let mut cmd = Vec::new();
     resp::write_command(&mut cmd, args);
     stream

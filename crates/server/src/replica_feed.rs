@@ -17,16 +17,80 @@ use engine::client::ClientShared;
 use engine::replication::{self, ReplicaInfo, ReplicaRequest, SnapshotTransfer};
 use engine::Server;
 
+use crate::tls::{SharedTls, SharedTlsReader, SharedTlsWriter};
+
 /// Stream bytes sent per write.
 const SEND_CHUNK: usize = 256 << 10;
 /// After a write, the stream gathers this long before the next: under a
 /// write load, one wake-up and one send carry many commands.
 const COALESCE_US: u64 = 200;
 
+/// A replica's connection: plain, or a TLS session shared by the thread
+/// that sends the stream and the one that reads acknowledgements.
+pub(crate) enum FeedStream {
+    Plain(TcpStream),
+    Tls(Arc<SharedTls>),
+}
+
+impl FeedStream {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            FeedStream::Plain(s) => s,
+            FeedStream::Tls(t) => t.socket(),
+        }
+    }
+
+    fn writer(&self) -> std::io::Result<FeedWriter> {
+        Ok(match self {
+            FeedStream::Plain(s) => FeedWriter::Plain(s.try_clone()?),
+            FeedStream::Tls(t) => FeedWriter::Tls(SharedTlsWriter(t.clone())),
+        })
+    }
+
+    fn reader(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            FeedStream::Plain(s) => Box::new(s.try_clone()?),
+            FeedStream::Tls(t) => Box::new(SharedTlsReader::new(t.clone())?),
+        })
+    }
+}
+
+/// Where the stream is written. A TLS writer may keep encrypted bytes
+/// queued when the socket times out: `flush` sends them.
+enum FeedWriter {
+    Plain(TcpStream),
+    Tls(SharedTlsWriter),
+}
+
+impl FeedWriter {
+    fn try_clone(&self) -> std::io::Result<FeedWriter> {
+        Ok(match self {
+            FeedWriter::Plain(s) => FeedWriter::Plain(s.try_clone()?),
+            FeedWriter::Tls(t) => FeedWriter::Tls(t.clone()),
+        })
+    }
+}
+
+impl Write for FeedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            FeedWriter::Plain(s) => s.write(buf),
+            FeedWriter::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            FeedWriter::Plain(s) => s.flush(),
+            FeedWriter::Tls(t) => t.flush(),
+        }
+    }
+}
+
 /// Takes over the connection of a replica that sent PSYNC or SYNC.
 pub(crate) fn start(
     server: &Arc<Server>,
-    stream: TcpStream,
+    stream: FeedStream,
     shared: Arc<ClientShared>,
     request: ReplicaRequest,
 ) {
@@ -42,7 +106,7 @@ pub(crate) fn start(
                     info.port
                 );
             }
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+            let _ = stream.socket().shutdown(std::net::Shutdown::Both);
             replication::remove_replica(&srv, &info);
         });
     if let Err(e) = spawned {
@@ -52,23 +116,23 @@ pub(crate) fn start(
 
 fn feed(
     server: &Arc<Server>,
-    stream: &TcpStream,
+    stream: &FeedStream,
     info: &Arc<ReplicaInfo>,
     request: &ReplicaRequest,
 ) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
-    stream.set_nonblocking(false).map_err(io)?;
+    let sock = stream.socket();
+    sock.set_nonblocking(false).map_err(io)?;
     // Writes wake up often enough to notice a kill or a stuck replica.
-    stream
-        .set_write_timeout(Some(Duration::from_millis(100)))
+    sock.set_write_timeout(Some(Duration::from_millis(100)))
         .map_err(io)?;
-    let reader = stream.try_clone().map_err(io)?;
+    let reader = stream.reader().map_err(io)?;
     let (srv, acker) = (server.clone(), info.clone());
     std::thread::Builder::new()
         .name("replica-acks".into())
         .spawn(move || read_acks(&srv, reader, &acker))
         .map_err(io)?;
-    let mut out = stream;
+    let mut out = stream.writer().map_err(io)?;
     match replication::try_partial(server, request, info) {
         Some(reply) => {
             tracing::info!(
@@ -77,6 +141,7 @@ fn feed(
                 info.port
             );
             out.write_all(&reply).map_err(io)?;
+            flush(server, &mut out, info)?;
         }
         None => {
             if request.psync.as_ref().is_some_and(|(id, _)| id != "?") {
@@ -86,7 +151,7 @@ fn feed(
                     .fetch_add(1, Ordering::Relaxed);
             }
             tracing::info!("Full resync requested by replica {}:{}", info.ip, info.port);
-            full_sync(server, stream, info, request)?;
+            full_sync(server, &mut out, info, request)?;
             // After an `$EOF:` transfer the stream waits for the replica's
             // first ACK: bytes right behind the end mark would hide it from
             // a replica that looks for the mark at the end of what it read
@@ -151,51 +216,79 @@ fn feed(
 /// sooner, past the output buffer's hard limit: see `Backlog::trim`).
 fn send(
     server: &Server,
-    out: &mut &TcpStream,
+    out: &mut FeedWriter,
     info: &ReplicaInfo,
     pos: u64,
     bytes: &[u8],
 ) -> Result<(), String> {
-    let timeout = Duration::from_secs(server.config.get_i64("repl-timeout").max(1) as u64);
     let mut done = 0;
-    let mut progress = std::time::Instant::now();
+    let mut stalled = Stall::new(server);
     while done < bytes.len() {
         match out.write(&bytes[done..]) {
             Ok(0) => return Err("the replica closed the connection".into()),
             Ok(n) => {
                 done += n;
-                progress = std::time::Instant::now();
+                stalled = Stall::new(server);
                 info.sent.store(pos + done as u64, Ordering::Release);
                 server.stats.net_output_bytes.add(n as u64);
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                if info.shared.is_killed() || server.shutdown.load(Ordering::Acquire) {
-                    return Err("disconnected".into());
-                }
-                if !replication::still_fed(server, info) {
-                    return Err("output buffer limit reached: cut off".into());
-                }
-                if progress.elapsed() > timeout {
-                    return Err("timeout: the replica takes no data".into());
-                }
-            }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => stalled.check(server, info, e)?,
         }
     }
+    flush(server, out, info)
+}
+
+/// Sends what a TLS writer still holds (nothing to do on a plain socket).
+fn flush(server: &Server, out: &mut FeedWriter, info: &ReplicaInfo) -> Result<(), String> {
+    let stalled = Stall::new(server);
+    while let Err(e) = out.flush() {
+        stalled.check(server, info, e)?;
+    }
     Ok(())
+}
+
+/// A write that the socket does not take: retried (the socket's timeout
+/// wakes it up to notice a kill) until `repl-timeout` passes without
+/// progress.
+struct Stall {
+    since: std::time::Instant,
+    timeout: Duration,
+}
+
+impl Stall {
+    fn new(server: &Server) -> Stall {
+        Stall {
+            since: std::time::Instant::now(),
+            timeout: Duration::from_secs(server.config.get_i64("repl-timeout").max(1) as u64),
+        }
+    }
+
+    fn check(&self, server: &Server, info: &ReplicaInfo, e: std::io::Error) -> Result<(), String> {
+        if !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::Interrupted
+        ) {
+            return Err(e.to_string());
+        }
+        if info.shared.is_killed() || server.shutdown.load(Ordering::Acquire) {
+            return Err("disconnected".into());
+        }
+        if !replication::still_fed(server, info) {
+            return Err("output buffer limit reached: cut off".into());
+        }
+        if self.since.elapsed() > self.timeout {
+            return Err("timeout: the replica takes no data".into());
+        }
+        Ok(())
+    }
 }
 
 /// +FULLRESYNC and the snapshot.
 fn full_sync(
     server: &Arc<Server>,
-    stream: &TcpStream,
+    out: &mut FeedWriter,
     info: &Arc<ReplicaInfo>,
     request: &ReplicaRequest,
 ) -> Result<(), String> {
@@ -207,9 +300,8 @@ fn full_sync(
         SnapshotTransfer::Disk
     };
     let cancelled = || info.shared.is_killed() || server.shutdown.load(Ordering::Acquire);
-    let sink = stream.try_clone().map_err(io)?;
+    let sink = out.try_clone().map_err(io)?;
     let done = replication::full_sync(server, info, transfer, Box::new(sink), &cancelled)?;
-    let mut out = stream;
     if let Some(mark) = &done.mark {
         out.write_all(mark.as_bytes()).map_err(io)?;
     }
@@ -219,11 +311,12 @@ fn full_sync(
         let len = file.metadata().map_err(io)?.len();
         out.write_all(format!("${len}\r\n").as_bytes())
             .map_err(io)?;
-        let sent = std::io::copy(&mut (&mut file).take(len), &mut out).map_err(io)?;
+        let sent = std::io::copy(&mut (&mut file).take(len), out).map_err(io)?;
         if sent != len {
             return Err(format!("{} changed while it was sent", path.display()));
         }
     }
+    flush(server, out, info)?;
     tracing::info!(
         "Synchronization with replica {}:{} succeeded",
         info.ip,
@@ -234,7 +327,7 @@ fn full_sync(
 
 /// Reads what the replica sends (REPLCONF ACK <offset> [FACK <offset on
 /// disk>] every second); ends the feed when the connection ends.
-fn read_acks(server: &Server, mut stream: TcpStream, info: &ReplicaInfo) {
+fn read_acks(server: &Server, mut stream: Box<dyn Read + Send>, info: &ReplicaInfo) {
     let limits = resp::Limits {
         max_bulk_len: 1 << 20,
         authenticated: true,

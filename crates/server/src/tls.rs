@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use engine::Config;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
 use rustls::{CipherSuite, RootCertStore, ServerConfig, SupportedCipherSuite};
@@ -511,6 +511,232 @@ fn read_plain(stream: &mio::net::TcpStream, buf: &mut BytesMut) -> std::io::Resu
         if err.kind() != std::io::ErrorKind::Interrupted {
             return Err(err);
         }
+    }
+}
+
+/// The client side of `tls-replication`: a replica connecting to its
+/// primary. Like Redis, it checks the primary's certificate chain against
+/// the CA (`tls-ca-cert-file` / `-dir`) but not the host name, and presents
+/// `tls-client-cert-file` (or else `tls-cert-file`) when one is set.
+pub(crate) fn client_config(config: &Config) -> Result<Arc<rustls::ClientConfig>, String> {
+    let roots = load_roots(config)?;
+    if roots.is_empty() {
+        return Err(
+            "tls-replication: set tls-ca-cert-file or tls-ca-cert-dir to the CA that signs \
+             the primary's certificate"
+                .into(),
+        );
+    }
+    let provider = provider(config)?;
+    let versions = protocol_versions(&config.get("tls-protocols"))?;
+    let chain = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| format!("tls-ca-cert-file: {e}"))?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls-protocols / tls-ciphers: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ChainOnly(chain)));
+    let (cert_param, key_param, pass_param) = if config.get("tls-client-cert-file").is_empty() {
+        ("tls-cert-file", "tls-key-file", "tls-key-file-pass")
+    } else {
+        (
+            "tls-client-cert-file",
+            "tls-client-key-file",
+            "tls-client-key-file-pass",
+        )
+    };
+    let cert_file = config.get(cert_param);
+    let client = if cert_file.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let certs = load_certs(&cert_file, cert_param)?;
+        let key = load_key(&config.get(key_param), &config.get(pass_param), key_param)?;
+        builder
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| format!("{cert_param} / {key_param}: {e}"))?
+    };
+    Ok(Arc::new(client))
+}
+
+/// Verifies a server's certificate chain, not the name it is reached by
+/// (Redis's replicas do the same: a primary is often reached by address).
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                NotValidForName | NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// A TLS session used from two threads with blocking sockets, as a
+/// replica's feed is: one thread sends the stream, another reads the
+/// replica's acknowledgements. The session is locked only to encrypt or
+/// decrypt; socket I/O happens outside that lock.
+pub(crate) struct SharedTls {
+    session: Mutex<rustls::ServerConnection>,
+    sock: std::net::TcpStream,
+    /// Encrypted bytes the socket has not taken yet (one writer at a time).
+    unsent: Mutex<Vec<u8>>,
+}
+
+impl SharedTls {
+    pub(crate) fn socket(&self) -> &std::net::TcpStream {
+        &self.sock
+    }
+}
+
+impl TlsStream {
+    /// The socket and the session, for a connection that leaves the event
+    /// loop (a replica after PSYNC).
+    pub(crate) fn into_shared(self) -> Arc<SharedTls> {
+        Arc::new(SharedTls {
+            session: Mutex::new(self.tls),
+            sock: self.sock.into(),
+            unsent: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// The sending side of a [`SharedTls`]. `write` may leave encrypted bytes
+/// queued when the socket times out; `flush` sends them.
+#[derive(Clone)]
+pub(crate) struct SharedTlsWriter(pub(crate) Arc<SharedTls>);
+
+fn send_unsent(mut sock: &std::net::TcpStream, unsent: &mut Vec<u8>) -> std::io::Result<()> {
+    while !unsent.is_empty() {
+        match sock.write(unsent) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                unsent.drain(..n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl Write for SharedTlsWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let shared = &self.0;
+        let mut unsent = shared.unsent.lock();
+        // Earlier bytes first; a timeout here takes nothing new.
+        send_unsent(&shared.sock, &mut unsent)?;
+        let n = {
+            let mut session = shared.session.lock();
+            let n = session.writer().write(buf)?;
+            while session.wants_write() {
+                session.write_tls(&mut *unsent)?;
+            }
+            n
+        };
+        match send_unsent(&shared.sock, &mut unsent) {
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(e)
+            }
+            // Taken: what the socket did not send goes with the next
+            // write or flush.
+            _ => Ok(n),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        send_unsent(&self.0.sock, &mut self.0.unsent.lock())
+    }
+}
+
+/// The receiving side of a [`SharedTls`] (blocking reads).
+pub(crate) struct SharedTlsReader {
+    shared: Arc<SharedTls>,
+    sock: std::net::TcpStream,
+    plain: Vec<u8>,
+}
+
+impl SharedTlsReader {
+    pub(crate) fn new(shared: Arc<SharedTls>) -> std::io::Result<SharedTlsReader> {
+        let sock = shared.sock.try_clone()?;
+        Ok(SharedTlsReader {
+            shared,
+            sock,
+            plain: Vec::new(),
+        })
+    }
+}
+
+impl Read for SharedTlsReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut raw = [0u8; 4096];
+        while self.plain.is_empty() {
+            let n = self.sock.read(&mut raw)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut session = self.shared.session.lock();
+            let mut input = &raw[..n];
+            while !input.is_empty() {
+                session.read_tls(&mut input)?;
+                session
+                    .process_new_packets()
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                match session.reader().read_to_end(&mut self.plain) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let n = buf.len().min(self.plain.len());
+        buf[..n].copy_from_slice(&self.plain[..n]);
+        self.plain.drain(..n);
+        Ok(n)
     }
 }
 
