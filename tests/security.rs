@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
@@ -36,7 +36,6 @@ fn call_from(host: IpAddr, port: u16, args: &[&str]) -> String {
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-    use std::io::Write;
     s.write_all(&encode(&argv)).expect("write");
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
@@ -170,4 +169,53 @@ fn debug_and_protected_configs_can_be_switched_off() {
         assert_eq!(show(&x), show(&y), "{args:?}");
     }
     assert!(show(&a.call(&["DEBUG", "SLEEP", "0"])).starts_with("-ERR DEBUG command not allowed"));
+}
+
+/// `client-output-buffer-limit normal`: a client that sends requests
+/// without reading its replies is closed once they pass the hard limit (or
+/// stay over the soft limit for its seconds), on both servers.
+#[test]
+fn normal_clients_are_cut_off_at_their_output_buffer_limit() {
+    for limit in ["normal 1mb 0 0", "normal 0 256kb 1"] {
+        let (ours, theirs) = both(&[]);
+        for (name, node) in [("ferrocache", &ours), ("redis", &theirs)] {
+            let mut admin = node.raw();
+            assert_eq!(
+                admin.call(&["CONFIG", "SET", "client-output-buffer-limit", limit]),
+                b"+OK\r\n"
+            );
+            let value = "v".repeat(100_000);
+            assert_eq!(admin.call(&["SET", "big", &value]), b"+OK\r\n");
+            let mut greedy = TcpStream::connect(("127.0.0.1", node.port)).expect("connect");
+            // Registered (and counted) before it misbehaves.
+            greedy.write_all(&encode(&[b"PING"])).expect("write");
+            let mut pong = [0u8; 7];
+            greedy.read_exact(&mut pong).expect("PONG");
+            let batch: Vec<u8> = (0..400).flat_map(|_| encode(&[b"GET", b"big"])).collect();
+            greedy.write_all(&batch).expect("write");
+            // Meanwhile the node serves others, and cuts the greedy one off.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            // (redis-server 7.0 has no client_output_buffer_limit_disconnections
+            // counter: the client count tells.)
+            let disconnected = loop {
+                let info = String::from_utf8(admin.call(&["INFO", "clients"])).expect("utf-8");
+                if common::info_field(&info, "connected_clients").as_deref() == Some("1") {
+                    break true;
+                }
+                if std::time::Instant::now() > deadline {
+                    break false;
+                }
+                // Writes fail once the node has closed the connection.
+                let _ = greedy.write_all(&batch[..batch.len() / 40]);
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            assert!(disconnected, "{name}, {limit}");
+            if name == "ferrocache" {
+                let info = String::from_utf8(admin.call(&["INFO", "stats"])).expect("utf-8");
+                let field = common::info_field(&info, "client_output_buffer_limit_disconnections");
+                assert_eq!(field.as_deref(), Some("1"), "{limit}");
+            }
+            assert_eq!(admin.call(&["PING"]), b"+PONG\r\n");
+        }
+    }
 }

@@ -527,6 +527,11 @@ pub struct Hot {
     pub latency_monitor_threshold: AtomicU64,
     pub latency_tracking: AtomicBool,
     pub timeout_secs: AtomicU64,
+    /// `client-output-buffer-limit normal`: hard and soft bytes (0 = none)
+    /// and the soft limit's seconds.
+    pub obuf_normal_hard: AtomicU64,
+    pub obuf_normal_soft: AtomicU64,
+    pub obuf_normal_soft_secs: AtomicU64,
     pub hz: AtomicU64,
     pub active_expire_effort: AtomicU64,
     pub lazy_user_del: AtomicBool,
@@ -794,6 +799,10 @@ impl Config {
         let v = |n: &str| self.get_i64(n);
         h.maxclients
             .store(v("maxclients") as u64, Ordering::Relaxed);
+        let (hard, soft, soft_secs) = self.output_buffer_limits("normal");
+        h.obuf_normal_hard.store(hard, Ordering::Relaxed);
+        h.obuf_normal_soft.store(soft, Ordering::Relaxed);
+        h.obuf_normal_soft_secs.store(soft_secs, Ordering::Relaxed);
         h.proto_max_bulk_len
             .store(v("proto-max-bulk-len"), Ordering::Relaxed);
         h.client_query_buffer_limit

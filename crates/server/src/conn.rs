@@ -76,6 +76,11 @@ pub(crate) struct Conn {
     idle_timed_out: bool,
     /// The peer shut down its side (or the socket failed): read until EOF.
     pub(crate) peer_closed: bool,
+    /// Since when (ms) the output has been over the soft limit of
+    /// `client-output-buffer-limit normal`.
+    over_soft_since: Option<u64>,
+    /// Over `client-output-buffer-limit`: closes without sending the rest.
+    obuf_exceeded: bool,
 }
 
 pub(crate) fn configure(stream: &std::net::TcpStream, keepalive_secs: u64) {
@@ -115,6 +120,8 @@ impl Conn {
             last_active_ms: engine::now_ms(),
             idle_timed_out: false,
             peer_closed: false,
+            over_soft_since: None,
+            obuf_exceeded: false,
         }
     }
 
@@ -151,10 +158,13 @@ impl Conn {
         {
             return false;
         }
+        if self.obuf_exceeded {
+            return false;
+        }
         // Output the socket did not take last time goes first.
         match self.flush(server) {
             Ok(true) => {}
-            Ok(false) => return true,
+            Ok(false) => return !self.over_output_limit(server, now),
             Err(_) => return false,
         }
         if self.closing {
@@ -194,9 +204,12 @@ impl Conn {
             if let Flow::Close = flow {
                 self.closing = true;
             }
+            if self.obuf_exceeded {
+                return false;
+            }
             match self.flush(server) {
                 Ok(true) => {}
-                Ok(false) => return true,
+                Ok(false) => return !self.over_output_limit(server, now),
                 Err(_) => return false,
             }
             if self.closing {
@@ -361,6 +374,13 @@ impl Conn {
             authenticated: client.authenticated,
         };
         let Scratch { ranges, inline, .. } = scratch;
+        // `client-output-buffer-limit normal` (pub/sub subscribers have a
+        // class of their own, enforced where messages are queued).
+        let obuf_hard = if client.shared.in_pubsub_mode() {
+            0
+        } else {
+            server.config.hot.obuf_normal_hard.load(Ordering::Relaxed)
+        };
         let mut pos = 0;
         let mut flow = Flow::Continue;
         self.wait_for = 0;
@@ -401,6 +421,14 @@ impl Conn {
                     }
                     let outcome = engine::execute(server, client, &args, &mut self.out);
                     client.arg_buf = None;
+                    if obuf_hard > 0 && self.out.len() as u64 > obuf_hard {
+                        // Like Redis: no more replies pile up; the client
+                        // is closed without the rest.
+                        self.obuf_exceeded = true;
+                        note_obuf_exceeded(server, client);
+                        flow = Flow::Close;
+                        break;
+                    }
                     if let Outcome::Paused(ms) = outcome {
                         client
                             .shared
@@ -604,6 +632,35 @@ impl Conn {
         true
     }
 
+    /// Output the socket does not take: over the soft limit of
+    /// `client-output-buffer-limit normal` for its seconds (or over the hard
+    /// limit), the client is closed. Returns whether it must close.
+    fn over_output_limit(&mut self, server: &Server, now: u64) -> bool {
+        if self.client.shared.in_pubsub_mode() {
+            return false;
+        }
+        let hot = &server.config.hot;
+        let (hard, soft) = (
+            hot.obuf_normal_hard.load(Ordering::Relaxed),
+            hot.obuf_normal_soft.load(Ordering::Relaxed),
+        );
+        let pending = (self.out.len() - self.written) as u64;
+        let soft_for = if soft > 0 && pending > soft {
+            now.saturating_sub(*self.over_soft_since.get_or_insert(now))
+        } else {
+            self.over_soft_since = None;
+            0
+        };
+        let soft_secs = hot.obuf_normal_soft_secs.load(Ordering::Relaxed);
+        let exceeded = (hard > 0 && pending > hard)
+            || (self.over_soft_since.is_some() && soft_for >= soft_secs * 1000);
+        if exceeded {
+            self.obuf_exceeded = true;
+            note_obuf_exceeded(server, &self.client);
+        }
+        exceeded
+    }
+
     /// Writes pending output. Ok(true): all written; Ok(false): the socket
     /// is full (the rest goes out on the next writable event).
     fn flush(&mut self, server: &Server) -> std::io::Result<bool> {
@@ -658,4 +715,17 @@ impl Conn {
         }
         server.clients.unregister(client.id());
     }
+}
+
+/// Counts and logs a client closed for its output buffer, as Redis does.
+fn note_obuf_exceeded(server: &Server, client: &Client) {
+    server
+        .stats
+        .client_output_buffer_limit_disconnections
+        .incr();
+    tracing::warn!(
+        "Client id={} addr={} closed for overcoming of output buffer limits.",
+        client.id(),
+        client.shared.addr
+    );
 }

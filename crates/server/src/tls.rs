@@ -394,6 +394,9 @@ impl Transport {
 impl TlsStream {
     fn read_some(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         let mut total = 0;
+        // The last socket read was short: nothing more is waiting, so no
+        // second read (and its EAGAIN) is needed to know it.
+        let mut drained = false;
         loop {
             let state = match self.tls.process_new_packets() {
                 Ok(state) => state,
@@ -429,9 +432,20 @@ impl TlsStream {
             if self.eof || peer_closed {
                 return Ok(total);
             }
-            match self.tls.read_tls(&mut self.sock) {
+            if drained {
+                return if total > 0 {
+                    Ok(total)
+                } else {
+                    Err(std::io::ErrorKind::WouldBlock.into())
+                };
+            }
+            let mut probe = ShortReadProbe {
+                sock: &self.sock,
+                short: false,
+            };
+            match self.tls.read_tls(&mut probe) {
                 Ok(0) => self.eof = true,
-                Ok(_) => {}
+                Ok(_) => drained = probe.short,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     return if total > 0 { Ok(total) } else { Err(e) };
                 }
@@ -463,6 +477,21 @@ impl TlsStream {
             }
             *written += n;
         }
+    }
+}
+
+/// The socket as rustls reads it, noting whether a read returned less
+/// than asked for.
+struct ShortReadProbe<'a> {
+    sock: &'a mio::net::TcpStream,
+    short: bool,
+}
+
+impl Read for ShortReadProbe<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (&*self.sock).read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
     }
 }
 
