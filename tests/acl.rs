@@ -32,8 +32,7 @@
 //! (Ferrocache has the 7.2 commands CLIENT NO-TOUCH, CLIENT SETINFO and
 //! WAITAOF and no CLUSTER, MODULE, MIGRATE, ASKING, RESTORE-ASKING or SCRIPT
 //! DEBUG, so `connection`, `admin`, `dangerous`, `fast`, `slow`, `keyspace`,
-//! `write` and `scripting` differ). Selectors (`(...)` rules) are not
-//! covered.
+//! `write` and `scripting` differ).
 //!
 //! The reference is 7.0.15 (the redis-server installed here), also where
 //! Redis 7.2 differs; three places make room for 7.2: ACL LOG entries may
@@ -413,6 +412,7 @@ on_both! {
     setuser_applies_to_connected_clients =>
         setuser_applies_to_connected_clients_on_ferrocache,
         setuser_applies_to_connected_clients_on_redis;
+    selectors => selectors_on_ferrocache, selectors_on_redis;
 }
 
 /// The relaxed comparisons still tell different replies apart (no server
@@ -1940,4 +1940,71 @@ fn setuser_applies_to_connected_clients(node: &Proc, server: &'static str) {
     admin.ok(&["ACL", "SETUSER", "u", "resetchannels"]);
     s3.assert_closed("the last subscriber, all channels revoked");
     c.expect(&["PING"], Is("+PONG\r\n"));
+}
+
+/// Selectors: `(...)` rules grant more than the root selector, one
+/// selector per rule or split over several arguments (joined as Redis
+/// joins them), and an unclosed one is refused.
+fn selectors(node: &Proc, server: &'static str) {
+    let mut c = Client::open(node, server);
+    c.run(&[
+        (
+            &[
+                "ACL",
+                "SETUSER",
+                "sel",
+                "on",
+                "nopass",
+                "+get",
+                "~app:*",
+                "(+set ~cache:*)",
+            ],
+            Is(OK),
+        ),
+        (
+            &["ACL", "SETUSER", "split", "on", "nopass", "(~a*", "+get)"],
+            Is(OK),
+        ),
+        (
+            &["ACL", "SETUSER", "open", "on", "(~a", "+get"],
+            Is("-ERR Unmatched parenthesis in acl selector starting at '(~a'.\r\n"),
+        ),
+        (&["ACL", "DRYRUN", "sel", "get", "app:1"], Is(OK)),
+        (&["ACL", "DRYRUN", "sel", "set", "cache:1", "v"], Is(OK)),
+        (&["ACL", "DRYRUN", "split", "get", "a1"], Is(OK)),
+        (
+            // Refused by every selector: Redis reports the last one's reason.
+            &["ACL", "DRYRUN", "sel", "set", "app:1", "v"],
+            Is(bulk(
+                "This user has no permissions to access the 'app:1' key",
+            )),
+        ),
+        (
+            &["ACL", "DRYRUN", "sel", "get", "cache:1"],
+            Is(bulk(
+                "This user has no permissions to access the 'cache:1' key",
+            )),
+        ),
+        (
+            &["ACL", "USERS"],
+            Is("*3\r\n$7\r\ndefault\r\n$3\r\nsel\r\n$5\r\nsplit\r\n"),
+        ),
+        (
+            &["ACL", "GETUSER", "split"],
+            Is(concat!(
+                "*12\r\n$5\r\nflags\r\n*2\r\n$2\r\non\r\n$6\r\nnopass\r\n",
+                "$9\r\npasswords\r\n*0\r\n$8\r\ncommands\r\n$5\r\n-@all\r\n",
+                "$4\r\nkeys\r\n$0\r\n\r\n$8\r\nchannels\r\n$0\r\n\r\n",
+                "$9\r\nselectors\r\n*1\r\n*6\r\n$8\r\ncommands\r\n$10\r\n-@all +get\r\n",
+                "$4\r\nkeys\r\n$3\r\n~a*\r\n$8\r\nchannels\r\n$0\r\n\r\n"
+            )),
+        ),
+        (&["ACL", "SETUSER", "sel", "clearselectors"], Is(OK)),
+        (
+            &["ACL", "DRYRUN", "sel", "set", "cache:1", "v"],
+            Is(bulk(
+                "This user has no permissions to run the 'set' command",
+            )),
+        ),
+    ]);
 }

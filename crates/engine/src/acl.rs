@@ -12,6 +12,7 @@
 //! command. The default user as Redis starts it (every command, key and
 //! channel) is marked unrestricted: its clients skip the check entirely.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -650,6 +651,36 @@ pub struct Acl {
     next_entry_id: std::sync::atomic::AtomicU64,
 }
 
+/// Joins a selector split over several arguments (`"(~a" "+get)"`) into
+/// one rule, as Redis 7 does for ACL SETUSER, `user` lines and ACL files.
+fn merge_selector_arguments<'a>(rules: &[&'a [u8]]) -> Result<Vec<Cow<'a, [u8]>>, String> {
+    let mut out = Vec::with_capacity(rules.len());
+    let mut open: Option<(usize, Vec<u8>)> = None;
+    for (i, rule) in rules.iter().enumerate() {
+        let closes = rule.last() == Some(&b')');
+        if let Some((start, mut selector)) = open.take() {
+            selector.push(b' ');
+            selector.extend_from_slice(rule);
+            if closes {
+                out.push(Cow::Owned(selector));
+            } else {
+                open = Some((start, selector));
+            }
+        } else if rule.first() == Some(&b'(') && !closes {
+            open = Some((i, rule.to_vec()));
+        } else {
+            out.push(Cow::Borrowed(*rule));
+        }
+    }
+    if let Some((start, _)) = open {
+        return Err(format!(
+            "Unmatched parenthesis in acl selector starting at '{}'.",
+            String::from_utf8_lossy(rules[start])
+        ));
+    }
+    Ok(out)
+}
+
 impl Acl {
     /// The default user as Redis starts it: on, nopass, everything.
     pub fn new(table: &CommandTable) -> Acl {
@@ -696,11 +727,12 @@ impl Acl {
         }
         // Under the write lock: concurrent SETUSERs of a user apply in turn.
         let mut users = self.users.write();
+        let rules = merge_selector_arguments(rules)?;
         let mut perms = match users.get(&name_text) {
             Some(u) => (*u.perms()).clone(),
             None => Perms::new(table),
         };
-        for rule in rules {
+        for rule in &rules {
             perms.apply(rule, table).map_err(|e| {
                 format!(
                     "Error in ACL SETUSER modifier '{}': {e}",
@@ -1243,10 +1275,13 @@ fn parse_declaration(words: &[String], table: &CommandTable) -> Result<(String, 
     let Some((name, rules)) = words.split_first() else {
         return Err("Error in user declaration: the user name is missing".into());
     };
+    let rules: Vec<&[u8]> = rules.iter().map(|r| r.as_bytes()).collect();
+    let rules = merge_selector_arguments(&rules)
+        .map_err(|e| format!("Error in user declaration '{name}': {e}"))?;
     let mut perms = Perms::new(table);
-    for rule in rules {
+    for rule in &rules {
         perms
-            .apply(rule.as_bytes(), table)
+            .apply(rule, table)
             .map_err(|e| format!("Error in user declaration '{name}': {e}"))?;
     }
     Ok((name.clone(), perms))
