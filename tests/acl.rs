@@ -2008,3 +2008,51 @@ fn selectors(node: &Proc, server: &'static str) {
         ),
     ]);
 }
+
+/// CONFIG REWRITE without an `aclfile` writes the users as they are now
+/// (ACL LIST's lines), one per `user` line the file had and the rest at
+/// the end: the same lines as redis-server's rewrite.
+#[test]
+fn config_rewrite_writes_the_current_users() {
+    let dir = common::TempDir::new("acl-rewrite");
+    let user_lines = |path: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .expect("config file")
+            .lines()
+            .filter(|l| l.starts_with("user "))
+            .map(str::to_string)
+            .collect()
+    };
+    let mut rewritten = Vec::new();
+    for server in ["ferrocache", "redis"] {
+        let conf = dir.path(&format!("{server}.conf"));
+        std::fs::write(&conf, "user alice on >pw ~x +get\nsave \"\"\n").expect("write");
+        let conf_text = conf.to_str().expect("utf-8");
+        let node = if server == "redis" {
+            common::start_redis_with(Some(conf_text), &[])
+        } else {
+            start_ferrocache(&["--config", conf_text])
+        };
+        let mut c = node.raw();
+        for args in [
+            &["ACL", "SETUSER", "bob", "on", "nopass", "~b*", "+set"][..],
+            &["ACL", "DELUSER", "alice"],
+            &["CONFIG", "REWRITE"],
+        ] {
+            let reply = c.call(args);
+            assert!(
+                reply.starts_with(b"+OK") || reply == b":1\r\n",
+                "{server} {args:?}"
+            );
+        }
+        rewritten.push(user_lines(&conf));
+    }
+    assert_eq!(
+        rewritten[0],
+        [
+            "user bob on nopass ~b* resetchannels -@all +set",
+            "user default on nopass ~* &* +@all"
+        ]
+    );
+    assert_eq!(rewritten[0], rewritten[1]);
+}

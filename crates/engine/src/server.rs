@@ -731,7 +731,17 @@ fn config_resetstat(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 }
 
 fn config_rewrite(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
-    ctx.server.config.rewrite().map_err(CmdError::new)?;
+    // Without an ACL file the users live in the configuration file.
+    let users = ctx
+        .server
+        .config
+        .get("aclfile")
+        .is_empty()
+        .then(|| ctx.server.acl.list());
+    ctx.server
+        .config
+        .rewrite(users.as_deref())
+        .map_err(CmdError::new)?;
     ctx.out.ok();
     Ok(())
 }
