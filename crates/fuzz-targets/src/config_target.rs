@@ -81,7 +81,7 @@ fn check(path: &PathBuf, text: &str) {
             param.name
         );
     }
-    config.rewrite().expect("CONFIG REWRITE");
+    config.rewrite(None).expect("CONFIG REWRITE");
     let mut again = Config::new();
     match again.load_file(path) {
         Ok(()) => {}
