@@ -2056,3 +2056,84 @@ fn config_rewrite_writes_the_current_users() {
     );
     assert_eq!(rewritten[0], rewritten[1]);
 }
+
+/// The permission matrix: for every ACL category and every command in it,
+/// a user with `+@all -@<category>` is refused the command and a user with
+/// `-@all +@<category>` (all keys and channels) may run it, as ACL DRYRUN
+/// tells (the same check every command goes through). Containers listed
+/// beside their subcommands are skipped, as redis-server's DRYRUN cannot
+/// run them either.
+#[test]
+fn every_category_denies_and_allows_each_of_its_commands() {
+    let node = start_ferrocache(&[]);
+    let mut c = node.client();
+    let categories: Vec<String> = redis::cmd("ACL").arg("CAT").query(&mut c).expect("ACL CAT");
+    assert!(categories.len() >= 20, "{categories:?}");
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for cat in &categories {
+        let commands: Vec<String> = redis::cmd("ACL")
+            .arg("CAT")
+            .arg(cat)
+            .query(&mut c)
+            .expect("ACL CAT <category>");
+        let deny = format!("deny-{cat}");
+        let allow = format!("allow-{cat}");
+        for (user, rules) in [(&deny, ["+@all", "-@"]), (&allow, ["-@all", "+@"])] {
+            let _: () = redis::cmd("ACL")
+                .arg("SETUSER")
+                .arg(user)
+                .arg("on")
+                .arg("nopass")
+                .arg("~*")
+                .arg("&*")
+                .arg(rules[0])
+                .arg(format!("{}{cat}", rules[1]))
+                .query(&mut c)
+                .expect("SETUSER");
+        }
+        for name in &commands {
+            // A container (`acl`, `client`...) is listed with its
+            // subcommands, which are what a client runs.
+            let container = format!("{name}|");
+            if commands.iter().any(|other| other.starts_with(&container)) {
+                continue;
+            }
+            let words: Vec<&str> = name.split('|').collect();
+            // Enough arguments for the command's arity.
+            let mut dryrun = |user: &str, extra: usize| -> redis::RedisResult<String> {
+                let mut cmd = redis::cmd("ACL");
+                cmd.arg("DRYRUN").arg(user);
+                for w in &words {
+                    cmd.arg(*w);
+                }
+                for _ in 0..extra {
+                    cmd.arg("x");
+                }
+                cmd.query(&mut c)
+            };
+            let Some(extra) = (0..8).find(|&n| {
+                !matches!(dryrun(&deny, n), Err(e) if e.to_string().contains("wrong number of arguments"))
+            }) else {
+                failures.push(format!("{cat}: {name}: no arity found"));
+                continue;
+            };
+            let refused = format!("This user has no permissions to run the '{name}' command");
+            match dryrun(&deny, extra) {
+                Ok(r) if r == refused => {}
+                other => failures.push(format!("-@{cat} {name}: {other:?}")),
+            }
+            match dryrun(&allow, extra) {
+                Ok(r) if r == "OK" => {}
+                other => failures.push(format!("+@{cat} {name}: {other:?}")),
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures: {failures:#?}",
+        failures.len()
+    );
+    assert!(checked > 400, "only {checked} checks");
+}
