@@ -11,7 +11,9 @@ const MAX_HEADER_LINE: usize = 64 * 1024;
 /// Above this, a bulk string is read straight into an exactly-sized buffer by Redis;
 /// we use it to ask the caller to reserve capacity once (no quadratic growth).
 const BIG_ARG: usize = 32 * 1024;
-const MAX_MULTIBULK: i64 = 1024 * 1024 * 1024;
+/// Redis 7 accepts multibulk counts up to INT_MAX (arguments are only
+/// reserved as they arrive).
+const MAX_MULTIBULK: i64 = i32::MAX as i64;
 
 /// Limits a connection's parser enforces.
 #[derive(Debug, Clone, Copy)]
@@ -354,6 +356,11 @@ mod tests {
             err(b"*3000000000\r\n"),
             "ERR Protocol error: invalid multibulk length"
         );
+        assert_eq!(
+            err(b"*2147483648\r\n"),
+            "ERR Protocol error: invalid multibulk length"
+        );
+        assert!(parse(b"*2147483647\r\n$3\r\nGET\r\n").is_ok());
         assert_eq!(
             err(b"*x\r\n"),
             "ERR Protocol error: invalid multibulk length"

@@ -400,7 +400,14 @@ impl Conn {
                         && pos == 0
                         && input.capacity() <= consumed + READ_CHUNK
                         && ranges.iter().any(|r| r.len() >= ADOPT_ARG);
-                    let frozen = adopt.then(|| input.split_to(consumed).freeze());
+                    let frozen = adopt.then(|| {
+                        let command = input.split_to(consumed).freeze();
+                        // The rest gets a buffer of its own: sharing the
+                        // command's would keep a value's memory alive after
+                        // the value is deleted, as long as the connection.
+                        *input = BytesMut::from(&input[..]);
+                        command
+                    });
                     client.arg_buf = frozen.clone();
                     // Arguments point into the input buffer (no copies).
                     let (src, base): (&[u8], usize) = match &frozen {

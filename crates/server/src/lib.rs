@@ -165,13 +165,14 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
     }
     // Bind synchronously so errors surface before we report success. Port
     // 0 with a TLS port means TLS only (as in Redis).
+    let backlog = server.config.get_i64("tcp-backlog") as i32;
     let std_listeners = if port == 0 && tls_port != 0 {
         Vec::new()
     } else {
-        bind_all(&binds, port).map_err(StartError)?
+        bind_all(&binds, port, backlog).map_err(StartError)?
     };
     let tls_listeners = if tls_port != 0 {
-        bind_all(&binds, tls_port).map_err(StartError)?
+        bind_all(&binds, tls_port, backlog).map_err(StartError)?
     } else {
         Vec::new()
     };
@@ -304,8 +305,14 @@ fn bind_list(bind: &str) -> Vec<String> {
         .collect()
 }
 
-/// Binds every address on `port` (all or nothing).
-fn bind_all(binds: &[String], port: u16) -> Result<Vec<std::net::TcpListener>, String> {
+/// Binds every address on `port` (all or nothing), listening with
+/// `backlog` pending connections (`tcp-backlog`; the kernel caps it at
+/// `net.core.somaxconn`).
+fn bind_all(
+    binds: &[String],
+    port: u16,
+    backlog: i32,
+) -> Result<Vec<std::net::TcpListener>, String> {
     let mut out = Vec::new();
     for b in binds {
         let text = if b.contains(':') {
@@ -316,11 +323,23 @@ fn bind_all(binds: &[String], port: u16) -> Result<Vec<std::net::TcpListener>, S
         let addr: SocketAddr = text
             .parse()
             .map_err(|e| format!("invalid bind address '{b}': {e}"))?;
-        let l =
-            std::net::TcpListener::bind(addr).map_err(|e| format!("could not bind {addr}: {e}"))?;
-        l.set_nonblocking(true)
+        let fail = |e: std::io::Error| format!("could not bind {addr}: {e}");
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .map_err(fail)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true).map_err(fail)?;
+        }
+        socket.set_reuse_address(true).map_err(fail)?;
+        socket.bind(&addr.into()).map_err(fail)?;
+        socket.listen(backlog.max(1)).map_err(fail)?;
+        socket
+            .set_nonblocking(true)
             .map_err(|e| format!("listener setup failed: {e}"))?;
-        out.push(l);
+        out.push(socket.into());
     }
     Ok(out)
 }
@@ -333,7 +352,9 @@ fn rebind(cfg: &Config, tls: bool, port: u16, tx: &Rebind) -> Result<Option<Sock
         Vec::new()
     } else {
         let binds = bind_list(&cfg.get("bind"));
-        bind_all(&binds, port).map_err(|e| format!("Unable to listen on this port: {e}"))?
+        let backlog = cfg.get_i64("tcp-backlog") as i32;
+        bind_all(&binds, port, backlog)
+            .map_err(|e| format!("Unable to listen on this port: {e}"))?
     };
     let first = listeners.first().and_then(|l| l.local_addr().ok());
     tx.send((tls, listeners))

@@ -65,7 +65,7 @@ pub(crate) fn start(
     port: u16,
 ) -> Result<(Vec<SocketAddr>, std::thread::JoinHandle<()>), StartError> {
     let bind = |binds: &[String], port| {
-        crate::bind_all(binds, port).map_err(|e| StartError(format!("metrics port: {e}")))
+        crate::bind_all(binds, port, 128).map_err(|e| StartError(format!("metrics port: {e}")))
     };
     // Port 0: the first address picks a free port and the others take the
     // same one, so the endpoint has one port whatever the address.
