@@ -1156,6 +1156,11 @@ unsafe fn push_resp<'b>(
     None
 }
 
+/// How deep a script's reply may nest (any aggregate kind). Each level holds
+/// Lua references on mlua's auxiliary stack, which a few thousand levels
+/// exhaust; Redis's own limit (its Lua stack) is near 8,000.
+const MAX_REPLY_DEPTH: usize = 1000;
+
 /// Writes a script's return value as a reply (Redis's Lua → RESP rules).
 fn lua_to_resp(out: &mut ReplyWriter, v: &Value, depth: usize) {
     match v {
@@ -1166,6 +1171,10 @@ fn lua_to_resp(out: &mut ReplyWriter, v: &Value, depth: usize) {
         Value::Number(n) => out.int(*n as i64),
         Value::String(s) => out.bulk(&s.as_bytes()),
         Value::Table(t) => {
+            if depth > MAX_REPLY_DEPTH {
+                out.error("ERR reached lua stack limit");
+                return;
+            }
             if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
                 out.error_bytes(&e.as_bytes());
                 return;
@@ -1198,10 +1207,6 @@ fn lua_to_resp(out: &mut ReplyWriter, v: &Value, depth: usize) {
                 for k in &members {
                     lua_to_resp(out, k, depth + 1);
                 }
-                return;
-            }
-            if depth > 64 {
-                out.error("ERR reached lua stack limit");
                 return;
             }
             let mut items = Vec::new();

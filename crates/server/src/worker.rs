@@ -257,7 +257,15 @@ impl Worker {
         };
         let server = &self.server;
         let keep = MutexGuard::unlocked(st, || {
-            let keep = conn.serve(server, scratch, now);
+            // A bug hit by one client's input closes that client, not the
+            // worker and every connection it serves.
+            let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                conn.serve(server, scratch, now)
+            }));
+            let keep = served.unwrap_or_else(|_| {
+                tracing::error!("{}: a command panicked: its connection is closed", self.name);
+                false
+            });
             if RELEASED.with(|r| r.replace(false)) {
                 // Back from a long command: a helper can leave now.
                 self.free_loopers.fetch_add(1, Ordering::AcqRel);
