@@ -21,6 +21,9 @@ use memcache::text::{self, Parsed};
 use crate::conn::READ_CHUNK;
 use crate::tls::Transport;
 
+/// Output past which a connection's remaining requests wait.
+const MAX_UNSENT: usize = 1 << 20;
+
 pub(crate) struct McConn {
     transport: Transport,
     mc: Arc<Memcached>,
@@ -181,6 +184,12 @@ impl McConn {
         }
         let limits = &mc.settings.limits;
         loop {
+            // Replies the client has not read yet stop the requests behind
+            // them (as memcached does): they run once the output drains, so
+            // a client that pipelines without reading holds little memory.
+            if out.len() >= MAX_UNSENT {
+                break;
+            }
             if self.swallow > 0 {
                 let skip = self.swallow.min(buf.len());
                 buf.advance(skip);
