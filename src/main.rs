@@ -129,6 +129,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr a closed pipe) is
+        // dropped: reporting it would print to stderr again, and Rust's
+        // eprintln! panics there, killing whichever thread logged.
+        .log_internal_errors(false)
         .init();
     if let Some(mc_args) = memcached_args() {
         return run_memcached(&mc_args);
