@@ -7,14 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for bin in redis-server redis-cli redis-benchmark tclsh memcached memccapable openssl; do
+for bin in redis-server redis-cli redis-benchmark tclsh memcached memccapable openssl ss; do
   command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  echo "== installing test dependencies (redis-server redis-tools tcl memcached libmemcached-tools openssl)"
+  echo "== installing test dependencies (redis-server redis-tools tcl memcached libmemcached-tools openssl iproute2)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools tcl memcached libmemcached-tools openssl >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools tcl memcached libmemcached-tools openssl iproute2 >/dev/null
 fi
 
 echo "== cargo fmt --check"
