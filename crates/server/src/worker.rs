@@ -263,7 +263,10 @@ impl Worker {
                 conn.serve(server, scratch, now)
             }));
             let keep = served.unwrap_or_else(|_| {
-                tracing::error!("{}: a command panicked: its connection is closed", self.name);
+                tracing::error!(
+                    "{}: a command panicked: its connection is closed",
+                    self.name
+                );
                 false
             });
             if RELEASED.with(|r| r.replace(false)) {
