@@ -73,17 +73,9 @@ impl McConn {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let stream = mio::net::TcpStream::from_std(stream);
-        let transport = match tls {
-            None => Transport::Plain(stream),
-            Some(tls) => match tls.accept(stream) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!("TLS connection refused: {e}");
-                    stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
-                    return None;
-                }
-            },
+        let Some(transport) = Transport::for_accepted(stream, tls) else {
+            stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
+            return None;
         };
         let session = mc.open_session(peer, local);
         Some(McConn {

@@ -326,6 +326,22 @@ pub(crate) struct TlsStream {
 }
 
 impl Transport {
+    /// The transport of an accepted socket: TLS when it came through a TLS
+    /// port (`tls`). None when the TLS session cannot start (logged).
+    pub(crate) fn for_accepted(
+        stream: std::net::TcpStream,
+        tls: Option<&TlsContext>,
+    ) -> Option<Transport> {
+        let stream = mio::net::TcpStream::from_std(stream);
+        match tls {
+            None => Some(Transport::Plain(stream)),
+            Some(tls) => tls
+                .accept(stream)
+                .map_err(|e| tracing::warn!("TLS connection refused: {e}"))
+                .ok(),
+        }
+    }
+
     /// The socket, for the event loop's registration.
     pub(crate) fn socket(&mut self) -> &mut mio::net::TcpStream {
         match self {

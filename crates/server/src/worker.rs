@@ -361,17 +361,7 @@ impl Worker {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-        let stream = mio::net::TcpStream::from_std(stream);
-        let transport = match tls {
-            None => Transport::Plain(stream),
-            Some(tls) => match tls.accept(stream) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!("TLS connection refused: {e}");
-                    return None;
-                }
-            },
-        };
+        let transport = Transport::for_accepted(stream, tls)?;
         let shared = Arc::new(ClientShared::new(
             id,
             peer.to_string(),
