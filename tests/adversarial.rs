@@ -2144,49 +2144,6 @@ fn have_memcached() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// A real memcached on a free loopback port.
-fn start_memcached() -> Proc {
-    for _ in 0..10 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let mut cmd = Command::new("memcached");
-        cmd.args([
-            "-p",
-            &port.to_string(),
-            "-U",
-            "0",
-            "-l",
-            "127.0.0.1",
-            "-t",
-            "2",
-        ]);
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            cmd.args(["-u", "root"]);
-        }
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn memcached");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if child.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Proc { child, port };
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("memcached did not start");
-}
-
 /// Garbage for the text port: random bytes, and command words with random
 /// arguments (including invalid UTF-8) followed by a data line. Seeded.
 fn mc_garbage(seed: u64, n: usize) -> Vec<Case> {
@@ -2342,7 +2299,7 @@ fn memcached_trickle_and_garbage_keep_the_node_serving() {
     assert!(growth_mb < 64.0, "RSS grew {growth_mb:.1} MB");
     let garbage_out = garbage_out.expect("garbage sent");
     if have_memcached() {
-        let mc = start_memcached();
+        let mc = common::start_memcached(&["-t", "2"]);
         let want = run_mc_cases(mc.port, &garbage, Duration::from_millis(1000));
         let bad: Vec<String> = garbage
             .iter()
@@ -2417,7 +2374,7 @@ fn mc_non_readers(node: &Proc, clients: usize, flood_for: Duration) -> (f64, Pro
 fn memcached_non_reading_get_pipelines_have_bounded_memory() {
     let _serial = serial();
     if have_memcached() {
-        let mc = start_memcached();
+        let mc = common::start_memcached(&["-t", "2"]);
         let (growth, probe) = mc_non_readers(&mc, 4, Duration::from_secs(3));
         eprintln!(
             "memcached: 4 non-reading clients: RSS +{growth:.1} MB, probe {}",

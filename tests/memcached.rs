@@ -10,7 +10,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{spawn_ferrocache, Proc};
@@ -38,60 +38,9 @@ fn start_ferrocache_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
     spawn_ferrocache(&args, env).0
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// Starts a real memcached on a free port.
 fn start_memcached() -> Option<Proc> {
-    Some(start_memcached_with(&[]))
-}
-
-/// Starts a real memcached on a free port with extra flags.
-fn start_memcached_with(extra: &[&str]) -> Proc {
-    let installed = Command::new("memcached")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    // Like the Redis side's differential tests, a missing reference server
-    // fails the tests instead of skipping them (CI installs it).
-    assert!(
-        installed,
-        "memcached not found on PATH: the differential tests need it \
-         (Debian/Ubuntu: apt-get install memcached)"
-    );
-    for _ in 0..10 {
-        let port = free_port();
-        let mut cmd = Command::new("memcached");
-        cmd.args(["-p", &port.to_string(), "-U", "0", "-l", "127.0.0.1"]);
-        cmd.args(extra);
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            cmd.args(["-u", "root"]);
-        }
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn memcached");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if child.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Proc { child, port };
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("memcached did not start");
+    Some(common::start_memcached(&[]))
 }
 
 fn connect(port: u16) -> TcpStream {
@@ -828,7 +777,7 @@ fn ascii_authentication_matches_memcached() {
     std::fs::write(&authfile, "alice:secret\nbob:hunter2\n").expect("authfile");
     let path = authfile.to_str().expect("utf8");
     let ferro = start_ferrocache(&["-Y", path]);
-    let real = start_memcached_with(&["-Y", path]);
+    let real = common::start_memcached(&["-Y", path]);
     // Each session is a list of steps, sent one at a time on one connection.
     let sessions: &[&[&[u8]]] = &[
         &[

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{encode, ferrocache_startup_failure, spawn_ferrocache, Proc, TempDir};
+use common::{encode, ferrocache_startup_failure, free_port, spawn_ferrocache, Proc, TempDir};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
@@ -188,13 +188,6 @@ fn read_reply(conn: &mut TlsConn) -> std::io::Result<Vec<u8>> {
         line.extend_from_slice(&body);
     }
     Ok(line)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// A Redis-engine node with a plain port and a TLS port: (node, TLS port).

@@ -105,7 +105,8 @@ pub fn have_redis() -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now (another process may take it before use).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -664,4 +665,48 @@ pub fn redis_ready(port: u16, pid: u32) -> bool {
     };
     info_field(&info, "process_id") == Some(pid.to_string())
         && info_field(&info, "loading").as_deref() == Some("0")
+}
+
+/// Starts a real memcached on a free port with extra flags.
+pub fn start_memcached(extra: &[&str]) -> Proc {
+    let installed = Command::new("memcached")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    // Like the Redis side's differential tests, a missing reference server
+    // fails the tests instead of skipping them (CI installs it).
+    assert!(
+        installed,
+        "memcached not found on PATH: the differential tests need it \
+         (Debian/Ubuntu: apt-get install memcached)"
+    );
+    for _ in 0..10 {
+        let port = free_port();
+        let mut cmd = Command::new("memcached");
+        cmd.args(["-p", &port.to_string(), "-U", "0", "-l", "127.0.0.1"]);
+        cmd.args(extra);
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            cmd.args(["-u", "root"]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn memcached");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Proc { child, port };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("memcached did not start");
 }
