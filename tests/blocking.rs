@@ -167,6 +167,31 @@ fn bzpopmin_and_bzmpop() {
     );
 }
 
+/// A list waiter first in line does not keep a zset waiter behind it from
+/// being served when the key becomes a sorted set (as in redis-server).
+#[test]
+fn a_waiter_for_another_type_passes_the_wake_up_on() {
+    let node = common::start_ferrocache(&["--threads", "2"]);
+    let mut admin = node.raw();
+    let mut list_waiter = node.raw();
+    let mut zset_waiter = node.raw();
+    send(&mut list_waiter, &["BLPOP", "k", "0"]);
+    wait_blocked(&mut admin, 1);
+    send(&mut zset_waiter, &["BZPOPMIN", "k", "0"]);
+    wait_blocked(&mut admin, 2);
+    call(&mut admin, &["ZADD", "k", "1", "m"]);
+    assert_eq!(
+        String::from_utf8_lossy(&zset_waiter.read_reply()),
+        "*3\r\n$1\r\nk\r\n$1\r\nm\r\n$1\r\n1\r\n"
+    );
+    wait_blocked(&mut admin, 1);
+    call(&mut admin, &["RPUSH", "k", "x"]);
+    assert_eq!(
+        String::from_utf8_lossy(&list_waiter.read_reply()),
+        "*2\r\n$1\r\nk\r\n$1\r\nx\r\n"
+    );
+}
+
 #[test]
 fn many_producers_and_consumers_lose_nothing() {
     let node = common::start_ferrocache(&["--threads", "4"]);

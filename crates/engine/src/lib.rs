@@ -588,10 +588,7 @@ impl<'a> Ctx<'a> {
             }),
         );
         let db = self.client.db;
-        self.server
-            .keyspace
-            .ready
-            .register(db, keys, &waiter, self.client.block_retry);
+        self.server.keyspace.ready.register(db, keys, &waiter);
         self.client.blocked = Some(client::Blocked {
             db,
             keys: keys.iter().map(|k| k.to_vec()).collect(),

@@ -3,9 +3,10 @@
 //!
 //! Waiters register while their command still holds the key's shard lock and
 //! writers signal before releasing theirs, so no wake-up can be lost. A woken
-//! client re-runs its command; if that pops from the key, the pop is itself a
-//! write and wakes the next waiter, so a push that makes several clients
-//! ready serves them one after another in FIFO order.
+//! client keeps its place at the head while it re-runs its command, then
+//! leaves and wakes the next waiter, so a push that makes several clients
+//! ready serves them one after another in FIFO order, whatever threads they
+//! run on.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,26 +50,20 @@ impl Readiness {
         self.registered.load(Ordering::Acquire) > 0
     }
 
-    /// Queues `w` on every key; `front` keeps the place of a client that was
-    /// woken but found nothing (someone else got there first).
-    pub fn register(&self, db: usize, keys: &[&[u8]], w: &Arc<Waiter>, front: bool) {
+    /// Queues `w` at the back of every key's queue, or in the place the same
+    /// client still holds (it was woken, ran again and found nothing).
+    pub fn register(&self, db: usize, keys: &[&[u8]], w: &Arc<Waiter>) {
         let mut q = self.queues.lock();
         for k in keys {
             let queue = q.entry((db, (*k).into())).or_default();
             if queue.iter().any(|x| Arc::ptr_eq(x, w)) {
                 continue;
             }
-            // The same client still queued (a stream reader keeps its place
-            // while it re-runs): the new registration takes that place.
             if let Some(slot) = queue.iter_mut().find(|x| x.client_id == w.client_id) {
                 *slot = w.clone();
                 continue;
             }
-            if front {
-                queue.push_front(w.clone());
-            } else {
-                queue.push_back(w.clone());
-            }
+            queue.push_back(w.clone());
             self.registered.fetch_add(1, Ordering::AcqRel);
         }
     }
@@ -146,7 +141,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     #[test]
-    fn fifo_and_front() {
+    fn fifo_and_the_woken_client_keeps_its_place() {
         let r = Readiness::default();
         let hits = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         let mk = |i: usize| {
@@ -159,18 +154,19 @@ mod tests {
             )
         };
         let (a, b) = (mk(0), mk(1));
-        r.register(0, &[b"k"], &a, false);
-        r.register(0, &[b"k"], &b, false);
+        r.register(0, &[b"k"], &a);
+        r.register(0, &[b"k"], &b);
         assert!(r.any());
         r.signal(0, b"k");
         assert_eq!(hits[0].load(Ordering::SeqCst), 1);
-        r.unregister(0, &[b"k".to_vec()], &a);
-        r.signal(0, b"k");
-        assert_eq!(hits[1].load(Ordering::SeqCst), 1);
-        r.register(0, &[b"k"], &a, true);
+        // a registers again (found nothing): it stays first.
+        let a2 = mk(0);
+        r.register(0, &[b"k"], &a2);
         r.signal(0, b"k");
         assert_eq!(hits[0].load(Ordering::SeqCst), 2);
-        r.unregister(0, &[b"k".to_vec()], &a);
+        r.unregister(0, &[b"k".to_vec()], &a2);
+        r.signal(0, b"k");
+        assert_eq!(hits[1].load(Ordering::SeqCst), 1);
         r.unregister(0, &[b"k".to_vec()], &b);
         assert!(!r.any());
         assert_eq!(r.waiting_on(0, b"k"), 0);
@@ -195,11 +191,11 @@ mod tests {
         };
         let (a, b, c) = (mk(0), mk(1), mk(2));
         for w in [&a, &b, &c] {
-            r.register(0, &[b"k"], w, false);
+            r.register(0, &[b"k"], w);
         }
         // b registers again (a new waiter of the same client): same place.
         let b2 = mk(1);
-        r.register(0, &[b"k"], &b2, true);
+        r.register(0, &[b"k"], &b2);
         assert_eq!(r.waiting_on(0, b"k"), 3);
         r.signal_behind(0, &[b"k".to_vec()], &a);
         assert_eq!(hits[1].load(Ordering::SeqCst), 1, "b is behind a");

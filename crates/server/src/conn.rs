@@ -588,13 +588,10 @@ impl Conn {
             self.wait = Wait::Blocked { blocked, args };
             return true;
         }
-        // A stream reader keeps its place in the queues while it runs
-        // again (if it finds nothing, its new registration takes that
-        // place); other commands leave and re-queue at the front.
-        let keeps_place = blocked.rerun_args.is_some();
-        if !keeps_place {
-            ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
-        }
+        // The woken client keeps its place at the head of the queues while
+        // it runs again: its own pop wakes nobody else, so the next waiter
+        // is woken only once this one is done and service stays FIFO across
+        // threads. If it finds nothing, its new registration takes the place.
         let client = &mut self.client;
         client.block_retry = true;
         {
@@ -611,9 +608,7 @@ impl Conn {
                 // wrong type): whatever is left in the keys is for the next
                 // waiter, as Redis serves every blocked client the key can
                 // satisfy.
-                if keeps_place {
-                    ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
-                }
+                ready.unregister(blocked.db, &blocked.keys, &blocked.waiter);
                 for key in &blocked.keys {
                     ready.signal(blocked.db, key);
                 }
@@ -624,12 +619,11 @@ impl Conn {
                 if again.rerun_args.is_none() {
                     again.rerun_args = blocked.rerun_args.take();
                 }
-                if keeps_place {
-                    // Nothing for this reader: the one behind it may wait
-                    // for something else (Redis serves every stream reader
-                    // the write satisfies).
-                    ready.signal_behind(again.db, &again.keys, &again.waiter);
-                }
+                // Nothing for this client: the one behind it may wait for
+                // something else (another stream group, an earlier id, a
+                // zset where this one waits for a list), and Redis serves
+                // every blocked client the write satisfies.
+                ready.signal_behind(again.db, &again.keys, &again.waiter);
                 self.wait = Wait::Blocked {
                     blocked: again,
                     args,
