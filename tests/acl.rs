@@ -2057,6 +2057,28 @@ fn config_rewrite_writes_the_current_users() {
     assert_eq!(rewritten[0], rewritten[1]);
 }
 
+/// The configuration file is text: a user whose pattern is not UTF-8 is
+/// not written into it (redis-server writes the raw bytes); CONFIG
+/// REWRITE says so and leaves the file as it was (an `aclfile` keeps
+/// bytes).
+#[test]
+fn config_rewrite_refuses_users_that_are_not_utf8() {
+    let dir = common::TempDir::new("acl-rewrite-bytes");
+    let conf = dir.path("ferrocache.conf");
+    std::fs::write(&conf, "save \"\"\n").expect("write");
+    let node = start_ferrocache(&["--config", conf.to_str().expect("utf-8")]);
+    let mut c = node.raw();
+    c.cmd(&[b"ACL", b"SETUSER", b"u", b"~\xfe*"]);
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    let reply = c.call(&["CONFIG", "REWRITE"]);
+    assert!(
+        reply.starts_with(b"-ERR Rewriting config file: a user's name or rules are not UTF-8"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    assert_eq!(std::fs::read(&conf).expect("config"), b"save \"\"\n");
+}
+
 /// The permission matrix: for every ACL category and every command in it,
 /// a user with `+@all -@<category>` is refused the command and a user with
 /// `-@all +@<category>` (all keys and channels) may run it, as ACL DRYRUN

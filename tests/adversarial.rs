@@ -2003,12 +2003,10 @@ fn invalid_utf8_config_values_round_trip() {
 }
 
 /// ACL users with invalid UTF-8 in their name, key patterns and channel
-/// patterns. redis-server accepts such names and matches patterns byte by
-/// byte. Ferrocache refuses the names, and stores the patterns with U+FFFD:
-/// a user granted `~\xfe*` is refused the key `\xfekey` but allowed the key
-/// `\xef\xbf\xbdkey`, which it was never granted.
+/// patterns: accepted, and patterns matched byte by byte, as redis-server
+/// does (Ferrocache once stored them with U+FFFD: a user granted `~\xfe*`
+/// was refused the key `\xfekey` but allowed `\xef\xbf\xbdkey`).
 #[test]
-#[ignore = "BUG: ACL: usernames with bytes >= 0x80 refused; key/channel patterns stored as U+FFFD (grants keys never granted, refuses granted ones)"]
 fn invalid_utf8_in_acl_users_and_patterns_matches_redis() {
     let _serial = serial();
     let mut d = ByteDiff::new();

@@ -50,7 +50,9 @@ pub struct Selector {
     /// The command rules as ACL GETUSER describes them, after "+@all" or
     /// "-@all" (`all_base`).
     all_base: bool,
-    rules: Vec<String>,
+    /// Kept as bytes, like key and channel patterns: rules are not text
+    /// (`+select|\xfe`).
+    rules: Vec<Vec<u8>>,
     all_keys: bool,
     keys: Vec<KeyPattern>,
     all_channels: bool,
@@ -91,37 +93,37 @@ impl Selector {
     }
 
     /// Applies one rule (not a user-level one such as `on` or `>pass`).
-    fn apply(&mut self, rule: &str, table: &CommandTable) -> Result<(), String> {
+    fn apply(&mut self, rule: &[u8], table: &CommandTable) -> Result<(), String> {
         let lower = rule.to_ascii_lowercase();
-        match lower.as_str() {
-            "allkeys" | "~*" => {
+        match lower.as_slice() {
+            b"allkeys" | b"~*" => {
                 self.all_keys = true;
                 self.keys.clear();
                 return Ok(());
             }
-            "resetkeys" => {
+            b"resetkeys" => {
                 self.all_keys = false;
                 self.keys.clear();
                 return Ok(());
             }
-            "allchannels" | "&*" => {
+            b"allchannels" | b"&*" => {
                 self.all_channels = true;
                 self.channels.clear();
                 return Ok(());
             }
-            "resetchannels" => {
+            b"resetchannels" => {
                 self.all_channels = false;
                 self.channels.clear();
                 return Ok(());
             }
-            "allcommands" | "+@all" => {
+            b"allcommands" | b"+@all" => {
                 self.allowed.iter_mut().for_each(|w| *w = u64::MAX);
                 self.first_args.clear();
                 self.all_base = true;
                 self.rules.clear();
                 return Ok(());
             }
-            "nocommands" | "-@all" => {
+            b"nocommands" | b"-@all" => {
                 self.allowed.iter_mut().for_each(|w| *w = 0);
                 self.first_args.clear();
                 self.all_base = false;
@@ -130,8 +132,7 @@ impl Selector {
             }
             _ => {}
         }
-        let bytes = rule.as_bytes();
-        if let Some(pattern) = key_rule(bytes)? {
+        if let Some(pattern) = key_rule(rule)? {
             let KeyPattern {
                 pattern,
                 read,
@@ -158,7 +159,7 @@ impl Selector {
             }
             return Ok(());
         }
-        if let Some(pattern) = bytes.strip_prefix(b"&") {
+        if let Some(pattern) = rule.strip_prefix(b"&") {
             if self.all_channels {
                 return Err("Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels".into());
             }
@@ -167,15 +168,15 @@ impl Selector {
             }
             return Ok(());
         }
-        let (allow, what) = match bytes.first() {
+        let (allow, what) = match rule.first() {
             Some(b'+') => (true, &lower[1..]),
             Some(b'-') => (false, &lower[1..]),
             _ => return Err("Syntax error".into()),
         };
-        if let Some(name) = what.strip_prefix('@') {
+        if let Some(name) = what.strip_prefix(b"@") {
             let bit = ACL_CATEGORY_NAMES
                 .iter()
-                .position(|c| *c == name)
+                .position(|c| c.as_bytes() == name)
                 .ok_or("Unknown command or category name in ACL")?;
             for e in &table.entries {
                 if e.spec.acl_categories & (1 << bit) != 0 {
@@ -185,7 +186,10 @@ impl Selector {
             self.rules.push(lower);
             return Ok(());
         }
-        if let Some((command, first)) = what.split_once('|') {
+        // Command names are ASCII: a rule that is not UTF-8 names none.
+        let unknown = "Unknown command or category name in ACL";
+        let what_text = std::str::from_utf8(what).map_err(|_| unknown)?;
+        if let Some((command, first)) = what_text.split_once('|') {
             // `+cmd|arg` of a command without subcommands: that first
             // argument only.
             if let Some(entry) = table
@@ -209,9 +213,9 @@ impl Selector {
             }
         }
         let entry = table
-            .get_original(what)
-            .filter(|e| !e.spec.name.contains('|') || what.contains('|'))
-            .ok_or("Unknown command or category name in ACL")?;
+            .get_original(what_text)
+            .filter(|e| !e.spec.name.contains('|') || what_text.contains('|'))
+            .ok_or(unknown)?;
         self.set(entry.index, allow);
         for sub in entry.spec.subcommands {
             if let Some(s) = table.get_original(sub.name) {
@@ -225,63 +229,61 @@ impl Selector {
     }
 
     /// The command rules as ACL GETUSER prints them.
-    fn commands(&self) -> String {
-        let mut s = String::from(if self.all_base { "+@all" } else { "-@all" });
-        for r in &self.rules {
-            s.push(' ');
-            s.push_str(r);
-        }
-        s
+    fn commands(&self) -> Vec<u8> {
+        let base: &[u8] = if self.all_base { b"+@all" } else { b"-@all" };
+        let mut parts = vec![base];
+        parts.extend(self.rules.iter().map(Vec::as_slice));
+        parts.join(&b' ')
     }
 
-    fn key_rules(&self) -> String {
+    fn key_rules(&self) -> Vec<u8> {
         if self.all_keys {
-            return "~*".into();
+            return b"~*".to_vec();
         }
-        let parts: Vec<String> = self
+        let parts: Vec<Vec<u8>> = self
             .keys
             .iter()
             .map(|k| {
-                let p = String::from_utf8_lossy(&k.pattern);
-                match (k.read, k.write) {
-                    (true, true) => format!("~{p}"),
-                    (true, false) => format!("%R~{p}"),
-                    _ => format!("%W~{p}"),
-                }
+                let rights: &[u8] = match (k.read, k.write) {
+                    (true, true) => b"~",
+                    (true, false) => b"%R~",
+                    _ => b"%W~",
+                };
+                [rights, &k.pattern].concat()
             })
             .collect();
-        parts.join(" ")
+        parts.join(&b' ')
     }
 
-    fn channel_rules(&self) -> String {
+    fn channel_rules(&self) -> Vec<u8> {
         if self.all_channels {
-            return "&*".into();
+            return b"&*".to_vec();
         }
-        let parts: Vec<String> = self
+        let parts: Vec<Vec<u8>> = self
             .channels
             .iter()
-            .map(|c| format!("&{}", String::from_utf8_lossy(c)))
+            .map(|c| [b"&", c.as_slice()].concat())
             .collect();
-        parts.join(" ")
+        parts.join(&b' ')
     }
 
     /// The selector's whole description (ACL LIST, and selectors in
     /// parentheses).
-    fn describe(&self) -> String {
+    fn describe(&self) -> Vec<u8> {
         // Unlike GETUSER's field, the description starts the channels
         // from scratch ("resetchannels") unless all are allowed.
         let channels = match self.channel_rules() {
             c if self.all_channels => c,
-            c if c.is_empty() => "resetchannels".to_string(),
-            c => format!("resetchannels {c}"),
+            c if c.is_empty() => b"resetchannels".to_vec(),
+            c => [b"resetchannels ", c.as_slice()].concat(),
         };
         let parts = [self.key_rules(), channels, self.commands()];
-        let parts: Vec<&str> = parts
+        let parts: Vec<&[u8]> = parts
             .iter()
-            .map(|s| s.as_str())
+            .map(Vec::as_slice)
             .filter(|s| !s.is_empty())
             .collect();
-        parts.join(" ")
+        parts.join(&b' ')
     }
 
     /// Checks one command line against this selector; a refusal names
@@ -415,38 +417,37 @@ impl Perms {
 
     /// Applies one ACL SETUSER rule.
     pub fn apply(&mut self, rule: &[u8], table: &CommandTable) -> Result<(), String> {
-        let text = String::from_utf8_lossy(rule);
         if rule.first() == Some(&b'(') {
             let inner = rule
                 .strip_suffix(b")")
                 .ok_or("Unmatched parenthesis in acl selector starting at '('.")?;
             let mut selector = Selector::none(table);
             for part in inner[1..].split(|&c| c == b' ').filter(|p| !p.is_empty()) {
-                selector.apply(&String::from_utf8_lossy(part), table)?;
+                selector.apply(part, table)?;
             }
             self.selectors.push(selector);
             return Ok(());
         }
-        match text.to_ascii_lowercase().as_str() {
+        match rule.to_ascii_lowercase().as_slice() {
             // An empty rule does nothing (as in Redis).
-            "" => {}
-            "on" => self.enabled = true,
-            "off" => self.enabled = false,
-            "nopass" => {
+            b"" => {}
+            b"on" => self.enabled = true,
+            b"off" => self.enabled = false,
+            b"nopass" => {
                 self.nopass = true;
                 self.passwords.clear();
             }
-            "resetpass" => {
+            b"resetpass" => {
                 self.nopass = false;
                 self.passwords.clear();
             }
-            "clearselectors" => self.selectors.clear(),
-            "reset" => {
+            b"clearselectors" => self.selectors.clear(),
+            b"reset" => {
                 *self = Perms::new(table);
                 self.sanitize = Some(true);
             }
-            "sanitize-payload" => self.sanitize = Some(true),
-            "skip-sanitize-payload" => self.sanitize = Some(false),
+            b"sanitize-payload" => self.sanitize = Some(true),
+            b"skip-sanitize-payload" => self.sanitize = Some(false),
             _ => {
                 match rule.first() {
                     Some(b'>') => {
@@ -477,7 +478,7 @@ impl Perms {
                         }
                         self.passwords.retain(|p| *p != hash);
                     }
-                    _ => self.root.apply(&text, table)?,
+                    _ => self.root.apply(rule, table)?,
                 }
             }
         }
@@ -550,17 +551,21 @@ impl Perms {
     }
 
     /// The user's ACL LIST line, after `user <name> `.
-    fn describe(&self) -> String {
-        let mut parts: Vec<String> = self.flags().iter().map(|f| f.to_string()).collect();
-        parts.extend(self.password_hexes().into_iter().map(|h| format!("#{h}")));
+    fn describe(&self) -> Vec<u8> {
+        let mut parts: Vec<Vec<u8>> = self.flags().iter().map(|f| f.as_bytes().to_vec()).collect();
+        parts.extend(
+            self.password_hexes()
+                .into_iter()
+                .map(|h| format!("#{h}").into_bytes()),
+        );
         let root = self.root.describe();
         if !root.is_empty() {
             parts.push(root);
         }
         for s in &self.selectors {
-            parts.push(format!("({})", s.describe()));
+            parts.push([b"(", s.describe().as_slice(), b")"].concat());
         }
-        parts.join(" ")
+        parts.join(&b' ')
     }
 }
 
@@ -595,20 +600,21 @@ fn parse_hash(text: &[u8]) -> Result<[u8; 32], String> {
     Ok(out)
 }
 
-/// A user: its name and current rules.
+/// A user: its name (any bytes but spaces and NUL, as in Redis) and
+/// current rules.
 #[derive(Debug)]
 pub struct User {
-    pub name: String,
+    pub name: Vec<u8>,
     perms: RwLock<Arc<Perms>>,
     /// The rules allow everything: its clients skip the check.
     unrestricted: AtomicBool,
 }
 
 impl User {
-    fn new(name: &str, perms: Perms) -> User {
+    fn new(name: &[u8], perms: Perms) -> User {
         let unrestricted = perms.unrestricted();
         User {
-            name: name.to_string(),
+            name: name.to_vec(),
             perms: RwLock::new(Arc::new(perms)),
             unrestricted: AtomicBool::new(unrestricted),
         }
@@ -636,8 +642,8 @@ pub struct LogEntry {
     pub count: u64,
     pub reason: &'static str,
     pub context: &'static str,
-    pub object: String,
-    pub username: String,
+    pub object: Vec<u8>,
+    pub username: Vec<u8>,
     pub created_ms: u64,
     pub updated_ms: u64,
     pub entry_id: u64,
@@ -646,7 +652,7 @@ pub struct LogEntry {
 
 /// The node's users and its ACL LOG.
 pub struct Acl {
-    users: RwLock<BTreeMap<String, Arc<User>>>,
+    users: RwLock<BTreeMap<Vec<u8>, Arc<User>>>,
     log: Mutex<VecDeque<LogEntry>>,
     next_entry_id: std::sync::atomic::AtomicU64,
 }
@@ -689,7 +695,7 @@ impl Acl {
             let _ = perms.apply(rule.as_bytes(), table);
         }
         let mut users = BTreeMap::new();
-        users.insert("default".to_string(), Arc::new(User::new("default", perms)));
+        users.insert(b"default".to_vec(), Arc::new(User::new(b"default", perms)));
         Acl {
             users: RwLock::new(users),
             log: Mutex::new(VecDeque::new()),
@@ -698,7 +704,6 @@ impl Acl {
     }
 
     pub fn user(&self, name: &[u8]) -> Option<Arc<User>> {
-        let name = std::str::from_utf8(name).ok()?;
         self.users.read().get(name).cloned()
     }
 
@@ -721,14 +726,13 @@ impl Acl {
         rules: &[&[u8]],
         table: &CommandTable,
     ) -> Result<(), String> {
-        let name_text = String::from_utf8_lossy(name).into_owned();
-        if name.iter().any(|c| *c == b' ' || !c.is_ascii_graphic()) && !name.is_empty() {
+        if !valid_username(name) {
             return Err("Usernames can't contain spaces or null characters".into());
         }
         // Under the write lock: concurrent SETUSERs of a user apply in turn.
         let mut users = self.users.write();
         let rules = merge_selector_arguments(rules)?;
-        let mut perms = match users.get(&name_text) {
+        let mut perms = match users.get(name) {
             Some(u) => (*u.perms()).clone(),
             None => Perms::new(table),
         };
@@ -740,7 +744,7 @@ impl Acl {
                 )
             })?;
         }
-        put_user(&mut users, &name_text, perms);
+        put_user(&mut users, name, perms);
         Ok(())
     }
 
@@ -766,23 +770,23 @@ impl Acl {
         let mut users = self.users.write();
         let mut removed = Vec::new();
         for n in names {
-            if let Some(u) = std::str::from_utf8(n).ok().and_then(|n| users.remove(n)) {
+            if let Some(u) = users.remove(*n) {
                 removed.push(u);
             }
         }
         Ok(removed)
     }
 
-    pub fn names(&self) -> Vec<String> {
+    pub fn names(&self) -> Vec<Vec<u8>> {
         self.users.read().keys().cloned().collect()
     }
 
     /// ACL LIST lines.
-    pub fn list(&self) -> Vec<String> {
+    pub fn list(&self) -> Vec<Vec<u8>> {
         self.users
             .read()
             .values()
-            .map(|u| format!("user {} {}", u.name, u.perms().describe()))
+            .map(|u| [b"user ", u.name.as_slice(), b" ", &u.perms().describe()].concat())
             .collect()
     }
 
@@ -792,8 +796,8 @@ impl Acl {
         &self,
         reason: &'static str,
         context: &'static str,
-        object: &str,
-        username: &str,
+        object: &[u8],
+        username: &[u8],
         client_info: String,
         max_len: usize,
     ) {
@@ -819,8 +823,8 @@ impl Acl {
             count: 1,
             reason,
             context,
-            object: object.to_string(),
-            username: username.to_string(),
+            object: object.to_vec(),
+            username: username.to_vec(),
             created_ms: now,
             updated_ms: now,
             entry_id,
@@ -840,13 +844,20 @@ impl Acl {
 
 /// Gives the user `name` these rules (its clients see them at their next
 /// command), creating it if needed.
-fn put_user(users: &mut BTreeMap<String, Arc<User>>, name: &str, perms: Perms) {
+fn put_user(users: &mut BTreeMap<Vec<u8>, Arc<User>>, name: &[u8], perms: Perms) {
     match users.get(name) {
         Some(u) => u.set_perms(perms),
         None => {
-            users.insert(name.to_string(), Arc::new(User::new(name, perms)));
+            users.insert(name.to_vec(), Arc::new(User::new(name, perms)));
         }
     }
+}
+
+/// Redis refuses only whitespace and NUL in a user name (not empty ones).
+fn valid_username(name: &[u8]) -> bool {
+    !name
+        .iter()
+        .any(|&c| c == 0 || c == b' ' || (b'\t'..=b'\r').contains(&c))
 }
 
 /// The user-facing parts of a user for ACL GETUSER: flags, password
@@ -854,8 +865,8 @@ fn put_user(users: &mut BTreeMap<String, Arc<User>>, name: &str, perms: Perms) {
 pub struct Described {
     pub flags: Vec<&'static str>,
     pub passwords: Vec<String>,
-    pub root: [String; 3],
-    pub selectors: Vec<[String; 3]>,
+    pub root: [Vec<u8>; 3],
+    pub selectors: Vec<[Vec<u8>; 3]>,
 }
 
 pub fn describe_user(user: &User) -> Described {
@@ -908,7 +919,7 @@ pub(crate) fn check_command(
     let (reason, object, msg) = match denied {
         Denied::Command => (
             "command",
-            entry.spec.name.to_string(),
+            entry.spec.name.as_bytes(),
             format!(
                 "NOPERM this user has no permissions to run the '{}' command",
                 entry.spec.name
@@ -916,13 +927,13 @@ pub(crate) fn check_command(
         ),
         Denied::Key => (
             "key",
-            String::from_utf8_lossy(args[arg]).into_owned(),
+            args[arg],
             "NOPERM this user has no permissions to access one of the keys used as arguments"
                 .to_string(),
         ),
         Denied::Channel => (
             "channel",
-            String::from_utf8_lossy(args[arg]).into_owned(),
+            args[arg],
             "NOPERM this user has no permissions to access one of the channels used as arguments"
                 .to_string(),
         ),
@@ -932,7 +943,7 @@ pub(crate) fn check_command(
     if context != "lua" {
         *client.last_cmd.lock() = entry.spec.name;
     }
-    log_refusal(server, client, reason, context, &object, &user.name);
+    log_refusal(server, client, reason, context, object, &user.name);
     Err((denied, msg.into_bytes()))
 }
 
@@ -942,8 +953,8 @@ pub(crate) fn log_refusal(
     client: &crate::client::ClientShared,
     reason: &'static str,
     context: &'static str,
-    object: &str,
-    username: &str,
+    object: &[u8],
+    username: &[u8],
 ) {
     let max_len = server.config.get_i64("acllog-max-len").max(0) as usize;
     let info = crate::connection::client_line(client, crate::now_ms());
@@ -1010,7 +1021,7 @@ fn acl_getuser(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     d.passwords.iter().for_each(|p| ctx.out.bulk_str(p));
     for (name, value) in ["commands", "keys", "channels"].iter().zip(&d.root) {
         ctx.out.bulk_str(name);
-        ctx.out.bulk_str(value);
+        ctx.out.bulk(value);
     }
     ctx.out.bulk_str("selectors");
     ctx.out.array(d.selectors.len());
@@ -1018,7 +1029,7 @@ fn acl_getuser(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         ctx.out.map(3);
         for (name, value) in ["commands", "keys", "channels"].iter().zip(s) {
             ctx.out.bulk_str(name);
-            ctx.out.bulk_str(value);
+            ctx.out.bulk(value);
         }
     }
     Ok(())
@@ -1042,7 +1053,7 @@ fn close_deleted_users(ctx: &mut Ctx) {
         let Some(name) = c.names.lock().user.clone() else {
             continue;
         };
-        if ctx.server.acl.user(name.as_bytes()).is_some() {
+        if ctx.server.acl.user(&name).is_some() {
             continue;
         }
         if c.id == ctx.client.id() {
@@ -1056,20 +1067,20 @@ fn close_deleted_users(ctx: &mut Ctx) {
 fn acl_list(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     let lines = ctx.server.acl.list();
     ctx.out.array(lines.len());
-    lines.iter().for_each(|l| ctx.out.bulk_str(l));
+    lines.iter().for_each(|l| ctx.out.bulk(l));
     Ok(())
 }
 
 fn acl_users(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     let names = ctx.server.acl.names();
     ctx.out.array(names.len());
-    names.iter().for_each(|n| ctx.out.bulk_str(n));
+    names.iter().for_each(|n| ctx.out.bulk(n));
     Ok(())
 }
 
 fn acl_whoami(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
-    let name = ctx.client.shared.names.lock().user().to_string();
-    ctx.out.bulk_str(&name);
+    let name = ctx.client.shared.names.lock().user().to_vec();
+    ctx.out.bulk(&name);
     Ok(())
 }
 
@@ -1130,9 +1141,9 @@ fn acl_log(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         ctx.out.bulk_str("context");
         ctx.out.bulk_str(e.context);
         ctx.out.bulk_str("object");
-        ctx.out.bulk_str(&e.object);
+        ctx.out.bulk(&e.object);
         ctx.out.bulk_str("username");
-        ctx.out.bulk_str(&e.username);
+        ctx.out.bulk(&e.username);
         ctx.out.bulk_str("age-seconds");
         ctx.out
             .double(now.saturating_sub(e.created_ms) as f64 / 1000.0);
@@ -1267,36 +1278,39 @@ fn acl_help(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 pub(crate) fn check_declaration(words: &[String]) -> Result<(), String> {
     // The configuration is read before the node (and its table) exists.
     static TABLE: std::sync::OnceLock<CommandTable> = std::sync::OnceLock::new();
-    parse_declaration(words, TABLE.get_or_init(CommandTable::build)).map(|_| ())
+    let words: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+    parse_declaration(&words, TABLE.get_or_init(CommandTable::build)).map(|_| ())
 }
 
 /// The user a declaration describes.
-fn parse_declaration(words: &[String], table: &CommandTable) -> Result<(String, Perms), String> {
+fn parse_declaration(words: &[&[u8]], table: &CommandTable) -> Result<(Vec<u8>, Perms), String> {
     let Some((name, rules)) = words.split_first() else {
         return Err("Error in user declaration: the user name is missing".into());
     };
-    let rules: Vec<&[u8]> = rules.iter().map(|r| r.as_bytes()).collect();
-    let rules = merge_selector_arguments(&rules)
-        .map_err(|e| format!("Error in user declaration '{name}': {e}"))?;
+    let error = |e: String| {
+        format!(
+            "Error in user declaration '{}': {e}",
+            String::from_utf8_lossy(name)
+        )
+    };
+    let rules = merge_selector_arguments(rules).map_err(error)?;
     let mut perms = Perms::new(table);
     for rule in &rules {
-        perms
-            .apply(rule, table)
-            .map_err(|e| format!("Error in user declaration '{name}': {e}"))?;
+        perms.apply(rule, table).map_err(error)?;
     }
-    Ok((name.clone(), perms))
+    Ok((name.to_vec(), perms))
 }
 
 impl Acl {
     /// Replaces every user with `declared` (the default user is kept as it
     /// is unless declared); all or nothing.
-    fn replace_users(&self, declared: Vec<(String, Perms)>, table: &CommandTable) {
+    fn replace_users(&self, declared: Vec<(Vec<u8>, Perms)>, table: &CommandTable) {
         let mut users = self.users.write();
         let mut fresh = BTreeMap::new();
         let default = users
-            .remove("default")
-            .unwrap_or_else(|| Arc::new(User::new("default", Perms::new(table))));
-        fresh.insert("default".to_string(), default);
+            .remove(b"default".as_slice())
+            .unwrap_or_else(|| Arc::new(User::new(b"default", Perms::new(table))));
+        fresh.insert(b"default".to_vec(), default);
         for (name, perms) in declared {
             match (fresh.get(&name), users.get(&name)) {
                 (Some(u), _) | (None, Some(u)) => {
@@ -1321,25 +1335,30 @@ impl Acl {
     ) -> Result<(), String> {
         let mut users = self.users.write();
         for words in declarations {
-            let (name, perms) = parse_declaration(words, table)?;
+            let words: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+            let (name, perms) = parse_declaration(&words, table)?;
             put_user(&mut users, &name, perms);
         }
         Ok(())
     }
 
-    /// Loads the ACL file (`user <name> <rules...>` lines): every user is
-    /// replaced, or nothing changes when a line is wrong.
+    /// Loads the ACL file (`user <name> <rules...>` lines, any bytes but
+    /// whitespace in names and rules): every user is replaced, or nothing
+    /// changes when a line is wrong.
     pub fn load_file(&self, path: &str, table: &CommandTable) -> Result<(), String> {
-        let text = std::fs::read_to_string(path)
+        let text = std::fs::read(path)
             .map_err(|e| format!("Error loading ACLs, opening file '{path}': {e}"))?;
-        let mut declared: Vec<(String, Perms)> = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+        let mut declared: Vec<(Vec<u8>, Perms)> = Vec::new();
+        for (i, line) in text.split(|&c| c == b'\n').enumerate() {
+            let line = line.trim_ascii();
+            if line.is_empty() || line.starts_with(b"#") {
                 continue;
             }
-            let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-            if words.first().map(String::as_str) != Some("user") || words.len() < 2 {
+            let words: Vec<&[u8]> = line
+                .split(|c| c.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .collect();
+            if words.first() != Some(&b"user".as_slice()) || words.len() < 2 {
                 return Err(format!(
                     "{path}:{}: line should start with user keyword. ",
                     i + 1
@@ -1348,7 +1367,11 @@ impl Acl {
             let (name, perms) = parse_declaration(&words[1..], table)
                 .map_err(|e| format!("{path}:{}: {e}. ", i + 1))?;
             if declared.iter().any(|(n, _)| *n == name) {
-                return Err(format!("{path}:{}: Duplicate user '{name}' found. ", i + 1));
+                return Err(format!(
+                    "{path}:{}: Duplicate user '{}' found. ",
+                    i + 1,
+                    String::from_utf8_lossy(&name)
+                ));
             }
             declared.push((name, perms));
         }
@@ -1358,8 +1381,8 @@ impl Acl {
 
     /// Writes every user to the ACL file (through a temporary file).
     pub fn save_file(&self, path: &str) -> Result<(), String> {
-        let mut text = self.list().join("\n");
-        text.push('\n');
+        let mut text = self.list().join(&b'\n');
+        text.push(b'\n');
         let tmp = format!("{path}.tmp-{}", std::process::id());
         std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, path))
@@ -1399,7 +1422,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             p.describe(),
-            "on #f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a ~foo* %R~ro* resetchannels &news* -@all +@read +get"
+            b"on #f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a ~foo* %R~ro* resetchannels &news* -@all +@read +get"
         );
         let p = user(
             &t,
@@ -1415,7 +1438,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             p.describe(),
-            "off nopass sanitize-payload ~* &* +@all -debug"
+            b"off nopass sanitize-payload ~* &* +@all -debug"
         );
         assert!(!p.unrestricted());
         let p = user(&t, &["on", "nopass", "~*", "&*", "+@all"]).unwrap();
@@ -1476,6 +1499,33 @@ mod tests {
         assert_eq!(check(&t, &p, &["get", "a1"]), Ok(()));
         assert_eq!(check(&t, &p, &["set", "b1", "v"]), Ok(()));
         assert_eq!(check(&t, &p, &["set", "a1", "v"]), Err(Denied::Key));
-        assert!(p.describe().ends_with("(~b* resetchannels -@all +set)"));
+        assert!(p.describe().ends_with(b"(~b* resetchannels -@all +set)"));
+    }
+
+    /// Patterns are bytes: one that is not UTF-8 grants exactly the keys
+    /// and channels that start with its bytes (not U+FFFD look-alikes).
+    #[test]
+    fn patterns_that_are_not_utf8_match_bytes() {
+        let t = CommandTable::build();
+        let mut p = Perms::new(&t);
+        for rule in [&b"on"[..], b"~\xfe*", b"&\xfe*", b"+@all"] {
+            p.apply(rule, &t).unwrap();
+        }
+        let run = |args: &[&[u8]]| {
+            let Ok(entry) = crate::dispatch::lookup_in(&t, args) else {
+                panic!("unknown command")
+            };
+            p.check(entry.index, entry.spec, args).map_err(|(d, _)| d)
+        };
+        assert_eq!(run(&[b"get", b"\xfekey"]), Ok(()));
+        assert_eq!(run(&[b"get", b"\xef\xbf\xbdkey"]), Err(Denied::Key));
+        assert_eq!(run(&[b"publish", b"\xfech", b"m"]), Ok(()));
+        assert_eq!(
+            run(&[b"publish", b"\xef\xbf\xbdch", b"m"]),
+            Err(Denied::Channel)
+        );
+        assert!(p.describe().starts_with(b"on ~\xfe* resetchannels &\xfe* "));
+        assert!(valid_username(b"u\xfe") && valid_username(b""));
+        assert!(!valid_username(b"a b") && !valid_username(b"a\0") && !valid_username(b"a\tb"));
     }
 }

@@ -24,12 +24,12 @@ pub struct ClientNames {
     pub lib_name: Option<Vec<u8>>,
     pub lib_ver: Option<Vec<u8>>,
     /// The user it is authenticated as (None: `default`).
-    pub user: Option<String>,
+    pub user: Option<Vec<u8>>,
 }
 
 impl ClientNames {
-    pub fn user(&self) -> &str {
-        self.user.as_deref().unwrap_or("default")
+    pub fn user(&self) -> &[u8] {
+        self.user.as_deref().unwrap_or(b"default")
     }
 }
 
@@ -286,7 +286,7 @@ impl Client {
 
     /// Makes the client `user`'s (AUTH, HELLO AUTH).
     pub fn log_in(&mut self, user: Arc<crate::acl::User>) {
-        self.shared.names.lock().user = (user.name != "default").then(|| user.name.clone());
+        self.shared.names.lock().user = (user.name != b"default").then(|| user.name.clone());
         self.user = Some(user);
         self.authenticated = true;
     }

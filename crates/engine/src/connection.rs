@@ -117,8 +117,8 @@ fn check_auth(ctx: &mut Ctx, command: &[u8], user: &[u8], pass: &[u8]) -> CmdRes
                 &ctx.client.shared,
                 "auth",
                 context,
-                &String::from_utf8_lossy(command),
-                &String::from_utf8_lossy(user),
+                command,
+                user,
             );
             Err(CmdError::new(
                 "WRONGPASS invalid username-password pair or user is disabled.",
@@ -371,7 +371,7 @@ pub(crate) fn client_line(c: &ClientShared, now_ms: u64) -> String {
         omem,
         c.tot_mem.load(Ordering::Relaxed) + 16384,
         c.last_cmd.lock(),
-        names.user(),
+        String::from_utf8_lossy(names.user()),
         if tracking & crate::client::TRACKING_ON != 0 {
             c.tracking_redirect.load(Ordering::Relaxed) as i64
         } else {
@@ -499,7 +499,7 @@ fn client_kill(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             if ctx.server.acl.user(v).is_none() {
                 return Err(CmdError::new(format!("ERR No such user '{}'", text(v))));
             }
-            user = Some(text(v));
+            user = Some(v.to_vec());
         } else if eq(a[i], "type") {
             let t = text(v).to_ascii_lowercase();
             if !matches!(

@@ -88,7 +88,7 @@ impl Registry {
 
     /// Closes the connections of `user` subscribed to a channel or pattern
     /// that `allowed` (name, is a pattern) now refuses.
-    pub(crate) fn close_revoked(&self, user: &str, allowed: impl Fn(&[u8], bool) -> bool) {
+    pub(crate) fn close_revoked(&self, user: &[u8], allowed: impl Fn(&[u8], bool) -> bool) {
         for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
             for (name, subscribers) in self.map(kind).read().iter() {
                 for s in subscribers {

@@ -732,12 +732,21 @@ fn config_resetstat(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
 
 fn config_rewrite(ctx: &mut Ctx, _a: &[&[u8]]) -> CmdResult {
     // Without an ACL file the users live in the configuration file.
-    let users = ctx
-        .server
-        .config
-        .get("aclfile")
-        .is_empty()
-        .then(|| ctx.server.acl.list());
+    let users = match ctx.server.config.get("aclfile").is_empty() {
+        true => Some(
+            ctx.server
+                .acl
+                .list()
+                .into_iter()
+                .map(String::from_utf8)
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(|_| {
+                    // The configuration file is text; the ACL file keeps bytes.
+                    CmdError::new("ERR Rewriting config file: a user's name or rules are not UTF-8 and cannot be written to the configuration file; set an aclfile and use ACL SAVE")
+                })?,
+        ),
+        false => None,
+    };
     ctx.server
         .config
         .rewrite(users.as_deref())

@@ -69,13 +69,13 @@ impl Session {
     }
 
     /// The user's ACL LIST line after `user <name> `.
-    fn described(&self, name: &[u8]) -> Option<String> {
-        let prefix = format!("user {} ", String::from_utf8_lossy(name));
+    fn described(&self, name: &[u8]) -> Option<Vec<u8>> {
+        let prefix = [b"user ", name, b" "].concat();
         self.server
             .acl
             .list()
             .into_iter()
-            .find_map(|line| line.strip_prefix(&prefix).map(str::to_string))
+            .find_map(|line| line.strip_prefix(prefix.as_slice()).map(<[u8]>::to_vec))
     }
 }
 
@@ -107,11 +107,12 @@ fn split_rules(data: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// Can the user's ACL LIST line be split back into the same rules? Its
-/// words are printable; a selector's patterns may not hold parentheses
+/// words hold no whitespace or control bytes (any other byte, UTF-8 or
+/// not, is kept as it is); a selector's patterns may not hold parentheses
 /// (Redis's merging of selector words has the same limit).
 fn reloadable(rules: &[Vec<u8>]) -> bool {
     rules.iter().all(|rule| {
-        let printable = rule.iter().all(|&c| c == b' ' || c.is_ascii_graphic());
+        let printable = rule.iter().all(|&c| c == b' ' || c > b' ' && c != 0x7f);
         let inner = match rule.first() {
             Some(b'(') if rule.len() >= 2 => &rule[1..rule.len() - 1],
             _ => &[][..],
@@ -155,17 +156,18 @@ pub fn acl_rules(data: &[u8]) {
         return;
     }
     let line = s.described(USER).expect("ACL LIST shows the user");
-    let again = split_rules(line.as_bytes());
+    let again = split_rules(&line);
     let reply = s.set_user(COPY, &again);
     assert_eq!(
         reply,
         b"+OK\r\n",
-        "the rules of ACL LIST's line {line:?} are refused: {}",
+        "the rules of ACL LIST's line {:?} are refused: {}",
+        String::from_utf8_lossy(&line),
         String::from_utf8_lossy(&reply)
     );
     assert_eq!(
         s.described(COPY).as_deref(),
-        Some(line.as_str()),
+        Some(line.as_slice()),
         "a user set from ACL LIST's line describes itself differently"
     );
 }
