@@ -15,7 +15,11 @@ user (1.00 = no cost).
 
 Certificates are made with `openssl` in a temporary directory.
 
-Usage: bench/security.py [--rounds 3] [--requests 200000] [--binary target/release/ferrocache]
+Usage: bench/security.py [--rounds 3] [--requests 200000] [--threads N]
+                         [--binary target/release/ferrocache]
+--threads: Ferrocache's worker threads (default: its own, one per core). On
+a 2-core machine the load generator shares the cores: `--threads 1` gives
+the server the same one core of work as redis-server's main thread.
 """
 
 import argparse
@@ -47,7 +51,7 @@ def make_certs(d):
     return {name: os.path.join(d, name) for name in ("ca.crt", "server.crt", "server.key")}
 
 
-def start(kind, binary, certs):
+def start(kind, binary, certs, threads):
     port, tls_port = free_port(), free_port()
     tls = ["--tls-port", str(tls_port), "--tls-cert-file", certs["server.crt"],
            "--tls-key-file", certs["server.key"], "--tls-ca-cert-file", certs["ca.crt"],
@@ -56,7 +60,8 @@ def start(kind, binary, certs):
         cmd = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
                "--appendonly", "no", "--logfile", ""]
     else:
-        cmd = [binary, "server", "--port", str(port), "--bind", HOST, "--save", ""]
+        cmd = [binary, "server", *(["--threads", str(threads)] if threads else []),
+               "--port", str(port), "--bind", HOST, "--save", ""]
     p = subprocess.Popen(cmd + tls, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     wait_port(tls_port)
@@ -83,11 +88,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=200_000)
     ap.add_argument("--binary", default="target/release/ferrocache")
+    ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     d = tempfile.mkdtemp(prefix="bench-tls-")
     try:
         certs = make_certs(d)
-        servers = {kind: start(kind, args.binary, certs) for kind in ("redis", "ferrocache")}
+        servers = {kind: start(kind, args.binary, certs, args.threads) for kind in ("redis", "ferrocache")}
         tls_args = ["--tls", "--cacert", certs["ca.crt"]]
         acl_args = ["--user", "bench", "-a", "pw"]
         results = {}  # (kind, case, test) -> [(rps, cpu_us)]
@@ -105,7 +111,8 @@ def main():
                             bench(p.pid, bport, args.requests, test, extra))
         med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
                for k, v in results.items()}
-        print(f"rounds: {args.rounds}, requests: {args.requests}, 50 clients, no pipelining")
+        print(f"rounds: {args.rounds}, requests: {args.requests}, 50 clients, no pipelining, "
+              f"Ferrocache threads: {args.threads or 'default'}")
         print("\nTLS (Ferrocache / redis-server)")
         print(f"{'test':6} {'redis rps':>10} {'ferro rps':>10} {'ratio':>6} "
               f"{'redis us/req':>13} {'ferro us/req':>13} {'cpu ratio':>9}")
