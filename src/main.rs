@@ -1,5 +1,7 @@
-//! The `ferrocache` binary: `ferrocache server [options]` runs a Redis-engine node;
-//! `ferrocache server --engine memcached [memcached flags]` runs a memcached-engine node.
+//! The `ferrocache` binary: `ferrocache` (or `ferrocache control`) runs the control
+//! plane (the ElastiCache API and the nodes it manages); `ferrocache server [options]`
+//! runs a Redis-engine node; `ferrocache server --engine memcached [memcached flags]`
+//! runs a memcached-engine node.
 
 mod memcached_cli;
 
@@ -20,14 +22,47 @@ static GLOBAL: engine::memory::Counting<tikv_jemallocator::Jemalloc> =
     about = "Self-hosted in-memory cache service"
 )]
 struct Cli {
+    /// Without a subcommand: `control` with its defaults.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run a cache node (Redis engine; `--engine memcached` for a memcached node).
     Server(ServerArgs),
+    /// Run the control plane: the ElastiCache API, and the nodes it creates (the default).
+    Control(ControlArgs),
+}
+
+#[derive(clap::Args, Default)]
+struct ControlArgs {
+    /// Address of the ElastiCache API (HTTP).
+    #[arg(long, default_value = control::DEFAULT_LISTEN)]
+    listen: Option<std::net::SocketAddr>,
+    /// Where the state store and the nodes' data live
+    /// (default: $XDG_DATA_HOME/ferrocache, or ~/.local/share/ferrocache).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Loopback ports the nodes get, as FIRST-LAST.
+    #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
+    node_ports: Option<std::ops::RangeInclusive<u16>>,
+    /// Region of resources created by unsigned requests (signed ones name theirs).
+    #[arg(long, default_value = "us-east-1")]
+    region: Option<String>,
+}
+
+fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let bad = || format!("'{text}' is not a port range like 40000-40999");
+    let (a, b) = text.split_once('-').ok_or_else(bad)?;
+    let (a, b) = (
+        a.parse::<u16>().map_err(|_| bad())?,
+        b.parse::<u16>().map_err(|_| bad())?,
+    );
+    if a == 0 || a > b {
+        return Err(bad());
+    }
+    Ok(a..=b)
 }
 
 #[derive(clap::Args)]
@@ -139,7 +174,9 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::Server(args) => {
+        None => run_control(ControlArgs::default()),
+        Some(Command::Control(args)) => run_control(args),
+        Some(Command::Server(args)) => {
             let config = match load_config(&args) {
                 Ok(c) => c,
                 Err(e) => {
@@ -176,6 +213,56 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The default data directory of the control plane.
+fn default_data_dir() -> PathBuf {
+    match (std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME")) {
+        (Some(d), _) if !d.is_empty() => PathBuf::from(d).join("ferrocache"),
+        (_, Some(h)) if !h.is_empty() => PathBuf::from(h).join(".local/share/ferrocache"),
+        _ => PathBuf::from("ferrocache-data"),
+    }
+}
+
+fn run_control(args: ControlArgs) -> ExitCode {
+    let binary = match std::env::current_exe() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("ferrocache: cannot find this binary to run nodes with: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let listen = args.listen.unwrap_or_else(|| {
+        control::DEFAULT_LISTEN
+            .parse()
+            .expect("a valid default address")
+    });
+    let config = control::ControlConfig {
+        listen,
+        data_dir: args.data_dir.unwrap_or_else(default_data_dir),
+        node_ports: args.node_ports.unwrap_or(control::DEFAULT_NODE_PORTS),
+        region: args.region.unwrap_or_else(|| "us-east-1".into()),
+        binary,
+    };
+    let data_dir = config.data_dir.clone();
+    let running = match control::start(config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ferrocache: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let url = format!("http://{}", running.addr);
+    println!("Ferrocache control plane: the ElastiCache API on {url}");
+    println!("State and node data in {}", data_dir.display());
+    println!("Try:");
+    println!(
+        "  aws elasticache create-cache-cluster --endpoint-url {url} --region us-east-1 \\\n    \
+         --no-sign-request --cache-cluster-id demo --engine redis --cache-node-type cache.t3.micro --num-cache-nodes 1"
+    );
+    running.wait_for_signal();
+    println!("Ferrocache control plane stopped; its nodes keep running and are adopted at the next start.");
+    ExitCode::SUCCESS
 }
 
 /// Starts the node's metrics endpoint when `--metrics-port` was given, and logs

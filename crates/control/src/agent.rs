@@ -1,0 +1,282 @@
+//! The embedded agent: starts node processes (`ferrocache server`, this same
+//! binary) on loopback ports, each with its own data directory, tells whether
+//! they run and answer, and stops them. Nodes run in their own process group
+//! and outlive the control plane; a restarted control plane adopts them
+//! through the pid file written beside their data.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ops::RangeInclusive;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::model::{Engine, NodeType};
+
+const PID_FILE: &str = "node.pid";
+const LOG_FILE: &str = "node.log";
+
+/// What a node process is started with.
+pub struct NodeSpec<'a> {
+    pub engine: Engine,
+    pub port: u16,
+    pub dir: &'a Path,
+    pub node_type: &'a NodeType,
+}
+
+/// A node process this agent started (a child) or adopted (no handle).
+struct Proc {
+    pid: u32,
+    child: Option<Child>,
+}
+
+pub struct Agent {
+    binary: PathBuf,
+    ports: RangeInclusive<u16>,
+    /// By data directory, which names a node uniquely.
+    procs: Mutex<HashMap<PathBuf, Proc>>,
+}
+
+impl Agent {
+    pub fn new(binary: PathBuf, ports: RangeInclusive<u16>) -> Agent {
+        Agent {
+            binary,
+            ports,
+            procs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The command line of a node.
+    fn command(&self, spec: &NodeSpec) -> Command {
+        let threads = spec
+            .node_type
+            .vcpus
+            .min(std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+            .to_string();
+        let port = spec.port.to_string();
+        let mut cmd = Command::new(&self.binary);
+        match spec.engine {
+            Engine::Redis => {
+                let memory = format!("{}mb", spec.node_type.memory_mib);
+                cmd.args(["server", "--threads", &threads, "--port", &port])
+                    .args(["--bind", "127.0.0.1", "--maxmemory", &memory])
+                    // The managed service's default policy.
+                    .args(["--maxmemory-policy", "volatile-lru", "--dir"])
+                    .arg(spec.dir);
+            }
+            Engine::Memcached => {
+                let memory = spec.node_type.memory_mib.to_string();
+                cmd.args(["server", "--engine", "memcached", "-p", &port])
+                    .args(["-l", "127.0.0.1", "-m", &memory, "-t", &threads]);
+            }
+        }
+        cmd
+    }
+
+    /// Starts a node (its data directory is created if needed).
+    pub fn start(&self, spec: &NodeSpec) -> std::io::Result<()> {
+        std::fs::create_dir_all(spec.dir)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(spec.dir.join(LOG_FILE))?;
+        let child = self
+            .command(spec)
+            .current_dir(spec.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group: a Ctrl-C meant for the control plane
+            // does not stop the caches.
+            .process_group(0)
+            .spawn()?;
+        let pid = child.id();
+        std::fs::write(spec.dir.join(PID_FILE), format!("{pid}\n"))?;
+        self.procs.lock().insert(
+            spec.dir.to_path_buf(),
+            Proc {
+                pid,
+                child: Some(child),
+            },
+        );
+        Ok(())
+    }
+
+    /// Takes over a node started by an earlier control plane, if its
+    /// process still runs. Returns whether it does.
+    pub fn adopt(&self, dir: &Path, port: u16) -> bool {
+        let Some(pid) = std::fs::read_to_string(dir.join(PID_FILE))
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        else {
+            return false;
+        };
+        // The pid must still be a node of ours on that port (pids are reused).
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            return false;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|&c| c == 0).collect();
+        let port = port.to_string();
+        if !args.contains(&b"server".as_slice()) || !args.contains(&port.as_bytes()) {
+            return false;
+        }
+        self.procs
+            .lock()
+            .insert(dir.to_path_buf(), Proc { pid, child: None });
+        alive(pid)
+    }
+
+    /// Does the node's process run (a child that exited is reaped)?
+    pub fn running(&self, dir: &Path) -> bool {
+        let mut procs = self.procs.lock();
+        let Some(p) = procs.get_mut(dir) else {
+            return false;
+        };
+        let up = match &mut p.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => alive(p.pid),
+        };
+        if !up {
+            procs.remove(dir);
+        }
+        up
+    }
+
+    /// Stops a node: SIGTERM (it saves if so configured), then SIGKILL
+    /// after `grace`.
+    pub fn stop(&self, dir: &Path, grace: Duration) {
+        let Some(mut p) = self.procs.lock().remove(dir) else {
+            return;
+        };
+        signal(p.pid, libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        loop {
+            let gone = match &mut p.child {
+                Some(child) => !matches!(child.try_wait(), Ok(None)),
+                None => !alive(p.pid),
+            };
+            if gone {
+                break;
+            }
+            if Instant::now() >= deadline {
+                signal(p.pid, libc::SIGKILL);
+                if let Some(child) = &mut p.child {
+                    let _ = child.wait();
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_file(dir.join(PID_FILE));
+    }
+
+    /// A free port of the range, not in `used`.
+    pub fn free_port(&self, used: &HashSet<u16>) -> Option<u16> {
+        self.ports
+            .clone()
+            .filter(|p| !used.contains(p))
+            .find(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+    }
+}
+
+/// Does the node answer its protocol's ping (PING, `version`)?
+pub fn answers(engine: Engine, port: u16) -> bool {
+    let (ask, want): (&[u8], &[u8]) = match engine {
+        Engine::Redis => (b"PING\r\n", b"+PONG"),
+        Engine::Memcached => (b"version\r\n", b"VERSION "),
+    };
+    let reply = exchange(port, ask, want.len());
+    reply.as_deref() == Some(want)
+}
+
+/// Sends `request` and reads up to `want` bytes of the reply.
+fn exchange(port: u16, request: &[u8], want: usize) -> Option<Vec<u8>> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(1000))).ok()?;
+    s.set_write_timeout(Some(Duration::from_millis(1000)))
+        .ok()?;
+    s.write_all(request).ok()?;
+    let mut buf = vec![0u8; want];
+    let mut got = 0;
+    while got < want {
+        match s.read(&mut buf[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    buf.truncate(got);
+    Some(buf)
+}
+
+/// Tells a Memcached node the cluster's nodes (ElastiCache auto-discovery:
+/// `config set cluster`, answered to clients by `config get cluster`).
+pub fn push_discovery(port: u16, version: u64, ports: &[u16]) -> bool {
+    let nodes: Vec<String> = ports
+        .iter()
+        .map(|p| format!("localhost|127.0.0.1|{p}"))
+        .collect();
+    let payload = format!("{version}\r\n{}", nodes.join(" "));
+    let request = format!("config set cluster 0 0 {}\r\n{payload}\r\n", payload.len());
+    exchange(port, request.as_bytes(), 8).as_deref() == Some(b"STORED\r\n")
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie (state Z) has exited; its parent has not reaped it yet.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    // SAFETY: kill(2) has no memory effects; the pid is one this agent
+    // started or adopted after checking its command line.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `signal` (the one unsafe call) stops a process, and `alive` sees a
+    /// reaped process gone.
+    #[test]
+    fn signal_stops_a_process() {
+        let mut child = Command::new("sleep").arg("30").spawn().expect("sleep");
+        let pid = child.id();
+        assert!(alive(pid));
+        signal(pid, libc::SIGTERM);
+        let status = child.wait().expect("wait");
+        assert!(!status.success());
+        assert!(!alive(pid));
+    }
+
+    /// A pid file naming a process that is not a node on that port is not
+    /// adopted (pids are reused).
+    #[test]
+    fn adopt_checks_the_command_line() {
+        let dir = std::env::temp_dir().join(format!("ferrocache-adopt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut child = Command::new("sleep").arg("30").spawn().expect("sleep");
+        std::fs::write(dir.join(PID_FILE), format!("{}\n", child.id())).expect("pid file");
+        let agent = Agent::new(PathBuf::from("ferrocache"), 1..=2);
+        assert!(!agent.adopt(&dir, 30));
+        assert!(!agent.running(&dir));
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,426 @@
+//! Cache clusters: CreateCacheCluster, DescribeCacheClusters,
+//! ModifyCacheCluster (Memcached node count), RebootCacheCluster,
+//! DeleteCacheCluster, and the XML a cluster is described with. The API
+//! records the desired state; the reconciler (`reconcile.rs`) makes the
+//! node processes follow it.
+
+use std::collections::HashSet;
+
+use crate::error::ApiError;
+use crate::model::{self, Cluster, Engine, Node};
+use crate::query::Params;
+use crate::xml::{timestamp, Xml};
+use crate::{now_ms, Caller, Control};
+
+/// The managed service's limit on nodes in a Memcached cluster.
+const MAX_MEMCACHED_NODES: i64 = 60;
+
+/// Cluster ids: 1 to 50 letters, digits or hyphens, starting with a
+/// letter, no trailing or double hyphen; the service stores them lowercase.
+fn cluster_id(p: &Params) -> Result<String, ApiError> {
+    let id = p.required("CacheClusterId")?;
+    let valid = (1..=50).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !id.ends_with('-')
+        && !id.contains("--");
+    if !valid {
+        return Err(ApiError::invalid_value(
+            "Cache cluster identifier must contain from 1 to 50 alphanumeric characters or hyphens; \
+             the first character must be a letter; it cannot end with a hyphen or contain two consecutive hyphens.",
+        ));
+    }
+    Ok(id.to_ascii_lowercase())
+}
+
+fn existing(ctl: &Control, id: &str) -> Result<Cluster, ApiError> {
+    ctl.store
+        .cluster(id)?
+        .ok_or_else(|| ApiError::cluster_not_found(id))
+}
+
+/// Ports already given to nodes (of any cluster).
+fn used_ports(ctl: &Control) -> Result<HashSet<u16>, ApiError> {
+    Ok(ctl
+        .store
+        .clusters()?
+        .iter()
+        .flat_map(|c| c.nodes.iter().map(|n| n.port))
+        .collect())
+}
+
+/// New nodes `first..first+count` for `cluster`, each on a free port.
+fn new_nodes(
+    ctl: &Control,
+    cluster: &str,
+    first: usize,
+    count: usize,
+    now: u64,
+) -> Result<Vec<Node>, ApiError> {
+    let mut used = used_ports(ctl)?;
+    let mut nodes = Vec::new();
+    for n in first..first + count {
+        let port = ctl.agent.free_port(&used).ok_or_else(|| {
+            ApiError::new(
+                "InsufficientCacheClusterCapacity",
+                400,
+                "No free port left in the control plane's node port range (--node-ports).",
+            )
+        })?;
+        used.insert(port);
+        let id = model::node_id(n);
+        nodes.push(Node {
+            dir: ctl.data_dir.join("nodes").join(cluster).join(&id),
+            id,
+            port,
+            status: "creating".into(),
+            created_ms: now,
+            reboot_pending: false,
+        });
+    }
+    Ok(nodes)
+}
+
+pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>, ApiError> {
+    let id = cluster_id(p)?;
+    if let Some(group) = p.get("ReplicationGroupId") {
+        return Err(ApiError::new(
+            "ReplicationGroupNotFoundFault",
+            404,
+            format!("ReplicationGroup {group} not found."),
+        ));
+    }
+    let engine_name = p.get("Engine").unwrap_or("redis");
+    let engine = Engine::parse(engine_name).ok_or_else(|| {
+        ApiError::invalid_value(format!(
+            "Invalid value for Engine: {engine_name}. Valid values are redis and memcached."
+        ))
+    })?;
+    if let Some(v) = p.get("EngineVersion") {
+        let major = engine.version().split('.').next().unwrap_or_default();
+        if v.split('.').next() != Some(major) {
+            return Err(ApiError::invalid_value(format!(
+                "Invalid value for EngineVersion: {v}. This Ferrocache implements {} {}.",
+                engine.name(),
+                engine.version()
+            )));
+        }
+    }
+    let node_type_name = p.get("CacheNodeType").unwrap_or("cache.t3.micro");
+    let node_type = model::node_type(node_type_name).ok_or_else(|| {
+        ApiError::invalid_value(format!(
+            "Invalid value for CacheNodeType: {node_type_name}."
+        ))
+    })?;
+    let count = p.int("NumCacheNodes")?.unwrap_or(1);
+    match engine {
+        Engine::Redis if count != 1 => {
+            return Err(ApiError::invalid_value(
+                "Cannot create a Redis cluster with a NumCacheNodes parameter greater than 1.",
+            ))
+        }
+        Engine::Memcached if !(1..=MAX_MEMCACHED_NODES).contains(&count) => {
+            return Err(ApiError::invalid_value(format!(
+                "NumCacheNodes must be between 1 and {MAX_MEMCACHED_NODES}."
+            )))
+        }
+        _ => {}
+    }
+    let unsupported = ["SnapshotName", "AuthToken"]
+        .into_iter()
+        .find(|name| p.get(name).is_some())
+        .or((!p.list("SnapshotArns", "SnapshotArn").is_empty()).then_some("SnapshotArns"))
+        .or(p
+            .get("CacheParameterGroupName")
+            .filter(|g| *g != engine.parameter_group())
+            .map(|_| "CacheParameterGroupName"));
+    if let Some(name) = unsupported {
+        return Err(ApiError::invalid_combination(format!(
+            "{name} is not supported by this control plane yet."
+        )));
+    }
+    let tags = p
+        .structs("Tags", "Tag")
+        .into_iter()
+        .map(|t| {
+            let key = t.get("Key").cloned().unwrap_or_default();
+            (key, t.get("Value").cloned().unwrap_or_default())
+        })
+        .collect();
+    let _guard = ctl.lock.lock();
+    if ctl.store.cluster(&id)?.is_some() {
+        return Err(ApiError::new(
+            "CacheClusterAlreadyExists",
+            400,
+            format!("Cache cluster {id} already exists."),
+        ));
+    }
+    let now = now_ms();
+    let cluster = Cluster {
+        nodes: new_nodes(ctl, &id, 1, count as usize, now)?,
+        id,
+        engine,
+        engine_version: engine.version().into(),
+        node_type: node_type.name.into(),
+        status: "creating".into(),
+        created_ms: now,
+        region: caller.region.clone(),
+        account: caller.account.clone(),
+        parameter_group: engine.parameter_group().into(),
+        tags,
+        snapshot_retention_limit: p.int("SnapshotRetentionLimit")?.unwrap_or(0),
+        snapshot_window: p.get("SnapshotWindow").unwrap_or("05:00-06:00").into(),
+        maintenance_window: p
+            .get("PreferredMaintenanceWindow")
+            .unwrap_or("sun:23:00-mon:01:30")
+            .into(),
+        auto_minor_version_upgrade: p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true),
+        discovery_version: 1,
+        discovery_pushed: 0,
+    };
+    ctl.store.put_cluster(&cluster)?;
+    ctl.wake_reconciler();
+    Ok(Some(one(&cluster, false)))
+}
+
+pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
+    let show_nodes = p.bool("ShowCacheNodeInfo")?.unwrap_or(false);
+    let max = p.int("MaxRecords")?.unwrap_or(100);
+    if !(20..=100).contains(&max) {
+        return Err(ApiError::invalid_value(
+            "Invalid value for MaxRecords: it must be between 20 and 100.",
+        ));
+    }
+    let clusters = match p.get("CacheClusterId") {
+        Some(id) => {
+            let id = id.to_ascii_lowercase();
+            vec![existing(ctl, &id)?]
+        }
+        None => ctl.store.clusters()?,
+    };
+    // The marker is the last id of the previous page (ids sort).
+    let marker = p.get("Marker").unwrap_or("");
+    let page: Vec<&Cluster> = clusters
+        .iter()
+        .filter(|c| c.id.as_str() > marker)
+        .take(max as usize + 1)
+        .collect();
+    let more = page.len() > max as usize;
+    let page = &page[..page.len().min(max as usize)];
+    let mut x = Xml::default();
+    if more {
+        x.opt("Marker", page.last().map(|c| c.id.as_str()));
+    }
+    x.node("CacheClusters", |x| {
+        for c in page {
+            write_cluster(x, c, show_nodes);
+        }
+    });
+    Ok(Some(x))
+}
+
+pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
+    let id = cluster_id(p)?;
+    if p.get("FinalSnapshotIdentifier").is_some() {
+        return Err(ApiError::invalid_combination(
+            "FinalSnapshotIdentifier is not supported by this control plane yet.",
+        ));
+    }
+    let _guard = ctl.lock.lock();
+    let mut c = existing(ctl, &id)?;
+    if c.status == "deleting" {
+        return Err(ApiError::invalid_cluster_state(format!(
+            "Cache cluster {id} is not in a valid state to be deleted."
+        )));
+    }
+    c.status = "deleting".into();
+    ctl.store.put_cluster(&c)?;
+    ctl.wake_reconciler();
+    Ok(Some(one(&c, false)))
+}
+
+pub fn reboot(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
+    let id = cluster_id(p)?;
+    let ids = p.list("CacheNodeIdsToReboot", "CacheNodeId");
+    if ids.is_empty() {
+        return Err(ApiError::missing("CacheNodeIdsToReboot"));
+    }
+    let _guard = ctl.lock.lock();
+    let mut c = existing(ctl, &id)?;
+    if c.status != "available" {
+        return Err(ApiError::invalid_cluster_state(format!(
+            "Cache cluster {id} is not in available state (it is {}).",
+            c.status
+        )));
+    }
+    for wanted in &ids {
+        if !c.nodes.iter().any(|n| n.id == *wanted) {
+            return Err(ApiError::invalid_value(format!(
+                "Cache node {wanted} does not exist in cache cluster {id}."
+            )));
+        }
+    }
+    for n in c.nodes.iter_mut().filter(|n| ids.contains(&n.id.as_str())) {
+        n.status = "rebooting".into();
+        n.reboot_pending = true;
+    }
+    c.status = "rebooting cache cluster nodes".into();
+    ctl.store.put_cluster(&c)?;
+    ctl.wake_reconciler();
+    Ok(Some(one(&c, false)))
+}
+
+/// ModifyCacheCluster: the Memcached node count (nodes added, or the
+/// listed `CacheNodeIdsToRemove` removed). Other changes are refused
+/// rather than accepted and ignored.
+pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
+    let id = cluster_id(p)?;
+    let _guard = ctl.lock.lock();
+    let mut c = existing(ctl, &id)?;
+    for unsupported in [
+        "CacheNodeType",
+        "EngineVersion",
+        "CacheParameterGroupName",
+        "AuthToken",
+    ] {
+        if p.get(unsupported).is_some() {
+            return Err(ApiError::invalid_combination(format!(
+                "Modifying {unsupported} is not supported by this control plane yet."
+            )));
+        }
+    }
+    let Some(count) = p.int("NumCacheNodes")? else {
+        return Ok(Some(one(&c, false)));
+    };
+    if c.status != "available" {
+        return Err(ApiError::invalid_cluster_state(format!(
+            "Cache cluster {id} is not in available state (it is {}).",
+            c.status
+        )));
+    }
+    if c.engine == Engine::Redis && count != 1 {
+        return Err(ApiError::invalid_value(
+            "Cannot modify a Redis cluster to have a NumCacheNodes parameter greater than 1.",
+        ));
+    }
+    if !(1..=MAX_MEMCACHED_NODES).contains(&count) {
+        return Err(ApiError::invalid_value(format!(
+            "NumCacheNodes must be between 1 and {MAX_MEMCACHED_NODES}."
+        )));
+    }
+    let current = c.nodes.len() as i64;
+    let remove = p.list("CacheNodeIdsToRemove", "CacheNodeId");
+    if count > current {
+        if !remove.is_empty() {
+            return Err(ApiError::invalid_combination(
+                "CacheNodeIdsToRemove cannot be given when adding nodes.",
+            ));
+        }
+        let next = c
+            .nodes
+            .iter()
+            .filter_map(|n| n.id.parse::<usize>().ok())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let added = new_nodes(ctl, &id, next, (count - current) as usize, now_ms())?;
+        c.nodes.extend(added);
+    } else if count < current {
+        if remove.len() as i64 != current - count {
+            return Err(ApiError::invalid_value(format!(
+                "Explicitly specify {} cache node(s) to remove with CacheNodeIdsToRemove.",
+                current - count
+            )));
+        }
+        for r in &remove {
+            let Some(n) = c.nodes.iter_mut().find(|n| n.id == *r) else {
+                return Err(ApiError::invalid_value(format!(
+                    "Cache node {r} does not exist in cache cluster {id}."
+                )));
+            };
+            n.status = "deleting".into();
+        }
+    } else {
+        return Ok(Some(one(&c, false)));
+    }
+    c.status = "modifying".into();
+    c.discovery_version += 1;
+    ctl.store.put_cluster(&c)?;
+    ctl.wake_reconciler();
+    Ok(Some(one(&c, false)))
+}
+
+/// `<CacheCluster>` alone (the result of the single-cluster operations).
+fn one(c: &Cluster, show_nodes: bool) -> Xml {
+    let mut x = Xml::default();
+    write_cluster(&mut x, c, show_nodes);
+    x
+}
+
+fn write_endpoint(x: &mut Xml, tag: &str, port: u16) {
+    x.node(tag, |x| {
+        x.field("Address", "127.0.0.1");
+        x.field("Port", port);
+    });
+}
+
+fn write_cluster(x: &mut Xml, c: &Cluster, show_nodes: bool) {
+    let az = format!("{}a", c.region);
+    x.node("CacheCluster", |x| {
+        x.field("CacheClusterId", &c.id);
+        if c.engine == Engine::Memcached {
+            if let Some(first) = c.nodes.first() {
+                write_endpoint(x, "ConfigurationEndpoint", first.port);
+            }
+        }
+        x.field(
+            "ClientDownloadLandingPage",
+            "https://console.aws.amazon.com/elasticache/home#client-download:",
+        );
+        x.field("CacheNodeType", &c.node_type);
+        x.field("Engine", c.engine.name());
+        x.field("EngineVersion", &c.engine_version);
+        x.field("CacheClusterStatus", &c.status);
+        x.field(
+            "NumCacheNodes",
+            c.nodes.iter().filter(|n| n.status != "deleting").count(),
+        );
+        x.field("PreferredAvailabilityZone", &az);
+        x.field("CacheClusterCreateTime", timestamp(c.created_ms));
+        x.field("PreferredMaintenanceWindow", &c.maintenance_window);
+        x.empty("PendingModifiedValues");
+        x.empty("CacheSecurityGroups");
+        x.node("CacheParameterGroup", |x| {
+            x.field("CacheParameterGroupName", &c.parameter_group);
+            x.field("ParameterApplyStatus", "in-sync");
+            x.empty("CacheNodeIdsToReboot");
+        });
+        if show_nodes {
+            x.node("CacheNodes", |x| {
+                for n in &c.nodes {
+                    x.node("CacheNode", |x| {
+                        x.field("CacheNodeId", &n.id);
+                        x.field("CacheNodeStatus", &n.status);
+                        x.field("CacheNodeCreateTime", timestamp(n.created_ms));
+                        write_endpoint(x, "Endpoint", n.port);
+                        x.field("ParameterGroupStatus", "in-sync");
+                        x.field("CustomerAvailabilityZone", &az);
+                    });
+                }
+            });
+        }
+        x.field("AutoMinorVersionUpgrade", c.auto_minor_version_upgrade);
+        if c.engine == Engine::Redis {
+            x.field("SnapshotRetentionLimit", c.snapshot_retention_limit);
+            x.field("SnapshotWindow", &c.snapshot_window);
+        }
+        x.field("AuthTokenEnabled", false);
+        x.field("TransitEncryptionEnabled", false);
+        x.field("AtRestEncryptionEnabled", false);
+        x.field("ARN", c.arn());
+        x.field("ReplicationGroupLogDeliveryEnabled", false);
+        x.empty("LogDeliveryConfigurations");
+        x.field("NetworkType", "ipv4");
+        x.field("IpDiscovery", "ipv4");
+    });
+}

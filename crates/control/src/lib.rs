@@ -1,0 +1,405 @@
+//! Ferrocache's control plane: the ElastiCache API (AWS Query protocol:
+//! form-encoded requests, XML answers) over HTTP, a durable state store
+//! (redb, in the data directory), and an embedded agent that runs the
+//! cache nodes as `ferrocache server` processes on loopback ports.
+//!
+//! A request is parsed (`query`), handled by its operation's module
+//! (`clusters`, `events`), which records the desired state in the store
+//! and answers with XML (`xml`); the reconciler (`reconcile`) then makes
+//! the node processes (`agent`) follow the store.
+
+pub mod agent;
+mod clusters;
+pub mod error;
+mod events;
+pub mod model;
+pub mod query;
+mod reconcile;
+pub mod store;
+pub mod xml;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use parking_lot::{Condvar, Mutex};
+
+use error::ApiError;
+use query::Params;
+use xml::Xml;
+
+/// The documented default address of the API.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9736";
+/// The documented default port range of the nodes.
+pub const DEFAULT_NODE_PORTS: RangeInclusive<u16> = 40000..=40999;
+/// Requests larger than this are refused (the API's own inputs are small).
+const MAX_BODY: usize = 1 << 20;
+const ACCOUNT: &str = "000000000000";
+
+/// How to run the control plane.
+pub struct ControlConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub node_ports: RangeInclusive<u16>,
+    /// Region for unsigned requests (signed ones name theirs).
+    pub region: String,
+    /// The `ferrocache` binary that nodes run.
+    pub binary: PathBuf,
+}
+
+/// The control plane's shared state.
+pub struct Control {
+    store: store::Store,
+    agent: agent::Agent,
+    data_dir: PathBuf,
+    region: String,
+    /// Serializes read-modify-write of records (API and reconciler).
+    lock: Mutex<()>,
+    work: (Mutex<bool>, Condvar),
+    stopping: AtomicBool,
+}
+
+/// Who asks: the region and account resources are created in.
+pub struct Caller {
+    pub region: String,
+    pub account: String,
+}
+
+impl Control {
+    fn wake_reconciler(&self) {
+        *self.work.0.lock() = true;
+        self.work.1.notify_all();
+    }
+
+    fn wait_for_work(&self, period: Duration) {
+        let mut pending = self.work.0.lock();
+        if !*pending {
+            self.work.1.wait_for(&mut pending, period);
+        }
+        *pending = false;
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// The caller as its SigV4 credential scope names it
+    /// (`Credential=AKID/20261128/us-west-2/elasticache/aws4_request`).
+    fn caller(&self, authorization: Option<&str>) -> Caller {
+        let region = authorization
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').nth(2))
+            .filter(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(&self.region);
+        Caller {
+            region: region.to_string(),
+            account: ACCOUNT.to_string(),
+        }
+    }
+}
+
+/// A running control plane.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub control: Arc<Control>,
+    reconciler: Option<std::thread::JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Running {
+    /// Serves until SIGINT or SIGTERM, then stops (see [`Running::stop`]).
+    pub fn wait_for_signal(mut self) {
+        if let Some(rt) = &self.runtime {
+            rt.block_on(async {
+                let Ok(mut term) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                else {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            });
+        }
+        self.stop_in_place();
+    }
+
+    /// Stops the API and the reconciler; the nodes keep running (a
+    /// control plane started later adopts them).
+    pub fn stop(mut self) {
+        self.stop_in_place();
+    }
+
+    fn stop_in_place(&mut self) {
+        self.control.stopping.store(true, Ordering::Release);
+        self.control.wake_reconciler();
+        if let Some(t) = self.reconciler.take() {
+            let _ = t.join();
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Opens the store, binds the API and starts serving and reconciling.
+pub fn start(config: ControlConfig) -> Result<Running, String> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create the data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
+    let store = store::Store::open(&config.data_dir.join("control.redb"))?;
+    let control = Arc::new(Control {
+        store,
+        agent: agent::Agent::new(config.binary, config.node_ports),
+        data_dir: config.data_dir,
+        region: config.region,
+        lock: Mutex::new(()),
+        work: (Mutex::new(false), Condvar::new()),
+        stopping: AtomicBool::new(false),
+    });
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("control-api")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let api = control.clone();
+    runtime.spawn(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => accept_loop(l, api).await,
+            Err(e) => tracing::error!("control: cannot serve the API: {e}"),
+        }
+    });
+    let rc = control.clone();
+    let reconciler = std::thread::Builder::new()
+        .name("reconciler".into())
+        .spawn(move || reconcile::run(&rc))
+        .map_err(|e| e.to_string())?;
+    Ok(Running {
+        addr,
+        control,
+        reconciler: Some(reconciler),
+        runtime: Some(runtime),
+    })
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, ctl: Arc<Control>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!("control: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let ctl = ctl.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let ctl = ctl.clone();
+                async move { Ok::<_, Infallible>(serve(ctl, req).await) }
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!("control: connection ended: {e}");
+            }
+        });
+    }
+}
+
+/// One HTTP request: its parameters (URL query and form body), handled on
+/// a blocking thread (the store writes to disk).
+async fn serve(ctl: Arc<Control>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let query = req.uri().query().map(str::to_string);
+    let authorization = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let request_id = request_id();
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            let e = ApiError::invalid_value(format!(
+                "The request body is too large or was cut off (at most {MAX_BODY} bytes)."
+            ));
+            return reply(e.status, xml::error_response(&e, &request_id));
+        }
+    };
+    let answer = tokio::task::spawn_blocking(move || {
+        let params = Params::parse(query.as_deref(), &body);
+        let caller = ctl.caller(authorization.as_deref());
+        handle(&ctl, &params, &caller, &request_id)
+    })
+    .await;
+    match answer {
+        Ok((status, text)) => reply(status, text),
+        Err(e) => {
+            let e = ApiError::internal(e);
+            reply(e.status, xml::error_response(&e, "internal"))
+        }
+    }
+}
+
+fn reply(status: u16, text: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(text)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    r
+}
+
+/// Operations of the model this control plane does not implement yet:
+/// named as such rather than as unknown actions.
+const NOT_YET: &[&str] = &[
+    "ListAllowedNodeTypeModifications",
+    "CreateGlobalReplicationGroup",
+    "DecreaseNodeGroupsInGlobalReplicationGroup",
+    "DeleteGlobalReplicationGroup",
+    "DescribeGlobalReplicationGroups",
+    "DisassociateGlobalReplicationGroup",
+    "FailoverGlobalReplicationGroup",
+    "IncreaseNodeGroupsInGlobalReplicationGroup",
+    "ModifyGlobalReplicationGroup",
+    "RebalanceSlotsInGlobalReplicationGroup",
+    "CompleteMigration",
+    "StartMigration",
+    "TestMigration",
+    "CreateCacheParameterGroup",
+    "DeleteCacheParameterGroup",
+    "DescribeCacheEngineVersions",
+    "DescribeCacheParameterGroups",
+    "DescribeCacheParameters",
+    "DescribeEngineDefaultParameters",
+    "ModifyCacheParameterGroup",
+    "ResetCacheParameterGroup",
+    "CreateReplicationGroup",
+    "DecreaseReplicaCount",
+    "DeleteReplicationGroup",
+    "DescribeReplicationGroups",
+    "IncreaseReplicaCount",
+    "ModifyReplicationGroup",
+    "ModifyReplicationGroupShardConfiguration",
+    "TestFailover",
+    "DescribeReservedCacheNodes",
+    "DescribeReservedCacheNodesOfferings",
+    "PurchaseReservedCacheNodesOffering",
+    "AuthorizeCacheSecurityGroupIngress",
+    "CreateCacheSecurityGroup",
+    "DeleteCacheSecurityGroup",
+    "DescribeCacheSecurityGroups",
+    "RevokeCacheSecurityGroupIngress",
+    "CopyServerlessCacheSnapshot",
+    "CreateServerlessCache",
+    "CreateServerlessCacheSnapshot",
+    "DeleteServerlessCache",
+    "DeleteServerlessCacheSnapshot",
+    "DescribeServerlessCacheSnapshots",
+    "DescribeServerlessCaches",
+    "ExportServerlessCacheSnapshot",
+    "ModifyServerlessCache",
+    "PrepareMigration",
+    "StopMigration",
+    "BatchApplyUpdateAction",
+    "BatchStopUpdateAction",
+    "DescribeServiceUpdates",
+    "DescribeUpdateActions",
+    "CopySnapshot",
+    "CreateSnapshot",
+    "DeleteSnapshot",
+    "DescribeSnapshots",
+    "CreateCacheSubnetGroup",
+    "DeleteCacheSubnetGroup",
+    "DescribeCacheSubnetGroups",
+    "ModifyCacheSubnetGroup",
+    "AddTagsToResource",
+    "ListTagsForResource",
+    "RemoveTagsFromResource",
+    "CreateUser",
+    "CreateUserGroup",
+    "DeleteUser",
+    "DeleteUserGroup",
+    "DescribeUserGroups",
+    "DescribeUsers",
+    "ModifyUser",
+    "ModifyUserGroup",
+];
+
+/// Runs one API action: (HTTP status, XML document).
+pub fn handle(ctl: &Control, p: &Params, caller: &Caller, request_id: &str) -> (u16, String) {
+    let action = p.get("Action").unwrap_or("");
+    let result: Result<Option<Xml>, ApiError> = match action {
+        "" => Err(ApiError::new(
+            "MissingAction",
+            400,
+            "The request must contain the parameter Action.",
+        )),
+        _ if p.get("Version").is_some_and(|v| v != "2015-02-02") => Err(ApiError::invalid_value(
+            "Invalid value for Version: this API is version 2015-02-02.",
+        )),
+        "CreateCacheCluster" => clusters::create(ctl, p, caller),
+        "DescribeCacheClusters" => clusters::describe(ctl, p),
+        "ModifyCacheCluster" => clusters::modify(ctl, p),
+        "RebootCacheCluster" => clusters::reboot(ctl, p),
+        "DeleteCacheCluster" => clusters::delete(ctl, p),
+        "DescribeEvents" => events::describe(ctl, p),
+        a if NOT_YET.contains(&a) => Err(ApiError::new(
+            "UnsupportedOperation",
+            400,
+            format!("The action {a} is not supported by this Ferrocache control plane yet."),
+        )),
+        a => Err(ApiError::new(
+            "InvalidAction",
+            400,
+            format!("The action {a} is not valid for this web service."),
+        )),
+    };
+    match result {
+        Ok(x) => (200, xml::response(action, request_id, x)),
+        Err(e) => (e.status, xml::error_response(&e, request_id)),
+    }
+}
+
+/// A request id in the managed service's form (a random UUID).
+fn request_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-4{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[13..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,234 @@
+//! The control plane's records: cache clusters and their nodes, events, and
+//! the node types the API accepts with the memory and threads each gives a
+//! node.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A cache cluster (one Redis node, or one or more Memcached nodes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cluster {
+    pub id: String,
+    pub engine: Engine,
+    pub engine_version: String,
+    pub node_type: String,
+    /// `creating`, `available`, `modifying`, `rebooting cache cluster
+    /// nodes`, `deleting` (the managed service's words).
+    pub status: String,
+    pub created_ms: u64,
+    pub region: String,
+    pub account: String,
+    pub parameter_group: String,
+    pub nodes: Vec<Node>,
+    pub tags: Vec<(String, String)>,
+    pub snapshot_retention_limit: i64,
+    pub snapshot_window: String,
+    pub maintenance_window: String,
+    pub auto_minor_version_upgrade: bool,
+    /// Memcached: the node list changed this many times; nodes are told
+    /// (`config set cluster`) until `discovery_pushed` catches up.
+    pub discovery_version: u64,
+    pub discovery_pushed: u64,
+}
+
+impl Cluster {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:elasticache:{}:{}:cluster:{}",
+            self.region, self.account, self.id
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Redis,
+    Memcached,
+}
+
+impl Engine {
+    pub fn parse(name: &str) -> Option<Engine> {
+        match name.to_ascii_lowercase().as_str() {
+            "redis" => Some(Engine::Redis),
+            "memcached" => Some(Engine::Memcached),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Redis => "redis",
+            Engine::Memcached => "memcached",
+        }
+    }
+
+    /// The version the nodes report (what Ferrocache implements).
+    pub fn version(self) -> &'static str {
+        match self {
+            Engine::Redis => "7.2.4",
+            Engine::Memcached => "1.6.22",
+        }
+    }
+
+    /// The default parameter group's name.
+    pub fn parameter_group(self) -> &'static str {
+        match self {
+            Engine::Redis => "default.redis7",
+            Engine::Memcached => "default.memcached1.6",
+        }
+    }
+}
+
+/// One node process.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Node {
+    /// `0001`, `0002`, ...
+    pub id: String,
+    pub port: u16,
+    /// `creating`, `available`, `rebooting`, `deleting`.
+    pub status: String,
+    pub created_ms: u64,
+    pub dir: PathBuf,
+    /// RebootCacheCluster asked for a restart the reconciler has not done.
+    #[serde(default)]
+    pub reboot_pending: bool,
+}
+
+/// An event (DescribeEvents).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub source_id: String,
+    /// `cache-cluster`, `replication-group`, ...
+    pub source_type: String,
+    pub message: String,
+    pub date_ms: u64,
+}
+
+/// A node type: memory for the data (`maxmemory`, memcached `-m`) and
+/// vCPUs (worker threads, at most this host's cores).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodeType {
+    pub name: &'static str,
+    pub memory_mib: u64,
+    pub vcpus: u32,
+}
+
+/// The node types accepted, with the managed service's memory per type.
+pub const NODE_TYPES: &[NodeType] = &[
+    NodeType {
+        name: "cache.t2.micro",
+        memory_mib: 568,
+        vcpus: 1,
+    },
+    NodeType {
+        name: "cache.t2.small",
+        memory_mib: 1587,
+        vcpus: 1,
+    },
+    NodeType {
+        name: "cache.t2.medium",
+        memory_mib: 3297,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.t3.micro",
+        memory_mib: 512,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.t3.small",
+        memory_mib: 1403,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.t3.medium",
+        memory_mib: 3164,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.t4g.micro",
+        memory_mib: 512,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.t4g.small",
+        memory_mib: 1403,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.t4g.medium",
+        memory_mib: 3164,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.m5.large",
+        memory_mib: 6533,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.m5.xlarge",
+        memory_mib: 13240,
+        vcpus: 4,
+    },
+    NodeType {
+        name: "cache.m6g.large",
+        memory_mib: 6533,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.m6g.xlarge",
+        memory_mib: 13240,
+        vcpus: 4,
+    },
+    NodeType {
+        name: "cache.m7g.large",
+        memory_mib: 6533,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.m7g.xlarge",
+        memory_mib: 13240,
+        vcpus: 4,
+    },
+    NodeType {
+        name: "cache.r5.large",
+        memory_mib: 13384,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.r5.xlarge",
+        memory_mib: 26952,
+        vcpus: 4,
+    },
+    NodeType {
+        name: "cache.r6g.large",
+        memory_mib: 13384,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.r6g.xlarge",
+        memory_mib: 26952,
+        vcpus: 4,
+    },
+    NodeType {
+        name: "cache.r7g.large",
+        memory_mib: 13384,
+        vcpus: 2,
+    },
+    NodeType {
+        name: "cache.r7g.xlarge",
+        memory_mib: 26952,
+        vcpus: 4,
+    },
+];
+
+pub fn node_type(name: &str) -> Option<&'static NodeType> {
+    NODE_TYPES.iter().find(|t| t.name == name)
+}
+
+/// Node ids as the managed service numbers them.
+pub fn node_id(n: usize) -> String {
+    format!("{n:04}")
+}

@@ -1,0 +1,122 @@
+//! AWS Query protocol requests: the form parameters of the body and the URL
+//! query, the action, and the flattened lists botocore sends
+//! (`CacheNodeIdsToRemove.CacheNodeId.1`, `Tags.Tag.1.Key`).
+
+use std::collections::BTreeMap;
+
+use crate::error::ApiError;
+
+/// One API request's parameters.
+#[derive(Debug, Default)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+}
+
+impl Params {
+    /// The URL query's parameters, then the form body's (a body value wins).
+    pub fn parse(query: Option<&str>, body: &[u8]) -> Params {
+        let mut values = BTreeMap::new();
+        let query = query.unwrap_or("").as_bytes();
+        for (k, v) in form_urlencoded::parse(query).chain(form_urlencoded::parse(body)) {
+            values.insert(k.into_owned(), v.into_owned());
+        }
+        Params { values }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// A parameter the operation cannot do without.
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        self.get(name).ok_or_else(|| ApiError::missing(name))
+    }
+
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                v.trim().parse::<i64>().map_err(|_| {
+                    ApiError::invalid_value(format!(
+                        "Invalid value for {name}: {v} is not an integer."
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        self.get(name)
+            .map(|v| match v.to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(ApiError::invalid_value(format!(
+                    "Invalid value for {name}: {v} is not a boolean."
+                ))),
+            })
+            .transpose()
+    }
+
+    /// A flattened list: `Name.Item.1`, `Name.Item.2`, ... (botocore's
+    /// query serializer numbers from 1, without gaps).
+    pub fn list(&self, name: &str, item: &str) -> Vec<&str> {
+        (1..)
+            .map_while(|i| self.get(&format!("{name}.{item}.{i}")))
+            .collect()
+    }
+
+    /// A flattened list of structures: `Tags.Tag.1.Key`, `Tags.Tag.1.Value`.
+    pub fn structs(&self, name: &str, item: &str) -> Vec<BTreeMap<String, String>> {
+        let mut out = Vec::new();
+        for i in 1.. {
+            let prefix = format!("{name}.{item}.{i}.");
+            let fields: BTreeMap<String, String> = self
+                .values
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .map(|(k, v)| (k[prefix.len()..].to_string(), v.clone()))
+                .collect();
+            if fields.is_empty() {
+                break;
+            }
+            out.push(fields);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_query_lists_and_structures() {
+        let p = Params::parse(
+            Some("Action=DescribeCacheClusters&Version=2015-02-02"),
+            b"CacheClusterId=demo&ShowCacheNodeInfo=true&CacheNodeIdsToRemove.CacheNodeId.1=0002\
+              &CacheNodeIdsToRemove.CacheNodeId.2=0003&Tags.Tag.1.Key=env&Tags.Tag.1.Value=a%20b\
+              &Tags.Tag.2.Key=team&MaxRecords=20",
+        );
+        assert_eq!(p.get("Action"), Some("DescribeCacheClusters"));
+        assert_eq!(p.required("CacheClusterId").unwrap(), "demo");
+        assert_eq!(p.bool("ShowCacheNodeInfo").unwrap(), Some(true));
+        assert_eq!(p.int("MaxRecords").unwrap(), Some(20));
+        assert_eq!(
+            p.list("CacheNodeIdsToRemove", "CacheNodeId"),
+            ["0002", "0003"]
+        );
+        let tags = p.structs("Tags", "Tag");
+        assert_eq!(tags.len(), 2);
+        assert_eq!(tags[0]["Value"], "a b");
+        assert_eq!(tags[1].get("Value"), None);
+        assert_eq!(p.required("Engine").unwrap_err().code, "MissingParameter");
+        let bad = Params::parse(None, b"MaxRecords=x&ShowCacheNodeInfo=yes");
+        assert_eq!(
+            bad.int("MaxRecords").unwrap_err().code,
+            "InvalidParameterValue"
+        );
+        assert_eq!(
+            bad.bool("ShowCacheNodeInfo").unwrap_err().code,
+            "InvalidParameterValue"
+        );
+    }
+}

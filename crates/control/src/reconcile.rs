@@ -1,0 +1,149 @@
+//! The reconciler: a loop (every quarter second, or at once when the API
+//! records a change) that makes node processes follow the recorded
+//! clusters. It starts missing nodes, adopts nodes an earlier control
+//! plane started, restarts dead ones, reboots, stops and removes deleted
+//! ones, marks clusters available once every node answers, and tells
+//! Memcached nodes their cluster's node list (auto-discovery).
+
+use std::time::Duration;
+
+use crate::agent::{self, NodeSpec};
+use crate::model::{self, Cluster, Engine, Event};
+use crate::{now_ms, Control};
+
+const PERIOD: Duration = Duration::from_millis(250);
+/// How long a node gets to save and stop on SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+pub fn run(ctl: &Control) {
+    while !ctl.stopping() {
+        pass(ctl);
+        ctl.wait_for_work(PERIOD);
+    }
+}
+
+/// One look at every cluster.
+pub fn pass(ctl: &Control) {
+    let Ok(clusters) = ctl.store.clusters() else {
+        return;
+    };
+    for id in clusters.iter().map(|c| &c.id) {
+        let _guard = ctl.lock.lock();
+        // Read again under the lock: the API may have changed it.
+        let Ok(Some(mut c)) = ctl.store.cluster(id) else {
+            continue;
+        };
+        let before = c.clone();
+        let mut events = Vec::new();
+        step(ctl, &mut c, &mut events);
+        let saved = if c.status == "deleting" && c.nodes.is_empty() {
+            events.push("Cache cluster deleted".to_string());
+            ctl.store.remove_cluster(&c.id)
+        } else if c != before {
+            ctl.store.put_cluster(&c)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = saved {
+            tracing::warn!("control: cannot record cluster {}: {}", c.id, e.message);
+        }
+        for message in events {
+            let event = Event {
+                source_id: c.id.clone(),
+                source_type: "cache-cluster".into(),
+                message,
+                date_ms: now_ms(),
+            };
+            if let Err(e) = ctl.store.add_event(&event) {
+                tracing::warn!("control: cannot record an event: {}", e.message);
+            }
+        }
+    }
+}
+
+fn step(ctl: &Control, c: &mut Cluster, events: &mut Vec<String>) {
+    let node_type = model::node_type(&c.node_type).unwrap_or(&model::NODE_TYPES[0]);
+    // Nodes to remove: every node of a deleted cluster, or those a
+    // ModifyCacheCluster took away.
+    let removing = |status: &str| c.status == "deleting" || status == "deleting";
+    let (gone, kept): (Vec<_>, Vec<_>) = c.nodes.drain(..).partition(|n| removing(&n.status));
+    for n in &gone {
+        ctl.agent.stop(&n.dir, STOP_GRACE);
+        let _ = std::fs::remove_dir_all(&n.dir);
+        if c.status != "deleting" {
+            events.push(format!("Removed cache node {}", n.id));
+        }
+    }
+    c.nodes = kept;
+    if c.status == "deleting" {
+        let _ = std::fs::remove_dir(ctl.data_dir.join("nodes").join(&c.id));
+        return;
+    }
+    let az = format!("{}a", c.region);
+    for n in &mut c.nodes {
+        let spec = NodeSpec {
+            engine: c.engine,
+            port: n.port,
+            dir: &n.dir,
+            node_type,
+        };
+        if n.reboot_pending {
+            ctl.agent.stop(&n.dir, STOP_GRACE);
+            n.reboot_pending = false;
+            start(ctl, &spec);
+            events.push(format!("Cache node {} restarted", n.id));
+            continue;
+        }
+        if !ctl.agent.running(&n.dir) && !ctl.agent.adopt(&n.dir, n.port) {
+            match n.status.as_str() {
+                "creating" => events.push(format!(
+                    "Added cache node {} in availability zone {az}",
+                    n.id
+                )),
+                _ => {
+                    // It died: replace the process (a Redis node reloads
+                    // its data directory's snapshot).
+                    n.status = "rebooting".into();
+                    events.push(format!("Cache node {} restarted", n.id));
+                }
+            }
+            start(ctl, &spec);
+        }
+        if n.status != "available" && agent::answers(c.engine, n.port) {
+            n.status = "available".into();
+        }
+    }
+    if c.nodes.iter().any(|n| n.status != "available") {
+        return;
+    }
+    if c.engine == Engine::Memcached && c.discovery_pushed < c.discovery_version {
+        let ports: Vec<u16> = c.nodes.iter().map(|n| n.port).collect();
+        if ports
+            .iter()
+            .all(|&p| agent::push_discovery(p, c.discovery_version, &ports))
+        {
+            c.discovery_pushed = c.discovery_version;
+        } else {
+            return;
+        }
+    }
+    let done = match c.status.as_str() {
+        "creating" => Some("Cache cluster created"),
+        "modifying" => Some("Cache cluster modified"),
+        "rebooting cache cluster nodes" => Some("Cache cluster rebooted"),
+        _ => None,
+    };
+    if let Some(message) = done {
+        events.push(message.into());
+        c.status = "available".into();
+    }
+}
+
+fn start(ctl: &Control, spec: &NodeSpec) {
+    if let Err(e) = ctl.agent.start(spec) {
+        tracing::warn!(
+            "control: cannot start the node in {}: {e}",
+            spec.dir.display()
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! The durable state: clusters and events in an embedded redb database
+//! (one file in the data directory), each record as JSON. Every change is
+//! one committed transaction, so a restart finds what the API answered.
+
+use std::path::Path;
+
+use redb::{Database, ReadableTable, TableDefinition};
+
+use crate::error::ApiError;
+use crate::model::{Cluster, Event};
+
+const CLUSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("cache_clusters");
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+/// Events older than this are dropped, as the managed service keeps 14 days.
+const EVENT_RETENTION_MS: u64 = 14 * 24 * 3600 * 1000;
+
+pub struct Store {
+    db: Database,
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e)
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, String> {
+        let db = Database::create(path)
+            .map_err(|e| format!("cannot open the state store {}: {e}", path.display()))?;
+        // Create the tables, so that readers never find them missing.
+        let tx = db.begin_write().map_err(|e| e.to_string())?;
+        tx.open_table(CLUSTERS).map_err(|e| e.to_string())?;
+        tx.open_table(EVENTS).map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+        Ok(Store { db })
+    }
+
+    /// Every cluster, by id.
+    pub fn clusters(&self) -> Result<Vec<Cluster>, ApiError> {
+        let tx = self.db.begin_read().map_err(internal)?;
+        let table = tx.open_table(CLUSTERS).map_err(internal)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(internal)? {
+            let (_, v) = row.map_err(internal)?;
+            out.push(serde_json::from_slice(v.value()).map_err(internal)?);
+        }
+        Ok(out)
+    }
+
+    pub fn cluster(&self, id: &str) -> Result<Option<Cluster>, ApiError> {
+        let tx = self.db.begin_read().map_err(internal)?;
+        let table = tx.open_table(CLUSTERS).map_err(internal)?;
+        let Some(v) = table.get(id).map_err(internal)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(internal)
+    }
+
+    pub fn put_cluster(&self, c: &Cluster) -> Result<(), ApiError> {
+        let value = serde_json::to_vec(c).map_err(internal)?;
+        let tx = self.db.begin_write().map_err(internal)?;
+        tx.open_table(CLUSTERS)
+            .map_err(internal)?
+            .insert(c.id.as_str(), value.as_slice())
+            .map_err(internal)?;
+        tx.commit().map_err(internal)
+    }
+
+    pub fn remove_cluster(&self, id: &str) -> Result<(), ApiError> {
+        let tx = self.db.begin_write().map_err(internal)?;
+        tx.open_table(CLUSTERS)
+            .map_err(internal)?
+            .remove(id)
+            .map_err(internal)?;
+        tx.commit().map_err(internal)
+    }
+
+    /// Records an event (and drops those past the retention).
+    pub fn add_event(&self, e: &Event) -> Result<(), ApiError> {
+        let value = serde_json::to_vec(e).map_err(internal)?;
+        let tx = self.db.begin_write().map_err(internal)?;
+        {
+            let mut table = tx.open_table(EVENTS).map_err(internal)?;
+            let next = table
+                .last()
+                .map_err(internal)?
+                .map_or(1, |(k, _)| k.value() + 1);
+            table.insert(next, value.as_slice()).map_err(internal)?;
+            let cutoff = e.date_ms.saturating_sub(EVENT_RETENTION_MS);
+            let mut old = Vec::new();
+            for row in table.iter().map_err(internal)? {
+                let (k, v) = row.map_err(internal)?;
+                match serde_json::from_slice::<Event>(v.value()) {
+                    Ok(ev) if ev.date_ms >= cutoff => break,
+                    _ => old.push(k.value()),
+                }
+            }
+            for k in old {
+                table.remove(k).map_err(internal)?;
+            }
+        }
+        tx.commit().map_err(internal)
+    }
+
+    /// Every event kept, oldest first.
+    pub fn events(&self) -> Result<Vec<Event>, ApiError> {
+        let tx = self.db.begin_read().map_err(internal)?;
+        let table = tx.open_table(EVENTS).map_err(internal)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(internal)? {
+            let (_, v) = row.map_err(internal)?;
+            out.push(serde_json::from_slice(v.value()).map_err(internal)?);
+        }
+        Ok(out)
+    }
+}
