@@ -1,0 +1,369 @@
+"""End-to-end tests of the control plane's cache clusters, driven the way an
+operator drives the managed service: boto3 and the AWS CLI against
+`ferrocache control --endpoint-url`, then redis-py and pymemcache against
+the nodes it starts.
+
+Run: python3 -m unittest discover -s tests/control -v
+(FERROCACHE_BIN picks the binary; default target/release/ferrocache).
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+import boto3
+import botocore
+from botocore.config import Config
+from botocore.exceptions import ClientError
+import pymemcache.client.base
+import redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("FERROCACHE_BIN", os.path.join(ROOT, "target", "release", "ferrocache"))
+# Waiters poll every second instead of botocore's 15.
+FAST = {"Delay": 1, "MaxAttempts": 60}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_port_range(size):
+    """A run of `size` ports that are free now."""
+    for _ in range(200):
+        base = 20000 + int.from_bytes(os.urandom(2), "big") % 30000
+        ok = True
+        for p in range(base, base + size):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base, base + size - 1
+    raise RuntimeError("no free port range")
+
+
+class ControlPlane:
+    """A `ferrocache control` process with its own data directory and ports."""
+
+    def __init__(self, data_dir, node_ports):
+        self.data_dir = data_dir
+        self.node_ports = node_ports
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [BIN, "control", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir,
+             "--node-ports", f"{self.node_ports[0]}-{self.node_ports[1]}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # It prints its endpoint once it serves.
+        line = self.proc.stdout.readline()
+        if self.url not in line:
+            raise RuntimeError(f"control plane did not start: {line}")
+        self.banner = line + "".join(self.proc.stdout.readline() for _ in range(4))
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+            self.proc.stdout.close()
+
+    def client(self, region="us-west-2", unsigned=False):
+        config = Config(retries={"max_attempts": 1})
+        if unsigned:
+            config = config.merge(Config(signature_version=botocore.UNSIGNED))
+        return boto3.client("elasticache", endpoint_url=self.url, region_name=region,
+                            aws_access_key_id="AKIDFERROCACHE", aws_secret_access_key="secret",
+                            config=config)
+
+    def node_pids(self):
+        pids = []
+        for root, _, files in os.walk(os.path.join(self.data_dir, "nodes")):
+            if "node.pid" in files:
+                with open(os.path.join(root, "node.pid")) as f:
+                    pids.append(int(f.read()))
+        return pids
+
+
+class CacheClusterTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ferrocache-control-")
+        cls.cp = ControlPlane(os.path.join(cls.tmp, "data"), free_port_range(40))
+        cls.cp.start()
+        cls.ec = cls.cp.client()
+
+    @classmethod
+    def tearDownClass(cls):
+        pids = cls.cp.node_pids()
+        cls.cp.stop()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def error(self, call, **kwargs):
+        with self.assertRaises(ClientError) as ctx:
+            call(**kwargs)
+        e = ctx.exception.response
+        return e["Error"]["Code"], e["ResponseMetadata"]["HTTPStatusCode"], e["Error"]["Message"]
+
+    def describe(self, cluster_id):
+        return self.ec.describe_cache_clusters(
+            CacheClusterId=cluster_id, ShowCacheNodeInfo=True)["CacheClusters"][0]
+
+    def delete_and_wait(self, cluster_id):
+        out = self.ec.delete_cache_cluster(CacheClusterId=cluster_id)
+        self.assertEqual(out["CacheCluster"]["CacheClusterStatus"], "deleting")
+        self.ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId=cluster_id, WaiterConfig=FAST)
+        code, status, _ = self.error(self.ec.describe_cache_clusters, CacheClusterId=cluster_id)
+        self.assertEqual((code, status), ("CacheClusterNotFound", 404))
+
+    def test_banner_names_the_endpoint_and_a_first_command(self):
+        self.assertIn(self.cp.url, self.cp.banner)
+        self.assertIn("aws elasticache create-cache-cluster", self.cp.banner)
+
+    def test_redis_cluster_create_use_reboot_delete(self):
+        out = self.ec.create_cache_cluster(
+            CacheClusterId="Orders", Engine="redis", CacheNodeType="cache.t3.small",
+            NumCacheNodes=1, Tags=[{"Key": "team", "Value": "a"}])["CacheCluster"]
+        self.assertEqual(out["CacheClusterId"], "orders")
+        self.assertEqual(out["CacheClusterStatus"], "creating")
+        self.assertEqual(out["ARN"], "arn:aws:elasticache:us-west-2:000000000000:cluster:orders")
+        self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId="orders", WaiterConfig=FAST)
+        c = self.describe("orders")
+        self.assertEqual((c["Engine"], c["CacheClusterStatus"], c["NumCacheNodes"]),
+                         ("redis", "available", 1))
+        node = c["CacheNodes"][0]
+        self.assertEqual((node["CacheNodeId"], node["CacheNodeStatus"]), ("0001", "available"))
+        r = redis.Redis(host=node["Endpoint"]["Address"], port=node["Endpoint"]["Port"])
+        r.set("order:1", "paid")
+        # The node type sets the memory limit: cache.t3.small = 1.37 GiB.
+        self.assertEqual(int(r.config_get("maxmemory")["maxmemory"]), 1403 * 1024 * 1024)
+        self.assertEqual(r.config_get("maxmemory-policy")["maxmemory-policy"], "volatile-lru")
+
+        out = self.ec.reboot_cache_cluster(CacheClusterId="orders", CacheNodeIdsToReboot=["0001"])
+        self.assertEqual(out["CacheCluster"]["CacheClusterStatus"], "rebooting cache cluster nodes")
+        self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId="orders", WaiterConfig=FAST)
+        # A reboot stops the node with SIGTERM, which saves its data first.
+        self.assertEqual(redis.Redis(port=node["Endpoint"]["Port"]).get("order:1"), b"paid")
+        messages = [e["Message"] for e in self.ec.describe_events(
+            SourceIdentifier="orders", SourceType="cache-cluster")["Events"]]
+        self.assertEqual(messages, [
+            "Added cache node 0001 in availability zone us-west-2a",
+            "Cache cluster created",
+            "Cache node 0001 restarted",
+            "Cache cluster rebooted",
+        ])
+        self.delete_and_wait("orders")
+        with self.assertRaises(redis.exceptions.ConnectionError):
+            redis.Redis(port=node["Endpoint"]["Port"], socket_connect_timeout=1).ping()
+
+    def test_memcached_cluster_auto_discovery_and_node_count(self):
+        self.ec.create_cache_cluster(CacheClusterId="sessions", Engine="memcached",
+                                     CacheNodeType="cache.t3.micro", NumCacheNodes=2)
+        self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId="sessions", WaiterConfig=FAST)
+        c = self.describe("sessions")
+        config = c["ConfigurationEndpoint"]
+
+        def discovered():
+            with socket.create_connection((config["Address"], config["Port"]), timeout=5) as s:
+                s.sendall(b"config get cluster\r\n")
+                data = b""
+                while not data.endswith(b"END\r\n"):
+                    data += s.recv(4096)
+            nodes = data.split(b"\r\n")[1].split(b"\n")[1].decode().split()
+            return sorted(int(n.split("|")[2]) for n in nodes)
+
+        ports = sorted(n["Endpoint"]["Port"] for n in c["CacheNodes"])
+        self.assertEqual(discovered(), ports)
+        for port in ports:
+            mc = pymemcache.client.base.Client(("127.0.0.1", port))
+            mc.set("user:1", b"alice")
+            self.assertEqual(mc.get("user:1"), b"alice")
+            mc.close()
+
+        self.ec.modify_cache_cluster(CacheClusterId="sessions", NumCacheNodes=3, ApplyImmediately=True)
+        self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId="sessions", WaiterConfig=FAST)
+        c = self.describe("sessions")
+        self.assertEqual([n["CacheNodeId"] for n in c["CacheNodes"]], ["0001", "0002", "0003"])
+        self.assertEqual(discovered(), sorted(n["Endpoint"]["Port"] for n in c["CacheNodes"]))
+
+        code, _, _ = self.error(self.ec.modify_cache_cluster, CacheClusterId="sessions",
+                                NumCacheNodes=2)
+        self.assertEqual(code, "InvalidParameterValue")
+        self.ec.modify_cache_cluster(CacheClusterId="sessions", NumCacheNodes=2,
+                                     CacheNodeIdsToRemove=["0002"], ApplyImmediately=True)
+        self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId="sessions", WaiterConfig=FAST)
+        c = self.describe("sessions")
+        self.assertEqual([n["CacheNodeId"] for n in c["CacheNodes"]], ["0001", "0003"])
+        self.assertEqual(c["NumCacheNodes"], 2)
+        self.assertEqual(discovered(), sorted(n["Endpoint"]["Port"] for n in c["CacheNodes"]))
+        self.delete_and_wait("sessions")
+
+    def test_error_answers(self):
+        self.ec.create_cache_cluster(CacheClusterId="dup", Engine="memcached", NumCacheNodes=1)
+        cases = [
+            (self.ec.create_cache_cluster, dict(CacheClusterId="dup", Engine="memcached"),
+             "CacheClusterAlreadyExists", 400),
+            (self.ec.describe_cache_clusters, dict(CacheClusterId="missing"),
+             "CacheClusterNotFound", 404),
+            (self.ec.delete_cache_cluster, dict(CacheClusterId="missing"),
+             "CacheClusterNotFound", 404),
+            (self.ec.create_cache_cluster, dict(CacheClusterId="r2", Engine="redis", NumCacheNodes=2),
+             "InvalidParameterValue", 400),
+            (self.ec.create_cache_cluster, dict(CacheClusterId="x", Engine="oracle"),
+             "InvalidParameterValue", 400),
+            (self.ec.create_cache_cluster, dict(CacheClusterId="1abc", Engine="redis"),
+             "InvalidParameterValue", 400),
+            (self.ec.create_cache_cluster, dict(CacheClusterId="a--b", Engine="redis"),
+             "InvalidParameterValue", 400),
+            (self.ec.create_cache_cluster, dict(CacheClusterId="t", Engine="redis",
+                                                CacheNodeType="cache.huge"),
+             "InvalidParameterValue", 400),
+            (self.ec.create_cache_cluster, dict(CacheClusterId="g", ReplicationGroupId="nope"),
+             "ReplicationGroupNotFoundFault", 404),
+            (self.ec.describe_cache_clusters, dict(MaxRecords=5), "InvalidParameterValue", 400),
+            (self.ec.reboot_cache_cluster, dict(CacheClusterId="dup", CacheNodeIdsToReboot=["0009"]),
+             None, 400),
+            (self.ec.describe_events, dict(SourceType="galaxy"), "InvalidParameterValue", 400),
+        ]
+        for call, kwargs, want_code, want_status in cases:
+            with self.subTest(call=call.__name__, **kwargs):
+                code, status, message = self.error(call, **kwargs)
+                if want_code:
+                    self.assertEqual(code, want_code, message)
+                self.assertEqual(status, want_status, message)
+        # Operations outside the model, and a request without an action.
+        for body, code in ((b"Action=LaunchRocket&Version=2015-02-02", "InvalidAction"),
+                           (b"Version=2015-02-02", "MissingAction")):
+            req = urllib.request.Request(self.cp.url + "/", data=body, method="POST")
+            with self.assertRaises(urllib.error.HTTPError) as ctx:
+                urllib.request.urlopen(req, timeout=10)
+            self.assertEqual(ctx.exception.code, 400)
+            text = ctx.exception.read().decode()
+            self.assertIn(f"<Code>{code}</Code>", text)
+            self.assertIn("<RequestId>", text)
+        self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId="dup", WaiterConfig=FAST)
+        self.delete_and_wait("dup")
+
+    def test_pagination_with_marker(self):
+        ids = [f"page{i:02}" for i in range(21)]
+        for i in ids:
+            self.ec.create_cache_cluster(CacheClusterId=i, Engine="memcached", NumCacheNodes=1)
+        pages = list(self.ec.get_paginator("describe_cache_clusters").paginate(
+            PaginationConfig={"PageSize": 20}))
+        seen = [c["CacheClusterId"] for p in pages for c in p["CacheClusters"]]
+        self.assertEqual([i for i in seen if i.startswith("page")], ids)
+        self.assertGreaterEqual(len(pages), 2)
+        self.assertIn("Marker", pages[0])
+        for i in ids:
+            self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId=i, WaiterConfig=FAST)
+            self.ec.delete_cache_cluster(CacheClusterId=i)
+        for i in ids:
+            self.ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId=i, WaiterConfig=FAST)
+
+    def test_unsigned_requests_use_the_default_region(self):
+        ec = self.cp.client(unsigned=True)
+        out = ec.create_cache_cluster(CacheClusterId="anon", Engine="memcached")["CacheCluster"]
+        self.assertEqual(out["ARN"], "arn:aws:elasticache:us-east-1:000000000000:cluster:anon")
+        self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId="anon", WaiterConfig=FAST)
+        self.delete_and_wait("anon")
+
+    def test_aws_cli(self):
+        aws = shutil.which("aws")
+        if not aws:
+            self.skipTest("the AWS CLI is not installed")
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDFERROCACHE", AWS_SECRET_ACCESS_KEY="secret",
+                   AWS_DEFAULT_REGION="eu-west-1")
+
+        def cli(*args):
+            out = subprocess.run([aws, "elasticache", *args, "--endpoint-url", self.cp.url],
+                                 env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            return json.loads(out.stdout) if out.stdout.strip() else None
+
+        created = cli("create-cache-cluster", "--cache-cluster-id", "cli", "--engine", "redis",
+                      "--cache-node-type", "cache.t3.micro", "--num-cache-nodes", "1")
+        self.assertEqual(created["CacheCluster"]["PreferredAvailabilityZone"], "eu-west-1a")
+        self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId="cli", WaiterConfig=FAST)
+        listed = cli("describe-cache-clusters", "--cache-cluster-id", "cli", "--show-cache-node-info")
+        self.assertEqual(listed["CacheClusters"][0]["CacheNodes"][0]["CacheNodeStatus"], "available")
+        cli("delete-cache-cluster", "--cache-cluster-id", "cli")
+        self.ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId="cli", WaiterConfig=FAST)
+
+
+class RestartTests(unittest.TestCase):
+    """The control plane's own restart, and a node killed under it."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ferrocache-control-")
+        self.cp = ControlPlane(os.path.join(self.tmp, "data"), free_port_range(10))
+
+    def tearDown(self):
+        pids = self.cp.node_pids()
+        self.cp.stop()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_restart_keeps_clusters_and_adopts_nodes_and_a_killed_node_comes_back(self):
+        self.cp.start()
+        ec = self.cp.client()
+        ec.create_cache_cluster(CacheClusterId="keep", Engine="redis")
+        ec.get_waiter("cache_cluster_available").wait(CacheClusterId="keep", WaiterConfig=FAST)
+        port = ec.describe_cache_clusters(CacheClusterId="keep", ShowCacheNodeInfo=True)[
+            "CacheClusters"][0]["CacheNodes"][0]["Endpoint"]["Port"]
+        r = redis.Redis(port=port)
+        r.set("k", "v")
+        [pid] = self.cp.node_pids()
+
+        self.cp.stop()
+        self.assertEqual(r.get("k"), b"v", "nodes outlive the control plane")
+        self.cp.start()
+        ec = self.cp.client()
+        c = ec.describe_cache_clusters(CacheClusterId="keep")["CacheClusters"][0]
+        self.assertEqual(c["CacheClusterStatus"], "available")
+        time.sleep(1)
+        self.assertEqual(self.cp.node_pids(), [pid], "the running node is adopted, not restarted")
+
+        r.save()
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.time() + 20
+        while True:
+            try:
+                if redis.Redis(port=port, socket_connect_timeout=1).get("k") == b"v":
+                    break
+            except redis.exceptions.RedisError:
+                pass
+            self.assertLess(time.time(), deadline, "the killed node was not restarted")
+            time.sleep(0.2)
+        self.assertNotEqual(self.cp.node_pids(), [pid])
+        messages = [e["Message"] for e in ec.describe_events(SourceIdentifier="keep")["Events"]]
+        self.assertIn("Cache node 0001 restarted", messages)
+        ec.delete_cache_cluster(CacheClusterId="keep")
+        ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId="keep", WaiterConfig=FAST)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
