@@ -65,7 +65,10 @@ impl Agent {
                 cmd.args(["server", "--threads", &threads, "--port", &port])
                     .args(["--bind", "127.0.0.1", "--maxmemory", &memory])
                     // The managed service's default policy.
-                    .args(["--maxmemory-policy", "volatile-lru", "--dir"])
+                    .args(["--maxmemory-policy", "volatile-lru"])
+                    // A new replica syncs at once instead of waiting 5 s
+                    // for others to share its snapshot.
+                    .args(["--repl-diskless-sync-delay", "0", "--dir"])
                     .arg(spec.dir);
             }
             Engine::Memcached => {
@@ -213,6 +216,61 @@ fn exchange(port: u16, request: &[u8], want: usize) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// A Redis node's answer to one command: a status, integer or bulk reply as
+/// text, or the error's text. None when the node cannot be reached.
+pub fn redis_command(port: u16, args: &[&str]) -> Option<Result<String, String>> {
+    let mut request = format!("*{}\r\n", args.len());
+    for a in args {
+        request.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(2000))).ok()?;
+    s.set_write_timeout(Some(Duration::from_millis(1000)))
+        .ok()?;
+    s.write_all(request.as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(reply) = parse_reply(&buf) {
+            return Some(reply);
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// One complete RESP2 reply of the simple kinds, or None if more bytes
+/// are needed.
+fn parse_reply(buf: &[u8]) -> Option<Result<String, String>> {
+    let end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let line = String::from_utf8_lossy(&buf[1..end]).into_owned();
+    match buf.first()? {
+        b'+' | b':' => Some(Ok(line)),
+        b'-' => Some(Err(line)),
+        b'$' => {
+            let Ok(len) = line.parse::<i64>() else {
+                return Some(Err(format!("bad reply length {line}")));
+            };
+            if len < 0 {
+                return Some(Ok(String::new()));
+            }
+            let body = buf.get(end + 2..end + 2 + len as usize)?;
+            Some(Ok(String::from_utf8_lossy(body).into_owned()))
+        }
+        _ => Some(Err("unexpected reply".into())),
+    }
+}
+
+/// A field of an INFO answer (`name:value` lines).
+pub fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
 /// Tells a Memcached node the cluster's nodes (ElastiCache auto-discovery:
 /// `config set cluster`, answered to clients by `config get cluster`).
 pub fn push_discovery(port: u16, version: u64, ports: &[u16]) -> bool {
@@ -262,6 +320,19 @@ mod tests {
         let status = child.wait().expect("wait");
         assert!(!status.success());
         assert!(!alive(pid));
+    }
+
+    #[test]
+    fn replies_and_info_fields() {
+        assert_eq!(parse_reply(b"+OK\r\n"), Some(Ok("OK".into())));
+        assert_eq!(parse_reply(b"-ERR no\r\n"), Some(Err("ERR no".into())));
+        assert_eq!(parse_reply(b"$5\r\nab"), None);
+        let info = "# Replication\r\nrole:slave\r\nmaster_port:40001\r\n";
+        let reply = parse_reply(format!("${}\r\n{info}\r\n", info.len()).as_bytes());
+        let text = reply.unwrap().unwrap();
+        assert_eq!(info_field(&text, "role"), Some("slave"));
+        assert_eq!(info_field(&text, "master_port"), Some("40001"));
+        assert_eq!(info_field(&text, "master_host"), None);
     }
 
     /// A pid file naming a process that is not a node on that port is not

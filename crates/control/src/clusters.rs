@@ -39,46 +39,55 @@ fn existing(ctl: &Control, id: &str) -> Result<Cluster, ApiError> {
         .ok_or_else(|| ApiError::cluster_not_found(id))
 }
 
-/// Ports already given to nodes (of any cluster).
-fn used_ports(ctl: &Control) -> Result<HashSet<u16>, ApiError> {
-    Ok(ctl
+/// Ports already given to nodes and endpoints.
+pub(crate) fn used_ports(ctl: &Control) -> Result<HashSet<u16>, ApiError> {
+    let mut used: HashSet<u16> = ctl
         .store
         .clusters()?
         .iter()
         .flat_map(|c| c.nodes.iter().map(|n| n.port))
-        .collect())
+        .collect();
+    for g in ctl.store.groups()? {
+        used.extend([g.primary_port, g.reader_port]);
+    }
+    Ok(used)
+}
+
+/// A free port of the node range, added to `used`.
+pub(crate) fn take_port(ctl: &Control, used: &mut HashSet<u16>) -> Result<u16, ApiError> {
+    let port = ctl.agent.free_port(used).ok_or_else(|| {
+        ApiError::new(
+            "InsufficientCacheClusterCapacity",
+            400,
+            "No free port left in the control plane's node port range (--node-ports).",
+        )
+    })?;
+    used.insert(port);
+    Ok(port)
 }
 
 /// New nodes `first..first+count` for `cluster`, each on a free port.
 fn new_nodes(
     ctl: &Control,
+    used: &mut HashSet<u16>,
     cluster: &str,
     first: usize,
     count: usize,
     now: u64,
 ) -> Result<Vec<Node>, ApiError> {
-    let mut used = used_ports(ctl)?;
-    let mut nodes = Vec::new();
-    for n in first..first + count {
-        let port = ctl.agent.free_port(&used).ok_or_else(|| {
-            ApiError::new(
-                "InsufficientCacheClusterCapacity",
-                400,
-                "No free port left in the control plane's node port range (--node-ports).",
-            )
-        })?;
-        used.insert(port);
-        let id = model::node_id(n);
-        nodes.push(Node {
-            dir: ctl.data_dir.join("nodes").join(cluster).join(&id),
-            id,
-            port,
-            status: "creating".into(),
-            created_ms: now,
-            reboot_pending: false,
-        });
-    }
-    Ok(nodes)
+    (first..first + count)
+        .map(|n| {
+            let id = model::node_id(n);
+            Ok(Node {
+                dir: ctl.data_dir.join("nodes").join(cluster).join(&id),
+                port: take_port(ctl, used)?,
+                id,
+                status: "creating".into(),
+                created_ms: now,
+                reboot_pending: false,
+            })
+        })
+        .collect()
 }
 
 pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>, ApiError> {
@@ -155,29 +164,25 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
             format!("Cache cluster {id} already exists."),
         ));
     }
-    let now = now_ms();
-    let cluster = Cluster {
-        nodes: new_nodes(ctl, &id, 1, count as usize, now)?,
+    let mut used = used_ports(ctl)?;
+    let mut cluster = new_cluster(
+        ctl,
+        &mut used,
         id,
         engine,
-        engine_version: engine.version().into(),
-        node_type: node_type.name.into(),
-        status: "creating".into(),
-        created_ms: now,
-        region: caller.region.clone(),
-        account: caller.account.clone(),
-        parameter_group: engine.parameter_group().into(),
-        tags,
-        snapshot_retention_limit: p.int("SnapshotRetentionLimit")?.unwrap_or(0),
-        snapshot_window: p.get("SnapshotWindow").unwrap_or("05:00-06:00").into(),
-        maintenance_window: p
-            .get("PreferredMaintenanceWindow")
-            .unwrap_or("sun:23:00-mon:01:30")
-            .into(),
-        auto_minor_version_upgrade: p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true),
-        discovery_version: 1,
-        discovery_pushed: 0,
-    };
+        node_type.name,
+        count as usize,
+        caller,
+    )?;
+    cluster.tags = tags;
+    cluster.snapshot_retention_limit = p.int("SnapshotRetentionLimit")?.unwrap_or(0);
+    if let Some(w) = p.get("SnapshotWindow") {
+        cluster.snapshot_window = w.into();
+    }
+    if let Some(w) = p.get("PreferredMaintenanceWindow") {
+        cluster.maintenance_window = w.into();
+    }
+    cluster.auto_minor_version_upgrade = p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true);
     ctl.store.put_cluster(&cluster)?;
     ctl.wake_reconciler();
     Ok(Some(one(&cluster, false)))
@@ -228,6 +233,12 @@ pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     }
     let _guard = ctl.lock.lock();
     let mut c = existing(ctl, &id)?;
+    if let Some(group) = &c.replication_group {
+        return Err(ApiError::invalid_cluster_state(format!(
+            "Cache cluster {id} is a member of replication group {group}: use DecreaseReplicaCount \
+             or DeleteReplicationGroup."
+        )));
+    }
     if c.status == "deleting" {
         return Err(ApiError::invalid_cluster_state(format!(
             "Cache cluster {id} is not in a valid state to be deleted."
@@ -323,7 +334,15 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
             .max()
             .unwrap_or(0)
             + 1;
-        let added = new_nodes(ctl, &id, next, (count - current) as usize, now_ms())?;
+        let mut used = used_ports(ctl)?;
+        let added = new_nodes(
+            ctl,
+            &mut used,
+            &id,
+            next,
+            (count - current) as usize,
+            now_ms(),
+        )?;
         c.nodes.extend(added);
     } else if count < current {
         if remove.len() as i64 != current - count {
@@ -350,6 +369,39 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     Ok(Some(one(&c, false)))
 }
 
+/// A new cluster record of `count` nodes with the service's defaults.
+pub(crate) fn new_cluster(
+    ctl: &Control,
+    used: &mut HashSet<u16>,
+    id: String,
+    engine: Engine,
+    node_type: &str,
+    count: usize,
+    caller: &Caller,
+) -> Result<Cluster, ApiError> {
+    let now = now_ms();
+    Ok(Cluster {
+        nodes: new_nodes(ctl, used, &id, 1, count, now)?,
+        id,
+        engine,
+        engine_version: engine.version().into(),
+        node_type: node_type.into(),
+        status: "creating".into(),
+        created_ms: now,
+        region: caller.region.clone(),
+        account: caller.account.clone(),
+        parameter_group: engine.parameter_group().into(),
+        tags: Vec::new(),
+        snapshot_retention_limit: 0,
+        snapshot_window: "05:00-06:00".into(),
+        maintenance_window: "sun:23:00-mon:01:30".into(),
+        auto_minor_version_upgrade: true,
+        discovery_version: 1,
+        discovery_pushed: 0,
+        replication_group: None,
+    })
+}
+
 /// `<CacheCluster>` alone (the result of the single-cluster operations).
 fn one(c: &Cluster, show_nodes: bool) -> Xml {
     let mut x = Xml::default();
@@ -357,7 +409,7 @@ fn one(c: &Cluster, show_nodes: bool) -> Xml {
     x
 }
 
-fn write_endpoint(x: &mut Xml, tag: &str, port: u16) {
+pub(crate) fn write_endpoint(x: &mut Xml, tag: &str, port: u16) {
     x.node(tag, |x| {
         x.field("Address", "127.0.0.1");
         x.field("Port", port);
@@ -410,6 +462,7 @@ fn write_cluster(x: &mut Xml, c: &Cluster, show_nodes: bool) {
             });
         }
         x.field("AutoMinorVersionUpgrade", c.auto_minor_version_upgrade);
+        x.opt("ReplicationGroupId", c.replication_group.as_deref());
         if c.engine == Engine::Redis {
             x.field("SnapshotRetentionLimit", c.snapshot_retention_limit);
             x.field("SnapshotWindow", &c.snapshot_window);

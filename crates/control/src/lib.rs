@@ -4,15 +4,19 @@
 //! cache nodes as `ferrocache server` processes on loopback ports.
 //!
 //! A request is parsed (`query`), handled by its operation's module
-//! (`clusters`, `events`), which records the desired state in the store
-//! and answers with XML (`xml`); the reconciler (`reconcile`) then makes
-//! the node processes (`agent`) follow the store.
+//! (`clusters`, `groups`, `events`), which records the desired state in the
+//! store and answers with XML (`xml`); the reconciler (`reconcile`,
+//! `failover`) then makes the node processes (`agent`) and the replication
+//! group endpoints (`proxy`) follow the store.
 
 pub mod agent;
 mod clusters;
 pub mod error;
 mod events;
+mod failover;
+mod groups;
 pub mod model;
+mod proxy;
 pub mod query;
 mod reconcile;
 pub mod store;
@@ -63,6 +67,7 @@ pub struct ControlConfig {
 pub struct Control {
     store: store::Store,
     agent: agent::Agent,
+    endpoints: proxy::Endpoints,
     data_dir: PathBuf,
     region: String,
     /// Serializes read-modify-write of records (API and reconciler).
@@ -165,9 +170,16 @@ pub fn start(config: ControlConfig) -> Result<Running, String> {
         )
     })?;
     let store = store::Store::open(&config.data_dir.join("control.redb"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("control-api")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let control = Arc::new(Control {
         store,
         agent: agent::Agent::new(config.binary, config.node_ports),
+        endpoints: proxy::Endpoints::new(runtime.handle().clone()),
         data_dir: config.data_dir,
         region: config.region,
         lock: Mutex::new(()),
@@ -178,12 +190,6 @@ pub fn start(config: ControlConfig) -> Result<Running, String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("control-api")
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
     let api = control.clone();
     runtime.spawn(async move {
         match tokio::net::TcpListener::from_std(listener) {
@@ -297,14 +303,7 @@ const NOT_YET: &[&str] = &[
     "DescribeEngineDefaultParameters",
     "ModifyCacheParameterGroup",
     "ResetCacheParameterGroup",
-    "CreateReplicationGroup",
-    "DecreaseReplicaCount",
-    "DeleteReplicationGroup",
-    "DescribeReplicationGroups",
-    "IncreaseReplicaCount",
-    "ModifyReplicationGroup",
     "ModifyReplicationGroupShardConfiguration",
-    "TestFailover",
     "DescribeReservedCacheNodes",
     "DescribeReservedCacheNodesOfferings",
     "PurchaseReservedCacheNodesOffering",
@@ -367,6 +366,13 @@ pub fn handle(ctl: &Control, p: &Params, caller: &Caller, request_id: &str) -> (
         "RebootCacheCluster" => clusters::reboot(ctl, p),
         "DeleteCacheCluster" => clusters::delete(ctl, p),
         "DescribeEvents" => events::describe(ctl, p),
+        "CreateReplicationGroup" => groups::create(ctl, p, caller),
+        "DescribeReplicationGroups" => groups::describe(ctl, p),
+        "ModifyReplicationGroup" => groups::modify(ctl, p),
+        "IncreaseReplicaCount" => groups::change_replicas(ctl, p, caller, true),
+        "DecreaseReplicaCount" => groups::change_replicas(ctl, p, caller, false),
+        "TestFailover" => groups::test_failover(ctl, p),
+        "DeleteReplicationGroup" => groups::delete(ctl, p),
         a if NOT_YET.contains(&a) => Err(ApiError::new(
             "UnsupportedOperation",
             400,

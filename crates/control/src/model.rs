@@ -30,6 +30,9 @@ pub struct Cluster {
     /// (`config set cluster`) until `discovery_pushed` catches up.
     pub discovery_version: u64,
     pub discovery_pushed: u64,
+    /// The replication group this cluster is a member of.
+    #[serde(default)]
+    pub replication_group: Option<String>,
 }
 
 impl Cluster {
@@ -78,6 +81,51 @@ impl Engine {
             Engine::Redis => "default.redis7",
             Engine::Memcached => "default.memcached1.6",
         }
+    }
+}
+
+/// A replication group with cluster mode disabled: one node group of a
+/// primary cluster and replica clusters (one node each), with endpoints
+/// that stay put across failovers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReplicationGroup {
+    pub id: String,
+    pub description: String,
+    /// `creating`, `available`, `modifying`, `deleting`.
+    pub status: String,
+    pub created_ms: u64,
+    pub region: String,
+    pub account: String,
+    pub node_type: String,
+    pub automatic_failover: bool,
+    pub multi_az: bool,
+    /// Member cache clusters, in the order they were added.
+    pub members: Vec<String>,
+    /// The member whose node is the primary.
+    pub primary: String,
+    /// Ports of the primary and reader endpoints (served by the control
+    /// plane, which forwards to the current primary, or spreads over the
+    /// replicas).
+    pub primary_port: u16,
+    pub reader_port: u16,
+    pub tags: Vec<(String, String)>,
+    pub snapshot_retention_limit: i64,
+    pub snapshot_window: String,
+    /// TestFailover or ModifyReplicationGroup's PrimaryClusterId asked for
+    /// this member to become the primary; the reconciler does it.
+    #[serde(default)]
+    pub promote: Option<String>,
+    /// Keep the primary cluster when the group is deleted.
+    #[serde(default)]
+    pub retain_primary: bool,
+}
+
+impl ReplicationGroup {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:elasticache:{}:{}:replicationgroup:{}",
+            self.region, self.account, self.id
+        )
     }
 }
 

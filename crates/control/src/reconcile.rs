@@ -17,6 +17,9 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 pub fn run(ctl: &Control) {
     while !ctl.stopping() {
+        // Groups first: a dead primary is replaced before its process is
+        // started again.
+        crate::failover::pass(ctl);
         pass(ctl);
         ctl.wait_for_work(PERIOD);
     }

@@ -7,10 +7,11 @@ use std::path::Path;
 use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::error::ApiError;
-use crate::model::{Cluster, Event};
+use crate::model::{Cluster, Event, ReplicationGroup};
 
 const CLUSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("cache_clusters");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("replication_groups");
 
 /// Events older than this are dropped, as the managed service keeps 14 days.
 const EVENT_RETENTION_MS: u64 = 14 * 24 * 3600 * 1000;
@@ -31,14 +32,17 @@ impl Store {
         let tx = db.begin_write().map_err(|e| e.to_string())?;
         tx.open_table(CLUSTERS).map_err(|e| e.to_string())?;
         tx.open_table(EVENTS).map_err(|e| e.to_string())?;
+        tx.open_table(GROUPS).map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
         Ok(Store { db })
     }
 
-    /// Every cluster, by id.
-    pub fn clusters(&self) -> Result<Vec<Cluster>, ApiError> {
+    fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<T>, ApiError> {
         let tx = self.db.begin_read().map_err(internal)?;
-        let table = tx.open_table(CLUSTERS).map_err(internal)?;
+        let table = tx.open_table(def).map_err(internal)?;
         let mut out = Vec::new();
         for row in table.iter().map_err(internal)? {
             let (_, v) = row.map_err(internal)?;
@@ -47,9 +51,13 @@ impl Store {
         Ok(out)
     }
 
-    pub fn cluster(&self, id: &str) -> Result<Option<Cluster>, ApiError> {
+    fn one<T: serde::de::DeserializeOwned>(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+        id: &str,
+    ) -> Result<Option<T>, ApiError> {
         let tx = self.db.begin_read().map_err(internal)?;
-        let table = tx.open_table(CLUSTERS).map_err(internal)?;
+        let table = tx.open_table(def).map_err(internal)?;
         let Some(v) = table.get(id).map_err(internal)? else {
             return Ok(None);
         };
@@ -58,23 +66,62 @@ impl Store {
             .map_err(internal)
     }
 
-    pub fn put_cluster(&self, c: &Cluster) -> Result<(), ApiError> {
-        let value = serde_json::to_vec(c).map_err(internal)?;
+    fn put<T: serde::Serialize>(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+        id: &str,
+        record: &T,
+    ) -> Result<(), ApiError> {
+        let value = serde_json::to_vec(record).map_err(internal)?;
         let tx = self.db.begin_write().map_err(internal)?;
-        tx.open_table(CLUSTERS)
+        tx.open_table(def)
             .map_err(internal)?
-            .insert(c.id.as_str(), value.as_slice())
+            .insert(id, value.as_slice())
             .map_err(internal)?;
         tx.commit().map_err(internal)
     }
 
-    pub fn remove_cluster(&self, id: &str) -> Result<(), ApiError> {
+    fn remove(&self, def: TableDefinition<&str, &[u8]>, id: &str) -> Result<(), ApiError> {
         let tx = self.db.begin_write().map_err(internal)?;
-        tx.open_table(CLUSTERS)
+        tx.open_table(def)
             .map_err(internal)?
             .remove(id)
             .map_err(internal)?;
         tx.commit().map_err(internal)
+    }
+
+    /// Every cluster, by id.
+    pub fn clusters(&self) -> Result<Vec<Cluster>, ApiError> {
+        self.all(CLUSTERS)
+    }
+
+    pub fn cluster(&self, id: &str) -> Result<Option<Cluster>, ApiError> {
+        self.one(CLUSTERS, id)
+    }
+
+    pub fn put_cluster(&self, c: &Cluster) -> Result<(), ApiError> {
+        self.put(CLUSTERS, &c.id, c)
+    }
+
+    pub fn remove_cluster(&self, id: &str) -> Result<(), ApiError> {
+        self.remove(CLUSTERS, id)
+    }
+
+    /// Every replication group, by id.
+    pub fn groups(&self) -> Result<Vec<ReplicationGroup>, ApiError> {
+        self.all(GROUPS)
+    }
+
+    pub fn group(&self, id: &str) -> Result<Option<ReplicationGroup>, ApiError> {
+        self.one(GROUPS, id)
+    }
+
+    pub fn put_group(&self, g: &ReplicationGroup) -> Result<(), ApiError> {
+        self.put(GROUPS, &g.id, g)
+    }
+
+    pub fn remove_group(&self, id: &str) -> Result<(), ApiError> {
+        self.remove(GROUPS, id)
     }
 
     /// Records an event (and drops those past the retention).
