@@ -50,6 +50,10 @@ struct ControlArgs {
     /// Region of resources created by unsigned requests (signed ones name theirs).
     #[arg(long, default_value = "us-east-1")]
     region: Option<String>,
+    /// Require SigV4-signed requests by these credentials: a file in the AWS shared
+    /// credentials format (`aws_access_key_id`, `aws_secret_access_key` per profile).
+    #[arg(long, value_name = "FILE")]
+    credentials: Option<PathBuf>,
 }
 
 fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
@@ -237,7 +241,21 @@ fn run_control(args: ControlArgs) -> ExitCode {
             .parse()
             .expect("a valid default address")
     });
+    let credentials = match &args.credentials {
+        None => Vec::new(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| control::read_credentials(&t))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("ferrocache: credentials file {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        },
+    };
     let config = control::ControlConfig {
+        credentials,
         listen,
         data_dir: args.data_dir.unwrap_or_else(default_data_dir),
         node_ports: args.node_ports.unwrap_or(control::DEFAULT_NODE_PORTS),

@@ -59,9 +59,10 @@ def free_port_range(size):
 class ControlPlane:
     """A `ferrocache control` process with its own data directory and ports."""
 
-    def __init__(self, data_dir, node_ports):
+    def __init__(self, data_dir, node_ports, extra=()):
         self.data_dir = data_dir
         self.node_ports = node_ports
+        self.extra = list(extra)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
@@ -69,7 +70,7 @@ class ControlPlane:
     def start(self):
         self.proc = subprocess.Popen(
             [BIN, "control", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir,
-             "--node-ports", f"{self.node_ports[0]}-{self.node_ports[1]}"],
+             "--node-ports", f"{self.node_ports[0]}-{self.node_ports[1]}", *self.extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         # It prints its endpoint once it serves.
         line = self.proc.stdout.readline()
@@ -83,13 +84,12 @@ class ControlPlane:
             self.proc.wait(timeout=30)
             self.proc.stdout.close()
 
-    def client(self, region="us-west-2", unsigned=False):
+    def client(self, region="us-west-2", unsigned=False, key="AKIDFERROCACHE", secret="secret"):
         config = Config(retries={"max_attempts": 1})
         if unsigned:
             config = config.merge(Config(signature_version=botocore.UNSIGNED))
         return boto3.client("elasticache", endpoint_url=self.url, region_name=region,
-                            aws_access_key_id="AKIDFERROCACHE", aws_secret_access_key="secret",
-                            config=config)
+                            aws_access_key_id=key, aws_secret_access_key=secret, config=config)
 
     def node_pids(self):
         pids = []
@@ -308,6 +308,40 @@ class CacheClusterTests(unittest.TestCase):
         self.assertEqual(listed["CacheClusters"][0]["CacheNodes"][0]["CacheNodeStatus"], "available")
         cli("delete-cache-cluster", "--cache-cluster-id", "cli")
         self.ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId="cli", WaiterConfig=FAST)
+
+
+class SignatureTests(unittest.TestCase):
+    """With --credentials, only requests signed by a configured key pass."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ferrocache-control-")
+        creds = os.path.join(self.tmp, "credentials")
+        with open(creds, "w") as f:
+            f.write("[default]\naws_access_key_id = AKIDOPS\n"
+                    "aws_secret_access_key = s3cr3t/Key+value\n")
+        self.cp = ControlPlane(os.path.join(self.tmp, "data"), free_port_range(4),
+                               ["--credentials", creds])
+        self.cp.start()
+
+    def tearDown(self):
+        self.cp.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_signatures_are_verified(self):
+        good = self.cp.client(region="ap-south-1", key="AKIDOPS", secret="s3cr3t/Key+value")
+        self.assertEqual(good.describe_cache_clusters()["CacheClusters"], [])
+        self.assertEqual(good.describe_events(Duration=5)["Events"], [])
+        for client, code in (
+            (self.cp.client(key="AKIDOPS", secret="wrong"), "SignatureDoesNotMatch"),
+            (self.cp.client(key="AKIDNOBODY", secret="s3cr3t/Key+value"), "InvalidClientTokenId"),
+            (self.cp.client(unsigned=True), "MissingAuthenticationToken"),
+        ):
+            with self.subTest(code=code):
+                with self.assertRaises(ClientError) as ctx:
+                    client.describe_cache_clusters()
+                e = ctx.exception.response
+                self.assertEqual((e["Error"]["Code"], e["ResponseMetadata"]["HTTPStatusCode"]),
+                                 (code, 403))
 
 
 class RestartTests(unittest.TestCase):

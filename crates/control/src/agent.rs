@@ -26,6 +26,8 @@ pub struct NodeSpec<'a> {
     pub port: u16,
     pub dir: &'a Path,
     pub node_type: &'a NodeType,
+    /// A Redis replica: the port of the primary it follows from the start.
+    pub replica_of: Option<u16>,
 }
 
 /// A node process this agent started (a child) or adopted (no handle).
@@ -70,6 +72,9 @@ impl Agent {
                     // for others to share its snapshot.
                     .args(["--repl-diskless-sync-delay", "0", "--dir"])
                     .arg(spec.dir);
+                if let Some(primary) = spec.replica_of {
+                    cmd.arg("--replicaof").arg(format!("127.0.0.1 {primary}"));
+                }
             }
             Engine::Memcached => {
                 let memory = spec.node_type.memory_mib.to_string();

@@ -135,7 +135,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         }
         _ => {}
     }
-    let unsupported = ["SnapshotName", "AuthToken"]
+    let unsupported = ["AuthToken"]
         .into_iter()
         .find(|name| p.get(name).is_some())
         .or((!p.list("SnapshotArns", "SnapshotArn").is_empty()).then_some("SnapshotArns"))
@@ -183,6 +183,14 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         cluster.maintenance_window = w.into();
     }
     cluster.auto_minor_version_upgrade = p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true);
+    if let Some(name) = p.get("SnapshotName") {
+        if engine != Engine::Redis {
+            return Err(ApiError::invalid_combination(
+                "SnapshotName is for the redis engine.",
+            ));
+        }
+        crate::snapshots::restore_into(ctl, name, &cluster.nodes[0].dir)?;
+    }
     ctl.store.put_cluster(&cluster)?;
     ctl.wake_reconciler();
     Ok(Some(one(&cluster, false)))
@@ -226,11 +234,6 @@ pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
 
 pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let id = cluster_id(p)?;
-    if p.get("FinalSnapshotIdentifier").is_some() {
-        return Err(ApiError::invalid_combination(
-            "FinalSnapshotIdentifier is not supported by this control plane yet.",
-        ));
-    }
     let _guard = ctl.lock.lock();
     let mut c = existing(ctl, &id)?;
     if let Some(group) = &c.replication_group {
@@ -243,6 +246,15 @@ pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
         return Err(ApiError::invalid_cluster_state(format!(
             "Cache cluster {id} is not in a valid state to be deleted."
         )));
+    }
+    if let Some(name) = p.get("FinalSnapshotIdentifier") {
+        if c.status != "available" {
+            return Err(ApiError::invalid_cluster_state(format!(
+                "Cache cluster {id} must be available for a final snapshot."
+            )));
+        }
+        let s = crate::snapshots::new_snapshot(ctl, name, "manual", &c, None)?;
+        ctl.store.put_snapshot(&s)?;
     }
     c.status = "deleting".into();
     ctl.store.put_cluster(&c)?;

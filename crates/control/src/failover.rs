@@ -110,20 +110,30 @@ fn step(ctl: &Control, g: &mut ReplicationGroup, events: &mut Vec<String>) -> bo
             .iter()
             .all(|n| ctl.agent.running(&n.dir) || ctl.agent.adopt(&n.dir, n.port));
     if primary_dead && g.automatic_failover {
-        if let Some(new) = best_replica(g, &members) {
-            if let Some(port) = members.iter().find(|c| c.id == new).and_then(node_port) {
-                if redis_command(port, &["REPLICAOF", "NO", "ONE"]).is_some_and(|r| r.is_ok()) {
-                    events.push(format!(
-                        "Failover from primary node {} to replica node {new} completed",
-                        g.primary
-                    ));
-                    g.primary = new;
-                    // The dead primary's process is started again by the
-                    // clusters' pass; it then follows the new primary.
-                    mark_rebooting(ctl, &primary);
-                }
+        let promoted = best_replica(g, &members).filter(|new| {
+            members
+                .iter()
+                .find(|c| c.id == *new)
+                .and_then(node_port)
+                .and_then(|port| redis_command(port, &["REPLICAOF", "NO", "ONE"]))
+                .is_some_and(|r| r.is_ok())
+        });
+        match promoted {
+            Some(new) => {
+                events.push(format!(
+                    "Failover from primary node {} to replica node {new} completed",
+                    g.primary
+                ));
+                g.primary = new;
             }
+            None => events.push(format!(
+                "Failover from primary node {} not possible: no replica answers; restarting it",
+                g.primary
+            )),
         }
+        // The clusters' pass starts the dead node again: as a replica of
+        // the new primary, or as the primary when none could take over.
+        mark_rebooting(ctl, &primary);
     }
     if let Some(target) = g.promote.clone() {
         if members.iter().all(|c| c.status == "available") {

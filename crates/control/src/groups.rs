@@ -114,7 +114,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
              is not supported by this control plane yet: create a group with one node group.",
         ));
     }
-    let unsupported = ["SnapshotName", "AuthToken", "GlobalReplicationGroupId"]
+    let unsupported = ["AuthToken", "GlobalReplicationGroupId"]
         .into_iter()
         .find(|name| p.get(name).is_some())
         .or((!p.list("SnapshotArns", "SnapshotArn").is_empty()).then_some("SnapshotArns"))
@@ -233,6 +233,15 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
             members.append(&mut first);
         }
     }
+    if let Some(name) = p.get("SnapshotName") {
+        if primary_cluster.is_some() {
+            return Err(ApiError::invalid_combination(
+                "SnapshotName and PrimaryClusterId cannot both be given.",
+            ));
+        }
+        // The primary starts from the snapshot; replicas sync from it.
+        crate::snapshots::restore_into(ctl, name, &members[0].nodes[0].dir)?;
+    }
     members.extend(add_replicas(
         ctl,
         &mut used,
@@ -308,17 +317,26 @@ fn available(ctl: &Control, id: &str) -> Result<ReplicationGroup, ApiError> {
 
 pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let id = group_id(p)?;
-    if p.get("FinalSnapshotIdentifier").is_some() {
-        return Err(ApiError::invalid_combination(
-            "FinalSnapshotIdentifier is not supported by this control plane yet.",
-        ));
-    }
     let _guard = ctl.lock.lock();
     let mut g = existing(ctl, &id)?;
     if g.status == "deleting" {
         return Err(invalid_state(format!(
             "Replication group {id} is already being deleted."
         )));
+    }
+    if let Some(name) = p.get("FinalSnapshotIdentifier") {
+        let member = g
+            .members
+            .iter()
+            .find(|m| **m != g.primary)
+            .unwrap_or(&g.primary)
+            .clone();
+        let c = ctl
+            .store
+            .cluster(&member)?
+            .ok_or_else(|| ApiError::cluster_not_found(&member))?;
+        let s = crate::snapshots::new_snapshot(ctl, name, "manual", &c, Some(&g))?;
+        ctl.store.put_snapshot(&s)?;
     }
     g.retain_primary = p.bool("RetainPrimaryCluster")?.unwrap_or(false);
     g.status = "deleting".into();

@@ -19,6 +19,8 @@ pub mod model;
 mod proxy;
 pub mod query;
 mod reconcile;
+pub mod sigv4;
+mod snapshots;
 pub mod store;
 pub mod xml;
 
@@ -61,6 +63,45 @@ pub struct ControlConfig {
     pub region: String,
     /// The `ferrocache` binary that nodes run.
     pub binary: PathBuf,
+    /// Access key id → secret access key. When there are any, every
+    /// request must carry a valid SigV4 signature by one of them.
+    pub credentials: Vec<(String, String)>,
+}
+
+/// Reads credentials in the AWS shared credentials file's format
+/// (`[profile]` sections with `aws_access_key_id` and
+/// `aws_secret_access_key`); every complete section is one credential.
+pub fn read_credentials(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let (mut id, mut secret) = (None, None);
+    let mut flush = |id: &mut Option<String>, secret: &mut Option<String>| {
+        if let (Some(i), Some(s)) = (id.take(), secret.take()) {
+            out.push((i, s));
+        }
+    };
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if line.starts_with('[') {
+            flush(&mut id, &mut secret);
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(format!("line {}: expected `name = value`", n + 1));
+        };
+        match k.trim() {
+            "aws_access_key_id" => id = Some(v.trim().to_string()),
+            "aws_secret_access_key" => secret = Some(v.trim().to_string()),
+            _ => {}
+        }
+    }
+    flush(&mut id, &mut secret);
+    if out.is_empty() {
+        return Err("no aws_access_key_id / aws_secret_access_key pair found".into());
+    }
+    Ok(out)
 }
 
 /// The control plane's shared state.
@@ -70,6 +111,7 @@ pub struct Control {
     endpoints: proxy::Endpoints,
     data_dir: PathBuf,
     region: String,
+    credentials: Vec<(String, String)>,
     /// Serializes read-modify-write of records (API and reconciler).
     lock: Mutex<()>,
     work: (Mutex<bool>, Condvar),
@@ -100,18 +142,48 @@ impl Control {
         self.stopping.load(Ordering::Acquire)
     }
 
-    /// The caller as its SigV4 credential scope names it
+    /// Who sent the request. With credentials configured, its SigV4
+    /// signature must verify; without, any request is accepted and the
+    /// region comes from its credential scope
     /// (`Credential=AKID/20261128/us-west-2/elasticache/aws4_request`).
-    fn caller(&self, authorization: Option<&str>) -> Caller {
-        let region = authorization
-            .and_then(|a| a.split("Credential=").nth(1))
-            .and_then(|c| c.split('/').nth(2))
+    fn authenticate(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Caller, ApiError> {
+        let region = if self.credentials.is_empty() {
+            headers
+                .iter()
+                .find(|(k, _)| k == "authorization")
+                .and_then(|(_, a)| a.split("Credential=").nth(1))
+                .and_then(|c| c.split('/').nth(2))
+                .map(str::to_string)
+        } else {
+            let signed = sigv4::Signed {
+                method,
+                path,
+                query,
+                headers,
+                body,
+            };
+            let secret_of = |id: &str| {
+                self.credentials
+                    .iter()
+                    .find(|(k, _)| k == id)
+                    .map(|(_, s)| s.clone())
+            };
+            Some(sigv4::verify(&signed, secret_of, (now_ms() / 1000) as i64)?)
+        };
+        let region = region
             .filter(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-            .unwrap_or(&self.region);
-        Caller {
-            region: region.to_string(),
+            .unwrap_or_else(|| self.region.clone());
+        Ok(Caller {
+            region,
             account: ACCOUNT.to_string(),
-        }
+        })
     }
 }
 
@@ -182,6 +254,7 @@ pub fn start(config: ControlConfig) -> Result<Running, String> {
         endpoints: proxy::Endpoints::new(runtime.handle().clone()),
         data_dir: config.data_dir,
         region: config.region,
+        credentials: config.credentials,
         lock: Mutex::new(()),
         work: (Mutex::new(false), Condvar::new()),
         stopping: AtomicBool::new(false),
@@ -240,12 +313,14 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctl: Arc<Control>) {
 /// One HTTP request: its parameters (URL query and form body), handled on
 /// a blocking thread (the store writes to disk).
 async fn serve(ctl: Arc<Control>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let query = req.uri().query().map(str::to_string);
-    let authorization = req
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let headers: Vec<(String, String)> = req
         .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
     let request_id = request_id();
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
@@ -257,8 +332,11 @@ async fn serve(ctl: Arc<Control>, req: Request<Incoming>) -> Response<Full<Bytes
         }
     };
     let answer = tokio::task::spawn_blocking(move || {
-        let params = Params::parse(query.as_deref(), &body);
-        let caller = ctl.caller(authorization.as_deref());
+        let caller = match ctl.authenticate(&method, &path, &query, &headers, &body) {
+            Ok(c) => c,
+            Err(e) => return (e.status, xml::error_response(&e, &request_id)),
+        };
+        let params = Params::parse(Some(query.as_str()), &body);
         handle(&ctl, &params, &caller, &request_id)
     })
     .await;
@@ -327,10 +405,6 @@ const NOT_YET: &[&str] = &[
     "BatchStopUpdateAction",
     "DescribeServiceUpdates",
     "DescribeUpdateActions",
-    "CopySnapshot",
-    "CreateSnapshot",
-    "DeleteSnapshot",
-    "DescribeSnapshots",
     "CreateCacheSubnetGroup",
     "DeleteCacheSubnetGroup",
     "DescribeCacheSubnetGroups",
@@ -373,6 +447,10 @@ pub fn handle(ctl: &Control, p: &Params, caller: &Caller, request_id: &str) -> (
         "DecreaseReplicaCount" => groups::change_replicas(ctl, p, caller, false),
         "TestFailover" => groups::test_failover(ctl, p),
         "DeleteReplicationGroup" => groups::delete(ctl, p),
+        "CreateSnapshot" => snapshots::create(ctl, p),
+        "CopySnapshot" => snapshots::copy(ctl, p),
+        "DeleteSnapshot" => snapshots::delete(ctl, p),
+        "DescribeSnapshots" => snapshots::describe(ctl, p),
         a if NOT_YET.contains(&a) => Err(ApiError::new(
             "UnsupportedOperation",
             400,
@@ -408,4 +486,37 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_files() {
+        let text = "# ops\n[default]\naws_access_key_id = AKID1\naws_secret_access_key=s/1+x\n\n\
+                    [other]\naws_access_key_id=AKID2\nregion = eu-west-1\n[third]\n\
+                    aws_access_key_id=AKID3\naws_secret_access_key=s3\n";
+        assert_eq!(
+            read_credentials(text).unwrap(),
+            [
+                ("AKID1".to_string(), "s/1+x".to_string()),
+                ("AKID3".to_string(), "s3".to_string())
+            ]
+        );
+        assert!(read_credentials("[x]\nregion=a\n").is_err());
+        assert!(read_credentials("garbage line\n").is_err());
+    }
+
+    #[test]
+    fn request_ids_look_like_uuids() {
+        let id = request_id();
+        let parts: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('4'));
+        assert_ne!(id, request_id());
+    }
 }

@@ -129,6 +129,36 @@ impl ReplicationGroup {
     }
 }
 
+/// A snapshot: one Redis node's RDB file in the backup directory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Snapshot {
+    pub name: String,
+    /// `creating`, `available`, `failed`.
+    pub status: String,
+    /// `manual` or `automated`.
+    pub source: String,
+    pub created_ms: u64,
+    /// The standalone cluster snapshotted, or the group (then
+    /// `node_cluster` is the member whose node was saved).
+    pub cluster_id: Option<String>,
+    pub group_id: Option<String>,
+    pub group_description: Option<String>,
+    pub automatic_failover: bool,
+    pub node_cluster: String,
+    pub node_created_ms: u64,
+    pub engine_version: String,
+    pub node_type: String,
+    pub region: String,
+    pub account: String,
+    pub file: PathBuf,
+    /// Bytes of the RDB file.
+    pub size: u64,
+    /// The node's `rdb_saves` when BGSAVE was asked for (None: not yet).
+    pub saves_before: Option<u64>,
+    /// CopySnapshot: the file to copy instead of saving a node.
+    pub copy_of: Option<PathBuf>,
+}
+
 /// One node process.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Node {

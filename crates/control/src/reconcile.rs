@@ -20,6 +20,7 @@ pub fn run(ctl: &Control) {
         // Groups first: a dead primary is replaced before its process is
         // started again.
         crate::failover::pass(ctl);
+        crate::snapshots::pass(ctl);
         pass(ctl);
         ctl.wait_for_work(PERIOD);
     }
@@ -38,7 +39,8 @@ pub fn pass(ctl: &Control) {
         };
         let before = c.clone();
         let mut events = Vec::new();
-        step(ctl, &mut c, &mut events);
+        let role = group_role(ctl, &c);
+        step(ctl, &mut c, role, &mut events);
         let saved = if c.status == "deleting" && c.nodes.is_empty() {
             events.push("Cache cluster deleted".to_string());
             ctl.store.remove_cluster(&c.id)
@@ -64,11 +66,54 @@ pub fn pass(ctl: &Control) {
     }
 }
 
-fn step(ctl: &Control, c: &mut Cluster, events: &mut Vec<String>) {
+/// What a replication group member's node must be when it is started.
+#[derive(Clone, Copy, Default)]
+struct GroupRole {
+    /// A replica: the primary's port, to follow from its first moment
+    /// (never a primary with stale data, even briefly).
+    replica_of: Option<u16>,
+    /// The primary of a group with automatic failover: when its process
+    /// dies, the groups' pass promotes a replica first; starting it again
+    /// here would bring back a primary with stale data that the replicas
+    /// would resync from.
+    failover_first: bool,
+}
+
+fn group_role(ctl: &Control, c: &Cluster) -> GroupRole {
+    let Some(g) = c
+        .replication_group
+        .as_deref()
+        .and_then(|g| ctl.store.group(g).ok().flatten())
+    else {
+        return GroupRole::default();
+    };
+    if g.primary == c.id {
+        return GroupRole {
+            replica_of: None,
+            failover_first: g.automatic_failover && g.members.len() > 1,
+        };
+    }
+    let primary_port = ctl
+        .store
+        .cluster(&g.primary)
+        .ok()
+        .flatten()
+        .and_then(|p| p.nodes.first().map(|n| n.port));
+    GroupRole {
+        replica_of: primary_port,
+        failover_first: false,
+    }
+}
+
+fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String>) {
     let node_type = model::node_type(&c.node_type).unwrap_or(&model::NODE_TYPES[0]);
     // Nodes to remove: every node of a deleted cluster, or those a
     // ModifyCacheCluster took away.
     let removing = |status: &str| c.status == "deleting" || status == "deleting";
+    // A final snapshot is taken before the nodes go.
+    if c.status == "deleting" && crate::snapshots::pending_for(ctl, &c.id) {
+        return;
+    }
     let (gone, kept): (Vec<_>, Vec<_>) = c.nodes.drain(..).partition(|n| removing(&n.status));
     for n in &gone {
         ctl.agent.stop(&n.dir, STOP_GRACE);
@@ -89,6 +134,7 @@ fn step(ctl: &Control, c: &mut Cluster, events: &mut Vec<String>) {
             port: n.port,
             dir: &n.dir,
             node_type,
+            replica_of: role.replica_of,
         };
         if n.reboot_pending {
             ctl.agent.stop(&n.dir, STOP_GRACE);
@@ -98,6 +144,9 @@ fn step(ctl: &Control, c: &mut Cluster, events: &mut Vec<String>) {
             continue;
         }
         if !ctl.agent.running(&n.dir) && !ctl.agent.adopt(&n.dir, n.port) {
+            if role.failover_first && n.status == "available" {
+                continue;
+            }
             match n.status.as_str() {
                 "creating" => events.push(format!(
                     "Added cache node {} in availability zone {az}",

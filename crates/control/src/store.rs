@@ -7,11 +7,12 @@ use std::path::Path;
 use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::error::ApiError;
-use crate::model::{Cluster, Event, ReplicationGroup};
+use crate::model::{Cluster, Event, ReplicationGroup, Snapshot};
 
 const CLUSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("cache_clusters");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("replication_groups");
+const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 
 /// Events older than this are dropped, as the managed service keeps 14 days.
 const EVENT_RETENTION_MS: u64 = 14 * 24 * 3600 * 1000;
@@ -33,6 +34,7 @@ impl Store {
         tx.open_table(CLUSTERS).map_err(|e| e.to_string())?;
         tx.open_table(EVENTS).map_err(|e| e.to_string())?;
         tx.open_table(GROUPS).map_err(|e| e.to_string())?;
+        tx.open_table(SNAPSHOTS).map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
         Ok(Store { db })
     }
@@ -122,6 +124,23 @@ impl Store {
 
     pub fn remove_group(&self, id: &str) -> Result<(), ApiError> {
         self.remove(GROUPS, id)
+    }
+
+    /// Every snapshot, by name.
+    pub fn snapshots(&self) -> Result<Vec<Snapshot>, ApiError> {
+        self.all(SNAPSHOTS)
+    }
+
+    pub fn snapshot(&self, name: &str) -> Result<Option<Snapshot>, ApiError> {
+        self.one(SNAPSHOTS, name)
+    }
+
+    pub fn put_snapshot(&self, s: &Snapshot) -> Result<(), ApiError> {
+        self.put(SNAPSHOTS, &s.name, s)
+    }
+
+    pub fn remove_snapshot(&self, name: &str) -> Result<(), ApiError> {
+        self.remove(SNAPSHOTS, name)
     }
 
     /// Records an event (and drops those past the retention).

@@ -1,0 +1,446 @@
+//! Snapshots: CreateSnapshot, DescribeSnapshots, CopySnapshot,
+//! DeleteSnapshot, final snapshots on delete, and restores (a new cluster or
+//! replication group created with `SnapshotName`). A snapshot is the RDB
+//! file of one Redis node (a replica when the group has one), taken with
+//! BGSAVE — fork-free on Ferrocache — and copied into the backup directory
+//! (`<data-dir>/snapshots`); the reconciler takes it (`pass`).
+
+use std::path::{Path, PathBuf};
+
+use crate::agent::{info_field, redis_command};
+use crate::error::ApiError;
+use crate::model::{Cluster, Engine, Event, Snapshot};
+use crate::query::Params;
+use crate::xml::{timestamp, Xml};
+use crate::{now_ms, Control};
+
+pub fn not_found(name: &str) -> ApiError {
+    ApiError::new(
+        "SnapshotNotFoundFault",
+        404,
+        format!("Snapshot {name} not found."),
+    )
+}
+
+fn valid_name(name: &str) -> Result<(), ApiError> {
+    let ok = (1..=255).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_value(format!(
+            "Invalid snapshot name {name}: use letters, digits and single hyphens, starting with a letter."
+        )))
+    }
+}
+
+pub fn snapshot_dir(ctl: &Control) -> PathBuf {
+    ctl.data_dir.join("snapshots")
+}
+
+/// A new snapshot record of `cluster` (one of `group`'s members, or a
+/// standalone cluster), to be taken by the reconciler. The caller holds
+/// the lock and stores it.
+pub fn new_snapshot(
+    ctl: &Control,
+    name: &str,
+    source: &str,
+    cluster: &Cluster,
+    group: Option<&crate::model::ReplicationGroup>,
+) -> Result<Snapshot, ApiError> {
+    valid_name(name)?;
+    if ctl.store.snapshot(name)?.is_some() {
+        return Err(ApiError::new(
+            "SnapshotAlreadyExistsFault",
+            400,
+            format!("Snapshot {name} already exists."),
+        ));
+    }
+    if cluster.engine != Engine::Redis {
+        return Err(ApiError::new(
+            "SnapshotFeatureNotSupportedFault",
+            400,
+            "Snapshots are supported for the redis engine only.",
+        ));
+    }
+    let node = cluster.nodes.first();
+    Ok(Snapshot {
+        name: name.to_string(),
+        status: "creating".into(),
+        source: source.into(),
+        created_ms: now_ms(),
+        cluster_id: group.is_none().then(|| cluster.id.clone()),
+        group_id: group.map(|g| g.id.clone()),
+        group_description: group.map(|g| g.description.clone()),
+        automatic_failover: group.is_some_and(|g| g.automatic_failover),
+        node_cluster: cluster.id.clone(),
+        node_created_ms: node.map_or(0, |n| n.created_ms),
+        engine_version: cluster.engine_version.clone(),
+        node_type: cluster.node_type.clone(),
+        region: cluster.region.clone(),
+        account: cluster.account.clone(),
+        file: snapshot_dir(ctl).join(format!("{name}.rdb")),
+        size: 0,
+        saves_before: None,
+        copy_of: None,
+    })
+}
+
+pub fn create(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
+    let name = p.required("SnapshotName")?;
+    let _guard = ctl.lock.lock();
+    let (cluster, group) = match (p.get("CacheClusterId"), p.get("ReplicationGroupId")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_combination(
+                "Give either CacheClusterId or ReplicationGroupId, not both.",
+            ))
+        }
+        (Some(id), None) => {
+            let id = id.to_ascii_lowercase();
+            let c = ctl
+                .store
+                .cluster(&id)?
+                .ok_or_else(|| ApiError::cluster_not_found(&id))?;
+            (c, None)
+        }
+        (None, Some(id)) => {
+            let id = id.to_ascii_lowercase();
+            let g = ctl.store.group(&id)?.ok_or_else(|| {
+                ApiError::new(
+                    "ReplicationGroupNotFoundFault",
+                    404,
+                    format!("ReplicationGroup {id} not found."),
+                )
+            })?;
+            if g.status != "available" {
+                return Err(ApiError::new(
+                    "InvalidReplicationGroupState",
+                    400,
+                    format!("Replication group {id} is not in available state."),
+                ));
+            }
+            // From a replica when there is one, as the managed service does.
+            let member = g
+                .members
+                .iter()
+                .find(|m| **m != g.primary)
+                .unwrap_or(&g.primary)
+                .clone();
+            let c = ctl
+                .store
+                .cluster(&member)?
+                .ok_or_else(|| ApiError::cluster_not_found(&member))?;
+            (c, Some(g))
+        }
+        (None, None) => {
+            return Err(ApiError::invalid_combination(
+                "Give CacheClusterId or ReplicationGroupId.",
+            ))
+        }
+    };
+    if cluster.status != "available" {
+        return Err(ApiError::invalid_cluster_state(format!(
+            "Cache cluster {} is not in available state.",
+            cluster.id
+        )));
+    }
+    let s = new_snapshot(ctl, name, "manual", &cluster, group.as_ref())?;
+    ctl.store.put_snapshot(&s)?;
+    ctl.wake_reconciler();
+    Ok(Some(one(&s)))
+}
+
+pub fn copy(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
+    let source = p.required("SourceSnapshotName")?;
+    let target = p.required("TargetSnapshotName")?;
+    if p.get("TargetBucket").is_some() {
+        return Err(ApiError::invalid_combination(
+            "TargetBucket (export to S3) is not supported by this control plane.",
+        ));
+    }
+    valid_name(target)?;
+    let _guard = ctl.lock.lock();
+    let src = ctl
+        .store
+        .snapshot(source)?
+        .ok_or_else(|| not_found(source))?;
+    if src.status != "available" {
+        return Err(ApiError::new(
+            "InvalidSnapshotState",
+            400,
+            format!("Snapshot {source} is not available."),
+        ));
+    }
+    if ctl.store.snapshot(target)?.is_some() {
+        return Err(ApiError::new(
+            "SnapshotAlreadyExistsFault",
+            400,
+            format!("Snapshot {target} already exists."),
+        ));
+    }
+    let mut s = src.clone();
+    s.name = target.to_string();
+    s.status = "creating".into();
+    s.source = "manual".into();
+    s.file = snapshot_dir(ctl).join(format!("{target}.rdb"));
+    s.copy_of = Some(src.file.clone());
+    ctl.store.put_snapshot(&s)?;
+    ctl.wake_reconciler();
+    Ok(Some(one(&s)))
+}
+
+pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
+    let name = p.required("SnapshotName")?;
+    let _guard = ctl.lock.lock();
+    let mut s = ctl.store.snapshot(name)?.ok_or_else(|| not_found(name))?;
+    if s.status == "creating" {
+        return Err(ApiError::new(
+            "InvalidSnapshotState",
+            400,
+            format!("Snapshot {name} is being created and cannot be deleted yet."),
+        ));
+    }
+    let _ = std::fs::remove_file(&s.file);
+    ctl.store.remove_snapshot(name)?;
+    s.status = "deleting".into();
+    Ok(Some(one(&s)))
+}
+
+pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
+    let max = p.int("MaxRecords")?.unwrap_or(50);
+    if !(20..=50).contains(&max) {
+        return Err(ApiError::invalid_value(
+            "Invalid value for MaxRecords: it must be between 20 and 50.",
+        ));
+    }
+    let name = p.get("SnapshotName");
+    let cluster = p.get("CacheClusterId").map(str::to_ascii_lowercase);
+    let group = p.get("ReplicationGroupId").map(str::to_ascii_lowercase);
+    let source = p.get("SnapshotSource");
+    let all = ctl.store.snapshots()?;
+    if let Some(n) = name {
+        if !all.iter().any(|s| s.name == n) {
+            return Err(not_found(n));
+        }
+    }
+    let marker = p.get("Marker").unwrap_or("");
+    let matching: Vec<&Snapshot> = all
+        .iter()
+        .filter(|s| name.is_none_or(|n| s.name == n))
+        .filter(|s| {
+            cluster
+                .as_deref()
+                .is_none_or(|c| s.node_cluster == c || s.cluster_id.as_deref() == Some(c))
+        })
+        .filter(|s| {
+            group
+                .as_deref()
+                .is_none_or(|g| s.group_id.as_deref() == Some(g))
+        })
+        .filter(|s| source.is_none_or(|src| s.source == src))
+        .filter(|s| s.name.as_str() > marker)
+        .take(max as usize + 1)
+        .collect();
+    let more = matching.len() > max as usize;
+    let page = &matching[..matching.len().min(max as usize)];
+    let mut x = Xml::default();
+    if more {
+        x.opt("Marker", page.last().map(|s| s.name.as_str()));
+    }
+    x.node("Snapshots", |x| {
+        for s in page {
+            write_snapshot(x, s);
+        }
+    });
+    Ok(Some(x))
+}
+
+/// Puts the snapshot's data where a new node will load it (its data
+/// directory's dump.rdb). Checked before anything is recorded.
+pub fn restore_into(ctl: &Control, name: &str, dir: &Path) -> Result<(), ApiError> {
+    let s = ctl.store.snapshot(name)?.ok_or_else(|| not_found(name))?;
+    if s.status != "available" {
+        return Err(ApiError::new(
+            "InvalidSnapshotState",
+            400,
+            format!("Snapshot {name} is not available."),
+        ));
+    }
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::copy(&s.file, dir.join("dump.rdb")).map(|_| ()))
+        .map_err(|e| ApiError::internal(format!("restoring snapshot {name}: {e}")))
+}
+
+/// Snapshots being taken from `cluster` (its nodes must stay until then).
+pub fn pending_for(ctl: &Control, cluster: &str) -> bool {
+    ctl.store.snapshots().is_ok_and(|all| {
+        all.iter()
+            .any(|s| s.status == "creating" && s.copy_of.is_none() && s.node_cluster == cluster)
+    })
+}
+
+/// The reconciler's pass: takes the snapshots being created.
+pub fn pass(ctl: &Control) {
+    let Ok(all) = ctl.store.snapshots() else {
+        return;
+    };
+    for s in all.into_iter().filter(|s| s.status == "creating") {
+        let _guard = ctl.lock.lock();
+        let mut s = s;
+        let before = s.clone();
+        let outcome = step(ctl, &mut s);
+        if s != before {
+            let _ = ctl.store.put_snapshot(&s);
+        }
+        if let Some(message) = outcome {
+            let (id, kind) = match (&s.group_id, &s.cluster_id) {
+                (Some(g), _) => (g.clone(), "replication-group"),
+                (None, Some(c)) => (c.clone(), "cache-cluster"),
+                _ => (s.node_cluster.clone(), "cache-cluster"),
+            };
+            let _ = ctl.store.add_event(&Event {
+                source_id: id,
+                source_type: kind.into(),
+                message,
+                date_ms: now_ms(),
+            });
+        }
+    }
+}
+
+/// Advances one snapshot; returns an event's message when it ends.
+fn step(ctl: &Control, s: &mut Snapshot) -> Option<String> {
+    let fail = |s: &mut Snapshot, why: String| {
+        s.status = "failed".into();
+        Some(format!(
+            "Snapshot failed for snapshot with ID '{}': {why}",
+            s.name
+        ))
+    };
+    if let Some(src) = s.copy_of.clone() {
+        return match copy_file(&src, &s.file) {
+            Ok(size) => {
+                s.size = size;
+                s.status = "available".into();
+                s.copy_of = None;
+                None
+            }
+            Err(e) => fail(s, e.to_string()),
+        };
+    }
+    let cluster = ctl.store.cluster(&s.node_cluster).ok().flatten();
+    let Some(node) = cluster.as_ref().and_then(|c| c.nodes.first()) else {
+        return fail(s, format!("cache cluster {} is gone", s.node_cluster));
+    };
+    let info = redis_command(node.port, &["INFO", "persistence"])?.ok()?;
+    let saves = info_field(&info, "rdb_saves")?.parse::<u64>().ok()?;
+    let Some(before) = s.saves_before else {
+        match redis_command(node.port, &["BGSAVE"])? {
+            Ok(_) => s.saves_before = Some(saves),
+            Err(e) if e.contains("already in progress") => {}
+            Err(e) => return fail(s, e),
+        }
+        return None;
+    };
+    if info_field(&info, "rdb_bgsave_in_progress") != Some("0") || saves <= before {
+        return None;
+    }
+    if info_field(&info, "rdb_last_bgsave_status") != Some("ok") {
+        return fail(s, "the node could not save its data".into());
+    }
+    match copy_file(&node.dir.join("dump.rdb"), &s.file) {
+        Ok(size) => {
+            s.size = size;
+            s.status = "available".into();
+            let of = match (&s.group_id, &s.cluster_id) {
+                (Some(g), _) => format!("replication group with ID '{g}'"),
+                _ => format!("cache cluster with ID '{}'", s.node_cluster),
+            };
+            Some(format!(
+                "Snapshot succeeded for snapshot with ID '{}' of {of}",
+                s.name
+            ))
+        }
+        Err(e) => fail(s, e.to_string()),
+    }
+}
+
+/// Copies through a temporary file, so a snapshot file is whole or absent.
+fn copy_file(from: &Path, to: &Path) -> std::io::Result<u64> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = to.with_extension("rdb.tmp");
+    let size = std::fs::copy(from, &tmp)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, to)?;
+    Ok(size)
+}
+
+fn one(s: &Snapshot) -> Xml {
+    let mut x = Xml::default();
+    write_snapshot(&mut x, s);
+    x
+}
+
+fn write_snapshot(x: &mut Xml, s: &Snapshot) {
+    x.node("Snapshot", |x| {
+        x.field("SnapshotName", &s.name);
+        x.opt("ReplicationGroupId", s.group_id.as_deref());
+        x.opt(
+            "ReplicationGroupDescription",
+            s.group_description.as_deref(),
+        );
+        x.opt("CacheClusterId", s.cluster_id.as_deref());
+        x.field("SnapshotStatus", &s.status);
+        x.field("SnapshotSource", &s.source);
+        x.field("CacheNodeType", &s.node_type);
+        x.field("Engine", "redis");
+        x.field("EngineVersion", &s.engine_version);
+        if s.group_id.is_none() {
+            x.field("NumCacheNodes", 1);
+            x.field("PreferredAvailabilityZone", format!("{}a", s.region));
+            x.field("CacheClusterCreateTime", timestamp(s.node_created_ms));
+        }
+        x.field("Port", 6379);
+        x.field("CacheParameterGroupName", Engine::Redis.parameter_group());
+        x.field("AutoMinorVersionUpgrade", true);
+        x.field("SnapshotRetentionLimit", 0);
+        x.field("SnapshotWindow", "05:00-06:00");
+        if s.group_id.is_some() {
+            x.field("NumNodeGroups", 1);
+            x.field(
+                "AutomaticFailover",
+                if s.automatic_failover {
+                    "enabled"
+                } else {
+                    "disabled"
+                },
+            );
+        }
+        x.node("NodeSnapshots", |x| {
+            x.node("NodeSnapshot", |x| {
+                x.field("CacheClusterId", &s.node_cluster);
+                if s.group_id.is_some() {
+                    x.field("NodeGroupId", "0001");
+                }
+                x.field("CacheNodeId", "0001");
+                // Megabytes, as the managed service writes it.
+                x.field("CacheSize", format!("{} MB", s.size.div_ceil(1 << 20)));
+                x.field("CacheNodeCreateTime", timestamp(s.node_created_ms));
+                x.field("SnapshotCreateTime", timestamp(s.created_ms));
+            });
+        });
+        x.field(
+            "ARN",
+            format!(
+                "arn:aws:elasticache:{}:{}:snapshot:{}",
+                s.region, s.account, s.name
+            ),
+        );
+        x.field("DataTiering", "disabled");
+    });
+}
