@@ -18,6 +18,10 @@ use parking_lot::Mutex;
 use crate::model::{Engine, NodeType};
 
 const PID_FILE: &str = "node.pid";
+/// A Redis node's own configuration file: the control plane's user.
+const NODE_CONF: &str = "node.conf";
+/// The control plane's user on Redis nodes.
+pub const ADMIN_USER: &str = "ferrocache-control";
 const LOG_FILE: &str = "node.log";
 
 /// What a node process is started with.
@@ -38,15 +42,20 @@ struct Proc {
 
 pub struct Agent {
     binary: PathBuf,
+    /// The password of the control plane's own user on Redis nodes
+    /// (`ferrocache-control`), so that it keeps access when the nodes'
+    /// users change (RBAC) and replicas can sync from a protected primary.
+    admin_password: String,
     ports: RangeInclusive<u16>,
     /// By data directory, which names a node uniquely.
     procs: Mutex<HashMap<PathBuf, Proc>>,
 }
 
 impl Agent {
-    pub fn new(binary: PathBuf, ports: RangeInclusive<u16>) -> Agent {
+    pub fn new(binary: PathBuf, ports: RangeInclusive<u16>, admin_password: String) -> Agent {
         Agent {
             binary,
+            admin_password,
             ports,
             procs: Mutex::new(HashMap::new()),
         }
@@ -64,14 +73,22 @@ impl Agent {
         match spec.engine {
             Engine::Redis => {
                 let memory = format!("{}mb", spec.node_type.memory_mib);
-                cmd.args(["server", "--threads", &threads, "--port", &port])
-                    .args(["--bind", "127.0.0.1", "--maxmemory", &memory])
-                    // The managed service's default policy.
-                    .args(["--maxmemory-policy", "volatile-lru"])
-                    // A new replica syncs at once instead of waiting 5 s
-                    // for others to share its snapshot.
-                    .args(["--repl-diskless-sync-delay", "0", "--dir"])
-                    .arg(spec.dir);
+                cmd.args([
+                    "server",
+                    "--config",
+                    NODE_CONF,
+                    "--threads",
+                    &threads,
+                    "--port",
+                    &port,
+                ])
+                .args(["--bind", "127.0.0.1", "--maxmemory", &memory])
+                // The managed service's default policy.
+                .args(["--maxmemory-policy", "volatile-lru"])
+                // A new replica syncs at once instead of waiting 5 s
+                // for others to share its snapshot.
+                .args(["--repl-diskless-sync-delay", "0", "--dir"])
+                .arg(spec.dir);
                 if let Some(primary) = spec.replica_of {
                     cmd.arg("--replicaof").arg(format!("127.0.0.1 {primary}"));
                 }
@@ -88,6 +105,9 @@ impl Agent {
     /// Starts a node (its data directory is created if needed).
     pub fn start(&self, spec: &NodeSpec) -> std::io::Result<()> {
         std::fs::create_dir_all(spec.dir)?;
+        if spec.engine == Engine::Redis {
+            self.write_node_conf(spec.dir)?;
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -112,6 +132,79 @@ impl Agent {
             },
         );
         Ok(())
+    }
+
+    /// The Redis node's configuration file: the control plane's user (its
+    /// password stored hashed) and the credentials a replica syncs with.
+    /// Owner-only, as it holds `masterauth`.
+    fn write_node_conf(&self, dir: &Path) -> std::io::Result<()> {
+        use sha2::Digest;
+        use std::os::unix::fs::OpenOptionsExt;
+        let hash: String = sha2::Sha256::digest(self.admin_password.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let text = format!(
+            "# Written by the Ferrocache control plane at each start of this node.\n\
+             user {ADMIN_USER} on #{hash} ~* &* +@all\n\
+             masteruser {ADMIN_USER}\nmasterauth {}\n",
+            self.admin_password
+        );
+        let path = dir.join(NODE_CONF);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        f.write_all(text.as_bytes())
+    }
+
+    /// A Redis node's answer to one command, sent as the control plane's
+    /// user: a status, integer or bulk reply as text, or the error's text.
+    /// None when the node cannot be reached.
+    pub fn redis(&self, port: u16, args: &[&str]) -> Option<Result<String, String>> {
+        let mut request = encode(&["AUTH", ADMIN_USER, &self.admin_password]);
+        request.extend_from_slice(&encode(args));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+        s.set_read_timeout(Some(Duration::from_millis(2000))).ok()?;
+        s.set_write_timeout(Some(Duration::from_millis(1000)))
+            .ok()?;
+        s.write_all(&request).ok()?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Two replies: AUTH's (ignored: a node of an older control plane
+        // has no such user, and then the command runs as `default`), then
+        // the command's.
+        let mut skipped = false;
+        loop {
+            if !skipped {
+                if let Some(end) = reply_len(&buf) {
+                    buf.drain(..end);
+                    skipped = true;
+                    continue;
+                }
+            } else if let Some(reply) = parse_reply(&buf) {
+                return Some(reply);
+            }
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Does the node answer its protocol's ping (PING, `version`)?
+    pub fn answers(&self, engine: Engine, port: u16) -> bool {
+        match engine {
+            Engine::Redis => {
+                matches!(self.redis(port, &["PING"]), Some(Ok(pong)) if pong == "PONG")
+            }
+            Engine::Memcached => {
+                exchange(port, b"version\r\n", 8).as_deref() == Some(b"VERSION ".as_slice())
+            }
+        }
     }
 
     /// Takes over a node started by an earlier control plane, if its
@@ -191,16 +284,6 @@ impl Agent {
     }
 }
 
-/// Does the node answer its protocol's ping (PING, `version`)?
-pub fn answers(engine: Engine, port: u16) -> bool {
-    let (ask, want): (&[u8], &[u8]) = match engine {
-        Engine::Redis => (b"PING\r\n", b"+PONG"),
-        Engine::Memcached => (b"version\r\n", b"VERSION "),
-    };
-    let reply = exchange(port, ask, want.len());
-    reply.as_deref() == Some(want)
-}
-
 /// Sends `request` and reads up to `want` bytes of the reply.
 fn exchange(port: u16, request: &[u8], want: usize) -> Option<Vec<u8>> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -221,30 +304,28 @@ fn exchange(port: u16, request: &[u8], want: usize) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-/// A Redis node's answer to one command: a status, integer or bulk reply as
-/// text, or the error's text. None when the node cannot be reached.
-pub fn redis_command(port: u16, args: &[&str]) -> Option<Result<String, String>> {
-    let mut request = format!("*{}\r\n", args.len());
+fn encode(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
-        request.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
-    s.set_read_timeout(Some(Duration::from_millis(2000))).ok()?;
-    s.set_write_timeout(Some(Duration::from_millis(1000)))
-        .ok()?;
-    s.write_all(request.as_bytes()).ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(reply) = parse_reply(&buf) {
-            return Some(reply);
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+    out
+}
+
+/// The length of the first complete simple reply in `buf` (status, error,
+/// integer or bulk), if it is all there.
+fn reply_len(buf: &[u8]) -> Option<usize> {
+    let end = buf.windows(2).position(|w| w == b"\r\n")? + 2;
+    if buf.first() == Some(&b'$') {
+        let len: i64 = std::str::from_utf8(&buf[1..end - 2]).ok()?.parse().ok()?;
+        if len >= 0 {
+            let total = end + len as usize + 2;
+            return (buf.len() >= total).then_some(total);
         }
     }
+    Some(end)
 }
 
 /// One complete RESP2 reply of the simple kinds, or None if more bytes
@@ -332,6 +413,9 @@ mod tests {
         assert_eq!(parse_reply(b"+OK\r\n"), Some(Ok("OK".into())));
         assert_eq!(parse_reply(b"-ERR no\r\n"), Some(Err("ERR no".into())));
         assert_eq!(parse_reply(b"$5\r\nab"), None);
+        assert_eq!(reply_len(b"+OK\r\n:1\r\n"), Some(5));
+        assert_eq!(reply_len(b"$3\r\nabc\r\n+x"), Some(9));
+        assert_eq!(reply_len(b"$3\r\nab"), None);
         let info = "# Replication\r\nrole:slave\r\nmaster_port:40001\r\n";
         let reply = parse_reply(format!("${}\r\n{info}\r\n", info.len()).as_bytes());
         let text = reply.unwrap().unwrap();
@@ -348,7 +432,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let mut child = Command::new("sleep").arg("30").spawn().expect("sleep");
         std::fs::write(dir.join(PID_FILE), format!("{}\n", child.id())).expect("pid file");
-        let agent = Agent::new(PathBuf::from("ferrocache"), 1..=2);
+        let agent = Agent::new(PathBuf::from("ferrocache"), 1..=2, "pw".into());
         assert!(!agent.adopt(&dir, 30));
         assert!(!agent.running(&dir));
         let _ = child.kill();

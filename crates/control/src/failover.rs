@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::agent::{info_field, redis_command};
+use crate::agent::{info_field, Agent};
 use crate::model::{Cluster, Event, ReplicationGroup};
 use crate::proxy::Targets;
 use crate::{now_ms, Control};
@@ -20,18 +20,18 @@ fn node_port(c: &Cluster) -> Option<u16> {
     c.nodes.first().map(|n| n.port)
 }
 
-fn replication_info(port: u16) -> Option<String> {
-    redis_command(port, &["INFO", "replication"])?.ok()
+fn replication_info(agent: &Agent, port: u16) -> Option<String> {
+    agent.redis(port, &["INFO", "replication"])?.ok()
 }
 
 /// The replica with the highest replication offset among those that
 /// answer (None: no replica can take over).
-pub fn best_replica(g: &ReplicationGroup, members: &[Cluster]) -> Option<String> {
+pub fn best_replica(agent: &Agent, g: &ReplicationGroup, members: &[Cluster]) -> Option<String> {
     members
         .iter()
         .filter(|c| c.id != g.primary && c.status != "deleting")
         .filter_map(|c| {
-            let info = replication_info(node_port(c)?)?;
+            let info = replication_info(agent, node_port(c)?)?;
             let offset = info_field(&info, "slave_repl_offset")
                 .or_else(|| info_field(&info, "master_repl_offset"))?
                 .parse::<i64>()
@@ -110,12 +110,12 @@ fn step(ctl: &Control, g: &mut ReplicationGroup, events: &mut Vec<String>) -> bo
             .iter()
             .all(|n| ctl.agent.running(&n.dir) || ctl.agent.adopt(&n.dir, n.port));
     if primary_dead && g.automatic_failover {
-        let promoted = best_replica(g, &members).filter(|new| {
+        let promoted = best_replica(&ctl.agent, g, &members).filter(|new| {
             members
                 .iter()
                 .find(|c| c.id == *new)
                 .and_then(node_port)
-                .and_then(|port| redis_command(port, &["REPLICAOF", "NO", "ONE"]))
+                .and_then(|port| ctl.agent.redis(port, &["REPLICAOF", "NO", "ONE"]))
                 .is_some_and(|r| r.is_ok())
         });
         match promoted {
@@ -138,7 +138,7 @@ fn step(ctl: &Control, g: &mut ReplicationGroup, events: &mut Vec<String>) -> bo
     if let Some(target) = g.promote.clone() {
         if members.iter().all(|c| c.status == "available") {
             if let Some(port) = members.iter().find(|c| c.id == target).and_then(node_port) {
-                if promote(primary_port, port) {
+                if promote(&ctl.agent, primary_port, port) {
                     events.push(format!(
                         "Failover from primary node {} to replica node {target} completed",
                         g.primary
@@ -165,21 +165,23 @@ fn step(ctl: &Control, g: &mut ReplicationGroup, events: &mut Vec<String>) -> bo
             linked = false;
             continue;
         }
-        let Some(info) = replication_info(port) else {
+        let Some(info) = replication_info(&ctl.agent, port) else {
             linked = false;
             continue;
         };
         let role = info_field(&info, "role").unwrap_or("");
         if c.id == g.primary {
             if role != "master" {
-                let _ = redis_command(port, &["REPLICAOF", "NO", "ONE"]);
+                let _ = ctl.agent.redis(port, &["REPLICAOF", "NO", "ONE"]);
             }
             continue;
         }
         let following = role == "slave"
             && info_field(&info, "master_port") == Some(primary_port.to_string().as_str());
         if !following {
-            let _ = redis_command(port, &["REPLICAOF", "127.0.0.1", &primary_port.to_string()]);
+            let _ = ctl
+                .agent
+                .redis(port, &["REPLICAOF", "127.0.0.1", &primary_port.to_string()]);
             linked = false;
         } else if info_field(&info, "master_link_status") != Some("up") {
             linked = false;
@@ -222,15 +224,18 @@ fn mark_rebooting(ctl: &Control, c: &Cluster) {
 /// Makes the replica on `new` the primary and the primary on `old` its
 /// replica, losing no acknowledged write: writes on the old primary are
 /// paused until the replica has caught up.
-fn promote(old: u16, new: u16) -> bool {
+fn promote(agent: &Agent, old: u16, new: u16) -> bool {
     let pause_ms = (CATCH_UP.as_millis() * 2).to_string();
-    if redis_command(old, &["CLIENT", "PAUSE", &pause_ms, "WRITE"]).is_none() {
+    if agent
+        .redis(old, &["CLIENT", "PAUSE", &pause_ms, "WRITE"])
+        .is_none()
+    {
         return false;
     }
     let deadline = Instant::now() + CATCH_UP;
     loop {
         let offset = |port, field| {
-            replication_info(port)
+            replication_info(agent, port)
                 .and_then(|i| info_field(&i, field).and_then(|v| v.parse::<i64>().ok()))
         };
         let caught_up = matches!(
@@ -242,10 +247,12 @@ fn promote(old: u16, new: u16) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let promoted = redis_command(new, &["REPLICAOF", "NO", "ONE"]).is_some_and(|r| r.is_ok());
+    let promoted = agent
+        .redis(new, &["REPLICAOF", "NO", "ONE"])
+        .is_some_and(|r| r.is_ok());
     if promoted {
-        let _ = redis_command(old, &["REPLICAOF", "127.0.0.1", &new.to_string()]);
+        let _ = agent.redis(old, &["REPLICAOF", "127.0.0.1", &new.to_string()]);
     }
-    let _ = redis_command(old, &["CLIENT", "UNPAUSE"]);
+    let _ = agent.redis(old, &["CLIENT", "UNPAUSE"]);
     promoted
 }

@@ -383,7 +383,7 @@ pub fn test_failover(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError>
 /// replication offset.
 fn failover_target(ctl: &Control, g: &ReplicationGroup) -> Result<String, ApiError> {
     let members = member_clusters(ctl, g)?;
-    crate::failover::best_replica(g, &members).ok_or_else(|| {
+    crate::failover::best_replica(&ctl.agent, g, &members).ok_or_else(|| {
         ApiError::new(
             "TestFailoverNotAvailableFault",
             400,

@@ -250,7 +250,11 @@ pub fn start(config: ControlConfig) -> Result<Running, String> {
         .map_err(|e| e.to_string())?;
     let control = Arc::new(Control {
         store,
-        agent: agent::Agent::new(config.binary, config.node_ports),
+        agent: agent::Agent::new(
+            config.binary,
+            config.node_ports,
+            admin_password(&config.data_dir)?,
+        ),
         endpoints: proxy::Endpoints::new(runtime.handle().clone()),
         data_dir: config.data_dir,
         region: config.region,
@@ -466,6 +470,30 @@ pub fn handle(ctl: &Control, p: &Params, caller: &Caller, request_id: &str) -> (
         Ok(x) => (200, xml::response(action, request_id, x)),
         Err(e) => (e.status, xml::error_response(&e, request_id)),
     }
+}
+
+/// The password of the control plane's user on its Redis nodes: made once,
+/// kept (owner-only) in the data directory so restarts keep access.
+fn admin_password(data_dir: &std::path::Path) -> Result<String, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("control.secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if !text.trim().is_empty() {
+            return Ok(text.trim().to_string());
+        }
+    }
+    let bytes: [u8; 24] = rand::random();
+    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(password.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(password)
 }
 
 /// A request id in the managed service's form (a random UUID).

@@ -161,7 +161,7 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
             }
             start(ctl, &spec);
         }
-        if n.status != "available" && agent::answers(c.engine, n.port) {
+        if n.status != "available" && ctl.agent.answers(c.engine, n.port) {
             n.status = "available".into();
         }
     }

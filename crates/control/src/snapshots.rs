@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::agent::{info_field, redis_command};
+use crate::agent::info_field;
 use crate::error::ApiError;
 use crate::model::{Cluster, Engine, Event, Snapshot};
 use crate::query::Params;
@@ -335,10 +335,10 @@ fn step(ctl: &Control, s: &mut Snapshot) -> Option<String> {
     let Some(node) = cluster.as_ref().and_then(|c| c.nodes.first()) else {
         return fail(s, format!("cache cluster {} is gone", s.node_cluster));
     };
-    let info = redis_command(node.port, &["INFO", "persistence"])?.ok()?;
+    let info = ctl.agent.redis(node.port, &["INFO", "persistence"])?.ok()?;
     let saves = info_field(&info, "rdb_saves")?.parse::<u64>().ok()?;
     let Some(before) = s.saves_before else {
-        match redis_command(node.port, &["BGSAVE"])? {
+        match ctl.agent.redis(node.port, &["BGSAVE"])? {
             Ok(_) => s.saves_before = Some(saves),
             Err(e) if e.contains("already in progress") => {}
             Err(e) => return fail(s, e),
