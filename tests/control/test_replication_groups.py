@@ -211,6 +211,83 @@ class ReplicationGroupTests(unittest.TestCase):
         self.ec.delete_cache_cluster(CacheClusterId="solo-001")
         self.ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId="solo-001", WaiterConfig=FAST)
 
+    def test_users_and_user_groups_control_access(self):
+        ec = self.ec
+        ec.create_user(UserId="app-default", UserName="default", Engine="redis",
+                       AccessString="off -@all", NoPasswordRequired=True)
+        ec.create_user(UserId="alice", UserName="alice", Engine="redis",
+                       AccessString="on ~app:* +@all", Passwords=["alice-password-0001"])
+        ec.create_user(UserId="auditor", UserName="auditor", Engine="redis",
+                       AccessString="on ~* +@read", Passwords=["auditor-password-01"])
+        self.assertEqual(self.error(ec.create_user, UserId="alice", UserName="x", Engine="redis",
+                                    AccessString="on", NoPasswordRequired=True),
+                         ("UserAlreadyExists", 400))
+        self.assertEqual(self.error(ec.create_user, UserId="short", UserName="s", Engine="redis",
+                                    AccessString="on", Passwords=["tooshort"]),
+                         ("InvalidParameterValue", 400))
+        self.assertEqual(self.error(ec.create_user, UserId="inline", UserName="i", Engine="redis",
+                                    AccessString="on >secret-in-rules ~*", NoPasswordRequired=True),
+                         ("InvalidParameterValue", 400))
+        self.assertEqual(self.error(ec.create_user_group, UserGroupId="nodefault", Engine="redis",
+                                    UserIds=["alice"]), ("DefaultUserRequired", 400))
+        self.assertEqual(self.error(ec.create_user_group, UserGroupId="twice", Engine="redis",
+                                    UserIds=["default", "app-default"]), ("DuplicateUserName", 400))
+        self.assertEqual(self.error(ec.create_user_group, UserGroupId="ghost", Engine="redis",
+                                    UserIds=["default", "ghost"]), ("UserNotFound", 404))
+        ec.create_user_group(UserGroupId="app-users", Engine="redis",
+                             UserIds=["app-default", "alice", "auditor"])
+        ids = [u["UserId"] for u in ec.describe_users()["Users"]]
+        self.assertEqual(ids, ["alice", "app-default", "auditor", "default"])
+        self.assertEqual(ec.describe_users(UserId="alice")["Users"][0]["UserGroupIds"], ["app-users"])
+
+        ec.create_replication_group(ReplicationGroupId="secure", ReplicationGroupDescription="rbac",
+                                    NumCacheClusters=2, UserGroupIds=["app-users"])
+        g = self.wait_available("secure")
+        self.assertEqual(g["UserGroupIds"], ["app-users"])
+        ng = g["NodeGroups"][0]
+        primary = (ng["PrimaryEndpoint"]["Address"], ng["PrimaryEndpoint"]["Port"])
+        reader = (ng["ReaderEndpoint"]["Address"], ng["ReaderEndpoint"]["Port"])
+        with self.assertRaises(redis.exceptions.AuthenticationError):
+            redis.Redis(*primary).get("app:1")
+        with self.assertRaises(redis.exceptions.AuthenticationError):
+            redis.Redis(*primary, username="alice", password="wrong-password-000").ping()
+        alice = redis.Redis(*primary, username="alice", password="alice-password-0001")
+        alice.set("app:1", "v")
+        with self.assertRaises(redis.exceptions.NoPermissionError):
+            alice.set("other", "v")
+        self.assertEqual(alice.wait(1, 5000), 1)
+        auditor = redis.Redis(*reader, username="auditor", password="auditor-password-01")
+        self.assertEqual(auditor.get("app:1"), b"v")
+        with self.assertRaises(redis.exceptions.NoPermissionError):
+            redis.Redis(*primary, username="auditor", password="auditor-password-01").set("app:2", 1)
+
+        # A new password replaces the old one on every node.
+        ec.modify_user(UserId="alice", Passwords=["alice-password-0002"])
+        deadline = time.time() + 10
+        while True:
+            try:
+                redis.Redis(*primary, username="alice", password="alice-password-0001").ping()
+            except redis.exceptions.AuthenticationError:
+                break
+            self.assertLess(time.time(), deadline, "the old password still works")
+            time.sleep(0.2)
+        self.assertTrue(redis.Redis(*primary, username="alice",
+                                    password="alice-password-0002").ping())
+
+        self.assertEqual(self.error(ec.delete_user_group, UserGroupId="app-users"),
+                         ("InvalidUserGroupState", 400))
+        ec.modify_replication_group(ReplicationGroupId="secure", UserGroupIdsToRemove=["app-users"],
+                                    ApplyImmediately=True)
+        self.wait_available("secure")
+        self.assertTrue(redis.Redis(*primary).set("open", 1))
+        ec.delete_user_group(UserGroupId="app-users")
+        for u in ("alice", "auditor", "app-default"):
+            ec.delete_user(UserId=u)
+        self.assertEqual(self.error(ec.delete_user, UserId="default"), ("InvalidParameterValue", 400))
+        ec.delete_replication_group(ReplicationGroupId="secure")
+        ec.get_waiter("replication_group_deleted").wait(ReplicationGroupId="secure",
+                                                        WaiterConfig=FAST)
+
     def test_existing_cluster_becomes_the_primary(self):
         self.ec.create_cache_cluster(CacheClusterId="seed", Engine="redis")
         self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId="seed", WaiterConfig=FAST)

@@ -314,39 +314,49 @@ fn encode(args: &[&str]) -> Vec<u8> {
     out
 }
 
-/// The length of the first complete simple reply in `buf` (status, error,
-/// integer or bulk), if it is all there.
+/// The length of the first complete reply in `buf`, if it is all there.
 fn reply_len(buf: &[u8]) -> Option<usize> {
-    let end = buf.windows(2).position(|w| w == b"\r\n")? + 2;
-    if buf.first() == Some(&b'$') {
-        let len: i64 = std::str::from_utf8(&buf[1..end - 2]).ok()?.parse().ok()?;
-        if len >= 0 {
-            let total = end + len as usize + 2;
-            return (buf.len() >= total).then_some(total);
-        }
-    }
-    Some(end)
+    parse_one(buf).map(|(_, len)| len)
 }
 
-/// One complete RESP2 reply of the simple kinds, or None if more bytes
-/// are needed.
+/// One complete RESP2 reply: statuses, integers and bulk strings as text,
+/// arrays as their elements' texts joined by newlines, errors as Err; None
+/// if more bytes are needed.
 fn parse_reply(buf: &[u8]) -> Option<Result<String, String>> {
+    parse_one(buf).map(|(reply, _)| reply)
+}
+
+fn parse_one(buf: &[u8]) -> Option<(Result<String, String>, usize)> {
     let end = buf.windows(2).position(|w| w == b"\r\n")?;
     let line = String::from_utf8_lossy(&buf[1..end]).into_owned();
+    let after = end + 2;
     match buf.first()? {
-        b'+' | b':' => Some(Ok(line)),
-        b'-' => Some(Err(line)),
-        b'$' => {
+        b'+' | b':' => Some((Ok(line), after)),
+        b'-' => Some((Err(line), after)),
+        b'$' | b'*' => {
             let Ok(len) = line.parse::<i64>() else {
-                return Some(Err(format!("bad reply length {line}")));
+                return Some((Err(format!("bad reply length {line}")), after));
             };
             if len < 0 {
-                return Some(Ok(String::new()));
+                return Some((Ok(String::new()), after));
             }
-            let body = buf.get(end + 2..end + 2 + len as usize)?;
-            Some(Ok(String::from_utf8_lossy(body).into_owned()))
+            if buf[0] == b'$' {
+                let body = buf.get(after..after + len as usize)?;
+                let total = after + len as usize + 2;
+                (buf.len() >= total)
+                    .then(|| (Ok(String::from_utf8_lossy(body).into_owned()), total))
+            } else {
+                let mut at = after;
+                let mut items = Vec::new();
+                for _ in 0..len {
+                    let (item, used) = parse_one(&buf[at..])?;
+                    items.push(item.unwrap_or_else(|e| e));
+                    at += used;
+                }
+                Some((Ok(items.join("\n")), at))
+            }
         }
-        _ => Some(Err("unexpected reply".into())),
+        _ => Some((Err("unexpected reply".into()), buf.len())),
     }
 }
 
@@ -416,6 +426,11 @@ mod tests {
         assert_eq!(reply_len(b"+OK\r\n:1\r\n"), Some(5));
         assert_eq!(reply_len(b"$3\r\nabc\r\n+x"), Some(9));
         assert_eq!(reply_len(b"$3\r\nab"), None);
+        assert_eq!(
+            parse_reply(b"*2\r\n$7\r\ndefault\r\n$3\r\nbob\r\n"),
+            Some(Ok("default\nbob".into()))
+        );
+        assert_eq!(parse_reply(b"*2\r\n$7\r\ndefault\r\n"), None);
         let info = "# Replication\r\nrole:slave\r\nmaster_port:40001\r\n";
         let reply = parse_reply(format!("${}\r\n{info}\r\n", info.len()).as_bytes());
         let text = reply.unwrap().unwrap();

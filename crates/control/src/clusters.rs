@@ -85,6 +85,7 @@ fn new_nodes(
                 status: "creating".into(),
                 created_ms: now,
                 reboot_pending: false,
+                acl_applied: None,
             })
         })
         .collect()

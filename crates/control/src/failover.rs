@@ -189,6 +189,34 @@ fn step(ctl: &Control, g: &mut ReplicationGroup, events: &mut Vec<String>) -> bo
             replicas.push(port);
         }
     }
+    // RBAC: every node gets the user group's users (or the open default
+    // user when there is none), again after each of its starts.
+    let acl = crate::users::acl_rules(ctl, g.user_group.as_deref());
+    let digest = acl_digest(&acl);
+    for c in &mut members {
+        let Some(n) = c.nodes.first_mut() else {
+            continue;
+        };
+        if c.status == "deleting" || n.status != "available" {
+            continue;
+        }
+        if n.acl_applied.as_deref() == Some(digest.as_str()) {
+            continue;
+        }
+        if apply_acl(&ctl.agent, n.port, &acl) {
+            n.acl_applied = Some(digest.clone());
+            // Record it on the stored cluster (this step may have changed
+            // it since `members` was read).
+            if let Ok(Some(mut fresh)) = ctl.store.cluster(&c.id) {
+                if let Some(f) = fresh.nodes.first_mut().filter(|f| f.port == n.port) {
+                    f.acl_applied = Some(digest.clone());
+                    let _ = ctl.store.put_cluster(&fresh);
+                }
+            }
+        } else {
+            linked = false;
+        }
+    }
     let targets = Targets {
         primary: primary_port,
         replicas,
@@ -255,4 +283,45 @@ fn promote(agent: &Agent, old: u16, new: u16) -> bool {
     }
     let _ = agent.redis(old, &["CLIENT", "UNPAUSE"]);
     promoted
+}
+
+fn acl_digest(acl: &[(String, Vec<String>)]) -> String {
+    use sha2::Digest;
+    let text: String = acl
+        .iter()
+        .map(|(name, rules)| format!("{name} {}\n", rules.join(" ")))
+        .collect();
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Sets the node's ACL users to `acl` (others deleted, the control plane's
+/// own user kept). Returns whether the node took all of it.
+fn apply_acl(agent: &Agent, port: u16, acl: &[(String, Vec<String>)]) -> bool {
+    for (name, rules) in acl {
+        let mut args = vec!["ACL", "SETUSER", name.as_str()];
+        args.extend(rules.iter().map(String::as_str));
+        match agent.redis(port, &args) {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::warn!("control: ACL SETUSER {name} on port {port}: {e}");
+                return false;
+            }
+            None => return false,
+        }
+    }
+    let Some(Ok(users)) = agent.redis(port, &["ACL", "USERS"]) else {
+        return false;
+    };
+    for user in users.lines() {
+        let kept = user == crate::agent::ADMIN_USER
+            || user == crate::users::DEFAULT_USER
+            || acl.iter().any(|(name, _)| name == user);
+        if !kept && agent.redis(port, &["ACL", "DELUSER", user]).is_none() {
+            return false;
+        }
+    }
+    true
 }

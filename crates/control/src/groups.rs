@@ -118,7 +118,6 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         .into_iter()
         .find(|name| p.get(name).is_some())
         .or((!p.list("SnapshotArns", "SnapshotArn").is_empty()).then_some("SnapshotArns"))
-        .or((!p.list("UserGroupIds", "member").is_empty()).then_some("UserGroupIds"))
         .or(p
             .get("CacheParameterGroupName")
             .filter(|g| *g != Engine::Redis.parameter_group())
@@ -128,6 +127,13 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
             "{name} is not supported by this control plane yet."
         )));
     }
+    let user_groups = p.list("UserGroupIds", "member");
+    if user_groups.len() > 1 {
+        return Err(ApiError::invalid_value(
+            "A replication group has at most one user group.",
+        ));
+    }
+    let user_group = user_groups.first().map(|u| u.to_ascii_lowercase());
     let automatic_failover = p.bool("AutomaticFailoverEnabled")?.unwrap_or(false);
     let multi_az = p.bool("MultiAZEnabled")?.unwrap_or(false);
     if multi_az && !automatic_failover {
@@ -165,6 +171,9 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         )));
     }
     let _guard = ctl.lock.lock();
+    if let Some(u) = &user_group {
+        crate::users::attachable(ctl, u)?;
+    }
     if ctl.store.group(&id)?.is_some() {
         return Err(ApiError::new(
             "ReplicationGroupAlreadyExists",
@@ -218,6 +227,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         snapshot_window: p.get("SnapshotWindow").unwrap_or("05:00-06:00").into(),
         promote: None,
         retain_primary: false,
+        user_group,
     };
     let mut members = Vec::new();
     match adopted {
@@ -455,6 +465,39 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
             g.status = "modifying".into();
         }
     }
+    let add = p.list("UserGroupIdsToAdd", "member");
+    let remove = p.list("UserGroupIdsToRemove", "member");
+    if p.bool("RemoveUserGroups")?.unwrap_or(false) || !remove.is_empty() {
+        if let Some(r) = remove
+            .iter()
+            .find(|r| g.user_group.as_deref() != Some(r.to_ascii_lowercase().as_str()))
+        {
+            return Err(ApiError::invalid_value(format!(
+                "User group {r} is not attached to replication group {id}."
+            )));
+        }
+        g.user_group = None;
+        g.status = "modifying".into();
+    }
+    match add.as_slice() {
+        [] => {}
+        [one] => {
+            let one = one.to_ascii_lowercase();
+            if g.user_group.as_ref().is_some_and(|u| *u != one) {
+                return Err(ApiError::invalid_value(
+                    "A replication group has at most one user group: remove the current one.",
+                ));
+            }
+            crate::users::attachable(ctl, &one)?;
+            g.user_group = Some(one);
+            g.status = "modifying".into();
+        }
+        _ => {
+            return Err(ApiError::invalid_value(
+                "A replication group has at most one user group.",
+            ))
+        }
+    }
     g.automatic_failover = failover;
     g.multi_az = multi_az;
     if let Some(d) = p.get("ReplicationGroupDescription") {
@@ -635,6 +678,11 @@ fn write_group(x: &mut Xml, g: &ReplicationGroup, members: &[Cluster]) {
         x.field("TransitEncryptionEnabled", false);
         x.field("AtRestEncryptionEnabled", false);
         x.field("ARN", g.arn());
+        x.node("UserGroupIds", |x| {
+            if let Some(u) = &g.user_group {
+                x.field("member", u);
+            }
+        });
         x.empty("LogDeliveryConfigurations");
         x.field("ReplicationGroupCreateTime", timestamp(g.created_ms));
         x.field("DataTiering", "disabled");

@@ -22,6 +22,7 @@ mod reconcile;
 pub mod sigv4;
 mod snapshots;
 pub mod store;
+mod users;
 pub mod xml;
 
 use std::convert::Infallible;
@@ -52,7 +53,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9736";
 pub const DEFAULT_NODE_PORTS: RangeInclusive<u16> = 40000..=40999;
 /// Requests larger than this are refused (the API's own inputs are small).
 const MAX_BODY: usize = 1 << 20;
-const ACCOUNT: &str = "000000000000";
+pub(crate) const ACCOUNT: &str = "000000000000";
 
 /// How to run the control plane.
 pub struct ControlConfig {
@@ -416,14 +417,6 @@ const NOT_YET: &[&str] = &[
     "AddTagsToResource",
     "ListTagsForResource",
     "RemoveTagsFromResource",
-    "CreateUser",
-    "CreateUserGroup",
-    "DeleteUser",
-    "DeleteUserGroup",
-    "DescribeUserGroups",
-    "DescribeUsers",
-    "ModifyUser",
-    "ModifyUserGroup",
 ];
 
 /// Runs one API action: (HTTP status, XML document).
@@ -455,6 +448,14 @@ pub fn handle(ctl: &Control, p: &Params, caller: &Caller, request_id: &str) -> (
         "CopySnapshot" => snapshots::copy(ctl, p),
         "DeleteSnapshot" => snapshots::delete(ctl, p),
         "DescribeSnapshots" => snapshots::describe(ctl, p),
+        "CreateUser" => users::create_user(ctl, p),
+        "DescribeUsers" => users::describe_users(ctl, p),
+        "ModifyUser" => users::modify_user(ctl, p),
+        "DeleteUser" => users::delete_user(ctl, p),
+        "CreateUserGroup" => users::create_user_group(ctl, p),
+        "DescribeUserGroups" => users::describe_user_groups(ctl, p),
+        "ModifyUserGroup" => users::modify_user_group(ctl, p),
+        "DeleteUserGroup" => users::delete_user_group(ctl, p),
         a if NOT_YET.contains(&a) => Err(ApiError::new(
             "UnsupportedOperation",
             400,

@@ -118,6 +118,34 @@ pub struct ReplicationGroup {
     /// Keep the primary cluster when the group is deleted.
     #[serde(default)]
     pub retain_primary: bool,
+    /// The user group whose users are the nodes' ACL users (RBAC).
+    #[serde(default)]
+    pub user_group: Option<String>,
+}
+
+/// An RBAC user: a Redis ACL user that user groups put on nodes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub id: String,
+    /// The name clients AUTH with (several users may share `default`).
+    pub name: String,
+    pub engine: String,
+    pub access_string: String,
+    /// SHA-256 (hex) of each password; the passwords are not kept.
+    pub password_hashes: Vec<String>,
+    pub no_password: bool,
+    pub region: String,
+    pub account: String,
+}
+
+/// A set of users, attached to replication groups.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserGroup {
+    pub id: String,
+    pub engine: String,
+    pub user_ids: Vec<String>,
+    pub region: String,
+    pub account: String,
 }
 
 impl ReplicationGroup {
@@ -172,6 +200,10 @@ pub struct Node {
     /// RebootCacheCluster asked for a restart the reconciler has not done.
     #[serde(default)]
     pub reboot_pending: bool,
+    /// Digest of the ACL users last applied to this (Redis) node since it
+    /// started; None after a start.
+    #[serde(default)]
+    pub acl_applied: Option<String>,
 }
 
 /// An event (DescribeEvents).

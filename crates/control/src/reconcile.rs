@@ -139,6 +139,7 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
         if n.reboot_pending {
             ctl.agent.stop(&n.dir, STOP_GRACE);
             n.reboot_pending = false;
+            n.acl_applied = None;
             start(ctl, &spec);
             events.push(format!("Cache node {} restarted", n.id));
             continue;
@@ -159,6 +160,7 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
                     events.push(format!("Cache node {} restarted", n.id));
                 }
             }
+            n.acl_applied = None;
             start(ctl, &spec);
         }
         if n.status != "available" && ctl.agent.answers(c.engine, n.port) {

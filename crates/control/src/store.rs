@@ -7,12 +7,14 @@ use std::path::Path;
 use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::error::ApiError;
-use crate::model::{Cluster, Event, ReplicationGroup, Snapshot};
+use crate::model::{Cluster, Event, ReplicationGroup, Snapshot, User, UserGroup};
 
 const CLUSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("cache_clusters");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("replication_groups");
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const USER_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("user_groups");
 
 /// Events older than this are dropped, as the managed service keeps 14 days.
 const EVENT_RETENTION_MS: u64 = 14 * 24 * 3600 * 1000;
@@ -35,6 +37,8 @@ impl Store {
         tx.open_table(EVENTS).map_err(|e| e.to_string())?;
         tx.open_table(GROUPS).map_err(|e| e.to_string())?;
         tx.open_table(SNAPSHOTS).map_err(|e| e.to_string())?;
+        tx.open_table(USERS).map_err(|e| e.to_string())?;
+        tx.open_table(USER_GROUPS).map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
         Ok(Store { db })
     }
@@ -141,6 +145,34 @@ impl Store {
 
     pub fn remove_snapshot(&self, name: &str) -> Result<(), ApiError> {
         self.remove(SNAPSHOTS, name)
+    }
+
+    pub fn users(&self) -> Result<Vec<User>, ApiError> {
+        self.all(USERS)
+    }
+
+    pub fn put_user(&self, u: &User) -> Result<(), ApiError> {
+        self.put(USERS, &u.id, u)
+    }
+
+    pub fn remove_user(&self, id: &str) -> Result<(), ApiError> {
+        self.remove(USERS, id)
+    }
+
+    pub fn user_groups(&self) -> Result<Vec<UserGroup>, ApiError> {
+        self.all(USER_GROUPS)
+    }
+
+    pub fn user_group(&self, id: &str) -> Result<Option<UserGroup>, ApiError> {
+        self.one(USER_GROUPS, id)
+    }
+
+    pub fn put_user_group(&self, g: &UserGroup) -> Result<(), ApiError> {
+        self.put(USER_GROUPS, &g.id, g)
+    }
+
+    pub fn remove_user_group(&self, id: &str) -> Result<(), ApiError> {
+        self.remove(USER_GROUPS, id)
     }
 
     /// Records an event (and drops those past the retention).
