@@ -280,6 +280,51 @@ class CacheClusterTests(unittest.TestCase):
         for i in ids:
             self.ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId=i, WaiterConfig=FAST)
 
+    def test_tags_engine_versions_and_node_type_changes(self):
+        arn = self.ec.create_cache_cluster(
+            CacheClusterId="tagged", Engine="redis", CacheNodeType="cache.t3.micro",
+            Tags=[{"Key": "env", "Value": "dev"}])["CacheCluster"]["ARN"]
+
+        def tags():
+            return {t["Key"]: t["Value"]
+                    for t in self.ec.list_tags_for_resource(ResourceName=arn)["TagList"]}
+
+        self.assertEqual(tags(), {"env": "dev"})
+        self.ec.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "team", "Value": "core"},
+                                                             {"Key": "env", "Value": "prod"}])
+        self.assertEqual(tags(), {"env": "prod", "team": "core"})
+        self.ec.remove_tags_from_resource(ResourceName=arn, TagKeys=["env"])
+        self.assertEqual(tags(), {"team": "core"})
+        for name, want in (
+            (arn.replace(":tagged", ":missing"), ("CacheClusterNotFound", 404)),
+            ("not-an-arn", ("InvalidARN", 400)),
+            (arn.replace(":cluster:", ":reservation:"), ("InvalidARN", 400)),
+        ):
+            self.assertEqual(self.error(self.ec.list_tags_for_resource, ResourceName=name)[:2], want)
+        self.assertEqual(self.error(self.ec.remove_tags_from_resource, ResourceName=arn,
+                                    TagKeys=["nope"])[:2], ("TagNotFound", 404))
+
+        versions = self.ec.describe_cache_engine_versions()["CacheEngineVersions"]
+        self.assertEqual({(v["Engine"], v["CacheParameterGroupFamily"]) for v in versions},
+                         {("redis", "redis7"), ("memcached", "memcached1.6")})
+        self.assertEqual(len(self.ec.describe_cache_engine_versions(Engine="memcached")[
+            "CacheEngineVersions"]), 1)
+
+        self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId="tagged",
+                                                           WaiterConfig=FAST)
+        port = self.describe("tagged")["CacheNodes"][0]["Endpoint"]["Port"]
+        allowed = self.ec.list_allowed_node_type_modifications(CacheClusterId="tagged")
+        self.assertIn("cache.r7g.large", allowed["ScaleUpModifications"])
+        self.assertNotIn("cache.t3.micro", allowed["ScaleUpModifications"])
+        self.ec.modify_cache_cluster(CacheClusterId="tagged", CacheNodeType="cache.r7g.large",
+                                     ApplyImmediately=True)
+        self.assertEqual(self.describe("tagged")["CacheNodeType"], "cache.r7g.large")
+        self.assertEqual(int(redis.Redis(port=port).config_get("maxmemory")["maxmemory"]),
+                         13384 * 1024 * 1024)
+        self.delete_and_wait("tagged")
+        self.assertEqual(self.error(self.ec.list_tags_for_resource, ResourceName=arn)[:2],
+                         ("CacheClusterNotFound", 404))
+
     def test_unsigned_requests_use_the_default_region(self):
         ec = self.cp.client(unsigned=True)
         out = ec.create_cache_cluster(CacheClusterId="anon", Engine="memcached")["CacheCluster"]

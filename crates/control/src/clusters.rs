@@ -149,14 +149,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
             "{name} is not supported by this control plane yet."
         )));
     }
-    let tags = p
-        .structs("Tags", "Tag")
-        .into_iter()
-        .map(|t| {
-            let key = t.get("Key").cloned().unwrap_or_default();
-            (key, t.get("Value").cloned().unwrap_or_default())
-        })
-        .collect();
+    let tags = crate::tags::from_params(p)?;
     let _guard = ctl.lock.lock();
     if ctl.store.cluster(&id)?.is_some() {
         return Err(ApiError::new(
@@ -175,7 +168,6 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         count as usize,
         caller,
     )?;
-    cluster.tags = tags;
     cluster.snapshot_retention_limit = p.int("SnapshotRetentionLimit")?.unwrap_or(0);
     if let Some(w) = p.get("SnapshotWindow") {
         cluster.snapshot_window = w.into();
@@ -193,6 +185,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         crate::snapshots::restore_into(ctl, name, &cluster.nodes[0].dir)?;
     }
     ctl.store.put_cluster(&cluster)?;
+    ctl.store.put_tags(&cluster.arn(), &tags)?;
     ctl.wake_reconciler();
     Ok(Some(one(&cluster, false)))
 }
@@ -301,17 +294,21 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let id = cluster_id(p)?;
     let _guard = ctl.lock.lock();
     let mut c = existing(ctl, &id)?;
-    for unsupported in [
-        "CacheNodeType",
-        "EngineVersion",
-        "CacheParameterGroupName",
-        "AuthToken",
-    ] {
+    for unsupported in ["EngineVersion", "CacheParameterGroupName", "AuthToken"] {
         if p.get(unsupported).is_some() {
             return Err(ApiError::invalid_combination(format!(
                 "Modifying {unsupported} is not supported by this control plane yet."
             )));
         }
+    }
+    if let Some(node_type) = p.get("CacheNodeType") {
+        if c.replication_group.is_some() {
+            return Err(ApiError::invalid_combination(
+                "The node type of a replication group's member changes with ModifyReplicationGroup.",
+            ));
+        }
+        c.node_type = change_node_type(ctl, std::slice::from_ref(&c), node_type)?;
+        ctl.store.put_cluster(&c)?;
     }
     let Some(count) = p.int("NumCacheNodes")? else {
         return Ok(Some(one(&c, false)));
@@ -382,6 +379,34 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     Ok(Some(one(&c, false)))
 }
 
+/// Scales Redis nodes to another node type in place: the memory limit
+/// changes at once (`CONFIG SET maxmemory`); a node that is down gets it
+/// when it starts. Returns the type's name.
+pub(crate) fn change_node_type(
+    ctl: &Control,
+    clusters: &[Cluster],
+    name: &str,
+) -> Result<String, ApiError> {
+    let t = model::node_type(name).ok_or_else(|| {
+        ApiError::invalid_value(format!("Invalid value for CacheNodeType: {name}."))
+    })?;
+    if clusters.iter().any(|c| c.engine != Engine::Redis) {
+        return Err(ApiError::invalid_combination(
+            "The node type of a Memcached cluster cannot change: create a new cluster.",
+        ));
+    }
+    let memory = format!("{}mb", t.memory_mib);
+    for n in clusters.iter().flat_map(|c| &c.nodes) {
+        if let Some(Err(e)) = ctl
+            .agent
+            .redis(n.port, &["CONFIG", "SET", "maxmemory", &memory])
+        {
+            return Err(ApiError::internal(format!("node on port {}: {e}", n.port)));
+        }
+    }
+    Ok(t.name.to_string())
+}
+
 /// A new cluster record of `count` nodes with the service's defaults.
 pub(crate) fn new_cluster(
     ctl: &Control,
@@ -404,7 +429,6 @@ pub(crate) fn new_cluster(
         region: caller.region.clone(),
         account: caller.account.clone(),
         parameter_group: engine.parameter_group().into(),
-        tags: Vec::new(),
         snapshot_retention_limit: 0,
         snapshot_window: "05:00-06:00".into(),
         maintenance_window: "sun:23:00-mon:01:30".into(),

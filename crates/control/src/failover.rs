@@ -56,6 +56,7 @@ pub fn pass(ctl: &Control) {
         let gone = step(ctl, &mut g, &mut events);
         let saved = if gone {
             events.push("Replication group deleted".to_string());
+            let _ = ctl.store.put_tags(&g.arn(), &[]);
             ctl.store.remove_group(&g.id)
         } else if g != before {
             ctl.store.put_group(&g)

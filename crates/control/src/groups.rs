@@ -170,6 +170,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
             "Invalid value for CacheNodeType: {node_type_name}."
         )));
     }
+    let tags = crate::tags::from_params(p)?;
     let _guard = ctl.lock.lock();
     if let Some(u) = &user_group {
         crate::users::attachable(ctl, u)?;
@@ -215,14 +216,6 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         primary: String::new(),
         primary_port: take_port(ctl, &mut used)?,
         reader_port: take_port(ctl, &mut used)?,
-        tags: p
-            .structs("Tags", "Tag")
-            .into_iter()
-            .map(|t| {
-                let key = t.get("Key").cloned().unwrap_or_default();
-                (key, t.get("Value").cloned().unwrap_or_default())
-            })
-            .collect(),
         snapshot_retention_limit: p.int("SnapshotRetentionLimit")?.unwrap_or(0),
         snapshot_window: p.get("SnapshotWindow").unwrap_or("05:00-06:00").into(),
         promote: None,
@@ -263,6 +256,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         ctl.store.put_cluster(c)?;
     }
     ctl.store.put_group(&g)?;
+    ctl.store.put_tags(&g.arn(), &tags)?;
     ctl.wake_reconciler();
     let members = member_clusters(ctl, &g)?;
     Ok(Some(one(&g, &members)))
@@ -420,7 +414,6 @@ fn add_event(ctl: &Control, group: &str, message: String) {
 pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let id = group_id(p)?;
     for unsupported in [
-        "CacheNodeType",
         "EngineVersion",
         "CacheParameterGroupName",
         "AuthToken",
@@ -496,6 +489,14 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
             return Err(ApiError::invalid_value(
                 "A replication group has at most one user group.",
             ))
+        }
+    }
+    if let Some(node_type) = p.get("CacheNodeType") {
+        let mut members = member_clusters(ctl, &g)?;
+        g.node_type = clusters::change_node_type(ctl, &members, node_type)?;
+        for c in &mut members {
+            c.node_type = g.node_type.clone();
+            ctl.store.put_cluster(c)?;
         }
     }
     g.automatic_failover = failover;

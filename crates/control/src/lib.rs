@@ -11,6 +11,7 @@
 
 pub mod agent;
 mod clusters;
+mod engines;
 pub mod error;
 mod events;
 mod failover;
@@ -22,6 +23,7 @@ mod reconcile;
 pub mod sigv4;
 mod snapshots;
 pub mod store;
+mod tags;
 mod users;
 pub mod xml;
 
@@ -365,7 +367,6 @@ fn reply(status: u16, text: String) -> Response<Full<Bytes>> {
 /// Operations of the model this control plane does not implement yet:
 /// named as such rather than as unknown actions.
 const NOT_YET: &[&str] = &[
-    "ListAllowedNodeTypeModifications",
     "CreateGlobalReplicationGroup",
     "DecreaseNodeGroupsInGlobalReplicationGroup",
     "DeleteGlobalReplicationGroup",
@@ -380,7 +381,6 @@ const NOT_YET: &[&str] = &[
     "TestMigration",
     "CreateCacheParameterGroup",
     "DeleteCacheParameterGroup",
-    "DescribeCacheEngineVersions",
     "DescribeCacheParameterGroups",
     "DescribeCacheParameters",
     "DescribeEngineDefaultParameters",
@@ -414,9 +414,6 @@ const NOT_YET: &[&str] = &[
     "DeleteCacheSubnetGroup",
     "DescribeCacheSubnetGroups",
     "ModifyCacheSubnetGroup",
-    "AddTagsToResource",
-    "ListTagsForResource",
-    "RemoveTagsFromResource",
 ];
 
 /// Runs one API action: (HTTP status, XML document).
@@ -448,6 +445,11 @@ pub fn handle(ctl: &Control, p: &Params, caller: &Caller, request_id: &str) -> (
         "CopySnapshot" => snapshots::copy(ctl, p),
         "DeleteSnapshot" => snapshots::delete(ctl, p),
         "DescribeSnapshots" => snapshots::describe(ctl, p),
+        "DescribeCacheEngineVersions" => engines::describe_versions(ctl, p),
+        "ListAllowedNodeTypeModifications" => engines::allowed_node_types(ctl, p),
+        "AddTagsToResource" => tags::add(ctl, p),
+        "ListTagsForResource" => tags::list(ctl, p),
+        "RemoveTagsFromResource" => tags::remove(ctl, p),
         "CreateUser" => users::create_user(ctl, p),
         "DescribeUsers" => users::describe_users(ctl, p),
         "ModifyUser" => users::modify_user(ctl, p),

@@ -21,7 +21,6 @@ pub struct Cluster {
     pub account: String,
     pub parameter_group: String,
     pub nodes: Vec<Node>,
-    pub tags: Vec<(String, String)>,
     pub snapshot_retention_limit: i64,
     pub snapshot_window: String,
     pub maintenance_window: String,
@@ -108,7 +107,6 @@ pub struct ReplicationGroup {
     /// replicas).
     pub primary_port: u16,
     pub reader_port: u16,
-    pub tags: Vec<(String, String)>,
     pub snapshot_retention_limit: i64,
     pub snapshot_window: String,
     /// TestFailover or ModifyReplicationGroup's PrimaryClusterId asked for
@@ -185,6 +183,33 @@ pub struct Snapshot {
     pub saves_before: Option<u64>,
     /// CopySnapshot: the file to copy instead of saving a node.
     pub copy_of: Option<PathBuf>,
+}
+
+impl Snapshot {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:elasticache:{}:{}:snapshot:{}",
+            self.region, self.account, self.name
+        )
+    }
+}
+
+impl User {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:elasticache:{}:{}:user:{}",
+            self.region, self.account, self.id
+        )
+    }
+}
+
+impl UserGroup {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:elasticache:{}:{}:usergroup:{}",
+            self.region, self.account, self.id
+        )
+    }
 }
 
 /// One node process.

@@ -43,6 +43,7 @@ pub fn pass(ctl: &Control) {
         step(ctl, &mut c, role, &mut events);
         let saved = if c.status == "deleting" && c.nodes.is_empty() {
             events.push("Cache cluster deleted".to_string());
+            let _ = ctl.store.put_tags(&c.arn(), &[]);
             ctl.store.remove_cluster(&c.id)
         } else if c != before {
             ctl.store.put_cluster(&c)

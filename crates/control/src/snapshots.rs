@@ -91,6 +91,7 @@ pub fn new_snapshot(
 
 pub fn create(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let name = p.required("SnapshotName")?;
+    let tags = crate::tags::from_params(p)?;
     let _guard = ctl.lock.lock();
     let (cluster, group) = match (p.get("CacheClusterId"), p.get("ReplicationGroupId")) {
         (Some(_), Some(_)) => {
@@ -149,6 +150,7 @@ pub fn create(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     }
     let s = new_snapshot(ctl, name, "manual", &cluster, group.as_ref())?;
     ctl.store.put_snapshot(&s)?;
+    ctl.store.put_tags(&s.arn(), &tags)?;
     ctl.wake_reconciler();
     Ok(Some(one(&s)))
 }
@@ -188,6 +190,8 @@ pub fn copy(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     s.file = snapshot_dir(ctl).join(format!("{target}.rdb"));
     s.copy_of = Some(src.file.clone());
     ctl.store.put_snapshot(&s)?;
+    ctl.store
+        .put_tags(&s.arn(), &crate::tags::from_params(p)?)?;
     ctl.wake_reconciler();
     Ok(Some(one(&s)))
 }
@@ -205,6 +209,7 @@ pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     }
     let _ = std::fs::remove_file(&s.file);
     ctl.store.remove_snapshot(name)?;
+    ctl.store.put_tags(&s.arn(), &[])?;
     s.status = "deleting".into();
     Ok(Some(one(&s)))
 }
@@ -434,13 +439,7 @@ fn write_snapshot(x: &mut Xml, s: &Snapshot) {
                 x.field("SnapshotCreateTime", timestamp(s.created_ms));
             });
         });
-        x.field(
-            "ARN",
-            format!(
-                "arn:aws:elasticache:{}:{}:snapshot:{}",
-                s.region, s.account, s.name
-            ),
-        );
+        x.field("ARN", s.arn());
         x.field("DataTiering", "disabled");
     });
 }

@@ -15,6 +15,7 @@ const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("replication_g
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const USER_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("user_groups");
+const TAGS: TableDefinition<&str, &[u8]> = TableDefinition::new("tags");
 
 /// Events older than this are dropped, as the managed service keeps 14 days.
 const EVENT_RETENTION_MS: u64 = 14 * 24 * 3600 * 1000;
@@ -39,6 +40,7 @@ impl Store {
         tx.open_table(SNAPSHOTS).map_err(|e| e.to_string())?;
         tx.open_table(USERS).map_err(|e| e.to_string())?;
         tx.open_table(USER_GROUPS).map_err(|e| e.to_string())?;
+        tx.open_table(TAGS).map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
         Ok(Store { db })
     }
@@ -173,6 +175,20 @@ impl Store {
 
     pub fn remove_user_group(&self, id: &str) -> Result<(), ApiError> {
         self.remove(USER_GROUPS, id)
+    }
+
+    /// A resource's tags, by ARN.
+    pub fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, ApiError> {
+        Ok(self.one(TAGS, arn)?.unwrap_or_default())
+    }
+
+    /// Sets a resource's tags (none: forgets them).
+    pub fn put_tags(&self, arn: &str, tags: &[(String, String)]) -> Result<(), ApiError> {
+        if tags.is_empty() {
+            self.remove(TAGS, arn)
+        } else {
+            self.put(TAGS, arn, &tags)
+        }
     }
 
     /// Records an event (and drops those past the retention).

@@ -164,6 +164,7 @@ pub fn create_user(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     }
     let engine = engine(p)?;
     let access = access_string(p.required("AccessString")?)?;
+    let tags = crate::tags::from_params(p)?;
     let (password_hashes, no_password) = authentication(p)?
         .ok_or_else(|| ApiError::invalid_combination("Give Passwords or NoPasswordRequired."))?;
     let _guard = ctl.lock.lock();
@@ -185,6 +186,7 @@ pub fn create_user(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
         account: crate::ACCOUNT.into(),
     };
     ctl.store.put_user(&u)?;
+    ctl.store.put_tags(&u.arn(), &tags)?;
     Ok(Some(user_fields(ctl, &u)?))
 }
 
@@ -232,6 +234,7 @@ pub fn delete_user(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
         }
     }
     ctl.store.remove_user(&id)?;
+    ctl.store.put_tags(&u.arn(), &[])?;
     ctl.wake_reconciler();
     Ok(Some(fields))
 }
@@ -307,6 +310,7 @@ pub fn create_user_group(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiEr
         ));
     }
     check_members(ctl, &user_ids)?;
+    let tags = crate::tags::from_params(p)?;
     let g = UserGroup {
         id,
         engine,
@@ -315,6 +319,7 @@ pub fn create_user_group(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiEr
         account: crate::ACCOUNT.into(),
     };
     ctl.store.put_user_group(&g)?;
+    ctl.store.put_tags(&g.arn(), &tags)?;
     Ok(Some(group_fields(ctl, &g)?))
 }
 
@@ -391,6 +396,7 @@ pub fn delete_user_group(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiEr
     }
     let fields = group_fields(ctl, &g)?;
     ctl.store.remove_user_group(&id)?;
+    ctl.store.put_tags(&g.arn(), &[])?;
     Ok(Some(fields))
 }
 
@@ -516,13 +522,7 @@ fn write_user(x: &mut Xml, ctl: &Control, u: &User) {
         );
         x.field("PasswordCount", u.password_hashes.len());
     });
-    x.field(
-        "ARN",
-        format!(
-            "arn:aws:elasticache:{}:{}:user:{}",
-            u.region, u.account, u.id
-        ),
-    );
+    x.field("ARN", u.arn());
 }
 
 fn group_fields(ctl: &Control, g: &UserGroup) -> Result<Xml, ApiError> {
@@ -547,11 +547,5 @@ fn write_group(x: &mut Xml, g: &UserGroup, attached: &[String]) {
             x.field("member", r);
         }
     });
-    x.field(
-        "ARN",
-        format!(
-            "arn:aws:elasticache:{}:{}:usergroup:{}",
-            g.region, g.account, g.id
-        ),
-    );
+    x.field("ARN", g.arn());
 }
