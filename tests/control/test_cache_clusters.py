@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -77,12 +78,19 @@ class ControlPlane:
         if self.url not in line:
             raise RuntimeError(f"control plane did not start: {line}")
         self.banner = line + "".join(self.proc.stdout.readline() for _ in range(4))
+        # Keep reading its output (logs), so a full pipe never blocks it.
+        self.log = open(os.path.join(os.path.dirname(self.data_dir), "control.log"), "a")
+        self.drain = threading.Thread(
+            target=lambda: shutil.copyfileobj(self.proc.stdout, self.log), daemon=True)
+        self.drain.start()
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(timeout=30)
+            self.drain.join(timeout=5)
             self.proc.stdout.close()
+            self.log.close()
 
     def client(self, region="us-west-2", unsigned=False, key="AKIDFERROCACHE", secret="secret"):
         config = Config(retries={"max_attempts": 1})

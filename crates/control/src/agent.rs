@@ -32,6 +32,9 @@ pub struct NodeSpec<'a> {
     pub node_type: &'a NodeType,
     /// A Redis replica: the port of the primary it follows from the start.
     pub replica_of: Option<u16>,
+    /// Parameters from its parameter group (`--name value`, or memcached
+    /// flags).
+    pub params: Vec<String>,
 }
 
 /// A node process this agent started (a child) or adopted (no handle).
@@ -92,11 +95,13 @@ impl Agent {
                 if let Some(primary) = spec.replica_of {
                     cmd.arg("--replicaof").arg(format!("127.0.0.1 {primary}"));
                 }
+                cmd.args(&spec.params);
             }
             Engine::Memcached => {
                 let memory = spec.node_type.memory_mib.to_string();
                 cmd.args(["server", "--engine", "memcached", "-p", &port])
-                    .args(["-l", "127.0.0.1", "-m", &memory, "-t", &threads]);
+                    .args(["-l", "127.0.0.1", "-m", &memory, "-t", &threads])
+                    .args(&spec.params);
             }
         }
         cmd

@@ -86,6 +86,8 @@ fn new_nodes(
                 created_ms: now,
                 reboot_pending: false,
                 acl_applied: None,
+                params_applied: None,
+                started_with: None,
             })
         })
         .collect()
@@ -139,11 +141,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
     let unsupported = ["AuthToken"]
         .into_iter()
         .find(|name| p.get(name).is_some())
-        .or((!p.list("SnapshotArns", "SnapshotArn").is_empty()).then_some("SnapshotArns"))
-        .or(p
-            .get("CacheParameterGroupName")
-            .filter(|g| *g != engine.parameter_group())
-            .map(|_| "CacheParameterGroupName"));
+        .or((!p.list("SnapshotArns", "SnapshotArn").is_empty()).then_some("SnapshotArns"));
     if let Some(name) = unsupported {
         return Err(ApiError::invalid_combination(format!(
             "{name} is not supported by this control plane yet."
@@ -176,6 +174,10 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         cluster.maintenance_window = w.into();
     }
     cluster.auto_minor_version_upgrade = p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true);
+    if let Some(pg) = p.get("CacheParameterGroupName") {
+        crate::params::usable(ctl, &pg.to_ascii_lowercase(), engine)?;
+        cluster.parameter_group = pg.to_ascii_lowercase();
+    }
     if let Some(name) = p.get("SnapshotName") {
         if engine != Engine::Redis {
             return Err(ApiError::invalid_combination(
@@ -294,12 +296,19 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let id = cluster_id(p)?;
     let _guard = ctl.lock.lock();
     let mut c = existing(ctl, &id)?;
-    for unsupported in ["EngineVersion", "CacheParameterGroupName", "AuthToken"] {
+    for unsupported in ["EngineVersion", "AuthToken"] {
         if p.get(unsupported).is_some() {
             return Err(ApiError::invalid_combination(format!(
                 "Modifying {unsupported} is not supported by this control plane yet."
             )));
         }
+    }
+    if let Some(pg) = p.get("CacheParameterGroupName") {
+        let pg = pg.to_ascii_lowercase();
+        crate::params::usable(ctl, &pg, c.engine)?;
+        c.parameter_group = pg;
+        ctl.store.put_cluster(&c)?;
+        ctl.wake_reconciler();
     }
     if let Some(node_type) = p.get("CacheNodeType") {
         if c.replication_group.is_some() {
@@ -436,6 +445,7 @@ pub(crate) fn new_cluster(
         discovery_version: 1,
         discovery_pushed: 0,
         replication_group: None,
+        reboot_digest: String::new(),
     })
 }
 
@@ -479,10 +489,20 @@ fn write_cluster(x: &mut Xml, c: &Cluster, show_nodes: bool) {
         x.field("PreferredMaintenanceWindow", &c.maintenance_window);
         x.empty("PendingModifiedValues");
         x.empty("CacheSecurityGroups");
+        let to_reboot = crate::params::nodes_to_reboot(c);
         x.node("CacheParameterGroup", |x| {
             x.field("CacheParameterGroupName", &c.parameter_group);
-            x.field("ParameterApplyStatus", "in-sync");
-            x.empty("CacheNodeIdsToReboot");
+            let status = if to_reboot.is_empty() {
+                "in-sync"
+            } else {
+                "pending-reboot"
+            };
+            x.field("ParameterApplyStatus", status);
+            x.node("CacheNodeIdsToReboot", |x| {
+                for id in &to_reboot {
+                    x.field("CacheNodeId", id);
+                }
+            });
         });
         if show_nodes {
             x.node("CacheNodes", |x| {

@@ -117,11 +117,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
     let unsupported = ["AuthToken", "GlobalReplicationGroupId"]
         .into_iter()
         .find(|name| p.get(name).is_some())
-        .or((!p.list("SnapshotArns", "SnapshotArn").is_empty()).then_some("SnapshotArns"))
-        .or(p
-            .get("CacheParameterGroupName")
-            .filter(|g| *g != Engine::Redis.parameter_group())
-            .map(|_| "CacheParameterGroupName"));
+        .or((!p.list("SnapshotArns", "SnapshotArn").is_empty()).then_some("SnapshotArns"));
     if let Some(name) = unsupported {
         return Err(ApiError::invalid_combination(format!(
             "{name} is not supported by this control plane yet."
@@ -171,7 +167,13 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         )));
     }
     let tags = crate::tags::from_params(p)?;
+    let parameter_group = p
+        .get("CacheParameterGroupName")
+        .map(str::to_ascii_lowercase);
     let _guard = ctl.lock.lock();
+    if let Some(pg) = &parameter_group {
+        crate::params::usable(ctl, pg, Engine::Redis)?;
+    }
     if let Some(u) = &user_group {
         crate::users::attachable(ctl, u)?;
     }
@@ -252,7 +254,10 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         replicas as usize,
         caller,
     )?);
-    for c in &members {
+    for c in &mut members {
+        if let Some(pg) = &parameter_group {
+            c.parameter_group = pg.clone();
+        }
         ctl.store.put_cluster(c)?;
     }
     ctl.store.put_group(&g)?;
@@ -413,12 +418,7 @@ fn add_event(ctl: &Control, group: &str, message: String) {
 
 pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let id = group_id(p)?;
-    for unsupported in [
-        "EngineVersion",
-        "CacheParameterGroupName",
-        "AuthToken",
-        "SnapshottingClusterId",
-    ] {
+    for unsupported in ["EngineVersion", "AuthToken", "SnapshottingClusterId"] {
         if p.get(unsupported).is_some() {
             return Err(ApiError::invalid_combination(format!(
                 "Modifying {unsupported} is not supported by this control plane yet."
@@ -489,6 +489,14 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
             return Err(ApiError::invalid_value(
                 "A replication group has at most one user group.",
             ))
+        }
+    }
+    if let Some(pg) = p.get("CacheParameterGroupName") {
+        let pg = pg.to_ascii_lowercase();
+        crate::params::usable(ctl, &pg, Engine::Redis)?;
+        for mut c in member_clusters(ctl, &g)? {
+            c.parameter_group = pg.clone();
+            ctl.store.put_cluster(&c)?;
         }
     }
     if let Some(node_type) = p.get("CacheNodeType") {
@@ -572,7 +580,11 @@ pub fn change_replicas(
     }
     if increase {
         let mut used = used_ports(ctl)?;
-        for c in add_replicas(ctl, &mut used, &mut g, (target - current) as usize, caller)? {
+        let parameter_group = ctl.store.cluster(&g.primary)?.map(|c| c.parameter_group);
+        for mut c in add_replicas(ctl, &mut used, &mut g, (target - current) as usize, caller)? {
+            if let Some(pg) = &parameter_group {
+                c.parameter_group = pg.clone();
+            }
             ctl.store.put_cluster(&c)?;
         }
     } else {

@@ -17,6 +17,7 @@ mod events;
 mod failover;
 mod groups;
 pub mod model;
+mod params;
 mod proxy;
 pub mod query;
 mod reconcile;
@@ -379,13 +380,6 @@ const NOT_YET: &[&str] = &[
     "CompleteMigration",
     "StartMigration",
     "TestMigration",
-    "CreateCacheParameterGroup",
-    "DeleteCacheParameterGroup",
-    "DescribeCacheParameterGroups",
-    "DescribeCacheParameters",
-    "DescribeEngineDefaultParameters",
-    "ModifyCacheParameterGroup",
-    "ResetCacheParameterGroup",
     "ModifyReplicationGroupShardConfiguration",
     "DescribeReservedCacheNodes",
     "DescribeReservedCacheNodesOfferings",
@@ -447,6 +441,13 @@ pub fn handle(ctl: &Control, p: &Params, caller: &Caller, request_id: &str) -> (
         "DescribeSnapshots" => snapshots::describe(ctl, p),
         "DescribeCacheEngineVersions" => engines::describe_versions(ctl, p),
         "ListAllowedNodeTypeModifications" => engines::allowed_node_types(ctl, p),
+        "CreateCacheParameterGroup" => params::create(ctl, p),
+        "DescribeCacheParameterGroups" => params::describe_groups(ctl, p),
+        "ModifyCacheParameterGroup" => params::modify(ctl, p),
+        "ResetCacheParameterGroup" => params::reset(ctl, p),
+        "DeleteCacheParameterGroup" => params::delete(ctl, p),
+        "DescribeCacheParameters" => params::describe_parameters(ctl, p),
+        "DescribeEngineDefaultParameters" => params::describe_engine_defaults(ctl, p),
         "AddTagsToResource" => tags::add(ctl, p),
         "ListTagsForResource" => tags::list(ctl, p),
         "RemoveTagsFromResource" => tags::remove(ctl, p),

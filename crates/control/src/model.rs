@@ -32,6 +32,11 @@ pub struct Cluster {
     /// The replication group this cluster is a member of.
     #[serde(default)]
     pub replication_group: Option<String>,
+    /// Digest of its parameter group's `requires-reboot` values, as the
+    /// reconciler last saw them (nodes that started with others are
+    /// `pending-reboot`).
+    #[serde(default)]
+    pub reboot_digest: String,
 }
 
 impl Cluster {
@@ -212,6 +217,27 @@ impl UserGroup {
     }
 }
 
+/// A parameter group: a family's parameters with the values set in it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ParameterGroup {
+    pub name: String,
+    pub family: String,
+    pub description: String,
+    /// Parameters set in this group (the others have the family default).
+    pub values: std::collections::BTreeMap<String, String>,
+    pub region: String,
+    pub account: String,
+}
+
+impl ParameterGroup {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:elasticache:{}:{}:parametergroup:{}",
+            self.region, self.account, self.name
+        )
+    }
+}
+
 /// One node process.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Node {
@@ -229,6 +255,12 @@ pub struct Node {
     /// started; None after a start.
     #[serde(default)]
     pub acl_applied: Option<String>,
+    /// Digest of the `immediate` parameters set on this node since it
+    /// started, and of the `requires-reboot` ones it started with.
+    #[serde(default)]
+    pub params_applied: Option<String>,
+    #[serde(default)]
+    pub started_with: Option<String>,
 }
 
 /// An event (DescribeEvents).

@@ -129,6 +129,19 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
         return;
     }
     let az = format!("{}a", c.region);
+    let pg = crate::params::group(ctl, &c.parameter_group).ok();
+    let reboot_digest = pg
+        .as_ref()
+        .map(|g| crate::params::digest(g, crate::params::Change::RequiresReboot))
+        .unwrap_or_default();
+    let immediate_digest = pg
+        .as_ref()
+        .map(|g| crate::params::digest(g, crate::params::Change::Immediate));
+    c.reboot_digest = reboot_digest.clone();
+    let start_params = pg
+        .as_ref()
+        .map(crate::params::start_args)
+        .unwrap_or_default();
     for n in &mut c.nodes {
         let spec = NodeSpec {
             engine: c.engine,
@@ -136,11 +149,14 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
             dir: &n.dir,
             node_type,
             replica_of: role.replica_of,
+            params: start_params.clone(),
         };
         if n.reboot_pending {
             ctl.agent.stop(&n.dir, STOP_GRACE);
             n.reboot_pending = false;
             n.acl_applied = None;
+            n.params_applied = None;
+            n.started_with = Some(reboot_digest.clone());
             start(ctl, &spec);
             events.push(format!("Cache node {} restarted", n.id));
             continue;
@@ -162,10 +178,25 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
                 }
             }
             n.acl_applied = None;
+            n.params_applied = None;
+            n.started_with = Some(reboot_digest.clone());
             start(ctl, &spec);
         }
         if n.status != "available" && ctl.agent.answers(c.engine, n.port) {
             n.status = "available".into();
+        }
+        // A node adopted from an earlier control plane started with what
+        // its group had then, which this one cannot know: assume current.
+        if n.started_with.is_none() {
+            n.started_with = Some(reboot_digest.clone());
+        }
+        if let (Engine::Redis, Some(g), Some(want)) = (c.engine, &pg, &immediate_digest) {
+            if n.status == "available"
+                && n.params_applied.as_ref() != Some(want)
+                && crate::params::apply_immediate(ctl, n.port, g)
+            {
+                n.params_applied = Some(want.clone());
+            }
         }
     }
     if c.nodes.iter().any(|n| n.status != "available") {

@@ -7,7 +7,7 @@ use std::path::Path;
 use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::error::ApiError;
-use crate::model::{Cluster, Event, ReplicationGroup, Snapshot, User, UserGroup};
+use crate::model::{Cluster, Event, ParameterGroup, ReplicationGroup, Snapshot, User, UserGroup};
 
 const CLUSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("cache_clusters");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
@@ -16,6 +16,7 @@ const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots"
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const USER_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("user_groups");
 const TAGS: TableDefinition<&str, &[u8]> = TableDefinition::new("tags");
+const PARAMETER_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("parameter_groups");
 
 /// Events older than this are dropped, as the managed service keeps 14 days.
 const EVENT_RETENTION_MS: u64 = 14 * 24 * 3600 * 1000;
@@ -41,6 +42,7 @@ impl Store {
         tx.open_table(USERS).map_err(|e| e.to_string())?;
         tx.open_table(USER_GROUPS).map_err(|e| e.to_string())?;
         tx.open_table(TAGS).map_err(|e| e.to_string())?;
+        tx.open_table(PARAMETER_GROUPS).map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
         Ok(Store { db })
     }
@@ -175,6 +177,19 @@ impl Store {
 
     pub fn remove_user_group(&self, id: &str) -> Result<(), ApiError> {
         self.remove(USER_GROUPS, id)
+    }
+
+    /// Parameter groups created by users (the defaults are built in).
+    pub fn parameter_groups(&self) -> Result<Vec<ParameterGroup>, ApiError> {
+        self.all(PARAMETER_GROUPS)
+    }
+
+    pub fn put_parameter_group(&self, g: &ParameterGroup) -> Result<(), ApiError> {
+        self.put(PARAMETER_GROUPS, &g.name, g)
+    }
+
+    pub fn remove_parameter_group(&self, name: &str) -> Result<(), ApiError> {
+        self.remove(PARAMETER_GROUPS, name)
     }
 
     /// A resource's tags, by ARN.

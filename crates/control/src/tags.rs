@@ -58,6 +58,7 @@ fn resource(ctl: &Control, arn: &str) -> Result<(), ApiError> {
         "snapshot" => ctl.store.snapshot(name)?.is_some(),
         "user" => crate::users::all_users(ctl)?.iter().any(|u| u.id == *name),
         "usergroup" => ctl.store.user_group(name)?.is_some(),
+        "parametergroup" => crate::params::group(ctl, name).is_ok(),
         _ => return Err(invalid()),
     };
     if found {
@@ -72,6 +73,11 @@ fn resource(ctl: &Control, arn: &str) -> Result<(), ApiError> {
         ),
         "snapshot" => crate::snapshots::not_found(name),
         "user" => ApiError::new("UserNotFound", 404, format!("User {name} not found.")),
+        "parametergroup" => ApiError::new(
+            "CacheParameterGroupNotFound",
+            404,
+            format!("CacheParameterGroup {name} not found."),
+        ),
         _ => ApiError::new(
             "UserGroupNotFound",
             404,
