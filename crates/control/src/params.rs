@@ -441,7 +441,7 @@ pub fn reset(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let name = p.required("CacheParameterGroupName")?.to_ascii_lowercase();
     let all = p.bool("ResetAllParameters")?.unwrap_or(false);
     let names: Vec<String> = name_values(p).into_iter().map(|(n, _)| n).collect();
-    if all == !names.is_empty() {
+    if all != names.is_empty() {
         return Err(ApiError::invalid_combination(
             "Give either ResetAllParameters or ParameterNameValues.",
         ));
