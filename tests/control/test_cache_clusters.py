@@ -333,6 +333,44 @@ class CacheClusterTests(unittest.TestCase):
         self.assertEqual(self.error(self.ec.list_tags_for_resource, ResourceName=arn)[:2],
                          ("CacheClusterNotFound", 404))
 
+    def test_metrics_endpoint_labels_every_node(self):
+        self.ec.create_cache_cluster(CacheClusterId="metered", Engine="redis")
+        self.ec.create_cache_cluster(CacheClusterId="metered-mc", Engine="memcached")
+        r = redis.Redis(port=self.port_of("metered"))
+        r.set("k", "v")
+        for _ in range(3):
+            r.get("k")
+        r.get("missing")
+        mc = pymemcache.client.base.Client(("127.0.0.1", self.port_of("metered-mc")))
+        mc.set("a", b"1")
+        mc.get("a")
+        mc.close()
+        with urllib.request.urlopen(self.cp.url + "/metrics", timeout=10) as resp:
+            self.assertTrue(resp.headers["Content-Type"].startswith("text/plain"))
+            text = resp.read().decode()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name_labels, value = line.rsplit(" ", 1)
+                values[name_labels] = float(value)
+        redis_labels = 'cluster="metered",node="0001",engine="redis",replication_group=""'
+        mc_labels = 'cluster="metered-mc",node="0001",engine="memcached",replication_group=""'
+        self.assertGreaterEqual(values[f"ferrocache_cache_hits_total{{{redis_labels}}}"], 3)
+        self.assertGreaterEqual(values[f"ferrocache_cache_misses_total{{{redis_labels}}}"], 1)
+        self.assertEqual(values[f"ferrocache_curr_items{{{redis_labels}}}"], 1)
+        self.assertEqual(values[f"ferrocache_is_master{{{redis_labels}}}"], 1)
+        self.assertGreater(values[f"ferrocache_bytes_used_for_cache{{{redis_labels}}}"], 0)
+        self.assertEqual(values[f"ferrocache_cache_hits_total{{{mc_labels}}}"], 1)
+        self.assertEqual(values[f"ferrocache_curr_items{{{mc_labels}}}"], 1)
+        self.assertIn("# TYPE ferrocache_cache_hits_total counter", text)
+        for cid in ("metered", "metered-mc"):
+            self.delete_and_wait(cid)
+
+    def port_of(self, cluster_id):
+        self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId=cluster_id,
+                                                           WaiterConfig=FAST)
+        return self.describe(cluster_id)["CacheNodes"][0]["Endpoint"]["Port"]
+
     def test_unsigned_requests_use_the_default_region(self):
         ec = self.cp.client(unsigned=True)
         out = ec.create_cache_cluster(CacheClusterId="anon", Engine="memcached")["CacheCluster"]

@@ -12,6 +12,7 @@ import signal
 import tempfile
 import time
 import unittest
+import urllib.request
 
 from botocore.exceptions import ClientError
 import redis
@@ -95,6 +96,15 @@ class ReplicationGroupTests(unittest.TestCase):
             with self.assertRaises(redis.exceptions.ReadOnlyError):
                 r.set("x", 1)
             r.close()
+
+        with urllib.request.urlopen(self.cp.url + "/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        lag_lines = [l for l in text.splitlines()
+                     if l.startswith("ferrocache_replication_lag_bytes{") and 'replication_group="shop"' in l]
+        self.assertEqual(len(lag_lines), 2, text)
+        masters = [l for l in text.splitlines()
+                   if l.startswith("ferrocache_is_master{") and 'replication_group="shop"' in l]
+        self.assertEqual(sorted(l.rsplit(" ", 1)[1] for l in masters), ["0", "0", "1"])
 
         # TestFailover: a replica becomes primary behind the same endpoint.
         self.ec.test_failover(ReplicationGroupId="shop", NodeGroupId="0001")

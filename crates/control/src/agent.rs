@@ -372,6 +372,23 @@ pub fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// A Memcached node's `stats` answer, up to its END line.
+pub fn memcached_stats(port: u16) -> Option<String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(2000))).ok()?;
+    s.write_all(b"stats\r\n").ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    while !buf.ends_with(b"END\r\n") {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8(buf).ok()
+}
+
 /// Tells a Memcached node the cluster's nodes (ElastiCache auto-discovery:
 /// `config set cluster`, answered to clients by `config get cluster`).
 pub fn push_discovery(port: u16, version: u64, ports: &[u16]) -> bool {

@@ -16,6 +16,7 @@ pub mod error;
 mod events;
 mod failover;
 mod groups;
+mod metrics;
 pub mod model;
 mod params;
 mod proxy;
@@ -329,6 +330,17 @@ async fn serve(ctl: Arc<Control>, req: Request<Incoming>) -> Response<Full<Bytes
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
+    if method == "GET" && path == "/metrics" {
+        let text = tokio::task::spawn_blocking(move || metrics::render(&ctl))
+            .await
+            .unwrap_or_default();
+        let mut r = Response::new(Full::new(Bytes::from(text)));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        return r;
+    }
     let request_id = request_id();
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
