@@ -274,8 +274,8 @@ pub fn restore_into(ctl: &Control, name: &str, dir: &Path) -> Result<(), ApiErro
             format!("Snapshot {name} is not available."),
         ));
     }
-    std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::copy(&s.file, dir.join("dump.rdb")).map(|_| ()))
+    copy_file(&s.file, &dir.join("dump.rdb"))
+        .map(|_| ())
         .map_err(|e| ApiError::internal(format!("restoring snapshot {name}: {e}")))
 }
 
@@ -373,15 +373,26 @@ fn step(ctl: &Control, s: &mut Snapshot) -> Option<String> {
     }
 }
 
-/// Copies through a temporary file, so a snapshot file is whole or absent.
+/// Puts `from`'s bytes at `to`, whole or not at all. A hard link when both
+/// are on one file system: nodes and snapshots never write an RDB file in
+/// place (a node saves to a temporary file and renames it over its
+/// dump.rdb), so the shared bytes never change. Else a copy through a
+/// temporary file.
 fn copy_file(from: &Path, to: &Path) -> std::io::Result<u64> {
-    if let Some(dir) = to.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+    let dir = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
     let tmp = to.with_extension("rdb.tmp");
-    let size = std::fs::copy(from, &tmp)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
+    let _ = std::fs::remove_file(&tmp);
+    let size = match std::fs::hard_link(from, &tmp) {
+        Ok(()) => std::fs::metadata(&tmp)?.len(),
+        Err(_) => {
+            let size = std::fs::copy(from, &tmp)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            size
+        }
+    };
     std::fs::rename(&tmp, to)?;
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(size)
 }
 
