@@ -23,7 +23,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "control"))
-from test_cache_clusters import ControlPlane, free_port_range  # noqa: E402
+import harness  # noqa: E402
+from harness import ControlPlane, free_port_range  # noqa: E402
 
 import redis  # noqa: E402
 
@@ -45,9 +46,7 @@ def main():
     ap.add_argument("--snapshot-mb", type=int, default=1024)
     ap.add_argument("--binary", default="target/release/ferrocache")
     args = ap.parse_args()
-    os.environ["FERROCACHE_BIN"] = os.path.abspath(args.binary)
-    import test_cache_clusters
-    test_cache_clusters.BIN = os.environ["FERROCACHE_BIN"]
+    harness.BIN = os.path.abspath(args.binary)
     tmp = tempfile.mkdtemp(prefix="bench-control-")
     cp = ControlPlane(os.path.join(tmp, "data"), free_port_range(40))
     cp.start()
@@ -89,13 +88,7 @@ def main():
                   flush=True)
         snap_mbps, restore_mbps, rdb_mb = snapshot_round(ec, args.snapshot_mb)
     finally:
-        pids = cp.node_pids()
-        cp.stop()
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        cp.kill_nodes()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nCreateReplicationGroup (1 primary + 2 replicas) to available: "
           f"median {statistics.median(create_s):.2f} s (target < 5 s)")

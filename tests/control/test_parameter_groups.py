@@ -5,44 +5,18 @@ to running nodes, requires-reboot changes left pending until a reboot.
 Run: python3 -m unittest discover -s tests/control -v
 """
 
-import os
-import shutil
-import signal
 import socket
-import tempfile
 import time
 import unittest
 
-from botocore.exceptions import ClientError
 import redis
 
-from test_cache_clusters import FAST, ControlPlane, free_port_range
+from harness import FAST, ControlPlaneCase
 
 
-class ParameterGroupTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="ferrocache-control-")
-        cls.cp = ControlPlane(os.path.join(cls.tmp, "data"), free_port_range(20))
-        cls.cp.start()
-        cls.ec = cls.cp.client()
+class ParameterGroupTests(ControlPlaneCase):
+    PORTS = 20
 
-    @classmethod
-    def tearDownClass(cls):
-        pids = cls.cp.node_pids()
-        cls.cp.stop()
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def error(self, call, **kwargs):
-        with self.assertRaises(ClientError) as ctx:
-            call(**kwargs)
-        e = ctx.exception.response
-        return e["Error"]["Code"], e["ResponseMetadata"]["HTTPStatusCode"]
 
     def node_port(self, cid):
         self.ec.get_waiter("cache_cluster_available").wait(CacheClusterId=cid, WaiterConfig=FAST)

@@ -7,38 +7,17 @@ Run: python3 -m unittest discover -s tests/control -v
 """
 
 import os
-import shutil
 import signal
-import tempfile
 import time
 import unittest
 import urllib.request
 
-from botocore.exceptions import ClientError
 import redis
 
-from test_cache_clusters import FAST, ControlPlane, free_port_range
+from harness import FAST, ControlPlaneCase
 
 
-class ReplicationGroupTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="ferrocache-control-")
-        cls.cp = ControlPlane(os.path.join(cls.tmp, "data"), free_port_range(40))
-        cls.cp.start()
-        cls.ec = cls.cp.client()
-
-    @classmethod
-    def tearDownClass(cls):
-        pids = cls.cp.node_pids()
-        cls.cp.stop()
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
+class ReplicationGroupTests(ControlPlaneCase):
     def group(self, gid):
         return self.ec.describe_replication_groups(ReplicationGroupId=gid)["ReplicationGroups"][0]
 
@@ -52,12 +31,6 @@ class ReplicationGroupTests(unittest.TestCase):
 
     def primary_of(self, g):
         return [c for c, r in self.roles(g).items() if r == "primary"]
-
-    def error(self, call, **kwargs):
-        with self.assertRaises(ClientError) as ctx:
-            call(**kwargs)
-        e = ctx.exception.response
-        return e["Error"]["Code"], e["ResponseMetadata"]["HTTPStatusCode"]
 
     def events(self, gid):
         return [e["Message"] for e in self.ec.describe_events(

@@ -5,44 +5,16 @@ new group, CopySnapshot, DeleteSnapshot, final snapshots on delete.
 Run: python3 -m unittest discover -s tests/control -v
 """
 
-import os
-import shutil
-import signal
-import tempfile
+import datetime
 import time
 import unittest
 
-from botocore.exceptions import ClientError
 import redis
 
-from test_cache_clusters import FAST, ControlPlane, free_port_range
+from harness import FAST, ControlPlaneCase
 
 
-class SnapshotTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="ferrocache-control-")
-        cls.cp = ControlPlane(os.path.join(cls.tmp, "data"), free_port_range(40))
-        cls.cp.start()
-        cls.ec = cls.cp.client()
-
-    @classmethod
-    def tearDownClass(cls):
-        pids = cls.cp.node_pids()
-        cls.cp.stop()
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def error(self, call, **kwargs):
-        with self.assertRaises(ClientError) as ctx:
-            call(**kwargs)
-        e = ctx.exception.response
-        return e["Error"]["Code"], e["ResponseMetadata"]["HTTPStatusCode"]
-
+class SnapshotTests(ControlPlaneCase):
     def snapshot(self, name, limit=60):
         deadline = time.time() + limit
         while True:
@@ -114,6 +86,32 @@ class SnapshotTests(unittest.TestCase):
             self.ec.delete_cache_cluster(CacheClusterId=cid)
         for cid in ("restored", "reborn"):
             self.ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId=cid, WaiterConfig=FAST)
+
+    def test_automatic_snapshots_follow_the_window_and_go_with_the_cluster(self):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        start, end = now - datetime.timedelta(minutes=1), now + datetime.timedelta(minutes=30)
+        window = f"{start:%H:%M}-{end:%H:%M}"
+        self.assertEqual(self.error(self.ec.create_cache_cluster, CacheClusterId="badwin",
+                                    Engine="redis", SnapshotWindow="25:00-26:00"),
+                         ("InvalidParameterValue", 400))
+        self.ec.create_cache_cluster(CacheClusterId="daily", Engine="redis",
+                                     SnapshotRetentionLimit=1, SnapshotWindow=window)
+        deadline = time.time() + 30
+        while True:
+            auto = self.ec.describe_snapshots(CacheClusterId="daily",
+                                              SnapshotSource="automated")["Snapshots"]
+            if auto and auto[0]["SnapshotStatus"] == "available":
+                break
+            self.assertLess(time.time(), deadline, "no automatic snapshot in the window")
+            time.sleep(0.3)
+        self.assertEqual(len(auto), 1)
+        self.assertTrue(auto[0]["SnapshotName"].startswith(f"automatic.daily-{now:%Y-%m-%d}-"))
+        self.ec.delete_cache_cluster(CacheClusterId="daily")
+        self.ec.get_waiter("cache_cluster_deleted").wait(CacheClusterId="daily", WaiterConfig=FAST)
+        deadline = time.time() + 10
+        while self.ec.describe_snapshots(SnapshotSource="automated")["Snapshots"]:
+            self.assertLess(time.time(), deadline, "the automatic snapshot outlived its cluster")
+            time.sleep(0.3)
 
     def test_group_snapshot_is_taken_on_a_replica_and_restores_a_group(self):
         self.ec.create_replication_group(ReplicationGroupId="rg", ReplicationGroupDescription="d",

@@ -15,24 +15,6 @@ use crate::{now_ms, Caller, Control};
 /// The managed service's limit on nodes in a Memcached cluster.
 const MAX_MEMCACHED_NODES: i64 = 60;
 
-/// Cluster ids: 1 to 50 letters, digits or hyphens, starting with a
-/// letter, no trailing or double hyphen; the service stores them lowercase.
-fn cluster_id(p: &Params) -> Result<String, ApiError> {
-    let id = p.required("CacheClusterId")?;
-    let valid = (1..=50).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_alphabetic())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !id.ends_with('-')
-        && !id.contains("--");
-    if !valid {
-        return Err(ApiError::invalid_value(
-            "Cache cluster identifier must contain from 1 to 50 alphanumeric characters or hyphens; \
-             the first character must be a letter; it cannot end with a hyphen or contain two consecutive hyphens.",
-        ));
-    }
-    Ok(id.to_ascii_lowercase())
-}
-
 fn existing(ctl: &Control, id: &str) -> Result<Cluster, ApiError> {
     ctl.store
         .cluster(id)?
@@ -94,7 +76,7 @@ fn new_nodes(
 }
 
 pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>, ApiError> {
-    let id = cluster_id(p)?;
+    let id = p.identifier("CacheClusterId", 50)?;
     if let Some(group) = p.get("ReplicationGroupId") {
         return Err(ApiError::new(
             "ReplicationGroupNotFoundFault",
@@ -167,13 +149,14 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         caller,
     )?;
     cluster.snapshot_retention_limit = p.int("SnapshotRetentionLimit")?.unwrap_or(0);
-    if let Some(w) = p.get("SnapshotWindow") {
-        cluster.snapshot_window = w.into();
+    if let Some(w) = p.snapshot_window()? {
+        cluster.snapshot_window = w;
     }
     if let Some(w) = p.get("PreferredMaintenanceWindow") {
         cluster.maintenance_window = w.into();
     }
     cluster.auto_minor_version_upgrade = p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true);
+    cluster.subnet_group = crate::subnets::chosen(ctl, p)?;
     if let Some(pg) = p.get("CacheParameterGroupName") {
         crate::params::usable(ctl, &pg.to_ascii_lowercase(), engine)?;
         cluster.parameter_group = pg.to_ascii_lowercase();
@@ -194,32 +177,14 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
 
 pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let show_nodes = p.bool("ShowCacheNodeInfo")?.unwrap_or(false);
-    let max = p.int("MaxRecords")?.unwrap_or(100);
-    if !(20..=100).contains(&max) {
-        return Err(ApiError::invalid_value(
-            "Invalid value for MaxRecords: it must be between 20 and 100.",
-        ));
-    }
     let clusters = match p.get("CacheClusterId") {
-        Some(id) => {
-            let id = id.to_ascii_lowercase();
-            vec![existing(ctl, &id)?]
-        }
+        Some(id) => vec![existing(ctl, &id.to_ascii_lowercase())?],
         None => ctl.store.clusters()?,
     };
     // The marker is the last id of the previous page (ids sort).
-    let marker = p.get("Marker").unwrap_or("");
-    let page: Vec<&Cluster> = clusters
-        .iter()
-        .filter(|c| c.id.as_str() > marker)
-        .take(max as usize + 1)
-        .collect();
-    let more = page.len() > max as usize;
-    let page = &page[..page.len().min(max as usize)];
+    let (page, marker) = p.page(&clusters, |c| &c.id, (20, 100, 100))?;
     let mut x = Xml::default();
-    if more {
-        x.opt("Marker", page.last().map(|c| c.id.as_str()));
-    }
+    x.opt("Marker", marker);
     x.node("CacheClusters", |x| {
         for c in page {
             write_cluster(x, c, show_nodes);
@@ -229,7 +194,7 @@ pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
 }
 
 pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
-    let id = cluster_id(p)?;
+    let id = p.identifier("CacheClusterId", 50)?;
     let _guard = ctl.lock.lock();
     let mut c = existing(ctl, &id)?;
     if let Some(group) = &c.replication_group {
@@ -259,7 +224,7 @@ pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
 }
 
 pub fn reboot(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
-    let id = cluster_id(p)?;
+    let id = p.identifier("CacheClusterId", 50)?;
     let ids = p.list("CacheNodeIdsToReboot", "CacheNodeId");
     if ids.is_empty() {
         return Err(ApiError::missing("CacheNodeIdsToReboot"));
@@ -293,7 +258,7 @@ pub fn reboot(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
 /// listed `CacheNodeIdsToRemove` removed). Other changes are refused
 /// rather than accepted and ignored.
 pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
-    let id = cluster_id(p)?;
+    let id = p.identifier("CacheClusterId", 50)?;
     let _guard = ctl.lock.lock();
     let mut c = existing(ctl, &id)?;
     for unsupported in ["EngineVersion", "AuthToken"] {
@@ -317,6 +282,19 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
             ));
         }
         c.node_type = change_node_type(ctl, std::slice::from_ref(&c), node_type)?;
+        ctl.store.put_cluster(&c)?;
+    }
+    if let Some(limit) = p.int("SnapshotRetentionLimit")? {
+        if !(0..=35).contains(&limit) {
+            return Err(ApiError::invalid_value(
+                "SnapshotRetentionLimit must be between 0 and 35 days.",
+            ));
+        }
+        c.snapshot_retention_limit = limit;
+        ctl.store.put_cluster(&c)?;
+    }
+    if let Some(w) = p.snapshot_window()? {
+        c.snapshot_window = w;
         ctl.store.put_cluster(&c)?;
     }
     let Some(count) = p.int("NumCacheNodes")? else {
@@ -446,6 +424,7 @@ pub(crate) fn new_cluster(
         discovery_pushed: 0,
         replication_group: None,
         reboot_digest: String::new(),
+        subnet_group: None,
     })
 }
 
@@ -519,6 +498,7 @@ fn write_cluster(x: &mut Xml, c: &Cluster, show_nodes: bool) {
             });
         }
         x.field("AutoMinorVersionUpgrade", c.auto_minor_version_upgrade);
+        x.opt("CacheSubnetGroupName", c.subnet_group.as_deref());
         x.opt("ReplicationGroupId", c.replication_group.as_deref());
         if c.engine == Engine::Redis {
             x.field("SnapshotRetentionLimit", c.snapshot_retention_limit);

@@ -8,9 +8,9 @@
 use std::time::{Duration, Instant};
 
 use crate::agent::{info_field, Agent};
-use crate::model::{Cluster, Event, ReplicationGroup};
+use crate::model::{Cluster, ReplicationGroup};
 use crate::proxy::Targets;
-use crate::{now_ms, Control};
+use crate::Control;
 
 /// How long a promotion waits for the replica to catch up with the
 /// primary (writes are paused meanwhile).
@@ -67,15 +67,7 @@ pub fn pass(ctl: &Control) {
             tracing::warn!("control: cannot record group {}: {}", g.id, e.message);
         }
         for message in events {
-            let event = Event {
-                source_id: g.id.clone(),
-                source_type: "replication-group".into(),
-                message,
-                date_ms: now_ms(),
-            };
-            if let Err(e) = ctl.store.add_event(&event) {
-                tracing::warn!("control: cannot record an event: {}", e.message);
-            }
+            ctl.record_event(&g.id, "replication-group", message);
         }
     }
 }

@@ -30,25 +30,6 @@ fn invalid_state(message: impl Into<String>) -> ApiError {
     ApiError::new("InvalidReplicationGroupState", 400, message)
 }
 
-/// Group ids: 1 to 40 letters, digits or hyphens, starting with a letter,
-/// no trailing or double hyphen; stored lowercase.
-fn group_id(p: &Params) -> Result<String, ApiError> {
-    let id = p.required("ReplicationGroupId")?;
-    let valid = (1..=40).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_alphabetic())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !id.ends_with('-')
-        && !id.contains("--");
-    if !valid {
-        return Err(ApiError::invalid_value(
-            "Replication group identifier must contain from 1 to 40 alphanumeric characters or \
-             hyphens; the first character must be a letter; it cannot end with a hyphen or contain \
-             two consecutive hyphens.",
-        ));
-    }
-    Ok(id.to_ascii_lowercase())
-}
-
 fn existing(ctl: &Control, id: &str) -> Result<ReplicationGroup, ApiError> {
     ctl.store.group(id)?.ok_or_else(|| not_found(id))
 }
@@ -92,7 +73,7 @@ fn add_replicas(
 }
 
 pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>, ApiError> {
-    let id = group_id(p)?;
+    let id = p.identifier("ReplicationGroupId", 40)?;
     let description = p.required("ReplicationGroupDescription")?;
     if let Some(engine) = p
         .get("Engine")
@@ -219,7 +200,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         primary_port: take_port(ctl, &mut used)?,
         reader_port: take_port(ctl, &mut used)?,
         snapshot_retention_limit: p.int("SnapshotRetentionLimit")?.unwrap_or(0),
-        snapshot_window: p.get("SnapshotWindow").unwrap_or("05:00-06:00").into(),
+        snapshot_window: p.snapshot_window()?.unwrap_or_else(|| "05:00-06:00".into()),
         promote: None,
         retain_primary: false,
         user_group,
@@ -254,9 +235,13 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         replicas as usize,
         caller,
     )?);
+    let subnet_group = crate::subnets::chosen(ctl, p)?;
     for c in &mut members {
         if let Some(pg) = &parameter_group {
             c.parameter_group = pg.clone();
+        }
+        if subnet_group.is_some() {
+            c.subnet_group = subnet_group.clone();
         }
         ctl.store.put_cluster(c)?;
     }
@@ -278,31 +263,16 @@ fn member_clusters(ctl: &Control, g: &ReplicationGroup) -> Result<Vec<Cluster>, 
 }
 
 pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
-    let max = p.int("MaxRecords")?.unwrap_or(100);
-    if !(20..=100).contains(&max) {
-        return Err(ApiError::invalid_value(
-            "Invalid value for MaxRecords: it must be between 20 and 100.",
-        ));
-    }
     let groups = match p.get("ReplicationGroupId") {
         Some(id) => vec![existing(ctl, &id.to_ascii_lowercase())?],
         None => ctl.store.groups()?,
     };
-    let marker = p.get("Marker").unwrap_or("");
-    let page: Vec<&ReplicationGroup> = groups
-        .iter()
-        .filter(|g| g.id.as_str() > marker)
-        .take(max as usize + 1)
-        .collect();
-    let more = page.len() > max as usize;
-    let page = &page[..page.len().min(max as usize)];
+    let (page, marker) = p.page(&groups, |g| &g.id, (20, 100, 100))?;
     let mut x = Xml::default();
-    if more {
-        x.opt("Marker", page.last().map(|g| g.id.as_str()));
-    }
+    x.opt("Marker", marker);
     let mut described = Vec::new();
     for g in page {
-        described.push((*g, member_clusters(ctl, g)?));
+        described.push((g, member_clusters(ctl, g)?));
     }
     x.node("ReplicationGroups", |x| {
         for (g, members) in &described {
@@ -325,7 +295,7 @@ fn available(ctl: &Control, id: &str) -> Result<ReplicationGroup, ApiError> {
 }
 
 pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
-    let id = group_id(p)?;
+    let id = p.identifier("ReplicationGroupId", 40)?;
     let _guard = ctl.lock.lock();
     let mut g = existing(ctl, &id)?;
     if g.status == "deleting" {
@@ -334,16 +304,7 @@ pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
         )));
     }
     if let Some(name) = p.get("FinalSnapshotIdentifier") {
-        let member = g
-            .members
-            .iter()
-            .find(|m| **m != g.primary)
-            .unwrap_or(&g.primary)
-            .clone();
-        let c = ctl
-            .store
-            .cluster(&member)?
-            .ok_or_else(|| ApiError::cluster_not_found(&member))?;
+        let c = crate::snapshots::source_member(ctl, &g)?;
         let s = crate::snapshots::new_snapshot(ctl, name, "manual", &c, Some(&g))?;
         ctl.store.put_snapshot(&s)?;
     }
@@ -356,7 +317,7 @@ pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
 }
 
 pub fn test_failover(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
-    let id = group_id(p)?;
+    let id = p.identifier("ReplicationGroupId", 40)?;
     let node_group = p.required("NodeGroupId")?;
     let _guard = ctl.lock.lock();
     let mut g = available(ctl, &id)?;
@@ -378,9 +339,9 @@ pub fn test_failover(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError>
     g.promote = Some(replica);
     g.status = "modifying".into();
     ctl.store.put_group(&g)?;
-    add_event(
-        ctl,
+    ctl.record_event(
         &g.id,
+        "replication-group",
         format!("Test Failover API called for node group {node_group}"),
     );
     ctl.wake_reconciler();
@@ -404,20 +365,8 @@ fn failover_target(ctl: &Control, g: &ReplicationGroup) -> Result<String, ApiErr
     })
 }
 
-fn add_event(ctl: &Control, group: &str, message: String) {
-    let e = model::Event {
-        source_id: group.to_string(),
-        source_type: "replication-group".into(),
-        message,
-        date_ms: now_ms(),
-    };
-    if let Err(e) = ctl.store.add_event(&e) {
-        tracing::warn!("control: cannot record an event: {}", e.message);
-    }
-}
-
 pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
-    let id = group_id(p)?;
+    let id = p.identifier("ReplicationGroupId", 40)?;
     for unsupported in ["EngineVersion", "AuthToken", "SnapshottingClusterId"] {
         if p.get(unsupported).is_some() {
             return Err(ApiError::invalid_combination(format!(
@@ -515,8 +464,8 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     if let Some(limit) = p.int("SnapshotRetentionLimit")? {
         g.snapshot_retention_limit = limit;
     }
-    if let Some(w) = p.get("SnapshotWindow") {
-        g.snapshot_window = w.into();
+    if let Some(w) = p.snapshot_window()? {
+        g.snapshot_window = w;
     }
     ctl.store.put_group(&g)?;
     ctl.wake_reconciler();
@@ -531,7 +480,7 @@ pub fn change_replicas(
     caller: &Caller,
     increase: bool,
 ) -> Result<Option<Xml>, ApiError> {
-    let id = group_id(p)?;
+    let id = p.identifier("ReplicationGroupId", 40)?;
     if p.bool("ApplyImmediately")? != Some(true) {
         return Err(ApiError::invalid_value(
             "ApplyImmediately must be true: replica counts change immediately.",
@@ -580,10 +529,11 @@ pub fn change_replicas(
     }
     if increase {
         let mut used = used_ports(ctl)?;
-        let parameter_group = ctl.store.cluster(&g.primary)?.map(|c| c.parameter_group);
+        let primary = ctl.store.cluster(&g.primary)?;
         for mut c in add_replicas(ctl, &mut used, &mut g, (target - current) as usize, caller)? {
-            if let Some(pg) = &parameter_group {
-                c.parameter_group = pg.clone();
+            if let Some(primary) = &primary {
+                c.parameter_group = primary.parameter_group.clone();
+                c.subnet_group = primary.subnet_group.clone();
             }
             ctl.store.put_cluster(&c)?;
         }

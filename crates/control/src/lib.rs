@@ -25,6 +25,7 @@ mod reconcile;
 pub mod sigv4;
 mod snapshots;
 pub mod store;
+mod subnets;
 mod tags;
 mod users;
 pub mod xml;
@@ -141,6 +142,20 @@ impl Control {
             self.work.1.wait_for(&mut pending, period);
         }
         *pending = false;
+    }
+
+    /// Records an event about a resource (a failure to is logged: the
+    /// change it describes has happened).
+    fn record_event(&self, source_id: &str, source_type: &str, message: String) {
+        let event = model::Event {
+            source_id: source_id.to_string(),
+            source_type: source_type.to_string(),
+            message,
+            date_ms: now_ms(),
+        };
+        if let Err(e) = self.store.add_event(&event) {
+            tracing::warn!("control: cannot record an event: {}", e.message);
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -416,10 +431,6 @@ const NOT_YET: &[&str] = &[
     "BatchStopUpdateAction",
     "DescribeServiceUpdates",
     "DescribeUpdateActions",
-    "CreateCacheSubnetGroup",
-    "DeleteCacheSubnetGroup",
-    "DescribeCacheSubnetGroups",
-    "ModifyCacheSubnetGroup",
 ];
 
 /// Runs one API action: (HTTP status, XML document).
@@ -460,6 +471,10 @@ pub fn handle(ctl: &Control, p: &Params, caller: &Caller, request_id: &str) -> (
         "DeleteCacheParameterGroup" => params::delete(ctl, p),
         "DescribeCacheParameters" => params::describe_parameters(ctl, p),
         "DescribeEngineDefaultParameters" => params::describe_engine_defaults(ctl, p),
+        "CreateCacheSubnetGroup" => subnets::create(ctl, p),
+        "DescribeCacheSubnetGroups" => subnets::describe(ctl, p),
+        "ModifyCacheSubnetGroup" => subnets::modify(ctl, p),
+        "DeleteCacheSubnetGroup" => subnets::delete(ctl, p),
         "AddTagsToResource" => tags::add(ctl, p),
         "ListTagsForResource" => tags::list(ctl, p),
         "RemoveTagsFromResource" => tags::remove(ctl, p),

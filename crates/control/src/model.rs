@@ -37,6 +37,9 @@ pub struct Cluster {
     /// `pending-reboot`).
     #[serde(default)]
     pub reboot_digest: String,
+    /// The cache subnet group it was created in.
+    #[serde(default)]
+    pub subnet_group: Option<String>,
 }
 
 impl Cluster {
@@ -233,6 +236,25 @@ impl ParameterGroup {
     pub fn arn(&self) -> String {
         format!(
             "arn:aws:elasticache:{}:{}:parametergroup:{}",
+            self.region, self.account, self.name
+        )
+    }
+}
+
+/// A cache subnet group (a record: nodes listen on loopback).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubnetGroup {
+    pub name: String,
+    pub description: String,
+    pub subnet_ids: Vec<String>,
+    pub region: String,
+    pub account: String,
+}
+
+impl SubnetGroup {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:elasticache:{}:{}:subnetgroup:{}",
             self.region, self.account, self.name
         )
     }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use crate::error::ApiError;
 use crate::model::{Engine, ParameterGroup};
-use crate::query::Params;
+use crate::query::{check_identifier, Params};
 use crate::xml::Xml;
 use crate::Control;
 
@@ -347,26 +347,11 @@ fn name_values(p: &Params) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-fn valid_name(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=255).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !name.ends_with('-')
-        && !name.contains("--");
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_value(format!(
-            "Invalid parameter group name {name}: letters, digits and single hyphens, starting with a letter."
-        )))
-    }
-}
-
 pub fn create(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let name = p.required("CacheParameterGroupName")?.to_ascii_lowercase();
     let fam = p.required("CacheParameterGroupFamily")?;
     let description = p.required("Description")?;
-    valid_name(&name)?;
+    check_identifier("CacheParameterGroupName", &name, 255)?;
     if family(fam).is_none() {
         return Err(ApiError::invalid_value(format!(
             "Invalid value for CacheParameterGroupFamily: {fam}. Families: redis7, memcached1.6."

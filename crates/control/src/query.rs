@@ -56,6 +56,53 @@ impl Params {
             .transpose()
     }
 
+    /// An identifier (`CacheClusterId`, `SnapshotName`...), checked by
+    /// [`check_identifier`], lowercase as the managed service stores them.
+    pub fn identifier(&self, name: &str, max_len: usize) -> Result<String, ApiError> {
+        let id = self.required(name)?;
+        check_identifier(name, id, max_len)?;
+        Ok(id.to_ascii_lowercase())
+    }
+
+    /// One page of `items` (sorted by `key`) after `Marker`, at most
+    /// `MaxRecords` (in `limits`: min, max, default), and the marker of the
+    /// next page.
+    pub fn page<'a, T>(
+        &self,
+        items: impl IntoIterator<Item = &'a T>,
+        key: impl Fn(&T) -> &str,
+        limits: (i64, i64, i64),
+    ) -> Result<(Vec<&'a T>, Option<String>), ApiError> {
+        let (min, max, default) = limits;
+        let n = self.int("MaxRecords")?.unwrap_or(default);
+        if !(min..=max).contains(&n) {
+            return Err(ApiError::invalid_value(format!(
+                "Invalid value for MaxRecords: it must be between {min} and {max}."
+            )));
+        }
+        let marker = self.get("Marker").unwrap_or("");
+        let mut page: Vec<&T> = items
+            .into_iter()
+            .filter(|t| key(t) > marker)
+            .take(n as usize + 1)
+            .collect();
+        let next = (page.len() > n as usize).then(|| {
+            page.truncate(n as usize);
+            page.last().map_or(String::new(), |t| key(t).to_string())
+        });
+        Ok((page, next))
+    }
+
+    /// `SnapshotWindow` (`hh:mm-hh:mm`, UTC), checked.
+    pub fn snapshot_window(&self) -> Result<Option<String>, ApiError> {
+        match self.get("SnapshotWindow") {
+            Some(w) if !crate::snapshots::valid_window(w) => Err(ApiError::invalid_value(format!(
+                "Invalid value for SnapshotWindow: {w}. It looks like 05:00-06:00 (UTC)."
+            ))),
+            w => Ok(w.map(str::to_string)),
+        }
+    }
+
     /// A flattened list: `Name.Item.1`, `Name.Item.2`, ... (botocore's
     /// query serializer numbers from 1, without gaps).
     pub fn list(&self, name: &str, item: &str) -> Vec<&str> {
@@ -84,6 +131,24 @@ impl Params {
     }
 }
 
+/// Identifiers: 1 to `max_len` letters, digits or hyphens, starting with
+/// a letter, without a trailing or a double hyphen.
+pub fn check_identifier(what: &str, id: &str, max_len: usize) -> Result<(), ApiError> {
+    let valid = (1..=max_len).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !id.ends_with('-')
+        && !id.contains("--");
+    if valid {
+        return Ok(());
+    }
+    Err(ApiError::invalid_value(format!(
+        "Invalid value for {what}: {id}. It must contain from 1 to {max_len} alphanumeric \
+         characters or hyphens; the first character must be a letter; it cannot end with a \
+         hyphen or contain two consecutive hyphens."
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +174,20 @@ mod tests {
         assert_eq!(tags[0]["Value"], "a b");
         assert_eq!(tags[1].get("Value"), None);
         assert_eq!(p.required("Engine").unwrap_err().code, "MissingParameter");
+        for bad_id in ["1abc", "a--b", "abc-", ""] {
+            assert!(check_identifier("Id", bad_id, 40).is_err(), "{bad_id}");
+        }
+        assert!(check_identifier("Id", &"a".repeat(41), 40).is_err());
+        assert!(check_identifier("Id", "Orders-2", 40).is_ok());
+        let items = ["a", "b", "c"];
+        let p = Params::parse(None, b"MaxRecords=2");
+        let (page, next) = p.page(&items, |s| s, (1, 100, 100)).unwrap();
+        assert_eq!((page, next.as_deref()), (vec![&"a", &"b"], Some("b")));
+        let p = Params::parse(None, b"MaxRecords=2&Marker=b");
+        assert_eq!(
+            p.page(&items, |s| s, (1, 100, 100)).unwrap(),
+            (vec![&"c"], None)
+        );
         let bad = Params::parse(None, b"MaxRecords=x&ShowCacheNodeInfo=yes");
         assert_eq!(
             bad.int("MaxRecords").unwrap_err().code,

@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use crate::agent::{self, NodeSpec};
-use crate::model::{self, Cluster, Engine, Event};
-use crate::{now_ms, Control};
+use crate::model::{self, Cluster, Engine};
+use crate::Control;
 
 const PERIOD: Duration = Duration::from_millis(250);
 /// How long a node gets to save and stop on SIGTERM before SIGKILL.
@@ -54,15 +54,7 @@ pub fn pass(ctl: &Control) {
             tracing::warn!("control: cannot record cluster {}: {}", c.id, e.message);
         }
         for message in events {
-            let event = Event {
-                source_id: c.id.clone(),
-                source_type: "cache-cluster".into(),
-                message,
-                date_ms: now_ms(),
-            };
-            if let Err(e) = ctl.store.add_event(&event) {
-                tracing::warn!("control: cannot record an event: {}", e.message);
-            }
+            ctl.record_event(&c.id, "cache-cluster", message);
         }
     }
 }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use crate::agent::info_field;
 use crate::error::ApiError;
-use crate::model::{Cluster, Engine, Event, Snapshot};
-use crate::query::Params;
+use crate::model::{Cluster, Engine, Snapshot};
+use crate::query::{check_identifier, Params};
 use crate::xml::{timestamp, Xml};
 use crate::{now_ms, Control};
 
@@ -20,21 +20,6 @@ pub fn not_found(name: &str) -> ApiError {
         404,
         format!("Snapshot {name} not found."),
     )
-}
-
-fn valid_name(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=255).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !name.ends_with('-')
-        && !name.contains("--");
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_value(format!(
-            "Invalid snapshot name {name}: use letters, digits and single hyphens, starting with a letter."
-        )))
-    }
 }
 
 pub fn snapshot_dir(ctl: &Control) -> PathBuf {
@@ -51,7 +36,19 @@ pub fn new_snapshot(
     cluster: &Cluster,
     group: Option<&crate::model::ReplicationGroup>,
 ) -> Result<Snapshot, ApiError> {
-    valid_name(name)?;
+    check_identifier("SnapshotName", name, 255)?;
+    new_snapshot_named(ctl, name, source, cluster, group)
+}
+
+/// [`new_snapshot`] without the check of the name (automatic snapshots
+/// are named `automatic.<id>-<date>`).
+fn new_snapshot_named(
+    ctl: &Control,
+    name: &str,
+    source: &str,
+    cluster: &Cluster,
+    group: Option<&crate::model::ReplicationGroup>,
+) -> Result<Snapshot, ApiError> {
     if ctl.store.snapshot(name)?.is_some() {
         return Err(ApiError::new(
             "SnapshotAlreadyExistsFault",
@@ -89,6 +86,22 @@ pub fn new_snapshot(
     })
 }
 
+/// The member of a replication group a snapshot is taken from: a replica
+/// when there is one, as the managed service does.
+pub fn source_member(
+    ctl: &Control,
+    g: &crate::model::ReplicationGroup,
+) -> Result<Cluster, ApiError> {
+    let member = g
+        .members
+        .iter()
+        .find(|m| **m != g.primary)
+        .unwrap_or(&g.primary);
+    ctl.store
+        .cluster(member)?
+        .ok_or_else(|| ApiError::cluster_not_found(member))
+}
+
 pub fn create(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let name = p.required("SnapshotName")?;
     let tags = crate::tags::from_params(p)?;
@@ -123,18 +136,7 @@ pub fn create(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
                     format!("Replication group {id} is not in available state."),
                 ));
             }
-            // From a replica when there is one, as the managed service does.
-            let member = g
-                .members
-                .iter()
-                .find(|m| **m != g.primary)
-                .unwrap_or(&g.primary)
-                .clone();
-            let c = ctl
-                .store
-                .cluster(&member)?
-                .ok_or_else(|| ApiError::cluster_not_found(&member))?;
-            (c, Some(g))
+            (source_member(ctl, &g)?, Some(g))
         }
         (None, None) => {
             return Err(ApiError::invalid_combination(
@@ -163,7 +165,7 @@ pub fn copy(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
             "TargetBucket (export to S3) is not supported by this control plane.",
         ));
     }
-    valid_name(target)?;
+    check_identifier("TargetSnapshotName", target, 255)?;
     let _guard = ctl.lock.lock();
     let src = ctl
         .store
@@ -215,12 +217,6 @@ pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
 }
 
 pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
-    let max = p.int("MaxRecords")?.unwrap_or(50);
-    if !(20..=50).contains(&max) {
-        return Err(ApiError::invalid_value(
-            "Invalid value for MaxRecords: it must be between 20 and 50.",
-        ));
-    }
     let name = p.get("SnapshotName");
     let cluster = p.get("CacheClusterId").map(str::to_ascii_lowercase);
     let group = p.get("ReplicationGroupId").map(str::to_ascii_lowercase);
@@ -231,8 +227,7 @@ pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
             return Err(not_found(n));
         }
     }
-    let marker = p.get("Marker").unwrap_or("");
-    let matching: Vec<&Snapshot> = all
+    let matching = all
         .iter()
         .filter(|s| name.is_none_or(|n| s.name == n))
         .filter(|s| {
@@ -245,16 +240,10 @@ pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
                 .as_deref()
                 .is_none_or(|g| s.group_id.as_deref() == Some(g))
         })
-        .filter(|s| source.is_none_or(|src| s.source == src))
-        .filter(|s| s.name.as_str() > marker)
-        .take(max as usize + 1)
-        .collect();
-    let more = matching.len() > max as usize;
-    let page = &matching[..matching.len().min(max as usize)];
+        .filter(|s| source.is_none_or(|src| s.source == src));
+    let (page, marker) = p.page(matching, |s| &s.name, (20, 50, 50))?;
     let mut x = Xml::default();
-    if more {
-        x.opt("Marker", page.last().map(|s| s.name.as_str()));
-    }
+    x.opt("Marker", marker);
     x.node("Snapshots", |x| {
         for s in page {
             write_snapshot(x, s);
@@ -289,6 +278,7 @@ pub fn pending_for(ctl: &Control, cluster: &str) -> bool {
 
 /// The reconciler's pass: takes the snapshots being created.
 pub fn pass(ctl: &Control) {
+    automatic(ctl);
     let Ok(all) = ctl.store.snapshots() else {
         return;
     };
@@ -301,17 +291,143 @@ pub fn pass(ctl: &Control) {
             let _ = ctl.store.put_snapshot(&s);
         }
         if let Some(message) = outcome {
-            let (id, kind) = match (&s.group_id, &s.cluster_id) {
-                (Some(g), _) => (g.clone(), "replication-group"),
-                (None, Some(c)) => (c.clone(), "cache-cluster"),
-                _ => (s.node_cluster.clone(), "cache-cluster"),
-            };
-            let _ = ctl.store.add_event(&Event {
-                source_id: id,
-                source_type: kind.into(),
-                message,
-                date_ms: now_ms(),
-            });
+            match &s.group_id {
+                Some(g) => ctl.record_event(g, "replication-group", message),
+                None => ctl.record_event(&s.node_cluster, "cache-cluster", message),
+            }
+        }
+    }
+}
+
+/// A day, in milliseconds.
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// Is `window` a time window (`hh:mm-hh:mm`, UTC)?
+pub fn valid_window(window: &str) -> bool {
+    (0..1440).any(|m| in_window(window, m * 60_000))
+}
+
+/// Is the time of day of `now_ms` (UTC) inside `window` (`hh:mm-hh:mm`,
+/// which may wrap past midnight)?
+pub fn in_window(window: &str, now_ms: u64) -> bool {
+    let minutes = |t: &str| -> Option<u64> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m) = (h.parse::<u64>().ok()?, m.parse::<u64>().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    };
+    let Some((start, end)) = window
+        .split_once('-')
+        .and_then(|(a, b)| Some((minutes(a)?, minutes(b)?)))
+    else {
+        return false;
+    };
+    let now = now_ms % DAY_MS / 60_000;
+    if start <= end {
+        (start..end).contains(&now)
+    } else {
+        now >= start || now < end
+    }
+}
+
+/// Automatic snapshots: one a day in the window of each Redis cluster or
+/// replication group with a retention limit, kept that many days, and
+/// dropped with their source.
+fn automatic(ctl: &Control) {
+    let now = now_ms();
+    let (Ok(clusters), Ok(groups), Ok(snapshots)) = (
+        ctl.store.clusters(),
+        ctl.store.groups(),
+        ctl.store.snapshots(),
+    ) else {
+        return;
+    };
+    let automated: Vec<&Snapshot> = snapshots
+        .iter()
+        .filter(|s| s.source == "automated")
+        .collect();
+    // Sources: (cluster or group id, is a group, retention days, window).
+    let mut sources: Vec<(String, bool, i64, String)> = clusters
+        .iter()
+        .filter(|c| c.engine == Engine::Redis && c.replication_group.is_none())
+        .map(|c| {
+            (
+                c.id.clone(),
+                false,
+                c.snapshot_retention_limit,
+                c.snapshot_window.clone(),
+            )
+        })
+        .collect();
+    sources.extend(groups.iter().map(|g| {
+        (
+            g.id.clone(),
+            true,
+            g.snapshot_retention_limit,
+            g.snapshot_window.clone(),
+        )
+    }));
+    let of = |s: &Snapshot, id: &str, group: bool| {
+        if group {
+            s.group_id.as_deref() == Some(id)
+        } else {
+            s.cluster_id.as_deref() == Some(id)
+        }
+    };
+    for s in &automated {
+        let source = sources.iter().find(|(id, group, _, _)| of(s, id, *group));
+        let expired = match source {
+            None => true,
+            Some((_, _, days, _)) => s.created_ms + (*days).max(0) as u64 * DAY_MS < now,
+        };
+        if expired && s.status != "creating" {
+            let _guard = ctl.lock.lock();
+            let _ = std::fs::remove_file(&s.file);
+            let _ = ctl.store.remove_snapshot(&s.name);
+            let _ = ctl.store.put_tags(&s.arn(), &[]);
+        }
+    }
+    for (id, group, days, window) in sources {
+        if days <= 0 || !in_window(&window, now) {
+            continue;
+        }
+        let recent = automated
+            .iter()
+            .any(|s| of(s, &id, group) && s.created_ms + DAY_MS - 3_600_000 > now);
+        if recent {
+            continue;
+        }
+        let _guard = ctl.lock.lock();
+        let made = if group {
+            ctl.store
+                .group(&id)
+                .ok()
+                .flatten()
+                .filter(|g| g.status == "available")
+                .and_then(|g| {
+                    let c = source_member(ctl, &g).ok()?;
+                    Some((c, Some(g)))
+                })
+        } else {
+            ctl.store
+                .cluster(&id)
+                .ok()
+                .flatten()
+                .filter(|c| c.status == "available")
+                .map(|c| (c, None))
+        };
+        let Some((cluster, g)) = made else { continue };
+        let stamp = crate::xml::timestamp(now);
+        // automatic.<id>-YYYY-MM-DD-HH-MM, as the managed service names them.
+        let name = format!(
+            "automatic.{id}-{}-{}",
+            &stamp[..10],
+            stamp[11..16].replace(':', "-")
+        );
+        match new_snapshot_named(ctl, &name, "automated", &cluster, g.as_ref()) {
+            Ok(s) => {
+                let _ = ctl.store.put_snapshot(&s);
+            }
+            Err(e) => tracing::warn!("control: automatic snapshot of {id}: {}", e.message),
         }
     }
 }
@@ -453,4 +569,22 @@ fn write_snapshot(x: &mut Xml, s: &Snapshot) {
         x.field("ARN", s.arn());
         x.field("DataTiering", "disabled");
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_windows() {
+        let at = |h: u64, m: u64| 1_795_824_000_000 + (h * 60 + m) * 60_000; // 2026-11-28
+        assert!(in_window("05:00-06:00", at(5, 0)));
+        assert!(in_window("05:00-06:00", at(5, 59)));
+        assert!(!in_window("05:00-06:00", at(6, 0)));
+        assert!(in_window("23:30-00:30", at(23, 45)));
+        assert!(in_window("23:30-00:30", at(0, 10)));
+        assert!(!in_window("23:30-00:30", at(12, 0)));
+        assert!(!in_window("bad", at(5, 0)));
+        assert!(!in_window("25:00-26:00", at(5, 0)));
+    }
 }

@@ -7,7 +7,9 @@ use std::path::Path;
 use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::error::ApiError;
-use crate::model::{Cluster, Event, ParameterGroup, ReplicationGroup, Snapshot, User, UserGroup};
+use crate::model::{
+    Cluster, Event, ParameterGroup, ReplicationGroup, Snapshot, SubnetGroup, User, UserGroup,
+};
 
 const CLUSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("cache_clusters");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
@@ -17,6 +19,7 @@ const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const USER_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("user_groups");
 const TAGS: TableDefinition<&str, &[u8]> = TableDefinition::new("tags");
 const PARAMETER_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("parameter_groups");
+const SUBNET_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("subnet_groups");
 
 /// Events older than this are dropped, as the managed service keeps 14 days.
 const EVENT_RETENTION_MS: u64 = 14 * 24 * 3600 * 1000;
@@ -43,6 +46,7 @@ impl Store {
         tx.open_table(USER_GROUPS).map_err(|e| e.to_string())?;
         tx.open_table(TAGS).map_err(|e| e.to_string())?;
         tx.open_table(PARAMETER_GROUPS).map_err(|e| e.to_string())?;
+        tx.open_table(SUBNET_GROUPS).map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
         Ok(Store { db })
     }
@@ -190,6 +194,18 @@ impl Store {
 
     pub fn remove_parameter_group(&self, name: &str) -> Result<(), ApiError> {
         self.remove(PARAMETER_GROUPS, name)
+    }
+
+    pub fn subnet_groups(&self) -> Result<Vec<SubnetGroup>, ApiError> {
+        self.all(SUBNET_GROUPS)
+    }
+
+    pub fn put_subnet_group(&self, g: &SubnetGroup) -> Result<(), ApiError> {
+        self.put(SUBNET_GROUPS, &g.name, g)
+    }
+
+    pub fn remove_subnet_group(&self, name: &str) -> Result<(), ApiError> {
+        self.remove(SUBNET_GROUPS, name)
     }
 
     /// A resource's tags, by ARN.

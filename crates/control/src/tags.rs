@@ -59,6 +59,7 @@ fn resource(ctl: &Control, arn: &str) -> Result<(), ApiError> {
         "user" => crate::users::all_users(ctl)?.iter().any(|u| u.id == *name),
         "usergroup" => ctl.store.user_group(name)?.is_some(),
         "parametergroup" => crate::params::group(ctl, name).is_ok(),
+        "subnetgroup" => ctl.store.subnet_groups()?.iter().any(|g| g.name == *name),
         _ => return Err(invalid()),
     };
     if found {
@@ -73,6 +74,11 @@ fn resource(ctl: &Control, arn: &str) -> Result<(), ApiError> {
         ),
         "snapshot" => crate::snapshots::not_found(name),
         "user" => ApiError::new("UserNotFound", 404, format!("User {name} not found.")),
+        "subnetgroup" => ApiError::new(
+            "CacheSubnetGroupNotFoundFault",
+            400,
+            format!("Cache subnet group {name} not found."),
+        ),
         "parametergroup" => ApiError::new(
             "CacheParameterGroupNotFound",
             404,

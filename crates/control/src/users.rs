@@ -9,7 +9,7 @@ use sha2::Digest;
 
 use crate::error::ApiError;
 use crate::model::{User, UserGroup};
-use crate::query::Params;
+use crate::query::{check_identifier, Params};
 use crate::xml::Xml;
 use crate::Control;
 
@@ -26,21 +26,6 @@ fn group_not_found(id: &str) -> ApiError {
         404,
         format!("User group {id} not found."),
     )
-}
-
-fn valid_id(what: &str, id: &str) -> Result<(), ApiError> {
-    let ok = (1..=40).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_alphabetic())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !id.ends_with('-')
-        && !id.contains("--");
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_value(format!(
-            "Invalid {what} {id}: 1 to 40 letters, digits or single hyphens, starting with a letter."
-        )))
-    }
 }
 
 fn engine(p: &Params) -> Result<String, ApiError> {
@@ -157,7 +142,7 @@ fn authentication(p: &Params) -> Result<Option<(Vec<String>, bool)>, ApiError> {
 
 pub fn create_user(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let id = p.required("UserId")?.to_ascii_lowercase();
-    valid_id("UserId", &id)?;
+    check_identifier("UserId", &id, 40)?;
     let name = p.required("UserName")?;
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ApiError::invalid_value("UserName must not contain spaces."));
@@ -248,14 +233,13 @@ pub fn describe_users(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError
         }
     }
     let engine = p.get("Engine").map(str::to_ascii_lowercase);
-    let (page, marker) = paginate(
+    let (page, marker) = p.page(
         users
             .iter()
             .filter(|u| wanted.as_deref().is_none_or(|id| u.id == id))
-            .filter(|u| engine.as_deref().is_none_or(|e| u.engine == e))
-            .collect(),
-        p,
+            .filter(|u| engine.as_deref().is_none_or(|e| u.engine == e)),
         |u| &u.id,
+        (20, 100, 100),
     )?;
     let mut x = Xml::default();
     x.node("Users", |x| {
@@ -267,34 +251,9 @@ pub fn describe_users(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError
     Ok(Some(x))
 }
 
-/// A page of `items` (sorted by key) after `Marker`, and the next marker.
-fn paginate<'a, T>(
-    items: Vec<&'a T>,
-    p: &Params,
-    key: impl Fn(&T) -> &String,
-) -> Result<(Vec<&'a T>, Option<String>), ApiError> {
-    let max = p.int("MaxRecords")?.unwrap_or(100);
-    if !(20..=100).contains(&max) {
-        return Err(ApiError::invalid_value(
-            "Invalid value for MaxRecords: it must be between 20 and 100.",
-        ));
-    }
-    let marker = p.get("Marker").unwrap_or("");
-    let mut page: Vec<&T> = items
-        .into_iter()
-        .filter(|t| key(t).as_str() > marker)
-        .take(max as usize + 1)
-        .collect();
-    let next = (page.len() > max as usize).then(|| {
-        page.truncate(max as usize);
-        page.last().map(|t| key(t).clone()).unwrap_or_default()
-    });
-    Ok((page, next))
-}
-
 pub fn create_user_group(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let id = p.required("UserGroupId")?.to_ascii_lowercase();
-    valid_id("UserGroupId", &id)?;
+    check_identifier("UserGroupId", &id, 40)?;
     let engine = engine(p)?;
     let user_ids: Vec<String> = p
         .list("UserIds", "member")
@@ -408,13 +367,12 @@ pub fn describe_user_groups(ctl: &Control, p: &Params) -> Result<Option<Xml>, Ap
             return Err(group_not_found(id));
         }
     }
-    let (page, marker) = paginate(
+    let (page, marker) = p.page(
         groups
             .iter()
-            .filter(|g| wanted.as_deref().is_none_or(|id| g.id == id))
-            .collect(),
-        p,
+            .filter(|g| wanted.as_deref().is_none_or(|id| g.id == id)),
         |g| &g.id,
+        (20, 100, 100),
     )?;
     let mut described = Vec::new();
     for g in page {
