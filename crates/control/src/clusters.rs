@@ -120,6 +120,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         }
         _ => {}
     }
+    p.refuse_encryption()?;
     let unsupported = ["AuthToken"]
         .into_iter()
         .find(|name| p.get(name).is_some())

@@ -95,6 +95,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
              is not supported by this control plane yet: create a group with one node group.",
         ));
     }
+    p.refuse_encryption()?;
     let unsupported = ["AuthToken", "GlobalReplicationGroupId"]
         .into_iter()
         .find(|name| p.get(name).is_some())
