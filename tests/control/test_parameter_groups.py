@@ -35,6 +35,12 @@ class ParameterGroupTests(ControlPlaneCase):
         self.assertEqual(defaults["maxmemory-policy"]["ParameterValue"], "volatile-lru")
         self.assertEqual(defaults["maxmemory-policy"]["ChangeType"], "immediate")
         self.assertEqual(defaults["databases"]["ChangeType"], "requires-reboot")
+        pages = list(self.ec.get_paginator("describe_engine_default_parameters").paginate(
+            CacheParameterGroupFamily="redis7", PaginationConfig={"PageSize": 20}))
+        self.assertEqual(len(pages), 2)
+        paged = [p["ParameterName"] for page in pages
+                 for p in page["EngineDefaults"]["Parameters"]]
+        self.assertEqual(paged, sorted(defaults))
         names = [g["CacheParameterGroupName"] for g in
                  self.ec.describe_cache_parameter_groups()["CacheParameterGroups"]]
         self.assertIn("default.redis7", names)

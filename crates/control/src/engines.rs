@@ -8,17 +8,18 @@ use crate::query::Params;
 use crate::xml::Xml;
 use crate::Control;
 
-/// (engine, version, parameter group family, description).
+/// (engine, parameter group family, description), by family (the order
+/// pages follow).
 const VERSIONS: &[(Engine, &str, &str)] = &[
-    (
-        Engine::Redis,
-        "redis7",
-        "Redis 7.2 commands and protocol (RESP2/RESP3), on Ferrocache",
-    ),
     (
         Engine::Memcached,
         "memcached1.6",
         "memcached 1.6 text, meta and binary protocols, on Ferrocache",
+    ),
+    (
+        Engine::Redis,
+        "redis7",
+        "Redis 7.2 commands and protocol (RESP2/RESP3), on Ferrocache",
     ),
 ];
 
@@ -31,15 +32,17 @@ pub fn describe_versions(_ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiE
             "Invalid value for CacheParameterGroupFamily: {f}."
         )));
     }
+    let wanted = VERSIONS.iter().filter(|(e, fam, _)| {
+        engine.as_deref().is_none_or(|n| n == e.name())
+            && version.is_none_or(|v| e.version().starts_with(v))
+            && family.is_none_or(|f| f == *fam)
+    });
+    // The marker is the family of the last version listed.
+    let (page, marker) = p.page(wanted, |(_, fam, _)| fam, (20, 100, 100))?;
     let mut x = Xml::default();
+    x.opt("Marker", marker);
     x.node("CacheEngineVersions", |x| {
-        for (e, fam, description) in VERSIONS {
-            let wanted = engine.as_deref().is_none_or(|n| n == e.name())
-                && version.is_none_or(|v| e.version().starts_with(v))
-                && family.is_none_or(|f| f == *fam);
-            if !wanted {
-                continue;
-            }
+        for (e, fam, description) in page {
             x.node("CacheEngineVersion", |x| {
                 x.field("Engine", e.name());
                 x.field("EngineVersion", e.version());

@@ -481,12 +481,17 @@ pub fn describe_groups(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiErro
             return Err(not_found(w));
         }
     }
-    let mut x = Xml::default();
-    x.node("CacheParameterGroups", |x| {
-        for g in groups
+    let (page, marker) = p.page(
+        groups
             .iter()
-            .filter(|g| wanted.as_deref().is_none_or(|w| g.name == w))
-        {
+            .filter(|g| wanted.as_deref().is_none_or(|w| g.name == w)),
+        |g| &g.name,
+        (20, 100, 100),
+    )?;
+    let mut x = Xml::default();
+    x.opt("Marker", marker);
+    x.node("CacheParameterGroups", |x| {
+        for g in page {
             write_group(x, g);
         }
     });
@@ -497,17 +502,24 @@ pub fn describe_parameters(ctl: &Control, p: &Params) -> Result<Option<Xml>, Api
     let name = p.required("CacheParameterGroupName")?.to_ascii_lowercase();
     let g = group(ctl, &name)?;
     let source = p.get("Source");
-    let mut x = Xml::default();
-    x.node("Parameters", |x| {
-        for (d, v) in effective(&g) {
+    let values: Vec<(&ParamDef, String, &str)> = effective(&g)
+        .into_iter()
+        .map(|(d, v)| {
             let src = if g.values.contains_key(d.name) {
                 "user"
             } else {
                 "system"
             };
-            if source.is_none_or(|s| s == src) {
-                write_parameter(x, d, &v, src);
-            }
+            (d, v, src)
+        })
+        .filter(|(_, _, src)| source.is_none_or(|s| s == *src))
+        .collect();
+    let (page, marker) = p.page(&values, |(d, _, _)| d.name, (20, 100, 100))?;
+    let mut x = Xml::default();
+    x.opt("Marker", marker);
+    x.node("Parameters", |x| {
+        for (d, v, src) in page {
+            write_parameter(x, d, v, src);
         }
     });
     x.empty("CacheNodeTypeSpecificParameters");
@@ -521,11 +533,13 @@ pub fn describe_engine_defaults(_ctl: &Control, p: &Params) -> Result<Option<Xml
             "Invalid value for CacheParameterGroupFamily: {fam}."
         ))
     })?;
+    let (page, marker) = p.page(defs, |d| d.name, (20, 100, 100))?;
     let mut x = Xml::default();
     x.node("EngineDefaults", |x| {
         x.field("CacheParameterGroupFamily", fam);
+        x.opt("Marker", marker);
         x.node("Parameters", |x| {
-            for d in defs {
+            for d in page {
                 write_parameter(x, d, d.default, "system");
             }
         });
@@ -577,6 +591,14 @@ mod tests {
             .chain(MEMCACHED16)
             .find(|d| d.name == name)
             .unwrap()
+    }
+
+    /// Pages of parameters follow their names.
+    #[test]
+    fn catalogues_are_sorted_by_name() {
+        for defs in [REDIS7, MEMCACHED16] {
+            assert!(defs.windows(2).all(|w| w[0].name < w[1].name));
+        }
     }
 
     #[test]
