@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{encode, info_field, spawn_ferrocache, start_ferrocache, start_redis, Proc, Raw};
+use common::{encode, info_field, start_ferrocache, start_redis, Proc, Raw};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -2117,20 +2117,7 @@ fn a_closed_log_pipe_does_not_break_the_node() {
 // ---------------------------------------------------------------------------
 
 fn start_mc_node(extra: &[&str]) -> Proc {
-    let mut args = vec![
-        "--engine",
-        "memcached",
-        "-p",
-        "0",
-        "-l",
-        "127.0.0.1",
-        "-U",
-        "0",
-        "-t",
-        "2",
-    ];
-    args.extend_from_slice(extra);
-    spawn_ferrocache(&args, &[]).0
+    common::spawn_memcached_engine(extra, &[])
 }
 
 fn have_memcached() -> bool {

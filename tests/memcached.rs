@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{spawn_ferrocache, Proc};
+use common::Proc;
 
 /// Starts `ferrocache server --engine memcached` on a free loopback port.
 fn start_ferrocache(extra: &[&str]) -> Proc {
@@ -22,20 +22,7 @@ fn start_ferrocache(extra: &[&str]) -> Proc {
 
 /// [`start_ferrocache`] with environment variables.
 fn start_ferrocache_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
-    let mut args = vec![
-        "--engine",
-        "memcached",
-        "-p",
-        "0",
-        "-l",
-        "127.0.0.1",
-        "-U",
-        "0",
-        "-t",
-        "2",
-    ];
-    args.extend_from_slice(extra);
-    spawn_ferrocache(&args, env).0
+    common::spawn_memcached_engine(extra, env)
 }
 
 /// Starts a real memcached on a free port.

@@ -51,20 +51,7 @@ fn start_redis_node(extra: &[&str]) -> Node {
 }
 
 fn start_memcached_node() -> Node {
-    let node = start(&[
-        "--engine",
-        "memcached",
-        "-p",
-        "0",
-        "-l",
-        "127.0.0.1",
-        "-U",
-        "0",
-        "-t",
-        "2",
-        "--metrics-port",
-        "0",
-    ]);
+    let node = start(&[common::MEMCACHED_ENGINE, &["--metrics-port", "0"]].concat());
     assert!(node.metrics.is_some(), "no metrics endpoint logged");
     node
 }

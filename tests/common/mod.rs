@@ -61,6 +61,26 @@ pub fn start_ferrocache(extra: &[&str]) -> Proc {
 /// Starts `ferrocache server <args>` with `env` and reads its log until the
 /// ready line; returns the process (its port from that line) and the log
 /// lines before it.
+/// The arguments of a memcached-engine node for tests: an ephemeral TCP
+/// port on loopback, no UDP, two worker threads.
+pub const MEMCACHED_ENGINE: &[&str] = &[
+    "--engine",
+    "memcached",
+    "-p",
+    "0",
+    "-l",
+    "127.0.0.1",
+    "-U",
+    "0",
+    "-t",
+    "2",
+];
+
+/// Starts a memcached-engine node ([`MEMCACHED_ENGINE`] then `extra`).
+pub fn spawn_memcached_engine(extra: &[&str], env: &[(&str, &str)]) -> Proc {
+    spawn_ferrocache(&[MEMCACHED_ENGINE, extra].concat(), env).0
+}
+
 pub fn spawn_ferrocache(args: &[&str], env: &[(&str, &str)]) -> (Proc, Vec<String>) {
     let mut child = ferrocache_command()
         .arg("server")

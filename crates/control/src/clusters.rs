@@ -173,22 +173,28 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
     ctl.store.put_cluster(&cluster)?;
     ctl.store.put_tags(&cluster.arn(), &tags)?;
     ctl.wake_reconciler();
-    Ok(Some(one(&cluster, false)))
+    Ok(Some(one(ctl, &cluster, false)))
 }
 
 pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let show_nodes = p.bool("ShowCacheNodeInfo")?.unwrap_or(false);
-    let clusters = match p.get("CacheClusterId") {
-        Some(id) => vec![existing(ctl, &id.to_ascii_lowercase())?],
-        None => ctl.store.clusters()?,
-    };
+    let clusters = ctl.store.clusters()?;
     // The marker is the last id of the previous page (ids sort).
-    let (page, marker) = p.page(&clusters, |c| &c.id, (20, 100, 100))?;
+    let (page, marker) = p.page(
+        p.named(
+            &clusters,
+            "CacheClusterId",
+            |c| &c.id,
+            ApiError::cluster_not_found,
+        )?,
+        |c| &c.id,
+        (20, 100, 100),
+    )?;
     let mut x = Xml::default();
     x.opt("Marker", marker);
     x.node("CacheClusters", |x| {
         for c in page {
-            write_cluster(x, c, show_nodes);
+            write_cluster(x, ctl, c, show_nodes);
         }
     });
     Ok(Some(x))
@@ -221,7 +227,7 @@ pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     c.status = "deleting".into();
     ctl.store.put_cluster(&c)?;
     ctl.wake_reconciler();
-    Ok(Some(one(&c, false)))
+    Ok(Some(one(ctl, &c, false)))
 }
 
 pub fn reboot(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
@@ -252,7 +258,7 @@ pub fn reboot(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     c.status = "rebooting cache cluster nodes".into();
     ctl.store.put_cluster(&c)?;
     ctl.wake_reconciler();
-    Ok(Some(one(&c, false)))
+    Ok(Some(one(ctl, &c, false)))
 }
 
 /// ModifyCacheCluster: the Memcached node count (nodes added, or the
@@ -299,7 +305,7 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
         ctl.store.put_cluster(&c)?;
     }
     let Some(count) = p.int("NumCacheNodes")? else {
-        return Ok(Some(one(&c, false)));
+        return Ok(Some(one(ctl, &c, false)));
     };
     if c.status != "available" {
         return Err(ApiError::invalid_cluster_state(format!(
@@ -358,13 +364,13 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
             n.status = "deleting".into();
         }
     } else {
-        return Ok(Some(one(&c, false)));
+        return Ok(Some(one(ctl, &c, false)));
     }
     c.status = "modifying".into();
     c.discovery_version += 1;
     ctl.store.put_cluster(&c)?;
     ctl.wake_reconciler();
-    Ok(Some(one(&c, false)))
+    Ok(Some(one(ctl, &c, false)))
 }
 
 /// Scales Redis nodes to another node type in place: the memory limit
@@ -424,15 +430,14 @@ pub(crate) fn new_cluster(
         discovery_version: 1,
         discovery_pushed: 0,
         replication_group: None,
-        reboot_digest: String::new(),
         subnet_group: None,
     })
 }
 
 /// `<CacheCluster>` alone (the result of the single-cluster operations).
-fn one(c: &Cluster, show_nodes: bool) -> Xml {
+fn one(ctl: &Control, c: &Cluster, show_nodes: bool) -> Xml {
     let mut x = Xml::default();
-    write_cluster(&mut x, c, show_nodes);
+    write_cluster(&mut x, ctl, c, show_nodes);
     x
 }
 
@@ -443,7 +448,7 @@ pub(crate) fn write_endpoint(x: &mut Xml, tag: &str, port: u16) {
     });
 }
 
-fn write_cluster(x: &mut Xml, c: &Cluster, show_nodes: bool) {
+fn write_cluster(x: &mut Xml, ctl: &Control, c: &Cluster, show_nodes: bool) {
     let az = format!("{}a", c.region);
     x.node("CacheCluster", |x| {
         x.field("CacheClusterId", &c.id);
@@ -469,7 +474,7 @@ fn write_cluster(x: &mut Xml, c: &Cluster, show_nodes: bool) {
         x.field("PreferredMaintenanceWindow", &c.maintenance_window);
         x.empty("PendingModifiedValues");
         x.empty("CacheSecurityGroups");
-        let to_reboot = crate::params::nodes_to_reboot(c);
+        let to_reboot = crate::params::nodes_to_reboot(ctl, c);
         x.node("CacheParameterGroup", |x| {
             x.field("CacheParameterGroupName", &c.parameter_group);
             let status = if to_reboot.is_empty() {

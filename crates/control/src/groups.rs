@@ -264,11 +264,12 @@ fn member_clusters(ctl: &Control, g: &ReplicationGroup) -> Result<Vec<Cluster>, 
 }
 
 pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
-    let groups = match p.get("ReplicationGroupId") {
-        Some(id) => vec![existing(ctl, &id.to_ascii_lowercase())?],
-        None => ctl.store.groups()?,
-    };
-    let (page, marker) = p.page(&groups, |g| &g.id, (20, 100, 100))?;
+    let groups = ctl.store.groups()?;
+    let (page, marker) = p.page(
+        p.named(&groups, "ReplicationGroupId", |g| &g.id, not_found)?,
+        |g| &g.id,
+        (20, 100, 100),
+    )?;
     let mut x = Xml::default();
     x.opt("Marker", marker);
     let mut described = Vec::new();

@@ -32,11 +32,6 @@ pub struct Cluster {
     /// The replication group this cluster is a member of.
     #[serde(default)]
     pub replication_group: Option<String>,
-    /// Digest of its parameter group's `requires-reboot` values, as the
-    /// reconciler last saw them (nodes that started with others are
-    /// `pending-reboot`).
-    #[serde(default)]
-    pub reboot_digest: String,
     /// The cache subnet group it was created in.
     #[serde(default)]
     pub subnet_group: Option<String>,

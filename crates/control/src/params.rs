@@ -287,14 +287,14 @@ pub fn apply_immediate(ctl: &Control, port: u16, g: &ParameterGroup) -> bool {
 
 /// Nodes of the cluster that started with other `requires-reboot` values
 /// than its parameter group has now (RebootCacheCluster applies them).
-pub fn nodes_to_reboot(c: &crate::model::Cluster) -> Vec<String> {
+pub fn nodes_to_reboot(ctl: &Control, c: &crate::model::Cluster) -> Vec<String> {
+    let Ok(g) = group(ctl, &c.parameter_group) else {
+        return Vec::new();
+    };
+    let now = digest(&g, Change::RequiresReboot);
     c.nodes
         .iter()
-        .filter(|n| {
-            n.started_with
-                .as_ref()
-                .is_some_and(|s| *s != c.reboot_digest)
-        })
+        .filter(|n| n.started_with.as_ref().is_some_and(|s| *s != now))
         .map(|n| n.id.clone())
         .collect()
 }
@@ -472,19 +472,9 @@ pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
 }
 
 pub fn describe_groups(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
-    let wanted = p
-        .get("CacheParameterGroupName")
-        .map(str::to_ascii_lowercase);
     let groups = all_groups(ctl)?;
-    if let Some(w) = &wanted {
-        if !groups.iter().any(|g| g.name == *w) {
-            return Err(not_found(w));
-        }
-    }
     let (page, marker) = p.page(
-        groups
-            .iter()
-            .filter(|g| wanted.as_deref().is_none_or(|w| g.name == w)),
+        p.named(&groups, "CacheParameterGroupName", |g| &g.name, not_found)?,
         |g| &g.name,
         (20, 100, 100),
     )?;

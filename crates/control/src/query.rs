@@ -64,6 +64,24 @@ impl Params {
         Ok(id.to_ascii_lowercase())
     }
 
+    /// What a Describe call lists: the item its `param` names (compared
+    /// lowercase; `not_found` when there is none), or every item.
+    pub fn named<'a, T>(
+        &self,
+        items: &'a [T],
+        param: &str,
+        key: impl Fn(&T) -> &str,
+        not_found: impl Fn(&str) -> ApiError,
+    ) -> Result<Vec<&'a T>, ApiError> {
+        match self.get(param).map(str::to_ascii_lowercase) {
+            None => Ok(items.iter().collect()),
+            Some(name) => match items.iter().find(|t| key(t) == name) {
+                Some(t) => Ok(vec![t]),
+                None => Err(not_found(&name)),
+            },
+        }
+    }
+
     /// One page of `items` (sorted by `key`) after `Marker`, at most
     /// `MaxRecords` (in `limits`: min, max, default), and the marker of the
     /// next page.

@@ -129,7 +129,6 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
     let immediate_digest = pg
         .as_ref()
         .map(|g| crate::params::digest(g, crate::params::Change::Immediate));
-    c.reboot_digest = reboot_digest.clone();
     let start_params = pg
         .as_ref()
         .map(crate::params::start_args)

@@ -141,16 +141,8 @@ pub fn delete(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
 
 pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let groups = all(ctl)?;
-    let wanted = p.get("CacheSubnetGroupName").map(str::to_ascii_lowercase);
-    if let Some(w) = &wanted {
-        if !groups.iter().any(|g| g.name == *w) {
-            return Err(not_found(w));
-        }
-    }
     let (page, marker) = p.page(
-        groups
-            .iter()
-            .filter(|g| wanted.as_deref().is_none_or(|w| g.name == w)),
+        p.named(&groups, "CacheSubnetGroupName", |g| &g.name, not_found)?,
         |g| &g.name,
         (20, 100, 100),
     )?;

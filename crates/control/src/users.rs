@@ -226,17 +226,10 @@ pub fn delete_user(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
 
 pub fn describe_users(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let users = all_users(ctl)?;
-    let wanted = p.get("UserId").map(str::to_ascii_lowercase);
-    if let Some(id) = &wanted {
-        if !users.iter().any(|u| u.id == *id) {
-            return Err(user_not_found(id));
-        }
-    }
     let engine = p.get("Engine").map(str::to_ascii_lowercase);
     let (page, marker) = p.page(
-        users
-            .iter()
-            .filter(|u| wanted.as_deref().is_none_or(|id| u.id == id))
+        p.named(&users, "UserId", |u| &u.id, user_not_found)?
+            .into_iter()
             .filter(|u| engine.as_deref().is_none_or(|e| u.engine == e)),
         |u| &u.id,
         (20, 100, 100),
@@ -361,16 +354,8 @@ pub fn delete_user_group(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiEr
 
 pub fn describe_user_groups(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let groups = ctl.store.user_groups()?;
-    let wanted = p.get("UserGroupId").map(str::to_ascii_lowercase);
-    if let Some(id) = &wanted {
-        if !groups.iter().any(|g| g.id == *id) {
-            return Err(group_not_found(id));
-        }
-    }
     let (page, marker) = p.page(
-        groups
-            .iter()
-            .filter(|g| wanted.as_deref().is_none_or(|id| g.id == id)),
+        p.named(&groups, "UserGroupId", |g| &g.id, group_not_found)?,
         |g| &g.id,
         (20, 100, 100),
     )?;
