@@ -273,6 +273,10 @@ fn run_control(args: ControlArgs) -> ExitCode {
     let url = format!("http://{}", running.addr);
     println!("Ferrocache control plane: the ElastiCache API on {url}");
     println!("State and node data in {}", data_dir.display());
+    println!(
+        "Clusters with encryption in transit: clients trust {}",
+        data_dir.join("tls").join("ca.pem").display()
+    );
     println!("Try:");
     println!(
         "  aws elasticache create-cache-cluster --endpoint-url {url} --region us-east-1 \\\n    \

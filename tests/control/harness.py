@@ -67,7 +67,7 @@ class ControlPlane:
         line = self.proc.stdout.readline()
         if self.url not in line:
             raise RuntimeError(f"control plane did not start: {line}")
-        self.banner = line + "".join(self.proc.stdout.readline() for _ in range(4))
+        self.banner = line + "".join(self.proc.stdout.readline() for _ in range(5))
         # Keep reading its output (logs), so a full pipe never blocks it.
         self.log = open(os.path.join(os.path.dirname(self.data_dir), "control.log"), "a")
         self.drain = threading.Thread(

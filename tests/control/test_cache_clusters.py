@@ -146,8 +146,9 @@ class CacheClusterTests(ControlPlaneCase):
             (self.ec.reboot_cache_cluster, dict(CacheClusterId="dup", CacheNodeIdsToReboot=["0009"]),
              None, 400),
             (self.ec.describe_events, dict(SourceType="galaxy"), "InvalidParameterValue", 400),
-            (self.ec.create_cache_cluster, dict(CacheClusterId="tls", Engine="redis",
-                                                TransitEncryptionEnabled=True),
+            (self.ec.create_cache_cluster, dict(CacheClusterId="tls", Engine="memcached",
+                                                TransitEncryptionEnabled=True,
+                                                AuthToken="Sample-token-for-mc-01"),
              "InvalidParameterCombination", 400),
         ]
         for call, kwargs, want_code, want_status in cases:

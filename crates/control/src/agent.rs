@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::model::{Engine, NodeType};
+use crate::tls::TlsFiles;
 
 const PID_FILE: &str = "node.pid";
 /// A Redis node's own configuration file: the control plane's user.
@@ -35,6 +36,11 @@ pub struct NodeSpec<'a> {
     /// Parameters from its parameter group (`--name value`, or memcached
     /// flags).
     pub params: Vec<String>,
+    /// A node serving TLS only (encryption in transit).
+    pub tls: bool,
+    /// A Redis node's ACL users from its first moment (name, rules), so
+    /// that it is never open before the control plane applies them.
+    pub users: &'a [(String, Vec<String>)],
 }
 
 /// A node process this agent started (a child) or adopted (no handle).
@@ -52,15 +58,39 @@ pub struct Agent {
     ports: RangeInclusive<u16>,
     /// By data directory, which names a node uniquely.
     procs: Mutex<HashMap<PathBuf, Proc>>,
+    tls: TlsFiles,
+    /// Ports of nodes that speak TLS only.
+    tls_ports: Mutex<HashSet<u16>>,
 }
 
 impl Agent {
-    pub fn new(binary: PathBuf, ports: RangeInclusive<u16>, admin_password: String) -> Agent {
+    pub fn new(
+        binary: PathBuf,
+        ports: RangeInclusive<u16>,
+        admin_password: String,
+        tls: TlsFiles,
+    ) -> Agent {
         Agent {
             binary,
             admin_password,
             ports,
             procs: Mutex::new(HashMap::new()),
+            tls,
+            tls_ports: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The certificate authority clients of TLS nodes trust.
+    pub fn ca_file(&self) -> &Path {
+        &self.tls.ca
+    }
+
+    fn note_tls(&self, port: u16, tls: bool) {
+        let mut ports = self.tls_ports.lock();
+        if tls {
+            ports.insert(port);
+        } else {
+            ports.remove(&port);
         }
     }
 
@@ -76,22 +106,19 @@ impl Agent {
         match spec.engine {
             Engine::Redis => {
                 let memory = format!("{}mb", spec.node_type.memory_mib);
-                cmd.args([
-                    "server",
-                    "--config",
-                    NODE_CONF,
-                    "--threads",
-                    &threads,
-                    "--port",
-                    &port,
-                ])
-                .args(["--bind", "127.0.0.1", "--maxmemory", &memory])
-                // The managed service's default policy.
-                .args(["--maxmemory-policy", "volatile-lru"])
-                // A new replica syncs at once instead of waiting 5 s
-                // for others to share its snapshot.
-                .args(["--repl-diskless-sync-delay", "0", "--dir"])
-                .arg(spec.dir);
+                cmd.args(["server", "--config", NODE_CONF, "--threads", &threads]);
+                if spec.tls {
+                    cmd.args(self.tls.node_args(spec.port));
+                } else {
+                    cmd.args(["--port", &port]);
+                }
+                cmd.args(["--bind", "127.0.0.1", "--maxmemory", &memory])
+                    // The managed service's default policy.
+                    .args(["--maxmemory-policy", "volatile-lru"])
+                    // A new replica syncs at once instead of waiting 5 s
+                    // for others to share its snapshot.
+                    .args(["--repl-diskless-sync-delay", "0", "--dir"])
+                    .arg(spec.dir);
                 if let Some(primary) = spec.replica_of {
                     cmd.arg("--replicaof").arg(format!("127.0.0.1 {primary}"));
                 }
@@ -102,6 +129,9 @@ impl Agent {
                 cmd.args(["server", "--engine", "memcached", "-p", &port])
                     .args(["-l", "127.0.0.1", "-m", &memory, "-t", &threads])
                     .args(&spec.params);
+                if spec.tls {
+                    cmd.args(self.tls.memcached_args());
+                }
             }
         }
         cmd
@@ -111,8 +141,9 @@ impl Agent {
     pub fn start(&self, spec: &NodeSpec) -> std::io::Result<()> {
         std::fs::create_dir_all(spec.dir)?;
         if spec.engine == Engine::Redis {
-            self.write_node_conf(spec.dir)?;
+            self.write_node_conf(spec.dir, spec.users)?;
         }
+        self.note_tls(spec.port, spec.tls);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -140,21 +171,24 @@ impl Agent {
     }
 
     /// The Redis node's configuration file: the control plane's user (its
-    /// password stored hashed) and the credentials a replica syncs with.
-    /// Owner-only, as it holds `masterauth`.
-    fn write_node_conf(&self, dir: &Path) -> std::io::Result<()> {
+    /// password stored hashed), the node's users, and the credentials a
+    /// replica syncs with. Owner-only, as it holds `masterauth`.
+    fn write_node_conf(&self, dir: &Path, users: &[(String, Vec<String>)]) -> std::io::Result<()> {
         use sha2::Digest;
         use std::os::unix::fs::OpenOptionsExt;
         let hash: String = sha2::Sha256::digest(self.admin_password.as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let text = format!(
+        let mut text = format!(
             "# Written by the Ferrocache control plane at each start of this node.\n\
              user {ADMIN_USER} on #{hash} ~* &* +@all\n\
              masteruser {ADMIN_USER}\nmasterauth {}\n",
             self.admin_password
         );
+        for (name, rules) in users.iter().filter(|(name, _)| name != ADMIN_USER) {
+            text.push_str(&format!("user {name} {}\n", rules.join(" ")));
+        }
         let path = dir.join(NODE_CONF);
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -171,33 +205,52 @@ impl Agent {
     pub fn redis(&self, port: u16, args: &[&str]) -> Option<Result<String, String>> {
         let mut request = encode(&["AUTH", ADMIN_USER, &self.admin_password]);
         request.extend_from_slice(&encode(args));
+        match self.connect(port)? {
+            NodeConn::Plain(s) => exchange_reply(s, &request),
+            NodeConn::Tls(s) => exchange_reply(*s, &request),
+        }
+    }
+
+    /// A connection to a node, over TLS if it serves TLS.
+    fn connect(&self, port: u16) -> Option<NodeConn> {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+        let s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
         s.set_read_timeout(Some(Duration::from_millis(2000))).ok()?;
         s.set_write_timeout(Some(Duration::from_millis(1000)))
             .ok()?;
-        s.write_all(&request).ok()?;
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        // Two replies: AUTH's (ignored: a node of an older control plane
-        // has no such user, and then the command runs as `default`), then
-        // the command's.
-        let mut skipped = false;
-        loop {
-            if !skipped {
-                if let Some(end) = reply_len(&buf) {
-                    buf.drain(..end);
-                    skipped = true;
-                    continue;
-                }
-            } else if let Some(reply) = parse_reply(&buf) {
-                return Some(reply);
-            }
-            match s.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
+        if self.tls_ports.lock().contains(&port) {
+            return Some(NodeConn::Tls(Box::new(self.tls.connect(s).ok()?)));
         }
+        Some(NodeConn::Plain(s))
+    }
+
+    /// Sends `request` and reads until the reply is `done`.
+    fn exchange(&self, port: u16, request: &[u8], done: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+        match self.connect(port)? {
+            NodeConn::Plain(s) => read_until(s, request, done),
+            NodeConn::Tls(s) => read_until(*s, request, done),
+        }
+    }
+
+    /// A Memcached node's `stats` answer, up to its END line.
+    pub fn memcached_stats(&self, port: u16) -> Option<String> {
+        let reply = self.exchange(port, b"stats\r\n", |b| b.ends_with(b"END\r\n"))?;
+        String::from_utf8(reply).ok()
+    }
+
+    /// Tells a Memcached node the cluster's nodes (ElastiCache
+    /// auto-discovery: `config set cluster`, answered to clients by
+    /// `config get cluster`).
+    pub fn push_discovery(&self, port: u16, version: u64, ports: &[u16]) -> bool {
+        let nodes: Vec<String> = ports
+            .iter()
+            .map(|p| format!("localhost|127.0.0.1|{p}"))
+            .collect();
+        let payload = format!("{version}\r\n{}", nodes.join(" "));
+        let request = format!("config set cluster 0 0 {}\r\n{payload}\r\n", payload.len());
+        self.exchange(port, request.as_bytes(), |b| b.ends_with(b"\r\n"))
+            .as_deref()
+            == Some(b"STORED\r\n")
     }
 
     /// Does the node answer its protocol's ping (PING, `version`)?
@@ -206,15 +259,15 @@ impl Agent {
             Engine::Redis => {
                 matches!(self.redis(port, &["PING"]), Some(Ok(pong)) if pong == "PONG")
             }
-            Engine::Memcached => {
-                exchange(port, b"version\r\n", 8).as_deref() == Some(b"VERSION ".as_slice())
-            }
+            Engine::Memcached => self
+                .exchange(port, b"version\r\n", |b| b.ends_with(b"\r\n"))
+                .is_some_and(|reply| reply.starts_with(b"VERSION ")),
         }
     }
 
     /// Takes over a node started by an earlier control plane, if its
     /// process still runs. Returns whether it does.
-    pub fn adopt(&self, dir: &Path, port: u16) -> bool {
+    pub fn adopt(&self, dir: &Path, port: u16, tls: bool) -> bool {
         let Some(pid) = std::fs::read_to_string(dir.join(PID_FILE))
             .ok()
             .and_then(|t| t.trim().parse::<u32>().ok())
@@ -226,10 +279,10 @@ impl Agent {
             return false;
         };
         let args: Vec<&[u8]> = cmdline.split(|&c| c == 0).collect();
-        let port = port.to_string();
-        if !args.contains(&b"server".as_slice()) || !args.contains(&port.as_bytes()) {
+        if !args.contains(&b"server".as_slice()) || !args.contains(&port.to_string().as_bytes()) {
             return false;
         }
+        self.note_tls(port, tls);
         self.procs
             .lock()
             .insert(dir.to_path_buf(), Proc { pid, child: None });
@@ -289,23 +342,57 @@ impl Agent {
     }
 }
 
-/// Sends `request` and reads up to `want` bytes of the reply.
-fn exchange(port: u16, request: &[u8], want: usize) -> Option<Vec<u8>> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
-    s.set_read_timeout(Some(Duration::from_millis(1000))).ok()?;
-    s.set_write_timeout(Some(Duration::from_millis(1000)))
-        .ok()?;
+/// Sends AUTH and a command, and reads the command's reply (see
+/// `Agent::redis`).
+fn exchange_reply(mut s: impl Read + Write, request: &[u8]) -> Option<Result<String, String>> {
     s.write_all(request).ok()?;
-    let mut buf = vec![0u8; want];
-    let mut got = 0;
-    while got < want {
-        match s.read(&mut buf[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
+    s.flush().ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Two replies: AUTH's (ignored: a node of an older control plane
+    // has no such user, and then the command runs as `default`), then
+    // the command's.
+    let mut skipped = false;
+    loop {
+        if !skipped {
+            if let Some(end) = reply_len(&buf) {
+                buf.drain(..end);
+                skipped = true;
+                continue;
+            }
+        } else if let Some(reply) = parse_reply(&buf) {
+            return Some(reply);
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    buf.truncate(got);
+}
+
+/// A connection to a node.
+enum NodeConn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+/// Sends `request` and reads until `done` says the reply is complete (or
+/// the node closes or times out: then what came).
+fn read_until(
+    mut s: impl Read + Write,
+    request: &[u8],
+    done: impl Fn(&[u8]) -> bool,
+) -> Option<Vec<u8>> {
+    s.write_all(request).ok()?;
+    s.flush().ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    while !done(&buf) {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
     Some(buf)
 }
 
@@ -370,35 +457,6 @@ pub fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
     info.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .map(str::trim)
-}
-
-/// A Memcached node's `stats` answer, up to its END line.
-pub fn memcached_stats(port: u16) -> Option<String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
-    s.set_read_timeout(Some(Duration::from_millis(2000))).ok()?;
-    s.write_all(b"stats\r\n").ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    while !buf.ends_with(b"END\r\n") {
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    String::from_utf8(buf).ok()
-}
-
-/// Tells a Memcached node the cluster's nodes (ElastiCache auto-discovery:
-/// `config set cluster`, answered to clients by `config get cluster`).
-pub fn push_discovery(port: u16, version: u64, ports: &[u16]) -> bool {
-    let nodes: Vec<String> = ports
-        .iter()
-        .map(|p| format!("localhost|127.0.0.1|{p}"))
-        .collect();
-    let payload = format!("{version}\r\n{}", nodes.join(" "));
-    let request = format!("config set cluster 0 0 {}\r\n{payload}\r\n", payload.len());
-    exchange(port, request.as_bytes(), 8).as_deref() == Some(b"STORED\r\n")
 }
 
 fn alive(pid: u32) -> bool {
@@ -469,8 +527,9 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let mut child = Command::new("sleep").arg("30").spawn().expect("sleep");
         std::fs::write(dir.join(PID_FILE), format!("{}\n", child.id())).expect("pid file");
-        let agent = Agent::new(PathBuf::from("ferrocache"), 1..=2, "pw".into());
-        assert!(!agent.adopt(&dir, 30));
+        let tls = TlsFiles::ensure(&dir).expect("tls files");
+        let agent = Agent::new(PathBuf::from("ferrocache"), 1..=2, "pw".into(), tls);
+        assert!(!agent.adopt(&dir, 30, false));
         assert!(!agent.running(&dir));
         let _ = child.kill();
         let _ = child.wait();

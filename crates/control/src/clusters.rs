@@ -120,15 +120,11 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         }
         _ => {}
     }
-    p.refuse_encryption()?;
-    let unsupported = ["AuthToken"]
-        .into_iter()
-        .find(|name| p.get(name).is_some())
-        .or((!p.list("SnapshotArns", "SnapshotArn").is_empty()).then_some("SnapshotArns"));
-    if let Some(name) = unsupported {
-        return Err(ApiError::invalid_combination(format!(
-            "{name} is not supported by this control plane yet."
-        )));
+    let security = crate::security::from_create(p, engine, false, now_ms())?;
+    if !p.list("SnapshotArns", "SnapshotArn").is_empty() {
+        return Err(ApiError::invalid_combination(
+            "SnapshotArns is not supported by this control plane yet: restore with SnapshotName.",
+        ));
     }
     let tags = crate::tags::from_params(p)?;
     let _guard = ctl.lock.lock();
@@ -149,6 +145,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         count as usize,
         caller,
     )?;
+    cluster.security = security;
     cluster.snapshot_retention_limit = p.int("SnapshotRetentionLimit")?.unwrap_or(0);
     if let Some(w) = p.snapshot_window()? {
         cluster.snapshot_window = w;
@@ -268,12 +265,26 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let id = p.identifier("CacheClusterId", 50)?;
     let _guard = ctl.lock.lock();
     let mut c = existing(ctl, &id)?;
-    for unsupported in ["EngineVersion", "AuthToken"] {
-        if p.get(unsupported).is_some() {
-            return Err(ApiError::invalid_combination(format!(
-                "Modifying {unsupported} is not supported by this control plane yet."
-            )));
-        }
+    if p.get("EngineVersion").is_some() {
+        return Err(ApiError::invalid_combination(
+            "Modifying EngineVersion is not supported by this control plane yet.",
+        ));
+    }
+    let security_change = [
+        "AuthToken",
+        "AuthTokenUpdateStrategy",
+        "TransitEncryptionEnabled",
+    ]
+    .iter()
+    .any(|name| p.get(name).is_some());
+    if security_change && c.replication_group.is_some() {
+        return Err(ApiError::invalid_combination(
+            "The AUTH token of a replication group's member changes with ModifyReplicationGroup.",
+        ));
+    }
+    if crate::security::modify(p, &mut c.security, false, now_ms())? {
+        ctl.store.put_cluster(&c)?;
+        ctl.wake_reconciler();
     }
     if let Some(pg) = p.get("CacheParameterGroupName") {
         let pg = pg.to_ascii_lowercase();
@@ -431,6 +442,7 @@ pub(crate) fn new_cluster(
         discovery_pushed: 0,
         replication_group: None,
         subnet_group: None,
+        security: Default::default(),
     })
 }
 
@@ -510,9 +522,12 @@ fn write_cluster(x: &mut Xml, ctl: &Control, c: &Cluster, show_nodes: bool) {
             x.field("SnapshotRetentionLimit", c.snapshot_retention_limit);
             x.field("SnapshotWindow", &c.snapshot_window);
         }
-        x.field("AuthTokenEnabled", false);
-        x.field("TransitEncryptionEnabled", false);
-        x.field("AtRestEncryptionEnabled", false);
+        // A group member's token is the group's.
+        let group = c
+            .replication_group
+            .as_deref()
+            .and_then(|g| ctl.store.group(g).ok().flatten());
+        crate::security::write(x, group.as_ref().map_or(&c.security, |g| &g.security));
         x.field("ARN", c.arn());
         x.field("ReplicationGroupLogDeliveryEnabled", false);
         x.empty("LogDeliveryConfigurations");

@@ -84,6 +84,7 @@ fn step(ctl: &Control, g: &mut ReplicationGroup, events: &mut Vec<String>) -> bo
         for mut c in members {
             if g.retain_primary && c.id == g.primary {
                 c.replication_group = None;
+                c.security = g.security.clone();
             } else {
                 c.status = "deleting".into();
             }
@@ -98,10 +99,9 @@ fn step(ctl: &Control, g: &mut ReplicationGroup, events: &mut Vec<String>) -> bo
         return false;
     };
     let primary_dead = primary.status == "available"
-        && !primary
-            .nodes
-            .iter()
-            .all(|n| ctl.agent.running(&n.dir) || ctl.agent.adopt(&n.dir, n.port));
+        && !primary.nodes.iter().all(|n| {
+            ctl.agent.running(&n.dir) || ctl.agent.adopt(&n.dir, n.port, primary.security.tls)
+        });
     if primary_dead && g.automatic_failover {
         let promoted = best_replica(&ctl.agent, g, &members).filter(|new| {
             members
@@ -184,8 +184,8 @@ fn step(ctl: &Control, g: &mut ReplicationGroup, events: &mut Vec<String>) -> bo
     }
     // RBAC: every node gets the user group's users (or the open default
     // user when there is none), again after each of its starts.
-    let acl = crate::users::acl_rules(ctl, g.user_group.as_deref());
-    let digest = acl_digest(&acl);
+    let acl = crate::users::acl_rules(ctl, g.user_group.as_deref(), &g.security);
+    let digest = crate::users::acl_digest(&acl);
     for c in &mut members {
         let Some(n) = c.nodes.first_mut() else {
             continue;
@@ -196,7 +196,7 @@ fn step(ctl: &Control, g: &mut ReplicationGroup, events: &mut Vec<String>) -> bo
         if n.acl_applied.as_deref() == Some(digest.as_str()) {
             continue;
         }
-        if apply_acl(&ctl.agent, n.port, &acl) {
+        if crate::users::apply_acl(&ctl.agent, n.port, &acl) {
             n.acl_applied = Some(digest.clone());
             // Record it on the stored cluster (this step may have changed
             // it since `members` was read).
@@ -276,45 +276,4 @@ fn promote(agent: &Agent, old: u16, new: u16) -> bool {
     }
     let _ = agent.redis(old, &["CLIENT", "UNPAUSE"]);
     promoted
-}
-
-fn acl_digest(acl: &[(String, Vec<String>)]) -> String {
-    use sha2::Digest;
-    let text: String = acl
-        .iter()
-        .map(|(name, rules)| format!("{name} {}\n", rules.join(" ")))
-        .collect();
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Sets the node's ACL users to `acl` (others deleted, the control plane's
-/// own user kept). Returns whether the node took all of it.
-fn apply_acl(agent: &Agent, port: u16, acl: &[(String, Vec<String>)]) -> bool {
-    for (name, rules) in acl {
-        let mut args = vec!["ACL", "SETUSER", name.as_str()];
-        args.extend(rules.iter().map(String::as_str));
-        match agent.redis(port, &args) {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                tracing::warn!("control: ACL SETUSER {name} on port {port}: {e}");
-                return false;
-            }
-            None => return false,
-        }
-    }
-    let Some(Ok(users)) = agent.redis(port, &["ACL", "USERS"]) else {
-        return false;
-    };
-    for user in users.lines() {
-        let kept = user == crate::agent::ADMIN_USER
-            || user == crate::users::DEFAULT_USER
-            || acl.iter().any(|(name, _)| name == user);
-        if !kept && agent.redis(port, &["ACL", "DELUSER", user]).is_none() {
-            return false;
-        }
-    }
-    true
 }

@@ -66,6 +66,7 @@ fn add_replicas(
             caller,
         )?;
         c.replication_group = Some(g.id.clone());
+        c.security.tls = g.security.tls;
         g.members.push(id);
         added.push(c);
     }
@@ -95,8 +96,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
              is not supported by this control plane yet: create a group with one node group.",
         ));
     }
-    p.refuse_encryption()?;
-    let unsupported = ["AuthToken", "GlobalReplicationGroupId"]
+    let unsupported = ["GlobalReplicationGroupId"]
         .into_iter()
         .find(|name| p.get(name).is_some())
         .or((!p.list("SnapshotArns", "SnapshotArn").is_empty()).then_some("SnapshotArns"));
@@ -112,6 +112,8 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         ));
     }
     let user_group = user_groups.first().map(|u| u.to_ascii_lowercase());
+    let mut security =
+        crate::security::from_create(p, Engine::Redis, user_group.is_some(), now_ms())?;
     let automatic_failover = p.bool("AutomaticFailoverEnabled")?.unwrap_or(false);
     let multi_az = p.bool("MultiAZEnabled")?.unwrap_or(false);
     if multi_az && !automatic_failover {
@@ -179,6 +181,15 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
                     "Cache cluster {cid} must be an available Redis cluster in no replication group."
                 )));
             }
+            if c.security.tls != security.tls {
+                return Err(ApiError::invalid_combination(format!(
+                    "TransitEncryptionEnabled must match that of cache cluster {cid}."
+                )));
+            }
+            // The group keeps the cluster's token unless given another.
+            if p.get("AuthToken").is_none() && user_group.is_none() {
+                security = c.security.clone();
+            }
             Some(c)
         }
         None => None,
@@ -205,6 +216,7 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
         promote: None,
         retain_primary: false,
         user_group,
+        security,
     };
     let mut members = Vec::new();
     match adopted {
@@ -369,7 +381,7 @@ fn failover_target(ctl: &Control, g: &ReplicationGroup) -> Result<String, ApiErr
 
 pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let id = p.identifier("ReplicationGroupId", 40)?;
-    for unsupported in ["EngineVersion", "AuthToken", "SnapshottingClusterId"] {
+    for unsupported in ["EngineVersion", "SnapshottingClusterId"] {
         if p.get(unsupported).is_some() {
             return Err(ApiError::invalid_combination(format!(
                 "Modifying {unsupported} is not supported by this control plane yet."
@@ -441,6 +453,9 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
                 "A replication group has at most one user group.",
             ))
         }
+    }
+    if crate::security::modify(p, &mut g.security, g.user_group.is_some(), now_ms())? {
+        g.status = "modifying".into();
     }
     if let Some(pg) = p.get("CacheParameterGroupName") {
         let pg = pg.to_ascii_lowercase();
@@ -639,9 +654,7 @@ fn write_group(x: &mut Xml, g: &ReplicationGroup, members: &[Cluster]) {
         x.field("SnapshotWindow", &g.snapshot_window);
         x.field("ClusterEnabled", false);
         x.field("CacheNodeType", &g.node_type);
-        x.field("AuthTokenEnabled", false);
-        x.field("TransitEncryptionEnabled", false);
-        x.field("AtRestEncryptionEnabled", false);
+        crate::security::write(x, &g.security);
         x.field("ARN", g.arn());
         x.node("UserGroupIds", |x| {
             if let Some(u) = &g.user_group {

@@ -22,11 +22,13 @@ mod params;
 mod proxy;
 pub mod query;
 mod reconcile;
+mod security;
 pub mod sigv4;
 mod snapshots;
 pub mod store;
 mod subnets;
 mod tags;
+mod tls;
 mod users;
 pub mod xml;
 
@@ -274,6 +276,7 @@ pub fn start(config: ControlConfig) -> Result<Running, String> {
             config.binary,
             config.node_ports,
             admin_password(&config.data_dir)?,
+            tls::TlsFiles::ensure(&config.data_dir)?,
         ),
         endpoints: proxy::Endpoints::new(runtime.handle().clone()),
         data_dir: config.data_dir,

@@ -217,7 +217,7 @@ pub fn render(ctl: &Control) -> String {
                     }
                     _ => continue,
                 },
-                Engine::Memcached => match crate::agent::memcached_stats(n.port) {
+                Engine::Memcached => match ctl.agent.memcached_stats(n.port) {
                     Some(stats) => memcached_values(&stats),
                     None => continue,
                 },

@@ -35,6 +35,23 @@ pub struct Cluster {
     /// The cache subnet group it was created in.
     #[serde(default)]
     pub subnet_group: Option<String>,
+    /// Encryption in transit and the AUTH token of a standalone Redis
+    /// cluster (a group member's `tls` follows its group; the token is the
+    /// group's).
+    #[serde(default)]
+    pub security: Security,
+}
+
+/// Encryption in transit and AUTH tokens (`AuthToken`) of a standalone
+/// Redis cluster or a replication group.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Security {
+    /// Nodes serve TLS only.
+    pub tls: bool,
+    /// SHA-256 (hex) of the tokens the `default` user accepts: one, or two
+    /// while a ROTATE is not yet followed by a SET.
+    pub auth_token_hashes: Vec<String>,
+    pub auth_token_modified_ms: Option<u64>,
 }
 
 impl Cluster {
@@ -122,6 +139,8 @@ pub struct ReplicationGroup {
     /// The user group whose users are the nodes' ACL users (RBAC).
     #[serde(default)]
     pub user_group: Option<String>,
+    #[serde(default)]
+    pub security: Security,
 }
 
 /// An RBAC user: a Redis ACL user that user groups put on nodes.

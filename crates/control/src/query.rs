@@ -121,20 +121,6 @@ impl Params {
         }
     }
 
-    /// Refuses encryption switches this control plane cannot honour yet
-    /// (rather than accepting and ignoring them).
-    pub fn refuse_encryption(&self) -> Result<(), ApiError> {
-        for name in ["TransitEncryptionEnabled", "AtRestEncryptionEnabled"] {
-            if self.bool(name)? == Some(true) {
-                return Err(ApiError::invalid_combination(format!(
-                    "{name} is not supported by this control plane yet: nodes listen on \
-                     loopback without TLS."
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// A flattened list: `Name.Item.1`, `Name.Item.2`, ... (botocore's
     /// query serializer numbers from 1, without gaps).
     pub fn list(&self, name: &str, item: &str) -> Vec<&str> {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::agent::{self, NodeSpec};
+use crate::agent::NodeSpec;
 use crate::model::{self, Cluster, Engine};
 use crate::Control;
 
@@ -133,6 +133,13 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
         .as_ref()
         .map(crate::params::start_args)
         .unwrap_or_default();
+    let acl = match c.engine {
+        Engine::Redis => crate::users::node_acl(ctl, c),
+        Engine::Memcached => Vec::new(),
+    };
+    let acl_digest = crate::users::acl_digest(&acl);
+    // A group's pass applies its members' users (with replication).
+    let standalone_redis = c.engine == Engine::Redis && c.replication_group.is_none();
     for n in &mut c.nodes {
         let spec = NodeSpec {
             engine: c.engine,
@@ -141,6 +148,8 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
             node_type,
             replica_of: role.replica_of,
             params: start_params.clone(),
+            tls: c.security.tls,
+            users: &acl,
         };
         if n.reboot_pending {
             ctl.agent.stop(&n.dir, STOP_GRACE);
@@ -152,7 +161,7 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
             events.push(format!("Cache node {} restarted", n.id));
             continue;
         }
-        if !ctl.agent.running(&n.dir) && !ctl.agent.adopt(&n.dir, n.port) {
+        if !ctl.agent.running(&n.dir) && !ctl.agent.adopt(&n.dir, n.port, spec.tls) {
             if role.failover_first && n.status == "available" {
                 continue;
             }
@@ -189,6 +198,13 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
                 n.params_applied = Some(want.clone());
             }
         }
+        if standalone_redis
+            && n.status == "available"
+            && n.acl_applied.as_deref() != Some(acl_digest.as_str())
+            && crate::users::apply_acl(&ctl.agent, n.port, &acl)
+        {
+            n.acl_applied = Some(acl_digest.clone());
+        }
     }
     if c.nodes.iter().any(|n| n.status != "available") {
         return;
@@ -197,7 +213,7 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
         let ports: Vec<u16> = c.nodes.iter().map(|n| n.port).collect();
         if ports
             .iter()
-            .all(|&p| agent::push_discovery(p, c.discovery_version, &ports))
+            .all(|&p| ctl.agent.push_discovery(p, c.discovery_version, &ports))
         {
             c.discovery_pushed = c.discovery_version;
         } else {

@@ -7,8 +7,9 @@
 
 use sha2::Digest;
 
+use crate::agent::Agent;
 use crate::error::ApiError;
-use crate::model::{User, UserGroup};
+use crate::model::{Cluster, Security, User, UserGroup};
 use crate::query::{check_identifier, Params};
 use crate::xml::Xml;
 use crate::Control;
@@ -394,15 +395,30 @@ pub fn attachable(ctl: &Control, id: &str) -> Result<(), ApiError> {
     check_members(ctl, &g.user_ids)
 }
 
-/// The ACL SETUSER rules of a user group's users, by user name (None: no
-/// user group, the node's default user is open as at creation).
-pub fn acl_rules(ctl: &Control, user_group: Option<&str>) -> Vec<(String, Vec<String>)> {
+/// The ACL users of a Redis node: its replication group's, else its own
+/// cluster's (see `acl_rules`).
+pub fn node_acl(ctl: &Control, c: &Cluster) -> Vec<(String, Vec<String>)> {
+    match c
+        .replication_group
+        .as_deref()
+        .and_then(|g| ctl.store.group(g).ok().flatten())
+    {
+        Some(g) => acl_rules(ctl, g.user_group.as_deref(), &g.security),
+        None => acl_rules(ctl, None, &c.security),
+    }
+}
+
+/// The ACL SETUSER rules of a user group's users, by user name; without a
+/// user group, the `default` user alone, with the AUTH tokens or open.
+pub fn acl_rules(
+    ctl: &Control,
+    user_group: Option<&str>,
+    security: &Security,
+) -> Vec<(String, Vec<String>)> {
     let Some(id) = user_group else {
         return vec![(
             DEFAULT_USER.into(),
-            ["reset", "on", "nopass", "~*", "&*", "+@all"]
-                .map(String::from)
-                .to_vec(),
+            crate::security::default_user_rules(security),
         )];
     };
     let users = all_users(ctl).unwrap_or_default();
@@ -491,4 +507,45 @@ fn write_group(x: &mut Xml, g: &UserGroup, attached: &[String]) {
         }
     });
     x.field("ARN", g.arn());
+}
+
+pub(crate) fn acl_digest(acl: &[(String, Vec<String>)]) -> String {
+    use sha2::Digest;
+    let text: String = acl
+        .iter()
+        .map(|(name, rules)| format!("{name} {}\n", rules.join(" ")))
+        .collect();
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Sets the node's ACL users to `acl` (others deleted, the control plane's
+/// own user kept). Returns whether the node took all of it.
+pub(crate) fn apply_acl(agent: &Agent, port: u16, acl: &[(String, Vec<String>)]) -> bool {
+    for (name, rules) in acl {
+        let mut args = vec!["ACL", "SETUSER", name.as_str()];
+        args.extend(rules.iter().map(String::as_str));
+        match agent.redis(port, &args) {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::warn!("control: ACL SETUSER {name} on port {port}: {e}");
+                return false;
+            }
+            None => return false,
+        }
+    }
+    let Some(Ok(users)) = agent.redis(port, &["ACL", "USERS"]) else {
+        return false;
+    };
+    for user in users.lines() {
+        let kept = user == crate::agent::ADMIN_USER
+            || user == DEFAULT_USER
+            || acl.iter().any(|(name, _)| name == user);
+        if !kept && agent.redis(port, &["ACL", "DELUSER", user]).is_none() {
+            return false;
+        }
+    }
+    true
 }
