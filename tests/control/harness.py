@@ -97,6 +97,10 @@ class ControlPlane:
                     pids.append(int(f.read()))
         return pids
 
+    def node_pid(self, cluster, node):
+        with open(os.path.join(self.data_dir, "nodes", cluster, node, "node.pid")) as f:
+            return int(f.read())
+
     def kill_nodes(self):
         """Stops the control plane, then every node it started."""
         pids = self.node_pids()

@@ -85,8 +85,8 @@ class CacheClusterTests(ControlPlaneCase):
         c = self.describe("sessions")
         config = c["ConfigurationEndpoint"]
 
-        def discovered():
-            with socket.create_connection((config["Address"], config["Port"]), timeout=5) as s:
+        def discovered(port=config["Port"]):
+            with socket.create_connection((config["Address"], port), timeout=5) as s:
                 s.sendall(b"config get cluster\r\n")
                 data = b""
                 while not data.endswith(b"END\r\n"):
@@ -117,7 +117,21 @@ class CacheClusterTests(ControlPlaneCase):
         c = self.describe("sessions")
         self.assertEqual([n["CacheNodeId"] for n in c["CacheNodes"]], ["0001", "0003"])
         self.assertEqual(c["NumCacheNodes"], 2)
-        self.assertEqual(discovered(), sorted(n["Endpoint"]["Port"] for n in c["CacheNodes"]))
+        ports = sorted(n["Endpoint"]["Port"] for n in c["CacheNodes"])
+        self.assertEqual(discovered(), ports)
+
+        # A killed node is replaced, and the new process knows the node list.
+        [killed] = [n["Endpoint"]["Port"] for n in c["CacheNodes"] if n["CacheNodeId"] == "0003"]
+        os.kill(self.cp.node_pid("sessions", "0003"), signal.SIGKILL)
+        deadline = time.time() + 20
+        while True:
+            try:
+                if discovered(killed) == ports:
+                    break
+            except (OSError, IndexError):
+                pass
+            self.assertLess(time.time(), deadline, "the killed node did not come back with the node list")
+            time.sleep(0.2)
         self.delete_and_wait("sessions")
 
     def test_error_answers(self):

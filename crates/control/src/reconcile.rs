@@ -140,6 +140,8 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
     let acl_digest = crate::users::acl_digest(&acl);
     // A group's pass applies its members' users (with replication).
     let standalone_redis = c.engine == Engine::Redis && c.replication_group.is_none();
+    // A Memcached process started anew knows no node list: push it again.
+    let mut started_any = false;
     for n in &mut c.nodes {
         let spec = NodeSpec {
             engine: c.engine,
@@ -158,6 +160,7 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
             n.params_applied = None;
             n.started_with = Some(reboot_digest.clone());
             start(ctl, &spec);
+            started_any = true;
             events.push(format!("Cache node {} restarted", n.id));
             continue;
         }
@@ -181,6 +184,7 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
             n.params_applied = None;
             n.started_with = Some(reboot_digest.clone());
             start(ctl, &spec);
+            started_any = true;
         }
         if n.status != "available" && ctl.agent.answers(c.engine, n.port) {
             n.status = "available".into();
@@ -205,6 +209,9 @@ fn step(ctl: &Control, c: &mut Cluster, role: GroupRole, events: &mut Vec<String
         {
             n.acl_applied = Some(acl_digest.clone());
         }
+    }
+    if started_any {
+        c.discovery_pushed = 0;
     }
     if c.nodes.iter().any(|n| n.status != "available") {
         return;
