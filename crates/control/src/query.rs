@@ -2,7 +2,8 @@
 //! query, the action, and the flattened lists botocore sends
 //! (`CacheNodeIdsToRemove.CacheNodeId.1`, `Tags.Tag.1.Key`).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::ApiError;
 
@@ -10,6 +11,9 @@ use crate::error::ApiError;
 #[derive(Debug, Default)]
 pub struct Params {
     values: BTreeMap<String, String>,
+    /// The names the operation looked at, so tests can find parameters an
+    /// operation never reads (a list item name that differs from the model's).
+    consulted: RefCell<BTreeSet<String>>,
 }
 
 impl Params {
@@ -20,11 +24,25 @@ impl Params {
         for (k, v) in form_urlencoded::parse(query).chain(form_urlencoded::parse(body)) {
             values.insert(k.into_owned(), v.into_owned());
         }
-        Params { values }
+        Params {
+            values,
+            consulted: RefCell::default(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
+        self.consulted.borrow_mut().insert(name.to_string());
         self.values.get(name).map(String::as_str)
+    }
+
+    /// The parameters sent that the operation never looked at.
+    pub fn unread(&self) -> Vec<&str> {
+        let consulted = self.consulted.borrow();
+        self.values
+            .keys()
+            .filter(|k| !consulted.contains(*k))
+            .map(String::as_str)
+            .collect()
     }
 
     /// A parameter the operation cannot do without.
@@ -138,6 +156,9 @@ impl Params {
                 .values
                 .range(prefix.clone()..)
                 .take_while(|(k, _)| k.starts_with(&prefix))
+                .inspect(|(k, _)| {
+                    self.consulted.borrow_mut().insert(k.to_string());
+                })
                 .map(|(k, v)| (k[prefix.len()..].to_string(), v.clone()))
                 .collect();
             if fields.is_empty() {

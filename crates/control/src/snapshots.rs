@@ -221,6 +221,7 @@ pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let cluster = p.get("CacheClusterId").map(str::to_ascii_lowercase);
     let group = p.get("ReplicationGroupId").map(str::to_ascii_lowercase);
     let source = p.get("SnapshotSource");
+    let show_node_groups = p.bool("ShowNodeGroupConfig")?.unwrap_or(false);
     let all = ctl.store.snapshots()?;
     if let Some(n) = name {
         if !all.iter().any(|s| s.name == n) {
@@ -246,7 +247,7 @@ pub fn describe(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     x.opt("Marker", marker);
     x.node("Snapshots", |x| {
         for s in page {
-            write_snapshot(x, s);
+            write_snapshot(x, s, show_node_groups);
         }
     });
     Ok(Some(x))
@@ -514,11 +515,13 @@ fn copy_file(from: &Path, to: &Path) -> std::io::Result<u64> {
 
 fn one(s: &Snapshot) -> Xml {
     let mut x = Xml::default();
-    write_snapshot(&mut x, s);
+    write_snapshot(&mut x, s, false);
     x
 }
 
-fn write_snapshot(x: &mut Xml, s: &Snapshot) {
+/// `<Snapshot>`; `show_node_groups` adds each node snapshot's shard
+/// (`ShowNodeGroupConfig`: one shard holding every slot).
+fn write_snapshot(x: &mut Xml, s: &Snapshot, show_node_groups: bool) {
     x.node("Snapshot", |x| {
         x.field("SnapshotName", &s.name);
         x.opt("ReplicationGroupId", s.group_id.as_deref());
@@ -560,6 +563,13 @@ fn write_snapshot(x: &mut Xml, s: &Snapshot) {
                     x.field("NodeGroupId", "0001");
                 }
                 x.field("CacheNodeId", "0001");
+                if show_node_groups && s.group_id.is_some() {
+                    x.node("NodeGroupConfiguration", |x| {
+                        x.field("NodeGroupId", "0001");
+                        x.field("Slots", "0-16383");
+                        x.field("PrimaryAvailabilityZone", format!("{}a", s.region));
+                    });
+                }
                 // Megabytes, as the managed service writes it.
                 x.field("CacheSize", format!("{} MB", s.size.div_ceil(1 << 20)));
                 x.field("CacheNodeCreateTime", timestamp(s.node_created_ms));
