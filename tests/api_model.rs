@@ -475,6 +475,36 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
+/// The node ids of the one cluster a DescribeCacheClusters result lists.
+fn node_ids(result: &Element) -> Vec<&str> {
+    result
+        .find("CacheClusters/CacheCluster/CacheNodes")
+        .map(|n| {
+            n.children
+                .iter()
+                .filter_map(|c| c.at("CacheNodeId"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A weekly maintenance window (UTC) open from a minute ago for an hour.
+fn window_from_now() -> String {
+    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        / 60;
+    // 1970-01-01 was a Thursday.
+    let at = |minutes: u64| {
+        let week = (minutes + 4 * 1440) % (7 * 1440);
+        let (day, rest) = (week / 1440, week % 1440);
+        format!("{}:{:02}:{:02}", DAYS[day as usize], rest / 60, rest % 60)
+    };
+    format!("{}-{}", at(now - 1), at(now + 60))
+}
+
 /// The texts of the items of the list at `path`.
 fn texts<'a>(el: &'a Element, path: &str) -> Vec<&'a str> {
     el.find(path)
@@ -578,40 +608,54 @@ fn every_answer_matches_botocore_s_model() {
         "CacheClusters/CacheCluster/CacheClusterStatus",
         "available",
     );
-    s.ok(
+    // Without ApplyImmediately a new node count waits (for the
+    // maintenance window); ApplyImmediately alone then applies it.
+    let modified = s.ok(
         "ModifyCacheCluster",
         json!({"CacheClusterId": "model-mc", "NumCacheNodes": 3}),
     );
-    s.wait(
-        "DescribeCacheClusters",
-        mc.clone(),
-        "CacheClusters/CacheCluster/CacheClusterStatus",
-        "available",
-    );
+    let cluster = "CacheCluster/PendingModifiedValues/NumCacheNodes";
+    assert_eq!(modified.at(cluster), Some("3"));
+    assert_eq!(modified.at("CacheCluster/NumCacheNodes"), Some("2"));
     s.ok(
+        "ModifyCacheCluster",
+        json!({"CacheClusterId": "model-mc", "ApplyImmediately": true}),
+    );
+    let status = "CacheClusters/CacheCluster/CacheClusterStatus";
+    s.wait("DescribeCacheClusters", mc.clone(), status, "available");
+    assert_eq!(
+        node_ids(&s.ok("DescribeCacheClusters", mc.clone())),
+        ["0001", "0002", "0003"]
+    );
+    // A removal waits too, until the maintenance window opens: moved to now.
+    let modified = s.ok(
         "ModifyCacheCluster",
         json!({"CacheClusterId": "model-mc", "NumCacheNodes": 2,
           "CacheNodeIdsToRemove": ["0002"]}),
     );
-    let cluster = s.wait(
-        "DescribeCacheClusters",
-        mc.clone(),
-        "CacheClusters/CacheCluster/CacheClusterStatus",
-        "available",
+    assert_eq!(
+        texts(
+            &modified,
+            "CacheCluster/PendingModifiedValues/CacheNodeIdsToRemove"
+        ),
+        ["0002"]
     );
-    let nodes = cluster
-        .child("CacheClusters")
-        .and_then(|l| l.child("CacheCluster"))
-        .and_then(|c| c.child("CacheNodes"));
-    let ids: Vec<&str> = nodes
-        .map(|n| {
-            n.children
-                .iter()
-                .filter_map(|c| c.at("CacheNodeId"))
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(ids, ["0001", "0003"]);
+    s.ok(
+        "ModifyCacheCluster",
+        json!({"CacheClusterId": "model-mc", "PreferredMaintenanceWindow": window_from_now()}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while node_ids(&s.ok("DescribeCacheClusters", mc.clone())) != ["0001", "0003"] {
+        assert!(
+            Instant::now() < deadline,
+            "the maintenance window did not remove node 0002"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cluster = s.wait("DescribeCacheClusters", mc.clone(), status, "available");
+    assert!(cluster
+        .find("CacheClusters/CacheCluster/PendingModifiedValues")
+        .is_some_and(|p| p.children.is_empty()));
     s.ok(
         "RebootCacheCluster",
         json!({"CacheClusterId": "model-mc", "CacheNodeIdsToReboot": ["0001"]}),
@@ -666,6 +710,32 @@ fn every_answer_matches_botocore_s_model() {
         "ModifyReplicationGroup",
         json!({"ReplicationGroupId": "model-rg", "SnapshotRetentionLimit": 3,
           "SnapshotWindow": "05:00-06:00", "UserGroupIdsToRemove": ["model-users"]}),
+    );
+    s.wait("DescribeReplicationGroups", rg.clone(), status, "available");
+    // A node type change waits in the members, then applies at once.
+    s.ok(
+        "ModifyReplicationGroup",
+        json!({"ReplicationGroupId": "model-rg", "CacheNodeType": "cache.t3.medium"}),
+    );
+    let members = s.ok("DescribeCacheClusters", json!({"ShowCacheNodeInfo": true}));
+    let pending: Vec<&str> = members
+        .find("CacheClusters")
+        .map(|l| {
+            l.children
+                .iter()
+                .filter(|c| c.at("ReplicationGroupId") == Some("model-rg"))
+                .filter_map(|c| c.at("PendingModifiedValues/CacheNodeType"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(pending, ["cache.t3.medium", "cache.t3.medium"]);
+    let group = s.ok(
+        "ModifyReplicationGroup",
+        json!({"ReplicationGroupId": "model-rg", "ApplyImmediately": true}),
+    );
+    assert_eq!(
+        group.at("ReplicationGroup/CacheNodeType"),
+        Some("cache.t3.medium")
     );
     s.wait("DescribeReplicationGroups", rg.clone(), status, "available");
     s.ok(

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use crate::error::ApiError;
-use crate::model::{self, Cluster, Engine, Node};
+use crate::model::{self, Cluster, Engine, Node, PendingChanges};
 use crate::query::Params;
 use crate::xml::{timestamp, Xml};
 use crate::{now_ms, Caller, Control};
@@ -150,8 +150,8 @@ pub fn create(ctl: &Control, p: &Params, caller: &Caller) -> Result<Option<Xml>,
     if let Some(w) = p.snapshot_window()? {
         cluster.snapshot_window = w;
     }
-    if let Some(w) = p.get("PreferredMaintenanceWindow") {
-        cluster.maintenance_window = w.into();
+    if let Some(w) = maintenance_window(p)? {
+        cluster.maintenance_window = w;
     }
     cluster.auto_minor_version_upgrade = p.bool("AutoMinorVersionUpgrade")?.unwrap_or(true);
     cluster.subnet_group = crate::subnets::chosen(ctl, p)?;
@@ -293,13 +293,8 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
         ctl.store.put_cluster(&c)?;
         ctl.wake_reconciler();
     }
-    if let Some(node_type) = p.get("CacheNodeType") {
-        if c.replication_group.is_some() {
-            return Err(ApiError::invalid_combination(
-                "The node type of a replication group's member changes with ModifyReplicationGroup.",
-            ));
-        }
-        c.node_type = change_node_type(ctl, std::slice::from_ref(&c), node_type)?;
+    if let Some(w) = maintenance_window(p)? {
+        c.maintenance_window = w;
         ctl.store.put_cluster(&c)?;
     }
     if let Some(limit) = p.int("SnapshotRetentionLimit")? {
@@ -315,15 +310,43 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
         c.snapshot_window = w;
         ctl.store.put_cluster(&c)?;
     }
-    let Some(count) = p.int("NumCacheNodes")? else {
-        return Ok(Some(one(ctl, &c, false)));
-    };
-    if c.status != "available" {
-        return Err(ApiError::invalid_cluster_state(format!(
-            "Cache cluster {id} is not in available state (it is {}).",
-            c.status
-        )));
+    // Node count and type wait for the maintenance window unless
+    // ApplyImmediately, which also applies what was waiting.
+    let mut asked = PendingChanges::default();
+    if let Some(node_type) = p.get("CacheNodeType") {
+        if c.replication_group.is_some() {
+            return Err(ApiError::invalid_combination(
+                "The node type of a replication group's member changes with ModifyReplicationGroup.",
+            ));
+        }
+        asked.node_type = Some(check_node_type(std::slice::from_ref(&c), node_type)?);
     }
+    if let Some(count) = p.int("NumCacheNodes")? {
+        let remove: Vec<String> = p
+            .list("CacheNodeIdsToRemove", "CacheNodeId")
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        check_resize(&c, count, &remove)?;
+        if count != c.nodes.len() as i64 {
+            asked.num_cache_nodes = Some(count);
+            asked.node_ids_to_remove = remove;
+        }
+    }
+    if p.bool("ApplyImmediately")?.unwrap_or(false) {
+        let changes = std::mem::take(&mut c.pending).overlaid(asked);
+        apply(ctl, &mut c, changes)?;
+    } else if !asked.is_empty() {
+        c.pending = std::mem::take(&mut c.pending).overlaid(asked);
+    }
+    ctl.store.put_cluster(&c)?;
+    ctl.wake_reconciler();
+    Ok(Some(one(ctl, &c, false)))
+}
+
+/// Checks a change of a cluster's node count to `count`, removing the
+/// nodes `remove` names when it shrinks.
+fn check_resize(c: &Cluster, count: i64, remove: &[String]) -> Result<(), ApiError> {
     if c.engine == Engine::Redis && count != 1 {
         return Err(ApiError::invalid_value(
             "Cannot modify a Redis cluster to have a NumCacheNodes parameter greater than 1.",
@@ -335,13 +358,54 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
         )));
     }
     let current = c.nodes.len() as i64;
-    let remove = p.list("CacheNodeIdsToRemove", "CacheNodeId");
-    if count > current {
+    if count >= current {
         if !remove.is_empty() {
             return Err(ApiError::invalid_combination(
-                "CacheNodeIdsToRemove cannot be given when adding nodes.",
+                "CacheNodeIdsToRemove is only for removing nodes.",
             ));
         }
+        return Ok(());
+    }
+    if remove.len() as i64 != current - count {
+        return Err(ApiError::invalid_value(format!(
+            "Explicitly specify {} cache node(s) to remove with CacheNodeIdsToRemove.",
+            current - count
+        )));
+    }
+    if let Some(r) = remove.iter().find(|r| !c.nodes.iter().any(|n| n.id == **r)) {
+        return Err(ApiError::invalid_value(format!(
+            "Cache node {r} does not exist in cache cluster {}.",
+            c.id
+        )));
+    }
+    Ok(())
+}
+
+/// Makes `changes` to an available cluster now (the caller records it).
+pub(crate) fn apply(
+    ctl: &Control,
+    c: &mut Cluster,
+    changes: PendingChanges,
+) -> Result<(), ApiError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    if c.status != "available" {
+        return Err(ApiError::invalid_cluster_state(format!(
+            "Cache cluster {} is not in available state (it is {}).",
+            c.id, c.status
+        )));
+    }
+    if let Some(node_type) = &changes.node_type {
+        c.node_type = change_node_type(ctl, std::slice::from_ref(c), node_type)?;
+    }
+    let Some(count) = changes.num_cache_nodes else {
+        return Ok(());
+    };
+    // Checked again: nodes may have changed since the change was asked for.
+    check_resize(c, count, &changes.node_ids_to_remove)?;
+    let current = c.nodes.len() as i64;
+    if count > current {
         let next = c
             .nodes
             .iter()
@@ -353,35 +417,77 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
         let added = new_nodes(
             ctl,
             &mut used,
-            &id,
+            &c.id,
             next,
             (count - current) as usize,
             now_ms(),
         )?;
         c.nodes.extend(added);
-    } else if count < current {
-        if remove.len() as i64 != current - count {
-            return Err(ApiError::invalid_value(format!(
-                "Explicitly specify {} cache node(s) to remove with CacheNodeIdsToRemove.",
-                current - count
-            )));
-        }
-        for r in &remove {
-            let Some(n) = c.nodes.iter_mut().find(|n| n.id == *r) else {
-                return Err(ApiError::invalid_value(format!(
-                    "Cache node {r} does not exist in cache cluster {id}."
-                )));
-            };
-            n.status = "deleting".into();
-        }
     } else {
-        return Ok(Some(one(ctl, &c, false)));
+        for n in &mut c.nodes {
+            if changes.node_ids_to_remove.contains(&n.id) {
+                n.status = "deleting".into();
+            }
+        }
     }
     c.status = "modifying".into();
     c.discovery_version += 1;
-    ctl.store.put_cluster(&c)?;
-    ctl.wake_reconciler();
-    Ok(Some(one(ctl, &c, false)))
+    Ok(())
+}
+
+/// `PreferredMaintenanceWindow` (`ddd:hh:mm-ddd:hh:mm`, UTC), checked.
+pub(crate) fn maintenance_window(p: &Params) -> Result<Option<String>, ApiError> {
+    match p.get("PreferredMaintenanceWindow") {
+        Some(w) if week_window(w).is_none() => Err(ApiError::invalid_value(format!(
+            "Invalid value for PreferredMaintenanceWindow: {w}. It looks like \
+             sun:23:00-mon:01:30 (UTC)."
+        ))),
+        w => Ok(w.map(str::to_ascii_lowercase)),
+    }
+}
+
+/// A weekly window's start and end in minutes since Sunday 00:00.
+fn week_window(window: &str) -> Option<(u64, u64)> {
+    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    let minute = |t: &str| -> Option<u64> {
+        let mut parts = t.split(':');
+        let day = parts.next()?.to_ascii_lowercase();
+        let day = DAYS.iter().position(|d| *d == day)? as u64;
+        let h: u64 = parts.next()?.parse().ok()?;
+        let m: u64 = parts.next()?.parse().ok()?;
+        (h < 24 && m < 60 && parts.next().is_none()).then_some(day * 1440 + h * 60 + m)
+    };
+    let (start, end) = window.split_once('-')?;
+    let (start, end) = (minute(start)?, minute(end)?);
+    (start != end).then_some((start, end))
+}
+
+/// Is `now_ms` inside the weekly `window` (which may wrap past Saturday)?
+pub(crate) fn in_maintenance_window(window: &str, now_ms: u64) -> bool {
+    let Some((start, end)) = week_window(window) else {
+        return false;
+    };
+    // 1970-01-01 was a Thursday.
+    let minutes = now_ms / 60_000;
+    let now = (minutes + 4 * 1440) % (7 * 1440);
+    if start < end {
+        (start..end).contains(&now)
+    } else {
+        now >= start || now < end
+    }
+}
+
+/// The name of the node type `name`, if `clusters` can change to it.
+pub(crate) fn check_node_type(clusters: &[Cluster], name: &str) -> Result<String, ApiError> {
+    let t = model::node_type(name).ok_or_else(|| {
+        ApiError::invalid_value(format!("Invalid value for CacheNodeType: {name}."))
+    })?;
+    if clusters.iter().any(|c| c.engine != Engine::Redis) {
+        return Err(ApiError::invalid_combination(
+            "The node type of a Memcached cluster cannot change: create a new cluster.",
+        ));
+    }
+    Ok(t.name.to_string())
 }
 
 /// Scales Redis nodes to another node type in place: the memory limit
@@ -392,14 +498,8 @@ pub(crate) fn change_node_type(
     clusters: &[Cluster],
     name: &str,
 ) -> Result<String, ApiError> {
-    let t = model::node_type(name).ok_or_else(|| {
-        ApiError::invalid_value(format!("Invalid value for CacheNodeType: {name}."))
-    })?;
-    if clusters.iter().any(|c| c.engine != Engine::Redis) {
-        return Err(ApiError::invalid_combination(
-            "The node type of a Memcached cluster cannot change: create a new cluster.",
-        ));
-    }
+    let name = check_node_type(clusters, name)?;
+    let t = model::node_type(&name).unwrap_or(&model::NODE_TYPES[0]);
     let memory = format!("{}mb", t.memory_mib);
     for n in clusters.iter().flat_map(|c| &c.nodes) {
         if let Some(Err(e)) = ctl
@@ -443,6 +543,7 @@ pub(crate) fn new_cluster(
         replication_group: None,
         subnet_group: None,
         security: Default::default(),
+        pending: Default::default(),
     })
 }
 
@@ -484,7 +585,17 @@ fn write_cluster(x: &mut Xml, ctl: &Control, c: &Cluster, show_nodes: bool) {
         x.field("PreferredAvailabilityZone", &az);
         x.field("CacheClusterCreateTime", timestamp(c.created_ms));
         x.field("PreferredMaintenanceWindow", &c.maintenance_window);
-        x.empty("PendingModifiedValues");
+        x.node("PendingModifiedValues", |x| {
+            x.opt("NumCacheNodes", c.pending.num_cache_nodes);
+            if !c.pending.node_ids_to_remove.is_empty() {
+                x.node("CacheNodeIdsToRemove", |x| {
+                    for id in &c.pending.node_ids_to_remove {
+                        x.field("CacheNodeId", id);
+                    }
+                });
+            }
+            x.opt("CacheNodeType", c.pending.node_type.as_deref());
+        });
         x.empty("CacheSecurityGroups");
         let to_reboot = crate::params::nodes_to_reboot(ctl, c);
         x.node("CacheParameterGroup", |x| {
@@ -534,4 +645,37 @@ fn write_cluster(x: &mut Xml, ctl: &Control, c: &Cluster, show_nodes: bool) {
         x.field("NetworkType", "ipv4");
         x.field("IpDiscovery", "ipv4");
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maintenance_windows() {
+        // Sunday 2026-11-29 00:00 UTC.
+        let sunday = 1_795_910_400_000u64;
+        let at = |day: u64, h: u64, m: u64| sunday + ((day * 24 + h) * 60 + m) * 60_000;
+        let window = "sun:23:00-mon:01:30";
+        assert!(!in_maintenance_window(window, at(0, 22, 59)));
+        assert!(in_maintenance_window(window, at(0, 23, 0)));
+        assert!(in_maintenance_window(window, at(1, 1, 29)));
+        assert!(!in_maintenance_window(window, at(1, 1, 30)));
+        assert!(!in_maintenance_window(window, at(7, 22, 0)));
+        // Wrapping past Saturday.
+        let wrapping = "Sat:22:00-sun:02:00";
+        assert!(in_maintenance_window(wrapping, at(6, 23, 0)));
+        assert!(in_maintenance_window(wrapping, at(7, 1, 0)));
+        assert!(!in_maintenance_window(wrapping, at(3, 1, 0)));
+        for bad in [
+            "sun:23:00",
+            "sun:24:00-mon:01:00",
+            "xyz:01:00-sun:02:00",
+            "sun:01:00-sun:01:00",
+            "",
+        ] {
+            assert!(week_window(bad).is_none(), "{bad}");
+            assert!(!in_maintenance_window(bad, at(0, 1, 0)));
+        }
+    }
 }

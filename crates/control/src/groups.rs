@@ -465,13 +465,34 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
             ctl.store.put_cluster(&c)?;
         }
     }
-    if let Some(node_type) = p.get("CacheNodeType") {
-        let mut members = member_clusters(ctl, &g)?;
-        g.node_type = clusters::change_node_type(ctl, &members, node_type)?;
+    let window = clusters::maintenance_window(p)?;
+    let mut members = member_clusters(ctl, &g)?;
+    let asked = p
+        .get("CacheNodeType")
+        .map(|t| clusters::check_node_type(&members, t))
+        .transpose()?;
+    // A node type change waits for the members' maintenance window unless
+    // ApplyImmediately, which also applies one that was waiting.
+    let apply_now = p.bool("ApplyImmediately")?.unwrap_or(false);
+    let waiting = members.iter().find_map(|c| c.pending.node_type.clone());
+    for c in &mut members {
+        if let Some(w) = &window {
+            c.maintenance_window = w.clone();
+        }
+        if apply_now {
+            c.pending.node_type = None;
+        } else if asked.is_some() {
+            c.pending.node_type = asked.clone();
+        }
+    }
+    if let Some(node_type) = asked.or(waiting).filter(|_| apply_now) {
+        g.node_type = clusters::change_node_type(ctl, &members, &node_type)?;
         for c in &mut members {
             c.node_type = g.node_type.clone();
-            ctl.store.put_cluster(c)?;
         }
+    }
+    for c in &members {
+        ctl.store.put_cluster(c)?;
     }
     g.automatic_failover = failover;
     g.multi_az = multi_az;

@@ -40,6 +40,37 @@ pub struct Cluster {
     /// group's).
     #[serde(default)]
     pub security: Security,
+    /// Changes asked for without `ApplyImmediately`: made in the next
+    /// maintenance window (or by a later modification that applies at once).
+    #[serde(default)]
+    pub pending: PendingChanges,
+}
+
+/// A cluster's modifications waiting for its maintenance window
+/// (`PendingModifiedValues`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PendingChanges {
+    pub num_cache_nodes: Option<i64>,
+    pub node_ids_to_remove: Vec<String>,
+    pub node_type: Option<String>,
+}
+
+impl PendingChanges {
+    pub fn is_empty(&self) -> bool {
+        self.num_cache_nodes.is_none() && self.node_type.is_none()
+    }
+
+    /// These changes, with `newer`'s where both have one.
+    pub fn overlaid(mut self, newer: PendingChanges) -> PendingChanges {
+        if newer.num_cache_nodes.is_some() {
+            self.num_cache_nodes = newer.num_cache_nodes;
+            self.node_ids_to_remove = newer.node_ids_to_remove;
+        }
+        if newer.node_type.is_some() {
+            self.node_type = newer.node_type;
+        }
+        self
+    }
 }
 
 /// Encryption in transit and AUTH tokens (`AuthToken`) of a standalone

@@ -41,6 +41,12 @@ pub fn pass(ctl: &Control) {
         let mut events = Vec::new();
         let role = group_role(ctl, &c);
         step(ctl, &mut c, role, &mut events);
+        if c.status == "available"
+            && !c.pending.is_empty()
+            && crate::clusters::in_maintenance_window(&c.maintenance_window, crate::now_ms())
+        {
+            apply_pending(ctl, &mut c, &mut events);
+        }
         let saved = if c.status == "deleting" && c.nodes.is_empty() {
             events.push("Cache cluster deleted".to_string());
             let _ = ctl.store.put_tags(&c.arn(), &[]);
@@ -55,6 +61,25 @@ pub fn pass(ctl: &Control) {
         }
         for message in events {
             ctl.record_event(&c.id, "cache-cluster", message);
+        }
+    }
+}
+
+/// Makes the changes that waited for the maintenance window.
+fn apply_pending(ctl: &Control, c: &mut Cluster, events: &mut Vec<String>) {
+    let changes = std::mem::take(&mut c.pending);
+    let new_type = changes.node_type.clone();
+    match crate::clusters::apply(ctl, c, changes) {
+        Ok(()) => events.push("Pending modifications applied in the maintenance window".into()),
+        Err(e) => events.push(format!("Pending modifications failed: {}", e.message)),
+    }
+    // A group's members change type together; the group follows the first.
+    if let (Some(t), Some(id)) = (new_type, &c.replication_group) {
+        if let Ok(Some(mut g)) = ctl.store.group(id) {
+            if c.node_type == t && g.node_type != t {
+                g.node_type = t;
+                let _ = ctl.store.put_group(&g);
+            }
         }
     }
 }
