@@ -282,20 +282,14 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
             "The AUTH token of a replication group's member changes with ModifyReplicationGroup.",
         ));
     }
-    if crate::security::modify(p, &mut c.security, false, now_ms())? {
-        ctl.store.put_cluster(&c)?;
-        ctl.wake_reconciler();
-    }
+    crate::security::modify(p, &mut c.security, false, now_ms())?;
     if let Some(pg) = p.get("CacheParameterGroupName") {
         let pg = pg.to_ascii_lowercase();
         crate::params::usable(ctl, &pg, c.engine)?;
         c.parameter_group = pg;
-        ctl.store.put_cluster(&c)?;
-        ctl.wake_reconciler();
     }
     if let Some(w) = maintenance_window(p)? {
         c.maintenance_window = w;
-        ctl.store.put_cluster(&c)?;
     }
     if let Some(limit) = p.int("SnapshotRetentionLimit")? {
         if !(0..=35).contains(&limit) {
@@ -304,11 +298,9 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
             ));
         }
         c.snapshot_retention_limit = limit;
-        ctl.store.put_cluster(&c)?;
     }
     if let Some(w) = p.snapshot_window()? {
         c.snapshot_window = w;
-        ctl.store.put_cluster(&c)?;
     }
     // Node count and type wait for the maintenance window unless
     // ApplyImmediately, which also applies what was waiting.
@@ -339,6 +331,7 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     } else if !asked.is_empty() {
         c.pending = std::mem::take(&mut c.pending).overlaid(asked);
     }
+    // Recorded once, when every part of the request is valid.
     ctl.store.put_cluster(&c)?;
     ctl.wake_reconciler();
     Ok(Some(one(ctl, &c, false)))
@@ -396,14 +389,16 @@ pub(crate) fn apply(
             c.id, c.status
         )));
     }
+    // Checked again: nodes may have changed since the change was asked for.
+    if let Some(count) = changes.num_cache_nodes {
+        check_resize(c, count, &changes.node_ids_to_remove)?;
+    }
     if let Some(node_type) = &changes.node_type {
         c.node_type = change_node_type(ctl, std::slice::from_ref(c), node_type)?;
     }
     let Some(count) = changes.num_cache_nodes else {
         return Ok(());
     };
-    // Checked again: nodes may have changed since the change was asked for.
-    check_resize(c, count, &changes.node_ids_to_remove)?;
     let current = c.nodes.len() as i64;
     if count > current {
         let next = c
