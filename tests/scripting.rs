@@ -162,6 +162,10 @@ fn differential_return_value_conversions() {
             &["EVAL", "return redis.status_reply('')", "0"],
             &["EVAL", "return type(redis.error_reply('x'))", "0"],
             &["EVAL", "return redis.status_reply('y').ok", "0"],
+            // Status text keeps any bytes and stays on one line.
+            &["EVAL", "return redis.status_reply('a\\r\\nb')", "0"],
+            &["EVAL", "return {1, {ok = 'x\\ny'}}", "0"],
+            &["EVAL", "return {ok = 'o\\255\\254'}", "0"],
         ],
     );
 }

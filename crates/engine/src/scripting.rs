@@ -1180,7 +1180,7 @@ fn lua_to_resp(out: &mut ReplyWriter, v: &Value, depth: usize) {
                 return;
             }
             if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-                out.simple(&String::from_utf8_lossy(&s.as_bytes()));
+                out.simple_bytes(&s.as_bytes());
                 return;
             }
             if let Ok(Value::Number(d)) = t.raw_get::<Value>("double") {

@@ -45,6 +45,17 @@ impl<'a> ReplyWriter<'a> {
         self.out.extend_from_slice(b"\r\n");
     }
 
+    /// A status reply of any bytes (a script's `{ok = ...}`); newlines
+    /// become spaces, as Redis does, so the reply stays one line.
+    pub fn simple_bytes(&mut self, s: &[u8]) {
+        self.out.push(b'+');
+        self.out.extend(
+            s.iter()
+                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+        );
+        self.out.extend_from_slice(b"\r\n");
+    }
+
     /// An error reply; `msg` starts with its code (`ERR ...`, `WRONGTYPE ...`).
     /// Newlines would break the protocol, so they become spaces (as Redis does).
     pub fn error(&mut self, msg: &str) {
