@@ -166,6 +166,11 @@ fn differential_return_value_conversions() {
             &["EVAL", "return redis.status_reply('a\\r\\nb')", "0"],
             &["EVAL", "return {1, {ok = 'x\\ny'}}", "0"],
             &["EVAL", "return {ok = 'o\\255\\254'}", "0"],
+            // So does error text, however the script raises it.
+            &["EVAL", "return {err = 'E\\255x'}", "0"],
+            &["EVAL", "return redis.error_reply('E\\255\\254x')", "0"],
+            &["EVAL", "error('\\255boom')", "0"],
+            &["EVAL", "return redis.call('SET', 'k')", "0"],
         ],
     );
 }

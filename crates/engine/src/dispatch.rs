@@ -507,7 +507,7 @@ pub(crate) fn call(
             crate::tracking::remember_keys(server, mode, spec, args, now_ms);
         }
         if let Err(e) = &r {
-            ctx.out.error(&e.0);
+            ctx.out.error_bytes(&e.0);
         }
         crate::notify::flush(&mut ctx);
         r
@@ -568,7 +568,7 @@ pub(crate) fn call(
     server.stats.commands_processed.incr();
     if let Err(e) = result {
         entry.stats.add(FAILED, 1);
-        server.count_error(e.0.as_bytes());
+        server.count_error(&e.0);
     }
     // Like Redis, monitors see a command after it ran (SELECT shows the new db).
     if server.monitor_count.load(Ordering::Relaxed) > 0

@@ -3,34 +3,50 @@
 use std::borrow::Cow;
 
 /// An error reply (text without the leading `-`), e.g. `ERR syntax error`.
+/// Bytes, not text: some errors carry what a client or script sent, and
+/// Redis passes it through as is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CmdError(pub Cow<'static, str>);
+pub struct CmdError(pub Cow<'static, [u8]>);
 
 impl CmdError {
     pub fn new(msg: impl Into<Cow<'static, str>>) -> Self {
-        CmdError(msg.into())
+        CmdError(match msg.into() {
+            Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+            Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+        })
+    }
+
+    pub const fn fixed(msg: &'static str) -> Self {
+        CmdError(Cow::Borrowed(msg.as_bytes()))
+    }
+
+    pub fn from_bytes(msg: Vec<u8>) -> Self {
+        CmdError(Cow::Owned(msg))
     }
 
     /// The error code (first word), used for INFO errorstats.
     pub fn code(&self) -> &str {
-        self.0.split(' ').next().unwrap_or("ERR")
+        let first = self.0.split(|&b| b == b' ').next().unwrap_or(b"ERR");
+        std::str::from_utf8(first).unwrap_or("ERR")
+    }
+
+    /// The text, for messages that want one (invalid UTF-8 shown as U+FFFD).
+    pub fn text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.0)
     }
 }
 
 pub type CmdResult = Result<(), CmdError>;
 
-pub const SYNTAX: CmdError = CmdError(Cow::Borrowed("ERR syntax error"));
-pub const WRONGTYPE: CmdError = CmdError(Cow::Borrowed(
-    "WRONGTYPE Operation against a key holding the wrong kind of value",
-));
-pub const NOT_INTEGER: CmdError =
-    CmdError(Cow::Borrowed("ERR value is not an integer or out of range"));
-pub const NOT_FLOAT: CmdError = CmdError(Cow::Borrowed("ERR value is not a valid float"));
-pub const OVERFLOW: CmdError = CmdError(Cow::Borrowed("ERR increment or decrement would overflow"));
-pub const NO_SUCH_KEY: CmdError = CmdError(Cow::Borrowed("ERR no such key"));
-pub const DB_INDEX: CmdError = CmdError(Cow::Borrowed("ERR DB index is out of range"));
-pub const INVALID_EXPIRE: CmdError =
-    CmdError(Cow::Borrowed("ERR invalid expire time in 'set' command"));
+pub const SYNTAX: CmdError = CmdError::fixed("ERR syntax error");
+pub const WRONGTYPE: CmdError =
+    CmdError::fixed("WRONGTYPE Operation against a key holding the wrong kind of value");
+pub const NOT_INTEGER: CmdError = CmdError::fixed("ERR value is not an integer or out of range");
+pub const NOT_FLOAT: CmdError = CmdError::fixed("ERR value is not a valid float");
+pub const OVERFLOW: CmdError = CmdError::fixed("ERR increment or decrement would overflow");
+pub const NO_SUCH_KEY: CmdError = CmdError::fixed("ERR no such key");
+pub const DB_INDEX: CmdError = CmdError::fixed("ERR DB index is out of range");
+pub const INVALID_EXPIRE: CmdError = CmdError::fixed("ERR invalid expire time in 'set' command");
 
 /// `ERR wrong number of arguments for 'name' command`.
 pub fn wrong_args(name: &str) -> CmdError {

@@ -533,7 +533,7 @@ pub(crate) fn load_library_code(
     code: &[u8],
     replace: bool,
 ) -> Result<(), String> {
-    let (name, functions) = compile_on(server, code).map_err(|e| e.0.into_owned())?;
+    let (name, functions) = compile_on(server, code).map_err(|e| e.text().into_owned())?;
     let libs = &server.functions;
     let mut map = libs.libs.write();
     if map.contains_key(&name) && !replace {
@@ -940,7 +940,7 @@ mod tests {
             metadata(b"#!LUA NAME=\"x\"\n").map(|m| m.name).ok(),
             Some("x".into())
         );
-        let err = |c: &[u8]| metadata(c).err().map(|e| e.0.into_owned());
+        let err = |c: &[u8]| metadata(c).err().map(|e| e.text().into_owned());
         assert_eq!(
             err(b"return 1").as_deref(),
             Some("ERR Missing library metadata")
@@ -996,14 +996,14 @@ mod tests {
         assert_eq!(
             payload_codes(&[0])
                 .err()
-                .map(|e| e.0.into_owned())
+                .map(|e| e.text().into_owned())
                 .as_deref(),
             Some("ERR given type is not a function")
         );
         assert_eq!(
             payload_codes(&[rdb::OPCODE_FUNCTION2, 5, b'a'])
                 .err()
-                .map(|e| e.0.into_owned())
+                .map(|e| e.text().into_owned())
                 .as_deref(),
             Some("ERR Failed loading library payload")
         );

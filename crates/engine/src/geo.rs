@@ -751,7 +751,7 @@ mod tests {
 
     #[test]
     fn invalid_pairs_print_with_six_decimals() {
-        let e = lon_lat(b"200", b"100").err().map(|e| e.0.into_owned());
+        let e = lon_lat(b"200", b"100").err().map(|e| e.text().into_owned());
         assert_eq!(
             e.as_deref(),
             Some("ERR invalid longitude,latitude pair 200.000000,100.000000")

@@ -21,13 +21,9 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
 ];
 
 /// A string that is not a HyperLogLog (bad magic, encoding or length).
-const NOT_HLL: CmdError = CmdError(std::borrow::Cow::Borrowed(
-    "WRONGTYPE Key is not a valid HyperLogLog string value.",
-));
+const NOT_HLL: CmdError = CmdError::fixed("WRONGTYPE Key is not a valid HyperLogLog string value.");
 /// An HLL header over registers that do not decode.
-const CORRUPTED: CmdError = CmdError(std::borrow::Cow::Borrowed(
-    "INVALIDOBJ Corrupted HLL object detected",
-));
+const CORRUPTED: CmdError = CmdError::fixed("INVALIDOBJ Corrupted HLL object detected");
 
 /// `hll-sparse-max-bytes`: read only when a sparse value may grow.
 fn sparse_max_bytes(ctx: &Ctx) -> usize {

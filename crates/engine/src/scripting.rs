@@ -1612,9 +1612,7 @@ pub(crate) fn run(
                     if matches!(t.raw_get::<Value>("err"), Ok(Value::String(_))) =>
                 {
                     let msg: mlua::String = t.raw_get("err").map_err(lua_err)?;
-                    Err(CmdError::new(
-                        String::from_utf8_lossy(&msg.as_bytes()).into_owned(),
-                    ))
+                    Err(CmdError::from_bytes(msg.as_bytes().to_vec()))
                 }
                 Ok((true, v)) => {
                     lua_to_resp(&mut ReplyWriter::new(&mut out, proto), &v, 0);
@@ -1659,49 +1657,49 @@ fn eval_generic(ctx: &mut Ctx, a: &[&[u8]], by_sha: bool, read_only: bool) -> Cm
 /// and the line (`... script: <sha>, on @user_script:<line>.`; `label` is
 /// everything between `script: ` and the line).
 fn script_error(e: &Value, label: &str, fallback_line: Option<i64>) -> CmdError {
-    let (msg, line) = match e {
+    // Bytes: a script's messages pass through as they are (as in Redis).
+    let (msg, line): (Vec<u8>, Option<i64>) = match e {
         // From redis.call: the command's own error, and the calling line.
         Value::Table(t) => {
             let err = t
                 .raw_get::<mlua::String>("err")
-                .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
-                .unwrap_or_else(|_| "ERR unknown error".into());
+                .map(|s| s.as_bytes().to_vec())
+                .unwrap_or_else(|_| b"ERR unknown error".to_vec());
             (err, t.raw_get::<i64>("line").ok())
         }
         // The script's own error: "user_script:3: message".
         Value::String(s) => {
-            let m = String::from_utf8_lossy(&s.as_bytes()).into_owned();
+            let m = s.as_bytes();
             let line = m
-                .strip_prefix("user_script:")
-                .or_else(|| m.strip_prefix("user_function:"))
-                .and_then(|r| r.split(':').next())
-                .and_then(|n| n.parse::<i64>().ok());
-            (format!("ERR {m}"), line)
+                .strip_prefix(b"user_script:")
+                .or_else(|| m.strip_prefix(b"user_function:"))
+                .and_then(|r| r.split(|&b| b == b':').next())
+                .and_then(|n| std::str::from_utf8(n).ok()?.parse::<i64>().ok());
+            ([b"ERR ", &m[..]].concat(), line)
         }
         Value::Error(err) => {
             let text = match err.as_ref() {
                 mlua::Error::CallbackError { cause, .. } => cause.to_string(),
                 other => other.to_string(),
             };
-            let text = text
-                .strip_prefix("runtime error: ")
-                .unwrap_or(&text)
-                .to_string();
+            let text = text.strip_prefix("runtime error: ").unwrap_or(&text);
             if text.starts_with("ERR ") {
-                (text, None)
+                (text.as_bytes().to_vec(), None)
             } else {
-                (format!("ERR {text}"), None)
+                (format!("ERR {text}").into_bytes(), None)
             }
         }
         other => (
-            format!("ERR {}", other.to_string().unwrap_or_default()),
+            format!("ERR {}", other.to_string().unwrap_or_default()).into_bytes(),
             None,
         ),
     };
     let line = line
         .or(fallback_line)
         .map_or("?".to_string(), |l| l.to_string());
-    CmdError::new(format!("{msg} script: {label}:{line}."))
+    let mut out = msg;
+    out.extend_from_slice(format!(" script: {label}:{line}.").as_bytes());
+    CmdError::from_bytes(out)
 }
 
 fn eval(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {

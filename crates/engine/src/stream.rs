@@ -46,13 +46,10 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
     ("xsetid", xsetid),
 ];
 
-const INVALID_ID: CmdError = CmdError(std::borrow::Cow::Borrowed(
-    "ERR Invalid stream ID specified as stream command argument",
-));
+const INVALID_ID: CmdError =
+    CmdError::fixed("ERR Invalid stream ID specified as stream command argument");
 
-const STREAM_GONE: CmdError = CmdError(std::borrow::Cow::Borrowed(
-    "UNBLOCKED the stream key no longer exists",
-));
+const STREAM_GONE: CmdError = CmdError::fixed("UNBLOCKED the stream key no longer exists");
 
 /// XREAD's default COUNT once it has blocked (Redis's XREAD_BLOCKED_DEFAULT_COUNT).
 const BLOCKED_DEFAULT_COUNT: i64 = 1000;
