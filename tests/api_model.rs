@@ -454,6 +454,11 @@ impl Service {
         }
     }
 
+    fn snapshot_available(&self, input: Value) {
+        let status = "Snapshots/Snapshot/SnapshotStatus";
+        self.wait("DescribeSnapshots", input, status, "available");
+    }
+
     fn wait_gone(&self, op: &str, input: Value) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.call(op, input.clone()).is_ok() {
@@ -747,22 +752,12 @@ fn every_answer_matches_botocore_s_model() {
         json!({"ReplicationGroupId": "model-rg", "SnapshotName": "model-snap"}),
     );
     let snap = json!({"SnapshotName": "model-snap", "ShowNodeGroupConfig": true});
-    s.wait(
-        "DescribeSnapshots",
-        snap,
-        "Snapshots/Snapshot/SnapshotStatus",
-        "available",
-    );
+    s.snapshot_available(snap);
     s.ok(
         "CopySnapshot",
         json!({"SourceSnapshotName": "model-snap", "TargetSnapshotName": "model-copy"}),
     );
-    s.wait(
-        "DescribeSnapshots",
-        json!({"SnapshotName": "model-copy"}),
-        "Snapshots/Snapshot/SnapshotStatus",
-        "available",
-    );
+    s.snapshot_available(json!({"SnapshotName": "model-copy"}));
     s.ok("DeleteSnapshot", json!({"SnapshotName": "model-copy"}));
 
     // Catalogues and events.
@@ -826,12 +821,7 @@ fn every_answer_matches_botocore_s_model() {
         "DescribeReplicationGroups",
         json!({"ReplicationGroupId": "model-rg"}),
     );
-    s.wait(
-        "DescribeSnapshots",
-        json!({"SnapshotName": "model-final"}),
-        "Snapshots/Snapshot/SnapshotStatus",
-        "available",
-    );
+    s.snapshot_available(json!({"SnapshotName": "model-final"}));
     s.ok("DeleteCacheCluster", json!({"CacheClusterId": "model-mc"}));
     s.wait_gone(
         "DescribeCacheClusters",

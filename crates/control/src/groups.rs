@@ -457,13 +457,11 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     if crate::security::modify(p, &mut g.security, g.user_group.is_some(), now_ms())? {
         g.status = "modifying".into();
     }
-    if let Some(pg) = p.get("CacheParameterGroupName") {
-        let pg = pg.to_ascii_lowercase();
-        crate::params::usable(ctl, &pg, Engine::Redis)?;
-        for mut c in member_clusters(ctl, &g)? {
-            c.parameter_group = pg.clone();
-            ctl.store.put_cluster(&c)?;
-        }
+    let parameter_group = p
+        .get("CacheParameterGroupName")
+        .map(str::to_ascii_lowercase);
+    if let Some(pg) = &parameter_group {
+        crate::params::usable(ctl, pg, Engine::Redis)?;
     }
     let window = clusters::maintenance_window(p)?;
     let mut members = member_clusters(ctl, &g)?;
@@ -476,6 +474,9 @@ pub fn modify(ctl: &Control, p: &Params) -> Result<Option<Xml>, ApiError> {
     let apply_now = p.bool("ApplyImmediately")?.unwrap_or(false);
     let waiting = members.iter().find_map(|c| c.pending.node_type.clone());
     for c in &mut members {
+        if let Some(pg) = &parameter_group {
+            c.parameter_group = pg.clone();
+        }
         if let Some(w) = &window {
             c.maintenance_window = w.clone();
         }

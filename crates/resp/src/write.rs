@@ -48,12 +48,7 @@ impl<'a> ReplyWriter<'a> {
     /// A status reply of any bytes (a script's `{ok = ...}`); newlines
     /// become spaces, as Redis does, so the reply stays one line.
     pub fn simple_bytes(&mut self, s: &[u8]) {
-        self.out.push(b'+');
-        self.out.extend(
-            s.iter()
-                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
-        );
-        self.out.extend_from_slice(b"\r\n");
+        self.one_line(b'+', s);
     }
 
     /// An error reply; `msg` starts with its code (`ERR ...`, `WRONGTYPE ...`).
@@ -64,9 +59,14 @@ impl<'a> ReplyWriter<'a> {
 
     /// An error reply whose text may hold any bytes (Redis echoes raw input in some errors).
     pub fn error_bytes(&mut self, msg: &[u8]) {
-        self.out.push(b'-');
+        self.one_line(b'-', msg);
+    }
+
+    /// A one-line reply of any bytes, CR and LF turned into spaces.
+    fn one_line(&mut self, kind: u8, text: &[u8]) {
+        self.out.push(kind);
         self.out.extend(
-            msg.iter()
+            text.iter()
                 .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
         );
         self.out.extend_from_slice(b"\r\n");
