@@ -116,7 +116,7 @@ fn load_config(args: &ServerArgs) -> Result<Config, String> {
     }
     let set = |name: &str, value: String| {
         config
-            .set_startup(name, &value)
+            .set_startup(name, value.as_bytes())
             .map_err(|e| format!("invalid value for --{name} '{value}': {e}"))
     };
     if let Some(v) = args.port {

@@ -422,7 +422,7 @@ pub fn node_config(o: &McOptions) -> Result<Config, String> {
     let config = Config::new();
     let set = |name: &str, value: String| {
         config
-            .set_startup(name, &value)
+            .set_startup(name, value.as_bytes())
             .map_err(|e| format!("invalid value for {name} '{value}': {e}"))
     };
     set("port", o.settings.tcp_port.to_string())?;

@@ -625,6 +625,11 @@ fn differential_sandbox() {
             &["EVAL", "return dofile('/etc/passwd')", "0"],
             &["EVAL", "print('x')", "0"],
             &["EVAL", "return type(os)", "0"],
+            // Taken out by default (`lua-enable-deprecated-api no`).
+            &["EVAL", "return type(newproxy)", "0"],
+            &["EVAL", "setfenv(function() end, {})", "0"],
+            &["EVAL", "return getfenv(0)", "0"],
+            &["EVAL", "return type(gcinfo)", "0"],
             // Present ones.
             &[
                 "EVAL",
@@ -669,6 +674,37 @@ fn differential_sandbox() {
             &["PING"],
         ],
     );
+}
+
+/// `lua-enable-deprecated-api yes` gives scripts and functions `newproxy`,
+/// `setfenv` and `getfenv` back, without a way around the read-only
+/// globals: `getfenv` hands out the proxy scripts see, not the real table.
+#[test]
+fn deprecated_lua_api_on_demand_keeps_the_globals_read_only() {
+    let node = start_ferrocache(&["--lua-enable-deprecated-api", "yes"]);
+    let mut c = node.raw();
+    let mut eval = |script: &str| {
+        c.cmd(&[b"EVAL", script.as_bytes(), b"0"]);
+        c.read_reply()
+    };
+    assert_eq!(
+        eval("local f = function() return 1 end setfenv(f, {}) return type(getfenv(f))"),
+        b"$5\r\ntable\r\n"
+    );
+    assert_eq!(
+        eval("getmetatable(newproxy(true)).__gc = function() return 1 end return 0"),
+        b":0\r\n"
+    );
+    for escape in ["getfenv(0).x = 1", "getfenv(1).x = 1", "setfenv(0, {})"] {
+        let reply = eval(escape);
+        assert!(
+            reply.starts_with(b"-") && reply.windows(8).any(|w| w == b"readonly"),
+            "{escape}: {}",
+            String::from_utf8_lossy(&reply)
+        );
+    }
+    c.cmd(&[b"CONFIG", b"SET", b"lua-enable-deprecated-api", b"no"]);
+    assert!(c.read_reply().starts_with(b"-ERR CONFIG SET failed"));
 }
 
 // ---------------------------------------------------------------------------

@@ -659,7 +659,8 @@ pub struct Acl {
 
 /// Joins a selector split over several arguments (`"(~a" "+get)"`) into
 /// one rule, as Redis 7 does for ACL SETUSER, `user` lines and ACL files.
-fn merge_selector_arguments<'a>(rules: &[&'a [u8]]) -> Result<Vec<Cow<'a, [u8]>>, String> {
+/// The error is the index of a selector's opening rule that never closes.
+fn merge_selector_arguments<'a>(rules: &[&'a [u8]]) -> Result<Vec<Cow<'a, [u8]>>, usize> {
     let mut out = Vec::with_capacity(rules.len());
     let mut open: Option<(usize, Vec<u8>)> = None;
     for (i, rule) in rules.iter().enumerate() {
@@ -678,14 +679,13 @@ fn merge_selector_arguments<'a>(rules: &[&'a [u8]]) -> Result<Vec<Cow<'a, [u8]>>
             out.push(Cow::Borrowed(*rule));
         }
     }
-    if let Some((start, _)) = open {
-        return Err(format!(
-            "Unmatched parenthesis in acl selector starting at '{}'.",
-            String::from_utf8_lossy(rules[start])
-        ));
+    match open {
+        Some((start, _)) => Err(start),
+        None => Ok(out),
     }
-    Ok(out)
 }
+
+const UNMATCHED_SELECTOR: &str = "Unmatched parenthesis in acl selector starting at '{}'.";
 
 impl Acl {
     /// The default user as Redis starts it: on, nopass, everything.
@@ -719,28 +719,30 @@ impl Acl {
     }
 
     /// ACL SETUSER: applies every rule to a copy of the user (created if
-    /// new); nothing changes when one fails.
+    /// new); nothing changes when one fails. The error quotes the failing
+    /// rule as it was sent (bytes).
     pub fn set_user(
         &self,
         name: &[u8],
         rules: &[&[u8]],
         table: &CommandTable,
-    ) -> Result<(), String> {
+    ) -> Result<(), Vec<u8>> {
         if !valid_username(name) {
-            return Err("Usernames can't contain spaces or null characters".into());
+            return Err(b"Usernames can't contain spaces or null characters".to_vec());
         }
         // Under the write lock: concurrent SETUSERs of a user apply in turn.
         let mut users = self.users.write();
-        let rules = merge_selector_arguments(rules)?;
+        let rules = merge_selector_arguments(rules)
+            .map_err(|start| crate::error::fill(UNMATCHED_SELECTOR, &[rules[start]]))?;
         let mut perms = match users.get(name) {
             Some(u) => (*u.perms()).clone(),
             None => Perms::new(table),
         };
         for rule in &rules {
             perms.apply(rule, table).map_err(|e| {
-                format!(
-                    "Error in ACL SETUSER modifier '{}': {e}",
-                    String::from_utf8_lossy(rule)
+                crate::error::fill(
+                    &format!("Error in ACL SETUSER modifier '{{}}': {e}"),
+                    &[rule],
                 )
             })?;
         }
@@ -991,7 +993,7 @@ fn acl_setuser(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     ctx.server
         .acl
         .set_user(a[2], &a[3..], &ctx.server.commands)
-        .map_err(|e| CmdError::new(format!("ERR {e}")))?;
+        .map_err(|e| CmdError::from_bytes([b"ERR ".as_slice(), &e].concat()))?;
     // As Redis 7: subscriptions the user may no longer hold end with
     // their connections.
     if let Some(user) = ctx.server.acl.user(a[2]) {
@@ -1093,7 +1095,7 @@ fn acl_cat(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let names: Vec<&str> = match a.get(2) {
         None => ACL_CATEGORY_NAMES.to_vec(),
         Some(cat) => commands_in(&ctx.server.commands, &text(cat))
-            .ok_or_else(|| CmdError::new(format!("ERR Unknown category '{}'", text(cat))))?,
+            .ok_or_else(|| CmdError::quoting("ERR Unknown category '{}'", &[cat]))?,
     };
     ctx.out.array(names.len());
     names.iter().for_each(|n| ctx.out.bulk_str(n));
@@ -1161,10 +1163,7 @@ fn acl_log(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 fn acl_dryrun(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let Some(user) = ctx.server.acl.user(a[2]) else {
-        return Err(CmdError::new(format!(
-            "ERR User '{}' not found",
-            text(a[2])
-        )));
+        return Err(CmdError::quoting("ERR User '{}' not found", &[a[2]]));
     };
     let args = &a[3..];
     let entry = match crate::dispatch::lookup(ctx.server, args) {
@@ -1175,12 +1174,7 @@ fn acl_dryrun(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                 spec.name
             )))
         }
-        Err(_) => {
-            return Err(CmdError::new(format!(
-                "ERR Command '{}' not found",
-                text(args[0])
-            )))
-        }
+        Err(_) => return Err(CmdError::quoting("ERR Command '{}' not found", &[args[0]])),
     };
     match user.perms().check(entry.index, entry.spec, args) {
         Ok(()) => ctx.out.ok(),
@@ -1188,13 +1182,13 @@ fn acl_dryrun(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             "This user has no permissions to run the '{}' command",
             entry.spec.name
         )),
-        Err((Denied::Key, i)) => ctx.out.bulk_str(&format!(
+        Err((Denied::Key, i)) => ctx.out.bulk(&crate::error::fill(
             "This user has no permissions to access the '{}' key",
-            text(args[i])
+            &[args[i]],
         )),
-        Err((Denied::Channel, i)) => ctx.out.bulk_str(&format!(
+        Err((Denied::Channel, i)) => ctx.out.bulk(&crate::error::fill(
             "This user has no permissions to access the '{}' channel",
-            text(args[i])
+            &[args[i]],
         )),
     }
     Ok(())
@@ -1293,7 +1287,9 @@ fn parse_declaration(words: &[&[u8]], table: &CommandTable) -> Result<(Vec<u8>, 
             String::from_utf8_lossy(name)
         )
     };
-    let rules = merge_selector_arguments(rules).map_err(error)?;
+    let rules = merge_selector_arguments(rules).map_err(|start| {
+        error(UNMATCHED_SELECTOR.replace("{}", &String::from_utf8_lossy(rules[start])))
+    })?;
     let mut perms = Perms::new(table);
     for rule in &rules {
         perms.apply(rule, table).map_err(error)?;

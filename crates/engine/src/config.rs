@@ -2,14 +2,18 @@
 //! redis.conf-style file parsing (units, quotes, `include`), CONFIG GET (globs),
 //! atomic multi-parameter CONFIG SET and CONFIG REWRITE.
 //!
-//! Values are kept as their canonical text (what CONFIG GET prints). A few
-//! that the hot path reads are mirrored into atomics ([`Hot`]).
+//! Values are kept as their canonical form (what CONFIG GET prints): text,
+//! except that a string parameter keeps the bytes it was set to, invalid
+//! UTF-8 included, as Redis does. A few that the hot path reads are
+//! mirrored into atomics ([`Hot`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use keyspace::glob::glob_match;
+
+use crate::error::fill;
 use parking_lot::RwLock;
 
 /// How a parameter's value is checked and printed.
@@ -234,6 +238,9 @@ pub static PARAMS: &[Param] = &[
         p("busy-reply-threshold", int(0, LONG_MAX), "5000"),
         "lua-time-limit",
     ),
+    // `newproxy`, `setfenv` and `getfenv` in scripts (Redis removed them
+    // from the sandbox: they reach past the read-only globals).
+    fixed("lua-enable-deprecated-api", BOOL, "no"),
     p(
         "client-output-buffer-limit",
         Kind::Special(check_obuf),
@@ -515,6 +522,15 @@ pub fn validate(param: &Param, value: &str) -> Result<String, String> {
     }
 }
 
+/// Checks a value given as bytes: a string parameter takes any bytes,
+/// the others must read as text.
+fn validate_bytes(param: &Param, value: &[u8]) -> Result<Vec<u8>, String> {
+    match param.kind {
+        Kind::Str => Ok(value.to_vec()),
+        _ => validate(param, &String::from_utf8_lossy(value)).map(String::into_bytes),
+    }
+}
+
 /// Values the command path reads on every request, mirrored from the text values.
 #[derive(Default)]
 pub struct Hot {
@@ -578,7 +594,7 @@ impl Hot {
 
 /// The live configuration.
 pub struct Config {
-    values: RwLock<BTreeMap<&'static str, String>>,
+    values: RwLock<BTreeMap<&'static str, Vec<u8>>>,
     /// The file the server was started with (CONFIG REWRITE writes it back).
     pub file: Option<PathBuf>,
     pub hot: Hot,
@@ -637,7 +653,7 @@ impl Config {
     pub fn new() -> Self {
         let values = PARAMS
             .iter()
-            .map(|p| (p.name, p.default.to_string()))
+            .map(|p| (p.name, p.default.as_bytes().to_vec()))
             .collect();
         let c = Config {
             values: RwLock::new(values),
@@ -652,7 +668,13 @@ impl Config {
         c
     }
 
+    /// A value as text (a string parameter's invalid UTF-8 shows as U+FFFD).
     pub fn get(&self, name: &str) -> String {
+        String::from_utf8_lossy(&self.get_bytes(name)).into_owned()
+    }
+
+    /// A value as it was set (passwords, names: any bytes).
+    pub fn get_bytes(&self, name: &str) -> Vec<u8> {
         let key = find_param(name).map(|p| p.name).unwrap_or(name);
         self.values.read().get(key).cloned().unwrap_or_default()
     }
@@ -697,26 +719,30 @@ impl Config {
     }
 
     /// Sets a value at startup (file or command line), also immutable ones.
-    pub fn set_startup(&self, name: &str, value: &str) -> Result<(), String> {
+    pub fn set_startup(&self, name: &str, value: &[u8]) -> Result<(), String> {
         let param = find_param(name).ok_or("Bad directive or wrong number of arguments")?;
-        let v = validate(param, value)?;
+        let v = validate_bytes(param, value)?;
         self.values.write().insert(param.name, v);
         self.refresh_hot();
         Ok(())
     }
 
-    /// CONFIG SET of several parameters: all are validated first and applied
-    /// together, or none is.
-    pub fn set_many(&self, pairs: &[(&str, &str)]) -> Result<(), String> {
-        let mut staged: Vec<(&'static str, String)> = Vec::with_capacity(pairs.len());
-        for (name, value) in pairs {
-            let Some(param) = find_param(name) else {
-                return Err(format!(
-                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+    /// CONFIG SET of several (name, value) pairs: all are validated first
+    /// and applied together, or none is. The error quotes the name as sent.
+    pub fn set_many(&self, pairs: &[(&[u8], &[u8])]) -> Result<(), Vec<u8>> {
+        let mut staged: Vec<(&'static str, Vec<u8>)> = Vec::with_capacity(pairs.len());
+        for &(name, value) in pairs {
+            let Some(param) = std::str::from_utf8(name).ok().and_then(find_param) else {
+                return Err(fill(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                    &[name],
                 ));
             };
             let fail = |why: &str| {
-                format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+                fill(
+                    &format!("ERR CONFIG SET failed (possibly related to argument '{{}}') - {why}"),
+                    &[name],
+                )
             };
             if staged.iter().any(|(n, _)| *n == param.name) {
                 return Err(fail("duplicate parameter"));
@@ -724,10 +750,10 @@ impl Config {
             if !param.mutable {
                 return Err(fail("can't set immutable config"));
             }
-            let v = validate(param, value).map_err(|e| fail(&e))?;
+            let v = validate_bytes(param, value).map_err(|e| fail(&e))?;
             staged.push((param.name, v));
         }
-        let old: Vec<String> = {
+        let old: Vec<Vec<u8>> = {
             let mut values = self.values.write();
             staged
                 .iter()
@@ -740,7 +766,7 @@ impl Config {
                 if *value == old[i] {
                     continue;
                 }
-                if let Err(why) = hook(self, name, value) {
+                if let Err(why) = hook(self, name, &String::from_utf8_lossy(value)) {
                     // Roll back: restore every value, undo what was applied.
                     let mut values = self.values.write();
                     for (j, (n, _)) in staged.iter().enumerate() {
@@ -748,11 +774,13 @@ impl Config {
                     }
                     drop(values);
                     for (j, (n, _)) in staged.iter().enumerate().take(i) {
-                        let _ = hook(self, n, &old[j]);
+                        let _ = hook(self, n, &String::from_utf8_lossy(&old[j]));
                     }
-                    return Err(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
-                        pairs[i].0
+                    return Err(fill(
+                        &format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{{}}') - {why}"
+                        ),
+                        &[pairs[i].0],
                     ));
                 }
             }
@@ -769,9 +797,9 @@ impl Config {
     /// (name, value) of every parameter (aliases included) matching `pattern`.
     /// Like Redis, an exact (non-glob) name is reported as the client spelled
     /// it, and names already in `out` are not repeated (case-insensitively).
-    pub fn get_matching(&self, pattern: &[u8], out: &mut Vec<(String, String)>) {
+    pub fn get_matching(&self, pattern: &[u8], out: &mut Vec<(String, Vec<u8>)>) {
         let values = self.values.read();
-        let seen = |out: &[(String, String)], name: &str| {
+        let seen = |out: &[(String, Vec<u8>)], name: &str| {
             out.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
         };
         let has_glob = pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
@@ -919,11 +947,11 @@ impl Config {
                     "Unbalanced quotes in configuration line".into(),
                 ));
             };
-            let words: Vec<String> = words
-                .into_iter()
-                .map(|w| String::from_utf8_lossy(&w).into_owned())
+            let text: Vec<String> = words
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
                 .collect();
-            let Some((name, rest)) = words.split_first() else {
+            let Some((name, rest)) = text.split_first() else {
                 continue;
             };
             if name.eq_ignore_ascii_case("user") {
@@ -962,10 +990,12 @@ impl Config {
                 ));
             };
             // Multi-word values (save, client-output-buffer-limit, bind) join with spaces;
-            // repeated `save` lines accumulate (see `save_directive`).
-            let mut value = rest.join(" ");
+            // repeated `save` lines accumulate (see `save_directive`). A
+            // string keeps its bytes (a `CONFIG REWRITE` of one writes
+            // them as `\xHH` escapes).
+            let mut value = words[1..].join(&b' ');
             if param.name == "save" {
-                value = self.save_directive(&value);
+                value = self.save_directive(&rest.join(" ")).into_bytes();
             }
             // Like Redis, a single-value parameter takes exactly one argument
             // (`""` for an empty value); only multi-argument ones take more.
@@ -1005,13 +1035,11 @@ impl Config {
         let mut written = std::collections::HashSet::new();
         let mut new_users = users.unwrap_or_default().iter();
         let mut out = Vec::new();
-        let format_line = |name: &str, value: &str| -> String {
+        let format_line = |name: &str, value: &[u8]| -> String {
             if value.is_empty() {
                 format!("{name} \"\"")
             } else if matches!(name, "save" | "client-output-buffer-limit" | "bind") {
-                value
-                    .split(' ')
-                    .fold(name.to_string(), |acc, w| acc + " " + w)
+                format!("{name} {}", String::from_utf8_lossy(value))
             } else {
                 format!("{name} {}", quote_if_needed(value))
             }
@@ -1042,7 +1070,7 @@ impl Config {
         }
         let mut appended = false;
         for param in PARAMS {
-            if written.contains(param.name) || values[param.name] == param.default {
+            if written.contains(param.name) || values[param.name] == param.default.as_bytes() {
                 continue;
             }
             if !appended {
@@ -1063,26 +1091,28 @@ impl Config {
     }
 }
 
-fn quote_if_needed(v: &str) -> String {
-    if v.bytes()
-        .any(|c| c.is_ascii_whitespace() || c == b'"' || c == b'\'' || c < 0x20)
-    {
-        let mut s = String::from("\"");
-        for c in v.chars() {
-            match c {
-                '"' => s.push_str("\\\""),
-                '\\' => s.push_str("\\\\"),
-                '\n' => s.push_str("\\n"),
-                '\r' => s.push_str("\\r"),
-                '\t' => s.push_str("\\t"),
-                c => s.push(c),
-            }
-        }
-        s.push('"');
-        s
-    } else {
-        v.to_string()
+/// A value as one word of a config line: quoted, with C escapes, when it
+/// holds a space, a quote or a byte that is not printable ASCII (as Redis's
+/// `sdscatrepr`), so any bytes read back the same.
+fn quote_if_needed(v: &[u8]) -> String {
+    let plain = |c: &u8| c.is_ascii_graphic() && !matches!(c, b'"' | b'\'');
+    if v.iter().all(plain) {
+        return String::from_utf8_lossy(v).into_owned();
     }
+    let mut s = String::from("\"");
+    for &c in v {
+        match c {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            c if c == b' ' || c.is_ascii_graphic() => s.push(c as char),
+            c => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push('"');
+    s
 }
 
 #[cfg(test)]
@@ -1109,18 +1139,19 @@ mod tests {
     fn set_many_is_atomic() {
         let c = Config::new();
         let err = c
-            .set_many(&[("maxmemory", "1gb"), ("hz", "x")])
+            .set_many(&[(b"maxmemory", b"1gb"), (b"hz", b"x")])
             .unwrap_err();
         assert_eq!(
             err,
-            "ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer"
+            b"ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer"
         );
         assert_eq!(c.get("maxmemory"), "0");
-        c.set_many(&[("maxmemory", "1gb"), ("hz", "20")]).unwrap();
+        c.set_many(&[(b"maxmemory", b"1gb"), (b"hz", b"20")])
+            .unwrap();
         assert_eq!(c.get("maxmemory"), "1073741824");
         assert_eq!(
-            c.set_many(&[("hz", "1"), ("hz", "2")]).unwrap_err(),
-            "ERR CONFIG SET failed (possibly related to argument 'hz') - duplicate parameter"
+            c.set_many(&[(b"hz", b"1"), (b"hz", b"2")]).unwrap_err(),
+            b"ERR CONFIG SET failed (possibly related to argument 'hz') - duplicate parameter"
         );
     }
 
@@ -1150,8 +1181,12 @@ mod tests {
         c.load_file(&main).unwrap();
         assert_eq!(c.get("maxmemory"), "2097152");
         assert_eq!(c.get("requirepass"), "a b");
-        c.set_many(&[("hz", "33"), ("slowlog-max-len", "5")])
-            .unwrap();
+        c.set_many(&[
+            (b"hz", b"33"),
+            (b"slowlog-max-len", b"5"),
+            (b"masterauth", b"p \xff\"\\"),
+        ])
+        .unwrap();
         c.rewrite(None).unwrap();
         let text = std::fs::read_to_string(&main).unwrap();
         assert!(text.contains("# comment\nhz 33\n"), "{text}");
@@ -1160,6 +1195,7 @@ mod tests {
         again.load_file(&main).unwrap();
         assert_eq!(again.get("hz"), "33");
         assert_eq!(again.get("requirepass"), "a b");
+        assert_eq!(again.get_bytes("masterauth"), b"p \xff\"\\");
 
         std::fs::write(&main, "hz 10\nfoo bar\n").unwrap();
         let e = Config::new().load_file(&main).unwrap_err();

@@ -179,10 +179,10 @@ fn hello(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             ctx.client.shared.names.lock().name = (!n.is_empty()).then(|| n.to_vec());
             i += 2;
         } else {
-            return Err(CmdError::new(format!(
+            return Err(CmdError::quoting(
                 "ERR Syntax error in HELLO option '{}'",
-                text(a[i])
-            )));
+                &[a[i]],
+            ));
         }
     }
     if !ctx.client.authenticated {
@@ -272,10 +272,7 @@ fn client_setinfo(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let (attr, val) = (a[2], a[3]);
     let is_name = eq(attr, "lib-name");
     if !is_name && !eq(attr, "lib-ver") {
-        return Err(CmdError::new(format!(
-            "ERR Unrecognized option '{}'",
-            text(attr)
-        )));
+        return Err(CmdError::quoting("ERR Unrecognized option '{}'", &[attr]));
     }
     if !valid_name(val) {
         return Err(CmdError::new(format!(
@@ -412,10 +409,10 @@ fn client_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                 t.as_str(),
                 "normal" | "master" | "replica" | "slave" | "pubsub"
             ) {
-                return Err(CmdError::new(format!(
+                return Err(CmdError::quoting(
                     "ERR Unknown client type '{}'",
-                    text(a[i + 1])
-                )));
+                    &[a[i + 1]],
+                ));
             }
             // "replica" and "slave" name the same class.
             ctype = Some(if t == "replica" {
@@ -497,7 +494,7 @@ fn client_kill(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             laddr = Some(text(v));
         } else if eq(a[i], "user") {
             if ctx.server.acl.user(v).is_none() {
-                return Err(CmdError::new(format!("ERR No such user '{}'", text(v))));
+                return Err(CmdError::quoting("ERR No such user '{}'", &[v]));
             }
             user = Some(v.to_vec());
         } else if eq(a[i], "type") {
@@ -506,10 +503,7 @@ fn client_kill(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                 t.as_str(),
                 "normal" | "master" | "replica" | "slave" | "pubsub"
             ) {
-                return Err(CmdError::new(format!(
-                    "ERR Unknown client type '{}'",
-                    text(v)
-                )));
+                return Err(CmdError::quoting("ERR Unknown client type '{}'", &[v]));
             }
             // "replica" and "slave" name the same class.
             ctype = Some(if t == "replica" {
@@ -557,10 +551,10 @@ fn client_kill(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 fn client_pause(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     // Redis checks the argument count, then the mode, then the timeout.
     if a.len() > 4 {
-        return Err(CmdError::new(format!(
+        return Err(CmdError::quoting(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            text(a[1])
-        )));
+            &[a[1]],
+        ));
     }
     let write_only = match a.get(3) {
         None => false,
@@ -632,10 +626,10 @@ fn client_no_touch(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 fn client_unblock(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     // Redis checks the argument count, then the reason, then the id.
     if a.len() > 4 {
-        return Err(CmdError::new(format!(
+        return Err(CmdError::quoting(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            text(a[1])
-        )));
+            &[a[1]],
+        ));
     }
     let reason = match a.get(3) {
         None => 1,

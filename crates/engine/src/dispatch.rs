@@ -624,7 +624,9 @@ fn reject(server: &Server, client: &mut Client, out: &mut Vec<u8>, msg: &[u8]) {
     }
 }
 
+/// At most `max` bytes of `a`, up to a NUL (C's `%.*s`, as Redis quotes).
 fn trunc(a: &[u8], max: usize) -> &[u8] {
+    let a = crate::error::until_nul(a);
     &a[..a.len().min(max)]
 }
 

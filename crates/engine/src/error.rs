@@ -24,6 +24,11 @@ impl CmdError {
         CmdError(Cow::Owned(msg))
     }
 
+    /// An error that quotes what a client sent (see [`fill`]).
+    pub fn quoting(template: &str, parts: &[&[u8]]) -> Self {
+        CmdError(Cow::Owned(fill(template, parts)))
+    }
+
     /// The error code (first word), used for INFO errorstats.
     pub fn code(&self) -> &str {
         let first = self.0.split(|&b| b == b' ').next().unwrap_or(b"ERR");
@@ -34,6 +39,25 @@ impl CmdError {
     pub fn text(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.0)
     }
+}
+
+/// `template` with each `{}` replaced by the next of `parts`, byte for
+/// byte: Redis quotes what a client sent as it is, invalid UTF-8 included
+/// (but, formatting it with `%s`, only up to a NUL byte).
+pub fn fill(template: &str, parts: &[&[u8]]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(template.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+    let mut pieces = template.split("{}");
+    msg.extend_from_slice(pieces.next().unwrap_or_default().as_bytes());
+    for (i, piece) in pieces.enumerate() {
+        msg.extend_from_slice(until_nul(parts.get(i).copied().unwrap_or_default()));
+        msg.extend_from_slice(piece.as_bytes());
+    }
+    msg
+}
+
+/// `a` up to its first NUL byte, as C's `%s` prints it.
+pub fn until_nul(a: &[u8]) -> &[u8] {
+    memchr::memchr(0, a).map_or(a, |i| &a[..i])
 }
 
 pub type CmdResult = Result<(), CmdError>;
@@ -58,4 +82,17 @@ pub fn wrong_args(name: &str) -> CmdError {
 /// `ERR invalid expire time in 'name' command`.
 pub fn invalid_expire(name: &str) -> CmdError {
     CmdError::new(format!("ERR invalid expire time in '{name}' command"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CmdError;
+
+    #[test]
+    fn quoting_keeps_the_bytes_of_each_part() {
+        let e = CmdError::quoting("ERR no such key '{}' or group '{}'", &[b"k\xff", b"g"]);
+        assert_eq!(&e.0[..], b"ERR no such key 'k\xff' or group 'g'");
+        assert_eq!(&CmdError::quoting("ERR {}", &[]).0[..], b"ERR ");
+        assert_eq!(&CmdError::quoting("ERR '{}'", &[b"a\0b"]).0[..], b"ERR 'a'");
+    }
 }

@@ -236,20 +236,17 @@ fn metadata(code: &[u8]) -> Result<Metadata<'_>, CmdError> {
             name = Some(&part[5..]);
             continue;
         }
-        return Err(CmdError::new(format!(
+        return Err(CmdError::quoting(
             "ERR Invalid metadata value given: {}",
-            String::from_utf8_lossy(part)
-        )));
+            &[part],
+        ));
     }
     let name = name.ok_or_else(|| CmdError::new("ERR Library name was not given"))?;
     if !valid_name(name) {
         return Err(CmdError::new(format!("ERR {BAD_NAME}")));
     }
     if !engine.eq_ignore_ascii_case(b"lua") {
-        return Err(CmdError::new(format!(
-            "ERR Engine '{}' not found",
-            String::from_utf8_lossy(engine)
-        )));
+        return Err(CmdError::quoting("ERR Engine '{}' not found", &[engine]));
     }
     Ok(Metadata {
         name: String::from_utf8_lossy(name).into_owned(),
@@ -337,18 +334,13 @@ fn load(
             lua.create_function(error_table).map_err(internal)?,
         ))
         .map_err(internal)?;
-    let chunk = lua
-        .load(md.body)
-        .set_name("@user_function")
-        .set_environment(env)
-        .into_function()
-        .map_err(|e| {
-            let msg = match &e {
-                mlua::Error::SyntaxError { message, .. } => message.clone(),
-                other => other.to_string(),
-            };
-            CmdError::new(format!("ERR Error compiling function: {msg}"))
-        })?;
+    let chunk = crate::scripting::compile_chunk(
+        lua,
+        md.body,
+        c"@user_function",
+        &env,
+        "ERR Error compiling function: ",
+    )?;
     if let Some(t) = timeout {
         LOAD_DEADLINE.set(Some(Instant::now() + t));
         lua.set_hook(crate::scripting::WATCH_EVERY, load_hook);
@@ -480,10 +472,10 @@ fn fcall_ro(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 /// Redis's `addReplySubcommandSyntaxError` for FUNCTION.
 fn subcommand_syntax(a: &[&[u8]]) -> CmdError {
-    CmdError::new(format!(
+    CmdError::quoting(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
-        String::from_utf8_lossy(&a[1][..a[1].len().min(128)])
-    ))
+        &[&a[1][..a[1].len().min(128)]],
+    )
 }
 
 /// The functions of `libs` other than those of the libraries in `except`
@@ -568,10 +560,7 @@ fn function_load(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         if opt.eq_ignore_ascii_case(b"replace") {
             replace = true;
         } else {
-            return Err(CmdError::new(format!(
-                "ERR Unknown option given: {}",
-                String::from_utf8_lossy(opt)
-            )));
+            return Err(CmdError::quoting("ERR Unknown option given: {}", &[opt]));
         }
     }
     // Checked before running the code, as Redis; again when storing it.
@@ -783,10 +772,7 @@ fn function_list(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             pattern = Some(a[i + 1]);
             i += 1;
         } else {
-            return Err(CmdError::new(format!(
-                "ERR Unknown argument {}",
-                String::from_utf8_lossy(a[i])
-            )));
+            return Err(CmdError::quoting("ERR Unknown argument {}", &[a[i]]));
         }
         i += 1;
     }

@@ -423,10 +423,7 @@ fn expire_generic(ctx: &mut Ctx, a: &[&[u8]], unit_ms: i64, absolute: bool) -> C
         } else if eq(opt, "lt") {
             lt = true;
         } else {
-            return Err(CmdError::new(format!(
-                "ERR Unsupported option {}",
-                text(opt)
-            )));
+            return Err(CmdError::quoting("ERR Unsupported option {}", &[opt]));
         }
     }
     if nx && (xx || gt || lt) {

@@ -252,10 +252,10 @@ fn pfdebug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             ctx.out.int(converted as i64);
         }
         _ => {
-            return Err(CmdError::new(format!(
+            return Err(CmdError::quoting(
                 "ERR Unknown PFDEBUG subcommand '{}'",
-                String::from_utf8_lossy(sub)
-            )))
+                &[sub],
+            ))
         }
     }
     Ok(())

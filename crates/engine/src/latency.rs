@@ -406,10 +406,10 @@ fn graph(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let text = {
         let events = ctx.server.latency.events.lock();
         let Some((name, series)) = events.iter().find(|(n, _)| n.as_bytes() == a[2]) else {
-            return Err(CmdError::new(format!(
+            return Err(CmdError::quoting(
                 "ERR No samples available for event '{}'",
-                text(a[2])
-            )));
+                &[a[2]],
+            ));
         };
         sparkline_graph(name, series, now)
     };

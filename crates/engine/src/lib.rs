@@ -306,7 +306,7 @@ impl Server {
             }
         }
         let acl = acl::Acl::new(&commands);
-        acl.set_requirepass(config.get("requirepass").as_bytes(), &commands);
+        acl.set_requirepass(&config.get_bytes("requirepass"), &commands);
         // Checked when the file was read.
         let _ = acl.load_declarations(&config.users.lock(), &commands);
         Arc::new(Server {

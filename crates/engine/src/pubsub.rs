@@ -416,10 +416,10 @@ fn spublish(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 fn channels_generic(ctx: &mut Ctx, a: &[&[u8]], kind: Kind) -> CmdResult {
     if a.len() > 3 {
-        return Err(crate::error::CmdError::new(format!(
+        return Err(crate::error::CmdError::quoting(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(a[1])
-        )));
+            &[a[1]],
+        ));
     }
     let pattern = a.get(2).copied();
     let names: Vec<Box<[u8]>> = ctx

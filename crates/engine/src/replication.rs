@@ -550,10 +550,10 @@ fn replconf(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             // Accepted (redis-cli --rdb sends them); the whole snapshot is sent.
         } else {
             ctx.client.replica_conf = Some(req);
-            return Err(CmdError::new(format!(
+            return Err(CmdError::quoting(
                 "ERR Unrecognized REPLCONF option: {}",
-                String::from_utf8_lossy(opt)
-            )));
+                &[opt],
+            ));
         }
     }
     ctx.client.replica_conf = Some(req);

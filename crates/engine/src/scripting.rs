@@ -404,6 +404,8 @@ pub(crate) struct Vm {
     /// whether they stayed within their declared keys' shards (see the
     /// module doc).
     trusted: HashMap<String, bool>,
+    /// [`REPLY_FIELDS`] as a Lua sequence (see [`write_script_reply`]).
+    reply_fields: Table,
 }
 
 /// What `redis.call` needs while a script runs on this thread.
@@ -531,7 +533,10 @@ thread_local! {
     static RUNNING: RefCell<Option<Running>> = const { RefCell::new(None) };
 }
 
-fn new_vm() -> mlua::Result<Vm> {
+/// A new interpreter; `deprecated_api`: keep `newproxy`, `setfenv` and
+/// `getfenv` (`lua-enable-deprecated-api`), which Redis takes out of the
+/// sandbox by default.
+fn new_vm(deprecated_api: bool) -> mlua::Result<Vm> {
     let lua = Lua::new_with(
         StdLib::TABLE | StdLib::STRING | StdLib::MATH,
         LuaOptions::default(),
@@ -644,6 +649,12 @@ fn new_vm() -> mlua::Result<Vm> {
     };
     lua.set_named_registry_value(REAL_GLOBALS, real.clone())?;
     lua.set_hook(WATCH_EVERY, watchdog);
+    if !deprecated_api {
+        for name in ["newproxy", "setfenv", "getfenv"] {
+            real.raw_set(name, Value::Nil)?;
+        }
+    }
+    let reply_fields = lua.create_sequence_from(REPLY_FIELDS)?;
     // Setting up leaves garbage behind: start from the live set.
     lua.gc_collect()?;
     Ok(Vm {
@@ -656,6 +667,7 @@ fn new_vm() -> mlua::Result<Vm> {
         reported_bytes: 0,
         runs: 0,
         trusted: HashMap::new(),
+        reply_fields,
     })
 }
 
@@ -1156,72 +1168,212 @@ unsafe fn push_resp<'b>(
     None
 }
 
-/// How deep a script's reply may nest (any aggregate kind). Each level holds
-/// Lua references on mlua's auxiliary stack, which a few thousand levels
-/// exhaust; Redis's own limit (its Lua stack) is near 8,000.
-const MAX_REPLY_DEPTH: usize = 1000;
+/// The fields a script's reply table is looked up by, in this order in
+/// [`Vm::reply_fields`].
+const REPLY_FIELDS: [&str; 5] = ["err", "ok", "double", "map", "set"];
+const FIELD_ERR: i64 = 1;
+const FIELD_OK: i64 = 2;
+const FIELD_DOUBLE: i64 = 3;
+const FIELD_MAP: i64 = 4;
+const FIELD_SET: i64 = 5;
 
-/// Writes a script's return value as a reply (Redis's Lua → RESP rules).
-fn lua_to_resp(out: &mut ReplyWriter, v: &Value, depth: usize) {
-    match v {
-        Value::Nil => out.null(),
-        Value::Boolean(true) => out.int(1),
-        Value::Boolean(false) => out.null(),
-        Value::Integer(i) => out.int(*i),
-        Value::Number(n) => out.int(*n as i64),
-        Value::String(s) => out.bulk(&s.as_bytes()),
-        Value::Table(t) => {
-            if depth > MAX_REPLY_DEPTH {
-                out.error("ERR reached lua stack limit");
-                return;
-            }
-            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-                out.error_bytes(&e.as_bytes());
-                return;
-            }
-            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-                out.simple_bytes(&s.as_bytes());
-                return;
-            }
-            if let Ok(Value::Number(d)) = t.raw_get::<Value>("double") {
-                out.double(d);
-                return;
-            }
-            // RESP3 aggregates from redis.setresp(3): {map = {...}}, {set = {...}}.
-            if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
-                let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().flatten().collect();
-                out.map(pairs.len());
-                for (k, v) in &pairs {
-                    lua_to_resp(out, k, depth + 1);
-                    lua_to_resp(out, v, depth + 1);
+/// Writes a script's return value as a reply, as Redis's
+/// `luaReplyToRedisReply` does: on the Lua stack, without a reference per
+/// element (a reply may have any number of them), and nested as deep as
+/// the stack allows (`lua_checkstack(4)` before each value; past it the
+/// value becomes "ERR reached lua stack limit"). The stack starts as
+/// Redis's does (two slots: here the field names and the value), so the
+/// same replies reach the same limit.
+fn write_script_reply(vm: &Vm, value: Value, out: &mut ReplyWriter) -> mlua::Result<()> {
+    // SAFETY: runs in protected mode with the field table and the value as
+    // its two arguments. `reply_from_stack` only reads tables raw (no
+    // metamethod runs, no string is created, so no garbage collection
+    // step), and keeps the stack balanced; it pushes only after
+    // `lua_checkstack` made room.
+    unsafe {
+        vm.lua.exec_raw::<()>((&vm.reply_fields, value), |state| {
+            reply_from_stack(state, out)
+        })
+    }
+}
+
+/// An aggregate of a script's reply being written (its table is on the
+/// Lua stack, as in Redis's recursion).
+enum Open {
+    /// Stack: table. Elements `next..=len` are still to write.
+    Array { next: i64, len: i64 },
+    /// Stack: table, map table, last key (or nil before the first);
+    /// `value_next`: the key is written, its value (above it) is next.
+    Map { value_next: bool },
+    /// Stack: table, set table, last key (or nil before the first).
+    Set,
+}
+
+/// The C-stack side of [`write_script_reply`]: field names at index 1,
+/// the value at the top.
+unsafe fn reply_from_stack(state: *mut mlua::ffi::lua_State, out: &mut ReplyWriter) {
+    use mlua::ffi;
+    let mut open: Vec<Open> = Vec::new();
+    loop {
+        write_top(state, out, &mut open);
+        // Push the next value to write, closing what is complete.
+        loop {
+            match open.last_mut() {
+                None => return,
+                Some(Open::Array { next, len }) => {
+                    if *next <= *len {
+                        ffi::lua_rawgeti(state, -1, *next);
+                        *next += 1;
+                        break;
+                    }
+                    ffi::lua_pop(state, 1);
                 }
+                Some(Open::Map { value_next }) => {
+                    if *value_next {
+                        *value_next = false;
+                        break;
+                    }
+                    if ffi::lua_next(state, -2) != 0 {
+                        // Key and value: the key's copy is written first.
+                        ffi::lua_pushvalue(state, -2);
+                        *value_next = true;
+                        break;
+                    }
+                    ffi::lua_pop(state, 2);
+                }
+                Some(Open::Set) => {
+                    if ffi::lua_next(state, -2) != 0 {
+                        ffi::lua_pop(state, 1);
+                        ffi::lua_pushvalue(state, -1);
+                        break;
+                    }
+                    ffi::lua_pop(state, 2);
+                }
+            }
+            open.pop();
+        }
+    }
+}
+
+/// Writes the value on top of the stack and pops it; a table that is an
+/// aggregate stays, opened in `open`.
+unsafe fn write_top(state: *mut mlua::ffi::lua_State, out: &mut ReplyWriter, open: &mut Vec<Open>) {
+    use mlua::ffi;
+    if ffi::lua_checkstack(state, 4) == 0 {
+        out.error("ERR reached lua stack limit");
+        ffi::lua_pop(state, 1);
+        return;
+    }
+    match ffi::lua_type(state, -1) {
+        ffi::LUA_TSTRING => out.bulk(lua_bytes(state, -1)),
+        ffi::LUA_TBOOLEAN => match ffi::lua_toboolean(state, -1) {
+            0 => out.null(),
+            _ => out.int(1),
+        },
+        ffi::LUA_TNUMBER => out.int(ffi::lua_tonumber(state, -1) as i64),
+        ffi::LUA_TTABLE => {
+            // The table stays at -1 while its fields are looked at (-2 then).
+            let field = |name: i64| {
+                ffi::lua_rawgeti(state, 1, name);
+                ffi::lua_rawget(state, -2)
+            };
+            if field(FIELD_ERR) == ffi::LUA_TSTRING {
+                out.error_bytes(lua_bytes(state, -1));
+                ffi::lua_pop(state, 2);
                 return;
             }
-            if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
-                let members: Vec<Value> = s
-                    .pairs::<Value, Value>()
-                    .flatten()
-                    .map(|(k, _)| k)
-                    .collect();
-                out.set(members.len());
-                for k in &members {
-                    lua_to_resp(out, k, depth + 1);
-                }
+            ffi::lua_pop(state, 1);
+            if field(FIELD_OK) == ffi::LUA_TSTRING {
+                out.simple_bytes(lua_bytes(state, -1));
+                ffi::lua_pop(state, 2);
                 return;
             }
-            let mut items = Vec::new();
-            for i in 1.. {
-                match t.raw_get::<Value>(i) {
-                    Ok(Value::Nil) | Err(_) => break,
-                    Ok(v) => items.push(v),
+            ffi::lua_pop(state, 1);
+            if field(FIELD_DOUBLE) == ffi::LUA_TNUMBER {
+                out.double(ffi::lua_tonumber(state, -1));
+                ffi::lua_pop(state, 2);
+                return;
+            }
+            ffi::lua_pop(state, 1);
+            for (name, is_map) in [(FIELD_MAP, true), (FIELD_SET, false)] {
+                if field(name) == ffi::LUA_TTABLE {
+                    let mut n = 0;
+                    ffi::lua_pushnil(state);
+                    while ffi::lua_next(state, -2) != 0 {
+                        ffi::lua_pop(state, 1);
+                        n += 1;
+                    }
+                    if is_map {
+                        out.map(n);
+                        open.push(Open::Map { value_next: false });
+                    } else {
+                        out.set(n);
+                        open.push(Open::Set);
+                    }
+                    ffi::lua_pushnil(state);
+                    return;
                 }
+                ffi::lua_pop(state, 1);
             }
-            out.array(items.len());
-            for v in &items {
-                lua_to_resp(out, v, depth + 1);
+            // An array: the elements up to the first nil.
+            let mut len = 0;
+            loop {
+                let nil = ffi::lua_rawgeti(state, -1, len + 1) == ffi::LUA_TNIL;
+                ffi::lua_pop(state, 1);
+                if nil {
+                    break;
+                }
+                len += 1;
             }
+            out.array(len as usize);
+            open.push(Open::Array { next: 1, len });
+            return;
         }
         _ => out.null(),
+    }
+    ffi::lua_pop(state, 1);
+}
+
+/// The bytes of the string at `index` (valid while it stays on the stack).
+unsafe fn lua_bytes<'s>(state: *mut mlua::ffi::lua_State, index: i32) -> &'s [u8] {
+    let mut len = 0;
+    let ptr = mlua::ffi::lua_tolstring(state, index, &mut len);
+    std::slice::from_raw_parts(ptr.cast(), len)
+}
+
+/// Compiles `code` as a function running in `env`. A syntax error comes
+/// back after `prefix` as Lua wrote it: bytes, since it quotes the source
+/// (`near '\xff'`), which Redis passes through as is.
+pub(crate) fn compile_chunk(
+    lua: &Lua,
+    code: &[u8],
+    name: &std::ffi::CStr,
+    env: &Table,
+    prefix: &str,
+) -> Result<mlua::Function, CmdError> {
+    use mlua::ffi;
+    // SAFETY: runs in protected mode with `env` as its one argument (stack
+    // index 1); `luaL_loadbuffer` pushes one value (the function or its
+    // error message) and does not raise; `lua_setfenv` pops the table it
+    // is given. The one value left is the result.
+    let loaded: Value = unsafe {
+        lua.exec_raw(env, |state| {
+            let status =
+                ffi::luaL_loadbuffer(state, code.as_ptr().cast(), code.len(), name.as_ptr());
+            if status == 0 {
+                ffi::lua_pushvalue(state, 1);
+                ffi::lua_setfenv(state, -2);
+            }
+            ffi::lua_remove(state, 1);
+        })
+    }
+    .map_err(|e| CmdError::new(format!("{prefix}{e}")))?;
+    match loaded {
+        Value::Function(f) => Ok(f),
+        Value::String(msg) => Err(CmdError::from_bytes(
+            [prefix.as_bytes(), &msg.as_bytes()].concat(),
+        )),
+        other => Err(CmdError::new(format!("{prefix}{other:?}"))),
     }
 }
 
@@ -1248,7 +1400,9 @@ pub(crate) fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> R) -> Resul
                     .vm_bytes
                     .fetch_sub(old.reported_bytes as i64, Ordering::Relaxed);
             }
-            let mut vm = new_vm().map_err(|e| CmdError::new(format!("ERR Lua: {e}")))?;
+            let deprecated_api = server.config.get_bool("lua-enable-deprecated-api");
+            let mut vm =
+                new_vm(deprecated_api).map_err(|e| CmdError::new(format!("ERR Lua: {e}")))?;
             vm.generation = generation;
             *slot = Some(vm);
         }
@@ -1296,19 +1450,13 @@ fn compile(
         }
     };
     let (flags, skip) = shebang(body)?;
-    let f = vm
-        .lua
-        .load(&body[skip..])
-        .set_name("@user_script")
-        .set_environment(vm.env.clone())
-        .into_function()
-        .map_err(|e| {
-            let msg = match &e {
-                mlua::Error::SyntaxError { message, .. } => message.clone(),
-                other => other.to_string(),
-            };
-            CmdError::new(format!("ERR Error compiling script (new function): {msg}"))
-        })?;
+    let f = compile_chunk(
+        &vm.lua,
+        &body[skip..],
+        c"@user_script",
+        &vm.env,
+        "ERR Error compiling script (new function): ",
+    )?;
     vm.compiled.insert(sha.to_string(), (f.clone(), flags));
     Ok((f, flags))
 }
@@ -1615,7 +1763,8 @@ pub(crate) fn run(
                     Err(CmdError::from_bytes(msg.as_bytes().to_vec()))
                 }
                 Ok((true, v)) => {
-                    lua_to_resp(&mut ReplyWriter::new(&mut out, proto), &v, 0);
+                    write_script_reply(vm, v, &mut ReplyWriter::new(&mut out, proto))
+                        .map_err(lua_err)?;
                     Ok(out)
                 }
                 Ok((false, e)) => Err(script_error(&e, &label(), running.stop_line)),

@@ -560,10 +560,7 @@ fn debug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             }
             Ok(())
         }
-        _ => Err(CmdError::new(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-            text(a[1])
-        ))),
+        _ => Err(CmdError::quoting("ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.", &[a[1]])),
     }
 }
 
@@ -588,10 +585,10 @@ fn lolwut(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 
 fn slowlog_get(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     if a.len() > 3 {
-        return Err(CmdError::new(format!(
+        return Err(CmdError::quoting(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
-            text(a[1])
-        )));
+            &[a[1]],
+        ));
     }
     let count = match a.get(2) {
         None => 10,
@@ -668,7 +665,7 @@ fn config_get(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     ctx.out.map(found.len());
     for (k, v) in found {
         ctx.out.bulk_str(&k);
-        ctx.out.bulk_str(&v);
+        ctx.out.bulk(&v);
     }
     Ok(())
 }
@@ -678,40 +675,35 @@ fn config_set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     if !a.len().is_multiple_of(2) {
         return Err(SYNTAX);
     }
-    let owned: Vec<(String, String)> = a[2..]
-        .chunks(2)
-        .map(|kv| (text(kv[0]), text(kv[1])))
-        .collect();
-    let pairs: Vec<(&str, &str)> = owned
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let pairs: Vec<(&[u8], &[u8])> = a[2..].chunks(2).map(|kv| (kv[0], kv[1])).collect();
     // `dir` and `dbfilename` decide where the server writes files: as in
     // Redis, they are protected unless `enable-protected-configs` allows.
     if let Some((name, _)) = pairs
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("dir") || k.eq_ignore_ascii_case("dbfilename"))
+        .find(|(k, _)| k.eq_ignore_ascii_case(b"dir") || k.eq_ignore_ascii_case(b"dbfilename"))
     {
         if !allowed_by(ctx, "enable-protected-configs") {
-            return Err(CmdError::new(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set protected config"
-            )));
+            return Err(CmdError::quoting(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - can't set protected config",
+                &[name],
+            ));
         }
     }
     let was_on = ctx.server.config.get_bool("appendonly");
-    ctx.server.config.set_many(&pairs).map_err(CmdError::new)?;
+    ctx.server
+        .config
+        .set_many(&pairs)
+        .map_err(CmdError::from_bytes)?;
     ctx.server.propagation.timestamps.store(
         ctx.server.config.get_bool("aof-timestamp-enabled"),
         std::sync::atomic::Ordering::Relaxed,
     );
     if pairs
         .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("requirepass"))
+        .any(|(k, _)| k.eq_ignore_ascii_case(b"requirepass"))
     {
-        let pass = ctx.server.config.get("requirepass");
-        ctx.server
-            .acl
-            .set_requirepass(pass.as_bytes(), &ctx.server.commands);
+        let pass = ctx.server.config.get_bytes("requirepass");
+        ctx.server.acl.set_requirepass(&pass, &ctx.server.commands);
     }
     if ctx.server.config.get_bool("appendonly") != was_on {
         crate::aof::appendonly_changed(ctx.server).map_err(|e| {

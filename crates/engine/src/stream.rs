@@ -177,19 +177,17 @@ fn reply_entry(out: &mut ReplyWriter, e: &EntryRef) {
 }
 
 fn no_group_error(key: &[u8], group: &[u8]) -> CmdError {
-    CmdError::new(format!(
+    CmdError::quoting(
         "NOGROUP No such key '{}' or consumer group '{}'",
-        String::from_utf8_lossy(key),
-        String::from_utf8_lossy(group)
-    ))
+        &[key, group],
+    )
 }
 
 fn no_such_group_error(key: &[u8], group: &[u8]) -> CmdError {
-    CmdError::new(format!(
+    CmdError::quoting(
         "NOGROUP No such consumer group '{}' for key name '{}'",
-        String::from_utf8_lossy(group),
-        String::from_utf8_lossy(key)
-    ))
+        &[group, key],
+    )
 }
 
 fn non_negative(arg: &[u8], err: &str) -> Result<i64, CmdError> {
@@ -572,10 +570,10 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         let o = a[i];
         if eq(o, "block") && more > 0 {
             if ctx.client.in_script {
-                return Err(CmdError::new(format!(
+                return Err(CmdError::quoting(
                     "ERR {} command is not allowed with BLOCK option from scripts",
-                    String::from_utf8_lossy(a[0])
-                )));
+                    &[a[0]],
+                ));
             }
             let t = crate::args::parse_i64(a[i + 1])
                 .ok_or_else(|| CmdError::new("ERR timeout is not an integer or out of range"))?;
@@ -660,11 +658,7 @@ fn xread(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         }
         if let Some((g, _)) = group {
             if !s.as_ref().is_some_and(|s| s.groups.contains_key(g)) {
-                return Err(CmdError::new(format!(
-                    "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
-                    String::from_utf8_lossy(key),
-                    String::from_utf8_lossy(g)
-                )));
+                return Err(CmdError::quoting("NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option", &[key, g]));
             }
         }
         from.push(match *arg {
@@ -1098,10 +1092,10 @@ fn subcommand_syntax(ctx: &Ctx, a: &[&[u8]]) -> CmdError {
         .next()
         .unwrap_or("")
         .to_ascii_uppercase();
-    CmdError::new(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",
-        String::from_utf8_lossy(a[1])
-    ))
+    CmdError::quoting(
+        &format!("ERR unknown subcommand or wrong number of arguments for '{{}}'. Try {cmd} HELP."),
+        &[a[1]],
+    )
 }
 
 fn xgroup_create(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
@@ -1414,10 +1408,10 @@ fn xclaim(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
             j += 1;
             last_id = parse_id(a[j], true, 0)?;
         } else {
-            return Err(CmdError::new(format!(
+            return Err(CmdError::quoting(
                 "ERR Unrecognized XCLAIM option '{}'",
-                String::from_utf8_lossy(opt)
-            )));
+                &[opt],
+            ));
         }
         j += 1;
     }

@@ -421,18 +421,10 @@ fn client_tracking(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     if mode.bcast {
         for (n, p) in prefixes.iter().enumerate() {
             if let Some(e) = existing.iter().find(|e| overlap(e, p)) {
-                return Err(CmdError::new(format!(
-                    "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
-                    String::from_utf8_lossy(p),
-                    String::from_utf8_lossy(e)
-                )));
+                return Err(CmdError::quoting("ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.", &[p, e]));
             }
             if let Some(q) = prefixes[n + 1..].iter().find(|q| overlap(p, q)) {
-                return Err(CmdError::new(format!(
-                    "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
-                    String::from_utf8_lossy(p),
-                    String::from_utf8_lossy(q)
-                )));
+                return Err(CmdError::quoting("ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.", &[p, q]));
             }
         }
         // As Redis: no prefix means every key (the empty prefix).

@@ -185,7 +185,11 @@ fn parse_inline(
     args: &mut Vec<Range<usize>>,
     scratch: &mut Vec<Vec<u8>>,
 ) -> Result<Parsed, ParseError> {
-    let Some(nl) = memchr::memchr(b'\n', buf) else {
+    // Redis finds the newline with `strchr`, which stops at a NUL byte: a
+    // line with a NUL before its newline stays incomplete (until it is too
+    // big), as there.
+    let newline = memchr::memchr2(b'\n', 0, buf).filter(|&i| buf[i] == b'\n');
+    let Some(nl) = newline else {
         if buf.len() > MAX_HEADER_LINE {
             return Err(protocol_error("too big inline request"));
         }

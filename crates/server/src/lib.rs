@@ -116,7 +116,7 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
             .map(|n| n.get() as i64)
             .unwrap_or(1);
         config
-            .set_startup("io-threads", &threads_n.to_string())
+            .set_startup("io-threads", threads_n.to_string().as_bytes())
             .map_err(StartError)?;
     }
     let port = config.get_i64("port") as u16;

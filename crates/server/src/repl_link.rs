@@ -308,13 +308,13 @@ fn handshake(server: &Server, link: &mut Link, timeout: Duration) -> Result<(), 
     {
         return Err(format!("error reply to PING from master: {pong}"));
     }
-    let pass = server.config.get("masterauth");
+    let pass = server.config.get_bytes("masterauth");
     if !pass.is_empty() {
-        let user = server.config.get("masteruser");
+        let user = server.config.get_bytes("masteruser");
         let reply = if user.is_empty() {
-            link.call(&[&b"AUTH"[..], pass.as_bytes()], timeout)?
+            link.call(&[&b"AUTH"[..], &pass], timeout)?
         } else {
-            link.call(&[&b"AUTH"[..], user.as_bytes(), pass.as_bytes()], timeout)?
+            link.call(&[&b"AUTH"[..], &user, &pass], timeout)?
         };
         if reply.starts_with('-') {
             return Err(format!("unable to AUTH to MASTER: {reply}"));
