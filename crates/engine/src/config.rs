@@ -43,6 +43,8 @@ pub struct Param {
     pub kind: Kind,
     pub default: &'static str,
     pub mutable: bool,
+    /// Left out of CONFIG GET with a pattern (named exactly, it answers).
+    pub hidden: bool,
 }
 
 const fn p(name: &'static str, kind: Kind, default: &'static str) -> Param {
@@ -52,6 +54,7 @@ const fn p(name: &'static str, kind: Kind, default: &'static str) -> Param {
         kind,
         default,
         mutable: true,
+        hidden: false,
     }
 }
 
@@ -62,11 +65,17 @@ const fn fixed(name: &'static str, kind: Kind, default: &'static str) -> Param {
         kind,
         default,
         mutable: false,
+        hidden: false,
     }
 }
 
 const fn aka(mut param: Param, alias: &'static str) -> Param {
     param.alias = Some(alias);
+    param
+}
+
+const fn hidden(mut param: Param) -> Param {
+    param.hidden = true;
     param
 }
 
@@ -240,7 +249,7 @@ pub static PARAMS: &[Param] = &[
     ),
     // `newproxy`, `setfenv` and `getfenv` in scripts (Redis removed them
     // from the sandbox: they reach past the read-only globals).
-    fixed("lua-enable-deprecated-api", BOOL, "no"),
+    hidden(fixed("lua-enable-deprecated-api", BOOL, "no")),
     p(
         "client-output-buffer-limit",
         Kind::Special(check_obuf),
@@ -812,7 +821,7 @@ impl Config {
             }
             return;
         }
-        for param in PARAMS {
+        for param in PARAMS.iter().filter(|p| !p.hidden) {
             let names = std::iter::once(param.name).chain(param.alias);
             for name in names {
                 if glob_match(pattern, name.as_bytes(), true) && !seen(out, name) {
@@ -1152,6 +1161,20 @@ mod tests {
         assert_eq!(
             c.set_many(&[(b"hz", b"1"), (b"hz", b"2")]).unwrap_err(),
             b"ERR CONFIG SET failed (possibly related to argument 'hz') - duplicate parameter"
+        );
+    }
+
+    #[test]
+    fn hidden_parameters_answer_only_by_name() {
+        let c = Config::new();
+        let mut all = Vec::new();
+        c.get_matching(b"*", &mut all);
+        assert!(!all.iter().any(|(n, _)| n == "lua-enable-deprecated-api"));
+        let mut one = Vec::new();
+        c.get_matching(b"lua-enable-deprecated-api", &mut one);
+        assert_eq!(
+            one,
+            [("lua-enable-deprecated-api".to_string(), b"no".to_vec())]
         );
     }
 
