@@ -224,3 +224,92 @@ fn timeout_closes_idle_clients_only() {
         idle_timeout(&start_redis());
     }
 }
+
+fn active_workers(c: &mut Raw) -> usize {
+    let info = text(&call(c, &["INFO", "server"]));
+    common::info_field(&info, "ferrocache_active_workers")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Elastic placement (`worker-placement elastic`, the default) on a
+/// two-worker node: connections start on one worker; a load that keeps it
+/// busy brings the second in and half of the connections move to it,
+/// between commands; when the load stops they move back. Every pipelined
+/// reply arrives, in order, through the moves; a client blocked meanwhile
+/// stays where it is and is served; a subscriber that moved still gets
+/// its messages.
+#[test]
+fn connections_move_between_workers_without_losing_a_reply() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let node = start_ferrocache(&["--threads", "2"]);
+    let mut admin = raw(&node, Duration::from_secs(10));
+    assert_eq!(active_workers(&mut admin), 1);
+    let mut blocked = raw(&node, Duration::from_secs(30));
+    send(&mut blocked, &["BLPOP", "moving:list", "0"]);
+    let mut subscriber = raw(&node, Duration::from_secs(10));
+    call(&mut subscriber, &["SUBSCRIBE", "moving:news"]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let loaders: Vec<_> = (0..6)
+        .map(|i| {
+            let mut c = raw(&node, Duration::from_secs(10));
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let key = format!("moving:counter:{i}");
+                let batch: Vec<u8> = (0..200)
+                    .flat_map(|_| common::encode(&[b"INCR", key.as_bytes()]))
+                    .collect();
+                let mut expected = 0i64;
+                while !stop.load(Ordering::Relaxed) {
+                    c.send(&batch);
+                    for _ in 0..200 {
+                        expected += 1;
+                        assert_eq!(c.read_reply(), format!(":{expected}\r\n").into_bytes());
+                    }
+                }
+                expected
+            })
+        })
+        .collect();
+    let grew = Instant::now();
+    while active_workers(&mut admin) < 2 {
+        assert!(
+            grew.elapsed() < Duration::from_secs(20),
+            "the second worker never took connections"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the moved connections run a while on their new worker.
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let counts = common::join_all(loaders);
+    for (i, n) in counts.iter().enumerate() {
+        let got = call(&mut admin, &["GET", &format!("moving:counter:{i}")]);
+        assert_eq!(
+            got,
+            format!("${}\r\n{n}\r\n", n.to_string().len()).into_bytes()
+        );
+    }
+    let shrank = Instant::now();
+    while active_workers(&mut admin) > 1 {
+        assert!(
+            shrank.elapsed() < Duration::from_secs(20),
+            "the workers never gathered again"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    call(&mut admin, &["RPUSH", "moving:list", "x"]);
+    assert_eq!(
+        blocked.read_reply(),
+        b"*2\r\n$11\r\nmoving:list\r\n$1\r\nx\r\n".to_vec()
+    );
+    call(&mut admin, &["PUBLISH", "moving:news", "hello"]);
+    assert_eq!(
+        subscriber.read_reply(),
+        b"*3\r\n$7\r\nmessage\r\n$11\r\nmoving:news\r\n$5\r\nhello\r\n".to_vec()
+    );
+    assert_eq!(call(&mut blocked, &["PING"]), b"+PONG\r\n");
+}

@@ -109,6 +109,13 @@ pub static PARAMS: &[Param] = &[
     p("bind", Kind::Str, "127.0.0.1"),
     fixed("io-threads", int(1, 128), "0"),
     fixed("databases", int(1, INT_MAX), "16"),
+    // How connections are placed on the worker threads (server crate's
+    // `balance`): on as few as their load needs, or round robin over all.
+    fixed(
+        "worker-placement",
+        Kind::Enum(&["elastic", "spread"]),
+        "elastic",
+    ),
     fixed("daemonize", BOOL, "no"),
     fixed("unixsocket", Kind::Str, ""),
     fixed("pidfile", Kind::Str, ""),

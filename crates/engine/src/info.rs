@@ -157,7 +157,7 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
         "server" => {
             let _ = write!(
                 o,
-                "# Server\r\nredis_version:{}\r\nferrocache_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:{}\r\n",
+                "# Server\r\nredis_version:{}\r\nferrocache_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:{}\r\nferrocache_worker_threads:{}\r\nferrocache_active_workers:{}\r\n",
                 crate::REDIS_VERSION,
                 crate::FERROCACHE_VERSION,
                 std::env::consts::OS,
@@ -177,7 +177,9 @@ fn write_section(s: &Server, section: &str, o: &mut String) {
                     .as_ref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
-                (s.worker_threads > 1) as u8,
+                (s.active_workers.load(Ordering::Relaxed) > 1) as u8,
+                s.worker_threads,
+                s.active_workers.load(Ordering::Relaxed),
             );
         }
         "clients" => {

@@ -256,6 +256,9 @@ pub struct Server {
     pub tcp_port: AtomicUsize,
     pub executable: String,
     pub worker_threads: usize,
+    /// Workers that take new connections now (the server crate's elastic
+    /// placement; all of them with `worker-placement spread`).
+    pub active_workers: AtomicUsize,
     pub(crate) commands: dispatch::CommandTable,
     /// Users and the ACL LOG.
     pub acl: acl::Acl,
@@ -340,6 +343,7 @@ impl Server {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             worker_threads: threads.max(1) as usize,
+            active_workers: AtomicUsize::new(threads.max(1) as usize),
             commands,
             acl,
             startup_memory: AtomicU64::new(used_memory() as u64),

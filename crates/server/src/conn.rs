@@ -138,6 +138,23 @@ impl Conn {
         }
     }
 
+    /// Whether the connection can move to another worker now: between
+    /// commands, nothing half read or waiting to be written, not waiting
+    /// (a blocked or paused client is registered under its waker), not a
+    /// replica link.
+    pub(crate) fn movable(&self) -> bool {
+        matches!(self.wait, Wait::None)
+            && self.inbuf.is_empty()
+            && self.out.is_empty()
+            && !self.unparsed
+            && !self.closing
+            && !self.peer_closed
+            && !self.obuf_exceeded
+            && !self.idle_timed_out
+            && !self.transport.has_pending_output()
+            && self.client.replica_handover.is_none()
+    }
+
     /// Marks the connection for closing if it is idle past the `timeout`
     /// setting (blocked clients, subscribers and monitors are exempt, as in
     /// Redis). Returns whether it did.

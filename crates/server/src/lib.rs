@@ -12,6 +12,7 @@
 //!   metrics thread (with --metrics-port): HTTP GET /metrics, see `metrics`
 //! ```
 
+mod balance;
 mod conn;
 mod mc_conn;
 mod metrics;
@@ -419,7 +420,16 @@ async fn accept_loop(
     let (tls_generation, _) = tokio::sync::watch::channel(0u64);
     spawn_listeners(listeners, false, &tx, &plain_generation);
     spawn_listeners(tls_listeners, true, &tx, &tls_generation);
-    let mut next = 0usize;
+    // Redis connections go to as few workers as their load needs (see
+    // `balance`); memcached nodes spread them.
+    let elastic = redis_engine && server.config.get("worker-placement") == "elastic";
+    let mut balancer = balance::Balancer::new(workers.len(), elastic);
+    server
+        .active_workers
+        .store(balancer.active(), Ordering::Relaxed);
+    let mut looks = tokio::time::interval(balance::BALANCE_EVERY);
+    looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_look = std::time::Instant::now();
     let srv = server.clone();
     let signals = async move {
         use tokio::signal::unix::{signal, SignalKind};
@@ -450,8 +460,7 @@ async fn accept_loop(
         tokio::select! {
             conn = rx.recv() => {
                 let Some((stream, peer, tls)) = conn else { break };
-                let worker = &workers[next % workers.len()];
-                next = next.wrapping_add(1);
+                let worker = &workers[balancer.place()];
                 // Ids are given in accept order, as Redis does.
                 let id = if redis_engine { server.clients.next_id() } else { 0 };
                 if let Ok(stream) = stream.into_std() {
@@ -460,6 +469,23 @@ async fn accept_loop(
             }
             _ = shutdown => break,
             _ = &mut signals => {}
+            _ = looks.tick(), if elastic => {
+                let cpu: Vec<Option<u64>> = workers.iter().map(|w| w.cpu_ns()).collect();
+                let elapsed = last_look.elapsed();
+                last_look = std::time::Instant::now();
+                if let Some(m) = balancer.observe(&cpu, elapsed) {
+                    tracing::debug!(
+                        "connections move from worker-{} ({} workers take new ones)",
+                        m.from,
+                        balancer.active()
+                    );
+                    let to = m.to.iter().map(|&i| workers[i].clone()).collect();
+                    workers[m.from].emigrate(to, m.every);
+                    server
+                        .active_workers
+                        .store(balancer.active(), Ordering::Relaxed);
+                }
+            }
             Some((tls, new)) = rebind.recv() => {
                 let generation = if tls { &tls_generation } else { &plain_generation };
                 generation.send_modify(|g| *g += 1);

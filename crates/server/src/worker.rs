@@ -7,6 +7,10 @@
 //! the connection's token goes into the worker's inbox and the poll wakes.
 //! The acceptor hands new sockets over the same inbox.
 //!
+//! A Redis connection can move to another worker between commands (see
+//! `balance`): its waker goes through its [`Home`], which names the worker
+//! and token it has now.
+//!
 //! A command that will keep its thread for long (a busy script, a long lock
 //! wait) calls `engine::release_worker`: another thread then runs this loop
 //! meanwhile, so the worker's other connections are served (and can send
@@ -16,7 +20,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -49,6 +53,35 @@ pub(crate) struct Worker {
     /// The waker was rung since the loop last looked at the inbox (rings
     /// in between need no syscall).
     rung: AtomicBool,
+    /// The CPU-time clock of the worker's thread (`NO_CLOCK` until it runs).
+    cpu_clock: AtomicI32,
+}
+
+const NO_CLOCK: libc::clockid_t = libc::clockid_t::MAX;
+
+/// Where a Redis connection is: its worker and its token there. The
+/// connection's waker reads it, so a wake-up finds the connection after it
+/// moved to another worker.
+struct Home {
+    at: Mutex<(Weak<Worker>, usize)>,
+}
+
+impl Home {
+    fn wake(&self) {
+        let (worker, token) = {
+            let at = self.at.lock();
+            (at.0.upgrade(), at.1)
+        };
+        if let Some(w) = worker {
+            w.attend(token);
+        }
+    }
+}
+
+/// A request to move connections away (see `balance::Move`).
+struct Emigrate {
+    to: Vec<Arc<Worker>>,
+    every: usize,
 }
 
 #[derive(Default)]
@@ -57,6 +90,11 @@ struct Inbox {
     accepted: Vec<(std::net::TcpStream, SocketAddr, u64, bool)>,
     /// Tokens of connections woken by other threads.
     attend: Vec<usize>,
+    /// Connections moved here from another worker (boxed as in
+    /// `Slot::Here`: a move moves a pointer).
+    #[allow(clippy::vec_box)]
+    arriving: Vec<Box<AnyConn>>,
+    emigrate: Option<Emigrate>,
 }
 
 struct State {
@@ -116,6 +154,7 @@ impl Worker {
             }),
             free_loopers: AtomicUsize::new(1),
             rung: AtomicBool::new(false),
+            cpu_clock: AtomicI32::new(NO_CLOCK),
         });
         let w = worker.clone();
         let thread = std::thread::Builder::new()
@@ -128,6 +167,21 @@ impl Worker {
     pub(crate) fn hand(&self, stream: std::net::TcpStream, peer: SocketAddr, id: u64, tls: bool) {
         self.inbox.lock().accepted.push((stream, peer, id, tls));
         self.ring();
+    }
+
+    /// Moves connections that are between commands to `to` (in turn), one
+    /// in `every`; the loop does it at its next round.
+    pub(crate) fn emigrate(&self, to: Vec<Arc<Worker>>, every: usize) {
+        self.inbox.lock().emigrate = Some(Emigrate { to, every });
+        self.ring();
+    }
+
+    /// The CPU time the worker's thread has used (ns), once it runs.
+    pub(crate) fn cpu_ns(&self) -> Option<u64> {
+        match self.cpu_clock.load(Ordering::Relaxed) {
+            NO_CLOCK => None,
+            clock => clock_ns(clock),
+        }
     }
 
     fn attend(&self, token: usize) {
@@ -146,6 +200,11 @@ impl Worker {
     fn run(self: Arc<Self>, helper: bool) {
         let weak = Arc::downgrade(&self);
         engine::set_release_worker(Some(Box::new(move || release(&weak))));
+        if !helper {
+            if let Some(clock) = own_cpu_clock() {
+                self.cpu_clock.store(clock, Ordering::Relaxed);
+            }
+        }
         let mut events = Events::with_capacity(256);
         let mut ready: Vec<usize> = Vec::new();
         READY.with(|r| r.borrow_mut().clear());
@@ -200,6 +259,13 @@ impl Worker {
             ready.extend_from_slice(&inbox.attend);
             for (stream, peer, id, tls) in inbox.accepted {
                 self.add_conn(&mut st, stream, peer, id, tls);
+            }
+            for conn in inbox.arriving {
+                // Served once here: what arrived while it moved is read.
+                ready.extend(self.settle(&mut st, conn));
+            }
+            if let Some(e) = inbox.emigrate {
+                self.send_away(&mut st, e);
             }
             let now = engine::now_ms();
             while let Some(&Reverse((at, token))) = st.timers.peek() {
@@ -304,15 +370,22 @@ impl Worker {
         let entry = st.conns.vacant_entry();
         let token = entry.key();
         let weak: Weak<Worker> = Arc::downgrade(self);
-        let wake = move || {
-            if let Some(w) = weak.upgrade() {
-                w.attend(token);
-            }
-        };
         let tls = tls.then_some(&*self.tls);
         let conn = match &self.protocol {
-            Protocol::Redis => self.open_redis(stream, peer, id, tls, Box::new(wake)),
+            Protocol::Redis => {
+                let home = Arc::new(Home {
+                    at: Mutex::new((weak, token)),
+                });
+                let waker = home.clone();
+                self.open_redis(stream, peer, id, tls, Box::new(move || waker.wake()))
+                    .map(|c| AnyConn::Redis(c, home))
+            }
             Protocol::Memcached(mc) => {
+                let wake = move || {
+                    if let Some(w) = weak.upgrade() {
+                        w.attend(token);
+                    }
+                };
                 McConn::open(mc, stream, tls, Arc::new(wake)).map(AnyConn::Memcached)
             }
         };
@@ -329,6 +402,61 @@ impl Worker {
         entry.insert(Slot::Here(Box::new(conn)));
     }
 
+    /// Takes a connection moved here; returns its token.
+    fn settle(self: &Arc<Self>, st: &mut State, mut conn: Box<AnyConn>) -> Option<usize> {
+        let entry = st.conns.vacant_entry();
+        let token = entry.key();
+        if let AnyConn::Redis(_, home) = &*conn {
+            *home.at.lock() = (Arc::downgrade(self), token);
+        }
+        // Edge-triggered: input that arrived meanwhile is reported now.
+        if let Err(e) = self.registry.register(
+            conn.socket(),
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            tracing::warn!("{}: cannot watch a connection: {e}", self.name);
+            conn.close(&self.server);
+            return None;
+        }
+        entry.insert(Slot::Here(conn));
+        Some(token)
+    }
+
+    /// Hands connections that are between commands to other workers.
+    fn send_away(self: &Arc<Self>, st: &mut State, e: Emigrate) {
+        if e.to.is_empty() {
+            return;
+        }
+        let movable: Vec<usize> = st
+            .conns
+            .iter()
+            .filter_map(|(token, slot)| match slot {
+                Slot::Here(conn) if conn.movable() => Some(token),
+                _ => None,
+            })
+            .step_by(e.every.max(1))
+            .collect();
+        let mut leaving: Vec<Vec<Box<AnyConn>>> = e.to.iter().map(|_| Vec::new()).collect();
+        for (i, token) in movable.into_iter().enumerate() {
+            let Slot::Here(mut conn) = st.conns.remove(token) else {
+                continue;
+            };
+            if let Err(err) = self.registry.deregister(conn.socket()) {
+                tracing::warn!("{}: cannot move a connection: {err}", self.name);
+                let _ = self.settle(st, conn);
+                continue;
+            }
+            leaving[i % e.to.len()].push(conn);
+        }
+        for (worker, conns) in e.to.iter().zip(leaving) {
+            if !conns.is_empty() {
+                worker.inbox.lock().arriving.extend(conns);
+                worker.ring();
+            }
+        }
+    }
+
     /// A Redis connection, or None past `maxclients`.
     fn open_redis(
         &self,
@@ -337,7 +465,7 @@ impl Worker {
         id: u64,
         tls: Option<&TlsContext>,
         wake: Box<dyn Fn() + Send + Sync>,
-    ) -> Option<AnyConn> {
+    ) -> Option<Conn> {
         let server = &self.server;
         server.stats.connections_received.incr();
         let maxclients = server.config.hot.maxclients.load(Ordering::Relaxed) as usize;
@@ -372,7 +500,7 @@ impl Worker {
         shared.set_waker(wake);
         server.clients.register(shared.clone());
         let client = Client::for_connection(server, shared);
-        Some(AnyConn::Redis(Conn::new(transport, client)))
+        Some(Conn::new(transport, client))
     }
 }
 
@@ -384,49 +512,56 @@ const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode 
 // Always boxed (`Slot::Here`): the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 enum AnyConn {
-    Redis(Conn),
+    Redis(Conn, Arc<Home>),
     Memcached(McConn),
 }
 
 impl AnyConn {
     fn serve(&mut self, server: &Arc<Server>, scratch: &mut Scratch, now: u64) -> bool {
         match self {
-            AnyConn::Redis(c) => c.serve(server, scratch, now),
+            AnyConn::Redis(c, _) => c.serve(server, scratch, now),
             AnyConn::Memcached(c) => c.serve(),
         }
     }
 
     fn socket(&mut self) -> &mut mio::net::TcpStream {
         match self {
-            AnyConn::Redis(c) => c.socket(),
+            AnyConn::Redis(c, _) => c.socket(),
             AnyConn::Memcached(c) => c.socket(),
+        }
+    }
+
+    fn movable(&self) -> bool {
+        match self {
+            AnyConn::Redis(c, _) => c.movable(),
+            AnyConn::Memcached(_) => false,
         }
     }
 
     fn note_peer_closed(&mut self) {
         match self {
-            AnyConn::Redis(c) => c.peer_closed = true,
+            AnyConn::Redis(c, _) => c.peer_closed = true,
             AnyConn::Memcached(c) => c.peer_closed = true,
         }
     }
 
     fn deadline(&self) -> Option<u64> {
         match self {
-            AnyConn::Redis(c) => c.deadline(),
+            AnyConn::Redis(c, _) => c.deadline(),
             AnyConn::Memcached(_) => None,
         }
     }
 
     fn check_idle(&mut self, now: u64, timeout_secs: u64) -> bool {
         match self {
-            AnyConn::Redis(c) => c.check_idle(now, timeout_secs),
+            AnyConn::Redis(c, _) => c.check_idle(now, timeout_secs),
             AnyConn::Memcached(_) => false,
         }
     }
 
     fn close(self: Box<Self>, server: &Arc<Server>) {
         match *self {
-            AnyConn::Redis(c) => c.close(server),
+            AnyConn::Redis(c, _) => c.close(server),
             AnyConn::Memcached(c) => c.close(),
         }
     }
@@ -471,5 +606,52 @@ fn sweep_idle(server: &Server, st: &mut State, now: u64, ready: &mut Vec<usize>)
                 ready.push(token);
             }
         }
+    }
+}
+
+/// The CPU-time clock of the calling thread.
+fn own_cpu_clock() -> Option<libc::clockid_t> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `pthread_self` names the calling thread, which is alive;
+    // `pthread_getcpuclockid` writes one clockid_t to a valid pointer.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    (rc == 0).then_some(clock)
+}
+
+/// A clock's time in ns (None if it is gone: its thread ended).
+fn clock_ns(clock: libc::clockid_t) -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes one timespec to a valid pointer; an
+    // invalid clock id is reported as an error, not undefined behaviour.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_threads_cpu_clock_counts_its_work_and_is_readable_elsewhere() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let clock = own_cpu_clock().expect("a CPU clock");
+            let start = std::time::Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < Duration::from_millis(30) {
+                x = x.wrapping_add(std::hint::black_box(1));
+            }
+            tx.send((clock, x)).unwrap();
+            let _ = done_rx.recv();
+        });
+        let (clock, _) = rx.recv().unwrap();
+        let used = clock_ns(clock).expect("readable from another thread");
+        assert!(used >= 10_000_000, "{used} ns");
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
     }
 }
