@@ -6,8 +6,8 @@
 //! each other's way. So new connections go to as few workers as the load
 //! needs: at first one, as Redis's one event loop; when a worker's thread is
 //! nearly always busy, one more worker takes half of its connections; when
-//! all of them together use little CPU, the last one hands its connections
-//! back. The measure is each thread's CPU time, which a thread that waits
+//! one worker fewer could carry the load without nearing saturation, the
+//! last one hands its connections back. The measure is each thread's CPU time, which a thread that waits
 //! for a core does not gain: a worker that cannot get more CPU is not given
 //! company it could not use.
 //!
@@ -23,8 +23,9 @@ pub(crate) const BALANCE_EVERY: Duration = Duration::from_millis(250);
 const GROW_ABOVE: f64 = 0.90;
 /// ...when it is, this many looks in a row.
 const GROW_AFTER: u32 = 2;
-/// The workers together this idle (share of one core)...
-const SHRINK_BELOW: f64 = 0.50;
+/// The workers together using less than this share of a core per worker
+/// that would remain (so none of them would near `GROW_ABOVE`)...
+const SHRINK_BELOW: f64 = 0.80;
 /// ...this many looks in a row: one worker fewer.
 const SHRINK_AFTER: u32 = 8;
 
@@ -104,7 +105,7 @@ impl Balancer {
                 );
         let total: f64 = busy.iter().sum();
         self.hot = if peak > GROW_ABOVE { self.hot + 1 } else { 0 };
-        self.cold = if total < SHRINK_BELOW && self.active > 1 {
+        self.cold = if self.active > 1 && total < SHRINK_BELOW * (self.active - 1) as f64 {
             self.cold + 1
         } else {
             0
@@ -183,7 +184,7 @@ mod tests {
     }
 
     #[test]
-    fn shrinks_when_the_workers_together_are_mostly_idle() {
+    fn shrinks_when_one_worker_fewer_can_carry_the_load() {
         let mut b = Balancer::new(2, true);
         let mut cpu = vec![Some(0); 2];
         b.observe(&cpu, LOOK);
@@ -191,15 +192,15 @@ mod tests {
             b.observe(&after(&mut cpu, &[1.0, 0.0]), LOOK);
         }
         assert_eq!(b.active(), 2);
-        // Half busy each: together more than one idle core's worth.
+        // Together more than one worker should carry.
         for _ in 0..20 {
-            assert_eq!(b.observe(&after(&mut cpu, &[0.45, 0.45]), LOOK), None);
+            assert_eq!(b.observe(&after(&mut cpu, &[0.5, 0.45]), LOOK), None);
         }
         for _ in 0..SHRINK_AFTER - 1 {
-            assert_eq!(b.observe(&after(&mut cpu, &[0.1, 0.1]), LOOK), None);
+            assert_eq!(b.observe(&after(&mut cpu, &[0.4, 0.35]), LOOK), None);
         }
         assert_eq!(
-            b.observe(&after(&mut cpu, &[0.1, 0.1]), LOOK),
+            b.observe(&after(&mut cpu, &[0.4, 0.35]), LOOK),
             Some(Move {
                 from: 1,
                 to: vec![0],
