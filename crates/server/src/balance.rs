@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 /// How often the balancer looks at the workers.
-pub(crate) const BALANCE_EVERY: Duration = Duration::from_millis(250);
+pub(crate) const BALANCE_EVERY: Duration = Duration::from_millis(100);
 /// A worker this busy (share of one core) is saturated...
 const GROW_ABOVE: f64 = 0.90;
 /// ...when it is, this many looks in a row.
@@ -26,8 +26,8 @@ const GROW_AFTER: u32 = 2;
 /// The workers together using less than this share of a core per worker
 /// that would remain (so none of them would near `GROW_ABOVE`)...
 const SHRINK_BELOW: f64 = 0.80;
-/// ...this many looks in a row: one worker fewer.
-const SHRINK_AFTER: u32 = 8;
+/// ...this many looks in a row (2 s): one worker fewer.
+const SHRINK_AFTER: u32 = 20;
 
 /// Connections to move from one worker to others.
 #[derive(Debug, PartialEq, Eq)]
