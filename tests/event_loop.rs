@@ -232,7 +232,7 @@ fn active_workers(c: &mut Raw) -> usize {
         .unwrap_or(0)
 }
 
-/// Elastic placement (`worker-placement elastic`, the default) on a
+/// Elastic placement (`worker-placement elastic`) on a
 /// two-worker node: connections start on one worker; a load that keeps it
 /// busy brings the second in and half of the connections move to it,
 /// between commands; when the load stops they move back. Every pipelined
@@ -244,7 +244,7 @@ fn connections_move_between_workers_without_losing_a_reply() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    let node = start_ferrocache(&["--threads", "2"]);
+    let node = start_ferrocache(&["--threads", "2", "--worker-placement", "elastic"]);
     let mut admin = raw(&node, Duration::from_secs(10));
     assert_eq!(active_workers(&mut admin), 1);
     let mut blocked = raw(&node, Duration::from_secs(30));

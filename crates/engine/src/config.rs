@@ -110,11 +110,11 @@ pub static PARAMS: &[Param] = &[
     fixed("io-threads", int(1, 128), "0"),
     fixed("databases", int(1, INT_MAX), "16"),
     // How connections are placed on the worker threads (server crate's
-    // `balance`): on as few as their load needs, or round robin over all.
+    // `balance`): round robin over all, or on as few as their load needs.
     fixed(
         "worker-placement",
-        Kind::Enum(&["elastic", "spread"]),
-        "elastic",
+        Kind::Enum(&["spread", "elastic"]),
+        "spread",
     ),
     fixed("daemonize", BOOL, "no"),
     fixed("unixsocket", Kind::Str, ""),

@@ -11,9 +11,9 @@
 //! for a core does not gain: a worker that cannot get more CPU is not given
 //! company it could not use.
 //!
-//! `worker-placement spread` turns this off: connections go round robin
-//! over every worker, as before (tests that want many threads at once use
-//! it). Memcached nodes always spread.
+//! It is opt-in (`worker-placement elastic`); the default `spread` places
+//! connections round robin over every worker. Memcached nodes always
+//! spread.
 
 use std::time::Duration;
 

@@ -15,7 +15,7 @@ use resp::{parse_command, Limits, Parsed};
 use smallvec::SmallVec;
 
 use crate::replica_feed::FeedStream;
-use crate::tls::Transport;
+use crate::tls::{Transport, Written};
 
 /// Room made for one read (both kinds of connection).
 pub(crate) const READ_CHUNK: usize = 16 * 1024;
@@ -81,6 +81,8 @@ pub(crate) struct Conn {
     over_soft_since: Option<u64>,
     /// Over `client-output-buffer-limit`: closes without sending the rest.
     obuf_exceeded: bool,
+    /// Stopped writing at the end of its turn: served again soon.
+    turn_over: bool,
 }
 
 pub(crate) fn configure(stream: &std::net::TcpStream, keepalive_secs: u64) {
@@ -122,6 +124,7 @@ impl Conn {
             peer_closed: false,
             over_soft_since: None,
             obuf_exceeded: false,
+            turn_over: false,
         }
     }
 
@@ -136,6 +139,12 @@ impl Conn {
             Wait::Paused { retry_at, .. } => Some(*retry_at),
             Wait::None => None,
         }
+    }
+
+    /// Whether the connection stopped writing at the end of its turn (and
+    /// so needs serving again without an event); clears it.
+    pub(crate) fn take_turn_over(&mut self) -> bool {
+        std::mem::take(&mut self.turn_over)
     }
 
     /// Whether the connection can move to another worker now: between
@@ -689,8 +698,13 @@ impl Conn {
             // The AOF holds what these replies depend on before they leave.
             engine::aof::before_reply(server);
         }
-        let Some(n) = self.transport.write_out(&mut self.out, &mut self.written)? else {
-            return Ok(false);
+        let n = match self.transport.write_out(&mut self.out, &mut self.written)? {
+            Written::All(n) => n,
+            Written::Full => return Ok(false),
+            Written::TurnOver => {
+                self.turn_over = true;
+                return Ok(false);
+            }
         };
         server.stats.net_output_bytes.add(n as u64);
         server.stats.total_writes.incr();

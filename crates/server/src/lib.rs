@@ -421,8 +421,9 @@ async fn accept_loop(
     let (tls_generation, _) = tokio::sync::watch::channel(0u64);
     spawn_listeners(listeners, false, &tx, &plain_generation);
     spawn_listeners(tls_listeners, true, &tx, &tls_generation);
-    // Redis connections go to as few workers as their load needs (see
-    // `balance`); memcached nodes spread them.
+    // With `worker-placement elastic`, Redis connections go to as few
+    // workers as their load needs (see `balance`); otherwise, and on
+    // memcached nodes, round robin.
     let elastic = redis_engine && server.config.get("worker-placement") == "elastic";
     let mut balancer = balance::Balancer::new(workers.len(), elastic);
     server

@@ -19,7 +19,7 @@ use memcache::reply;
 use memcache::text::{self, Parsed};
 
 use crate::conn::READ_CHUNK;
-use crate::tls::Transport;
+use crate::tls::{Transport, Written};
 
 /// Output past which a connection's remaining requests wait.
 const MAX_UNSENT: usize = 1 << 20;
@@ -45,6 +45,8 @@ pub(crate) struct McConn {
     wake: Arc<dyn Fn() + Send + Sync>,
     /// The peer shut down its side (or the socket failed): read until EOF.
     pub(crate) peer_closed: bool,
+    /// Stopped writing at the end of its turn: served again soon.
+    turn_over: bool,
 }
 
 impl McConn {
@@ -92,6 +94,7 @@ impl McConn {
             watch: None,
             wake,
             peer_closed: false,
+            turn_over: false,
         })
     }
 
@@ -279,11 +282,22 @@ impl McConn {
         if self.out.is_empty() && !self.transport.has_pending_output() {
             return Ok(true);
         }
-        let Some(n) = self.transport.write_out(&mut self.out, &mut self.written)? else {
-            return Ok(false);
+        let n = match self.transport.write_out(&mut self.out, &mut self.written)? {
+            Written::All(n) => n,
+            Written::Full => return Ok(false),
+            Written::TurnOver => {
+                self.turn_over = true;
+                return Ok(false);
+            }
         };
         self.mc.stats.bytes_written.add(n as u64);
         Ok(true)
+    }
+
+    /// Whether the connection stopped writing at the end of its turn;
+    /// clears it.
+    pub(crate) fn take_turn_over(&mut self) -> bool {
+        std::mem::take(&mut self.turn_over)
     }
 
     /// Ends the connection: `stats conns` and `curr_connections` forget it.

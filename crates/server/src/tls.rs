@@ -360,20 +360,22 @@ impl Transport {
         }
     }
 
-    /// Writes `out[*written..]`. Ok(Some(n)): all of `out` (n bytes) is
-    /// written, and `out` is emptied (a big buffer is given back);
-    /// Ok(None): the socket is full, `written` says how far it got.
+    /// Writes `out[*written..]`, at most [`MAX_WRITE_PER_TURN`] bytes of it;
+    /// `written` says how far it got. When all of `out` is written, `out` is
+    /// emptied (a big buffer is given back).
     pub(crate) fn write_out(
         &mut self,
         out: &mut Vec<u8>,
         written: &mut usize,
-    ) -> std::io::Result<Option<usize>> {
-        let done = match self {
+    ) -> std::io::Result<Written> {
+        let progress = match self {
             Transport::Plain(s) => write_plain(s, out, written)?,
             Transport::Tls(t) => t.write_out(out, written)?,
         };
-        if !done {
-            return Ok(None);
+        match progress {
+            Progress::Done => {}
+            Progress::Full => return Ok(Written::Full),
+            Progress::TurnOver => return Ok(Written::TurnOver),
         }
         let n = out.len();
         *written = 0;
@@ -382,7 +384,7 @@ impl Transport {
         } else {
             out.clear();
         }
-        Ok(Some(n))
+        Ok(Written::All(n))
     }
 
     /// Encrypted bytes (a handshake message, say) wait for the socket.
@@ -471,25 +473,30 @@ impl TlsStream {
         }
     }
 
-    /// Encrypts and sends `out[*written..]`. Ok(false): the socket (or the
-    /// handshake) holds the rest back.
-    fn write_out(&mut self, out: &[u8], written: &mut usize) -> std::io::Result<bool> {
+    /// Encrypts and sends `out[*written..]` (this turn's share of it).
+    fn write_out(&mut self, out: &[u8], written: &mut usize) -> std::io::Result<Progress> {
+        let start = *written;
         loop {
             while self.tls.wants_write() {
                 match self.tls.write_tls(&mut self.sock) {
                     Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        return Ok(Progress::Full)
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
                 }
             }
             if *written >= out.len() {
-                return Ok(true);
+                return Ok(Progress::Done);
+            }
+            if *written - start >= MAX_WRITE_PER_TURN {
+                return Ok(Progress::TurnOver);
             }
             let n = self.tls.writer().write(&out[*written..])?;
             if n == 0 {
                 // Buffered until the handshake completes.
-                return Ok(false);
+                return Ok(Progress::Full);
             }
             *written += n;
         }
@@ -511,22 +518,51 @@ impl Read for ShortReadProbe<'_> {
     }
 }
 
-/// Writes `out[*written..]` to a plain socket. Ok(false): the socket is full.
+/// Writes `out[*written..]` (this turn's share of it) to a plain socket.
 fn write_plain(
     stream: &mut mio::net::TcpStream,
     out: &[u8],
     written: &mut usize,
-) -> std::io::Result<bool> {
+) -> std::io::Result<Progress> {
+    let start = *written;
     while *written < out.len() {
-        match stream.write(&out[*written..]) {
+        if *written - start >= MAX_WRITE_PER_TURN {
+            return Ok(Progress::TurnOver);
+        }
+        let end = out.len().min(*written + MAX_WRITE_PER_TURN);
+        match stream.write(&out[*written..end]) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => *written += n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Progress::Full),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(true)
+    Ok(Progress::Done)
+}
+
+/// The most a connection writes in one turn: a reader as fast as the
+/// server keeps the socket from filling up, and without a cap one big
+/// reply would hold the worker (and its other connections) until all of it
+/// is sent. Redis caps a turn at 64 KB (`NET_MAX_WRITES_PER_EVENT`).
+const MAX_WRITE_PER_TURN: usize = 1 << 20;
+
+/// What a turn of writing got done.
+enum Progress {
+    Done,
+    Full,
+    TurnOver,
+}
+
+/// What [`Transport::write_out`] got done.
+pub(crate) enum Written {
+    /// All of the output (n bytes).
+    All(usize),
+    /// The socket is full: its writable event brings the connection back.
+    Full,
+    /// This turn's share is written: the connection needs another turn,
+    /// after the other connections of its worker.
+    TurnOver,
 }
 
 /// Reads what a plain socket has into the spare capacity of `buf`.

@@ -103,6 +103,9 @@ struct State {
     /// (deadline ms, token): blocking timeouts and pause retries. Entries
     /// can be stale; a connection checks its own deadline when served.
     timers: BinaryHeap<Reverse<(u64, usize)>>,
+    /// Connections to serve again next round with no event (their output
+    /// is still being written, a turn at a time).
+    turns: Vec<usize>,
     last_sweep_ms: u64,
 }
 
@@ -150,6 +153,7 @@ impl Worker {
                 poll,
                 conns: Slab::new(),
                 timers: BinaryHeap::new(),
+                turns: Vec::new(),
                 last_sweep_ms: 0,
             }),
             free_loopers: AtomicUsize::new(1),
@@ -227,6 +231,7 @@ impl Worker {
             }
             let mut st = self.state.lock();
             let sleep = match st.timers.peek() {
+                _ if !st.turns.is_empty() => 0,
                 Some(Reverse((at, _))) => at.saturating_sub(engine::now_ms()).min(MAX_SLEEP_MS),
                 None => MAX_SLEEP_MS,
             };
@@ -240,6 +245,7 @@ impl Worker {
                 continue;
             }
             ready.clear();
+            ready.append(&mut st.turns);
             for ev in events.iter() {
                 if ev.token() == WAKER {
                     continue;
@@ -349,6 +355,11 @@ impl Worker {
         if keep {
             if let Some(at) = conn.deadline() {
                 st.timers.push(Reverse((at, token)));
+            }
+            if conn.take_turn_over() {
+                // It wrote its turn's share: it goes on in the next round,
+                // after whatever the next poll brings.
+                st.turns.push(token);
             }
             st.conns[token] = Slot::Here(conn);
             missed.then_some(token)
@@ -528,6 +539,13 @@ impl AnyConn {
         match self {
             AnyConn::Redis(c, _) => c.socket(),
             AnyConn::Memcached(c) => c.socket(),
+        }
+    }
+
+    fn take_turn_over(&mut self) -> bool {
+        match self {
+            AnyConn::Redis(c, _) => c.take_turn_over(),
+            AnyConn::Memcached(c) => c.take_turn_over(),
         }
     }
 
