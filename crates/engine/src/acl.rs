@@ -1288,7 +1288,10 @@ fn parse_declaration(words: &[&[u8]], table: &CommandTable) -> Result<(Vec<u8>, 
         )
     };
     let rules = merge_selector_arguments(rules).map_err(|start| {
-        error(UNMATCHED_SELECTOR.replace("{}", &String::from_utf8_lossy(rules[start])))
+        error(
+            String::from_utf8_lossy(&crate::error::fill(UNMATCHED_SELECTOR, &[rules[start]]))
+                .into_owned(),
+        )
     })?;
     let mut perms = Perms::new(table);
     for rule in &rules {

@@ -686,7 +686,8 @@ impl Config {
 
     /// A value as text (a string parameter's invalid UTF-8 shows as U+FFFD).
     pub fn get(&self, name: &str) -> String {
-        String::from_utf8_lossy(&self.get_bytes(name)).into_owned()
+        String::from_utf8(self.get_bytes(name))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
     /// A value as it was set (passwords, names: any bytes).

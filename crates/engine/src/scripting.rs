@@ -888,13 +888,9 @@ unsafe fn run_from_stack(
     let mut argv: smallvec::SmallVec<[Cow<[u8]>; 8]> = smallvec::SmallVec::new();
     for i in 1..=nargs {
         match ffi::lua_type(state, i) {
-            ffi::LUA_TSTRING => {
-                let mut len = 0;
-                let p = ffi::lua_tolstring(state, i, &mut len);
-                // SAFETY: a string on the stack stays alive (and unmoved)
-                // until this function returns: no Lua code runs meanwhile.
-                argv.push(Cow::Borrowed(std::slice::from_raw_parts(p.cast(), len)));
-            }
+            // A string on the stack stays alive (and unmoved) until this
+            // function returns: no Lua code runs meanwhile.
+            ffi::LUA_TSTRING => argv.push(Cow::Borrowed(lua_bytes(state, i))),
             ffi::LUA_TNUMBER => argv.push(Cow::Owned(
                 number_arg(ffi::lua_tonumber(state, i)).into_bytes(),
             )),
@@ -1334,10 +1330,13 @@ unsafe fn write_top(state: *mut mlua::ffi::lua_State, out: &mut ReplyWriter, ope
     ffi::lua_pop(state, 1);
 }
 
-/// The bytes of the string at `index` (valid while it stays on the stack).
+/// The bytes of the string at `index`. The caller keeps the string on the
+/// stack, and runs no Lua code, while it uses them.
 unsafe fn lua_bytes<'s>(state: *mut mlua::ffi::lua_State, index: i32) -> &'s [u8] {
     let mut len = 0;
     let ptr = mlua::ffi::lua_tolstring(state, index, &mut len);
+    // SAFETY: Lua strings are immutable; the one at `index` outlives the
+    // use (see above).
     std::slice::from_raw_parts(ptr.cast(), len)
 }
 

@@ -15,7 +15,7 @@ use resp::{parse_command, Limits, Parsed};
 use smallvec::SmallVec;
 
 use crate::replica_feed::FeedStream;
-use crate::tls::{Transport, Written};
+use crate::tls::Transport;
 
 /// Room made for one read (both kinds of connection).
 pub(crate) const READ_CHUNK: usize = 16 * 1024;
@@ -698,13 +698,11 @@ impl Conn {
             // The AOF holds what these replies depend on before they leave.
             engine::aof::before_reply(server);
         }
-        let n = match self.transport.write_out(&mut self.out, &mut self.written)? {
-            Written::All(n) => n,
-            Written::Full => return Ok(false),
-            Written::TurnOver => {
-                self.turn_over = true;
-                return Ok(false);
-            }
+        let Some(n) =
+            self.transport
+                .write_out(&mut self.out, &mut self.written, &mut self.turn_over)?
+        else {
+            return Ok(false);
         };
         server.stats.net_output_bytes.add(n as u64);
         server.stats.total_writes.incr();

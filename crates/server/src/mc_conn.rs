@@ -19,7 +19,7 @@ use memcache::reply;
 use memcache::text::{self, Parsed};
 
 use crate::conn::READ_CHUNK;
-use crate::tls::{Transport, Written};
+use crate::tls::Transport;
 
 /// Output past which a connection's remaining requests wait.
 const MAX_UNSENT: usize = 1 << 20;
@@ -282,13 +282,11 @@ impl McConn {
         if self.out.is_empty() && !self.transport.has_pending_output() {
             return Ok(true);
         }
-        let n = match self.transport.write_out(&mut self.out, &mut self.written)? {
-            Written::All(n) => n,
-            Written::Full => return Ok(false),
-            Written::TurnOver => {
-                self.turn_over = true;
-                return Ok(false);
-            }
+        let Some(n) =
+            self.transport
+                .write_out(&mut self.out, &mut self.written, &mut self.turn_over)?
+        else {
+            return Ok(false);
         };
         self.mc.stats.bytes_written.add(n as u64);
         Ok(true)

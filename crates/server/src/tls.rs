@@ -360,22 +360,29 @@ impl Transport {
         }
     }
 
-    /// Writes `out[*written..]`, at most [`MAX_WRITE_PER_TURN`] bytes of it;
-    /// `written` says how far it got. When all of `out` is written, `out` is
-    /// emptied (a big buffer is given back).
+    /// Writes `out[*written..]`, at most [`MAX_WRITE_PER_TURN`] bytes of it.
+    /// Ok(Some(n)): all of `out` (n bytes) is written, and `out` is emptied
+    /// (a big buffer is given back); Ok(None): `written` says how far it
+    /// got, and `turn_over` is set when the turn's share (not a full
+    /// socket) stopped it: the connection then needs another turn, after
+    /// the other connections of its worker.
     pub(crate) fn write_out(
         &mut self,
         out: &mut Vec<u8>,
         written: &mut usize,
-    ) -> std::io::Result<Written> {
+        turn_over: &mut bool,
+    ) -> std::io::Result<Option<usize>> {
         let progress = match self {
             Transport::Plain(s) => write_plain(s, out, written)?,
             Transport::Tls(t) => t.write_out(out, written)?,
         };
         match progress {
             Progress::Done => {}
-            Progress::Full => return Ok(Written::Full),
-            Progress::TurnOver => return Ok(Written::TurnOver),
+            Progress::Full => return Ok(None),
+            Progress::TurnOver => {
+                *turn_over = true;
+                return Ok(None);
+            }
         }
         let n = out.len();
         *written = 0;
@@ -384,7 +391,7 @@ impl Transport {
         } else {
             out.clear();
         }
-        Ok(Written::All(n))
+        Ok(Some(n))
     }
 
     /// Encrypted bytes (a handshake message, say) wait for the socket.
@@ -551,17 +558,6 @@ const MAX_WRITE_PER_TURN: usize = 1 << 20;
 enum Progress {
     Done,
     Full,
-    TurnOver,
-}
-
-/// What [`Transport::write_out`] got done.
-pub(crate) enum Written {
-    /// All of the output (n bytes).
-    All(usize),
-    /// The socket is full: its writable event brings the connection back.
-    Full,
-    /// This turn's share is written: the connection needs another turn,
-    /// after the other connections of its worker.
     TurnOver,
 }
 
