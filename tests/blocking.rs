@@ -42,7 +42,7 @@ fn wait_blocked(c: &mut Raw, n: usize) {
 
 #[test]
 fn blpop_is_served_by_a_push_from_another_client() {
-    let node = common::start_ferrocache(&["--threads", "4"]);
+    let node = common::start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let mut waiter = node.raw();
     let mut admin = node.raw();
     send(&mut waiter, &["BLPOP", "q", "0"]);
@@ -57,7 +57,7 @@ fn blpop_is_served_by_a_push_from_another_client() {
 
 #[test]
 fn waiters_are_served_in_fifo_order() {
-    let node = common::start_ferrocache(&["--threads", "4"]);
+    let node = common::start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let mut admin = node.raw();
     let mut waiters: Vec<Raw> = (0..5).map(|_| node.raw()).collect();
     for (i, w) in waiters.iter_mut().enumerate() {
@@ -122,7 +122,7 @@ fn timeouts_and_client_unblock() {
 
 #[test]
 fn blocked_on_keys_in_several_shards() {
-    let node = common::start_ferrocache(&["--threads", "4"]);
+    let node = common::start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let mut admin = node.raw();
     let mut w = node.raw();
     send(&mut w, &["BLPOP", "alpha", "bravo", "charlie", "0"]);
@@ -148,7 +148,7 @@ fn blocked_on_keys_in_several_shards() {
 
 #[test]
 fn bzpopmin_and_bzmpop() {
-    let node = common::start_ferrocache(&["--threads", "2"]);
+    let node = common::start_ferrocache(&["--threads", "2", "--worker-placement", "spread"]);
     let mut admin = node.raw();
     let mut w = node.raw();
     send(&mut w, &["BZPOPMIN", "z", "0"]);
@@ -171,7 +171,7 @@ fn bzpopmin_and_bzmpop() {
 /// being served when the key becomes a sorted set (as in redis-server).
 #[test]
 fn a_waiter_for_another_type_passes_the_wake_up_on() {
-    let node = common::start_ferrocache(&["--threads", "2"]);
+    let node = common::start_ferrocache(&["--threads", "2", "--worker-placement", "spread"]);
     let mut admin = node.raw();
     let mut list_waiter = node.raw();
     let mut zset_waiter = node.raw();
@@ -194,7 +194,7 @@ fn a_waiter_for_another_type_passes_the_wake_up_on() {
 
 #[test]
 fn many_producers_and_consumers_lose_nothing() {
-    let node = common::start_ferrocache(&["--threads", "4"]);
+    let node = common::start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let port = node.port;
     let consumers: Vec<_> = (0..8)
         .map(|_| {

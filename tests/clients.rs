@@ -292,7 +292,7 @@ fn client_id_name_info_list_setinfo() {
 #[test]
 
 fn client_ids_follow_connection_order() {
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let mut conns: Vec<Raw> = Vec::new();
     for _ in 0..40 {
         conns.push(node.raw());

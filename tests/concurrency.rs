@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 
 #[test]
 fn incr_from_50_connections_is_exact() {
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     let threads: Vec<_> = (0..50)
         .map(|_| {
@@ -49,7 +49,7 @@ fn mset_mget_are_atomic_across_shards() {
     shards.dedup();
     assert!(shards.len() >= 6, "keys share shards: {shards:?}");
 
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(1));
@@ -114,7 +114,7 @@ fn mset_mget_are_atomic_across_shards() {
 
 #[test]
 fn msetnx_is_all_or_nothing_under_contention() {
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     // 8 threads race to MSETNX the same key set, each with its own value: exactly
     // one wins, and every key holds the winner's value.
@@ -159,7 +159,7 @@ fn keyspace_counts(info: &str) -> (u64, u64) {
 
 #[test]
 fn mixed_del_set_expire_hammering_stays_consistent() {
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     const KEYS: usize = 64;
     let key = |i: usize| format!("mixed:{i}");
@@ -237,7 +237,7 @@ fn mixed_del_set_expire_hammering_stays_consistent() {
 
 #[test]
 fn pipelined_clients_on_all_workers_keep_reply_order() {
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let port = node.port;
     let handles: Vec<_> = (0..16)
         .map(|t| {

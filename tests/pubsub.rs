@@ -39,7 +39,7 @@ use common::{encode, info_field, join_all, start_ferrocache, start_redis, wait_u
 
 /// Ferrocache's worker threads in every test: connections of one test land
 /// on different threads, so deliveries cross threads.
-const FERRO_ARGS: &[&str] = &["--threads", "4"];
+const FERRO_ARGS: &[&str] = &["--threads", "4", "--worker-placement", "spread"];
 
 const OBUF_LIMIT: &str = "client-output-buffer-limit";
 

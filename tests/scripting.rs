@@ -905,7 +905,7 @@ const SUM: &str =
 fn transfer_scripts_keep_the_sum_constant() {
     let (ka, kb) = ("acct:{alpha}", "acct:{beta}");
     assert_ne!(key_slot(ka.as_bytes()), key_slot(kb.as_bytes()));
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     let sha: String = {
         let mut c = connect_with_timeouts(&url);
@@ -998,7 +998,7 @@ fn script_counter_from_50_connections_is_exact() {
     const INCR: &str = "local v = tonumber(redis.call('get', KEYS[1]) or '0')\n\
         redis.call('set', KEYS[1], v + 1)\n\
         return v + 1";
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     let handles: Vec<_> = (0..50)
         .map(|t| {
@@ -1053,7 +1053,7 @@ fn undeclared_keys_stay_atomic() {
     const TOTAL: &str =
         "return tonumber(redis.call('get', 'u:{one}')) + tonumber(redis.call('get', 'u:{two}'))";
     assert_ne!(key_slot(b"u:{one}"), key_slot(b"u:{two}"));
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     {
         let mut c = connect_with_timeouts(&url);
@@ -1158,7 +1158,7 @@ fn trusted_scripts_that_stray_stay_atomic() {
     // so every worker thread trusts them and runs them holding one shard;
     // then they alternate with runs that touch a second, undeclared key,
     // while readers check that the total never moves.
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     let (one, two) = ("s:{one}", "s:{two}");
     {
@@ -1395,7 +1395,7 @@ fn busy_script_killed(node: &Proc) -> (String, String) {
 fn busy_script_is_killed_with_script_kill() {
     let redis = start_redis();
     let expected = busy_script_killed(&redis);
-    let ferro = start_ferrocache(&["--threads", "2"]);
+    let ferro = start_ferrocache(&["--threads", "2", "--worker-placement", "spread"]);
     let got = busy_script_killed(&ferro);
     eprintln!("redis: {expected:?}\nferrocache: {got:?}");
 }
@@ -1428,7 +1428,7 @@ fn script_that_wrote_is_unkillable() {
         let redis = start_redis();
         unkillable_script(&redis);
     }
-    let mut ferro = start_ferrocache(&["--threads", "2"]);
+    let mut ferro = start_ferrocache(&["--threads", "2", "--worker-placement", "spread"]);
     unkillable_script(&ferro);
     let _ = ferro.child.kill();
     assert!(
@@ -1467,7 +1467,12 @@ fn busy_function_is_killed_with_function_kill() {
         killed
     }
     let expected = scenario(&start_redis());
-    let got = scenario(&start_ferrocache(&["--threads", "2"]));
+    let got = scenario(&start_ferrocache(&[
+        "--threads",
+        "2",
+        "--worker-placement",
+        "spread",
+    ]));
     eprintln!("redis: {expected:?}\nferrocache: {got:?}");
 }
 
@@ -1479,14 +1484,24 @@ fn busy_function_is_killed_with_function_kill() {
 #[test]
 fn function_kill_during_busy_eval_answers_busy() {
     let expected = busy_script_killed(&start_redis());
-    let got = busy_script_killed(&start_ferrocache(&["--threads", "2"]));
+    let got = busy_script_killed(&start_ferrocache(&[
+        "--threads",
+        "2",
+        "--worker-placement",
+        "spread",
+    ]));
     assert_eq!(got.0, expected.0, "FUNCTION KILL while an EVAL script runs");
 }
 
 #[test]
 fn killed_script_error_names_the_line() {
     let expected = busy_script_killed(&start_redis());
-    let got = busy_script_killed(&start_ferrocache(&["--threads", "2"]));
+    let got = busy_script_killed(&start_ferrocache(&[
+        "--threads",
+        "2",
+        "--worker-placement",
+        "spread",
+    ]));
     assert_eq!(got.1, expected.1, "the killed script's error");
 }
 

@@ -53,7 +53,7 @@ use rand::{Rng, SeedableRng};
 
 /// Ferrocache's worker threads: the connections of a test land on different
 /// threads, so invalidations cross threads.
-const FERRO_ARGS: &[&str] = &["--threads", "4"];
+const FERRO_ARGS: &[&str] = &["--threads", "4", "--worker-placement", "spread"];
 
 const SERVERS: [&str; 2] = ["redis-server", "ferrocache"];
 

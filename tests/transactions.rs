@@ -1144,7 +1144,7 @@ fn disconnecting_watching_clients_leaves_the_server_fine() {
 fn watch_counter_from_50_connections_is_exact() {
     // The optimistic-locking recipe: WATCH, GET, MULTI, SET v+1, EXEC,
     // retried until EXEC succeeds. 50 clients x 20 increments.
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     let attempts = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..50)
@@ -1206,7 +1206,7 @@ fn transfers_across_shards_are_atomic() {
     shards.dedup();
     assert!(shards.len() >= 15, "accounts share shards: {shards:?}");
 
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     {
         let mut c = node.client();
@@ -1330,7 +1330,7 @@ fn exec_with_keys_in_any_order_is_atomic() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     let handles: Vec<_> = (0..8u64)
         .map(|t| {
@@ -1371,7 +1371,7 @@ fn keyless_transactions_and_keyspace_commands_do_not_deadlock() {
     // shard while they run; meanwhile other connections run keyspace-wide
     // commands, flush and swap other databases, and block on lists the
     // transactions push to. Read timeouts turn a deadlock into a failure.
-    let node = start_ferrocache(&["--threads", "4"]);
+    let node = start_ferrocache(&["--threads", "4", "--worker-placement", "spread"]);
     let url = node.url();
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles: Vec<std::thread::JoinHandle<u64>> = Vec::new();

@@ -114,7 +114,7 @@ pub static PARAMS: &[Param] = &[
     fixed(
         "worker-placement",
         Kind::Enum(&["spread", "elastic"]),
-        "spread",
+        "elastic",
     ),
     fixed("daemonize", BOOL, "no"),
     fixed("unixsocket", Kind::Str, ""),

@@ -57,8 +57,17 @@ fn read_str(l: &mut Locked, db: usize, key: &[u8]) -> Result<Option<Vec<u8>>, Cm
 
 fn reply_str(ctx: &mut Ctx, s: &StrValue) {
     let mut buf = itoa_buf::Buf::default();
-    ctx.out.bulk(s.bytes(&mut buf));
+    let bytes = s.bytes(&mut buf);
+    if bytes.len() >= BIG_REPLY {
+        // Copying hundreds of megabytes into the output takes this thread
+        // for a while: the worker's other connections go on meanwhile.
+        crate::release_worker();
+    }
+    ctx.out.bulk(bytes);
 }
+
+/// A string reply this long is copied with the worker released.
+const BIG_REPLY: usize = 16 << 20;
 
 /// Rejects strings longer than `proto-max-bulk-len` (Redis's checkStringLength).
 fn check_len(ctx: &Ctx, len: u64) -> CmdResult {
@@ -539,18 +548,26 @@ fn incrbyfloat(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
 }
 
 fn getrange(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
-    let (mut start, mut end) = (int(a[2])?, int(a[3])?);
+    let (start, end) = (int(a[2])?, int(a[3])?);
     let db = ctx.db();
     let mut l = ctx.lock([a[1]]);
-    let v = match l.get(db, a[1]) {
-        Some(e) => as_str(e)?.to_vec(),
-        None => Vec::new(),
+    let mut buf = itoa_buf::Buf::default();
+    // The range is written from the stored value: a few bytes of a huge
+    // string cost a few bytes, not a copy of the string.
+    let v: &[u8] = match l.get(db, a[1]) {
+        Some(e) => as_str(e)?.bytes(&mut buf),
+        None => b"",
     };
-    drop(l);
+    ctx.out.bulk(string_range(v, start, end));
+    Ok(())
+}
+
+/// The bytes of `v` from `start` to `end` inclusive, negative offsets from
+/// the end, clamped as Redis's GETRANGE clamps them.
+fn string_range(v: &[u8], mut start: i64, mut end: i64) -> &[u8] {
     let len = v.len() as i64;
     if start < 0 && end < 0 && start > end {
-        ctx.out.bulk(b"");
-        return Ok(());
+        return b"";
     }
     if start < 0 {
         start += len;
@@ -559,16 +576,12 @@ fn getrange(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         end += len;
     }
     start = start.max(0);
-    end = end.max(0);
-    if end >= len {
-        end = len - 1;
-    }
+    end = end.max(0).min(len - 1);
     if start > end || len == 0 {
-        ctx.out.bulk(b"");
+        b""
     } else {
-        ctx.out.bulk(&v[start as usize..=end as usize]);
+        &v[start as usize..=end as usize]
     }
-    Ok(())
 }
 
 fn setrange(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {

@@ -11,7 +11,7 @@
 //! for a core does not gain: a worker that cannot get more CPU is not given
 //! company it could not use.
 //!
-//! It is opt-in (`worker-placement elastic`); the default `spread` places
+//! It is the default (`worker-placement elastic`); `spread` places
 //! connections round robin over every worker. Memcached nodes always
 //! spread.
 
