@@ -196,3 +196,48 @@ fn resp3_replies_match_redis() {
         assert_eq!(a, b, "reply to {cmd:?}");
     }
 }
+
+/// DEBUG PROTOCOL, which client libraries and Redis's own tests use to see
+/// each RESP type, gives redis-server's bytes over RESP2 and RESP3.
+#[test]
+fn debug_protocol_matches_redis() {
+    let ferro = start_ferrocache(&[]);
+    let redis = start_redis();
+    let kinds = [
+        "string",
+        "integer",
+        "double",
+        "bignum",
+        "null",
+        "array",
+        "set",
+        "map",
+        "attrib",
+        "push",
+        "verbatim",
+        "true",
+        "false",
+        "nosuchtype",
+    ];
+    for proto in ["2", "3"] {
+        let run = |raw: &mut Raw| -> Vec<String> {
+            raw.call(&["HELLO", proto]);
+            kinds
+                .iter()
+                .map(|k| {
+                    let mut reply = raw.call(&["DEBUG", "PROTOCOL", k]);
+                    if *k == "push" && proto == "3" {
+                        // The push message, then the reply itself.
+                        reply.extend(raw.read_reply());
+                    }
+                    show(&reply)
+                })
+                .collect()
+        };
+        let ours = run(&mut ferro.raw());
+        let theirs = run(&mut redis.raw());
+        for ((kind, a), b) in kinds.iter().zip(&ours).zip(&theirs) {
+            assert_eq!(a, b, "DEBUG PROTOCOL {kind} over RESP{proto}");
+        }
+    }
+}

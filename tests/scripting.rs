@@ -171,6 +171,19 @@ fn differential_return_value_conversions() {
             &["EVAL", "return redis.error_reply('E\\255\\254x')", "0"],
             &["EVAL", "error('\\255boom')", "0"],
             &["EVAL", "return redis.call('SET', 'k')", "0"],
+            // RESP3 types from tables (downgraded for RESP2 clients).
+            &["EVAL", "return {double = 3.5}", "0"],
+            &["EVAL", "return {double = 'x'}", "0"],
+            &["EVAL", "return {big_number = '123456789012345678901234567890'}", "0"],
+            &["EVAL", "return {big_number = '1\\r\\n2'}", "0"],
+            &["EVAL", "return {big_number = 12}", "0"],
+            &["EVAL", "return {verbatim_string = {format = 'txt', string = 'hi'}}", "0"],
+            &["EVAL", "return {verbatim_string = {format = 'markdown', string = 'a\\nb'}}", "0"],
+            &["EVAL", "return {verbatim_string = {format = 'txt'}}", "0"],
+            &["EVAL", "return {verbatim_string = {string = 'no format'}}", "0"],
+            &["EVAL", "return {verbatim_string = 'x'}", "0"],
+            &["EVAL", "return {1, {big_number = '7'}, {verbatim_string = {format = 'txt', string = 's'}}}", "0"],
+            &["EVAL", "return {map = {a = {big_number = '9'}}}", "0"],
         ],
     );
 }
@@ -279,6 +292,23 @@ fn differential_redis_call_conversions() {
             &[
                 "EVAL",
                 "redis.setresp(2); return redis.call('hgetall', 'h')",
+                "0",
+            ],
+            // A RESP3 verbatim string (INFO) becomes {verbatim_string =
+            // {format, string}}, and goes back out as one.
+            &[
+                "EVAL",
+                "redis.setresp(3); local v = redis.call('info', 'keyspace').verbatim_string; return {v.format, type(v.string)}",
+                "0",
+            ],
+            &[
+                "EVAL",
+                "redis.setresp(3); local r = redis.call('info', 'keyspace'); return r",
+                "0",
+            ],
+            &[
+                "EVAL",
+                "redis.setresp(2); return type(redis.call('info', 'keyspace'))",
                 "0",
             ],
         ],

@@ -1091,12 +1091,24 @@ unsafe fn push_resp<'b>(
         b'$' | b'=' => match usize::try_from(num()) {
             Err(_) => ffi::lua_pushboolean(state, 0),
             Ok(n) => match buf.get(*pos..*pos + n) {
-                Some(mut data) => {
+                Some(data) => {
                     *pos += n + 2;
-                    if kind == b'=' && data.len() >= 4 {
-                        data = &data[4..];
+                    match data.split_at_checked(4) {
+                        // RESP3 verbatim string: {verbatim_string =
+                        // {format = "txt", string = ...}}.
+                        Some((tag, text)) if kind == b'=' => {
+                            ffi::lua_createtable(state, 0, 1);
+                            ffi::lua_createtable(state, 0, 2);
+                            ffi::lua_pushlstring(state, text.as_ptr().cast(), text.len());
+                            ffi::lua_setfield(state, -2, c"string".as_ptr());
+                            ffi::lua_pushlstring(state, tag.as_ptr().cast(), 3);
+                            ffi::lua_setfield(state, -2, c"format".as_ptr());
+                            ffi::lua_setfield(state, -2, c"verbatim_string".as_ptr());
+                        }
+                        _ => {
+                            ffi::lua_pushlstring(state, data.as_ptr().cast(), data.len());
+                        }
                     }
-                    ffi::lua_pushlstring(state, data.as_ptr().cast(), data.len());
                 }
                 None => ffi::lua_pushnil(state),
             },
@@ -1166,12 +1178,26 @@ unsafe fn push_resp<'b>(
 
 /// The fields a script's reply table is looked up by, in this order in
 /// [`Vm::reply_fields`].
-const REPLY_FIELDS: [&str; 5] = ["err", "ok", "double", "map", "set"];
+const REPLY_FIELDS: [&str; 9] = [
+    "err",
+    "ok",
+    "double",
+    "big_number",
+    "verbatim_string",
+    "map",
+    "set",
+    "format",
+    "string",
+];
 const FIELD_ERR: i64 = 1;
 const FIELD_OK: i64 = 2;
 const FIELD_DOUBLE: i64 = 3;
-const FIELD_MAP: i64 = 4;
-const FIELD_SET: i64 = 5;
+const FIELD_BIG_NUMBER: i64 = 4;
+const FIELD_VERBATIM: i64 = 5;
+const FIELD_MAP: i64 = 6;
+const FIELD_SET: i64 = 7;
+const FIELD_FORMAT: i64 = 8;
+const FIELD_STRING: i64 = 9;
 
 /// Writes a script's return value as a reply, as Redis's
 /// `luaReplyToRedisReply` does: on the Lua stack, without a reference per
@@ -1289,6 +1315,29 @@ unsafe fn write_top(state: *mut mlua::ffi::lua_State, out: &mut ReplyWriter, ope
                 out.double(ffi::lua_tonumber(state, -1));
                 ffi::lua_pop(state, 2);
                 return;
+            }
+            ffi::lua_pop(state, 1);
+            if field(FIELD_BIG_NUMBER) == ffi::LUA_TSTRING {
+                out.big_number(lua_bytes(state, -1));
+                ffi::lua_pop(state, 2);
+                return;
+            }
+            ffi::lua_pop(state, 1);
+            if field(FIELD_VERBATIM) == ffi::LUA_TTABLE {
+                // Stack: value, verbatim table, format, string.
+                let sub = |name: i64, at: i32| {
+                    ffi::lua_rawgeti(state, 1, name);
+                    ffi::lua_rawget(state, at)
+                };
+                if sub(FIELD_FORMAT, -2) == ffi::LUA_TSTRING {
+                    if sub(FIELD_STRING, -3) == ffi::LUA_TSTRING {
+                        out.verbatim_bytes(lua_bytes(state, -2), lua_bytes(state, -1));
+                        ffi::lua_pop(state, 4);
+                        return;
+                    }
+                    ffi::lua_pop(state, 1);
+                }
+                ffi::lua_pop(state, 1);
             }
             ffi::lua_pop(state, 1);
             for (name, is_map) in [(FIELD_MAP, true), (FIELD_SET, false)] {

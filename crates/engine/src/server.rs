@@ -480,6 +480,60 @@ fn allowed_by(ctx: &Ctx, setting: &str) -> bool {
     }
 }
 
+/// DEBUG PROTOCOL: one reply of each RESP type, as Redis's test suite and
+/// client libraries use them.
+fn debug_protocol(ctx: &mut Ctx, kind: &[u8]) -> CmdResult {
+    let out = &mut ctx.out;
+    let kind = text(kind).to_ascii_lowercase();
+    match kind.as_str() {
+        "string" => out.bulk(b"Hello World"),
+        "integer" => out.int(12345),
+        // Redis's test value, not π.
+        #[allow(clippy::approx_constant)]
+        "double" => out.double(3.141),
+        "bignum" => out.big_number(b"1234567999999999999999999999999999999"),
+        "null" => out.null(),
+        "array" | "set" | "map" => {
+            match kind.as_str() {
+                "array" => out.array(3),
+                "set" => out.set(3),
+                _ => out.map(3),
+            }
+            for i in 0..3 {
+                out.int(i);
+                if kind == "map" {
+                    out.bool(i == 1);
+                }
+            }
+        }
+        "attrib" => {
+            if out.attribute(1) {
+                out.bulk(b"key-popularity");
+                out.array(2);
+                out.bulk(b"key:123");
+                out.int(90);
+            }
+            out.bulk(b"Some real reply following the attribute");
+        }
+        "push" => {
+            if !out.is_resp3() {
+                return Err(CmdError::new("ERR RESP2 is not supported by this command"));
+            }
+            out.push(2);
+            out.bulk(b"server-cpu-usage");
+            out.int(42);
+            out.bulk(b"Some real reply following the push reply");
+        }
+        "verbatim" => out.verbatim("txt", b"This is a verbatim\nstring"),
+        "true" => out.bool(true),
+        "false" => out.bool(false),
+        _ => return Err(CmdError::new(
+            "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+        )),
+    }
+    Ok(())
+}
+
 fn debug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     if !debug_allowed(ctx) {
         return Err(CmdError::new("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."));
@@ -506,10 +560,15 @@ fn debug(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
                 "    * MERGE: Merge data from RDB with existing data rather than failing on dup key.",
                 "    * NOFLUSH: Do not empty the dataset before loading the RDB.",
                 "    * NOSAVE: Do not save the RDB before loading it.",
+                "PROTOCOL <type>",
+                "    Reply with a test value of the specified type. <type> can be: string,",
+                "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+                "    true, false.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
         ),
+        ("protocol", 3) => debug_protocol(ctx, a[2]),
         ("reload", _) => crate::persistence::debug_reload(ctx, &a[2..]),
         ("digest", 2) => crate::digest::debug_digest(ctx),
         ("digest-value", _) => crate::digest::debug_digest_value(ctx, &a[2..]),

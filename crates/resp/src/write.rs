@@ -162,14 +162,53 @@ impl<'a> ReplyWriter<'a> {
 
     /// A verbatim string (RESP3 `=`, with a 3-letter format such as `txt`); RESP2: bulk.
     pub fn verbatim(&mut self, format: &str, v: &[u8]) {
+        self.verbatim_bytes(format.as_bytes(), v);
+    }
+
+    /// [`ReplyWriter::verbatim`] with a format of any bytes: its first three
+    /// make the tag, NUL-padded when shorter (Redis copies three bytes of
+    /// a C string).
+    pub fn verbatim_bytes(&mut self, format: &[u8], v: &[u8]) {
         match self.proto {
             Protocol::Resp2 => self.bulk(v),
             Protocol::Resp3 => {
                 self.header(b'=', v.len() + 4);
-                self.out.extend_from_slice(format.as_bytes());
+                let mut tag = [0u8; 3];
+                for (t, f) in tag.iter_mut().zip(format) {
+                    *t = *f;
+                }
+                self.out.extend_from_slice(&tag);
                 self.out.push(b':');
                 self.out.extend_from_slice(v);
                 self.out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+
+    /// A big number given as its digits (RESP3 `(`; RESP2: bulk). CR and LF
+    /// become spaces, as Redis does, so the number stays one line.
+    pub fn big_number(&mut self, digits: &[u8]) {
+        match self.proto {
+            Protocol::Resp2 => {
+                let one_line: Vec<u8> = digits
+                    .iter()
+                    .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
+                    .collect();
+                self.bulk(&one_line)
+            }
+            Protocol::Resp3 => self.one_line(b'(', digits),
+        }
+    }
+
+    /// The header of an attribute map of `n` pairs, which precedes the
+    /// reply it describes (RESP3 only: a RESP2 client gets no attributes,
+    /// so the caller writes the pairs only when this returns true).
+    pub fn attribute(&mut self, n: usize) -> bool {
+        match self.proto {
+            Protocol::Resp2 => false,
+            Protocol::Resp3 => {
+                self.header(b'|', n);
+                true
             }
         }
     }
@@ -202,6 +241,17 @@ mod tests {
             enc(Protocol::Resp2, |w| w.error("ERR a\r\nb")),
             "-ERR a  b\r\n"
         );
+        assert_eq!(enc(Protocol::Resp3, |w| w.big_number(b"1\r2")), "(1 2\r\n");
+        assert_eq!(
+            enc(Protocol::Resp2, |w| w.big_number(b"1\n2")),
+            "$3\r\n1 2\r\n"
+        );
+        assert_eq!(
+            enc(Protocol::Resp3, |w| w.verbatim_bytes(b"md", b"x")),
+            "=5\r\nmd\0:x\r\n"
+        );
+        assert_eq!(enc(Protocol::Resp3, |w| assert!(w.attribute(1))), "|1\r\n");
+        assert_eq!(enc(Protocol::Resp2, |w| assert!(!w.attribute(1))), "");
     }
 }
 
