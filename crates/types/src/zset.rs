@@ -22,9 +22,10 @@
 //!   allocation (`Box<[u8]>`), the score, `prev`/`next` links for level 0 and
 //!   the tower height. Level 0 needs no stored span (it is always 1, or 0 after
 //!   the last node). The levels above it (needed by only 25% of nodes) are
-//!   encoded as 8 bytes each in front of the member bytes, in the same
+//!   encoded as 16 bytes each in front of the member bytes, in the same
 //!   exact-size allocation, so no node ever pays a second allocation for its
-//!   tower.
+//!   tower. Each upper level caches the score of the node it links to, so a
+//!   search step loads one tower, not a node and then its tower.
 //! * **Member index without a second copy.** The `member -> node` lookup is a
 //!   [`hashbrown::HashTable<u32>`] holding only node indices; hashing and
 //!   equality go through the member bytes stored in the node. Redis keeps the
@@ -68,8 +69,12 @@ struct Level {
     span: u32,
 }
 
-/// Bytes per encoded upper level in [`Node::data`].
-const LEVEL_BYTES: usize = 8;
+/// Bytes per encoded upper level in [`Node::data`]: `next`, `span`, and
+/// the score of the `next` node. With that score at hand a search compares
+/// against the next node without loading it: one cache miss per step (the
+/// tower it moves to), as in Redis, whose levels sit in the node with the
+/// score, instead of two (the next node, then its tower).
+const LEVEL_BYTES: usize = 16;
 
 /// A skiplist node: 40 bytes in the arena plus one exact-size heap allocation.
 #[derive(Clone)]
@@ -117,8 +122,18 @@ impl Node {
         }
     }
 
+    /// The score of the node that upper level `i >= 1` links to (as cached
+    /// in the tower; meaningless for a link to [`NIL`]).
     #[inline]
-    fn set_level(&mut self, i: usize, l: Level) {
+    fn next_score(&self, i: usize) -> f64 {
+        let o = (i - 1) * LEVEL_BYTES + 8;
+        f64::from_ne_bytes(self.data[o..o + 8].try_into().unwrap())
+    }
+
+    /// Sets level `i`; `next_score` is the score of `l.next` (cached for
+    /// upper levels).
+    #[inline]
+    fn set_level(&mut self, i: usize, l: Level, next_score: f64) {
         if i == 0 {
             debug_assert_eq!(l.span, u32::from(l.next != NIL), "level-0 span");
             self.next = l.next;
@@ -127,6 +142,7 @@ impl Node {
         let o = (i - 1) * LEVEL_BYTES;
         self.data[o..o + 4].copy_from_slice(&l.next.to_ne_bytes());
         self.data[o + 4..o + 8].copy_from_slice(&l.span.to_ne_bytes());
+        self.data[o + 8..o + 16].copy_from_slice(&next_score.to_ne_bytes());
     }
 
     /// Heap bytes owned by this node besides the arena slot (approximate).
@@ -288,7 +304,8 @@ impl SortedSet {
 
     #[inline]
     fn set_lvl(&mut self, idx: u32, i: usize, l: Level) {
-        self.nodes[idx as usize].set_level(i, l);
+        let next_score = self.nodes[l.next as usize].score;
+        self.nodes[idx as usize].set_level(i, l, next_score);
     }
 
     /// Adds `delta` (+1 or -1) to the span of an upper level (`i >= 1`).
@@ -342,8 +359,15 @@ impl SortedSet {
                 if l.next == NIL {
                     break;
                 }
-                let n = self.node(l.next);
-                if !less(n.score, n.member(), score, member) {
+                let next_score = if i == 0 {
+                    self.node(l.next).score
+                } else {
+                    self.node(x).next_score(i)
+                };
+                // The next node itself is loaded only on a score tie.
+                let before = next_score < score
+                    || (next_score == score && self.node(l.next).member() < member);
+                if !before {
                     break;
                 }
                 r += l.span;
@@ -594,15 +618,26 @@ impl SortedSet {
             let q = self.node(next);
             less(score, n.member(), q.score, q.member())
         };
-        if after_prev && before_next {
-            // Still in the same place: no relinking needed.
+        let height = n.height();
+        if after_prev && before_next && height == 1 {
+            // Still in the same place, and no tower caches the score: no
+            // relinking needed.
             self.node_mut(idx).score = score;
+            return;
+        }
+        let (update, _) = self.search(n.score, n.member());
+        debug_assert_eq!(self.lvl(update[0], 0).next, idx);
+        if after_prev && before_next {
+            // In place, but the towers that link here cache the old score.
+            self.node_mut(idx).score = score;
+            for (i, &u) in update.iter().enumerate().take(height).skip(1) {
+                let l = self.lvl(u, i);
+                self.set_lvl(u, i, l);
+            }
             return;
         }
         // Unlink, then relink at the new position reusing the node, its
         // member allocation, its tower and its index entry.
-        let (update, _) = self.search(n.score, n.member());
-        debug_assert_eq!(self.lvl(update[0], 0).next, idx);
         self.unlink(idx, &update);
         self.node_mut(idx).score = score;
         let n = self.node(idx);
@@ -866,6 +901,13 @@ impl SortedSet {
                     l.span as usize,
                     "span"
                 );
+                if i > 0 {
+                    assert_eq!(
+                        self.node(x).next_score(i).to_bits(),
+                        self.node(l.next).score.to_bits(),
+                        "cached next score at level {i}"
+                    );
+                }
                 x = l.next;
             }
             let tall = order.iter().filter(|&&n| self.node(n).height() > i).count();
