@@ -327,4 +327,18 @@ fn connections_move_between_workers_without_losing_a_reply() {
         b"*3\r\n$7\r\nmessage\r\n$11\r\nmoving:news\r\n$5\r\nhello\r\n".to_vec()
     );
     assert_eq!(call(&mut blocked, &["PING"]), b"+PONG\r\n");
+
+    // The placement changes at run time: spread puts every worker back in
+    // use at the next look.
+    assert_eq!(
+        call(&mut admin, &["CONFIG", "SET", "worker-placement", "spread"]),
+        b"+OK\r\n"
+    );
+    common::wait_until(Duration::from_secs(5), "both workers in use", || {
+        active_workers(&mut admin) == 2
+    });
+    assert_eq!(
+        call(&mut admin, &["CONFIG", "SET", "worker-placement", "bogus"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'worker-placement') - argument(s) must be one of the following: spread, elastic\r\n"
+    );
 }

@@ -111,7 +111,7 @@ pub static PARAMS: &[Param] = &[
     fixed("databases", int(1, INT_MAX), "16"),
     // How connections are placed on the worker threads (server crate's
     // `balance`): round robin over all, or on as few as their load needs.
-    fixed(
+    p(
         "worker-placement",
         Kind::Enum(&["spread", "elastic"]),
         "elastic",

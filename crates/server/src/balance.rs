@@ -11,9 +11,9 @@
 //! for a core does not gain: a worker that cannot get more CPU is not given
 //! company it could not use.
 //!
-//! It is the default (`worker-placement elastic`); `spread` places
-//! connections round robin over every worker. Memcached nodes always
-//! spread.
+//! It is the default (`worker-placement elastic`, which CONFIG SET can
+//! change at run time); `spread` places connections round robin over every
+//! worker. Memcached nodes always spread.
 
 use std::time::Duration;
 
@@ -69,6 +69,18 @@ impl Balancer {
         let w = self.next % self.active;
         self.next = self.next.wrapping_add(1);
         w
+    }
+
+    /// Switches the placement (CONFIG SET worker-placement). Spread takes
+    /// every worker at once; elastic starts from where things are and
+    /// gathers connections as the load allows.
+    pub(crate) fn set_elastic(&mut self, elastic: bool) {
+        if elastic != self.elastic {
+            self.elastic = elastic;
+            self.active = self.workers;
+            self.hot = 0;
+            self.cold = 0;
+        }
     }
 
     /// How many workers take new connections.
@@ -206,6 +218,31 @@ mod tests {
                 to: vec![0],
                 every: 1
             })
+        );
+        assert_eq!(b.active(), 1);
+    }
+
+    #[test]
+    fn switching_placement_at_run_time() {
+        let mut b = Balancer::new(2, true);
+        assert_eq!(b.active(), 1);
+        b.set_elastic(false);
+        assert_eq!(b.active(), 2);
+        assert_eq!((0..4).map(|_| b.place()).collect::<Vec<_>>(), [0, 1, 0, 1]);
+        b.set_elastic(true);
+        // Idle workers: one fewer after SHRINK_AFTER looks.
+        let mut cpu = vec![Some(0); 2];
+        b.observe(&cpu, LOOK);
+        let moves: Vec<_> = (0..SHRINK_AFTER)
+            .filter_map(|_| b.observe(&after(&mut cpu, &[0.1, 0.1]), LOOK))
+            .collect();
+        assert_eq!(
+            moves,
+            [Move {
+                from: 1,
+                to: vec![0],
+                every: 1
+            }]
         );
         assert_eq!(b.active(), 1);
     }

@@ -423,9 +423,9 @@ async fn accept_loop(
     spawn_listeners(tls_listeners, true, &tx, &tls_generation);
     // With `worker-placement elastic`, Redis connections go to as few
     // workers as their load needs (see `balance`); otherwise, and on
-    // memcached nodes, round robin.
-    let elastic = redis_engine && server.config.get("worker-placement") == "elastic";
-    let mut balancer = balance::Balancer::new(workers.len(), elastic);
+    // memcached nodes, round robin. CONFIG SET switches it at the next look.
+    let elastic_now = || redis_engine && server.config.get("worker-placement") == "elastic";
+    let mut balancer = balance::Balancer::new(workers.len(), elastic_now());
     server
         .active_workers
         .store(balancer.active(), Ordering::Relaxed);
@@ -471,7 +471,8 @@ async fn accept_loop(
             }
             _ = shutdown => break,
             _ = &mut signals => {}
-            _ = looks.tick(), if elastic => {
+            _ = looks.tick(), if redis_engine => {
+                balancer.set_elastic(elastic_now());
                 let cpu: Vec<Option<u64>> = workers.iter().map(|w| w.cpu_ns()).collect();
                 let elapsed = last_look.elapsed();
                 last_look = std::time::Instant::now();
@@ -483,10 +484,10 @@ async fn accept_loop(
                     );
                     let to = m.to.iter().map(|&i| workers[i].clone()).collect();
                     workers[m.from].emigrate(to, m.every);
-                    server
-                        .active_workers
-                        .store(balancer.active(), Ordering::Relaxed);
                 }
+                server
+                    .active_workers
+                    .store(balancer.active(), Ordering::Relaxed);
             }
             Some((tls, new)) = rebind.recv() => {
                 let generation = if tls { &tls_generation } else { &plain_generation };
