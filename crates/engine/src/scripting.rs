@@ -1299,30 +1299,25 @@ unsafe fn write_top(state: *mut mlua::ffi::lua_State, out: &mut ReplyWriter, ope
                 ffi::lua_rawgeti(state, 1, name);
                 ffi::lua_rawget(state, -2)
             };
-            if field(FIELD_ERR) == ffi::LUA_TSTRING {
-                out.error_bytes(lua_bytes(state, -1));
-                ffi::lua_pop(state, 2);
-                return;
+            // One-field tables that stand for a reply type, in Redis's order.
+            for (name, kind) in [
+                (FIELD_ERR, ffi::LUA_TSTRING),
+                (FIELD_OK, ffi::LUA_TSTRING),
+                (FIELD_DOUBLE, ffi::LUA_TNUMBER),
+                (FIELD_BIG_NUMBER, ffi::LUA_TSTRING),
+            ] {
+                if field(name) == kind {
+                    match name {
+                        FIELD_ERR => out.error_bytes(lua_bytes(state, -1)),
+                        FIELD_OK => out.simple_bytes(lua_bytes(state, -1)),
+                        FIELD_DOUBLE => out.double(ffi::lua_tonumber(state, -1)),
+                        _ => out.big_number(lua_bytes(state, -1)),
+                    }
+                    ffi::lua_pop(state, 2);
+                    return;
+                }
+                ffi::lua_pop(state, 1);
             }
-            ffi::lua_pop(state, 1);
-            if field(FIELD_OK) == ffi::LUA_TSTRING {
-                out.simple_bytes(lua_bytes(state, -1));
-                ffi::lua_pop(state, 2);
-                return;
-            }
-            ffi::lua_pop(state, 1);
-            if field(FIELD_DOUBLE) == ffi::LUA_TNUMBER {
-                out.double(ffi::lua_tonumber(state, -1));
-                ffi::lua_pop(state, 2);
-                return;
-            }
-            ffi::lua_pop(state, 1);
-            if field(FIELD_BIG_NUMBER) == ffi::LUA_TSTRING {
-                out.big_number(lua_bytes(state, -1));
-                ffi::lua_pop(state, 2);
-                return;
-            }
-            ffi::lua_pop(state, 1);
             if field(FIELD_VERBATIM) == ffi::LUA_TTABLE {
                 // Stack: value, verbatim table, format, string.
                 let sub = |name: i64, at: i32| {
