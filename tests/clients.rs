@@ -599,6 +599,42 @@ fn monitor_select_and_hello_match_redis() {
     assert_eq!(ours, theirs);
 }
 
+/// Scripts and functions: the EVAL / FCALL line first, then the commands
+/// they ran, from "lua", as redis-server shows them.
+#[test]
+fn monitor_shows_scripts_before_their_commands_as_redis() {
+    fn lines_from(node: &Proc) -> Vec<String> {
+        let mut c = node.raw();
+        c.call(&[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=mon\nredis.register_function('setter', function(k, a) return redis.call('set', k[1], a[1]) end)",
+        ]);
+        let mut m = node.raw();
+        assert_eq!(m.call(&["MONITOR"]), b"+OK\r\n");
+        let addr = local_addr(&c);
+        c.call(&[
+            "EVAL",
+            "redis.call('set', KEYS[1], 'x'); return redis.call('select', '1')",
+            "1",
+            "k",
+        ]);
+        c.call(&["FCALL", "setter", "1", "f", "v"]);
+        c.call(&["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "k"]);
+        let lines: Vec<String> = (0..7)
+            .map(|_| {
+                let l = m.read_text_line();
+                l.split_once(' ').unwrap().1.replace(&addr, "ADDR")
+            })
+            .collect();
+        c.call(&["FUNCTION", "DELETE", "mon"]);
+        lines
+    }
+    let ours = lines_from(&start_ferrocache(&[]));
+    let theirs = lines_from(&start_redis());
+    assert_eq!(ours, theirs);
+}
+
 #[test]
 fn quit_replies_then_closes() {
     let node = start_ferrocache(&[]);

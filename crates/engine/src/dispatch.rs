@@ -492,6 +492,17 @@ pub(crate) fn call(
     if recording {
         crate::propagate::before_command();
     }
+    let monitored = server.monitor_count.load(Ordering::Relaxed) > 0;
+    // A script or function call (flagged skip-monitor) is shown before the
+    // commands it runs, as Redis's EVAL and FCALL feed monitors themselves;
+    // every other command after it ran (SELECT shows the new db).
+    let runs_script = matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    );
+    if monitored && runs_script {
+        feed_monitors(server, client, args);
+    }
     let result = {
         let mut ctx = Ctx {
             server,
@@ -570,8 +581,8 @@ pub(crate) fn call(
         entry.stats.add(FAILED, 1);
         server.count_error(&e.0);
     }
-    // Like Redis, monitors see a command after it ran (SELECT shows the new db).
-    if server.monitor_count.load(Ordering::Relaxed) > 0
+    if monitored
+        && !runs_script
         && !spec.has_flag(flag::SKIP_MONITOR)
         && !spec.has_flag(flag::ADMIN)
     {

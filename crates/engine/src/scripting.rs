@@ -509,9 +509,11 @@ fn script_client(db: usize) -> Client {
     let mut client = SCRIPT_CLIENT
         .with(|c| c.borrow_mut().take())
         .unwrap_or_else(|| {
+            // "lua" is how monitors see the commands of scripts and
+            // functions, as in Redis.
             let shared = Arc::new(ClientShared::new(
                 0,
-                String::new(),
+                "lua".to_string(),
                 String::new(),
                 -1,
                 crate::now_ms(),
