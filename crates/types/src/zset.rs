@@ -25,7 +25,7 @@
 //!   encoded as 16 bytes each in front of the member bytes, in the same
 //!   exact-size allocation, so no node ever pays a second allocation for its
 //!   tower. Each upper level caches the score of the node it links to, so a
-//!   search step loads one tower, not a node and then its tower.
+//!   search does not load the nodes it only compares against.
 //! * **Member index without a second copy.** The `member -> node` lookup is a
 //!   [`hashbrown::HashTable<u32>`] holding only node indices; hashing and
 //!   equality go through the member bytes stored in the node. Redis keeps the
@@ -71,9 +71,8 @@ struct Level {
 
 /// Bytes per encoded upper level in [`Node::data`]: `next`, `span`, and
 /// the score of the `next` node. With that score at hand a search compares
-/// against the next node without loading it: one cache miss per step (the
-/// tower it moves to), as in Redis, whose levels sit in the node with the
-/// score, instead of two (the next node, then its tower).
+/// against the next node without loading it; a node (and its tower) is
+/// loaded only when the search moves to it, or on a score tie.
 const LEVEL_BYTES: usize = 16;
 
 /// A skiplist node: 40 bytes in the arena plus one exact-size heap allocation.
