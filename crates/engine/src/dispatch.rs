@@ -496,11 +496,8 @@ pub(crate) fn call(
     // A script or function call (flagged skip-monitor) is shown before the
     // commands it runs, as Redis's EVAL and FCALL feed monitors themselves;
     // every other command after it ran (SELECT shows the new db).
-    let runs_script = matches!(
-        spec.name,
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
-    );
-    if monitored && runs_script {
+    let script_fed = monitored && crate::propagate::runs_script(spec);
+    if script_fed {
         feed_monitors(server, client, args);
     }
     let result = {
@@ -581,10 +578,7 @@ pub(crate) fn call(
         entry.stats.add(FAILED, 1);
         server.count_error(&e.0);
     }
-    if monitored
-        && !runs_script
-        && !spec.has_flag(flag::SKIP_MONITOR)
-        && !spec.has_flag(flag::ADMIN)
+    if monitored && !script_fed && !spec.has_flag(flag::SKIP_MONITOR) && !spec.has_flag(flag::ADMIN)
     {
         feed_monitors(server, client, args);
     }

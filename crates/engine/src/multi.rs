@@ -153,17 +153,8 @@ pub(crate) fn needs_every_shard(spec: &commands::CommandSpec) -> bool {
     // SORT's BY and GET patterns name keys its key specs do not; scripts
     // may touch any key.
     spec.key_specs.is_empty()
-        || matches!(
-            spec.name,
-            "sort"
-                | "sort_ro"
-                | "eval"
-                | "evalsha"
-                | "eval_ro"
-                | "evalsha_ro"
-                | "fcall"
-                | "fcall_ro"
-        )
+        || matches!(spec.name, "sort" | "sort_ro")
+        || crate::propagate::runs_script(spec)
         || spec
             .key_specs
             .iter()

@@ -241,9 +241,14 @@ pub(crate) fn after_command(
 
 /// Commands whose effects are the commands they run.
 pub(crate) fn runs_commands(spec: &commands::CommandSpec) -> bool {
+    spec.name == "exec" || runs_script(spec)
+}
+
+/// EVAL, EVALSHA, FCALL and their read-only forms.
+pub(crate) fn runs_script(spec: &commands::CommandSpec) -> bool {
     matches!(
         spec.name,
-        "exec" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
     )
 }
 

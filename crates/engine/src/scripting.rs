@@ -1296,11 +1296,14 @@ unsafe fn write_top(state: *mut mlua::ffi::lua_State, out: &mut ReplyWriter, ope
         },
         ffi::LUA_TNUMBER => out.int(ffi::lua_tonumber(state, -1) as i64),
         ffi::LUA_TTABLE => {
-            // The table stays at -1 while its fields are looked at (-2 then).
-            let field = |name: i64| {
+            // Pushes field `name` of the table at `at` (counted before the
+            // name is pushed); returns its type. The reply table stays at
+            // -1 while its fields are looked at.
+            let field_of = |at: i32, name: i64| {
                 ffi::lua_rawgeti(state, 1, name);
-                ffi::lua_rawget(state, -2)
+                ffi::lua_rawget(state, at - 1)
             };
+            let field = |name: i64| field_of(-1, name);
             // One-field tables that stand for a reply type, in Redis's order.
             for (name, kind) in [
                 (FIELD_ERR, ffi::LUA_TSTRING),
@@ -1322,12 +1325,8 @@ unsafe fn write_top(state: *mut mlua::ffi::lua_State, out: &mut ReplyWriter, ope
             }
             if field(FIELD_VERBATIM) == ffi::LUA_TTABLE {
                 // Stack: value, verbatim table, format, string.
-                let sub = |name: i64, at: i32| {
-                    ffi::lua_rawgeti(state, 1, name);
-                    ffi::lua_rawget(state, at)
-                };
-                if sub(FIELD_FORMAT, -2) == ffi::LUA_TSTRING {
-                    if sub(FIELD_STRING, -3) == ffi::LUA_TSTRING {
+                if field_of(-1, FIELD_FORMAT) == ffi::LUA_TSTRING {
+                    if field_of(-2, FIELD_STRING) == ffi::LUA_TSTRING {
                         out.verbatim_bytes(lua_bytes(state, -2), lua_bytes(state, -1));
                         ffi::lua_pop(state, 4);
                         return;

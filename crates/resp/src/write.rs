@@ -65,10 +65,7 @@ impl<'a> ReplyWriter<'a> {
     /// A one-line reply of any bytes, CR and LF turned into spaces.
     fn one_line(&mut self, kind: u8, text: &[u8]) {
         self.out.push(kind);
-        self.out.extend(
-            text.iter()
-                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
-        );
+        self.out.extend(text.iter().map(|&c| newline_to_space(c)));
         self.out.extend_from_slice(b"\r\n");
     }
 
@@ -190,10 +187,7 @@ impl<'a> ReplyWriter<'a> {
     pub fn big_number(&mut self, digits: &[u8]) {
         match self.proto {
             Protocol::Resp2 => {
-                let one_line: Vec<u8> = digits
-                    .iter()
-                    .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
-                    .collect();
+                let one_line: Vec<u8> = digits.iter().map(|&c| newline_to_space(c)).collect();
                 self.bulk(&one_line)
             }
             Protocol::Resp3 => self.one_line(b'(', digits),
@@ -211,6 +205,15 @@ impl<'a> ReplyWriter<'a> {
                 true
             }
         }
+    }
+}
+
+/// CR and LF become spaces in replies that must stay on one line.
+fn newline_to_space(c: u8) -> u8 {
+    if c == b'\r' || c == b'\n' {
+        b' '
+    } else {
+        c
     }
 }
 
