@@ -182,7 +182,7 @@ fn geoadd(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
     let (mut added, mut updated) = (0i64, 0i64);
     if exists || !xx {
         let z = collections::write_or_create(&mut l, db, key, collections::zset, || {
-            Value::ZSet(Box::default())
+            Value::ZSet(Default::default())
         })?;
         let flags = AddFlags {
             nx,
@@ -656,7 +656,7 @@ fn search(ctx: &mut Ctx, a: &[&[u8]], v: Variant) -> CmdResult {
                     })
                     .collect();
                 let zset = ZSet::from_entries(entries, &limits);
-                l.set(db, d, Value::ZSet(Box::new(zset)), 0);
+                l.set(db, d, Value::ZSet(zset), 0);
                 let event = if v.is_search() {
                     "geosearchstore"
                 } else {

@@ -33,7 +33,7 @@ pub(crate) const HANDLERS: &[(&str, Handler)] = &[
 ];
 
 fn new_hash() -> Value {
-    Value::Hash(Box::default())
+    Value::Hash(Default::default())
 }
 
 /// The hash at `key` for a write, created empty if absent (the caller must

@@ -7,10 +7,11 @@
 //! its key (`Keyspace::lock`), so worker threads run in parallel without a global lock;
 //! lazy and active expiry, the LRU clock and the cron come from the shared `Server`.
 //!
-//! Items live in database 0 as string values whose bytes start with a fixed header
-//! ([`HEADER`] bytes: client flags, CAS unique, status bits) followed by the data. This
-//! keeps the keyspace untouched (no new value variant for other code to match on) and an
-//! item small: one entry plus one allocation for header and data.
+//! Items live in database 0 as string values whose bytes start with a header (status
+//! bits, then client flags and CAS unique as LEB128 varints: usually 5 or 6 bytes)
+//! followed by the data. This keeps the keyspace untouched (no new value variant for
+//! other code to match on) and an item small: a 32-byte item still fits inside its
+//! entry, a bigger one costs one allocation for header and data.
 //!
 //! CAS uniques come from one global atomic counter, as in memcached.
 
@@ -18,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use keyspace::counter::Counter;
-use keyspace::{CompactBytes, Entry, StrValue, Value};
+use keyspace::{CompactBytes, Entry, StrValue, Value, VALUE_INLINE_CAP};
 use memcache::binary::{self, BinCommand, BinRequest, Status};
 use memcache::meta::{MetaCmd, MetaRequest, MetaStatus};
 use memcache::reply::{self, ItemMeta, MetaLease};
@@ -33,8 +34,6 @@ pub const VERSION: &str = "1.6.18";
 
 /// memcached's database: there is only one.
 const DB: usize = 0;
-/// Bytes in front of an item's data: flags (u32 LE), CAS (u64 LE), status bits.
-const HEADER: usize = 13;
 /// Status bit: the item was fetched since it was stored (`mg h`, `me fetch=`).
 const FETCHED: u8 = 1;
 /// Status bit: the item was invalidated by `md I` (`mg` answers `X`).
@@ -261,49 +260,77 @@ fn item_bytes_mut(v: &mut Value) -> Option<&mut [u8]> {
 }
 
 fn decode(v: &Value) -> Option<Item<'_>> {
-    let b = item_bytes(v)?;
-    if b.len() < HEADER {
-        return None;
-    }
-    let flags = u32::from_le_bytes(b[0..4].try_into().ok()?);
-    let cas = u64::from_le_bytes(b[4..12].try_into().ok()?);
+    let (&bits, rest) = item_bytes(v)?.split_first()?;
+    let (flags, rest) = read_varint(rest)?;
+    let (cas, data) = read_varint(rest)?;
     Some(Item {
-        flags,
+        flags: u32::try_from(flags).ok()?,
         cas,
-        bits: b[12],
-        data: &b[HEADER..],
+        bits,
+        data,
     })
 }
 
-fn encode(flags: u32, cas: u64, bits: u8, parts: &[&[u8]]) -> Value {
-    let len = HEADER + parts.iter().map(|p| p.len()).sum::<usize>();
-    let mut b = Vec::with_capacity(len);
-    b.extend_from_slice(&flags.to_le_bytes());
-    b.extend_from_slice(&cas.to_le_bytes());
-    b.push(bits);
-    for p in parts {
-        b.extend_from_slice(p);
+/// Reads one LEB128 varint: the value and the bytes after it.
+fn read_varint(b: &[u8]) -> Option<(u64, &[u8])> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, &b[i + 1..]));
+        }
     }
-    // One exact-size allocation (or none for tiny items): never the Int encoding, which
-    // would lose the header.
-    Value::Str(StrValue::Emb(CompactBytes::new(&b)))
+    None
+}
+
+/// Appends `v` as a LEB128 varint.
+fn write_varint(out: &mut impl Extend<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.extend([byte]);
+            return;
+        }
+        out.extend([byte | 0x80]);
+    }
+}
+
+fn encode(flags: u32, cas: u64, bits: u8, parts: &[&[u8]]) -> Value {
+    let mut b = smallvec::SmallVec::<[u8; VALUE_INLINE_CAP]>::new();
+    b.push(bits);
+    write_varint(&mut b, u64::from(flags));
+    write_varint(&mut b, cas);
+    let len = b.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+    // Never the Int encoding, which would lose the header. Big items are built in
+    // their final allocation.
+    let bytes = if len <= VALUE_INLINE_CAP {
+        for p in parts {
+            b.extend_from_slice(p);
+        }
+        CompactBytes::new(&b)
+    } else {
+        let mut v = Vec::with_capacity(len);
+        v.extend_from_slice(&b);
+        for p in parts {
+            v.extend_from_slice(p);
+        }
+        CompactBytes::Heap(v.into_boxed_slice())
+    };
+    Value::Str(StrValue::Emb(bytes))
 }
 
 /// Rewrites the status bits of a stored item in place.
 fn set_bits(e: &mut Entry, f: impl FnOnce(u8) -> u8) {
-    if let Some(b) = item_bytes_mut(&mut e.value) {
-        if b.len() >= HEADER {
-            b[12] = f(b[12]);
-        }
+    if let Some(bits) = item_bytes_mut(&mut e.value).and_then(|b| b.first_mut()) {
+        *bits = f(*bits);
     }
 }
 
-/// Rewrites the CAS unique of a stored item in place.
+/// Gives a stored item a new CAS unique (its varint may change length).
 fn set_cas(e: &mut Entry, cas: u64) {
-    if let Some(b) = item_bytes_mut(&mut e.value) {
-        if b.len() >= HEADER {
-            b[4..12].copy_from_slice(&cas.to_le_bytes());
-        }
+    if let Some(i) = decode(&e.value) {
+        e.value = encode(i.flags, cas, i.bits, &[i.data]);
     }
 }
 

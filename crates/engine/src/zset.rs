@@ -166,7 +166,7 @@ fn limits(ctx: &Ctx) -> Limits {
 }
 
 fn new_zset() -> Value {
-    Value::ZSet(Box::default())
+    Value::ZSet(Default::default())
 }
 
 /// Replies with members (and scores): RESP2 flat, RESP3 `[member, score]` pairs.
@@ -201,12 +201,7 @@ fn store_result(
     }
     notify::emit(notify::ZSET, event, db, dst);
     let n = entries.len();
-    l.set(
-        db,
-        dst,
-        Value::ZSet(Box::new(ZSet::from_entries(entries, limits))),
-        0,
-    );
+    l.set(db, dst, Value::ZSet(ZSet::from_entries(entries, limits)), 0);
     out.int(n as i64);
 }
 

@@ -34,7 +34,7 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use watch::{KeyState, Watches};
 
-pub use bytes::CompactBytes;
+pub use bytes::{CompactBytes, VALUE_INLINE_CAP};
 pub use ready::{Readiness, Waiter};
 pub use slot::{crc16, key_slot, SLOTS};
 pub use table::Table;

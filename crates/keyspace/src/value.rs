@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use crate::bytes::CompactBytes;
+use crate::bytes::{CompactBytes, VALUE_INLINE_CAP};
 
 /// The LRU clock in ticks of [`LRU_TICK_MS`] (updated by the server's
 /// cron), stamped on keys when accessed; OBJECT IDLETIME and LRU eviction
@@ -89,8 +89,9 @@ pub const EMBSTR_MAX: usize = 44;
 pub enum StrValue {
     /// A decimal integer that round-trips exactly ("int").
     Int(i64),
-    /// A short string written whole ("embstr"); inline when very short.
-    Emb(CompactBytes),
+    /// A short string written whole ("embstr"); inside the entry up to
+    /// [`VALUE_INLINE_CAP`] bytes.
+    Emb(CompactBytes<VALUE_INLINE_CAP>),
     /// A long string written whole ("raw"): one allocation of exactly its
     /// bytes. Modifying it first turns it into [`StrValue::Raw`].
     Long(Box<[u8]>),
@@ -249,9 +250,12 @@ pub mod itoa_buf {
 pub enum Value {
     Str(StrValue),
     List(Box<types::List>),
-    Hash(Box<types::Hash>),
+    /// Unboxed: a hash is 16 bytes and fits beside a string's inline bytes.
+    Hash(types::Hash),
     Set(Box<types::Set>),
-    ZSet(Box<types::ZSet>),
+    /// Unboxed: a sorted set is 32 bytes and fits beside a string's inline
+    /// bytes. Lists, sets and streams are bigger and stay boxed.
+    ZSet(types::ZSet),
     Stream(Box<types::stream::Stream>),
 }
 
@@ -297,9 +301,9 @@ impl Value {
             Value::Str(StrValue::Raw(v)) => size_of::<Vec<u8>>() + v.capacity(),
             Value::Str(StrValue::Shared(b)) => size_of::<bytes::Bytes>() + b.len(),
             Value::List(v) => size_of::<types::List>() + v.mem_bytes(),
-            Value::Hash(v) => size_of::<types::Hash>() + v.mem_bytes(samples),
+            Value::Hash(v) => v.mem_bytes(samples),
             Value::Set(v) => size_of::<types::Set>() + v.mem_bytes(samples),
-            Value::ZSet(v) => size_of::<types::ZSet>() + v.mem_bytes(),
+            Value::ZSet(v) => v.mem_bytes(),
             Value::Stream(v) => size_of::<types::stream::Stream>() + v.mem_bytes(),
         }
     }
@@ -461,7 +465,8 @@ mod tests {
             StrValue::from_bytes(b"9223372036854775808").encoding(),
             "embstr"
         );
-        assert_eq!(std::mem::size_of::<StrValue>(), 24);
-        assert_eq!(std::mem::size_of::<Entry>(), 64);
+        assert_eq!(std::mem::size_of::<StrValue>(), 40);
+        assert_eq!(std::mem::size_of::<Value>(), 40);
+        assert_eq!(std::mem::size_of::<Entry>(), 80);
     }
 }

@@ -352,7 +352,7 @@ mod tests {
         }
         let mut out = Vec::new();
         write_entry_commands(&mut out, b"s", &Value::Set(Box::new(set)), 0);
-        write_entry_commands(&mut out, b"h", &Value::Hash(Box::new(hash)), 0);
+        write_entry_commands(&mut out, b"h", &Value::Hash(hash), 0);
         let cmds = parse(&out);
         assert_eq!(cmds.len(), 4);
         assert_eq!(strs(&cmds[0][..2]), ["SADD", "s"]);
@@ -383,7 +383,7 @@ mod tests {
         z.insert(b"big", 1e300, &limits);
         z.insert(b"inf", f64::INFINITY, &limits);
         let mut out = Vec::new();
-        write_entry_commands(&mut out, b"z", &Value::ZSet(Box::new(z)), 0);
+        write_entry_commands(&mut out, b"z", &Value::ZSet(z), 0);
         let cmds = parse(&out);
         assert_eq!(cmds.len(), 1);
         assert_eq!(
@@ -413,7 +413,7 @@ mod tests {
             z.insert(format!("m{i}").as_bytes(), f64::from(i), &limits);
         }
         let mut out = Vec::new();
-        write_entry_commands(&mut out, b"z", &Value::ZSet(Box::new(z)), 0);
+        write_entry_commands(&mut out, b"z", &Value::ZSet(z), 0);
         let cmds = parse(&out);
         assert_eq!(cmds.iter().map(|c| c.len()).collect::<Vec<_>>(), [130, 4]);
         assert_eq!(strs(&cmds[1]), ["ZADD", "z", "64", "m64"]);

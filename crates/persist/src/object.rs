@@ -286,15 +286,13 @@ pub fn read_value(
                 pairs.push((read_string(buf, pos)?, read_string(buf, pos)?));
             }
             let pairs = pairs.iter().map(|(f, v)| (f.as_slice(), v.as_slice()));
-            Value::Hash(Box::new(
-                Hash::from_pairs(pairs, limits).ok_or(Error::Corrupt)?,
-            ))
+            Value::Hash(Hash::from_pairs(pairs, limits).ok_or(Error::Corrupt)?)
         }
         TYPE_HASH_ZIPMAP => {
             let blob = read_string(buf, pos)?;
             let pairs = zipmap::decode(&blob)?;
             let hash = Hash::from_pairs(pairs.iter().copied(), limits).ok_or(Error::Corrupt)?;
-            Value::Hash(Box::new(hash))
+            Value::Hash(hash)
         }
         TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
             let blob = read_string(buf, pos)?;
@@ -303,9 +301,7 @@ pub fn read_value(
             let pairs = ranges
                 .chunks_exact(2)
                 .map(|p| (&arena[p[0].clone()], &arena[p[1].clone()]));
-            Value::Hash(Box::new(
-                Hash::from_pairs(pairs, limits).ok_or(Error::Corrupt)?,
-            ))
+            Value::Hash(Hash::from_pairs(pairs, limits).ok_or(Error::Corrupt)?)
         }
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
             // An empty stream is a valid value (XADD with NOMKSTREAM aside,
@@ -394,7 +390,7 @@ fn zset_from(entries: Vec<(Vec<u8>, f64)>, limits: &Limits) -> Result<Value, Err
         return Err(Error::Corrupt);
     }
     drop(seen);
-    Ok(Value::ZSet(Box::new(ZSet::from_entries(entries, limits))))
+    Ok(Value::ZSet(ZSet::from_entries(entries, limits)))
 }
 
 /// The elements of a packed blob: a listpack, or a ziplist (older files).
@@ -503,8 +499,8 @@ mod tests {
             for v in [
                 Value::Set(Box::new(ints)),
                 Value::Set(Box::new(strs)),
-                Value::Hash(Box::new(hash)),
-                Value::ZSet(Box::new(zset)),
+                Value::Hash(hash),
+                Value::ZSet(zset),
             ] {
                 let back = roundtrip(&v);
                 assert_eq!(back.encoding(), v.encoding(), "{n}");
@@ -578,7 +574,7 @@ mod tests {
             hash.insert(format!("f{i}").as_bytes(), b"v", &limits);
         }
         let mut out = Vec::new();
-        write_value(&mut out, &Value::Hash(Box::new(hash)), false);
+        write_value(&mut out, &Value::Hash(hash), false);
         write_value(&mut out, &list_of(&[b"a".to_vec(), b"12".to_vec()]), false);
         for i in 0..out.len() {
             for bit in 0..8 {

@@ -284,7 +284,7 @@ fn zset(items: &[(&[u8], f64)]) -> Value {
     for (m, score) in items {
         z.insert(m, *score, &limits);
     }
-    Value::ZSet(Box::new(z))
+    Value::ZSet(z)
 }
 
 fn hash(pairs: &[(Vec<u8>, Vec<u8>)]) -> Value {
@@ -293,7 +293,7 @@ fn hash(pairs: &[(Vec<u8>, Vec<u8>)]) -> Value {
     for (f, v) in pairs {
         h.insert(f, v, &limits);
     }
-    Value::Hash(Box::new(h))
+    Value::Hash(h)
 }
 
 /// 250 entries over several nodes, some deleted (the first one too), two
