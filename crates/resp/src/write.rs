@@ -77,6 +77,10 @@ impl<'a> ReplyWriter<'a> {
     }
 
     pub fn bulk(&mut self, v: &[u8]) {
+        // One reservation for header, bytes and CRLF: a big value would
+        // otherwise fill the buffer exactly and the CRLF double it (a
+        // second copy of the whole value).
+        self.out.reserve(v.len() + 24);
         self.header(b'$', v.len());
         self.out.extend_from_slice(v);
         self.out.extend_from_slice(b"\r\n");
