@@ -382,6 +382,43 @@ fn large_values_among_small_commands() {
     );
 }
 
+/// After a big value the next read expects another of its size: what comes
+/// instead (a burst of small commands longer than that, then a bigger value,
+/// then a smaller one) is parsed and stored exactly.
+#[test]
+fn reads_after_a_big_value_take_whatever_comes() {
+    let node = start_ferrocache(&[]);
+    let mut c = node.raw();
+    let value = |n: usize, seed: u8| -> Vec<u8> { (0..n).map(|i| (i as u8) ^ seed).collect() };
+    let (v1, v2, v3) = (
+        value(64 * 1024, 1),
+        value(700 * 1024, 2),
+        value(40 * 1024, 3),
+    );
+    c.send(&encode(&[b"SET", b"v1", &v1]));
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    let mut burst = Vec::new();
+    for i in 0..5000 {
+        burst.extend(encode(&[b"RPUSH", b"list", i.to_string().as_bytes()]));
+    }
+    assert!(burst.len() > v1.len());
+    burst.extend(encode(&[b"SET", b"v2", &v2]));
+    c.send(&burst);
+    for i in 1..=5000 {
+        assert_eq!(c.read_reply(), format!(":{i}\r\n").as_bytes());
+    }
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    c.send(&encode(&[b"SET", b"v3", &v3]));
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    for (key, v) in [("v1", &v1), ("v2", &v2), ("v3", &v3)] {
+        let mut want = format!("${}\r\n", v.len()).into_bytes();
+        want.extend_from_slice(v);
+        want.extend_from_slice(b"\r\n");
+        assert!(c.call(&["GET", key]) == want, "GET {key}");
+    }
+    assert_eq!(c.call(&["LINDEX", "list", "-1"]), b"$4\r\n4999\r\n");
+}
+
 const BIG: usize = 64 * 1024 * 1024;
 
 /// Byte `i` of the big test value: a cheap pseudo-random pattern, so that a

@@ -23,6 +23,9 @@ pub(crate) const READ_CHUNK: usize = 16 * 1024;
 /// handed to the engine, so the value can be stored without a copy (Redis
 /// reads such arguments into their own buffer for the same reason).
 const ADOPT_ARG: usize = 32 * 1024;
+/// Commands up to this size make the next read expect another like them
+/// (bigger ones would reserve, and count, that much memory ahead of time).
+const EXPECT_BIG_MAX: usize = 1 << 20;
 /// Longest wait between retries of a command held by CLIENT PAUSE.
 const PAUSE_RETRY_MS: u64 = 100;
 
@@ -61,6 +64,10 @@ pub(crate) struct Conn {
     inbuf: BytesMut,
     /// Total input size needed before parsing again (a big argument arriving).
     wait_for: usize,
+    /// Size of the last command that carried a big argument: the next read
+    /// goes straight into a buffer of that size, so a client that sends
+    /// big values gets each in one read and kept without a copy.
+    big_command: usize,
     out: Vec<u8>,
     /// Bytes of `out` already written.
     written: usize,
@@ -113,6 +120,7 @@ impl Conn {
             client,
             inbuf: BytesMut::new(),
             wait_for: 0,
+            big_command: 0,
             out: Vec::new(),
             written: 0,
             out_pushes: 0,
@@ -266,8 +274,13 @@ impl Conn {
         scratch: &mut Scratch,
         now: u64,
     ) -> Option<(Flow, bool)> {
-        if !self.inbuf.is_empty() {
-            // The rest of a command is awaited in the connection's buffer.
+        let expect_big = self.inbuf.is_empty() && self.big_command > 0;
+        if expect_big {
+            self.inbuf = BytesMut::with_capacity(std::mem::take(&mut self.big_command));
+        }
+        if !self.inbuf.is_empty() || expect_big {
+            // The rest of a command is awaited in the connection's buffer
+            // (or a big one is expected).
             let (n, drained) = self.read_inbuf(server, now)?;
             if !self.check_query_limit(server) {
                 return None;
@@ -292,6 +305,9 @@ impl Conn {
                 self.note_input(server, n, now);
                 let flow = self.run_commands(server, &mut input, scratch);
                 if !input.is_empty() {
+                    // A big argument on its way gets a buffer of the whole
+                    // command's size at once, which a value can then keep.
+                    self.inbuf.reserve(self.wait_for.max(input.len()));
                     self.inbuf.extend_from_slice(&input);
                     self.unparsed = matches!(flow, Flow::Wait);
                 }
@@ -427,6 +443,9 @@ impl Conn {
                         && input.capacity() <= consumed + READ_CHUNK
                         && ranges.iter().any(|r| r.len() >= ADOPT_ARG);
                     let frozen = adopt.then(|| {
+                        if consumed <= EXPECT_BIG_MAX {
+                            self.big_command = consumed;
+                        }
                         let command = input.split_to(consumed).freeze();
                         // The rest gets a buffer of its own: sharing the
                         // command's would keep a value's memory alive after
