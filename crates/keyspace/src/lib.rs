@@ -568,10 +568,22 @@ impl Keyspace {
     where
         I: IntoIterator<Item = &'k [u8]>,
     {
-        let mut ids: SmallVec<[usize; 8]> = keys.into_iter().map(|k| key_pos(k).shard).collect();
+        let mut last = None;
+        let mut ids: SmallVec<[usize; 8]> = keys
+            .into_iter()
+            .map(|k| {
+                let pos = key_pos(k);
+                last = Some((k, pos));
+                pos.shard
+            })
+            .collect();
         ids.sort_unstable();
         ids.dedup();
-        self.lock_shards(&ids, now_ms)
+        let mut locked = self.lock_shards(&ids, now_ms);
+        if let Some((key, pos)) = last {
+            locked.remember_pos(key, pos);
+        }
+        locked
     }
 
     /// Locks the given shard ids, which must be sorted and unique.
@@ -591,6 +603,7 @@ impl Keyspace {
             ks: self,
             touch: true,
             written: SmallVec::new(),
+            last_pos: None,
         }
     }
 
@@ -1076,6 +1089,17 @@ pub struct Locked<'a> {
     /// Keys written while clients are blocked: their waiters are woken when
     /// the locks are released.
     written: SmallVec<[(usize, Box<[u8]>); 2]>,
+    last_pos: Option<LastPos>,
+}
+
+/// Keys up to this long have their position remembered by [`Locked`].
+const LAST_POS_KEY: usize = 32;
+
+/// The last key a [`Locked`] placed, and where it lives.
+struct LastPos {
+    key: [u8; LAST_POS_KEY],
+    len: u8,
+    pos: KeyPos,
 }
 
 impl Drop for Locked<'_> {
@@ -1092,6 +1116,31 @@ impl<'a> Locked<'a> {
     /// The command's clock (ms since the epoch), fixed for its whole execution.
     pub fn now_ms(&self) -> u64 {
         self.now_ms
+    }
+
+    /// Where `key` lives; the commands' calls repeat their key, so the
+    /// last answer is kept (the slot's CRC16 is computed once).
+    fn pos(&mut self, key: &[u8]) -> KeyPos {
+        if let Some(c) = &self.last_pos {
+            if usize::from(c.len) == key.len() && c.key[..key.len()] == *key {
+                return c.pos;
+            }
+        }
+        let pos = key_pos(key);
+        self.remember_pos(key, pos);
+        pos
+    }
+
+    fn remember_pos(&mut self, key: &[u8], pos: KeyPos) {
+        if key.len() <= LAST_POS_KEY {
+            let mut copy = [0u8; LAST_POS_KEY];
+            copy[..key.len()].copy_from_slice(key);
+            self.last_pos = Some(LastPos {
+                key: copy,
+                len: key.len() as u8,
+                pos,
+            });
+        }
     }
 
     fn shard_mut(&mut self, shard: usize) -> &mut Shard {
@@ -1125,7 +1174,8 @@ impl<'a> Locked<'a> {
 
     /// Finds a live key with one probe, reclaiming it if it has expired.
     fn find(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        self.find_at(db, key, key_pos(key))
+        let pos = self.pos(key);
+        self.find_at(db, key, pos)
     }
 
     fn find_at(&mut self, db: usize, key: &[u8], pos: KeyPos) -> Option<&mut Entry> {
@@ -1186,7 +1236,7 @@ impl<'a> Locked<'a> {
         key: &[u8],
         accept: impl FnOnce(&mut Entry) -> bool,
     ) -> Option<Result<&mut Entry, ()>> {
-        let pos = key_pos(key);
+        let pos = self.pos(key);
         self.before_write(db, key, pos);
         // Blocked clients and watchers need to hear about the write; the
         // common case (neither) costs one probe.
@@ -1231,7 +1281,8 @@ impl<'a> Locked<'a> {
         // The entry may be changed through the reference: a running
         // snapshot takes it first (unchanged until now, so still as it
         // was when the snapshot began).
-        self.before_write(db, key, key_pos(key));
+        let pos = self.pos(key);
+        self.before_write(db, key, pos);
         self.get_entry(db, key)
     }
 
@@ -1286,7 +1337,7 @@ impl<'a> Locked<'a> {
     /// where `exists` then `set` take two).
     pub fn store(&mut self, db: usize, key: &[u8], value: Value, expire_at_ms: u64) -> bool {
         let now = self.now_ms;
-        let pos = key_pos(key);
+        let pos = self.pos(key);
         self.before_write(db, key, pos);
         let sdb = self.shard_db(db, pos.shard);
         let old = sdb
@@ -1340,7 +1391,7 @@ impl<'a> Locked<'a> {
     /// Removes a key, returning its entry if it was live.
     pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Box<Entry>> {
         let now = self.now_ms;
-        let pos = key_pos(key);
+        let pos = self.pos(key);
         self.before_write(db, key, pos);
         let sdb = self.shard_db(db, pos.shard);
         let e = sdb.slots.get_mut(pos.local)?.remove(key)?;
@@ -1361,7 +1412,8 @@ impl<'a> Locked<'a> {
 
     /// Sets (or with 0 clears) the TTL of a live key. Returns false if absent.
     pub fn set_expire(&mut self, db: usize, key: &[u8], expire_at_ms: u64) -> bool {
-        self.before_write(db, key, key_pos(key));
+        let pos = self.pos(key);
+        self.before_write(db, key, pos);
         let Some(e) = self.find(db, key) else {
             return false;
         };
@@ -1369,7 +1421,7 @@ impl<'a> Locked<'a> {
         e.expire_at = expire_at_ms;
         self.count_change();
         let now = expire_at_ms != 0;
-        let pos = key_pos(key);
+        let pos = self.pos(key);
         let sdb = self.shard_db(db, pos.shard);
         sdb.volatile = sdb.volatile + now as usize - was as usize;
         self.touch_watched(db, key, pos);
@@ -1379,10 +1431,8 @@ impl<'a> Locked<'a> {
     /// CLIENT TRACKING: `client_id` read `key` and may cache it.
     pub fn track(&mut self, key: &[u8], client_id: u64) {
         let ks = self.ks;
-        let (new_key, new_item) = self
-            .shard_mut(key_pos(key).shard)
-            .tracked
-            .add(key, client_id);
+        let pos = self.pos(key);
+        let (new_key, new_item) = self.shard_mut(pos.shard).tracked.add(key, client_id);
         ks.tracked_keys
             .fetch_add(new_key as usize, Ordering::Relaxed);
         ks.tracked_items
@@ -1392,23 +1442,24 @@ impl<'a> Locked<'a> {
     /// WATCH: `client_id` watches `key`; `dirty` is set when it changes.
     pub fn watch(&mut self, db: usize, key: &[u8], client_id: u64, dirty: &Arc<AtomicBool>) {
         let now = self.now_ms;
-        let shard = self.shard_mut(key_pos(key).shard);
+        let pos = self.pos(key);
+        let shard = self.shard_mut(pos.shard);
         let expired = shard.dbs[db].state(key, now) == KeyState::Expired;
         shard.watches.add(db, key, client_id, dirty, expired);
     }
 
     /// Stops `client_id` watching `key`.
     pub fn unwatch(&mut self, db: usize, key: &[u8], client_id: u64) {
-        self.shard_mut(key_pos(key).shard)
-            .watches
-            .remove(db, key, client_id);
+        let pos = self.pos(key);
+        self.shard_mut(pos.shard).watches.remove(db, key, client_id);
     }
 
     /// Has a key `client_id` watches expired since WATCH (EXEC then fails,
     /// as in Redis's `isWatchedKeyExpired`)?
     pub fn watched_key_expired(&mut self, db: usize, key: &[u8], client_id: u64) -> bool {
         let now = self.now_ms;
-        let shard = self.shard_mut(key_pos(key).shard);
+        let pos = self.pos(key);
+        let shard = self.shard_mut(pos.shard);
         !shard.watches.watched_expired(db, key, client_id)
             && shard.dbs[db].state(key, now) == KeyState::Expired
     }
@@ -1420,6 +1471,38 @@ mod tests {
 
     fn s(v: &str) -> Value {
         Value::Str(StrValue::from_bytes(v.as_bytes()))
+    }
+
+    /// One lock over keys of the same length in different slots, used in
+    /// turn: each call finds its own key's table, not the last key's.
+    #[test]
+    fn keys_used_in_turn_under_one_lock_stay_apart() {
+        let ks = Keyspace::new(1);
+        let long = [b'x'; 40];
+        let keys: [&[u8]; 4] = [b"a{1}", b"a{2}", &long, b"a{3}"];
+        assert!(keys.windows(2).all(|w| key_slot(w[0]) != key_slot(w[1])));
+        let mut l = ks.lock(keys, 0);
+        for (i, k) in keys.iter().enumerate() {
+            l.set(0, k, s(&i.to_string()), 0);
+        }
+        for (i, k) in keys.iter().enumerate().rev() {
+            let Some(Value::Str(v)) = l.get(0, k).map(|e| e.value.clone()) else {
+                panic!("{k:?} missing");
+            };
+            assert_eq!(v.to_vec(), i.to_string().as_bytes());
+        }
+        drop(l);
+        for k in keys {
+            let slot = key_slot(k) as usize;
+            let pos = key_pos(k);
+            let shard = ks.shard(pos.shard);
+            assert!(
+                shard.dbs[0]
+                    .table(pos.local)
+                    .is_some_and(|t| t.get(k).is_some()),
+                "slot {slot}"
+            );
+        }
     }
 
     /// A captured string key: (db, key, value).
