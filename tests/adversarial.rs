@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{encode, info_field, start_ferrocache, start_redis, Proc, Raw};
+use common::{bulk, encode, info_field, start_ferrocache, start_redis, Proc, Raw};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -1761,13 +1761,6 @@ impl ByteDiff {
             self.bad.join("\n")
         );
     }
-}
-
-fn bulk(v: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", v.len()).into_bytes();
-    out.extend_from_slice(v);
-    out.extend_from_slice(b"\r\n");
-    out
 }
 
 /// Invalid UTF-8 in keys, values, hash fields, set/zset/list/stream members,

@@ -7,7 +7,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{encode, show, start_ferrocache, start_redis, Proc, Raw};
+use common::{bulk, encode, show, start_ferrocache, start_redis, Proc, Raw};
 
 /// Sends `input` on a fresh connection and returns everything the server
 /// writes until it closes the connection.
@@ -352,10 +352,7 @@ fn large_values_among_small_commands() {
     assert_eq!(c.read_reply(), b"+OK\r\n");
     assert_eq!(c.read_reply(), b"$1\r\n2\r\n");
     for (key, v) in [("b1", &v1), ("b2", &v2), ("b3", &v3)] {
-        let mut want = format!("${}\r\n", v.len()).into_bytes();
-        want.extend_from_slice(v);
-        want.extend_from_slice(b"\r\n");
-        assert!(c.call(&["GET", key]) == want, "GET {key}");
+        assert!(c.call(&["GET", key]) == bulk(v), "GET {key}");
     }
     assert_eq!(c.call(&["OBJECT", "ENCODING", "b1"]), b"$3\r\nraw\r\n");
     assert_eq!(c.call(&["TTL", "b2"]), b":100\r\n");
@@ -411,10 +408,7 @@ fn reads_after_a_big_value_take_whatever_comes() {
     c.send(&encode(&[b"SET", b"v3", &v3]));
     assert_eq!(c.read_reply(), b"+OK\r\n");
     for (key, v) in [("v1", &v1), ("v2", &v2), ("v3", &v3)] {
-        let mut want = format!("${}\r\n", v.len()).into_bytes();
-        want.extend_from_slice(v);
-        want.extend_from_slice(b"\r\n");
-        assert!(c.call(&["GET", key]) == want, "GET {key}");
+        assert!(c.call(&["GET", key]) == bulk(v), "GET {key}");
     }
     assert_eq!(c.call(&["LINDEX", "list", "-1"]), b"$4\r\n4999\r\n");
 }

@@ -307,11 +307,17 @@ impl Raw {
 pub fn encode(args: &[&[u8]]) -> Vec<u8> {
     let mut v = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
-        v.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        v.extend_from_slice(a);
-        v.extend_from_slice(b"\r\n");
+        v.extend_from_slice(&bulk(a));
     }
     v
+}
+
+/// A RESP bulk string.
+pub fn bulk(v: &[u8]) -> Vec<u8> {
+    let mut out = format!("${}\r\n", v.len()).into_bytes();
+    out.extend_from_slice(v);
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 // ---------------------------------------------------------------------------

@@ -496,8 +496,7 @@ pub(crate) fn call(
     // A script or function call (flagged skip-monitor) is shown before the
     // commands it runs, as Redis's EVAL and FCALL feed monitors themselves;
     // every other command after it ran (SELECT shows the new db).
-    let script_fed = monitored && crate::propagate::runs_script(spec);
-    if script_fed {
+    if monitored && crate::propagate::runs_script(spec) {
         feed_monitors(server, client, args);
     }
     let result = {
@@ -578,8 +577,7 @@ pub(crate) fn call(
         entry.stats.add(FAILED, 1);
         server.count_error(&e.0);
     }
-    if monitored && !script_fed && !spec.has_flag(flag::SKIP_MONITOR) && !spec.has_flag(flag::ADMIN)
-    {
+    if monitored && !spec.has_flag(flag::SKIP_MONITOR) && !spec.has_flag(flag::ADMIN) {
         feed_monitors(server, client, args);
     }
     client
