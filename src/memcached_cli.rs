@@ -23,6 +23,9 @@ pub struct McOptions {
     pub tls: bool,
     /// The `-o ssl_*` options, as the node's `tls-*` parameters.
     pub tls_params: Vec<(&'static str, String)>,
+    /// `-o worker_placement=` (Ferrocache's own): `elastic` (the default)
+    /// or `spread`, as the Redis engine's `worker-placement`.
+    pub worker_placement: Option<&'static str>,
 }
 
 /// What to do after parsing.
@@ -54,7 +57,8 @@ const USAGE: &str = "ferrocache server --engine memcached [options] (memcached 1
 -B, --protocol=<name>     ascii or auto (binary is not supported yet)
 -o, --extended=<opts>     comma separated extended options (slab and LRU tuning accepted, no effect;
                           ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode, ssl_min_version,
-                          ssl_ciphers, ssl_session_cache for -Z)
+                          ssl_ciphers, ssl_session_cache for -Z; worker_placement=elastic|spread:
+                          connections on as few threads as the load needs (default), or on all)
 -S, --enable-sasl         binary protocol SASL PLAIN (users from $MEMCACHED_SASL_PWDB)
 -Y, --auth-file=<file>    text protocol authentication (user:password lines)
 -Z, --enable-ssl          every connection speaks TLS (certificates from -o ssl_*)
@@ -170,12 +174,24 @@ fn extended(
     opts: &str,
     s: &mut McSettings,
     tls: &mut Vec<(&'static str, String)>,
+    placement: &mut Option<&'static str>,
 ) -> Result<(), String> {
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
         let (name, value) = opt.split_once('=').unwrap_or((opt, ""));
         let mut tls_param = |param: &'static str, v: &str| tls.push((param, v.to_string()));
         match name {
             "item_size_max" => s.limits.item_size_max = parse_size(value, 'o')? as usize,
+            "worker_placement" => {
+                *placement = Some(match value {
+                    "elastic" => "elastic",
+                    "spread" => "spread",
+                    _ => {
+                        return Err(format!(
+                            "-o worker_placement={value}: valid values are elastic and spread"
+                        ))
+                    }
+                })
+            }
             "ssl_chain_cert" => tls_param("tls-cert-file", value),
             "ssl_key" => tls_param("tls-key-file", value),
             "ssl_ca_cert" => tls_param("tls-ca-cert-file", value),
@@ -253,6 +269,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         metrics_port: None,
         tls: false,
         tls_params: Vec::new(),
+        worker_placement: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -375,7 +392,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                     }
                     other => return Err(format!("Invalid value for binding protocol: {other}")),
                 },
-                b'o' => extended(&value()?, s, &mut o.tls_params)?,
+                b'o' => extended(&value()?, s, &mut o.tls_params, &mut o.worker_placement)?,
                 b'Z' => o.tls = true,
                 b'f' | b'n' | b'D' | b'R' | b'b' => {
                     value()?;
@@ -434,6 +451,9 @@ pub fn node_config(o: &McOptions) -> Result<Config, String> {
     set("bind", bind)?;
     set("io-threads", o.settings.threads.to_string())?;
     set("databases", "1".to_string())?;
+    if let Some(placement) = o.worker_placement {
+        set("worker-placement", placement.to_string())?;
+    }
     if o.tls {
         // memcached's defaults: no client certificates, no session cache;
         // the key may sit in the certificate chain's file.
@@ -567,6 +587,15 @@ mod tests {
         // Without -Z, plain as before.
         let plain = node_config(&run(&["-o", "ssl_chain_cert=/c.pem"]).unwrap()).unwrap();
         assert_eq!(plain.get("tls-port"), "0");
+    }
+
+    #[test]
+    fn worker_placement_is_an_extended_option() {
+        let config = |args: &[&str]| node_config(&run(args).unwrap()).unwrap();
+        assert_eq!(config(&[]).get("worker-placement"), "elastic");
+        let spread = config(&["-o", "worker_placement=spread,hashpower=20"]);
+        assert_eq!(spread.get("worker-placement"), "spread");
+        assert!(run(&["-o", "worker_placement=all"]).is_err());
     }
 
     #[test]

@@ -393,7 +393,8 @@ fn gets(s: &mut BufReader<TcpStream>, key: &str) -> (u64, u64) {
 
 #[test]
 fn cas_increments_lose_no_update_under_concurrency() {
-    let ferro = start_ferrocache(&["-t", "4"]);
+    // Spread: the clients' connections are on every worker from the start.
+    let ferro = start_ferrocache(&["-t", "4", "-o", "worker_placement=spread"]);
     text_exchange(ferro.port, b"set counter 0 0 1\r\n0\r\n");
     const THREADS: usize = 8;
     const PER_THREAD: u64 = 100;
@@ -440,6 +441,94 @@ fn cas_increments_lose_no_update_under_concurrency() {
         )),
         "{stats}"
     );
+}
+
+/// CPU time (clock ticks) the thread named `name` of process `pid` has
+/// used; None before the thread has its name.
+fn thread_ticks(pid: u32, name: &str) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] == name {
+            // utime and stime: fields 14 and 15, the 12th and 13th after the name.
+            let fields: Vec<u64> = stat[close + 2..]
+                .split(' ')
+                .skip(11)
+                .take(2)
+                .map(|f| f.parse().unwrap_or(0))
+                .collect();
+            return Some(fields.iter().sum());
+        }
+    }
+    None
+}
+
+/// With elastic placement (the default) the connections start on one
+/// worker; a load that keeps it busy has the second one tried, which takes
+/// half of them between requests (and, when the rate does not rise with
+/// it, hands them back). Every pipelined reply arrives, in order, through
+/// the moves.
+#[test]
+fn connections_move_between_workers_without_losing_a_reply() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let ferro = start_ferrocache(&["-t", "2"]);
+    let pid = ferro.child.id();
+    let port = ferro.port;
+    common::wait_until(Duration::from_secs(5), "the workers named", || {
+        thread_ticks(pid, "worker-1").is_some()
+    });
+    assert_eq!(thread_ticks(pid, "worker-1"), Some(0));
+    // A multi-get of keys that do not exist costs the server a lookup per
+    // key and the client one short line: the worker, not the clients,
+    // needs the CPU.
+    let misses: String = (0..200).map(|k| format!(" absent:{k}")).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let loaders: Vec<_> = (0..4)
+        .map(|i| {
+            let stop = stop.clone();
+            let request = format!("get{misses}\r\nincr counter:{i} 1\r\n").repeat(50);
+            std::thread::spawn(move || {
+                let mut s = BufReader::new(connect(port));
+                s.get_mut()
+                    .write_all(format!("set counter:{i} 0 0 1\r\n0\r\n").as_bytes())
+                    .expect("write");
+                let mut line = String::new();
+                s.read_line(&mut line).expect("stored");
+                assert_eq!(line, "STORED\r\n");
+                let mut expected = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    s.get_mut().write_all(request.as_bytes()).expect("write");
+                    for _ in 0..50 {
+                        expected += 1;
+                        line.clear();
+                        s.read_line(&mut line).expect("end");
+                        assert_eq!(line, "END\r\n");
+                        line.clear();
+                        s.read_line(&mut line).expect("incr");
+                        assert_eq!(line, format!("{expected}\r\n"));
+                    }
+                }
+                expected
+            })
+        })
+        .collect();
+    common::wait_until(Duration::from_secs(20), "the second worker serving", || {
+        std::thread::sleep(Duration::from_millis(100));
+        thread_ticks(pid, "worker-1").unwrap_or(0) >= 10
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let counts = common::join_all(loaders);
+    let mut s = BufReader::new(connect(port));
+    for (i, n) in counts.iter().enumerate() {
+        let (value, _) = gets(&mut s, &format!("counter:{i}"));
+        assert_eq!(value, *n);
+    }
 }
 
 #[test]

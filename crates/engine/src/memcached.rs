@@ -406,6 +406,27 @@ impl Memcached {
         mc
     }
 
+    /// Requests served so far (keys of a multi-get counted one by one): the
+    /// measure of the load the worker balancer compares.
+    pub fn requests(&self) -> u64 {
+        let s = &self.stats;
+        [
+            &s.cmd_get,
+            &s.cmd_set,
+            &s.cmd_touch,
+            &s.cmd_flush,
+            &s.delete_hits,
+            &s.delete_misses,
+            &s.incr_hits,
+            &s.incr_misses,
+            &s.decr_hits,
+            &s.decr_misses,
+        ]
+        .iter()
+        .map(|c| c.get())
+        .sum()
+    }
+
     /// Registers a client connection (for `stats conns` and watch lines).
     pub fn open_session(&self, peer: String, local: String) -> McSession {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed) + 1;

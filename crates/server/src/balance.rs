@@ -11,9 +11,18 @@
 //! for a core does not gain: a worker that cannot get more CPU is not given
 //! company it could not use.
 //!
+//! A busy thread does not prove that a second one helps: when the clients
+//! wait for each reply, or every request wants the same key, two workers
+//! serve no more requests than one, and each request costs more (thread
+//! wake-ups, a contended lock). So a new worker is a trial: the request rate
+//! with it is compared with the rate just before, and unless it rose by
+//! [`TRIAL_GAIN`] the worker hands its connections back, and growth waits a
+//! while (longer after each failed trial) before it is tried again.
+//!
 //! It is the default (`worker-placement elastic`, which CONFIG SET can
 //! change at run time); `spread` places connections round robin over every
-//! worker. Memcached nodes always spread.
+//! worker. Memcached nodes place their connections the same way (`-t`
+//! sets how many workers there may be).
 
 use std::time::Duration;
 
@@ -21,8 +30,19 @@ use std::time::Duration;
 pub(crate) const BALANCE_EVERY: Duration = Duration::from_millis(100);
 /// A worker this busy (share of one core) is saturated...
 const GROW_ABOVE: f64 = 0.90;
-/// ...when it is, this many looks in a row.
-const GROW_AFTER: u32 = 2;
+/// ...when it is, this many looks in a row (their request rate is the
+/// measure a trial has to beat).
+const GROW_AFTER: u32 = 3;
+/// A trial's first looks are not measured (connections are moving)...
+const TRIAL_SETTLE: u32 = 2;
+/// ...then this many are.
+const TRIAL_LOOKS: u32 = 4;
+/// A new worker stays if the request rate rose at least this much.
+const TRIAL_GAIN: f64 = 1.05;
+/// After a failed trial, looks before the next one: the first wait, and
+/// the longest (each failure doubles it).
+const HOLD_FIRST: u32 = 30;
+const HOLD_MAX: u32 = 600;
 /// The workers together using less than this share of a core per worker
 /// that would remain (so none of them would near `GROW_ABOVE`)...
 const SHRINK_BELOW: f64 = 0.80;
@@ -47,8 +67,26 @@ pub(crate) struct Balancer {
     next: usize,
     /// Each worker's CPU time (ns) at the last look.
     last: Vec<Option<u64>>,
+    /// Requests served (a running total) at the last look.
+    last_work: Option<u64>,
     hot: u32,
+    /// Requests per second over the current run of hot looks.
+    hot_rate: f64,
     cold: u32,
+    trial: Option<Trial>,
+    /// Looks left before growth may be tried again, and the wait the next
+    /// failed trial sets.
+    hold: u32,
+    next_hold: u32,
+}
+
+/// A worker added on trial (the last active one).
+struct Trial {
+    /// Requests per second before it.
+    before: f64,
+    looks: u32,
+    /// Requests per second summed over the measured looks.
+    rate_sum: f64,
 }
 
 impl Balancer {
@@ -59,8 +97,13 @@ impl Balancer {
             active: if elastic { 1 } else { workers },
             next: 0,
             last: vec![None; workers],
+            last_work: None,
             hot: 0,
+            hot_rate: 0.0,
             cold: 0,
+            trial: None,
+            hold: 0,
+            next_hold: HOLD_FIRST,
         }
     }
 
@@ -80,6 +123,7 @@ impl Balancer {
             self.active = self.workers;
             self.hot = 0;
             self.cold = 0;
+            self.trial = None;
         }
     }
 
@@ -89,8 +133,18 @@ impl Balancer {
     }
 
     /// One look at the workers: their threads' CPU time now (ns; None when
-    /// unknown), `elapsed` after the last look. Returns connections to move.
-    pub(crate) fn observe(&mut self, cpu: &[Option<u64>], elapsed: Duration) -> Option<Move> {
+    /// unknown) and the requests served so far, `elapsed` after the last
+    /// look. Returns connections to move.
+    pub(crate) fn observe(
+        &mut self,
+        cpu: &[Option<u64>],
+        work: u64,
+        elapsed: Duration,
+    ) -> Option<Move> {
+        let rate = match self.last_work.replace(work) {
+            Some(last) => work.saturating_sub(last) as f64 / elapsed.as_secs_f64().max(1e-3),
+            None => 0.0,
+        };
         let busy: Vec<f64> = cpu
             .iter()
             .zip(&mut self.last)
@@ -115,14 +169,51 @@ impl Balancer {
                     (0, 0.0),
                     |best, (i, b)| if b > best.1 { (i, b) } else { best },
                 );
+        if let Some(trial) = &mut self.trial {
+            trial.looks += 1;
+            if trial.looks <= TRIAL_SETTLE {
+                return None;
+            }
+            trial.rate_sum += rate;
+            if trial.looks < TRIAL_SETTLE + TRIAL_LOOKS {
+                return None;
+            }
+            let after = trial.rate_sum / TRIAL_LOOKS as f64;
+            let gained = after >= trial.before * TRIAL_GAIN;
+            tracing::debug!(
+                "worker {} on trial: {:.0} requests/s before, {after:.0} with it: {}",
+                self.active - 1,
+                trial.before,
+                if gained { "kept" } else { "given back" }
+            );
+            self.trial = None;
+            if gained {
+                self.next_hold = HOLD_FIRST;
+                return None;
+            }
+            self.hold = self.next_hold;
+            self.next_hold = (self.next_hold * 2).min(HOLD_MAX);
+            return Some(self.shrink());
+        }
         let total: f64 = busy.iter().sum();
-        self.hot = if peak > GROW_ABOVE { self.hot + 1 } else { 0 };
+        if peak > GROW_ABOVE {
+            self.hot += 1;
+            self.hot_rate += (rate - self.hot_rate) / self.hot as f64;
+        } else {
+            self.hot = 0;
+        }
         self.cold = if self.active > 1 && total < SHRINK_BELOW * (self.active - 1) as f64 {
             self.cold + 1
         } else {
             0
         };
-        if self.hot >= GROW_AFTER && self.active < self.workers {
+        self.hold = self.hold.saturating_sub(1);
+        if self.hot >= GROW_AFTER && self.active < self.workers && self.hold == 0 {
+            self.trial = Some(Trial {
+                before: self.hot_rate,
+                looks: 0,
+                rate_sum: 0.0,
+            });
             self.hot = 0;
             self.active += 1;
             return Some(Move {
@@ -132,15 +223,20 @@ impl Balancer {
             });
         }
         if self.cold >= SHRINK_AFTER {
-            self.cold = 0;
-            self.active -= 1;
-            return Some(Move {
-                from: self.active,
-                to: (0..self.active).collect(),
-                every: 1,
-            });
+            return Some(self.shrink());
         }
         None
+    }
+
+    /// One worker fewer: the last active one hands its connections back.
+    fn shrink(&mut self) -> Move {
+        self.cold = 0;
+        self.active -= 1;
+        Move {
+            from: self.active,
+            to: (0..self.active).collect(),
+            every: 1,
+        }
     }
 }
 
@@ -150,110 +246,138 @@ mod tests {
 
     const LOOK: Duration = BALANCE_EVERY;
 
-    /// CPU times after a look in which worker i used `busy[i]` of a core.
-    fn after(cpu: &mut [Option<u64>], busy: &[f64]) -> Vec<Option<u64>> {
-        for (c, b) in cpu.iter_mut().zip(busy) {
-            *c = Some(c.unwrap_or(0) + (LOOK.as_nanos() as f64 * b) as u64);
+    /// A balancer fed with made-up looks.
+    struct Sim {
+        b: Balancer,
+        cpu: Vec<Option<u64>>,
+        work: u64,
+    }
+
+    impl Sim {
+        fn new(workers: usize, elastic: bool) -> Sim {
+            let mut sim = Sim {
+                b: Balancer::new(workers, elastic),
+                cpu: vec![Some(0); workers],
+                work: 0,
+            };
+            sim.b.observe(&sim.cpu, 0, LOOK);
+            sim
         }
-        cpu.to_vec()
+
+        /// A look after which worker i used `busy[i]` of a core while
+        /// `rate` requests per second were served.
+        fn look(&mut self, busy: &[f64], rate: f64) -> Option<Move> {
+            for (c, b) in self.cpu.iter_mut().zip(busy) {
+                *c = Some(c.unwrap_or(0) + (LOOK.as_nanos() as f64 * b) as u64);
+            }
+            self.work += (rate * LOOK.as_secs_f64()) as u64;
+            self.b.observe(&self.cpu, self.work, LOOK)
+        }
+
+        /// `n` looks alike; the moves they returned.
+        fn looks(&mut self, n: u32, busy: &[f64], rate: f64) -> Vec<Move> {
+            (0..n).filter_map(|_| self.look(busy, rate)).collect()
+        }
+    }
+
+    fn moved(from: usize, to: &[usize], every: usize) -> Vec<Move> {
+        vec![Move {
+            from,
+            to: to.to_vec(),
+            every,
+        }]
     }
 
     #[test]
-    fn starts_on_one_worker_and_grows_when_it_is_saturated() {
-        let mut b = Balancer::new(3, true);
-        assert_eq!((0..4).map(|_| b.place()).collect::<Vec<_>>(), [0, 0, 0, 0]);
-        let mut cpu = vec![Some(0); 3];
-        b.observe(&cpu, LOOK);
-        // Busy but not saturated (a load generator sharing the cores).
-        for _ in 0..10 {
-            assert_eq!(b.observe(&after(&mut cpu, &[0.8, 0.0, 0.0]), LOOK), None);
-        }
-        assert_eq!(b.observe(&after(&mut cpu, &[0.97, 0.0, 0.0]), LOOK), None);
+    fn starts_on_one_worker_and_keeps_another_that_raises_the_rate() {
+        let mut sim = Sim::new(3, true);
         assert_eq!(
-            b.observe(&after(&mut cpu, &[0.97, 0.0, 0.0]), LOOK),
-            Some(Move {
-                from: 0,
-                to: vec![1],
-                every: 2
-            })
+            (0..4).map(|_| sim.b.place()).collect::<Vec<_>>(),
+            [0, 0, 0, 0]
         );
-        assert_eq!(b.active(), 2);
-        assert_eq!((0..4).map(|_| b.place()).collect::<Vec<_>>(), [0, 1, 0, 1]);
-        // Both saturated: the busier one gives half to the third.
-        b.observe(&after(&mut cpu, &[0.95, 0.99, 0.0]), LOOK);
+        // Busy but not saturated (a load generator sharing the cores).
+        assert_eq!(sim.looks(10, &[0.8, 0.0, 0.0], 1e5), []);
         assert_eq!(
-            b.observe(&after(&mut cpu, &[0.95, 0.99, 0.0]), LOOK),
-            Some(Move {
-                from: 1,
-                to: vec![2],
-                every: 2
-            })
+            sim.looks(GROW_AFTER, &[0.97, 0.0, 0.0], 1e5),
+            moved(0, &[1], 2)
+        );
+        assert_eq!(sim.b.active(), 2);
+        assert_eq!(
+            (0..4).map(|_| sim.b.place()).collect::<Vec<_>>(),
+            [0, 1, 0, 1]
+        );
+        // 20% more requests with it: it stays.
+        let trial = TRIAL_SETTLE + TRIAL_LOOKS;
+        assert_eq!(sim.looks(trial, &[0.95, 0.9, 0.0], 1.2e5), []);
+        assert_eq!(sim.b.active(), 2);
+        // Both saturated: the busier one gives half to the third.
+        assert_eq!(
+            sim.looks(GROW_AFTER, &[0.95, 0.99, 0.0], 1.2e5),
+            moved(1, &[2], 2)
         );
         // Never more than there are.
-        for _ in 0..5 {
-            assert_eq!(b.observe(&after(&mut cpu, &[1.0, 1.0, 1.0]), LOOK), None);
-        }
+        assert_eq!(sim.looks(trial, &[1.0, 1.0, 1.0], 1.5e5), []);
+        assert_eq!(sim.looks(5, &[1.0, 1.0, 1.0], 1.5e5), []);
+        assert_eq!(sim.b.active(), 3);
+    }
+
+    #[test]
+    fn a_worker_that_does_not_raise_the_rate_goes_back_and_growth_waits() {
+        let mut sim = Sim::new(2, true);
+        let trial = TRIAL_SETTLE + TRIAL_LOOKS;
+        assert_eq!(sim.looks(GROW_AFTER, &[0.99, 0.0], 1e5), moved(0, &[1], 2));
+        // Two busy workers serve no more than one did.
+        assert_eq!(sim.looks(trial, &[0.9, 0.9], 1.02e5), moved(1, &[0], 1));
+        assert_eq!(sim.b.active(), 1);
+        // Saturated again: no new trial before the hold is over...
+        assert_eq!(sim.looks(HOLD_FIRST - 1, &[0.99, 0.0], 1e5), []);
+        // ...then one, which fails as well...
+        assert_eq!(
+            sim.look(&[0.99, 0.0], 1e5),
+            Some(moved(0, &[1], 2).remove(0))
+        );
+        assert_eq!(sim.looks(trial, &[0.9, 0.9], 0.9e5), moved(1, &[0], 1));
+        // ...and the next wait is twice as long.
+        assert_eq!(sim.looks(2 * HOLD_FIRST - 1, &[0.99, 0.0], 1e5), []);
+        assert_eq!(sim.looks(1, &[0.99, 0.0], 1e5), moved(0, &[1], 2));
     }
 
     #[test]
     fn shrinks_when_one_worker_fewer_can_carry_the_load() {
-        let mut b = Balancer::new(2, true);
-        let mut cpu = vec![Some(0); 2];
-        b.observe(&cpu, LOOK);
-        for _ in 0..GROW_AFTER {
-            b.observe(&after(&mut cpu, &[1.0, 0.0]), LOOK);
-        }
-        assert_eq!(b.active(), 2);
+        let mut sim = Sim::new(2, true);
+        sim.looks(GROW_AFTER, &[1.0, 0.0], 1e5);
+        sim.looks(TRIAL_SETTLE + TRIAL_LOOKS, &[0.9, 0.9], 1.5e5);
+        assert_eq!(sim.b.active(), 2);
         // Together more than one worker should carry.
-        for _ in 0..20 {
-            assert_eq!(b.observe(&after(&mut cpu, &[0.5, 0.45]), LOOK), None);
-        }
-        for _ in 0..SHRINK_AFTER - 1 {
-            assert_eq!(b.observe(&after(&mut cpu, &[0.4, 0.35]), LOOK), None);
-        }
-        assert_eq!(
-            b.observe(&after(&mut cpu, &[0.4, 0.35]), LOOK),
-            Some(Move {
-                from: 1,
-                to: vec![0],
-                every: 1
-            })
-        );
-        assert_eq!(b.active(), 1);
+        assert_eq!(sim.looks(20, &[0.5, 0.45], 1e5), []);
+        assert_eq!(sim.looks(SHRINK_AFTER - 1, &[0.4, 0.35], 1e5), []);
+        assert_eq!(sim.looks(1, &[0.4, 0.35], 1e5), moved(1, &[0], 1));
+        assert_eq!(sim.b.active(), 1);
     }
 
     #[test]
     fn switching_placement_at_run_time() {
-        let mut b = Balancer::new(2, true);
-        assert_eq!(b.active(), 1);
-        b.set_elastic(false);
-        assert_eq!(b.active(), 2);
-        assert_eq!((0..4).map(|_| b.place()).collect::<Vec<_>>(), [0, 1, 0, 1]);
-        b.set_elastic(true);
-        // Idle workers: one fewer after SHRINK_AFTER looks.
-        let mut cpu = vec![Some(0); 2];
-        b.observe(&cpu, LOOK);
-        let moves: Vec<_> = (0..SHRINK_AFTER)
-            .filter_map(|_| b.observe(&after(&mut cpu, &[0.1, 0.1]), LOOK))
-            .collect();
+        let mut sim = Sim::new(2, true);
+        assert_eq!(sim.b.active(), 1);
+        sim.b.set_elastic(false);
+        assert_eq!(sim.b.active(), 2);
         assert_eq!(
-            moves,
-            [Move {
-                from: 1,
-                to: vec![0],
-                every: 1
-            }]
+            (0..4).map(|_| sim.b.place()).collect::<Vec<_>>(),
+            [0, 1, 0, 1]
         );
-        assert_eq!(b.active(), 1);
+        sim.b.set_elastic(true);
+        // Idle workers: one fewer after SHRINK_AFTER looks.
+        assert_eq!(sim.looks(SHRINK_AFTER, &[0.1, 0.1], 1e3), moved(1, &[0], 1));
+        assert_eq!(sim.b.active(), 1);
     }
 
     #[test]
     fn spread_placement_never_moves_anything() {
-        let mut b = Balancer::new(2, false);
-        assert_eq!((0..4).map(|_| b.place()).collect::<Vec<_>>(), [0, 1, 0, 1]);
-        let mut cpu = vec![Some(0); 2];
-        for _ in 0..20 {
-            assert_eq!(b.observe(&after(&mut cpu, &[1.0, 0.0]), LOOK), None);
-        }
+        let mut sim = Sim::new(2, false);
+        assert_eq!(
+            (0..4).map(|_| sim.b.place()).collect::<Vec<_>>(),
+            [0, 1, 0, 1]
+        );
+        assert_eq!(sim.looks(20, &[1.0, 0.0], 1e5), []);
     }
 }

@@ -248,13 +248,14 @@ fn start_node(config: Config, memcached: Option<McSettings>) -> Result<Node, Sta
         .build()
         .map_err(|e| StartError(format!("runtime: {e}")))?;
     let srv = server.clone();
+    let mc = memcached.clone();
     threads.push(
         std::thread::Builder::new()
             .name("acceptor".into())
             .spawn(move || {
                 acceptor_rt.block_on(accept_loop(
                     srv,
-                    redis_engine,
+                    mc,
                     workers,
                     std_listeners,
                     tls_listeners,
@@ -409,7 +410,7 @@ fn spawn_listeners(
 
 async fn accept_loop(
     server: Arc<Server>,
-    redis_engine: bool,
+    memcached: Option<Arc<Memcached>>,
     workers: Vec<Arc<worker::Worker>>,
     listeners: Vec<std::net::TcpListener>,
     tls_listeners: Vec<std::net::TcpListener>,
@@ -421,10 +422,16 @@ async fn accept_loop(
     let (tls_generation, _) = tokio::sync::watch::channel(0u64);
     spawn_listeners(listeners, false, &tx, &plain_generation);
     spawn_listeners(tls_listeners, true, &tx, &tls_generation);
-    // With `worker-placement elastic`, Redis connections go to as few
-    // workers as their load needs (see `balance`); otherwise, and on
-    // memcached nodes, round robin. CONFIG SET switches it at the next look.
-    let elastic_now = || redis_engine && server.config.get("worker-placement") == "elastic";
+    let redis_engine = memcached.is_none();
+    // With `worker-placement elastic`, connections go to as few workers as
+    // their load needs (see `balance`); otherwise round robin. CONFIG SET
+    // switches it at the next look.
+    let elastic_now = || server.config.get("worker-placement") == "elastic";
+    // Requests served so far: a trial worker must raise their rate.
+    let work = || match &memcached {
+        Some(mc) => mc.requests(),
+        None => server.stats.commands_processed.get(),
+    };
     let mut balancer = balance::Balancer::new(workers.len(), elastic_now());
     server
         .active_workers
@@ -471,12 +478,12 @@ async fn accept_loop(
             }
             _ = shutdown => break,
             _ = &mut signals => {}
-            _ = looks.tick(), if redis_engine => {
+            _ = looks.tick() => {
                 balancer.set_elastic(elastic_now());
                 let cpu: Vec<Option<u64>> = workers.iter().map(|w| w.cpu_ns()).collect();
                 let elapsed = last_look.elapsed();
                 last_look = std::time::Instant::now();
-                if let Some(m) = balancer.observe(&cpu, elapsed) {
+                if let Some(m) = balancer.observe(&cpu, work(), elapsed) {
                     tracing::debug!(
                         "connections move from worker-{} ({} workers take new ones)",
                         m.from,

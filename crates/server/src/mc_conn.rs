@@ -98,6 +98,18 @@ impl McConn {
         })
     }
 
+    /// Whether the connection is between requests, with nothing half read
+    /// or half written, so another worker can take it over.
+    pub(crate) fn movable(&self) -> bool {
+        self.buf.is_empty()
+            && self.out.is_empty()
+            && self.swallow == 0
+            && self.watch.is_none()
+            && !self.closing
+            && !self.peer_closed
+            && !self.transport.has_pending_output()
+    }
+
     pub(crate) fn socket(&mut self) -> &mut mio::net::TcpStream {
         self.transport.socket()
     }
@@ -108,6 +120,7 @@ impl McConn {
         if self.mc.server.shutdown.load(Ordering::Acquire) {
             return false;
         }
+        let mut drained = false;
         loop {
             match self.flush() {
                 Ok(true) => {}
@@ -131,16 +144,19 @@ impl McConn {
                     None => return false,
                 }
             }
-            let Some(drained) = self.read() else {
-                return false;
-            };
-            self.run();
-            if drained && self.out.is_empty() && !self.closing {
+            // The last read found the socket empty and everything it
+            // brought is answered and written: wait for the next event
+            // rather than read again to learn that nothing came.
+            if drained && self.out.is_empty() {
                 if self.buf.is_empty() && self.buf.capacity() > 0 {
                     self.buf = BytesMut::new();
                 }
                 return true;
             }
+            let Some(read_all) = self.read() else {
+                return false;
+            };
+            drained = self.run() && read_all;
         }
     }
 
@@ -162,8 +178,9 @@ impl McConn {
         }
     }
 
-    /// Runs every complete request in the buffer.
-    fn run(&mut self) {
+    /// Runs every complete request in the buffer. Returns false when it
+    /// stopped with requests left because the output is full.
+    fn run(&mut self) -> bool {
         let mc = &self.mc;
         let buf = &mut self.buf;
         let out = &mut self.out;
@@ -174,7 +191,7 @@ impl McConn {
                 // SASL authentication exists only in the binary protocol.
                 out.extend_from_slice(b"CLIENT_ERROR unauthenticated\r\n");
                 self.closing = true;
-                return;
+                return true;
             }
         }
         let limits = &mc.settings.limits;
@@ -183,7 +200,7 @@ impl McConn {
             // them (as memcached does): they run once the output drains, so
             // a client that pipelines without reading holds little memory.
             if out.len() >= MAX_UNSENT {
-                break;
+                return false;
             }
             if self.swallow > 0 {
                 let skip = self.swallow.min(buf.len());
@@ -274,6 +291,7 @@ impl McConn {
                 }
             }
         }
+        true
     }
 
     /// Writes pending output. Ok(true): all written; Ok(false): the socket

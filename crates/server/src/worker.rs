@@ -59,7 +59,7 @@ pub(crate) struct Worker {
 
 const NO_CLOCK: libc::clockid_t = libc::clockid_t::MAX;
 
-/// Where a Redis connection is: its worker and its token there. The
+/// Where a connection is: its worker and its token there. The
 /// connection's waker reads it, so a wake-up finds the connection after it
 /// moved to another worker.
 struct Home {
@@ -382,22 +382,17 @@ impl Worker {
         let token = entry.key();
         let weak: Weak<Worker> = Arc::downgrade(self);
         let tls = tls.then_some(&*self.tls);
+        let home = Arc::new(Home {
+            at: Mutex::new((weak, token)),
+        });
+        let waker = home.clone();
         let conn = match &self.protocol {
-            Protocol::Redis => {
-                let home = Arc::new(Home {
-                    at: Mutex::new((weak, token)),
-                });
-                let waker = home.clone();
-                self.open_redis(stream, peer, id, tls, Box::new(move || waker.wake()))
-                    .map(|c| AnyConn::Redis(c, home))
-            }
+            Protocol::Redis => self
+                .open_redis(stream, peer, id, tls, Box::new(move || waker.wake()))
+                .map(|c| AnyConn::Redis(c, home)),
             Protocol::Memcached(mc) => {
-                let wake = move || {
-                    if let Some(w) = weak.upgrade() {
-                        w.attend(token);
-                    }
-                };
-                McConn::open(mc, stream, tls, Arc::new(wake)).map(AnyConn::Memcached)
+                McConn::open(mc, stream, tls, Arc::new(move || waker.wake()))
+                    .map(|c| AnyConn::Memcached(c, home))
             }
         };
         let Some(mut conn) = conn else { return };
@@ -417,9 +412,7 @@ impl Worker {
     fn settle(self: &Arc<Self>, st: &mut State, mut conn: Box<AnyConn>) -> Option<usize> {
         let entry = st.conns.vacant_entry();
         let token = entry.key();
-        if let AnyConn::Redis(_, home) = &*conn {
-            *home.at.lock() = (Arc::downgrade(self), token);
-        }
+        *conn.home().at.lock() = (Arc::downgrade(self), token);
         // Edge-triggered: input that arrived meanwhile is reported now.
         if let Err(e) = self.registry.register(
             conn.socket(),
@@ -524,63 +517,69 @@ const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode 
 #[allow(clippy::large_enum_variant)]
 enum AnyConn {
     Redis(Conn, Arc<Home>),
-    Memcached(McConn),
+    Memcached(McConn, Arc<Home>),
 }
 
 impl AnyConn {
+    fn home(&self) -> &Home {
+        match self {
+            AnyConn::Redis(_, home) | AnyConn::Memcached(_, home) => home,
+        }
+    }
+
     fn serve(&mut self, server: &Arc<Server>, scratch: &mut Scratch, now: u64) -> bool {
         match self {
             AnyConn::Redis(c, _) => c.serve(server, scratch, now),
-            AnyConn::Memcached(c) => c.serve(),
+            AnyConn::Memcached(c, _) => c.serve(),
         }
     }
 
     fn socket(&mut self) -> &mut mio::net::TcpStream {
         match self {
             AnyConn::Redis(c, _) => c.socket(),
-            AnyConn::Memcached(c) => c.socket(),
+            AnyConn::Memcached(c, _) => c.socket(),
         }
     }
 
     fn take_turn_over(&mut self) -> bool {
         match self {
             AnyConn::Redis(c, _) => c.take_turn_over(),
-            AnyConn::Memcached(c) => c.take_turn_over(),
+            AnyConn::Memcached(c, _) => c.take_turn_over(),
         }
     }
 
     fn movable(&self) -> bool {
         match self {
             AnyConn::Redis(c, _) => c.movable(),
-            AnyConn::Memcached(_) => false,
+            AnyConn::Memcached(c, _) => c.movable(),
         }
     }
 
     fn note_peer_closed(&mut self) {
         match self {
             AnyConn::Redis(c, _) => c.peer_closed = true,
-            AnyConn::Memcached(c) => c.peer_closed = true,
+            AnyConn::Memcached(c, _) => c.peer_closed = true,
         }
     }
 
     fn deadline(&self) -> Option<u64> {
         match self {
             AnyConn::Redis(c, _) => c.deadline(),
-            AnyConn::Memcached(_) => None,
+            AnyConn::Memcached(..) => None,
         }
     }
 
     fn check_idle(&mut self, now: u64, timeout_secs: u64) -> bool {
         match self {
             AnyConn::Redis(c, _) => c.check_idle(now, timeout_secs),
-            AnyConn::Memcached(_) => false,
+            AnyConn::Memcached(..) => false,
         }
     }
 
     fn close(self: Box<Self>, server: &Arc<Server>) {
         match *self {
             AnyConn::Redis(c, _) => c.close(server),
-            AnyConn::Memcached(c) => c.close(),
+            AnyConn::Memcached(c, _) => c.close(),
         }
     }
 }
