@@ -38,7 +38,7 @@ const TRIAL_SETTLE: u32 = 2;
 /// ...then this many are.
 const TRIAL_LOOKS: u32 = 4;
 /// A new worker stays if the request rate rose at least this much.
-const TRIAL_GAIN: f64 = 1.05;
+const TRIAL_GAIN: f64 = 1.02;
 /// After a failed trial, looks before the next one: the first wait, and
 /// the longest (each failure doubles it).
 const HOLD_FIRST: u32 = 30;
