@@ -7,7 +7,7 @@
 //! (UDP, unix sockets, binary-only mode, external storage) are refused
 //! with a message instead of being ignored.
 
-use engine::memcached::McSettings;
+use engine::memcached::{McProtocol, McSettings};
 use engine::Config;
 
 /// Everything the memcached command line decides.
@@ -54,7 +54,7 @@ const USAGE: &str = "ferrocache server --engine memcached [options] (memcached 1
 -I, --max-item-size=<num> max item size (default: 1m; k and m suffixes)
 -C, --disable-cas         disable use of CAS
 -A, --enable-shutdown     enable the shutdown command
--B, --protocol=<name>     ascii or auto (binary is not supported yet)
+-B, --protocol=<name>     ascii, binary or auto (default: auto-negotiate)
 -o, --extended=<opts>     comma separated extended options (slab and LRU tuning accepted, no effect;
                           ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode, ssl_min_version,
                           ssl_ciphers, ssl_session_cache for -Z; worker_placement=elastic|spread:
@@ -382,16 +382,16 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                 }
                 b'C' => s.cas_disabled = true,
                 b'A' => s.shutdown_enabled = true,
-                b'B' => match value()?.as_str() {
-                    "ascii" | "auto" => {}
-                    "binary" => {
-                        return Err(
-                            "-B binary: the binary protocol is not supported by ferrocache yet"
-                                .into(),
-                        )
+                b'B' => {
+                    s.protocol = match value()?.as_str() {
+                        "auto" => McProtocol::Auto,
+                        "ascii" => McProtocol::Ascii,
+                        "binary" => McProtocol::Binary,
+                        other => {
+                            return Err(format!("Invalid value for binding protocol: {other}"))
+                        }
                     }
-                    other => return Err(format!("Invalid value for binding protocol: {other}")),
-                },
+                }
                 b'o' => extended(&value()?, s, &mut o.tls_params, &mut o.worker_placement)?,
                 b'Z' => o.tls = true,
                 b'f' | b'n' | b'D' | b'R' | b'b' => {
@@ -603,7 +603,7 @@ mod tests {
         assert!(run(&["-U", "11211"]).is_err());
         assert!(run(&["-s", "/tmp/sock"]).is_err());
         assert!(run(&["-o", "nonsense"]).is_err());
-        assert!(run(&["-B", "binary"]).is_err());
+        assert!(run(&["-B", "udp"]).is_err());
         assert!(run(&["-p"]).is_err());
         assert!(run(&["stray"]).is_err());
     }

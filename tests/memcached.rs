@@ -290,6 +290,69 @@ fn meta_commands_match_memcached() {
     }
 }
 
+/// Reads until the server closes the connection or is quiet for a while.
+fn read_all(s: &mut TcpStream) -> Vec<u8> {
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => {
+                out.extend_from_slice(b"<closed>");
+                return out;
+            }
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return out,
+        }
+    }
+}
+
+/// `-B ascii` and `-B binary` fix the protocol as in memcached: a binary
+/// request is read as text lines (its NOOP opcode is a newline), and text
+/// is read as a binary header whose magic is wrong.
+#[test]
+fn protocol_flag_fixes_the_protocol() {
+    let set_extras = [0u8, 0, 0, 7, 0, 0, 0, 0];
+    let mut binary_requests = bin(0x01, b"k", &set_extras, b"v", 1, 0);
+    binary_requests.extend(bin(0x00, b"k", b"", b"", 2, 0));
+    let cases: [(&str, Vec<u8>); 4] = [
+        (
+            "ascii",
+            [bin(0x0a, b"", b"", b"", 7, 0), b"\r\nversion\r\n".to_vec()].concat(),
+        ),
+        ("ascii", b"set k 0 0 1\r\nv\r\nget k\r\n".to_vec()),
+        ("binary", binary_requests),
+        ("binary", b"get k\r\n0123456789abcdef\r\n".to_vec()),
+    ];
+    for (protocol, input) in cases {
+        let ferro = start_ferrocache(&["-B", protocol]);
+        let real = common::start_memcached(&["-B", protocol]);
+        let replies = |port: u16| {
+            let mut s = connect(port);
+            s.write_all(&input).expect("write");
+            let mut out = read_all(&mut s);
+            // Uniques differ from server to server.
+            let mut at = 0;
+            while protocol == "binary" && out.len() >= at + 24 && out[at] == 0x81 {
+                out[at + 16..at + 24].fill(0);
+                let body =
+                    u32::from_be_bytes([out[at + 8], out[at + 9], out[at + 10], out[at + 11]]);
+                at += 24 + body as usize;
+            }
+            out
+        };
+        let (ours, theirs) = (replies(ferro.port), replies(real.port));
+        assert!(!theirs.is_empty(), "-B {protocol}: memcached said nothing");
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&theirs),
+            "-B {protocol}: ferrocache (left) and memcached (right) differ for {:?}",
+            String::from_utf8_lossy(&input)
+        );
+    }
+}
+
 #[test]
 fn binary_protocol_matches_memcached() {
     let p = pair();

@@ -74,6 +74,40 @@ pub struct McSettings {
     pub sasl_users: Option<Vec<(String, String)>>,
     /// `-Y`: the `user:password` entries of the ASCII authentication file; `None` without.
     pub ascii_auth_users: Option<Vec<(String, String)>>,
+    /// `-B`: the protocols connections speak.
+    pub protocol: McProtocol,
+}
+
+/// `-B`: which protocol a connection speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum McProtocol {
+    /// The first byte decides: the binary magic, else text.
+    #[default]
+    Auto,
+    /// Text only (binary requests are read as text lines).
+    Ascii,
+    /// Binary only (text is read as malformed binary requests).
+    Binary,
+}
+
+impl McProtocol {
+    /// Whether a connection whose first byte is `first` speaks binary.
+    pub fn binary(self, first: u8) -> bool {
+        match self {
+            McProtocol::Auto => first == binary::REQUEST_MAGIC,
+            McProtocol::Ascii => false,
+            McProtocol::Binary => true,
+        }
+    }
+
+    /// The name `stats settings` shows (`binding_protocol`).
+    fn name(self) -> &'static str {
+        match self {
+            McProtocol::Auto => "auto-negotiate",
+            McProtocol::Ascii => "ascii",
+            McProtocol::Binary => "binary",
+        }
+    }
 }
 
 impl Default for McSettings {
@@ -91,6 +125,7 @@ impl Default for McSettings {
             cas_disabled: false,
             sasl_users: None,
             ascii_auth_users: None,
+            protocol: McProtocol::Auto,
         }
     }
 }
@@ -1583,7 +1618,7 @@ impl Memcached {
         reply::stat(out, "detail_enabled", detail);
         reply::stat(out, "item_size_max", st.limits.item_size_max);
         reply::stat(out, "flush_enabled", "yes");
-        reply::stat(out, "binding_protocol", "auto-negotiate");
+        reply::stat(out, "binding_protocol", self.settings.protocol.name());
         let sasl = if st.sasl_users.is_some() { "yes" } else { "no" };
         reply::stat(out, "auth_enabled_sasl", sasl);
         reply::stat(out, "auth_enabled_ascii", "no");

@@ -327,7 +327,7 @@ mod tests {
         let trial = TRIAL_SETTLE + TRIAL_LOOKS;
         assert_eq!(sim.looks(GROW_AFTER, &[0.99, 0.0], 1e5), moved(0, &[1], 2));
         // Two busy workers serve no more than one did.
-        assert_eq!(sim.looks(trial, &[0.9, 0.9], 1.02e5), moved(1, &[0], 1));
+        assert_eq!(sim.looks(trial, &[0.9, 0.9], 1.01e5), moved(1, &[0], 1));
         assert_eq!(sim.b.active(), 1);
         // Saturated again: no new trial before the hold is over...
         assert_eq!(sim.looks(HOLD_FIRST - 1, &[0.99, 0.0], 1e5), []);

@@ -186,7 +186,7 @@ impl McConn {
         let out = &mut self.out;
         if !self.started && !buf.is_empty() {
             self.started = true;
-            self.binary = buf.first() == Some(&memcache::binary::REQUEST_MAGIC);
+            self.binary = mc.settings.protocol.binary(buf[0]);
             if !self.binary && mc.settings.sasl_users.is_some() {
                 // SASL authentication exists only in the binary protocol.
                 out.extend_from_slice(b"CLIENT_ERROR unauthenticated\r\n");
