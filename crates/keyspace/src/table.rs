@@ -3,16 +3,16 @@
 //!
 //! A node has 16384 of these per database, most holding a handful of keys,
 //! so their fixed costs matter more than their big-table speed. hashbrown's
-//! table keeps a 32-byte header beside the pointer to its buckets: the slot
-//! array (16384 headers) did not stay in cache, and a lookup paid one miss
-//! for the header, one for the control bytes and one for the entry. Here the
-//! slot array holds one pointer per slot, and the header, the tag bytes and
-//! (in small tables) the entry pointers share the allocation's first cache
-//! line: a lookup costs that line and the entry.
+//! table is a 32-byte header beside its buckets, whose control bytes end in
+//! a 16-byte group of padding: at 3.5 keys per slot that cost about 32
+//! bytes per key. Here a slot is 16 bytes (the pointer, the bucket mask and
+//! the length: what a lookup needs before it touches the buckets is in the
+//! slot array), and in small tables the tag bytes and the entry pointers
+//! share one cache line.
 //!
 //! Layout of a table of `n` buckets (a power of two, at least 4):
-//! `[Header: 8 bytes][n tag bytes, padded to 8][n entry pointers]`; 48 bytes
-//! for 4 buckets, 80 for 8 (both jemalloc size classes). A tag is 0 for an
+//! `[n tag bytes, padded to 8][n entry pointers]`; 40 bytes for 4 buckets,
+//! 72 for 8 (jemalloc's 48 and 80 size classes). A tag is 0 for an
 //! empty bucket, else `0x80 | 7 bits of the key's hash`. Collisions probe
 //! linearly; a removal shifts the rest of its probe run back (no tombstones,
 //! so lookups never wade through deleted buckets).
@@ -42,15 +42,6 @@ fn tag_of(h: u64) -> u8 {
 const EMPTY: u8 = 0;
 const MIN_BUCKETS: usize = 4;
 
-/// The first bytes of a table's allocation.
-#[repr(C)]
-struct Header {
-    /// Buckets - 1.
-    mask: u32,
-    /// Entries held.
-    len: u32,
-}
-
 /// Entries a table of `buckets` may hold before it grows: 7/8 of it (3 of 4
 /// in the smallest), so that a probe always ends at an empty bucket.
 #[inline]
@@ -74,7 +65,7 @@ fn buckets_for(len: usize) -> usize {
 /// Byte offset of the entry pointers in a table of `buckets`.
 #[inline]
 fn entries_offset(buckets: usize) -> usize {
-    size_of::<Header>() + buckets.next_multiple_of(8)
+    buckets.next_multiple_of(8)
 }
 
 fn layout(buckets: usize) -> Layout {
@@ -89,6 +80,10 @@ fn layout(buckets: usize) -> Layout {
 pub struct Table {
     /// None: no keys and no allocation.
     raw: Option<NonNull<u8>>,
+    /// Buckets - 1 (0 without an allocation).
+    mask: u32,
+    /// Entries held.
+    len: u32,
 }
 
 // SAFETY: a Table owns its allocation and the entries it points to, as a
@@ -112,24 +107,16 @@ impl Drop for Table {
 }
 
 impl Table {
-    fn header(&self) -> Option<&Header> {
-        // SAFETY: an allocation starts with an initialised, aligned Header
-        // and lives as long as `self` holds it.
-        self.raw.map(|p| unsafe { &*(p.as_ptr() as *const Header) })
-    }
-
-    fn header_mut(&mut self) -> Option<&mut Header> {
-        // SAFETY: as in `header`, with `&mut self` for exclusive access.
-        self.raw
-            .map(|p| unsafe { &mut *(p.as_ptr() as *mut Header) })
-    }
-
     fn buckets(&self) -> usize {
-        self.header().map_or(0, |h| h.mask as usize + 1)
+        if self.raw.is_some() {
+            self.mask as usize + 1
+        } else {
+            0
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.header().map_or(0, |h| h.len as usize)
+        self.len as usize
     }
 
     pub fn is_empty(&self) -> bool {
@@ -138,11 +125,9 @@ impl Table {
 
     fn tags(&self) -> &[u8] {
         match self.raw {
-            // SAFETY: `buckets()` tag bytes, all initialised, follow the
-            // header in the allocation.
-            Some(p) => unsafe {
-                std::slice::from_raw_parts(p.as_ptr().add(size_of::<Header>()), self.buckets())
-            },
+            // SAFETY: the allocation starts with `buckets()` tag bytes, all
+            // initialised.
+            Some(p) => unsafe { std::slice::from_raw_parts(p.as_ptr(), self.buckets()) },
             None => &[],
         }
     }
@@ -152,7 +137,7 @@ impl Table {
         assert!(i < buckets);
         if let Some(p) = self.raw {
             // SAFETY: `i` is a bucket index of this allocation (checked).
-            unsafe { *p.as_ptr().add(size_of::<Header>() + i) = tag };
+            unsafe { *p.as_ptr().add(i) = tag };
         }
     }
 
@@ -242,9 +227,7 @@ impl Table {
         }
         self.reserve(1);
         self.place(h, Box::into_raw(Box::new(entry)));
-        if let Some(header) = self.header_mut() {
-            header.len += 1;
-        }
+        self.len += 1;
         None
     }
 
@@ -296,9 +279,7 @@ impl Table {
             j = (j + 1) & mask;
         }
         self.set_tag(gap, EMPTY);
-        if let Some(header) = self.header_mut() {
-            header.len -= 1;
-        }
+        self.len -= 1;
         // SAFETY: `taken` came from Box::into_raw and its bucket is no
         // longer in the table (overwritten or emptied above).
         unsafe { Box::from_raw(taken) }
@@ -361,16 +342,14 @@ impl Table {
         let Some(p) = NonNull::new(p) else {
             handle_alloc_error(layout)
         };
-        // SAFETY: the new allocation is at least header + tags long; the
-        // header and every tag are initialised before the table reads them.
-        unsafe {
-            p.as_ptr().cast::<Header>().write(Header {
-                mask: (buckets - 1) as u32,
-                len: self.len() as u32,
-            });
-            std::ptr::write_bytes(p.as_ptr().add(size_of::<Header>()), EMPTY, buckets);
-        }
-        let mut old = Table { raw: Some(p) };
+        // SAFETY: the allocation starts with `buckets` tag bytes; every one
+        // is initialised before the table reads them.
+        unsafe { std::ptr::write_bytes(p.as_ptr(), EMPTY, buckets) };
+        let mut old = Table {
+            raw: Some(p),
+            mask: (buckets - 1) as u32,
+            len: self.len,
+        };
         std::mem::swap(self, &mut old);
         for i in 0..old.buckets() {
             if old.tags()[i] != EMPTY {
@@ -386,15 +365,12 @@ impl Table {
     }
 
     fn free_allocation(&mut self) {
+        let buckets = self.buckets();
         if let Some(p) = self.raw.take() {
-            let buckets = {
-                // SAFETY: as in `header`.
-                let h = unsafe { &*(p.as_ptr() as *const Header) };
-                h.mask as usize + 1
-            };
             // SAFETY: allocated in `resize` with this same layout.
             unsafe { dealloc(p.as_ptr(), layout(buckets)) };
         }
+        self.mask = 0;
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
@@ -426,9 +402,9 @@ mod tests {
 
     #[test]
     fn sizes_are_allocator_classes() {
-        assert_eq!(size_of::<Table>(), 8);
-        assert_eq!(layout(4).size(), 48);
-        assert_eq!(layout(8).size(), 80);
+        assert_eq!(size_of::<Table>(), 16);
+        assert_eq!(layout(4).size(), 40);
+        assert_eq!(layout(8).size(), 72);
         assert_eq!(buckets_for(3), 4);
         assert_eq!(buckets_for(4), 8);
         assert_eq!(buckets_for(7), 8);
