@@ -2138,3 +2138,33 @@ fn command_table_matches_redis_command_info() {
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `min-replicas-to-write` takes effect at CONFIG SET (not at the next
+/// replication cron): a plain write is refused at once, a script that
+/// declares flags without `no-writes` is refused before it runs, and one in
+/// compatibility mode fails at its first write.
+#[test]
+fn min_replicas_to_write_refuses_writes_and_scripts() {
+    let mut d = Diff::new("min_replicas_to_write_refuses_writes_and_scripts");
+    d.reconnect(2);
+    d.run(&[
+        &["SET", "x", "before"],
+        &["CONFIG", "SET", "min-replicas-to-write", "1"],
+        &["SET", "x", "1"],
+        &["GET", "x"],
+        &["EVAL", "#!lua\nreturn redis.call('get','x')", "1", "x"],
+        &[
+            "EVAL",
+            "#!lua flags=no-writes\nreturn redis.call('get','x')",
+            "1",
+            "x",
+        ],
+        &["EVAL", "return redis.call('get','x')", "1", "x"],
+        &["EVAL", "return redis.call('set','x','2')", "1", "x"],
+        &["EVAL", "return redis.pcall('set','x','2')", "1", "x"],
+        &["CONFIG", "SET", "min-replicas-to-write", "0"],
+        &["SET", "x", "3"],
+        &["EVAL", "#!lua\nreturn redis.call('set','x','4')", "1", "x"],
+    ]);
+    d.finish();
+}

@@ -382,7 +382,7 @@ pub fn execute(
             return Outcome::Done;
         }
     }
-    if let Some(msg) = crate::replication::refusal(server, spec, client) {
+    if let Some(msg) = crate::replication::refusal(server, spec, args, client) {
         entry.stats.add(REJECTED, 1);
         reject_command(server, client, out, spec.name, msg);
         return Outcome::Done;

@@ -429,6 +429,13 @@ pub(crate) fn may_write(server: &crate::Server, name: &[u8]) -> bool {
     server_flags_of(server, &String::from_utf8_lossy(name)).is_none_or(|f| f & NO_WRITES == 0)
 }
 
+/// Whether FCALL of `name` counts as a write before it runs (for
+/// `min-replicas-to-write` and read-only replicas): a known function
+/// without `no-writes`.
+pub(crate) fn declares_writes(server: &crate::Server, name: &[u8]) -> bool {
+    server_flags_of(server, &String::from_utf8_lossy(name)).is_some_and(|f| f & NO_WRITES == 0)
+}
+
 /// Whether FCALL of `name` is refused above maxmemory: a function that may
 /// write and does not declare `allow-oom`.
 pub(crate) fn refused_when_oom(server: &crate::Server, name: &[u8]) -> bool {

@@ -1455,6 +1455,7 @@ fn request_acks(server: &Server) {
 pub(crate) fn refusal(
     server: &Server,
     spec: &commands::CommandSpec,
+    args: &[&[u8]],
     client: &Client,
 ) -> Option<&'static [u8]> {
     use commands::flag;
@@ -1465,7 +1466,9 @@ pub(crate) fn refusal(
         return Some(b"LOADING Redis is loading the dataset in memory");
     }
     let rep = &server.replication;
-    let write = spec.has_flag(flag::WRITE);
+    // Looked at only when it matters: for EVALSHA it reads the script cache.
+    let write =
+        || spec.has_flag(flag::WRITE) || crate::scripting::declares_writes(server, spec.name, args);
     if rep.is_replica() {
         if !spec.has_flag(flag::STALE)
             && !rep.link_up.load(Ordering::Acquire)
@@ -1475,13 +1478,21 @@ pub(crate) fn refusal(
                 b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
             );
         }
-        if write && server.config.get_bool("replica-read-only") {
+        if server.config.get_bool("replica-read-only") && write() {
             return Some(b"READONLY You can't write against a read only replica.");
         }
-    } else if write && rep.too_few_replicas.load(Ordering::Relaxed) {
-        return Some(b"NOREPLICAS Not enough good replicas to write.");
+    } else if rep.too_few_replicas.load(Ordering::Relaxed) && write() {
+        return Some(NOREPLICAS_ERROR);
     }
     None
+}
+
+pub(crate) const NOREPLICAS_ERROR: &[u8] = b"NOREPLICAS Not enough good replicas to write.";
+
+/// Whether this primary has fewer good replicas than `min-replicas-to-write`
+/// (a script in compatibility mode checks it at each write).
+pub(crate) fn too_few_replicas(server: &Server) -> bool {
+    server.replication.too_few_replicas.load(Ordering::Relaxed)
 }
 
 /// Periodic work: the primary pings its replicas every
@@ -1490,6 +1501,32 @@ pub(crate) fn refusal(
 pub(crate) fn cron(server: &Server, now: u64) {
     let rep = &server.replication;
     update_failover(server, now);
+    let any = count_good_replicas(server, now);
+    // CONFIG SET repl-backlog-size and client-output-buffer-limit apply
+    // from here.
+    let (limit, hard_limit) = Backlog::limits(server);
+    if let Some(b) = server.propagation.log.lock().repl.as_mut() {
+        (b.limit, b.hard_limit) = (limit, hard_limit);
+        b.trim();
+    }
+    free_unused_backlog(server, any, now);
+    let period = server.config.get_i64("repl-ping-replica-period").max(1) as u64 * 1000;
+    if any
+        && !rep.is_replica()
+        && !server.pause.is_paused(now)
+        && now.saturating_sub(rep.last_ping_ms.load(Ordering::Relaxed)) >= period
+    {
+        rep.last_ping_ms.store(now, Ordering::Relaxed);
+        feed_command(server, &[b"PING"]);
+    }
+}
+
+/// Counts the replicas that acknowledged within `min-replicas-max-lag`
+/// and decides whether writes are refused (`min-replicas-to-write`); the
+/// cron does it, and CONFIG SET of either parameter at once, as Redis's
+/// `refreshGoodSlavesCount`. Returns whether any replica is attached.
+pub(crate) fn count_good_replicas(server: &Server, now: u64) -> bool {
+    let rep = &server.replication;
     let min = server.config.get_i64("min-replicas-to-write");
     let max_lag = server.config.get_i64("min-replicas-max-lag").max(0) as u64;
     let replicas = rep.replicas.lock();
@@ -1502,28 +1539,12 @@ pub(crate) fn cron(server: &Server, now: u64) {
         .count();
     let any = !replicas.is_empty();
     drop(replicas);
-    // CONFIG SET repl-backlog-size and client-output-buffer-limit apply
-    // from here.
-    let (limit, hard_limit) = Backlog::limits(server);
-    if let Some(b) = server.propagation.log.lock().repl.as_mut() {
-        (b.limit, b.hard_limit) = (limit, hard_limit);
-        b.trim();
-    }
     rep.too_few_replicas.store(
         !rep.is_replica() && min > 0 && max_lag > 0 && (good as i64) < min,
         Ordering::Relaxed,
     );
     rep.good_replicas.store(good as u64, Ordering::Relaxed);
-    free_unused_backlog(server, any, now);
-    let period = server.config.get_i64("repl-ping-replica-period").max(1) as u64 * 1000;
-    if any
-        && !rep.is_replica()
-        && !server.pause.is_paused(now)
-        && now.saturating_sub(rep.last_ping_ms.load(Ordering::Relaxed)) >= period
-    {
-        rep.last_ping_ms.store(now, Ordering::Relaxed);
-        feed_command(server, &[b"PING"]);
-    }
+    any
 }
 
 /// `repl-backlog-ttl`: a primary without replicas for that long frees its

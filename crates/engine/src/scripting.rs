@@ -984,6 +984,12 @@ fn call_command(args: &[&[u8]], out: &mut Vec<u8>) -> Result<(), std::borrow::Co
         {
             return Err(crate::evict::OOM_ERROR.into());
         }
+        // A script that declared no flags learns at its first write that
+        // the primary lacks good replicas (one that declared writes was
+        // refused before it ran).
+        if spec.has_flag(commands::flag::WRITE) && crate::replication::too_few_replicas(server) {
+            return Err(crate::replication::NOREPLICAS_ERROR.into());
+        }
         reach.cover(&server.keyspace, spec, args)?;
         if spec.has_flag(commands::flag::WRITE) {
             script.wrote.store(true, Ordering::Release);
@@ -1576,6 +1582,24 @@ pub(crate) fn may_write(server: &Server, name: &str, a: &[&[u8]]) -> bool {
             body.is_none_or(|b| declared(&b))
         }
         ("fcall", Some(function)) => crate::functions::may_write(server, function),
+        _ => false,
+    }
+}
+
+/// Whether EVAL / EVALSHA / FCALL counts as a write command before it runs
+/// (Redis's scriptFlagsToCmdFlags), so that `min-replicas-to-write` and a
+/// read-only replica refuse it up front: a script that declares its flags
+/// without `no-writes`. One in compatibility mode is judged by its writes.
+pub(crate) fn declares_writes(server: &Server, name: &str, a: &[&[u8]]) -> bool {
+    let declared = |body: &[u8]| shebang(body).is_ok_and(|(f, _)| f.present && !f.no_writes);
+    match (name, a.get(1)) {
+        ("eval", Some(body)) => declared(body),
+        ("evalsha", Some(sha)) => {
+            let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+            let body = server.scripts.bodies.read().get(&sha).cloned();
+            body.is_some_and(|b| declared(&b))
+        }
+        ("fcall", Some(function)) => crate::functions::declares_writes(server, function),
         _ => false,
     }
 }

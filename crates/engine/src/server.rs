@@ -764,6 +764,12 @@ fn config_set(ctx: &mut Ctx, a: &[&[u8]]) -> CmdResult {
         let pass = ctx.server.config.get_bytes("requirepass");
         ctx.server.acl.set_requirepass(&pass, &ctx.server.commands);
     }
+    if pairs.iter().any(|(k, _)| {
+        k.eq_ignore_ascii_case(b"min-replicas-to-write")
+            || k.eq_ignore_ascii_case(b"min-replicas-max-lag")
+    }) {
+        crate::replication::count_good_replicas(ctx.server, crate::now_ms());
+    }
     if ctx.server.config.get_bool("appendonly") != was_on {
         crate::aof::appendonly_changed(ctx.server).map_err(|e| {
             CmdError::new(format!(
