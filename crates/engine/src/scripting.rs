@@ -1565,24 +1565,30 @@ fn shebang(body: &[u8]) -> Result<(Shebang, usize), CmdError> {
     Ok((flags, end))
 }
 
+/// The flags EVAL / EVALSHA `a` declares: Some(None) for a script in
+/// compatibility mode (no shebang, or one that does not parse) or one not
+/// in the cache; None for other commands.
+fn declared_flags(server: &Server, name: &str, a: &[&[u8]]) -> Option<Option<Shebang>> {
+    let declared = |body: &[u8]| shebang(body).ok().map(|(f, _)| f).filter(|f| f.present);
+    match (name, a.get(1)) {
+        ("eval", Some(body)) => Some(declared(body)),
+        ("evalsha", Some(sha)) => {
+            let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+            let body = server.scripts.bodies.read().get(&sha).cloned();
+            Some(body.and_then(|b| declared(&b)))
+        }
+        _ => None,
+    }
+}
+
 /// Whether EVAL / EVALSHA / FCALL may write, as CLIENT PAUSE WRITE judges
 /// it (Redis's evalGetCommandFlags): a script that declares its flags may
 /// write unless they include `no-writes`; one without a shebang
 /// (compatibility mode) or not in the cache may.
 pub(crate) fn may_write(server: &Server, name: &str, a: &[&[u8]]) -> bool {
-    let declared = |body: &[u8]| match shebang(body) {
-        Ok((flags, _)) => !flags.present || !flags.no_writes,
-        Err(_) => true,
-    };
     match (name, a.get(1)) {
-        ("eval", Some(body)) => declared(body),
-        ("evalsha", Some(sha)) => {
-            let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
-            let body = server.scripts.bodies.read().get(&sha).cloned();
-            body.is_none_or(|b| declared(&b))
-        }
         ("fcall", Some(function)) => crate::functions::may_write(server, function),
-        _ => false,
+        _ => declared_flags(server, name, a).is_some_and(|f| f.is_none_or(|f| !f.no_writes)),
     }
 }
 
@@ -1591,16 +1597,11 @@ pub(crate) fn may_write(server: &Server, name: &str, a: &[&[u8]]) -> bool {
 /// read-only replica refuse it up front: a script that declares its flags
 /// without `no-writes`. One in compatibility mode is judged by its writes.
 pub(crate) fn declares_writes(server: &Server, name: &str, a: &[&[u8]]) -> bool {
-    let declared = |body: &[u8]| shebang(body).is_ok_and(|(f, _)| f.present && !f.no_writes);
     match (name, a.get(1)) {
-        ("eval", Some(body)) => declared(body),
-        ("evalsha", Some(sha)) => {
-            let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
-            let body = server.scripts.bodies.read().get(&sha).cloned();
-            body.is_some_and(|b| declared(&b))
-        }
         ("fcall", Some(function)) => crate::functions::declares_writes(server, function),
-        _ => false,
+        _ => declared_flags(server, name, a)
+            .flatten()
+            .is_some_and(|f| !f.no_writes),
     }
 }
 
@@ -1609,17 +1610,11 @@ pub(crate) fn declares_writes(server: &Server, name: &str, a: &[&[u8]]) -> bool 
 /// without `no-writes` or `allow-oom`. One in compatibility mode runs, and
 /// only its first write fails (see [`crate::evict::writes_refused`]).
 pub(crate) fn refused_when_oom(server: &Server, name: &str, a: &[&[u8]]) -> bool {
-    let declared =
-        |body: &[u8]| shebang(body).is_ok_and(|(f, _)| f.present && !f.no_writes && !f.allow_oom);
     match (name, a.get(1)) {
-        ("eval", Some(body)) => declared(body),
-        ("evalsha", Some(sha)) => {
-            let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
-            let body = server.scripts.bodies.read().get(&sha).cloned();
-            body.is_some_and(|b| declared(&b))
-        }
         ("fcall", Some(function)) => crate::functions::refused_when_oom(server, function),
-        _ => false,
+        _ => declared_flags(server, name, a)
+            .flatten()
+            .is_some_and(|f| !f.no_writes && !f.allow_oom),
     }
 }
 
