@@ -441,15 +441,15 @@ impl Memcached {
         mc
     }
 
-    /// Requests served so far (keys of a multi-get counted one by one): the
-    /// measure of the load the worker balancer compares.
-    pub fn requests(&self) -> u64 {
+    /// Commands on keys served so far (retrievals counted per key, stores,
+    /// touches, deletes, incr, decr): the KeyBasedCmds metric, and the
+    /// load the worker balancer compares.
+    pub fn key_commands(&self) -> u64 {
         let s = &self.stats;
         [
             &s.cmd_get,
             &s.cmd_set,
             &s.cmd_touch,
-            &s.cmd_flush,
             &s.delete_hits,
             &s.delete_misses,
             &s.incr_hits,

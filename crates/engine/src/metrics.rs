@@ -667,9 +667,6 @@ pub fn render_memcached(mc: &Memcached, cpu: &CpuSampler) -> String {
     let cmd_set = s.cmd_set.get();
     let cmd_touch = s.cmd_touch.get();
     let cmd_flush = s.cmd_flush.get();
-    let deletes = s.delete_hits.get() + s.delete_misses.get();
-    let incrs = s.incr_hits.get() + s.incr_misses.get();
-    let decrs = s.decr_hits.get() + s.decr_misses.get();
 
     write_common(
         &mut x,
@@ -701,7 +698,7 @@ pub fn render_memcached(mc: &Memcached, cpu: &CpuSampler) -> String {
     x.counter(
         "KeyBasedCmds",
         "Commands on keys: retrievals, stores, touches, deletes, incr, decr (sum of those stats counters).",
-        cmd_get + cmd_set + cmd_touch + deletes + incrs + decrs,
+        mc.key_commands(),
     );
     // The managed service's memcached-specific names.
     x.counter(

@@ -1478,7 +1478,7 @@ pub(crate) fn refusal(
                 b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
             );
         }
-        if server.config.get_bool("replica-read-only") && write() {
+        if write() && server.config.get_bool("replica-read-only") {
             return Some(b"READONLY You can't write against a read only replica.");
         }
     } else if rep.too_few_replicas.load(Ordering::Relaxed) && write() {

@@ -1574,8 +1574,14 @@ fn declared_flags(server: &Server, name: &str, a: &[&[u8]]) -> Option<Option<She
         ("eval", Some(body)) => Some(declared(body)),
         ("evalsha", Some(sha)) => {
             let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
-            let body = server.scripts.bodies.read().get(&sha).cloned();
-            Some(body.and_then(|b| declared(&b)))
+            Some(
+                server
+                    .scripts
+                    .bodies
+                    .read()
+                    .get(&sha)
+                    .and_then(|b| declared(b)),
+            )
         }
         _ => None,
     }

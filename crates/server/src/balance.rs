@@ -169,31 +169,8 @@ impl Balancer {
                     (0, 0.0),
                     |best, (i, b)| if b > best.1 { (i, b) } else { best },
                 );
-        if let Some(trial) = &mut self.trial {
-            trial.looks += 1;
-            if trial.looks <= TRIAL_SETTLE {
-                return None;
-            }
-            trial.rate_sum += rate;
-            if trial.looks < TRIAL_SETTLE + TRIAL_LOOKS {
-                return None;
-            }
-            let after = trial.rate_sum / TRIAL_LOOKS as f64;
-            let gained = after >= trial.before * TRIAL_GAIN;
-            tracing::debug!(
-                "worker {} on trial: {:.0} requests/s before, {after:.0} with it: {}",
-                self.active - 1,
-                trial.before,
-                if gained { "kept" } else { "given back" }
-            );
-            self.trial = None;
-            if gained {
-                self.next_hold = HOLD_FIRST;
-                return None;
-            }
-            self.hold = self.next_hold;
-            self.next_hold = (self.next_hold * 2).min(HOLD_MAX);
-            return Some(self.shrink());
+        if self.trial.is_some() {
+            return self.trial_look(rate);
         }
         let total: f64 = busy.iter().sum();
         if peak > GROW_ABOVE {
@@ -226,6 +203,36 @@ impl Balancer {
             return Some(self.shrink());
         }
         None
+    }
+
+    /// One look during a trial: after it settled, the measured looks'
+    /// request rate against the one before it decides whether the worker
+    /// stays (None) or hands its connections back.
+    fn trial_look(&mut self, rate: f64) -> Option<Move> {
+        let trial = self.trial.as_mut()?;
+        trial.looks += 1;
+        if trial.looks > TRIAL_SETTLE {
+            trial.rate_sum += rate;
+        }
+        if trial.looks < TRIAL_SETTLE + TRIAL_LOOKS {
+            return None;
+        }
+        let after = trial.rate_sum / TRIAL_LOOKS as f64;
+        let before = trial.before;
+        self.trial = None;
+        let gained = after >= before * TRIAL_GAIN;
+        tracing::debug!(
+            "worker {} on trial: {before:.0} requests/s before, {after:.0} with it: {}",
+            self.active - 1,
+            if gained { "kept" } else { "given back" }
+        );
+        if gained {
+            self.next_hold = HOLD_FIRST;
+            return None;
+        }
+        self.hold = self.next_hold;
+        self.next_hold = (self.next_hold * 2).min(HOLD_MAX);
+        Some(self.shrink())
     }
 
     /// One worker fewer: the last active one hands its connections back.

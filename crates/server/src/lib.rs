@@ -429,7 +429,7 @@ async fn accept_loop(
     let elastic_now = || server.config.get("worker-placement") == "elastic";
     // Requests served so far: a trial worker must raise their rate.
     let work = || match &memcached {
-        Some(mc) => mc.requests(),
+        Some(mc) => mc.key_commands(),
         None => server.stats.commands_processed.get(),
     };
     let mut balancer = balance::Balancer::new(workers.len(), elastic_now());
