@@ -150,6 +150,19 @@ fn load_config(args: &ServerArgs) -> Result<Config, String> {
             words.push(w);
         }
         let mut value = words.join(" ");
+        // The named options may also follow a Redis-style parameter
+        // (`--save '' --threads 1`); `--threads` is io-threads there.
+        let name = if name == "threads" {
+            "io-threads"
+        } else {
+            name
+        };
+        if ["engine", "config", "metrics-port"].contains(&name) {
+            return Err(format!(
+                "--{name} must come before the Redis-style parameters (here after {})",
+                args.params[0]
+            ));
+        }
         let param =
             engine::config::find_param(name).ok_or_else(|| format!("unknown option --{name}"))?;
         if param.name == "save" {

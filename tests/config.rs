@@ -390,3 +390,17 @@ fn startup_errors_name_the_file_line_and_option() {
     );
     assert_startup_fails(&["--port", "0", "--hz", "fast"], &["--hz", "fast"]);
 }
+
+#[test]
+fn named_options_may_follow_redis_style_parameters() {
+    // `--save ''` makes every later word a Redis-style parameter.
+    let node = start_ferrocache(&["--save", "", "--threads", "1", "--hz", "7"]);
+    let mut c = node.raw();
+    assert_eq!(get1(&mut c, "io-threads"), "1");
+    assert_eq!(get1(&mut c, "hz"), "7");
+    assert_eq!(get1(&mut c, "save"), "");
+    assert_startup_fails(
+        &["--port", "0", "--hz", "5", "--metrics-port", "0"],
+        &["--metrics-port must come before the Redis-style parameters"],
+    );
+}

@@ -7,9 +7,10 @@
 //! needs: at first one, as Redis's one event loop; when a worker's thread is
 //! nearly always busy, one more worker takes half of its connections; when
 //! one worker fewer could carry the load without nearing saturation, the
-//! last one hands its connections back. The measure is each thread's CPU time, which a thread that waits
-//! for a core does not gain: a worker that cannot get more CPU is not given
-//! company it could not use.
+//! last one hands its connections back. The measure is each thread's busy
+//! time: on a core, or runnable and waiting for one. CPU time alone would
+//! miss a worker that its clients keep preempting (each reply wakes a
+//! client onto the worker's core) while the other core has room.
 //!
 //! A busy thread does not prove that a second one helps: when the clients
 //! wait for each reply, or every request wants the same key, two workers
@@ -28,10 +29,11 @@ use std::time::Duration;
 
 /// How often the balancer looks at the workers.
 pub(crate) const BALANCE_EVERY: Duration = Duration::from_millis(100);
-/// A worker this busy (share of one core) is saturated...
+/// A worker this busy (share of the time) is saturated...
 const GROW_ABOVE: f64 = 0.90;
 /// ...when it is, this many looks in a row (their request rate is the
-/// measure a trial has to beat).
+/// measure a trial has to beat); one look when the last trial was kept
+/// (the load came back after a pause, a benchmark's next round).
 const GROW_AFTER: u32 = 3;
 /// A trial's first looks are not measured (connections are moving)...
 const TRIAL_SETTLE: u32 = 2;
@@ -65,7 +67,7 @@ pub(crate) struct Balancer {
     /// Workers that take new connections: the first `active`.
     active: usize,
     next: usize,
-    /// Each worker's CPU time (ns) at the last look.
+    /// Each worker's busy time (ns) at the last look.
     last: Vec<Option<u64>>,
     /// Requests served (a running total) at the last look.
     last_work: Option<u64>,
@@ -78,6 +80,8 @@ pub(crate) struct Balancer {
     /// failed trial sets.
     hold: u32,
     next_hold: u32,
+    /// The last trial kept its worker.
+    proven: bool,
 }
 
 /// A worker added on trial (the last active one).
@@ -104,6 +108,7 @@ impl Balancer {
             trial: None,
             hold: 0,
             next_hold: HOLD_FIRST,
+            proven: false,
         }
     }
 
@@ -132,12 +137,12 @@ impl Balancer {
         self.active
     }
 
-    /// One look at the workers: their threads' CPU time now (ns; None when
-    /// unknown) and the requests served so far, `elapsed` after the last
-    /// look. Returns connections to move.
+    /// One look at the workers: their threads' busy time now (ns; None
+    /// when unknown) and the requests served so far, `elapsed` after the
+    /// last look. Returns connections to move.
     pub(crate) fn observe(
         &mut self,
-        cpu: &[Option<u64>],
+        busy_ns: &[Option<u64>],
         work: u64,
         elapsed: Duration,
     ) -> Option<Move> {
@@ -145,7 +150,7 @@ impl Balancer {
             Some(last) => work.saturating_sub(last) as f64 / elapsed.as_secs_f64().max(1e-3),
             None => 0.0,
         };
-        let busy: Vec<f64> = cpu
+        let busy: Vec<f64> = busy_ns
             .iter()
             .zip(&mut self.last)
             .map(|(now, last)| {
@@ -185,7 +190,8 @@ impl Balancer {
             0
         };
         self.hold = self.hold.saturating_sub(1);
-        if self.hot >= GROW_AFTER && self.active < self.workers && self.hold == 0 {
+        let grow_after = if self.proven { 1 } else { GROW_AFTER };
+        if self.hot >= grow_after && self.active < self.workers && self.hold == 0 {
             self.trial = Some(Trial {
                 before: self.hot_rate,
                 looks: 0,
@@ -226,6 +232,7 @@ impl Balancer {
             self.active - 1,
             if gained { "kept" } else { "given back" }
         );
+        self.proven = gained;
         if gained {
             self.next_hold = HOLD_FIRST;
             return None;
@@ -256,7 +263,7 @@ mod tests {
     /// A balancer fed with made-up looks.
     struct Sim {
         b: Balancer,
-        cpu: Vec<Option<u64>>,
+        busy_ns: Vec<Option<u64>>,
         work: u64,
     }
 
@@ -264,21 +271,21 @@ mod tests {
         fn new(workers: usize, elastic: bool) -> Sim {
             let mut sim = Sim {
                 b: Balancer::new(workers, elastic),
-                cpu: vec![Some(0); workers],
+                busy_ns: vec![Some(0); workers],
                 work: 0,
             };
-            sim.b.observe(&sim.cpu, 0, LOOK);
+            sim.b.observe(&sim.busy_ns, 0, LOOK);
             sim
         }
 
-        /// A look after which worker i used `busy[i]` of a core while
+        /// A look after which worker i was busy (running or runnable) `busy[i]` of the time while
         /// `rate` requests per second were served.
         fn look(&mut self, busy: &[f64], rate: f64) -> Option<Move> {
-            for (c, b) in self.cpu.iter_mut().zip(busy) {
+            for (c, b) in self.busy_ns.iter_mut().zip(busy) {
                 *c = Some(c.unwrap_or(0) + (LOOK.as_nanos() as f64 * b) as u64);
             }
             self.work += (rate * LOOK.as_secs_f64()) as u64;
-            self.b.observe(&self.cpu, self.work, LOOK)
+            self.b.observe(&self.busy_ns, self.work, LOOK)
         }
 
         /// `n` looks alike; the moves they returned.
@@ -360,6 +367,12 @@ mod tests {
         assert_eq!(sim.looks(SHRINK_AFTER - 1, &[0.4, 0.35], 1e5), []);
         assert_eq!(sim.looks(1, &[0.4, 0.35], 1e5), moved(1, &[0], 1));
         assert_eq!(sim.b.active(), 1);
+        // The load comes back: the worker that helped last time returns
+        // at the first saturated look.
+        assert_eq!(
+            sim.look(&[0.99, 0.0], 1e5),
+            Some(moved(0, &[1], 2).remove(0))
+        );
     }
 
     #[test]

@@ -480,10 +480,10 @@ async fn accept_loop(
             _ = &mut signals => {}
             _ = looks.tick() => {
                 balancer.set_elastic(elastic_now());
-                let cpu: Vec<Option<u64>> = workers.iter().map(|w| w.cpu_ns()).collect();
+                let busy: Vec<Option<u64>> = workers.iter().map(|w| w.busy_ns()).collect();
                 let elapsed = last_look.elapsed();
                 last_look = std::time::Instant::now();
-                if let Some(m) = balancer.observe(&cpu, work(), elapsed) {
+                if let Some(m) = balancer.observe(&busy, work(), elapsed) {
                     tracing::debug!(
                         "connections move from worker-{} ({} workers take new ones)",
                         m.from,

@@ -55,6 +55,9 @@ pub(crate) struct Worker {
     rung: AtomicBool,
     /// The CPU-time clock of the worker's thread (`NO_CLOCK` until it runs).
     cpu_clock: AtomicI32,
+    /// The worker thread's id (0 until it runs), for its scheduler
+    /// statistics.
+    tid: AtomicI32,
 }
 
 const NO_CLOCK: libc::clockid_t = libc::clockid_t::MAX;
@@ -159,6 +162,7 @@ impl Worker {
             free_loopers: AtomicUsize::new(1),
             rung: AtomicBool::new(false),
             cpu_clock: AtomicI32::new(NO_CLOCK),
+            tid: AtomicI32::new(0),
         });
         let w = worker.clone();
         let thread = std::thread::Builder::new()
@@ -180,11 +184,18 @@ impl Worker {
         self.ring();
     }
 
-    /// The CPU time the worker's thread has used (ns), once it runs.
-    pub(crate) fn cpu_ns(&self) -> Option<u64> {
-        match self.cpu_clock.load(Ordering::Relaxed) {
-            NO_CLOCK => None,
-            clock => clock_ns(clock),
+    /// The time the worker's thread has spent running or waiting for a
+    /// core (ns), once it runs: its demand for CPU. Its CPU time alone
+    /// understates that when it is often preempted (a client woken by its
+    /// reply takes its core while the other core idles). Where /proc has
+    /// no scheduler statistics, its CPU time.
+    pub(crate) fn busy_ns(&self) -> Option<u64> {
+        match self.tid.load(Ordering::Relaxed) {
+            0 => None,
+            tid => run_and_wait_ns(tid).or_else(|| match self.cpu_clock.load(Ordering::Relaxed) {
+                NO_CLOCK => None,
+                clock => clock_ns(clock),
+            }),
         }
     }
 
@@ -208,6 +219,8 @@ impl Worker {
             if let Some(clock) = own_cpu_clock() {
                 self.cpu_clock.store(clock, Ordering::Relaxed);
             }
+            // SAFETY: gettid has no preconditions and cannot fail.
+            self.tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
         }
         let mut events = Events::with_capacity(256);
         let mut ready: Vec<usize> = Vec::new();
@@ -635,6 +648,14 @@ fn own_cpu_clock() -> Option<libc::clockid_t> {
     (rc == 0).then_some(clock)
 }
 
+/// A thread's time on a core plus its time waiting for one (ns), from
+/// `/proc/self/task/<tid>/schedstat` (None where that is missing).
+fn run_and_wait_ns(tid: libc::pid_t) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let mut fields = text.split_ascii_whitespace().map(|f| f.parse::<u64>().ok());
+    Some(fields.next()?? + fields.next()??)
+}
+
 /// A clock's time in ns (None if it is gone: its thread ended).
 fn clock_ns(clock: libc::clockid_t) -> Option<u64> {
     let mut ts = libc::timespec {
@@ -652,22 +673,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_threads_cpu_clock_counts_its_work_and_is_readable_elsewhere() {
+    fn a_threads_cpu_clock_and_schedstat_count_its_work_and_are_readable_elsewhere() {
         let (tx, rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || {
             let clock = own_cpu_clock().expect("a CPU clock");
+            // SAFETY: gettid has no preconditions and cannot fail.
+            let tid = unsafe { libc::gettid() };
             let start = std::time::Instant::now();
             let mut x = 0u64;
             while start.elapsed() < Duration::from_millis(30) {
                 x = x.wrapping_add(std::hint::black_box(1));
             }
-            tx.send((clock, x)).unwrap();
+            tx.send((clock, tid, x)).unwrap();
             let _ = done_rx.recv();
         });
-        let (clock, _) = rx.recv().unwrap();
+        let (clock, tid, _) = rx.recv().unwrap();
         let used = clock_ns(clock).expect("readable from another thread");
         assert!(used >= 10_000_000, "{used} ns");
+        // The spin either ran or waited for a core: 30 ms in all.
+        let run_and_wait = run_and_wait_ns(tid).expect("this machine's /proc has schedstat");
+        assert!(run_and_wait >= 25_000_000, "{run_and_wait} ns");
         done_tx.send(()).unwrap();
         t.join().unwrap();
     }
