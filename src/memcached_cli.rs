@@ -26,6 +26,8 @@ pub struct McOptions {
     /// `-o worker_placement=` (Ferrocache's own): `elastic` (the default)
     /// or `spread`, as the Redis engine's `worker-placement`.
     pub worker_placement: Option<&'static str>,
+    /// `-o worker_spin_us=` (Ferrocache's own): the node's `worker-spin-us`.
+    pub worker_spin_us: Option<String>,
 }
 
 /// What to do after parsing.
@@ -58,7 +60,9 @@ const USAGE: &str = "ferrocache server --engine memcached [options] (memcached 1
 -o, --extended=<opts>     comma separated extended options (slab and LRU tuning accepted, no effect;
                           ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode, ssl_min_version,
                           ssl_ciphers, ssl_session_cache for -Z; worker_placement=elastic|spread:
-                          connections on as few threads as the load needs (default), or on all)
+                          connections on as few threads as the load needs (default), or on all;
+                          worker_spin_us=N: a thread polls N µs for more requests before it
+                          sleeps (default 10, 0: never)
 -S, --enable-sasl         binary protocol SASL PLAIN (users from $MEMCACHED_SASL_PWDB)
 -Y, --auth-file=<file>    text protocol authentication (user:password lines)
 -Z, --enable-ssl          every connection speaks TLS (certificates from -o ssl_*)
@@ -175,6 +179,7 @@ fn extended(
     s: &mut McSettings,
     tls: &mut Vec<(&'static str, String)>,
     placement: &mut Option<&'static str>,
+    spin_us: &mut Option<String>,
 ) -> Result<(), String> {
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
         let (name, value) = opt.split_once('=').unwrap_or((opt, ""));
@@ -192,6 +197,7 @@ fn extended(
                     }
                 })
             }
+            "worker_spin_us" => *spin_us = Some(value.to_string()),
             "ssl_chain_cert" => tls_param("tls-cert-file", value),
             "ssl_key" => tls_param("tls-key-file", value),
             "ssl_ca_cert" => tls_param("tls-ca-cert-file", value),
@@ -270,6 +276,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         tls: false,
         tls_params: Vec::new(),
         worker_placement: None,
+        worker_spin_us: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -392,7 +399,13 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                         }
                     }
                 }
-                b'o' => extended(&value()?, s, &mut o.tls_params, &mut o.worker_placement)?,
+                b'o' => extended(
+                    &value()?,
+                    s,
+                    &mut o.tls_params,
+                    &mut o.worker_placement,
+                    &mut o.worker_spin_us,
+                )?,
                 b'Z' => o.tls = true,
                 b'f' | b'n' | b'D' | b'R' | b'b' => {
                     value()?;
@@ -453,6 +466,9 @@ pub fn node_config(o: &McOptions) -> Result<Config, String> {
     set("databases", "1".to_string())?;
     if let Some(placement) = o.worker_placement {
         set("worker-placement", placement.to_string())?;
+    }
+    if let Some(us) = &o.worker_spin_us {
+        set("worker-spin-us", us.clone())?;
     }
     if o.tls {
         // memcached's defaults: no client certificates, no session cache;
@@ -590,12 +606,18 @@ mod tests {
     }
 
     #[test]
-    fn worker_placement_is_an_extended_option() {
+    fn worker_placement_and_spin_are_extended_options() {
         let config = |args: &[&str]| node_config(&run(args).unwrap()).unwrap();
         assert_eq!(config(&[]).get("worker-placement"), "elastic");
         let spread = config(&["-o", "worker_placement=spread,hashpower=20"]);
         assert_eq!(spread.get("worker-placement"), "spread");
         assert!(run(&["-o", "worker_placement=all"]).is_err());
+        assert_eq!(config(&[]).get("worker-spin-us"), "10");
+        assert_eq!(
+            config(&["-o", "worker_spin_us=0"]).get("worker-spin-us"),
+            "0"
+        );
+        assert!(node_config(&run(&["-o", "worker_spin_us=fast"]).unwrap()).is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   without holding up the others, and gets every byte later;
 //! * commands sent behind a blocking command run once it is served, and a
 //!   blocked client that goes away leaves no waiter behind;
-//! * `timeout` closes idle clients but not blocked ones or subscribers.
+//! * `timeout` closes idle clients but not blocked ones or subscribers;
+//! * a worker that served a request spins for the next (`worker-spin-us`).
 //!
 //! The scenarios that are plain Redis behaviour also run against the real
 //! redis-server.
@@ -340,5 +341,54 @@ fn connections_move_between_workers_without_losing_a_reply() {
     assert_eq!(
         call(&mut admin, &["CONFIG", "SET", "worker-placement", "bogus"]),
         b"-ERR CONFIG SET failed (possibly related to argument 'worker-placement') - argument(s) must be one of the following: spread, elastic\r\n"
+    );
+}
+
+/// Voluntary context switches of the thread named `name` of process `pid`
+/// (its sleeps), from /proc.
+fn thread_sleeps(pid: u32, name: &str) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            let status = std::fs::read_to_string(task.path().join("status")).expect("status");
+            let line = status
+                .lines()
+                .find(|l| l.starts_with("voluntary_ctxt_switches:"))
+                .expect("voluntary_ctxt_switches");
+            return line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        }
+    }
+    panic!("no thread {name} in process {pid}");
+}
+
+/// With `worker-spin-us`, a worker that served a request polls for the
+/// next one before it sleeps: a client that sends every 100 µs finds it
+/// awake. Without it (0), the worker sleeps between the requests.
+#[test]
+fn a_worker_spins_for_the_next_request_before_it_sleeps() {
+    let node = start_ferrocache(&["--threads", "1", "--worker-spin-us", "1000"]);
+    let mut c = raw(&node, Duration::from_secs(5));
+    let sleeps_over_pings = |c: &mut Raw| {
+        let before = thread_sleeps(node.child.id(), "worker-0");
+        for _ in 0..200 {
+            assert_eq!(call(c, &["PING"]), b"+PONG\r\n");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        thread_sleeps(node.child.id(), "worker-0") - before
+    };
+    let spinning = sleeps_over_pings(&mut c);
+    assert!(
+        spinning < 50,
+        "{spinning} sleeps in 200 requests while spinning"
+    );
+    assert_eq!(
+        text(&call(&mut c, &["CONFIG", "SET", "worker-spin-us", "0"])),
+        "+OK\r\n"
+    );
+    let sleeping = sleeps_over_pings(&mut c);
+    assert!(
+        sleeping > 150,
+        "{sleeping} sleeps in 200 requests without spinning"
     );
 }

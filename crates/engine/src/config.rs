@@ -116,6 +116,9 @@ pub static PARAMS: &[Param] = &[
         Kind::Enum(&["spread", "elastic"]),
         "elastic",
     ),
+    // How long (µs) a worker that just served connections polls for more
+    // before it sleeps (server crate's `worker`); 0 never spins.
+    p("worker-spin-us", int(0, 1000), "10"),
     fixed("daemonize", BOOL, "no"),
     fixed("unixsocket", Kind::Str, ""),
     fixed("pidfile", Kind::Str, ""),
@@ -589,6 +592,8 @@ pub struct Hot {
     pub eviction_tenacity: AtomicU64,
     /// `appendfsync always`: the AOF is synced before each reply.
     pub appendfsync_always: AtomicBool,
+    /// `worker-spin-us`.
+    pub worker_spin_us: AtomicU64,
 }
 
 impl Hot {
@@ -895,6 +900,7 @@ impl Config {
             (&h.maxmemory, "maxmemory"),
             (&h.maxmemory_samples, "maxmemory-samples"),
             (&h.eviction_tenacity, "maxmemory-eviction-tenacity"),
+            (&h.worker_spin_us, "worker-spin-us"),
         ] {
             atomic.store(v(name).max(0) as u64, Ordering::Relaxed);
         }
