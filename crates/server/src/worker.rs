@@ -192,8 +192,8 @@ impl Worker {
     /// core (ns), once it runs: its demand for CPU. Its CPU time alone
     /// understates that when it is often preempted (a client woken by its
     /// reply takes its core while the other core idles). Where /proc has
-    /// no scheduler statistics, its CPU time.
-    /// Spinning for events (`worker-spin-us`) is not busy.
+    /// no scheduler statistics, its CPU time. Spinning for events
+    /// (`worker-spin-us`) does not count.
     pub(crate) fn busy_ns(&self) -> Option<u64> {
         let busy = match self.tid.load(Ordering::Relaxed) {
             0 => None,

@@ -1034,6 +1034,40 @@ mod tests {
         assert_eq!(StreamId::new(7, 1).to_bytes(), b"7-1");
     }
 
+    /// Random ids, many at the edges of the range: the text round-trips,
+    /// the order is that of (ms, seq) as numbers (the 128-bit value
+    /// ms * 2^64 + seq), and incr/decr step by one in that order.
+    #[test]
+    fn id_properties_hold_for_random_ids() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut part = |rng: &mut rand::rngs::StdRng| match rng.gen_range(0..4) {
+            0 => rng.gen_range(0..3),
+            1 => u64::MAX - rng.gen_range(0..3),
+            _ => rng.gen(),
+        };
+        let wide = |id: StreamId| (id.ms as u128) << 64 | id.seq as u128;
+        for _ in 0..20_000 {
+            let a = StreamId::new(part(&mut rng), part(&mut rng));
+            let b = StreamId::new(part(&mut rng), part(&mut rng));
+            assert_eq!(
+                StreamId::parse_parts(&a.to_bytes()),
+                Some((a.ms, Seq::Given(a.seq)))
+            );
+            assert_eq!(a.cmp(&b), wide(a).cmp(&wide(b)), "{a} vs {b}");
+            match a.incr() {
+                Some(n) => {
+                    assert_eq!(wide(n), wide(a) + 1);
+                    assert_eq!(n.decr(), Some(a));
+                }
+                None => assert_eq!(a, StreamId::MAX),
+            }
+            match a.decr() {
+                Some(p) => assert_eq!(wide(p) + 1, wide(a)),
+                None => assert_eq!(a, StreamId::MIN),
+            }
+        }
+    }
+
     /// Random appends, deletes and trims against a BTreeMap model.
     #[test]
     fn matches_a_simple_model() {
