@@ -177,6 +177,7 @@ fn classic_commands_match_memcached() {
             b"set a 0 0 1 noreply\r\n1\r\nadd a 0 0 1 noreply\r\n2\r\nincr a 1 noreply\r\nget a\r\n",
         ),
         ("version/verbosity", b"version\r\nverbosity 1\r\nverbosity 1 noreply\r\n"),
+        ("stats sizes", b"stats sizes\r\n"),
         ("flush", b"set a 0 0 1\r\n1\r\nflush_all\r\nget a\r\nflush_all 0\r\n"),
         ("empty value", b"set e 0 0 0\r\n\r\nget e\r\n"),
         ("flags", b"set f 4294967295 0 1\r\nx\r\nget f\r\n"),
@@ -629,6 +630,11 @@ fn stats_fields_are_real() {
     assert!(
         settings.contains("STAT item_size_max 1048576\r\n"),
         "{settings}"
+    );
+    // No slab classes.
+    assert_eq!(
+        text_exchange(ferro.port, b"stats slabs\r\n"),
+        b"STAT active_slabs 0\r\nEND\r\n"
     );
 }
 
