@@ -62,7 +62,7 @@ const USAGE: &str = "ferrocache server --engine memcached [options] (memcached 1
                           ssl_ciphers, ssl_session_cache for -Z; worker_placement=elastic|spread:
                           connections on as few threads as the load needs (default), or on all;
                           worker_spin_us=N: a thread polls N µs for more requests before it
-                          sleeps (default 10, 0: never)
+                          sleeps (default 0: never)
 -S, --enable-sasl         binary protocol SASL PLAIN (users from $MEMCACHED_SASL_PWDB)
 -Y, --auth-file=<file>    text protocol authentication (user:password lines)
 -Z, --enable-ssl          every connection speaks TLS (certificates from -o ssl_*)
@@ -612,10 +612,10 @@ mod tests {
         let spread = config(&["-o", "worker_placement=spread,hashpower=20"]);
         assert_eq!(spread.get("worker-placement"), "spread");
         assert!(run(&["-o", "worker_placement=all"]).is_err());
-        assert_eq!(config(&[]).get("worker-spin-us"), "10");
+        assert_eq!(config(&[]).get("worker-spin-us"), "0");
         assert_eq!(
-            config(&["-o", "worker_spin_us=0"]).get("worker-spin-us"),
-            "0"
+            config(&["-o", "worker_spin_us=10"]).get("worker-spin-us"),
+            "10"
         );
         assert!(node_config(&run(&["-o", "worker_spin_us=fast"]).unwrap()).is_err());
     }

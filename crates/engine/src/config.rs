@@ -117,8 +117,9 @@ pub static PARAMS: &[Param] = &[
         "elastic",
     ),
     // How long (µs) a worker that just served connections polls for more
-    // before it sleeps (server crate's `worker`); 0 never spins.
-    p("worker-spin-us", int(0, 1000), "10"),
+    // before it sleeps (server crate's `worker`); 0 (the default) never
+    // spins.
+    p("worker-spin-us", int(0, 1000), "0"),
     fixed("daemonize", BOOL, "no"),
     fixed("unixsocket", Kind::Str, ""),
     fixed("pidfile", Kind::Str, ""),
