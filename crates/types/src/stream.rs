@@ -1040,7 +1040,7 @@ mod tests {
     #[test]
     fn id_properties_hold_for_random_ids() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-        let mut part = |rng: &mut rand::rngs::StdRng| match rng.gen_range(0..4) {
+        let part = |rng: &mut rand::rngs::StdRng| match rng.gen_range(0..4) {
             0 => rng.gen_range(0..3),
             1 => u64::MAX - rng.gen_range(0..3),
             _ => rng.gen(),
