@@ -1481,7 +1481,7 @@ pub(crate) fn refusal(
         if write() && server.config.get_bool("replica-read-only") {
             return Some(b"READONLY You can't write against a read only replica.");
         }
-    } else if rep.too_few_replicas.load(Ordering::Relaxed) && write() {
+    } else if too_few_replicas(server) && write() {
         return Some(NOREPLICAS_ERROR);
     }
     None
