@@ -3,9 +3,10 @@
 //! Redis stores large sorted sets (more than `zset-max-listpack-entries` members
 //! or a member longer than `zset-max-listpack-value`) as a skiplist ordered by
 //! `(score, member)` plus a dict `member -> score`. [`SortedSet`] is the same
-//! data structure, written in safe Rust and laid out to use less memory:
+//! data structure, written in safe Rust and laid out to use less memory and
+//! fewer cache misses per search:
 //!
-//! * **Arena with `u32` links.** All nodes live in one `Vec<Node>`; links are
+//! * **Arenas with `u32` links.** All nodes live in one `Vec<Node>`; links are
 //!   `u32` indices instead of pointers (index 0 is the header node, which also
 //!   serves as the "null" link because nothing ever points back at it). This
 //!   keeps the code free of `unsafe`, halves the size of every link compared to
@@ -18,21 +19,26 @@
 //!   index, `ZCOUNT`, `ZLEXCOUNT` and `ZREMRANGEBYRANK` are `O(log n)` (plus
 //!   the size of the output) instead of a linear walk. Levels are drawn with
 //!   `p = 0.25` and capped at 32, exactly like Redis.
-//! * **Compact nodes.** A node is 40 bytes in the arena: the member's
-//!   allocation (`Box<[u8]>`), the score, `prev`/`next` links for level 0 and
-//!   the tower height. Level 0 needs no stored span (it is always 1, or 0 after
-//!   the last node). The levels above it (needed by only 25% of nodes) are
-//!   encoded as 16 bytes each in front of the member bytes, in the same
-//!   exact-size allocation, so no node ever pays a second allocation for its
-//!   tower. Each upper level caches the score of the node it links to, so a
-//!   search does not load the nodes it only compares against.
+//! * **Compact nodes.** A node is 48 bytes in the arena: the member's
+//!   exact-size allocation (`Box<[u8]>`), the score, `prev`/`next` links for
+//!   level 0 with the next node's score, the tower height and where its tower
+//!   is. Level 0 needs no stored span (it is always 1, or 0 after the last
+//!   node).
+//! * **Towers in their own arena, one cache miss per step.** The levels above
+//!   level 0 (needed by only 25% of nodes) are [`Link`]s of 20 bytes, a node's
+//!   links contiguous in one shared `Vec<Link>`. Each link caches the score of
+//!   the node it points to and where that node's tower is (level 0 caches the
+//!   score in the node), so a search compares against the next node without
+//!   loading it, and moving to it loads only its tower: one cache miss per
+//!   step, where Redis pays one per comparison. The next node's member is
+//!   read only on a score tie. Freed towers go on free lists by height.
 //! * **Member index without a second copy.** The `member -> node` lookup is a
 //!   [`hashbrown::HashTable<u32>`] holding only node indices; hashing and
 //!   equality go through the member bytes stored in the node. Redis keeps the
 //!   member string once but pays a dict entry (24 bytes), a bucket pointer
 //!   (8 bytes) and a node with 24 bytes of header plus 16 bytes per level;
 //!   here the index costs about 5-10 bytes per member. With short members
-//!   (`member:123456`) the whole structure takes roughly 70 bytes per member
+//!   (`member:123456`) the whole structure takes roughly 75 bytes per member
 //!   (see [`SortedSet::mem_bytes`]), against well over 100 in Redis.
 //!
 //! Ordering is exactly Redis's: by score (an `f64` that is never NaN; `-0.0`
@@ -57,38 +63,42 @@ const HEAD: u32 = 0;
 /// "No node": the end of a level's chain, the `prev` of the first node, or the
 /// end of the free list.
 const NIL: u32 = 0;
+/// Where the header's tower starts in [`SortedSet::links`].
+const HEAD_TOWER: u32 = 0;
 
-/// One level of a node's tower: the next node at this level and how many
-/// level-0 steps that link skips. For a link to [`NIL`], `span` is the number of
-/// nodes after this one (the Redis invariant, which keeps the arithmetic in
-/// insert/delete uniform). At level 0 the span is therefore implied: 1, or 0 for
-/// the last node.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Level {
+/// One upper level (`>= 1`) of a node's tower: the next node at this level,
+/// how many level-0 steps that link skips, and, cached from that next node,
+/// its score and where its tower starts. For a link to [`NIL`], `span` is the
+/// number of nodes after this one (the Redis invariant, which keeps the
+/// arithmetic in insert/delete uniform) and the cached fields are meaningless.
+///
+/// Packed to 4-byte alignment: 20 bytes instead of 24 (the score is only ever
+/// copied out, never borrowed).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, packed(4))]
+struct Link {
     next: u32,
     span: u32,
+    next_tower: u32,
+    next_score: f64,
 }
 
-/// Bytes per encoded upper level in [`Node::data`]: `next`, `span`, and
-/// the score of the `next` node. With that score at hand a search compares
-/// against the next node without loading it; a node (and its tower) is
-/// loaded only when the search moves to it, or on a score tie.
-const LEVEL_BYTES: usize = 16;
-
-/// A skiplist node: 40 bytes in the arena plus one exact-size heap allocation.
+/// A skiplist node: 48 bytes in the arena plus the member's allocation.
 #[derive(Clone)]
 struct Node {
-    /// Levels `1..height` of the tower, [`LEVEL_BYTES`] each (`next` then
-    /// `span`, native-endian `u32`s), followed by the member bytes. Sharing
-    /// one allocation means most nodes (height 1, 75%) carry no tower bytes
-    /// at all and no node needs a second allocation for its tower.
-    data: Box<[u8]>,
+    member: Box<[u8]>,
     score: f64,
+    /// The score of `next`, cached like an upper level's (meaningless when
+    /// `next` is [`NIL`]).
+    next_score: f64,
     /// Previous node at level 0 ([`NIL`] for the first node). For a free slot,
     /// the next free slot.
     prev: u32,
     /// Next node at level 0.
     next: u32,
+    /// Index in [`SortedSet::links`] of this node's level 1 (levels `1..height`
+    /// follow it); meaningless when the node has height 1.
+    tower: u32,
     /// Number of levels above level 0 (`height - 1`).
     up: u8,
 }
@@ -96,7 +106,7 @@ struct Node {
 impl Node {
     #[inline]
     fn member(&self) -> &[u8] {
-        &self.data[self.up as usize * LEVEL_BYTES..]
+        &self.member
     }
 
     /// Number of levels in the tower (1..=[`MAX_LEVEL`]).
@@ -105,61 +115,38 @@ impl Node {
         self.up as usize + 1
     }
 
-    #[inline]
-    fn level(&self, i: usize) -> Level {
-        if i == 0 {
-            return Level {
-                next: self.next,
-                span: u32::from(self.next != NIL),
-            };
-        }
-        let o = (i - 1) * LEVEL_BYTES;
-        let word = |o: usize| u32::from_ne_bytes(self.data[o..o + 4].try_into().unwrap());
-        Level {
-            next: word(o),
-            span: word(o + 4),
-        }
-    }
-
-    /// The score of the node that upper level `i >= 1` links to (as cached
-    /// in the tower; meaningless for a link to [`NIL`]).
-    #[inline]
-    fn next_score(&self, i: usize) -> f64 {
-        let o = (i - 1) * LEVEL_BYTES + 8;
-        f64::from_ne_bytes(self.data[o..o + 8].try_into().unwrap())
-    }
-
-    /// Sets level `i`; `next_score` is the score of `l.next` (cached for
-    /// upper levels).
-    #[inline]
-    fn set_level(&mut self, i: usize, l: Level, next_score: f64) {
-        if i == 0 {
-            debug_assert_eq!(l.span, u32::from(l.next != NIL), "level-0 span");
-            self.next = l.next;
-            return;
-        }
-        let o = (i - 1) * LEVEL_BYTES;
-        self.data[o..o + 4].copy_from_slice(&l.next.to_ne_bytes());
-        self.data[o + 4..o + 8].copy_from_slice(&l.span.to_ne_bytes());
-        self.data[o + 8..o + 16].copy_from_slice(&next_score.to_ne_bytes());
-    }
-
     /// Heap bytes owned by this node besides the arena slot (approximate).
     fn heap_bytes(&self) -> usize {
-        alloc_size(self.data.len())
+        alloc_size(self.member.len())
     }
+}
 
-    /// Takes the member out of a node that is being freed.
-    fn take_member(&mut self) -> Vec<u8> {
-        let data = std::mem::take(&mut self.data);
-        let off = self.up as usize * LEVEL_BYTES;
-        self.up = 0;
-        if off == 0 {
-            data.into_vec()
-        } else {
-            data[off..].to_vec()
-        }
-    }
+/// Where a search stopped on each level: the last node before the searched
+/// position, as a node index on level 0 and as a tower position (index of
+/// the tower's level 1 in [`SortedSet::links`]) above it, with the 1-based
+/// rank of that node (0 for the header) on every level.
+#[derive(Clone, Copy)]
+struct Path {
+    node0: u32,
+    towers: [u32; MAX_LEVEL],
+    rank: [u32; MAX_LEVEL],
+}
+
+impl Path {
+    /// The path to the front of the set: the header on every level.
+    const FRONT: Path = Path {
+        node0: HEAD,
+        towers: [HEAD_TOWER; MAX_LEVEL],
+        rank: [0; MAX_LEVEL],
+    };
+}
+
+/// Starts loading `value`'s cache line without waiting for it: a load whose
+/// result nothing depends on, which the CPU issues alongside the loads that
+/// follow (a safe stand-in for a prefetch instruction).
+#[inline(always)]
+fn prefetch(value: &Node) {
+    std::hint::black_box(value.next);
 }
 
 /// `(a_score, a_member) < (b_score, b_member)` in sorted-set order.
@@ -200,6 +187,13 @@ pub enum LexBound<'a> {
 pub struct SortedSet {
     /// Arena; `nodes[0]` is the header with [`MAX_LEVEL`] levels.
     nodes: Vec<Node>,
+    /// Upper levels of every tower; the header's are the first
+    /// `MAX_LEVEL - 1`.
+    links: Vec<Link>,
+    /// Per tower height `h` (index `h - 2`), the first free tower of that
+    /// height ([`NIL`] when none; a free tower's level 1 `next` continues the
+    /// list). The header's tower is never freed, so 0 cannot be a free tower.
+    free_towers: [u32; MAX_LEVEL - 1],
     /// Member -> node index, hashed by the member bytes stored in the node.
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
@@ -237,10 +231,12 @@ impl SortedSet {
     /// Creates an empty sorted set.
     pub fn new() -> Self {
         let header = Node {
-            data: vec![0; (MAX_LEVEL - 1) * LEVEL_BYTES].into_boxed_slice(),
+            member: Box::default(),
             score: 0.0,
+            next_score: 0.0,
             prev: NIL,
             next: NIL,
+            tower: HEAD_TOWER,
             up: (MAX_LEVEL - 1) as u8,
         };
         let hasher = DefaultHashBuilder::default();
@@ -249,6 +245,8 @@ impl SortedSet {
         let seed = hasher.hash_one(0x9e37_79b9_7f4a_7c15_u64);
         SortedSet {
             nodes: vec![header],
+            links: vec![Link::default(); MAX_LEVEL - 1],
+            free_towers: [NIL; MAX_LEVEL - 1],
             index: HashTable::new(),
             hasher,
             tail: NIL,
@@ -275,13 +273,13 @@ impl SortedSet {
         self.len == 0
     }
 
-    /// Approximate heap (plus inline) bytes used by the set: the arena
-    /// (including spare capacity and free slots), member and tower
-    /// allocations, and the member index.
+    /// Approximate heap (plus inline) bytes used by the set: the arenas
+    /// (including spare capacity and free slots), member allocations, and
+    /// the member index.
     pub fn mem_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.nodes[HEAD as usize].heap_bytes()
+            + self.links.capacity() * std::mem::size_of::<Link>()
             + self.heap_bytes
             + self.index.allocation_size()
     }
@@ -296,24 +294,31 @@ impl SortedSet {
         &mut self.nodes[idx as usize]
     }
 
+    /// Level `i >= 1` of the tower starting at `tower`.
     #[inline]
-    fn lvl(&self, idx: u32, i: usize) -> Level {
-        self.nodes[idx as usize].level(i)
-    }
-
-    #[inline]
-    fn set_lvl(&mut self, idx: u32, i: usize, l: Level) {
-        let next_score = self.nodes[l.next as usize].score;
-        self.nodes[idx as usize].set_level(i, l, next_score);
-    }
-
-    /// Adds `delta` (+1 or -1) to the span of an upper level (`i >= 1`).
-    #[inline]
-    fn bump_span(&mut self, idx: u32, i: usize, delta: i32) {
+    fn link(&self, tower: u32, i: usize) -> Link {
         debug_assert!(i >= 1);
-        let mut l = self.lvl(idx, i);
-        l.span = l.span.checked_add_signed(delta).expect("span");
-        self.set_lvl(idx, i, l);
+        self.links[tower as usize + i - 1]
+    }
+
+    #[inline]
+    fn link_mut(&mut self, tower: u32, i: usize) -> &mut Link {
+        debug_assert!(i >= 1);
+        &mut self.links[tower as usize + i - 1]
+    }
+
+    /// Points level `i >= 1` of `tower` at node `next` (or [`NIL`]),
+    /// caching what a search needs from it.
+    #[inline]
+    fn point(&mut self, tower: u32, i: usize, next: u32, span: u32) {
+        let n = self.node(next);
+        let (next_tower, next_score) = (n.tower, n.score);
+        *self.link_mut(tower, i) = Link {
+            next,
+            span,
+            next_tower,
+            next_score,
+        };
     }
 
     fn find(&self, member: &[u8]) -> Option<u32> {
@@ -345,96 +350,116 @@ impl SortedSet {
         1 + ((r.leading_zeros() / 2) as usize).min(MAX_LEVEL - 1)
     }
 
-    /// For every level, the last node strictly before `(score, member)` and its
-    /// 1-based rank (0 for the header).
-    fn search(&self, score: f64, member: &[u8]) -> ([u32; MAX_LEVEL], [u32; MAX_LEVEL]) {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut rank = [0u32; MAX_LEVEL];
-        let mut x = HEAD;
-        let mut r = 0u32;
-        for i in (0..self.level).rev() {
+    /// The top-down walk every positioning operation shares. `r` is the
+    /// number of elements stepped over so far. On each level,
+    /// `ahead(link, r)` says whether to step to `link.next` (never [`NIL`];
+    /// on level 0 the link is made up from the node, `next_tower` unset).
+    /// Returns where the walk stopped on every level.
+    #[inline]
+    fn walk(&self, ahead: impl Fn(&Link, u32) -> bool) -> Path {
+        let mut path = Path::FRONT;
+        let (mut x, mut tower, mut r) = (HEAD, HEAD_TOWER, 0u32);
+        for i in (1..self.level).rev() {
             loop {
-                let l = self.lvl(x, i);
-                if l.next == NIL {
-                    break;
-                }
-                let next_score = if i == 0 {
-                    self.node(l.next).score
-                } else {
-                    self.node(x).next_score(i)
-                };
-                // The next node itself is loaded only on a score tie.
-                let before = next_score < score
-                    || (next_score == score && self.node(l.next).member() < member);
-                if !before {
+                let l = self.link(tower, i);
+                if l.next == NIL || !ahead(&l, r) {
                     break;
                 }
                 r += l.span;
                 x = l.next;
+                tower = l.next_tower;
+                // Level 0 starts from the node the walk stops on: start
+                // loading its slot while its tower loads.
+                prefetch(&self.nodes[x as usize]);
             }
-            update[i] = x;
-            rank[i] = r;
+            path.towers[i] = tower;
+            path.rank[i] = r;
         }
-        (update, rank)
+        loop {
+            let n = self.node(x);
+            let l = Link {
+                next: n.next,
+                span: 1,
+                next_tower: NIL,
+                next_score: n.next_score,
+            };
+            if l.next == NIL || !ahead(&l, r) {
+                break;
+            }
+            r += 1;
+            x = l.next;
+        }
+        path.node0 = x;
+        path.rank[0] = r;
+        path
+    }
+
+    /// For every level, the last node strictly before `(score, member)`.
+    fn search(&self, score: f64, member: &[u8]) -> Path {
+        // The next node itself is loaded only on a score tie.
+        self.walk(|l, _| {
+            let s = l.next_score;
+            s < score || (s == score && self.node(l.next).member() < member)
+        })
+    }
+
+    /// For every level, the last node whose 1-based rank is at most `rank`.
+    fn path_to_rank(&self, rank: usize) -> Path {
+        let rank = u32::try_from(rank).unwrap_or(u32::MAX);
+        self.walk(|l, r| r + l.span <= rank)
     }
 
     /// Number of leading elements (in ascending order) satisfying `pred`, which
     /// must be true for a prefix of the set and false afterwards.
-    fn count_prefix(&self, mut pred: impl FnMut(&Node) -> bool) -> usize {
-        let mut x = HEAD;
-        let mut r = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.lvl(x, i);
-                if l.next == NIL || !pred(self.node(l.next)) {
-                    break;
-                }
-                r += l.span as usize;
-                x = l.next;
-            }
-        }
-        r
+    fn count_prefix(&self, pred: impl Fn(&Node) -> bool) -> usize {
+        let path = self.walk(|l, _| pred(self.node(l.next)));
+        path.rank[0] as usize
     }
 
     /// Node at 0-based `rank`; requires `rank < len`.
     fn node_at_rank(&self, rank: usize) -> u32 {
         debug_assert!(rank < self.len);
         if rank == 0 {
-            return self.lvl(HEAD, 0).next;
+            return self.node(HEAD).next;
         }
         if rank + 1 == self.len {
             return self.tail;
         }
-        let target = rank + 1;
-        let mut x = HEAD;
-        let mut t = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.lvl(x, i);
-                if l.next == NIL || t + l.span as usize > target {
-                    break;
-                }
-                t += l.span as usize;
-                x = l.next;
-            }
-            if t == target {
-                return x;
-            }
+        self.path_to_rank(rank + 1).node0
+    }
+
+    /// Takes a free tower of `height` (or grows the links arena); returns
+    /// where it starts.
+    fn alloc_tower(&mut self, height: usize) -> u32 {
+        let free = &mut self.free_towers[height - 2];
+        if *free != NIL {
+            let tower = *free;
+            *free = self.links[tower as usize].next;
+            return tower;
         }
-        unreachable!("rank {rank} out of range (len {})", self.len)
+        let tower = u32::try_from(self.links.len())
+            .ok()
+            .filter(|t| t.checked_add(height as u32).is_some())
+            .expect("sorted set too large");
+        self.links
+            .resize(self.links.len() + height - 1, Link::default());
+        tower
     }
 
     /// Takes a free arena slot (or grows the arena) for a new node.
     fn alloc(&mut self, member: &[u8], score: f64, level: usize) -> u32 {
-        let tower = (level - 1) * LEVEL_BYTES;
-        let mut data = Vec::with_capacity(tower + member.len());
-        data.resize(tower, 0);
-        data.extend_from_slice(member);
+        let tower = if level > 1 {
+            self.alloc_tower(level)
+        } else {
+            NIL
+        };
         let node = Node {
-            data: data.into_boxed_slice(),
+            member: member.into(),
             score,
+            next_score: 0.0,
             prev: NIL,
             next: NIL,
+            tower,
             up: (level - 1) as u8,
         };
         self.heap_bytes += node.heap_bytes();
@@ -453,66 +478,70 @@ impl SortedSet {
         }
     }
 
-    /// Returns an unlinked, unindexed slot to the free list; hands back the
-    /// member it held.
+    /// Returns an unlinked, unindexed slot (and its tower) to the free
+    /// lists; hands back the member it held.
     fn free(&mut self, idx: u32) -> Vec<u8> {
         let free_head = self.free_head;
         let node = self.node_mut(idx);
         let bytes = node.heap_bytes();
-        let member = node.take_member();
+        let member = std::mem::take(&mut node.member).into_vec();
+        let (tower, height) = (node.tower, node.height());
         node.next = NIL;
         node.prev = free_head;
+        node.up = 0;
         self.heap_bytes -= bytes;
         self.free_head = idx;
+        if height > 1 {
+            let free = &mut self.free_towers[height - 2];
+            self.links[tower as usize].next = *free;
+            *free = tower;
+        }
         member
     }
 
-    /// Links node `idx` (whose tower height is already set) after the nodes in
-    /// `update`, whose ranks are in `rank` (as returned by [`Self::search`]).
-    fn link(&mut self, idx: u32, mut update: [u32; MAX_LEVEL], mut rank: [u32; MAX_LEVEL]) {
-        let lvl = self.node(idx).height();
+    /// Links node `idx` (whose tower is already allocated) after the nodes in
+    /// `path` (as returned by [`Self::search`]).
+    fn link_node(&mut self, idx: u32, mut path: Path) {
+        let (lvl, tower, score) = {
+            let n = self.node(idx);
+            (n.height(), n.tower, n.score)
+        };
         if lvl > self.level {
             let len = self.len as u32;
             for i in self.level..lvl {
-                update[i] = HEAD;
-                rank[i] = 0;
-                self.set_lvl(
-                    HEAD,
-                    i,
-                    Level {
-                        next: NIL,
-                        span: len,
-                    },
-                );
+                path.towers[i] = HEAD_TOWER;
+                path.rank[i] = 0;
+                self.point(HEAD_TOWER, i, NIL, len);
             }
             self.level = lvl;
         }
-        for i in 0..lvl {
-            let u = update[i];
-            let ul = self.lvl(u, i);
-            let d = rank[0] - rank[i];
-            self.set_lvl(
-                idx,
-                i,
-                Level {
-                    next: ul.next,
-                    span: ul.span - d,
-                },
-            );
-            self.set_lvl(
-                u,
-                i,
-                Level {
-                    next: idx,
-                    span: d + 1,
-                },
-            );
+        for i in 1..lvl {
+            let u = path.towers[i];
+            let ul = self.link(u, i);
+            let d = path.rank[0] - path.rank[i];
+            *self.link_mut(tower, i) = Link {
+                span: ul.span - d,
+                ..ul
+            };
+            *self.link_mut(u, i) = Link {
+                next: idx,
+                span: d + 1,
+                next_tower: tower,
+                next_score: score,
+            };
         }
-        for (i, &u) in update.iter().enumerate().take(self.level).skip(lvl) {
-            self.bump_span(u, i, 1);
+        for i in lvl..self.level {
+            self.link_mut(path.towers[i], i).span += 1;
         }
-        self.node_mut(idx).prev = update[0];
-        let next = self.lvl(idx, 0).next;
+        let prev = path.node0;
+        let p = self.node_mut(prev);
+        let (next, next_score) = (p.next, p.next_score);
+        p.next = idx;
+        p.next_score = score;
+        let n = self.node_mut(idx);
+        n.prev = prev;
+        n.next = next;
+        n.next_score = next_score;
         if next != NIL {
             self.node_mut(next).prev = idx;
         } else {
@@ -521,32 +550,38 @@ impl SortedSet {
         self.len += 1;
     }
 
-    /// Unlinks node `idx`; `update` holds, per level, the last node before it.
-    fn unlink(&mut self, idx: u32, update: &[u32; MAX_LEVEL]) {
-        for (i, &u) in update.iter().enumerate().take(self.level) {
-            let ul = self.lvl(u, i);
+    /// Unlinks node `idx`; `path` holds, per level, the last node before it.
+    fn unlink(&mut self, idx: u32, path: &Path) {
+        let tower = self.node(idx).tower;
+        for i in 1..self.level {
+            let u = path.towers[i];
+            let ul = self.link(u, i);
             if ul.next == idx {
-                let xl = self.lvl(idx, i);
-                self.set_lvl(
-                    u,
-                    i,
-                    Level {
-                        next: xl.next,
-                        span: ul.span - 1 + xl.span,
-                    },
-                );
+                let xl = self.link(tower, i);
+                *self.link_mut(u, i) = Link {
+                    span: ul.span - 1 + xl.span,
+                    ..xl
+                };
             } else {
-                self.bump_span(u, i, -1);
+                self.link_mut(u, i).span -= 1;
             }
         }
-        let next = self.lvl(idx, 0).next;
-        let prev = self.node(idx).prev;
+        debug_assert_eq!(self.node(path.node0).next, idx);
+        let Node {
+            prev,
+            next,
+            next_score,
+            ..
+        } = *self.node(idx);
+        let p = self.node_mut(path.node0);
+        p.next = next;
+        p.next_score = next_score;
         if next != NIL {
             self.node_mut(next).prev = prev;
         } else {
             self.tail = prev;
         }
-        while self.level > 1 && self.lvl(HEAD, self.level - 1).next == NIL {
+        while self.level > 1 && self.link(HEAD_TOWER, self.level - 1).next == NIL {
             self.level -= 1;
         }
         self.len -= 1;
@@ -564,19 +599,18 @@ impl SortedSet {
     }
 
     /// Unlinks, unindexes and frees node `idx`.
-    fn delete_node(&mut self, idx: u32, update: &[u32; MAX_LEVEL]) -> (Vec<u8>, f64) {
-        self.unlink(idx, update);
+    fn delete_node(&mut self, idx: u32, path: &Path) -> (Vec<u8>, f64) {
+        self.unlink(idx, path);
         self.unindex(idx);
         let score = self.node(idx).score;
         (self.free(idx), score)
     }
 
-    /// Finds `update` for an existing node and deletes it.
+    /// Finds the path to an existing node and deletes it.
     fn delete_existing(&mut self, idx: u32) -> (Vec<u8>, f64) {
         let n = self.node(idx);
-        let (update, _) = self.search(n.score, n.member());
-        debug_assert_eq!(self.lvl(update[0], 0).next, idx);
-        self.delete_node(idx, &update)
+        let path = self.search(n.score, n.member());
+        self.delete_node(idx, &path)
     }
 
     /// Adds `member` with `score`, or updates its score if already present
@@ -594,9 +628,9 @@ impl SortedSet {
             return Some(old);
         }
         let level = self.random_level();
-        let (update, rank) = self.search(score, member);
+        let path = self.search(score, member);
         let idx = self.alloc(member, score, level);
-        self.link(idx, update, rank);
+        self.link_node(idx, path);
         let h = hash_member(&self.hasher, member);
         let (nodes, hasher) = (&self.nodes, &self.hasher);
         self.index
@@ -607,41 +641,40 @@ impl SortedSet {
     /// Changes the score of existing node `idx`, repositioning it if needed.
     fn update_score(&mut self, idx: u32, score: f64) {
         let n = self.node(idx);
-        let prev = n.prev;
-        let next = n.next;
-        let after_prev = prev == NIL || {
+        let (prev, next) = (n.prev, n.next);
+        // Short-circuits: a score that moved down is not checked against
+        // the next node, whose score is cached anyway.
+        let in_place = (prev == NIL || {
             let p = self.node(prev);
             less(p.score, p.member(), score, n.member())
-        };
-        let before_next = next == NIL || {
-            let q = self.node(next);
-            less(score, n.member(), q.score, q.member())
-        };
+        }) && (next == NIL
+            || score < n.next_score
+            || (score == n.next_score && n.member() < self.node(next).member()));
         let height = n.height();
-        if after_prev && before_next && height == 1 {
-            // Still in the same place, and no tower caches the score: no
-            // relinking needed.
+        if in_place && height == 1 {
+            // Still in the same place, and no tower caches the score: only
+            // the previous node's cached copy changes.
             self.node_mut(idx).score = score;
+            self.node_mut(prev).next_score = score;
             return;
         }
-        let (update, _) = self.search(n.score, n.member());
-        debug_assert_eq!(self.lvl(update[0], 0).next, idx);
-        if after_prev && before_next {
-            // In place, but the towers that link here cache the old score.
+        let path = self.search(n.score, n.member());
+        if in_place {
+            // In place, but the levels that link here cache the old score.
             self.node_mut(idx).score = score;
-            for (i, &u) in update.iter().enumerate().take(height).skip(1) {
-                let l = self.lvl(u, i);
-                self.set_lvl(u, i, l);
+            self.node_mut(prev).next_score = score;
+            for i in 1..height {
+                self.link_mut(path.towers[i], i).next_score = score;
             }
             return;
         }
         // Unlink, then relink at the new position reusing the node, its
         // member allocation, its tower and its index entry.
-        self.unlink(idx, &update);
+        self.unlink(idx, &path);
         self.node_mut(idx).score = score;
         let n = self.node(idx);
-        let (update, rank) = self.search(score, n.member());
-        self.link(idx, update, rank);
+        let path = self.search(score, n.member());
+        self.link_node(idx, path);
     }
 
     /// Removes `member`, returning its score (`ZREM`).
@@ -657,9 +690,8 @@ impl SortedSet {
         };
         let n = self.node(idx);
         let score = n.score;
-        let (update, _) = self.search(score, n.member());
-        debug_assert_eq!(self.lvl(update[0], 0).next, idx);
-        self.unlink(idx, &update);
+        let path = self.search(score, n.member());
+        self.unlink(idx, &path);
         self.free(idx);
         Some(score)
     }
@@ -668,11 +700,8 @@ impl SortedSet {
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let idx = self.find(member)?;
         let n = self.node(idx);
-        let (score, member) = (n.score, n.member());
-        // Count elements <= (score, member); the last one counted is `idx`.
-        let r = self.count_prefix(|m| !less(score, member, m.score, m.member()));
-        debug_assert!(r >= 1);
-        Some(r - 1)
+        // The elements before `member`, which the search steps over.
+        Some(self.search(n.score, n.member()).rank[0] as usize)
     }
 
     /// The element at 0-based ascending `rank`.
@@ -807,27 +836,14 @@ impl SortedSet {
             return 0;
         }
         let end = end_inclusive.min(self.len - 1);
-        // update[i]: last node at level i with rank (0-based) < start.
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut x = HEAD;
-        let mut t = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.lvl(x, i);
-                if l.next == NIL || t + l.span as usize > start {
-                    break;
-                }
-                t += l.span as usize;
-                x = l.next;
-            }
-            update[i] = x;
-        }
-        debug_assert_eq!(t, start);
+        // The last node before `start` on every level.
+        let path = self.path_to_rank(start);
+        debug_assert_eq!(path.rank[0] as usize, start);
         let count = end - start + 1;
-        let mut cur = self.lvl(x, 0).next;
+        let mut cur = self.node(path.node0).next;
         for _ in 0..count {
-            let next = self.lvl(cur, 0).next;
-            self.delete_node(cur, &update);
+            let next = self.node(cur).next;
+            self.delete_node(cur, &path);
             cur = next;
         }
         count
@@ -838,10 +854,10 @@ impl SortedSet {
         if self.len == 0 {
             return None;
         }
-        let idx = self.lvl(HEAD, 0).next;
+        let idx = self.node(HEAD).next;
         // Nothing precedes the first node: the header is the predecessor at
         // every level.
-        let (m, s) = self.delete_node(idx, &[HEAD; MAX_LEVEL]);
+        let (m, s) = self.delete_node(idx, &Path::FRONT);
         Some((m, s))
     }
 
@@ -861,13 +877,18 @@ impl SortedSet {
         assert_eq!(self.index.len(), self.len);
         // Level 0: order, prev links, tail, len.
         let mut order = Vec::with_capacity(self.len);
-        let mut x = self.lvl(HEAD, 0).next;
+        let mut x = self.node(HEAD).next;
         let mut prev = NIL;
         while x != NIL {
+            let p = self.node(prev);
             let n = self.node(x);
+            assert_eq!(
+                p.next_score.to_bits(),
+                n.score.to_bits(),
+                "cached score of {x}"
+            );
             assert_eq!(n.prev, prev, "prev link of {x}");
             assert!(n.height() <= MAX_LEVEL);
-            assert_eq!(n.data.len(), n.up as usize * LEVEL_BYTES + n.member().len());
             assert!(!n.score.is_nan());
             if prev != NIL {
                 let p = self.node(prev);
@@ -885,12 +906,14 @@ impl SortedSet {
             pos[i as usize] = r + 1;
         }
         pos[HEAD as usize] = 0;
-        // Every level: links go forward, skip exactly `span` nodes, and visit
-        // exactly the nodes that are tall enough.
-        for i in 0..self.level {
+        // Every upper level: links go forward, skip exactly `span` nodes,
+        // cache the next node's score and tower, and visit exactly the nodes
+        // that are tall enough.
+        for i in 1..self.level {
             let mut x = HEAD;
+            let mut walked = 0;
             loop {
-                let l = self.lvl(x, i);
+                let l = self.link(self.node(x).tower, i);
                 if l.next == NIL {
                     assert_eq!(l.span as usize, self.len - pos[x as usize], "tail span");
                     break;
@@ -900,26 +923,17 @@ impl SortedSet {
                     l.span as usize,
                     "span"
                 );
-                if i > 0 {
-                    assert_eq!(
-                        self.node(x).next_score(i).to_bits(),
-                        self.node(l.next).score.to_bits(),
-                        "cached next score at level {i}"
-                    );
-                }
+                let n = self.node(l.next);
+                assert_eq!(l.next_score.to_bits(), n.score.to_bits(), "cached score");
+                assert_eq!(l.next_tower, n.tower, "cached tower");
+                walked += 1;
                 x = l.next;
             }
             let tall = order.iter().filter(|&&n| self.node(n).height() > i).count();
-            let mut walked = 0;
-            let mut x = self.lvl(HEAD, i).next;
-            while x != NIL {
-                walked += 1;
-                x = self.lvl(x, i).next;
-            }
             assert_eq!(walked, tall, "level {i} membership");
         }
         if self.level > 1 {
-            assert_ne!(self.lvl(HEAD, self.level - 1).next, NIL);
+            assert_ne!(self.link(HEAD_TOWER, self.level - 1).next, NIL);
         }
         for i in self.level..MAX_LEVEL {
             assert!(order.iter().all(|&n| self.node(n).height() <= i));
@@ -933,6 +947,30 @@ impl SortedSet {
             f = self.node(f).prev;
         }
         assert_eq!(free + self.len + 1, self.nodes.len());
+        // Live towers (and the header's) + free towers cover the links
+        // arena without overlapping.
+        let mut owner = vec![false; self.links.len()];
+        let mut claim = |tower: u32, height: usize| {
+            for o in &mut owner[tower as usize..tower as usize + height - 1] {
+                assert!(!*o, "towers overlap");
+                *o = true;
+            }
+        };
+        claim(HEAD_TOWER, MAX_LEVEL);
+        for &n in &order {
+            let n = self.node(n);
+            if n.height() > 1 {
+                claim(n.tower, n.height());
+            }
+        }
+        for (h, &first) in self.free_towers.iter().enumerate() {
+            let mut t = first;
+            while t != NIL {
+                claim(t, h + 2);
+                t = self.links[t as usize].next;
+            }
+        }
+        assert!(owner.iter().all(|&o| o), "a tower slot is lost");
         let heap: usize = order.iter().map(|&n| self.node(n).heap_bytes()).sum();
         assert_eq!(heap, self.heap_bytes);
     }
@@ -1469,13 +1507,25 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn zset_node_is_compact() {
-        assert_eq!(std::mem::size_of::<Node>(), 40);
-        // Tower bytes live in front of the member, in the same allocation.
+        assert_eq!(std::mem::size_of::<Node>(), 48);
+        assert_eq!(std::mem::size_of::<Link>(), 20);
+        // A tower takes `height - 1` links, reused by the next node of that
+        // height once freed.
         let mut z = SortedSet::new();
-        z.insert(b"x", 1.0);
-        let n = z.node(z.lvl(HEAD, 0).next);
-        assert_eq!(n.data.len(), n.up as usize * LEVEL_BYTES + 1);
-        assert_eq!(n.member(), b"x");
+        let tall = (0..)
+            .map(|i| format!("m{i}"))
+            .find(|m| {
+                z.insert(m.as_bytes(), 1.0);
+                z.node(z.find(m.as_bytes()).unwrap()).height() > 1
+            })
+            .unwrap();
+        let height = z.node(z.find(tall.as_bytes()).unwrap()).height();
+        let links = z.links.len();
+        assert_eq!(links, MAX_LEVEL - 1 + height - 1);
+        z.remove(tall.as_bytes());
+        z.check_invariants();
+        assert_eq!(z.alloc_tower(height), (MAX_LEVEL - 1) as u32);
+        assert_eq!(z.links.len(), links);
     }
 
     #[test]
