@@ -8,7 +8,8 @@
 //! * commands sent behind a blocking command run once it is served, and a
 //!   blocked client that goes away leaves no waiter behind;
 //! * `timeout` closes idle clients but not blocked ones or subscribers;
-//! * a worker that served a request spins for the next (`worker-spin-us`).
+//! * a worker that served a request spins for the next (`worker-spin-us`);
+//! * the replies of one round of the loop go out together at its end.
 //!
 //! The scenarios that are plain Redis behaviour also run against the real
 //! redis-server.
@@ -223,6 +224,54 @@ fn timeout_closes_idle_clients_only() {
     idle_timeout(&start_ferrocache(&["--threads", "1"]));
     if have_redis() {
         idle_timeout(&start_redis());
+    }
+}
+
+/// The replies computed in one round of a worker's loop are written at its
+/// end, as Redis writes them before it sleeps (a client waiting on many
+/// connections then wakes once for all of them). So a PING that shares a
+/// round with a DEBUG SLEEP is answered only after the sleep.
+fn replies_of_a_round(node: &Proc) {
+    let mut conns: Vec<Raw> = (0..3).map(|_| raw(node, Duration::from_secs(5))).collect();
+    for c in &mut conns {
+        assert_eq!(call(c, &["PING"]), b"+PONG\r\n");
+    }
+    let [first, ping, second] = &mut conns[..] else {
+        unreachable!()
+    };
+    send(first, &["DEBUG", "SLEEP", "0.3"]);
+    std::thread::sleep(Duration::from_millis(50));
+    // The worker sleeps in the first command; the PING, then the second
+    // sleep, arrive meanwhile and are served in its next round.
+    let start = Instant::now();
+    send(ping, &["PING"]);
+    std::thread::sleep(Duration::from_millis(20));
+    send(second, &["DEBUG", "SLEEP", "0.3"]);
+    assert_eq!(first.read_reply(), b"+OK\r\n");
+    assert_eq!(ping.read_reply(), b"+PONG\r\n");
+    let pong_after = start.elapsed();
+    assert_eq!(second.read_reply(), b"+OK\r\n");
+    // The first sleep ends about 250 ms after `start`, the second 300 ms
+    // later: a PING written as soon as it ran would be back at about 250.
+    assert!(
+        pong_after >= Duration::from_millis(450),
+        "PONG after {pong_after:?}: written before its round ended"
+    );
+}
+
+#[test]
+fn the_replies_of_a_round_go_out_together_at_its_end() {
+    replies_of_a_round(&start_ferrocache(&[
+        "--threads",
+        "1",
+        "--enable-debug-command",
+        "yes",
+    ]));
+    if have_redis() {
+        replies_of_a_round(&common::start_redis_with(
+            None,
+            &["--enable-debug-command", "yes"],
+        ));
     }
 }
 

@@ -90,6 +90,9 @@ pub(crate) struct Conn {
     obuf_exceeded: bool,
     /// Stopped writing at the end of its turn: served again soon.
     turn_over: bool,
+    /// Replies wait in `out` for the end of the worker's round
+    /// ([`Conn::finish_round`]).
+    flush_due: bool,
 }
 
 pub(crate) fn configure(stream: &std::net::TcpStream, keepalive_secs: u64) {
@@ -133,6 +136,7 @@ impl Conn {
             over_soft_since: None,
             obuf_exceeded: false,
             turn_over: false,
+            flush_due: false,
         }
     }
 
@@ -241,6 +245,22 @@ impl Conn {
             if self.obuf_exceeded {
                 return false;
             }
+            if drained && !self.closing {
+                if self.inbuf.is_empty() && self.inbuf.capacity() > 0 {
+                    // An idle connection holds no input buffer.
+                    self.inbuf = BytesMut::new();
+                }
+                self.client
+                    .shared
+                    .qbuf
+                    .store(self.inbuf.len(), Ordering::Relaxed);
+                // The replies go out when the worker's round ends, with
+                // the other connections' (as Redis writes them before it
+                // sleeps): a client waiting on many connections then wakes
+                // once for all of them, not once per connection.
+                self.flush_due = !self.out.is_empty() || self.transport.has_pending_output();
+                return true;
+            }
             match self.flush(server) {
                 Ok(true) => {}
                 Ok(false) => return !self.over_output_limit(server, now),
@@ -252,17 +272,22 @@ impl Conn {
                 }
                 return false;
             }
-            if drained {
-                if self.inbuf.is_empty() && self.inbuf.capacity() > 0 {
-                    // An idle connection holds no input buffer.
-                    self.inbuf = BytesMut::new();
-                }
-                self.client
-                    .shared
-                    .qbuf
-                    .store(self.inbuf.len(), Ordering::Relaxed);
-                return true;
-            }
+        }
+    }
+
+    /// Whether replies wait for [`Conn::finish_round`].
+    pub(crate) fn flush_due(&self) -> bool {
+        self.flush_due
+    }
+
+    /// Writes the replies computed during the worker's round. Returns false
+    /// when the connection must close.
+    pub(crate) fn finish_round(&mut self, server: &Server, now: u64) -> bool {
+        self.flush_due = false;
+        match self.flush(server) {
+            Ok(true) => true,
+            Ok(false) => !self.over_output_limit(server, now),
+            Err(_) => false,
         }
     }
 

@@ -112,7 +112,19 @@ struct State {
     /// Connections to serve again next round with no event (their output
     /// is still being written, a turn at a time).
     turns: Vec<usize>,
+    /// Connections whose replies are written at the end of this round.
+    unflushed: Vec<usize>,
     last_sweep_ms: u64,
+}
+
+/// What a visit to a connection does.
+#[derive(Clone, Copy)]
+enum Visit {
+    /// Read, run what arrived, write (or leave the replies for the round's
+    /// end).
+    Serve,
+    /// Write the replies left for the round's end.
+    Flush,
 }
 
 enum Slot {
@@ -160,6 +172,7 @@ impl Worker {
                 conns: Slab::new(),
                 timers: BinaryHeap::new(),
                 turns: Vec::new(),
+                unflushed: Vec::new(),
                 last_sweep_ms: 0,
             }),
             free_loopers: AtomicUsize::new(1),
@@ -346,9 +359,28 @@ impl Worker {
             }
             served = !ready.is_empty();
             READY.with(|r| r.borrow_mut().extend(ready.drain(..)));
-            while let Some(token) = next_ready() {
-                if let Some(again) = self.serve_one(&mut st, token, &mut scratch, now) {
-                    READY.with(|r| r.borrow_mut().push_back(again));
+            loop {
+                while let Some(token) = next_ready() {
+                    if let Some(again) =
+                        self.serve_one(&mut st, token, &mut scratch, now, Visit::Serve)
+                    {
+                        READY.with(|r| r.borrow_mut().push_back(again));
+                    }
+                }
+                if st.unflushed.is_empty() {
+                    break;
+                }
+                // The round's replies go out together.
+                let mut unflushed = std::mem::take(&mut st.unflushed);
+                for token in unflushed.drain(..) {
+                    if let Some(again) =
+                        self.serve_one(&mut st, token, &mut scratch, now, Visit::Flush)
+                    {
+                        READY.with(|r| r.borrow_mut().push_back(again));
+                    }
+                }
+                if st.unflushed.is_empty() {
+                    st.unflushed = unflushed;
                 }
             }
         }
@@ -365,14 +397,16 @@ impl Worker {
         }
     }
 
-    /// Serves the connection of `token` with the state unlocked. Returns the
-    /// token again if events arrived for it meanwhile.
+    /// Serves the connection of `token` (or writes its round's replies)
+    /// with the state unlocked. Returns the token again if events arrived
+    /// for it meanwhile.
     fn serve_one(
         &self,
         st: &mut MutexGuard<'_, State>,
         token: usize,
         scratch: &mut Scratch,
         now: u64,
+        visit: Visit,
     ) -> Option<usize> {
         let mut conn = match st.conns.get_mut(token) {
             Some(slot @ Slot::Here(_)) => {
@@ -382,7 +416,8 @@ impl Worker {
                 }
             }
             Some(Slot::Away { missed }) => {
-                *missed = true;
+                // (The thread serving it writes its replies.)
+                *missed |= matches!(visit, Visit::Serve);
                 return None;
             }
             None => return None,
@@ -391,8 +426,9 @@ impl Worker {
         let keep = MutexGuard::unlocked(st, || {
             // A bug hit by one client's input closes that client, not the
             // worker and every connection it serves.
-            let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                conn.serve(server, scratch, now)
+            let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match visit {
+                Visit::Serve => conn.serve(server, scratch, now),
+                Visit::Flush => conn.finish_round(server, now),
             }));
             let keep = served.unwrap_or_else(|_| {
                 tracing::error!(
@@ -420,6 +456,9 @@ impl Worker {
                 // It wrote its turn's share: it goes on in the next round,
                 // after whatever the next poll brings.
                 st.turns.push(token);
+            }
+            if conn.flush_due() {
+                st.unflushed.push(token);
             }
             st.conns[token] = Slot::Here(conn);
             missed.then_some(token)
@@ -591,6 +630,20 @@ impl AnyConn {
         match self {
             AnyConn::Redis(c, _) => c.serve(server, scratch, now),
             AnyConn::Memcached(c, _) => c.serve(),
+        }
+    }
+
+    fn finish_round(&mut self, server: &Server, now: u64) -> bool {
+        match self {
+            AnyConn::Redis(c, _) => c.finish_round(server, now),
+            AnyConn::Memcached(..) => true,
+        }
+    }
+
+    fn flush_due(&self) -> bool {
+        match self {
+            AnyConn::Redis(c, _) => c.flush_due(),
+            AnyConn::Memcached(..) => false,
         }
     }
 
