@@ -227,3 +227,50 @@ fn many_producers_and_consumers_lose_nothing() {
     let total: usize = consumers.into_iter().map(|c| c.join().unwrap().len()).sum();
     assert_eq!(total, 2000);
 }
+
+/// Clients woken by a command run before its reply is written, as in
+/// Redis, when they share its worker: once RPUSH has answered, the chain
+/// of BLMOVEs it set off has moved the element to the end (the suite's
+/// "Linked LMOVEs"), and a WATCH on a list that a woken BRPOPLPUSH pushed
+/// to is already broken.
+fn woken_clients_run_before_the_reply(node: &common::Proc) {
+    for round in 0..20 {
+        let mut first = node.raw();
+        let mut second = node.raw();
+        let mut admin = node.raw();
+        call(&mut admin, &["DEL", "l1", "l2", "l3"]);
+        send(&mut first, &["BLMOVE", "l1", "l2", "RIGHT", "LEFT", "0"]);
+        wait_blocked(&mut admin, 1);
+        send(&mut second, &["BLMOVE", "l2", "l3", "LEFT", "RIGHT", "0"]);
+        wait_blocked(&mut admin, 2);
+        assert_eq!(call(&mut admin, &["RPUSH", "l1", "foo"]), ":1\r\n");
+        assert_eq!(call(&mut admin, &["LRANGE", "l1", "0", "-1"]), "*0\r\n");
+        assert_eq!(
+            call(&mut admin, &["LRANGE", "l2", "0", "-1"]),
+            "*0\r\n",
+            "round {round}"
+        );
+        assert_eq!(
+            call(&mut admin, &["LRANGE", "l3", "0", "-1"]),
+            "*1\r\n$3\r\nfoo\r\n"
+        );
+
+        let mut watcher = node.raw();
+        send(&mut first, &["BRPOPLPUSH", "src", "dst", "0"]);
+        wait_blocked(&mut admin, 1);
+        assert_eq!(call(&mut watcher, &["WATCH", "dst"]), "+OK\r\n");
+        assert_eq!(call(&mut watcher, &["MULTI"]), "+OK\r\n");
+        assert_eq!(call(&mut watcher, &["GET", "x"]), "+QUEUED\r\n");
+        assert_eq!(call(&mut admin, &["LPUSH", "src", "e"]), ":1\r\n");
+        assert_eq!(call(&mut watcher, &["EXEC"]), "*-1\r\n", "round {round}");
+        call(&mut admin, &["DEL", "dst"]);
+    }
+}
+
+#[test]
+fn woken_clients_on_the_same_worker_run_before_the_reply_is_written() {
+    woken_clients_run_before_the_reply(&common::start_ferrocache(&["--threads", "1"]));
+    if common::have_redis() {
+        woken_clients_run_before_the_reply(&common::start_redis());
+    }
+}

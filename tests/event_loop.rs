@@ -396,17 +396,25 @@ fn connections_move_between_workers_without_losing_a_reply() {
 /// Voluntary context switches of the thread named `name` of process `pid`
 /// (its sleeps), from /proc.
 fn thread_sleeps(pid: u32, name: &str) -> u64 {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
-    for task in tasks.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim_end() == name {
-            let status = std::fs::read_to_string(task.path().join("status")).expect("status");
+    // A listing taken while other threads start or exit can miss entries:
+    // look again before giving up.
+    for _ in 0..10 {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != name {
+                continue;
+            }
+            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+                continue;
+            };
             let line = status
                 .lines()
                 .find(|l| l.starts_with("voluntary_ctxt_switches:"))
                 .expect("voluntary_ctxt_switches");
             return line.split_whitespace().nth(1).unwrap().parse().unwrap();
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
     panic!("no thread {name} in process {pid}");
 }

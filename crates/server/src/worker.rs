@@ -37,6 +37,9 @@ use crate::Protocol;
 const WAKER: Token = Token(usize::MAX);
 /// The longest the loop sleeps: it notices a shutdown within this time.
 const MAX_SLEEP_MS: u64 = 100;
+/// How many times a round serves the clients its own commands woke before
+/// it writes its replies.
+const MAX_WAKE_PASSES: usize = 4;
 
 pub(crate) struct Worker {
     server: Arc<Server>,
@@ -359,12 +362,27 @@ impl Worker {
             }
             served = !ready.is_empty();
             READY.with(|r| r.borrow_mut().extend(ready.drain(..)));
+            let mut passes = 0;
             loop {
                 while let Some(token) = next_ready() {
                     if let Some(again) =
                         self.serve_one(&mut st, token, &mut scratch, now, Visit::Serve)
                     {
                         READY.with(|r| r.borrow_mut().push_back(again));
+                    }
+                }
+                // Clients that this round's commands woke (a blocked BLMOVE
+                // whose list got an element, which may wake the next) run
+                // before the replies go out, as Redis serves them before it
+                // writes: the pusher sees their effects once it has its
+                // reply. A few passes at most, so wake-ups from other
+                // threads cannot hold the round's replies back.
+                passes += 1;
+                if passes <= MAX_WAKE_PASSES {
+                    let woken = std::mem::take(&mut self.inbox.lock().attend);
+                    if !woken.is_empty() {
+                        READY.with(|r| r.borrow_mut().extend(woken));
+                        continue;
                     }
                 }
                 if st.unflushed.is_empty() {

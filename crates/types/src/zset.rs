@@ -38,7 +38,7 @@
 //!   member string once but pays a dict entry (24 bytes), a bucket pointer
 //!   (8 bytes) and a node with 24 bytes of header plus 16 bytes per level;
 //!   here the index costs about 5-10 bytes per member. With short members
-//!   (`member:123456`) the whole structure takes roughly 75 bytes per member
+//!   (`member:123456`) the whole structure takes roughly 87 bytes per member
 //!   (see [`SortedSet::mem_bytes`]), against well over 100 in Redis.
 //!
 //! Ordering is exactly Redis's: by score (an `f64` that is never NaN; `-0.0`
