@@ -246,8 +246,23 @@ pub fn execute(
     args: &[&[u8]],
     out: &mut Vec<u8>,
 ) -> Outcome {
+    execute_timed(server, client, args, out, &mut None)
+}
+
+/// [`execute`] for one of a batch of pipelined commands: `clock` holds
+/// when the previous command of the batch ended (µs), which serves as this
+/// one's start, since only its parsing lies in between; it gets this
+/// command's end. One clock read per command instead of two (they were 5%
+/// of the CPU of pipelined LPUSH).
+pub fn execute_timed(
+    server: &Arc<Server>,
+    client: &mut Client,
+    args: &[&[u8]],
+    out: &mut Vec<u8>,
+    clock: &mut Option<u64>,
+) -> Outcome {
     // One clock read serves the command's time and the start of its duration.
-    let start_us = crate::now_us();
+    let start_us = clock.take().unwrap_or_else(crate::now_us);
     let now_ms = start_us / 1000;
     let entry = match lookup(server, args) {
         Ok(e) => e,
@@ -428,11 +443,12 @@ pub fn execute(
     {
         return Outcome::Paused(ms);
     }
-    call(server, client, entry, args, out, start_us);
+    *clock = Some(call(server, client, entry, args, out, start_us));
     Outcome::Done
 }
 
 /// Runs a resolved command and records it (stats, MONITOR, SLOWLOG).
+/// Returns when it ended (µs).
 pub(crate) fn call(
     server: &Arc<Server>,
     client: &mut Client,
@@ -440,13 +456,13 @@ pub(crate) fn call(
     args: &[&[u8]],
     out: &mut Vec<u8>,
     start_us: u64,
-) {
+) -> u64 {
     let spec = entry.spec;
     let now_ms = start_us / 1000;
     let Some(handler) = entry.handler else {
         // Only containers lack handlers, and lookup() never returns one.
         reject(server, client, out, &unknown_command(args));
-        return;
+        return start_us;
     };
 
     *client.shared.last_cmd.lock() = spec.name;
@@ -540,7 +556,8 @@ pub(crate) fn call(
         }
     }
     drop(hold);
-    let usec = crate::now_us().saturating_sub(start_us);
+    let end_us = crate::now_us();
+    let usec = end_us.saturating_sub(start_us);
     // CLIENT REPLY OFF and SKIP do not answer either; a successful CLIENT
     // REPLY ON or RESET always does (Redis clears the flags before replying).
     let pushed = std::mem::take(&mut client.output_is_push);
@@ -593,6 +610,7 @@ pub(crate) fn call(
     if threshold >= 0 && usec >= threshold as u64 && !spec.has_flag(flag::SKIP_SLOWLOG) {
         slowlog_push(server, client, args, usec);
     }
+    end_us
 }
 
 /// Rejects command `name` with `msg` ([`reject`]); an EXEC that cannot run

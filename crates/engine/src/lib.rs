@@ -62,7 +62,7 @@ use parking_lot::Mutex;
 
 pub use client::{Client, ClientRegistry, ClientShared, ReplyMode};
 pub use config::Config;
-pub use dispatch::{execute, lookup, CommandEntry, Handler, Outcome};
+pub use dispatch::{execute, execute_timed, lookup, CommandEntry, Handler, Outcome};
 pub use error::{CmdError, CmdResult};
 use keyspace::counter::Counter;
 use keyspace::Keyspace;

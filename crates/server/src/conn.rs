@@ -451,6 +451,8 @@ impl Conn {
         let mut pos = 0;
         let mut flow = Flow::Continue;
         self.wait_for = 0;
+        // When the last command ended: the next one's start.
+        let mut clock = None;
         while pos < input.len() {
             match parse_command(&input[pos..], &limits, ranges, inline) {
                 Ok(Parsed::Command { consumed }) => {
@@ -496,7 +498,8 @@ impl Conn {
                     if args.is_empty() {
                         continue;
                     }
-                    let outcome = engine::execute(server, client, &args, &mut self.out);
+                    let outcome =
+                        engine::execute_timed(server, client, &args, &mut self.out, &mut clock);
                     client.arg_buf = None;
                     if obuf_hard > 0 && self.out.len() as u64 > obuf_hard {
                         // Like Redis: no more replies pile up; the client
