@@ -200,10 +200,8 @@ impl Conn {
             return false;
         }
         // Output the socket did not take last time goes first.
-        match self.flush(server) {
-            Ok(true) => {}
-            Ok(false) => return !self.over_output_limit(server, now),
-            Err(_) => return false,
+        if let Some(keep) = self.write_pending(server, now) {
+            return keep;
         }
         if self.closing {
             return false;
@@ -261,10 +259,8 @@ impl Conn {
                 self.flush_due = !self.out.is_empty() || self.transport.has_pending_output();
                 return true;
             }
-            match self.flush(server) {
-                Ok(true) => {}
-                Ok(false) => return !self.over_output_limit(server, now),
-                Err(_) => return false,
+            if let Some(keep) = self.write_pending(server, now) {
+                return keep;
             }
             if self.closing {
                 if self.client.replica_handover.is_none() {
@@ -284,10 +280,17 @@ impl Conn {
     /// when the connection must close.
     pub(crate) fn finish_round(&mut self, server: &Server, now: u64) -> bool {
         self.flush_due = false;
+        self.write_pending(server, now).unwrap_or(true)
+    }
+
+    /// Writes pending output. None: all written; Some(keep): the serving
+    /// stops here (the socket is full: keep unless over the output limit;
+    /// a write error: close).
+    fn write_pending(&mut self, server: &Server, now: u64) -> Option<bool> {
         match self.flush(server) {
-            Ok(true) => true,
-            Ok(false) => !self.over_output_limit(server, now),
-            Err(_) => false,
+            Ok(true) => None,
+            Ok(false) => Some(!self.over_output_limit(server, now)),
+            Err(_) => Some(false),
         }
     }
 

@@ -378,7 +378,8 @@ impl Worker {
                 // reply. A few passes at most, so wake-ups from other
                 // threads cannot hold the round's replies back.
                 passes += 1;
-                if passes <= MAX_WAKE_PASSES {
+                // (`rung` stays false until something lands in the inbox.)
+                if passes <= MAX_WAKE_PASSES && self.rung.load(Ordering::Acquire) {
                     let woken = std::mem::take(&mut self.inbox.lock().attend);
                     if !woken.is_empty() {
                         READY.with(|r| r.borrow_mut().extend(woken));

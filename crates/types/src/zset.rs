@@ -125,7 +125,7 @@ impl Node {
 /// position, as a node index on level 0 and as a tower position (index of
 /// the tower's level 1 in [`SortedSet::links`]) above it, with the 1-based
 /// rank of that node (0 for the header) on every level.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Path {
     node0: u32,
     towers: [u32; MAX_LEVEL],
@@ -305,20 +305,6 @@ impl SortedSet {
     fn link_mut(&mut self, tower: u32, i: usize) -> &mut Link {
         debug_assert!(i >= 1);
         &mut self.links[tower as usize + i - 1]
-    }
-
-    /// Points level `i >= 1` of `tower` at node `next` (or [`NIL`]),
-    /// caching what a search needs from it.
-    #[inline]
-    fn point(&mut self, tower: u32, i: usize, next: u32, span: u32) {
-        let n = self.node(next);
-        let (next_tower, next_score) = (n.tower, n.score);
-        *self.link_mut(tower, i) = Link {
-            next,
-            span,
-            next_tower,
-            next_score,
-        };
     }
 
     fn find(&self, member: &[u8]) -> Option<u32> {
@@ -511,7 +497,11 @@ impl SortedSet {
             for i in self.level..lvl {
                 path.towers[i] = HEAD_TOWER;
                 path.rank[i] = 0;
-                self.point(HEAD_TOWER, i, NIL, len);
+                *self.link_mut(HEAD_TOWER, i) = Link {
+                    next: NIL,
+                    span: len,
+                    ..Link::default()
+                };
             }
             self.level = lvl;
         }
